@@ -1,0 +1,161 @@
+<#
+.SYNOPSIS
+    Builds, tests, benchmarks, demonstrates and packages LlamaDist.
+.DESCRIPTION
+    A dependency-free task table. Run from a fresh machine with only the .NET SDK:
+        dotnet tool restore && dotnet pwsh ./build.ps1 -Task Demo
+        dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+    -Task takes several names (Build,Test or "Build,Test"); each runs once, in the order given, after the tasks
+    it depends on.
+#>
+[CmdletBinding()]
+param(
+    # Clean, Build, Test, Benchmark, Demo, Package. Validated after splitting (see below), not by ValidateSet.
+    [string[]] $Task = @('Build'),
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+
+$RepositoryRoot = $PSScriptRoot
+$ModuleBinDirectory = Join-Path $RepositoryRoot 'module/bin'
+$DependencyDirectory = Join-Path $ModuleBinDirectory 'Dependencies'
+$OutputDirectory = Join-Path $RepositoryRoot 'out'
+$TestResultDirectory = Join-Path $OutputDirectory 'test-results'
+
+# pwsh -File build.ps1 -Task A,B passes "A,B" as one string, so split every entry on commas.
+$requestedTasks = @($Task | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+
+function Invoke-Native {
+    # Runs a native command and stops the build when it fails (native failures do not throw by themselves).
+    param([Parameter(Mandatory)] [string] $FilePath, [string[]] $ArgumentList = @())
+    Write-Host "> $FilePath $($ArgumentList -join ' ')" -ForegroundColor DarkGray
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) { throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE." }
+}
+
+function Get-NuGetPackageRoot {
+    $line = & dotnet nuget locals global-packages --list
+    return ($line -replace '^global-packages:\s*', '').Trim()
+}
+
+function Start-FreshPwsh {
+    # Runs a script in a new pwsh process: loaded assemblies cannot be unloaded, so tests and demos never reuse
+    # this one. Under the dotnet tool, [Environment]::ProcessPath is dotnet, hence "dotnet <PSHOME>/pwsh.dll".
+    param([Parameter(Mandatory)] [string] $Command)
+    $pwshDll = Join-Path $PSHOME 'pwsh.dll'
+    if (Test-Path $pwshDll) {
+        & dotnet $pwshDll -NoProfile -NonInteractive -Command $Command
+    }
+    else {
+        & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command $Command
+    }
+    return $LASTEXITCODE
+}
+
+$TaskTable = [ordered]@{
+    Clean     = @{ DependsOn = @(); Action = {
+            foreach ($path in @($ModuleBinDirectory, $OutputDirectory)) {
+                if (Test-Path $path) { Remove-Item $path -Recurse -Force }
+            }
+            Get-ChildItem $RepositoryRoot -Directory -Recurse -Include bin, obj -ErrorAction SilentlyContinue |
+                Where-Object { $_.FullName -match '[\\/](src|tests|build)[\\/]' } |
+                Remove-Item -Recurse -Force
+        }
+    }
+    Build     = @{ DependsOn = @(); Action = {
+            # The engine and its dependencies go to module/bin/Dependencies (loaded into a private load context);
+            # only the cmdlet assembly sits at module/bin.
+            if (Test-Path $ModuleBinDirectory) { Remove-Item $ModuleBinDirectory -Recurse -Force }
+            Invoke-Native dotnet @('publish', (Join-Path $RepositoryRoot 'src/LlamaDist.Engine/LlamaDist.Engine.csproj'),
+                '-c', $Configuration, '-o', $DependencyDirectory, '--nologo', '-v', 'quiet')
+            $cmdletPublish = Join-Path $OutputDirectory 'publish/LlamaDist.PowerShell'
+            Invoke-Native dotnet @('publish', (Join-Path $RepositoryRoot 'src/LlamaDist.PowerShell/LlamaDist.PowerShell.csproj'),
+                '-c', $Configuration, '-o', $cmdletPublish, '--nologo', '-v', 'quiet')
+            Copy-Item (Join-Path $cmdletPublish 'LlamaDist.PowerShell.*') $ModuleBinDirectory
+            Write-Host "Module laid out under $ModuleBinDirectory"
+        }
+    }
+    Test      = @{ DependsOn = @('Build'); Action = {
+            if (Test-Path $TestResultDirectory) { Remove-Item $TestResultDirectory -Recurse -Force }
+            $null = New-Item -ItemType Directory -Path $TestResultDirectory -Force
+            $passed = 0; $failed = 0; $problems = @()
+
+            # xunit: every test project, results read back from TRX files.
+            foreach ($project in Get-ChildItem (Join-Path $RepositoryRoot 'tests') -Recurse -Filter '*.Tests.csproj') {
+                $resultFile = "$($project.BaseName).trx"
+                & dotnet test $project.FullName -c $Configuration --nologo --logger "trx;LogFileName=$resultFile" `
+                    --results-directory $TestResultDirectory
+                if ($LASTEXITCODE -ne 0) { $problems += "$($project.BaseName) exited with $LASTEXITCODE" }
+                $trxPath = Join-Path $TestResultDirectory $resultFile
+                if (-not (Test-Path $trxPath)) { $problems += "$($project.BaseName) wrote no results"; continue }
+                $counters = ([xml](Get-Content $trxPath -Raw)).TestRun.ResultSummary.Counters
+                $passed += [int]$counters.passed
+                $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
+            }
+
+            # Pester: the module end to end, in a fresh pwsh process.
+            $pesterSummary = Join-Path $TestResultDirectory 'pester-summary.json'
+            $pesterExit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -SummaryPath '$pesterSummary' -PesterModule '$(Get-PesterModulePath)'"
+            if (Test-Path $pesterSummary) {
+                $summary = Get-Content $pesterSummary -Raw | ConvertFrom-Json
+                $passed += [int]$summary.Passed
+                $failed += [int]$summary.Failed
+            }
+            else { $problems += "Pester wrote no summary (exit code $pesterExit)" }
+
+            foreach ($problem in $problems) { Write-Host "Test run problem: $problem" -ForegroundColor Red }
+            if ($problems.Count -gt 0 -and $failed -eq 0) { $failed = $problems.Count }
+            Write-Host "$passed passed, $failed failed"
+            if ($failed -gt 0) { throw "Tests failed." }
+        }
+    }
+    Benchmark = @{ DependsOn = @('Build'); Action = {
+            Invoke-Native dotnet @('build', (Join-Path $RepositoryRoot 'tests/LlamaDist.Oracle.Runner/LlamaDist.Oracle.Runner.csproj'),
+                '-c', 'Release', '--nologo', '-v', 'quiet')
+            $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Benchmark -PesterModule '$(Get-PesterModulePath)'"
+            if ($exit -ne 0) { throw "Benchmarks failed (exit code $exit)." }
+        }
+    }
+    Demo      = @{ DependsOn = @('Build'); Action = {
+            $exit = Start-FreshPwsh "& '$RepositoryRoot/build/Demo.ps1'"
+            if ($exit -ne 0) { throw "Demo failed (exit code $exit)." }
+        }
+    }
+    Package   = @{ DependsOn = @('Build'); Action = {
+            & (Join-Path $RepositoryRoot 'build/New-ModulePackage.ps1') -RepositoryRoot $RepositoryRoot -OutputDirectory $OutputDirectory
+        }
+    }
+}
+
+function Get-PesterModulePath {
+    # Pester comes from NuGet through a restore-only project, then is imported from the package folder.
+    Invoke-Native dotnet @('restore', (Join-Path $RepositoryRoot 'build/PesterRestore.csproj'), '--nologo', '-v', 'quiet')
+    $path = Join-Path (Get-NuGetPackageRoot) 'pester/5.7.1/tools/Pester.psd1'
+    if (-not (Test-Path $path)) { throw "Pester was restored but $path is missing." }
+    return $path
+}
+
+$completed = [System.Collections.Generic.HashSet[string]]::new()
+function Invoke-Task([string] $Name) {
+    if ($completed.Contains($Name)) { return }
+    foreach ($dependency in $TaskTable[$Name].DependsOn) { Invoke-Task $dependency }
+    Write-Host "=== $Name ===" -ForegroundColor Cyan
+    & $TaskTable[$Name].Action
+    $null = $completed.Add($Name)
+}
+
+foreach ($name in $requestedTasks) {
+    if (-not $TaskTable.Contains($name)) { throw "Unknown task '$name'. Tasks: $($TaskTable.Keys -join ', ')." }
+}
+try {
+    foreach ($name in $requestedTasks) { Invoke-Task $name }
+}
+catch {
+    Write-Host "build.ps1: $($_.Exception.Message)" -ForegroundColor Red
+    exit 1
+}
+exit 0

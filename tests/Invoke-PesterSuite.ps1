@@ -1,0 +1,35 @@
+<#
+.SYNOPSIS
+    Runs the Pester suite (or the benchmarks) against the built module, in the process it is started in.
+.DESCRIPTION
+    build.ps1 starts this in a fresh pwsh so the module's assemblies never outlive the run. Writes a JSON summary
+    ({ Passed, Failed, Skipped }) for the Test task's closing line and exits non-zero on failure (Pester's own exit
+    code is not used: an exit status of 256 reads as 0 on Linux).
+#>
+param(
+    [Parameter(Mandatory)] [string] $PesterModule,
+    [string] $SummaryPath,
+    [switch] $Benchmark
+)
+$ErrorActionPreference = 'Stop'
+Import-Module $PesterModule -MinimumVersion 5.7.1
+
+$configuration = New-PesterConfiguration
+$configuration.Run.PassThru = $true
+$configuration.Output.Verbosity = 'Detailed'
+if ($Benchmark) {
+    $configuration.Run.Path = Join-Path $PSScriptRoot 'Benchmarks'
+    $configuration.Filter.Tag = 'Benchmark'
+}
+else {
+    $configuration.Run.Path = Join-Path $PSScriptRoot 'Pester'
+    $configuration.Filter.ExcludeTag = 'Benchmark'
+}
+
+$result = Invoke-Pester -Configuration $configuration
+if ($SummaryPath) {
+    [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount; Skipped = $result.SkippedCount } |
+        ConvertTo-Json | Set-Content -Path $SummaryPath
+}
+if ($result.FailedCount -gt 0 -or $result.FailedBlocksCount -gt 0 -or $result.FailedContainersCount -gt 0 -or $result.Result -ne 'Passed') { exit 1 }
+exit 0
