@@ -1,0 +1,207 @@
+using System.IO.MemoryMappedFiles;
+
+namespace LlamaDist.Core.Gguf;
+
+/// <summary>
+/// A GGUF model file mapped read-only into memory. The header (metadata and tensor infos) is parsed once from the
+/// mapped bytes (layout documented in GgufHeaderParser.cs); tensor data is never copied: <see cref="GetTensorPointer"/>
+/// and <see cref="GetTensorBytes"/> point straight into the mapping, which stays valid until <see cref="Dispose"/>.
+/// Thread-safe for reading once opened.
+/// </summary>
+public sealed unsafe class GgufFile : IDisposable
+{
+    private readonly MemoryMappedFile _mapping;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly byte* _start;
+    private readonly Dictionary<string, object> _metadataByKey;
+    private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+    private bool _disposed;
+
+    private GgufFile(string filePath, long fileSize, MemoryMappedFile mapping, MemoryMappedViewAccessor view,
+        byte* start, GgufHeader header)
+    {
+        FilePath = filePath;
+        FileSize = fileSize;
+        _mapping = mapping;
+        _view = view;
+        _start = start;
+        Version = header.Version;
+        Alignment = header.Alignment;
+        DataOffset = header.DataOffset;
+        MetadataEntries = header.Metadata.AsReadOnly();
+        _metadataByKey = header.MetadataByKey;
+        Metadata = _metadataByKey.AsReadOnly();
+        Tensors = header.Tensors.AsReadOnly();
+        _tensorsByName = header.TensorsByName;
+    }
+
+    public string FilePath { get; }
+
+    public uint Version { get; }
+
+    /// <summary>Alignment of the data section and of every tensor (general.alignment, default 32).</summary>
+    public int Alignment { get; }
+
+    /// <summary>Absolute offset of the data section.</summary>
+    public long DataOffset { get; }
+
+    public long FileSize { get; }
+
+    /// <summary>Metadata in file order. Scalars are boxed CLR values; arrays are <see cref="GgufArray"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, object>> MetadataEntries { get; }
+
+    public IReadOnlyDictionary<string, object> Metadata { get; }
+
+    /// <summary>Tensor infos in file order.</summary>
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+
+    /// <summary>
+    /// Maps <paramref name="path"/> and parses its header. Malformed or unsupported files throw
+    /// <see cref="GgufFormatException"/>; a missing or unreadable file throws the usual IO exceptions.
+    /// </summary>
+    public static GgufFile Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string fullPath = Path.GetFullPath(path);
+        var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+        MemoryMappedFile? mapping = null;
+        MemoryMappedViewAccessor? view = null;
+        bool pointerAcquired = false;
+        try
+        {
+            long fileSize = stream.Length;
+            if (fileSize == 0)
+            {
+                throw new GgufFormatException(fullPath, 0, "the file is empty.");
+            }
+            mapping = MemoryMappedFile.CreateFromFile(stream, mapName: null, capacity: 0,
+                MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            view = mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* start = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+            pointerAcquired = true;
+            start += view.PointerOffset;
+            GgufHeader header = GgufHeaderParser.Parse(new GgufByteReader(start, fileSize, fullPath));
+            return new GgufFile(fullPath, fileSize, mapping, view, start, header);
+        }
+        catch
+        {
+            if (pointerAcquired)
+            {
+                view!.SafeMemoryMappedViewHandle.ReleasePointer();
+            }
+            view?.Dispose();
+            if (mapping is null)
+            {
+                stream.Dispose();
+            }
+            mapping?.Dispose();
+            throw;
+        }
+    }
+
+    public GgufTensorInfo? FindTensor(string name) =>
+        _tensorsByName.TryGetValue(name, out GgufTensorInfo? tensor) ? tensor : null;
+
+    /// <summary>The tensor named <paramref name="name"/>; a missing tensor is a <see cref="GgufFormatException"/>.</summary>
+    public GgufTensorInfo GetTensor(string name) =>
+        FindTensor(name) ?? throw new GgufFormatException(FilePath, -1, $"tensor '{name}' is not in the file.");
+
+    /// <summary>
+    /// Pointer to the first byte of the tensor's data inside the mapping; valid until <see cref="Dispose"/>.
+    /// </summary>
+    public byte* GetTensorPointer(GgufTensorInfo tensor)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(tensor);
+        if (!_tensorsByName.TryGetValue(tensor.Name, out GgufTensorInfo? own) || !ReferenceEquals(own, tensor))
+        {
+            throw new ArgumentException($"Tensor '{tensor.Name}' does not belong to '{FilePath}'.", nameof(tensor));
+        }
+        return _start + tensor.AbsoluteOffset;
+    }
+
+    /// <summary>
+    /// The tensor's bytes, without copying; valid until <see cref="Dispose"/>. A span cannot exceed 2 GiB, so a
+    /// larger tensor must be read through <see cref="GetTensorPointer"/>.
+    /// </summary>
+    public ReadOnlySpan<byte> GetTensorBytes(GgufTensorInfo tensor)
+    {
+        byte* pointer = GetTensorPointer(tensor);
+        if (tensor.ByteSize > int.MaxValue)
+        {
+            throw new InvalidOperationException(
+                $"Tensor '{tensor.Name}' is {tensor.ByteSize} bytes, too large for a span; use GetTensorPointer.");
+        }
+        return new ReadOnlySpan<byte>(pointer, (int)tensor.ByteSize);
+    }
+
+    /// <summary>
+    /// The value of <paramref name="key"/> as <typeparamref name="T"/> (int, long, uint, ulong, short, ushort, byte,
+    /// sbyte, float, double, bool, string). Integers convert between widths with range checks; float and double
+    /// accept any numeric value. A missing key or an incompatible value is a <see cref="GgufFormatException"/>.
+    /// </summary>
+    public T GetValue<T>(string key)
+    {
+        if (!_metadataByKey.TryGetValue(key, out object? raw))
+        {
+            throw new GgufFormatException(FilePath, -1, $"metadata key '{key}' is missing.");
+        }
+        return GgufValueConversion.TryConvert(raw, out T value, out string? problem)
+            ? value
+            : throw new GgufFormatException(FilePath, -1, $"metadata key '{key}': {problem}");
+    }
+
+    /// <summary>False when the key is missing or its value cannot be converted to <typeparamref name="T"/>.</summary>
+    public bool TryGetValue<T>(string key, out T value)
+    {
+        if (_metadataByKey.TryGetValue(key, out object? raw) && GgufValueConversion.TryConvert(raw, out value, out _))
+        {
+            return true;
+        }
+        value = default!;
+        return false;
+    }
+
+    /// <summary>
+    /// <paramref name="defaultValue"/> when the key is missing; a present but incompatible value still throws,
+    /// because silently replacing a corrupt hyper-parameter would hide a broken model.
+    /// </summary>
+    public T GetValueOrDefault<T>(string key, T defaultValue) =>
+        _metadataByKey.ContainsKey(key) ? GetValue<T>(key) : defaultValue;
+
+    /// <summary>
+    /// The array stored under <paramref name="key"/> as a fresh T[]: string[], float[], double[], bool[], or any
+    /// integer element type (converted with range checks, e.g. int[] from uint32 token types).
+    /// </summary>
+    public T[] GetArray<T>(string key)
+    {
+        if (!_metadataByKey.TryGetValue(key, out object? raw))
+        {
+            throw new GgufFormatException(FilePath, -1, $"metadata key '{key}' is missing.");
+        }
+        if (raw is not GgufArray array)
+        {
+            throw new GgufFormatException(FilePath, -1,
+                $"metadata key '{key}' holds a {raw.GetType().Name}, not an array.");
+        }
+        return GgufValueConversion.TryConvertArray(array, out T[] values, out string? problem)
+            ? values
+            : throw new GgufFormatException(FilePath, -1, $"metadata key '{key}': {problem}");
+    }
+
+    /// <summary>Unmaps the file. Pointers and spans obtained from it must not be used afterwards.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _mapping.Dispose();
+    }
+
+    public override string ToString() => $"GGUF v{Version} '{FilePath}' ({Tensors.Count} tensors)";
+}
