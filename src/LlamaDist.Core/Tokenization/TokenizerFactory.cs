@@ -1,0 +1,70 @@
+using LlamaDist.Core.Gguf;
+
+namespace LlamaDist.Core.Tokenization;
+
+/// <summary>
+/// Builds the tokenizer a GGUF file describes (tokenizer.ggml.* metadata), reading keys the way llama.cpp's vocabulary
+/// loader does: missing optional keys keep the model type's defaults, and a special id outside the vocabulary is ignored
+/// (llama.cpp logs "bad special token" and keeps the default).
+/// </summary>
+public static class TokenizerFactory
+{
+    public const string ModelKey = "tokenizer.ggml.model";
+    public const string TokensKey = "tokenizer.ggml.tokens";
+    public const string ScoresKey = "tokenizer.ggml.scores";
+    public const string TokenTypesKey = "tokenizer.ggml.token_type";
+    public const string BosIdKey = "tokenizer.ggml.bos_token_id";
+    public const string EosIdKey = "tokenizer.ggml.eos_token_id";
+    public const string UnknownIdKey = "tokenizer.ggml.unknown_token_id";
+    public const string EndOfTurnIdKey = "tokenizer.ggml.eot_token_id";
+    public const string EndOfMessageIdKey = "tokenizer.ggml.eom_token_id";
+    public const string AddBosKey = "tokenizer.ggml.add_bos_token";
+    public const string AddEosKey = "tokenizer.ggml.add_eos_token";
+    public const string AddSpacePrefixKey = "tokenizer.ggml.add_space_prefix";
+
+    /// <summary>
+    /// The tokenizer for <paramref name="file"/>. "llama" gives a <see cref="SentencePieceTokenizer"/>; any other model
+    /// (e.g. "gpt2") throws <see cref="UnsupportedTokenizerException"/>. A missing or malformed required key
+    /// (model, tokens) throws <see cref="GgufFormatException"/>; inconsistent arrays throw <see cref="InvalidVocabularyException"/>.
+    /// </summary>
+    public static ITokenizer FromGguf(GgufFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        string model = file.GetValue<string>(ModelKey);
+        return model switch
+        {
+            "llama" => CreateSentencePiece(file),
+            _ => throw new UnsupportedTokenizerException(model),
+        };
+    }
+
+    /// <summary>A SentencePiece tokenizer from the file's vocabulary, whatever tokenizer.ggml.model says.</summary>
+    public static SentencePieceTokenizer CreateSentencePiece(GgufFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        string[] tokens = file.GetArray<string>(TokensKey);
+        float[]? scores = file.Metadata.ContainsKey(ScoresKey) ? file.GetArray<float>(ScoresKey) : null;
+        int[]? types = file.Metadata.ContainsKey(TokenTypesKey) ? file.GetArray<int>(TokenTypesKey) : null;
+
+        var defaults = new SentencePieceOptions();
+        var options = new SentencePieceOptions
+        {
+            BosId = ReadSpecialId(file, BosIdKey, defaults.BosId, tokens.Length),
+            EosId = ReadSpecialId(file, EosIdKey, defaults.EosId, tokens.Length),
+            UnknownId = ReadSpecialId(file, UnknownIdKey, defaults.UnknownId, tokens.Length),
+            EndOfTurnId = ReadSpecialId(file, EndOfTurnIdKey, defaults.EndOfTurnId, tokens.Length),
+            EndOfMessageId = ReadSpecialId(file, EndOfMessageIdKey, defaults.EndOfMessageId, tokens.Length),
+            AddBos = file.GetValueOrDefault(AddBosKey, defaults.AddBos),
+            AddEos = file.GetValueOrDefault(AddEosKey, defaults.AddEos),
+            AddSpacePrefix = file.GetValueOrDefault(AddSpacePrefixKey, defaults.AddSpacePrefix),
+        };
+
+        return new SentencePieceTokenizer(tokens, scores, types, options);
+    }
+
+    private static int ReadSpecialId(GgufFile file, string key, int defaultId, int vocabularySize)
+    {
+        long id = file.GetValueOrDefault(key, (long)defaultId);
+        return id >= 0 && id < vocabularySize ? (int)id : defaultId;
+    }
+}
