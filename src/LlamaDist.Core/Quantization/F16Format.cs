@@ -1,0 +1,326 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace LlamaDist.Core.Quantization;
+
+/// <summary>
+/// GGML_TYPE_F16: IEEE binary16, 2 bytes per element. ggml pairs F16 weights with F16 activations (the float
+/// activations are rounded to half first), multiplies in float and accumulates in float.
+/// </summary>
+public static unsafe class F16Format
+{
+    /// <summary>Elements per block (plain types have blocks of one).</summary>
+    public const int BlockSize = 1;
+
+    /// <summary>Bytes per block.</summary>
+    public const int BlockBytes = 2;
+
+    private static readonly float ScaleToInfinity = BitConverter.UInt32BitsToSingle(0x77800000u); // 2^112
+    private static readonly float ScaleToZero = BitConverter.UInt32BitsToSingle(0x08800000u);     // 2^-110
+
+    /// <summary>
+    /// float -> half bits, round to nearest even, exactly like ggml's portable <c>ggml_compute_fp32_to_fp16</c>
+    /// (overflow -> infinity, tiny values -> subnormals or signed zero, NaN -> 0x7E00 with the input's sign).
+    /// </summary>
+    public static ushort FromSingle(float value)
+    {
+        // The arithmetic does the rounding: scaling by 2^112 then 2^-110 leaves |value| * 4 with overflow to
+        // infinity, and adding a power of two 'bias' places the half's mantissa in the low float bits, rounded
+        // by the FPU (nearest even).
+        float magnitude = MathF.Abs(value) * ScaleToInfinity * ScaleToZero;
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        uint shiftedLeft = bits + bits;
+        uint sign = bits & 0x80000000u;
+        uint bias = shiftedLeft & 0xFF000000u;
+        if (bias < 0x71000000u)
+        {
+            bias = 0x71000000u;
+        }
+        magnitude = BitConverter.UInt32BitsToSingle((bias >> 1) + 0x07800000u) + magnitude;
+        uint resultBits = BitConverter.SingleToUInt32Bits(magnitude);
+        uint exponentBits = (resultBits >> 13) & 0x00007C00u;
+        uint mantissaBits = resultBits & 0x00000FFFu;
+        uint nonSign = exponentBits + mantissaBits;
+        return (ushort)((sign >> 16) | (shiftedLeft > 0xFF000000u ? 0x7E00u : nonSign));
+    }
+
+    // All 65536 halves widened once (256 KB, pinned), like ggml's ggml_table_f32_f16: the block scales of the
+    // quantized kernels are read through it on every block, where a software Half conversion would cost more
+    // than the block's integer dot.
+    private static readonly float* HalfTable = BuildHalfTable();
+
+    /// <summary>half bits -> float, exact (every half is representable as a float).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToSingle(ushort bits) => HalfTable[bits];
+
+    private static float* BuildHalfTable()
+    {
+        float[] table = GC.AllocateArray<float>(65536, pinned: true);
+        for (int bits = 0; bits < table.Length; bits++)
+        {
+            table[bits] = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+        }
+        // The array is pinned and referenced by TableRoot for the life of the process, so the pointer stays valid.
+        TableRoot = table;
+        return (float*)Unsafe.AsPointer(ref table[0]);
+    }
+
+    private static float[]? TableRoot;
+
+    /// <summary>Rounds each float of <paramref name="source"/> to half and stores the 2-byte bit patterns.</summary>
+    public static void QuantizeRow(ReadOnlySpan<float> source, Span<byte> destination)
+    {
+        RowArguments.RequireBytes(destination.Length, (long)source.Length * BlockBytes, "F16", nameof(destination));
+        fixed (float* src = source)
+        fixed (byte* dst = destination)
+        {
+            ushort* halves = (ushort*)dst;
+            for (int i = 0; i < source.Length; i++)
+            {
+                halves[i] = FromSingle(src[i]);
+            }
+        }
+    }
+
+    /// <summary>Widens <c>destination.Length</c> halves from <paramref name="source"/> to float.</summary>
+    public static void DequantizeRow(ReadOnlySpan<byte> source, Span<float> destination)
+    {
+        RowArguments.RequireBytes(source.Length, (long)destination.Length * BlockBytes, "F16", nameof(source));
+        fixed (byte* src = source)
+        fixed (float* dst = destination)
+        {
+            ushort* halves = (ushort*)src;
+            for (int i = 0; i < destination.Length; i++)
+            {
+                dst[i] = ToSingle(halves[i]);
+            }
+        }
+    }
+
+    /// <summary>Dot product of <paramref name="columns"/> F16 weights with F16 activations, best SIMD level.</summary>
+    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns) =>
+        Dot(weights, activations, columns, SimdCapabilities.Best);
+
+    /// <summary>Dot product at a chosen <paramref name="level"/>.</summary>
+    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
+    {
+        RowArguments.BlockCount(columns, BlockSize, "F16", nameof(columns));
+        RowArguments.RequireBytes(weights.Length, (long)columns * BlockBytes, "F16", nameof(weights));
+        RowArguments.RequireBytes(activations.Length, (long)columns * BlockBytes, "F16", nameof(activations));
+        fixed (byte* w = weights)
+        fixed (byte* a = activations)
+        {
+            return DotKernel(level)(w, a, columns);
+        }
+    }
+
+    /// <summary>The row kernel for <paramref name="level"/>: (weight row, activation row, columns) -> dot.</summary>
+    internal static delegate*<byte*, byte*, int, float> DotKernel(SimdLevel level)
+    {
+        SimdCapabilities.Require(level);
+        return level switch
+        {
+            SimdLevel.Vector512 => &DotVector512<HalfActivations>,
+            SimdLevel.Vector256 => &DotVector256<HalfActivations>,
+            SimdLevel.Vector128 => &DotVector128<HalfActivations>,
+            _ => &DotScalar<HalfActivations>,
+        };
+    }
+
+    /// <summary>
+    /// Kernel for F16 weights against activations already rounded to half but kept as floats (see
+    /// <see cref="RoundActivationRow"/>): the same products in the same order as <see cref="DotKernel"/>, so the
+    /// same result bit for bit, with half the conversions. MatrixKernels uses it.
+    /// </summary>
+    internal static delegate*<byte*, byte*, int, float> RoundedSingleDotKernel(SimdLevel level)
+    {
+        SimdCapabilities.Require(level);
+        return level switch
+        {
+            SimdLevel.Vector512 => &DotVector512<RoundedSingleActivations>,
+            SimdLevel.Vector256 => &DotVector256<RoundedSingleActivations>,
+            SimdLevel.Vector128 => &DotVector128<RoundedSingleActivations>,
+            _ => &DotScalar<RoundedSingleActivations>,
+        };
+    }
+
+    /// <summary>destination[i] = (float)(half)source[i]: the activation values an F16 x F16 dot would see.</summary>
+    internal static void RoundActivationRow(float* source, float* destination, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            destination[i] = ToSingle(FromSingle(source[i]));
+        }
+    }
+
+    /// <summary>Reference: each pair widened to float, multiplied, summed left to right in float.</summary>
+    internal static float DotScalar<TActivations>(byte* weights, byte* activations, int columns)
+        where TActivations : struct, IActivationRow =>
+        TailScalar<TActivations>((ushort*)weights, activations, 0, columns);
+
+    internal static float DotVector128<TActivations>(byte* weights, byte* activations, int columns)
+        where TActivations : struct, IActivationRow
+    {
+        ushort* w = (ushort*)weights;
+        Vector128<float> acc0 = Vector128<float>.Zero, acc1 = Vector128<float>.Zero;
+        int i = 0;
+        for (; i + 8 <= columns; i += 8)
+        {
+            Vector128<ushort> wh = Vector128.Load(w + i);
+            acc0 = Vector128.MultiplyAddEstimate(
+                HalfToSingle(Vector128.WidenLower(wh)), TActivations.Load128(activations, i), acc0);
+            acc1 = Vector128.MultiplyAddEstimate(
+                HalfToSingle(Vector128.WidenUpper(wh)), TActivations.Load128(activations, i + 4), acc1);
+        }
+        return Vector128.Sum(acc0 + acc1) + TailScalar<TActivations>(w, activations, i, columns);
+    }
+
+    /// <summary>
+    /// ggml_vec_dot_f16 on AVX2 (GGML_F16_STEP 32, four 8-lane FMA accumulators, element i + 8j into accumulator
+    /// j), GGML_F32x8_REDUCE, then the remaining n mod 32 products added in double like ggml's leftovers.
+    /// </summary>
+    internal static float DotVector256<TActivations>(byte* weights, byte* activations, int columns)
+        where TActivations : struct, IActivationRow
+    {
+        ushort* w = (ushort*)weights;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        int i = 0;
+        for (; i + 32 <= columns; i += 32)
+        {
+            Vector256<ushort> w0 = Vector256.Load(w + i), w1 = Vector256.Load(w + i + 16);
+            acc0 = Vector256.FusedMultiplyAdd(
+                HalfToSingle(Vector256.WidenLower(w0)), TActivations.Load256(activations, i), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(
+                HalfToSingle(Vector256.WidenUpper(w0)), TActivations.Load256(activations, i + 8), acc1);
+            acc2 = Vector256.FusedMultiplyAdd(
+                HalfToSingle(Vector256.WidenLower(w1)), TActivations.Load256(activations, i + 16), acc2);
+            acc3 = Vector256.FusedMultiplyAdd(
+                HalfToSingle(Vector256.WidenUpper(w1)), TActivations.Load256(activations, i + 24), acc3);
+        }
+        double sum = GgmlReductions.F32x8(acc0, acc1, acc2, acc3);
+        return (float)AddLeftoversInDouble<TActivations>(sum, w, activations, i, columns);
+    }
+
+    /// <summary>ggml_vec_dot_f16 on AVX-512: 64 per step into four 16-lane accumulators, GGML_F32x16_REDUCE.</summary>
+    internal static float DotVector512<TActivations>(byte* weights, byte* activations, int columns)
+        where TActivations : struct, IActivationRow
+    {
+        ushort* w = (ushort*)weights;
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
+        Vector512<float> acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + 64 <= columns; i += 64)
+        {
+            Vector512<ushort> w0 = Vector512.Load(w + i), w1 = Vector512.Load(w + i + 32);
+            acc0 = Vector512.FusedMultiplyAdd(
+                HalfToSingle(Vector512.WidenLower(w0)), TActivations.Load512(activations, i), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(
+                HalfToSingle(Vector512.WidenUpper(w0)), TActivations.Load512(activations, i + 16), acc1);
+            acc2 = Vector512.FusedMultiplyAdd(
+                HalfToSingle(Vector512.WidenLower(w1)), TActivations.Load512(activations, i + 32), acc2);
+            acc3 = Vector512.FusedMultiplyAdd(
+                HalfToSingle(Vector512.WidenUpper(w1)), TActivations.Load512(activations, i + 48), acc3);
+        }
+        double sum = GgmlReductions.F32x16(acc0, acc1, acc2, acc3);
+        return (float)AddLeftoversInDouble<TActivations>(sum, w, activations, i, columns);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double AddLeftoversInDouble<TActivations>(double sum, ushort* w, byte* activations, int start, int end)
+        where TActivations : struct, IActivationRow
+    {
+        for (int i = start; i < end; i++)
+        {
+            sum += ToSingle(w[i]) * TActivations.Load(activations, i);
+        }
+        return sum;
+    }
+
+    /// <summary>How a kernel reads activation element i (and the vectors starting there) as float.</summary>
+    internal interface IActivationRow
+    {
+        static abstract float Load(byte* row, int index);
+        static abstract Vector128<float> Load128(byte* row, int index);
+        static abstract Vector256<float> Load256(byte* row, int index);
+        static abstract Vector512<float> Load512(byte* row, int index);
+    }
+
+    /// <summary>Activations stored as F16 bits (the public F16 x F16 dot).</summary>
+    internal readonly struct HalfActivations : IActivationRow
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load(byte* row, int index) => ToSingle(((ushort*)row)[index]);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load128(byte* row, int index) =>
+            HalfToSingle(Vector128.WidenLower(Vector128.Load((ushort*)row + index)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load256(byte* row, int index) =>
+            HalfToSingle(Vector256.WidenLower(Vector128.Load((ushort*)row + index).ToVector256Unsafe()));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load512(byte* row, int index) =>
+            HalfToSingle(Vector512.WidenLower(Vector256.Load((ushort*)row + index).ToVector512Unsafe()));
+    }
+
+    /// <summary>Activations already rounded to half values, stored as floats.</summary>
+    internal readonly struct RoundedSingleActivations : IActivationRow
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load(byte* row, int index) => ((float*)row)[index];
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load128(byte* row, int index) => Vector128.Load((float*)row + index);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load256(byte* row, int index) => Vector256.Load((float*)row + index);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load512(byte* row, int index) => Vector512.Load((float*)row + index);
+    }
+
+    // Vector half -> float on widened 32-bit lanes, exact for every half: the 15 magnitude bits are moved under
+    // the float exponent/mantissa fields and multiplied by 2^112, which re-biases the exponent (15 -> 127) and
+    // normalizes subnormal halves in one exact multiply; halves that were Inf/NaN (now >= 2^16) get the all-ones
+    // exponent back; the sign is copied last.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> HalfToSingle(Vector128<uint> halves)
+    {
+        Vector128<float> magnitude = ((halves & Vector128.Create(0x7FFFu)) << 13).AsSingle() * Vector128.Create(ScaleToInfinity);
+        Vector128<uint> infinityOrNaN = Vector128.GreaterThanOrEqual(magnitude, Vector128.Create(65536f)).AsUInt32();
+        Vector128<uint> bits = magnitude.AsUInt32() | (infinityOrNaN & Vector128.Create(0x7F800000u));
+        return (bits | ((halves & Vector128.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> HalfToSingle(Vector256<uint> halves)
+    {
+        Vector256<float> magnitude = ((halves & Vector256.Create(0x7FFFu)) << 13).AsSingle() * Vector256.Create(ScaleToInfinity);
+        Vector256<uint> infinityOrNaN = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(65536f)).AsUInt32();
+        Vector256<uint> bits = magnitude.AsUInt32() | (infinityOrNaN & Vector256.Create(0x7F800000u));
+        return (bits | ((halves & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> HalfToSingle(Vector512<uint> halves)
+    {
+        Vector512<float> magnitude = ((halves & Vector512.Create(0x7FFFu)) << 13).AsSingle() * Vector512.Create(ScaleToInfinity);
+        Vector512<uint> infinityOrNaN = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(65536f)).AsUInt32();
+        Vector512<uint> bits = magnitude.AsUInt32() | (infinityOrNaN & Vector512.Create(0x7F800000u));
+        return (bits | ((halves & Vector512.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float TailScalar<TActivations>(ushort* w, byte* activations, int start, int end)
+        where TActivations : struct, IActivationRow
+    {
+        float sum = 0f;
+        for (int i = start; i < end; i++)
+        {
+            sum += ToSingle(w[i]) * TActivations.Load(activations, i);
+        }
+        return sum;
+    }
+}
