@@ -1,0 +1,169 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Quantization;
+
+namespace LlamaDist.Core.TestModels;
+
+/// <summary>
+/// Writes synthetic llama GGUF models with deterministic random weights, for tests and benchmarks that need a
+/// model of a given size without downloading one. The tokenizer (tokenizer.* metadata) is copied from a real
+/// GGUF so the model tokenizes like that file. Tensors are generated row by row in parallel and streamed into a
+/// <see cref="GgufWriter"/>: memory use is a few MB of row buffers whatever the model size (TinyLlama F16 is
+/// 2.2 GB on disk). The same arguments always produce the same bytes.
+/// </summary>
+public static class TestModelWriter
+{
+    private const string TokenizerPrefix = "tokenizer.";
+    private const string TokensKey = "tokenizer.ggml.tokens";
+
+    // Rows generated per batch: bounded by bytes so huge rows (TinyLlama FFN) and tiny rows both batch sensibly.
+    private const long BatchBytes = 4 << 20;
+
+    /// <summary>Writes the <paramref name="preset"/> shape; see the shape overload.</summary>
+    public static void Write(string path, TestModelPreset preset, GgmlType type, int seed, string vocabularyGgufPath,
+        IProgress<double>? progress, CancellationToken ct) =>
+        Write(path, TestModelShape.For(preset), type, seed, vocabularyGgufPath, progress, ct);
+
+    /// <summary>
+    /// Writes a llama model of <paramref name="shape"/> to <paramref name="path"/>.
+    /// </summary>
+    /// <param name="type">Storage type of every matrix: F32, F16, BF16, Q8_0 or Q4_0 (norm weights stay F32).</param>
+    /// <param name="seed">Weight seed: same seed, same bytes; different seeds, different weights.</param>
+    /// <param name="vocabularyGgufPath">GGUF whose tokenizer.* metadata is copied; its token count replaces
+    /// <see cref="TestModelShape.VocabularySize"/>.</param>
+    /// <param name="progress">Receives the fraction of tensor bytes written (increasing, at most once per percent,
+    /// ending with 1.0), on the writing thread.</param>
+    /// <param name="ct">Cancels between row batches; the partial file is deleted.</param>
+    public static void Write(string path, TestModelShape shape, GgmlType type, int seed, string vocabularyGgufPath,
+        IProgress<double>? progress, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentException.ThrowIfNullOrEmpty(vocabularyGgufPath);
+        uint fileType = LlamaFileType(type);
+        ct.ThrowIfCancellationRequested();
+
+        List<KeyValuePair<string, object>> tokenizer = ReadTokenizerMetadata(vocabularyGgufPath, out int vocabularySize);
+        TestModelShape fullShape = shape.WithVocabulary(vocabularySize);
+        List<SyntheticTensor> tensors = TestModelTensorPlan.Build(fullShape, type);
+        foreach (SyntheticTensor tensor in tensors)
+        {
+            if (tensor.Columns % GgmlTypeInfo.BlockSize(tensor.Type) != 0)
+            {
+                throw new ArgumentException(
+                    $"Tensor {tensor.Name} rows of {tensor.Columns} are not whole {GgmlTypeInfo.Name(tensor.Type)} " +
+                    $"blocks of {GgmlTypeInfo.BlockSize(tensor.Type)}.", nameof(shape));
+            }
+        }
+
+        var writer = new GgufWriter();
+        SetModelMetadata(writer, fullShape, fileType, seed);
+        foreach (KeyValuePair<string, object> entry in tokenizer)
+        {
+            writer.SetMetadata(entry.Key, entry.Value);
+        }
+
+        var tracker = new ProgressTracker(tensors.Sum(t => t.ByteSize), progress);
+        foreach (SyntheticTensor tensor in tensors)
+        {
+            writer.AddTensor(tensor.Name, tensor.Type, tensor.Dimensions,
+                stream => WriteTensor(stream, tensor, seed, tracker, ct));
+        }
+        writer.WriteTo(path); // the tracker has reported 1.0 once the last tensor byte was written
+    }
+
+    /// <summary>llama.cpp's LLAMA_FTYPE for a model whose matrices are all <paramref name="type"/>.</summary>
+    private static uint LlamaFileType(GgmlType type) => type switch
+    {
+        GgmlType.F32 => 0,   // LLAMA_FTYPE_ALL_F32
+        GgmlType.F16 => 1,   // LLAMA_FTYPE_MOSTLY_F16
+        GgmlType.Q4_0 => 2,  // LLAMA_FTYPE_MOSTLY_Q4_0
+        GgmlType.Q8_0 => 7,  // LLAMA_FTYPE_MOSTLY_Q8_0
+        GgmlType.BF16 => 32, // LLAMA_FTYPE_MOSTLY_BF16
+        _ => throw new ArgumentException(
+            $"Test models can be written as F32, F16, BF16, Q8_0 or Q4_0, not {(GgmlTypeInfo.IsKnown(type) ? GgmlTypeInfo.Name(type) : type.ToString())}.",
+            nameof(type)),
+    };
+
+    private static List<KeyValuePair<string, object>> ReadTokenizerMetadata(string vocabularyGgufPath,
+        out int vocabularySize)
+    {
+        using GgufFile vocabulary = GgufFile.Open(vocabularyGgufPath);
+        vocabularySize = vocabulary.GetArray<string>(TokensKey).Length;
+        if (vocabularySize == 0)
+        {
+            throw new GgufFormatException(vocabulary.FilePath, -1, $"'{TokensKey}' is empty.");
+        }
+        // The writer only reads these values (it never mutates a GgufArray), so they can be passed on as they are.
+        return vocabulary.MetadataEntries.Where(e => e.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal)).ToList();
+    }
+
+    private static void SetModelMetadata(GgufWriter writer, TestModelShape shape, uint fileType, int seed)
+    {
+        writer.SetMetadata("general.architecture", "llama");
+        writer.SetMetadata("general.name", "LlamaDist synthetic llama");
+        writer.SetMetadata("general.file_type", fileType);
+        writer.SetMetadata("llamadist.synthetic.seed", seed);
+        writer.SetMetadata("llama.context_length", (uint)shape.ContextLength);
+        writer.SetMetadata("llama.embedding_length", (uint)shape.EmbeddingLength);
+        writer.SetMetadata("llama.block_count", (uint)shape.LayerCount);
+        writer.SetMetadata("llama.feed_forward_length", (uint)shape.FeedForwardLength);
+        writer.SetMetadata("llama.attention.head_count", (uint)shape.HeadCount);
+        writer.SetMetadata("llama.attention.head_count_kv", (uint)shape.KvHeadCount);
+        writer.SetMetadata("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        writer.SetMetadata("llama.rope.freq_base", 10000f);
+        writer.SetMetadata("llama.rope.dimension_count", (uint)shape.HeadDimension);
+    }
+
+    /// <summary>
+    /// Generates and encodes the tensor in batches of rows (rows of a batch in parallel), writing each batch as
+    /// soon as it is complete. Row values depend only on (seed, name, row), so the output is thread-count independent.
+    /// </summary>
+    private static void WriteTensor(Stream stream, SyntheticTensor tensor, int seed, ProgressTracker tracker,
+        CancellationToken ct)
+    {
+        int columns = tensor.Columns;
+        int rowBytes = checked((int)GgmlTypeInfo.RowBytes(tensor.Type, columns));
+        int batchRows = (int)Math.Clamp(BatchBytes / rowBytes, 1, tensor.Rows);
+        byte[] batch = new byte[(long)batchRows * rowBytes];
+        ulong key = SyntheticWeights.TensorKey(tensor.Name);
+        var options = new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount };
+
+        for (long firstRow = 0; firstRow < tensor.Rows; firstRow += batchRows)
+        {
+            ct.ThrowIfCancellationRequested();
+            int rowsInBatch = (int)Math.Min(batchRows, tensor.Rows - firstRow);
+            long batchStart = firstRow;
+            Parallel.For(0, rowsInBatch, options, () => new float[columns], (index, _, values) =>
+            {
+                SyntheticWeights.FillRow(values, seed, key, batchStart + index, tensor.Mean, tensor.Std);
+                Quantizer.QuantizeRow(tensor.Type, values, batch.AsSpan(index * rowBytes, rowBytes));
+                return values;
+            }, _ => { });
+            stream.Write(batch, 0, rowsInBatch * rowBytes);
+            tracker.Add((long)rowsInBatch * rowBytes);
+        }
+    }
+
+    /// <summary>Reports bytes written over total bytes, at most once per percent.</summary>
+    private sealed class ProgressTracker(long totalBytes, IProgress<double>? progress)
+    {
+        private long _written;
+        private int _lastPercent = -1;
+
+        public void Add(long bytes)
+        {
+            _written += bytes;
+            if (progress is null)
+            {
+                return;
+            }
+            double fraction = totalBytes == 0 ? 1.0 : (double)_written / totalBytes;
+            int percent = (int)(fraction * 100);
+            if (percent != _lastPercent)
+            {
+                _lastPercent = percent;
+                progress.Report(Math.Min(fraction, 1.0));
+            }
+        }
+    }
+}
