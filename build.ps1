@@ -48,10 +48,10 @@ function Start-FreshPwsh {
     param([Parameter(Mandatory)] [string] $Command)
     $pwshDll = Join-Path $PSHOME 'pwsh.dll'
     if (Test-Path $pwshDll) {
-        & dotnet $pwshDll -NoProfile -NonInteractive -Command $Command
+        & dotnet $pwshDll -NoProfile -NonInteractive -Command $Command | Out-Host
     }
     else {
-        & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command $Command
+        & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command $Command | Out-Host
     }
     return $LASTEXITCODE
 }

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Sampling;
+using LlamaDist.Core.Tokenization;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Models;
+
+namespace LlamaDist.Engine.Generation;
+
+/// <summary>
+/// Prompt in, tokens out: batched prompt evaluation, then sample / decode one token at a time until end of
+/// sequence, MaxTokens or a full cache. Tokenization and sampling live here, not in the model.
+/// </summary>
+internal sealed class GenerationLoop
+{
+    private readonly LocalModel model;
+
+    public GenerationLoop(LocalModel model) => this.model = model;
+
+    public GenerationResult Run(GenerationRequest request, Action<string>? onText, CancellationToken cancellationToken)
+    {
+        Validate(request);
+        var total = Stopwatch.StartNew();
+        var config = model.Config;
+        var tokenizer = model.Tokenizer;
+        var contextSize = request.ContextSize > 0 ? request.ContextSize : Math.Min(config.ContextLength > 0 ? config.ContextLength : 4096, 4096);
+
+        var promptTokens = tokenizer.Encode(request.Prompt, addSpecial: true);
+        if (promptTokens.Length == 0)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "The prompt produced no tokens.", nameof(request.Prompt));
+        }
+        if (promptTokens.Length >= contextSize)
+        {
+            throw new LlamaDistException(LlamaErrorKind.ContextOverflow,
+                $"The prompt has {promptTokens.Length} tokens but the context holds {contextSize}; raise -ContextSize or shorten the prompt.",
+                nameof(request.ContextSize));
+        }
+
+        var seed = request.Seed ?? Random.Shared.Next();
+        var sampler = new Sampler(new SamplingOptions
+        {
+            Temperature = request.Temperature,
+            TopK = request.TopK,
+            TopP = request.TopP,
+            MinP = request.MinP,
+            RepeatPenalty = request.RepeatPenalty,
+            RepeatLastN = request.RepeatLastN,
+            Seed = seed,
+        });
+
+        var batchSize = Math.Clamp(request.BatchSize, 1, contextSize);
+        using var session = new LlamaSession(config, new LayerRange(0, config.LayerCount), contextSize, batchSize);
+        var logits = new float[config.VocabularySize];
+        var history = new List<int>(promptTokens.Length + request.MaxTokens);
+        history.AddRange(promptTokens);
+        var generated = new List<int>(request.MaxTokens);
+        var decoder = new Utf8StreamDecoder();
+        var text = new System.Text.StringBuilder();
+
+        // Prompt evaluation: batches of up to batchSize tokens; only the last position's logits are kept.
+        var promptClock = Stopwatch.StartNew();
+        for (var start = 0; start < promptTokens.Length; start += batchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var count = Math.Min(batchSize, promptTokens.Length - start);
+            model.Forward.EvaluateTokens(session, promptTokens.AsSpan(start, count), logits, logitsForAllTokens: false);
+        }
+        var promptEvalMs = promptClock.Elapsed.TotalMilliseconds;
+
+        var sampleClock = new Stopwatch();
+        var evalClock = new Stopwatch();
+        var evalRuns = 0;
+        var stopReason = StopReason.MaxTokens;
+        Span<int> single = stackalloc int[1];
+        while (generated.Count < request.MaxTokens)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            sampleClock.Start();
+            var recentStart = Math.Max(0, history.Count - Math.Max(request.RepeatLastN, 0));
+            var token = sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history)[recentStart..]);
+            sampleClock.Stop();
+
+            if (tokenizer.IsEndOfGeneration(token))
+            {
+                stopReason = StopReason.EndOfSequence;
+                break;
+            }
+
+            generated.Add(token);
+            history.Add(token);
+            var piece = decoder.Push(tokenizer.TokenToBytes(token));
+            if (piece.Length > 0)
+            {
+                text.Append(piece);
+                onText?.Invoke(piece);
+            }
+
+            if (generated.Count == request.MaxTokens)
+            {
+                break;
+            }
+            if (session.Position >= contextSize)
+            {
+                stopReason = StopReason.ContextFull;
+                break;
+            }
+
+            // One decode per generated token after the first: an eval run in llama.cpp's counting.
+            evalClock.Start();
+            single[0] = token;
+            model.Forward.EvaluateTokens(session, single, logits, logitsForAllTokens: false);
+            evalClock.Stop();
+            evalRuns++;
+        }
+
+        var tail = decoder.Flush();
+        if (tail.Length > 0)
+        {
+            text.Append(tail);
+            onText?.Invoke(tail);
+        }
+
+        return new GenerationResult
+        {
+            Text = text.ToString(),
+            PromptTokenIds = promptTokens,
+            TokenIds = generated.ToArray(),
+            StopReason = stopReason,
+            Seed = seed,
+            Threads = model.Threads,
+            ContextSize = contextSize,
+            LoadMs = model.LoadMs,
+            PromptEvalMs = promptEvalMs,
+            EvalRuns = evalRuns,
+            EvalMs = evalClock.Elapsed.TotalMilliseconds,
+            SampleMs = sampleClock.Elapsed.TotalMilliseconds,
+            TotalMs = model.LoadMs + total.Elapsed.TotalMilliseconds,
+        };
+    }
+
+    private static void Validate(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Prompt is null)
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "A prompt is required.", nameof(request.Prompt));
+        if (request.MaxTokens < 0)
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"MaxTokens must be 0 or more, not {request.MaxTokens}.", nameof(request.MaxTokens));
+        if (request.ContextSize < 0)
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"ContextSize must be 0 (model default) or more, not {request.ContextSize}.", nameof(request.ContextSize));
+        if (request.Temperature < 0 || request.TopP is < 0 or > 1 || request.MinP is < 0 or > 1 || request.RepeatPenalty <= 0)
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                "Sampling settings out of range: Temperature >= 0, TopP and MinP in [0, 1], RepeatPenalty > 0.", "Sampling");
+    }
+}

@@ -1,0 +1,13 @@
+namespace LlamaDist.Engine.Generation;
+
+/// <summary>Why generation ended.</summary>
+public enum StopReason
+{
+    Unspecified = 0,
+    /// <summary>The model produced an end-of-generation token (not included in the output).</summary>
+    EndOfSequence,
+    /// <summary>MaxTokens tokens were generated.</summary>
+    MaxTokens,
+    /// <summary>The KV cache is full.</summary>
+    ContextFull,
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Quantization;
+using LlamaDist.Core.Tokenization;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Formatting;
+using LlamaDist.Engine.Generation;
+using LlamaDist.Engine.Perplexity;
+
+namespace LlamaDist.Engine.Models;
+
+/// <summary>
+/// A model loaded on this machine: the mapped file, its tokenizer, the weights of every layer and a thread pool.
+/// Local inference is the plan with one layer range covering the whole model.
+/// </summary>
+public sealed class LocalModel : IDisposable
+{
+    private readonly GgufFile file;
+    private readonly ComputeThreads threads;
+
+    private LocalModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, LlamaWeights weights, ComputeThreads threads, ModelSummary summary, double loadMs)
+    {
+        this.file = file;
+        this.threads = threads;
+        Config = config;
+        Tokenizer = tokenizer;
+        Summary = summary;
+        LoadMs = loadMs;
+        Forward = new LlamaForward(config, weights, threads);
+    }
+
+    public ModelSummary Summary { get; }
+
+    /// <summary>Milliseconds spent opening, validating and paging in the model.</summary>
+    public double LoadMs { get; }
+
+    public int Threads => threads.ThreadCount;
+
+    internal LlamaConfig Config { get; }
+    internal ITokenizer Tokenizer { get; }
+    internal LlamaForward Forward { get; }
+
+    /// <summary>
+    /// Maps the model, checks every tensor of the llama architecture, and reads each page once (as llama.cpp's
+    /// prefetching mmap does) so the first token does not pay for disk reads. Progress is the fraction paged in.
+    /// </summary>
+    public static LocalModel Load(string path, int threads = 0, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var fullPath = ModelPaths.Resolve(path);
+        if (threads < 0)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Threads must be positive, not {threads}.", nameof(threads));
+        }
+
+        return ExceptionTranslation.Run(fullPath, () =>
+        {
+            var stopwatch = Stopwatch.StartNew();
+            var file = GgufFile.Open(fullPath);
+            ComputeThreads? pool = null;
+            try
+            {
+                var config = LlamaConfig.FromGguf(file);
+                var tokenizer = TokenizerFactory.FromGguf(file);
+                var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount));
+                PageIn(file, progress, cancellationToken);
+                pool = new ComputeThreads(threads == 0 ? CpuTopology.PhysicalCoreCount : threads);
+                var summary = ModelInspector.Summarize(file);
+                return new LocalModel(file, config, tokenizer, weights, pool, summary, stopwatch.Elapsed.TotalMilliseconds);
+            }
+            catch
+            {
+                pool?.Dispose();
+                file.Dispose();
+                throw;
+            }
+        });
+    }
+
+    /// <summary>Token ids of a text, with BOS when the model's tokenizer adds it.</summary>
+    public int[] Tokenize(string text, bool addSpecial = true) => Tokenizer.Encode(text, addSpecial);
+
+    public string Detokenize(int[] tokenIds) => Tokenizer.Decode(tokenIds);
+
+    /// <summary>Logits of the last position after evaluating <paramref name="tokenIds"/> from an empty cache.</summary>
+    public float[] EvaluateLastLogits(int[] tokenIds)
+    {
+        ArgumentNullException.ThrowIfNull(tokenIds);
+        using var session = new LlamaSession(Config, new LayerRange(0, Config.LayerCount), Math.Max(tokenIds.Length, 1), Math.Max(tokenIds.Length, 1));
+        var logits = new float[Config.VocabularySize];
+        Forward.EvaluateTokens(session, tokenIds, logits, logitsForAllTokens: false);
+        return logits;
+    }
+
+    public GenerationResult Generate(GenerationRequest request, Action<string>? onText = null, CancellationToken cancellationToken = default) =>
+        ExceptionTranslation.Run(Summary.Path, () => new GenerationLoop(this).Run(request, onText, cancellationToken));
+
+    public PerplexityResult MeasurePerplexity(string text, int contextSize, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        ExceptionTranslation.Run(Summary.Path, () => new PerplexityMeter(this).Measure(text, contextSize, progress, cancellationToken));
+
+    public void Dispose()
+    {
+        threads.Dispose();
+        file.Dispose();
+    }
+
+    private static unsafe void PageIn(GgufFile file, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        const int pageSize = 4096;
+        long total = file.Tensors.Sum(tensor => tensor.ByteSize), done = 0, lastReported = -1;
+        byte checksum = 0;
+        foreach (var tensor in file.Tensors)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var data = file.GetTensorPointer(tensor);
+            for (long offset = 0; offset < tensor.ByteSize; offset += pageSize)
+            {
+                checksum ^= data[offset];
+            }
+            done += tensor.ByteSize;
+            var percent = total == 0 ? 100 : done * 100 / total;
+            if (progress is not null && percent != lastReported)
+            {
+                lastReported = percent;
+                progress.Report(percent / 100.0);
+            }
+        }
+        GC.KeepAlive(checksum);
+    }
+}

@@ -1,0 +1,28 @@
+namespace LlamaDist.Engine.Models;
+
+/// <summary>What a GGUF model is, read from its header without loading weights (Get-LlamaModel's data).</summary>
+public sealed class ModelSummary
+{
+    public required string Path { get; init; }
+    public required string Name { get; init; }
+    public required string Architecture { get; init; }
+    public required long ParameterCount { get; init; }
+    public required long FileSize { get; init; }
+    public required uint GgufVersion { get; init; }
+
+    /// <summary>The weight type of most parameters in the matrices ("Q8_0"), like llama.cpp's model type column.</summary>
+    public required string PredominantType { get; init; }
+
+    /// <summary>Tensor count per weight type, most parameters first: "Q8_0:154 F32:45".</summary>
+    public required string WeightTypes { get; init; }
+
+    public required int TensorCount { get; init; }
+    public required int LayerCount { get; init; }
+    public required int EmbeddingLength { get; init; }
+    public required int FeedForwardLength { get; init; }
+    public required int HeadCount { get; init; }
+    public required int KvHeadCount { get; init; }
+    public required int ContextLength { get; init; }
+    public required int VocabularySize { get; init; }
+    public required string TokenizerModel { get; init; }
+}

@@ -1,0 +1,58 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.TestModels;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Models;
+
+namespace LlamaDist.Engine.TestModels;
+
+/// <summary>Writes synthetic llama models (deterministic pseudo-random weights) for tests and benchmarks.</summary>
+public static class TestModelFactory
+{
+    /// <summary>Presets by name: Tiny (multi-head), Small (grouped-query), TinyLlama (the 1.1B shape).</summary>
+    public static IReadOnlyList<string> Presets { get; } = Enum.GetNames<TestModelPreset>();
+
+    /// <summary>Weight types the writer can produce.</summary>
+    public static IReadOnlyList<string> WeightTypes { get; } = ["F32", "F16", "BF16", "Q8_0", "Q4_0"];
+
+    /// <param name="vocabularyFrom">A GGUF whose tokenizer the new model copies (the embedded model when null).</param>
+    public static ModelSummary Create(string path, string preset, string weightType, int seed, string? vocabularyFrom,
+        bool overwrite, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var fullPath = Path.GetFullPath(path);
+        if (!Enum.TryParse<TestModelPreset>(preset, ignoreCase: true, out var parsedPreset))
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Unknown preset '{preset}'. Presets: {string.Join(", ", Presets)}.", nameof(preset));
+        }
+        if (!WeightTypes.Contains(weightType, StringComparer.OrdinalIgnoreCase) || !Enum.TryParse<GgmlType>(weightType, ignoreCase: true, out var type))
+        {
+            throw new LlamaDistException(LlamaErrorKind.UnsupportedWeightType, $"Weight type '{weightType}' cannot be written. Types: {string.Join(", ", WeightTypes)}.", nameof(weightType));
+        }
+        if (File.Exists(fullPath) && !overwrite)
+        {
+            throw new LlamaDistException(LlamaErrorKind.FileExists, $"'{fullPath}' already exists; use -Force to overwrite it.", fullPath);
+        }
+        var directory = Path.GetDirectoryName(fullPath);
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"The directory '{directory}' does not exist.", directory);
+        }
+
+        var vocabularyPath = ModelPaths.Resolve(vocabularyFrom ?? ModelPaths.DefaultModelPath());
+        // Write beside the target and move into place, so a cancelled or failed run never leaves half a model.
+        var temporaryPath = fullPath + ".partial";
+        try
+        {
+            ExceptionTranslation.Run(vocabularyPath, () =>
+            {
+                TestModelWriter.Write(temporaryPath, parsedPreset, type, seed, vocabularyPath, progress, cancellationToken);
+                return true;
+            });
+            File.Move(temporaryPath, fullPath, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporaryPath)) File.Delete(temporaryPath);
+        }
+        return ModelInspector.Inspect(fullPath);
+    }
+}

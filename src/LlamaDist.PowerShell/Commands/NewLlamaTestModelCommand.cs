@@ -1,0 +1,60 @@
+using System.Management.Automation;
+using LlamaDist.Engine.TestModels;
+using LlamaDist.PowerShell.Output;
+
+namespace LlamaDist.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Writes a llama GGUF model with deterministic pseudo-random weights, for tests and benchmarks.</para>
+/// <example><code>New-LlamaTestModel -Path ./tinyllama-q8.gguf -Preset TinyLlama -Type Q8_0</code></example>
+/// </summary>
+[Cmdlet(VerbsCommon.New, "LlamaTestModel", SupportsShouldProcess = true)]
+[OutputType(typeof(LlamaModelInfo))]
+public sealed class NewLlamaTestModelCommand : LlamaCmdlet
+{
+    private const int ProgressId = 3;
+
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = "";
+
+    /// <summary>Tiny (2 layers, multi-head), Small (4 layers, grouped-query) or TinyLlama (the 1.1B shape).</summary>
+    [Parameter]
+    [ValidateSet("Tiny", "Small", "TinyLlama")]
+    public string Preset { get; set; } = "Tiny";
+
+    [Parameter]
+    [ValidateSet("F32", "F16", "BF16", "Q8_0", "Q4_0")]
+    public string Type { get; set; } = "F32";
+
+    /// <summary>Same seed, same bytes.</summary>
+    [Parameter]
+    public int Seed { get; set; } = 42;
+
+    /// <summary>A GGUF whose tokenizer to copy; the embedded model's 32000-token vocabulary when omitted.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? VocabFrom { get; set; }
+
+    /// <summary>Overwrite an existing file.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var path = ResolveSinglePath(Path);
+        if (!ShouldProcess(path, $"Write {Preset} {Type} test model"))
+        {
+            return;
+        }
+
+        var vocabulary = VocabFrom is null ? null : ResolveSinglePath(VocabFrom);
+        RunEngine(() =>
+        {
+            var progress = CreateProgress(ProgressId, "Writing test model", $"{Preset} {Type} -> {path}");
+            var summary = TestModelFactory.Create(path, Preset, Type, Seed, vocabulary, Force, progress, CancellationToken);
+            CompleteProgress(ProgressId, "Writing test model");
+            WriteObject(OutputMapping.ToModelInfo(summary));
+        }, path);
+    }
+}

@@ -1,0 +1,79 @@
+using LlamaDist.Engine.Formatting;
+using LlamaDist.Engine.Generation;
+using LlamaDist.Engine.Models;
+using LlamaDist.Engine.Perplexity;
+using LlamaDist.PowerShell.Output;
+
+namespace LlamaDist.PowerShell.Commands;
+
+/// <summary>Engine results to the module's own output types (engine types never reach the pipeline).</summary>
+internal static class OutputMapping
+{
+    public static LlamaModelInfo ToModelInfo(ModelSummary summary) => new()
+    {
+        Name = summary.Name,
+        Path = summary.Path,
+        Architecture = summary.Architecture,
+        ParameterCount = summary.ParameterCount,
+        Parameters = HumanReadable.Count(summary.ParameterCount),
+        FileSize = summary.FileSize,
+        Size = HumanReadable.Bytes(summary.FileSize),
+        Type = summary.PredominantType,
+        WeightTypes = summary.WeightTypes,
+        GgufVersion = summary.GgufVersion,
+        TensorCount = summary.TensorCount,
+        LayerCount = summary.LayerCount,
+        EmbeddingLength = summary.EmbeddingLength,
+        FeedForwardLength = summary.FeedForwardLength,
+        HeadCount = summary.HeadCount,
+        KvHeadCount = summary.KvHeadCount,
+        ContextLength = summary.ContextLength,
+        VocabularySize = summary.VocabularySize,
+        TokenizerModel = summary.TokenizerModel,
+    };
+
+    public static LlamaPromptResult ToPromptResult(string model, string prompt, GenerationResult result) => new()
+    {
+        Model = model,
+        Prompt = prompt,
+        Text = result.Text,
+        TokenIds = result.TokenIds,
+        Workers = [],
+        PromptTokens = result.PromptTokenIds.Length,
+        PromptEvalMs = Math.Round(result.PromptEvalMs, 3),
+        PromptTokensPerSecond = PerSecond(result.PromptTokenIds.Length, result.PromptEvalMs),
+        GeneratedTokens = result.TokenIds.Length,
+        EvalRuns = result.EvalRuns,
+        EvalMs = Math.Round(result.EvalMs, 3),
+        EvalTokensPerSecond = PerSecond(result.EvalRuns, result.EvalMs),
+        LoadMs = Math.Round(result.LoadMs, 3),
+        SampleMs = Math.Round(result.SampleMs, 3),
+        TotalMs = Math.Round(result.TotalMs, 3),
+        StopReason = result.StopReason.ToString(),
+        Threads = result.Threads,
+        ContextSize = result.ContextSize,
+        Seed = result.Seed,
+        WorkerCount = 0,
+    };
+
+    public static LlamaPerplexityResult ToPerplexityResult(string model, string path, PerplexityResult result) => new()
+    {
+        Model = model,
+        Path = path,
+        Perplexity = result.Perplexity,
+        Uncertainty = result.Uncertainty,
+        ScoredTokens = result.ScoredTokens,
+        TextTokens = result.TextTokens,
+        Chunks = result.Chunks,
+        ContextSize = result.ContextSize,
+        Threads = result.Threads,
+        LoadMs = Math.Round(result.LoadMs, 3),
+        EvalMs = Math.Round(result.EvalMs, 3),
+        TokensPerSecond = PerSecond(result.Chunks * result.ContextSize, result.EvalMs),
+        TotalMs = Math.Round(result.TotalMs, 3),
+    };
+
+    /// <summary>Tokens per second as llama.cpp prints it; 0 when nothing was timed.</summary>
+    private static double PerSecond(int tokens, double milliseconds) =>
+        milliseconds > 0 ? Math.Round(tokens * 1000.0 / milliseconds, 2) : 0;
+}

@@ -1,0 +1,35 @@
+namespace LlamaDist.PowerShell.Output;
+
+/// <summary>Get-LlamaModel's output: what a GGUF model is, from its header.</summary>
+public sealed class LlamaModelInfo
+{
+    public string Name { get; init; } = "";
+    public string Path { get; init; } = "";
+    public string Architecture { get; init; } = "";
+    public long ParameterCount { get; init; }
+
+    /// <summary>"1.1B", "4.11M".</summary>
+    public string Parameters { get; init; } = "";
+
+    public long FileSize { get; init; }
+
+    /// <summary>"636.18 MB".</summary>
+    public string Size { get; init; } = "";
+
+    /// <summary>The weight type of most parameters ("Q8_0").</summary>
+    public string Type { get; init; } = "";
+
+    /// <summary>Tensor count per weight type: "Q8_0:154 F32:45".</summary>
+    public string WeightTypes { get; init; } = "";
+
+    public uint GgufVersion { get; init; }
+    public int TensorCount { get; init; }
+    public int LayerCount { get; init; }
+    public int EmbeddingLength { get; init; }
+    public int FeedForwardLength { get; init; }
+    public int HeadCount { get; init; }
+    public int KvHeadCount { get; init; }
+    public int ContextLength { get; init; }
+    public int VocabularySize { get; init; }
+    public string TokenizerModel { get; init; } = "";
+}

@@ -1,0 +1,13 @@
+namespace LlamaDist.PowerShell.Output;
+
+/// <summary>One node's share of a distributed prompt: which layers it ran and what that cost.</summary>
+public sealed class LlamaWorkerTiming
+{
+    public string Endpoint { get; init; } = "";
+    public int FirstLayer { get; init; }
+    public int LastLayer { get; init; }
+    public double ComputeMs { get; init; }
+    public double NetworkMs { get; init; }
+    public long BytesSent { get; init; }
+    public long BytesReceived { get; init; }
+}

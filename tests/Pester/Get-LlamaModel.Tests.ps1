@@ -1,0 +1,50 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+}
+
+Describe 'Get-LlamaModel' {
+    It 'describes the embedded model from its header' {
+        $model = Get-LlamaModel -Path $EmbeddedModel
+        $model | Should -BeOfType 'LlamaDist.PowerShell.Output.LlamaModelInfo'
+        $model.Architecture | Should -Be 'llama'
+        $model.VocabularySize | Should -Be 32000
+        $model.TokenizerModel | Should -Be 'llama'
+        $model.FileSize | Should -Be 1750560
+        $model.GgufVersion | Should -Be 3
+        $model.LayerCount | Should -BeGreaterThan 0
+        $model.ParameterCount | Should -BeGreaterThan 0
+        $model.Size | Should -Match 'MB'
+    }
+
+    It 'takes files from the pipeline' {
+        $models = Get-Item $EmbeddedModel, $EmbeddedModel | Get-LlamaModel
+        $models | Should -HaveCount 2
+        $models[0].Path | Should -Be $EmbeddedModel
+    }
+
+    It 'expands wildcards' {
+        $models = Get-LlamaModel -Path (Join-Path (Split-Path $EmbeddedModel) '*.gguf')
+        $models.Name | Should -Not -BeNullOrEmpty
+    }
+
+    It 'reports a missing file as ModelNotFound' {
+        Get-ErrorIdOf { Get-LlamaModel -Path (Join-Path $TestDrive 'missing.gguf') } | Should -Be 'ModelNotFound'
+    }
+
+    It 'reports a file that is not GGUF as InvalidGguf and carries on with the next one' {
+        $bad = Join-Path $TestDrive 'bad.gguf'
+        Set-Content -Path $bad -Value 'this is not a model'
+        $errors = @()
+        $results = Get-LlamaModel -Path $bad, $EmbeddedModel -ErrorVariable errors -ErrorAction SilentlyContinue
+        ($errors[0].FullyQualifiedErrorId -split ',')[0] | Should -Be 'InvalidGguf'
+        $errors[0].CategoryInfo.Category | Should -Be 'InvalidData'
+        $errors[0].Exception.Message | Should -Match 'bad.gguf'
+        $results | Should -HaveCount 1
+    }
+
+    It 'reports a truncated model as InvalidGguf' {
+        $truncated = Join-Path $TestDrive 'truncated.gguf'
+        [IO.File]::WriteAllBytes($truncated, [IO.File]::ReadAllBytes($EmbeddedModel)[0..999])
+        Get-ErrorIdOf { Get-LlamaModel -Path $truncated } | Should -Be 'InvalidGguf'
+    }
+}
