@@ -48,3 +48,26 @@ Describe 'Get-LlamaModel' {
         Get-ErrorIdOf { Get-LlamaModel -Path $truncated } | Should -Be 'InvalidGguf'
     }
 }
+
+Describe 'Errors for models the engine cannot run' {
+    It 'reports a weight type without kernels as UnsupportedWeightType, naming type and tensor' {
+        # A Tiny Q8_0 model (64x64 attn_q: 4352 bytes) with attn_q retyped Q4_1 (2560 bytes), a real llama.cpp type
+        # this engine has no kernels for yet.
+        $source = Join-Path $TestDrive 'tiny-q8.gguf'
+        $null = New-LlamaTestModel -Path $source -Type Q8_0
+        $path = Join-Path $TestDrive 'q4_1.gguf'
+        New-ModelWithTensorType -Source $source -Path $path -TypeId 3
+        $record = Get-ErrorRecordOf { Invoke-LlamaPrompt -Model $path -Prompt 'x' }
+        ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'UnsupportedWeightType'
+        $record.CategoryInfo.Category | Should -Be 'NotImplemented'
+        $record.Exception.Message | Should -Match 'Q4_1'
+        $record.Exception.Message | Should -Match 'blk\.0\.attn_q\.weight'
+    }
+
+    It 'reports an unsupported tokenizer as UnsupportedTokenizer' {
+        $path = Join-Path $TestDrive 'gpt2.gguf'
+        New-ModelWithTokenizer -Path $path
+        (Get-LlamaModel -Path $path).TokenizerModel | Should -Be 'gpt2'
+        Get-ErrorIdOf { Invoke-LlamaPrompt -Model $path -Prompt 'x' } | Should -Be 'UnsupportedTokenizer'
+    }
+}

@@ -3,16 +3,59 @@ $script:RepositoryRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 $script:EmbeddedModel = Join-Path $script:RepositoryRoot 'module/Models/llama-2-tiny-random.gguf'
 Import-Module (Join-Path $script:RepositoryRoot 'LlamaDist.psd1') -Force
 
-function Get-ErrorIdOf {
-    # The ErrorId of the first error a script block writes (non-terminating or terminating), or $null.
+function Get-ErrorRecordOf {
+    # The first ErrorRecord a script block produces, written (non-terminating) or thrown, or $null.
+    # ErrorActionPreference Stop turns a written error into a thrown one, whatever the caller's preference.
     param([scriptblock] $ScriptBlock)
     try {
-        $errors = @()
-        $null = & $ScriptBlock -ErrorVariable +errors -ErrorAction SilentlyContinue
-        if ($errors.Count -gt 0) { return ($errors[0].FullyQualifiedErrorId -split ',')[0] }
+        $ErrorActionPreference = 'Stop'
+        $null = & $ScriptBlock
     }
     catch {
-        return ($_.FullyQualifiedErrorId -split ',')[0]
+        return $_
     }
     return $null
+}
+
+function Get-ErrorIdOf {
+    # The ErrorId (FullyQualifiedErrorId without the command name) of the first error a script block produces.
+    param([scriptblock] $ScriptBlock)
+    $record = Get-ErrorRecordOf $ScriptBlock
+    if ($null -eq $record) { return $null }
+    return ($record.FullyQualifiedErrorId -split ',')[0]
+}
+
+function Find-Bytes([byte[]] $Haystack, [byte[]] $Needle) {
+    for ($i = 0; $i -le $Haystack.Length - $Needle.Length; $i++) {
+        $match = $true
+        for ($j = 0; $j -lt $Needle.Length; $j++) { if ($Haystack[$i + $j] -ne $Needle[$j]) { $match = $false; break } }
+        if ($match) { return $i }
+    }
+    throw "Byte pattern not found."
+}
+
+function New-ModelWithTensorType {
+    # Copies a model with blk.0.attn_q.weight retyped as another ggml type id (whose data must fit in the old
+    # tensor's bytes). Tensor info layout: name, n_dims (u32), dims (u64 each), type (u32), offset (u64).
+    param([string] $Source, [string] $Path, [uint32] $TypeId)
+    $bytes = [IO.File]::ReadAllBytes($Source)
+    $name = [Text.Encoding]::ASCII.GetBytes('blk.0.attn_q.weight')
+    $typeOffset = (Find-Bytes $bytes $name) + $name.Length + 4 + 2 * 8
+    [BitConverter]::GetBytes($TypeId).CopyTo($bytes, $typeOffset)
+    [IO.File]::WriteAllBytes($Path, $bytes)
+}
+
+function New-ModelWithTokenizer {
+    # Copies the embedded model with tokenizer.ggml.model 'llama' renamed to 'gpt2' (one byte shorter: a zero
+    # byte of alignment padding before the data section keeps every tensor offset where it was).
+    param([string] $Path)
+    $bytes = [Collections.Generic.List[byte]]::new([IO.File]::ReadAllBytes($EmbeddedModel))
+    $key = [Text.Encoding]::ASCII.GetBytes('tokenizer.ggml.model')
+    $valueOffset = (Find-Bytes $bytes.ToArray() $key) + $key.Length + 4   # after the value type (u32)
+    $bytes[$valueOffset] = 4                                              # string length (u64, low byte)
+    $bytes.RemoveRange($valueOffset + 8, 5)
+    $bytes.InsertRange($valueOffset + 8, [Text.Encoding]::ASCII.GetBytes('gpt2'))
+    $dataOffset = 724416                                                  # unchanged: header end + padding
+    $bytes.Insert($dataOffset - 1, 0)
+    [IO.File]::WriteAllBytes($Path, $bytes.ToArray())
 }

@@ -25,7 +25,7 @@ internal static class ExceptionTranslation
         GgufFormatException gguf => new LlamaDistException(LlamaErrorKind.InvalidModelFile, gguf.Message, gguf.FilePath, gguf),
         UnsupportedTokenizerException tokenizer => new LlamaDistException(LlamaErrorKind.UnsupportedTokenizer, tokenizer.Message, modelPath, tokenizer),
         UnsupportedModelException model => new LlamaDistException(
-            model.Message.Contains("type", StringComparison.OrdinalIgnoreCase) ? LlamaErrorKind.UnsupportedWeightType : LlamaErrorKind.UnsupportedModel,
+            model.TensorType is null ? LlamaErrorKind.UnsupportedModel : LlamaErrorKind.UnsupportedWeightType,
             model.Message, modelPath, model),
         FileNotFoundException notFound => new LlamaDistException(LlamaErrorKind.ModelNotFound, $"Model file not found: {notFound.FileName ?? modelPath}", notFound.FileName ?? modelPath, notFound),
         DirectoryNotFoundException notFound => new LlamaDistException(LlamaErrorKind.ModelNotFound, $"Model file not found: {modelPath}", modelPath, notFound),
