@@ -114,7 +114,7 @@ $TaskTable = [ordered]@{
         }
     }
     Benchmark = @{ DependsOn = @('Build'); Action = {
-            Invoke-Native dotnet @('build', (Join-Path $RepositoryRoot 'tests/LlamaDist.Oracle.Runner/LlamaDist.Oracle.Runner.csproj'),
+            Invoke-Native dotnet @('build', (Join-Path $RepositoryRoot 'tests/LlamaDist.LlamaCppRunner/LlamaDist.LlamaCppRunner.csproj'),
                 '-c', 'Release', '--nologo', '-v', 'quiet')
             $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Benchmark -PesterModule '$(Get-PesterModulePath)'"
             if ($exit -ne 0) { throw "Benchmarks failed (exit code $exit)." }

@@ -23,7 +23,7 @@ BeforeAll {
     $script:modelDirectory = Join-Path $RepositoryRoot 'out/bench-models'
     $script:resultDirectory = Join-Path $RepositoryRoot 'out/benchmarks'
     $null = New-Item -ItemType Directory -Force -Path $modelDirectory, $resultDirectory
-    $script:runner = Get-ChildItem (Join-Path $RepositoryRoot 'tests/LlamaDist.Oracle.Runner/bin/Release') -Recurse -Filter 'LlamaDist.Oracle.Runner.dll' |
+    $script:runner = Get-ChildItem (Join-Path $RepositoryRoot 'tests/LlamaDist.LlamaCppRunner/bin/Release') -Recurse -Filter 'LlamaDist.LlamaCppRunner.dll' |
         Select-Object -First 1 -ExpandProperty FullName
     if (-not $runner) { throw 'The oracle runner is not built (build.ps1 -Task Benchmark builds it).' }
     $script:rows = [System.Collections.Generic.List[object]]::new()

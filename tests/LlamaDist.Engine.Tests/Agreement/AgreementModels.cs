@@ -1,0 +1,53 @@
+using LlamaDist.Engine.Models;
+using LlamaDist.Engine.TestModels;
+
+namespace LlamaDist.Engine.Tests.Agreement;
+
+/// <summary>
+/// The models every agreement test runs on: the embedded model, and synthetic models of two shapes — Tiny
+/// (multi-head: 4 heads, 4 kv heads) and Small (grouped-query: 8 heads, 2 kv heads) — in F32, F16, Q8_0 and Q4_0.
+/// Written once per test run into a temporary folder.
+/// </summary>
+public static class AgreementModels
+{
+    public static readonly string[] WeightTypes = ["F32", "F16", "Q8_0", "Q4_0"];
+    public static readonly string[] Presets = ["Tiny", "Small"];
+
+    private static readonly Lazy<IReadOnlyList<AgreementModel>> Models = new(Create);
+
+    public static IReadOnlyList<AgreementModel> All => Models.Value;
+
+    /// <summary>xunit member data: one row per model name (the model itself is looked up by name).</summary>
+    public static TheoryData<string> Names()
+    {
+        var data = new TheoryData<string> { "embedded" };
+        foreach (var preset in Presets)
+            foreach (var type in WeightTypes)
+                data.Add($"{preset}-{type}");
+        return data;
+    }
+
+    public static AgreementModel Get(string name) => All.Single(model => model.Name == name);
+
+    private static IReadOnlyList<AgreementModel> Create()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), $"llamadist-agreement-{Environment.ProcessId}");
+        Directory.CreateDirectory(directory);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(directory, recursive: true); } catch (IOException) { }
+        };
+
+        var models = new List<AgreementModel> { new("embedded", ModelPaths.DefaultModelPath(), "F16") };
+        foreach (var preset in Presets)
+        {
+            foreach (var type in WeightTypes)
+            {
+                var path = Path.Combine(directory, $"{preset}-{type}.gguf");
+                TestModelFactory.Create(path, preset, type, seed: 11, vocabularyFrom: null, overwrite: true);
+                models.Add(new AgreementModel($"{preset}-{type}", path, type));
+            }
+        }
+        return models;
+    }
+}

@@ -1,0 +1,124 @@
+using LlamaDist.Engine.Generation;
+using LlamaDist.Engine.Models;
+using LlamaDist.Engine.Tests.LlamaCpp;
+using Xunit.Abstractions;
+
+namespace LlamaDist.Engine.Tests.Agreement;
+
+/// <summary>
+/// Our engine against llama.cpp (in process, through LLamaSharp) on the same files: prompt token ids, last
+/// logits, greedy continuations and perplexity.
+/// </summary>
+[Collection(LlamaCppCollection.Name)]
+public sealed class LlamaCppAgreementTests(ITestOutputHelper output)
+{
+    private const int Threads = 2;
+    private const int GreedyTokens = 16;
+
+    public static readonly string[] Prompts =
+    [
+        "Once upon a time",
+        "The quick brown fox jumps over the lazy dog.",
+        "Hello, world! 1234 + 5678 = 6912",
+        "  leading spaces and\ttabs\nnew lines",
+        "Ünïcödé: naïve café, 日本語, emoji 🦙",
+    ];
+
+    public static TheoryData<string> ModelNames() => AgreementModels.Names();
+
+    [Theory]
+    [MemberData(nameof(ModelNames))]
+    public void PromptTokenIdsAreIdentical(string modelName)
+    {
+        var model = AgreementModels.Get(modelName);
+        using var ours = LocalModel.Load(model.Path, Threads);
+        using var reference = LlamaCppOracle.Load(model.Path, contextSize: 128, threads: Threads);
+        foreach (var prompt in Prompts)
+        {
+            Assert.Equal(reference.Tokenize(prompt, addBos: true), ours.Tokenize(prompt));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ModelNames))]
+    public void LastLogitsAgreeWithinTolerance(string modelName)
+    {
+        var model = AgreementModels.Get(modelName);
+        var tolerance = Tolerance.For(model.WeightType);
+        using var ours = LocalModel.Load(model.Path, Threads);
+        using var reference = LlamaCppOracle.Load(model.Path, contextSize: 128, threads: Threads);
+        foreach (var prompt in Prompts)
+        {
+            var tokens = ours.Tokenize(prompt);
+            var expected = reference.EvaluateLastLogits(tokens);
+            var actual = ours.EvaluateLastLogits(tokens);
+            var (cosine, maxAbs) = LogitComparison.Compare(expected, actual);
+            output.WriteLine($"{model.Name} '{prompt}': cosine {cosine:F7}, max |diff| {maxAbs:G4} (logit spread {LogitComparison.Spread(expected):F2})");
+            Assert.True(cosine >= tolerance.MinimumCosine, $"{model.Name} '{prompt}': cosine {cosine} < {tolerance.MinimumCosine}");
+            Assert.True(maxAbs <= tolerance.MaximumAbsoluteDifference, $"{model.Name} '{prompt}': max |diff| {maxAbs} > {tolerance.MaximumAbsoluteDifference}");
+        }
+    }
+
+    /// <summary>
+    /// Greedy tokens must match for GreedyTokens steps. A step may differ only where llama.cpp's own top-two
+    /// margin is inside the stated tolerance (a tie neither engine can break reliably); comparison stops there.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ModelNames))]
+    public void GreedyContinuationsMatch(string modelName)
+    {
+        var model = AgreementModels.Get(modelName);
+        var tolerance = Tolerance.For(model.WeightType);
+        using var ours = LocalModel.Load(model.Path, Threads);
+        using var reference = LlamaCppOracle.Load(model.Path, contextSize: 128, threads: Threads);
+        foreach (var prompt in Prompts.Take(3))
+        {
+            var promptTokens = ours.Tokenize(prompt);
+            var expected = reference.GenerateGreedy(promptTokens, GreedyTokens);
+            var actual = ours.Generate(new GenerationRequest { Prompt = prompt, MaxTokens = GreedyTokens, Temperature = 0 }).TokenIds;
+
+            var compared = 0;
+            for (; compared < actual.Length; compared++)
+            {
+                if (actual[compared] == expected[compared]) continue;
+                var margin = LogitComparison.TopTwoMargin(reference.EvaluateLastLogits([.. promptTokens, .. expected[..compared]]));
+                output.WriteLine($"{model.Name} '{prompt}': step {compared} differs with llama.cpp's margin {margin:G4}");
+                Assert.True(margin <= tolerance.TieMargin,
+                    $"{model.Name} '{prompt}': step {compared}: ours {actual[compared]}, llama.cpp {expected[compared]} with a clear margin {margin}");
+                break;
+            }
+            output.WriteLine($"{model.Name} '{prompt}': {compared} greedy tokens identical");
+            // Our run stops early only at end of sequence, which llama.cpp must then have produced too.
+            if (actual.Length < GreedyTokens && compared == actual.Length)
+            {
+                Assert.Equal(2, expected[actual.Length]);
+            }
+            if (model.WeightType is "F32" or "F16")
+            {
+                Assert.True(compared == actual.Length, $"{model.Name} '{prompt}': float weights must agree on every greedy token.");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("embedded")]
+    [InlineData("Tiny-F32")]
+    [InlineData("Small-F16")]
+    [InlineData("Small-Q8_0")]
+    [InlineData("Tiny-Q4_0")]
+    public void PerplexityIsWithinOnePercent(string modelName)
+    {
+        var model = AgreementModels.Get(modelName);
+        const int contextSize = 64;
+        var text = PerplexityText.Build();
+        using var ours = LocalModel.Load(model.Path, Threads);
+        using var reference = LlamaCppOracle.Load(model.Path, contextSize: contextSize, threads: Threads);
+
+        var actual = ours.MeasurePerplexity(text, contextSize);
+        var expected = reference.Perplexity(ours.Tokenize(text), contextSize);
+        output.WriteLine($"{model.Name}: ours {actual.Perplexity:F4} ± {actual.Uncertainty:F4}, llama.cpp {expected.Perplexity:F4} ± {expected.Uncertainty:F4}");
+        Assert.Equal(expected.Chunks, actual.Chunks);
+        Assert.Equal(expected.ScoredTokens, actual.ScoredTokens);
+        Assert.InRange(actual.Perplexity / expected.Perplexity, 0.99, 1.01);
+    }
+}
