@@ -1,0 +1,148 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Numerics;
+using LlamaDist.Core.Quantization;
+
+namespace LlamaDist.Core.Model;
+
+/// <summary>
+/// Causal grouped-query self-attention over the F16 KV cache, computed the way llama.cpp's CPU graph computes it
+/// without flash attention (llm_graph_context::build_attn_mha):
+/// <code>
+/// kq          = K · q          K: f16 cache rows, q rounded to f16 (ggml converts src1 to K's vec_dot type)
+/// kq_soft_max = softmax(kq * 1/sqrt(n_embd_head) + causal mask)     in float, sum in double
+/// kqv         = V · kq_soft_max   V: transposed f16 cache, probabilities rounded to f16 for the same reason
+/// </code>
+/// Query head h reads KV head h / (n_head / n_head_kv). Heads are split across the compute threads; each head
+/// loops over the tokens of the batch, token t attending to positions 0 .. position + t.
+/// </summary>
+internal static unsafe class LlamaAttention
+{
+    /// <summary>
+    /// Reads Qcur [tokens, Q] from the buffers and the cache (keys and values of this pass already stored), writes
+    /// kqv_out [tokens, Q] to <see cref="SessionBuffers.AttentionOutput"/>, and reports kq / kq_soft_max to
+    /// <paramref name="trace"/> when set.
+    /// </summary>
+    public static void Run(ComputeThreads threads, LlamaConfig config, LlamaSession session, int slot, int layer,
+        int tokens, int position, TraceHook? trace)
+    {
+        SessionBuffers buffers = session.Buffers;
+        KvCache cache = session.Cache;
+        int kvLength = position + tokens;
+        float* traceScores = null;
+        float* traceProbabilities = null;
+        if (trace is not null)
+        {
+            var (scores, probabilities) = buffers.TraceAttention((long)config.HeadCount * tokens * kvLength);
+            traceScores = scores.Pointer;
+            traceProbabilities = probabilities.Pointer;
+        }
+
+        var work = new HeadWork
+        {
+            // One F16 x F16 row dot serves both products, at the SIMD level MatrixKernels uses for F16 weights
+            // (ggml_vec_dot_f16's lane layout and reduction).
+            Dot = F16Format.RoundedSingleDotKernel(Quantizer.DefaultLevel(GgmlType.F16)),
+            Query = buffers.Query.Pointer,
+            Keys = cache.Keys(slot),
+            ValuesTransposed = cache.ValuesTransposed(slot),
+            Output = buffers.AttentionOutput.Pointer,
+            Scores = buffers.Scores.Pointer,
+            RoundedQuery = buffers.RoundedQuery.Pointer,
+            TraceScores = traceScores,
+            TraceProbabilities = traceProbabilities,
+            Tokens = tokens,
+            Position = position,
+            HeadDimension = config.HeadDimension,
+            HeadsPerKvHead = config.HeadsPerKvHead,
+            QueryWidth = config.QueryWidth,
+            KvWidth = config.KvWidth,
+            ContextSize = cache.ContextSize,
+            // kq_scale as llama.cpp builds it: 1.0f / sqrtf(float(n_embd_head)).
+            Scale = 1f / MathF.Sqrt(config.HeadDimension),
+        };
+        threads.For(config.HeadCount, work);
+
+        if (trace is not null)
+        {
+            int elements = config.HeadCount * tokens * kvLength;
+            trace(TraceNames.Scores, layer, tokens, new ReadOnlySpan<float>(traceScores, elements));
+            trace(TraceNames.Probabilities, layer, tokens, new ReadOnlySpan<float>(traceProbabilities, elements));
+        }
+    }
+
+    /// <summary>Attention of query heads [start, end) for every token of the pass.</summary>
+    private struct HeadWork : IRangeWork
+    {
+        public delegate*<byte*, byte*, int, float> Dot;
+        public float* Query;               // [Tokens, QueryWidth]
+        public ushort* Keys;               // [ContextSize, KvWidth] f16
+        public ushort* ValuesTransposed;   // [KvWidth, ContextSize] f16
+        public float* Output;              // [Tokens, QueryWidth]
+        public float* Scores;              // [n_head, ContextSize] scratch, one row per head
+        public float* RoundedQuery;        // [n_head, HeadDimension] scratch
+        public float* TraceScores;         // [n_head, Tokens, Position + Tokens] or null
+        public float* TraceProbabilities;  // same layout or null
+        public int Tokens;
+        public int Position;
+        public int HeadDimension;
+        public int HeadsPerKvHead;
+        public int QueryWidth;
+        public int KvWidth;
+        public int ContextSize;
+        public float Scale;
+
+        public readonly void Execute(int start, int end)
+        {
+            int headDimension = HeadDimension;
+            for (int head = start; head < end; head++)
+            {
+                int kvHead = head / HeadsPerKvHead;
+                ushort* keys = Keys + kvHead * headDimension;                                   // column block of the head
+                ushort* values = ValuesTransposed + (long)kvHead * headDimension * ContextSize; // row block of the head
+                float* scores = Scores + (long)head * ContextSize;
+                float* query = RoundedQuery + (long)head * headDimension;
+
+                for (int t = 0; t < Tokens; t++)
+                {
+                    int length = Position + t + 1; // causal: positions 0 .. own position
+                    F16Format.RoundActivationRow(Query + (long)t * QueryWidth + head * headDimension, query, headDimension);
+
+                    // kq: one f16 dot per cached position.
+                    for (int p = 0; p < length; p++)
+                    {
+                        scores[p] = Dot((byte*)(keys + (long)p * KvWidth), (byte*)query, headDimension);
+                    }
+                    Span<float> row = new(scores, length);
+                    if (TraceScores != null)
+                    {
+                        CopyTraceRow(TraceScores, head, t, row, float.NegativeInfinity);
+                    }
+
+                    // kq_soft_max: scale, then softmax over the unmasked positions (masked ones would be exp(-inf) = 0).
+                    VectorMath.Scale(row, Scale);
+                    VectorMath.Softmax(row);
+                    if (TraceProbabilities != null)
+                    {
+                        CopyTraceRow(TraceProbabilities, head, t, row, 0f);
+                    }
+
+                    // kqv: each output dimension is an f16 dot of the probabilities with one transposed V row.
+                    F16Format.RoundActivationRow(scores, scores, length);
+                    float* output = Output + (long)t * QueryWidth + head * headDimension;
+                    for (int d = 0; d < headDimension; d++)
+                    {
+                        output[d] = Dot((byte*)(values + (long)d * ContextSize), (byte*)scores, length);
+                    }
+                }
+            }
+        }
+
+        private readonly void CopyTraceRow(float* destination, int head, int token, ReadOnlySpan<float> row, float masked)
+        {
+            int kvLength = Position + Tokens;
+            var target = new Span<float>(destination + ((long)head * Tokens + token) * kvLength, kvLength);
+            row.CopyTo(target);
+            target[row.Length..].Fill(masked);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using LlamaDist.Core.Numerics;
+using LlamaDist.Core.Quantization;
+
+namespace LlamaDist.Core.Model;
+
+/// <summary>
+/// One llama transformer block over a micro-batch, step for step as llm_build_llama builds it. The residual
+/// stream [tokens, n_embd] in <see cref="SessionBuffers.Residual"/> is the block input (inpL) and, on return,
+/// the block output (l_out).
+/// </summary>
+internal static unsafe class LlamaBlock
+{
+    public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, LlamaSession session,
+        int slot, int tokens, int position, TraceHook? trace)
+    {
+        SessionBuffers buffers = session.Buffers;
+        int layer = weights.Index;
+        int embd = config.EmbeddingLength;
+        Span<float> residual = buffers.Residual.AsSpan(0, tokens * embd);
+        Span<float> normalized = buffers.Normalized.AsSpan(0, tokens * embd);
+        Span<float> query = buffers.Query.AsSpan(0, tokens * config.QueryWidth);
+        Span<float> key = buffers.Key.AsSpan(0, tokens * config.KvWidth);
+        Span<float> value = buffers.Value.AsSpan(0, tokens * config.KvWidth);
+        Span<float> merged = buffers.AttentionOutput.AsSpan(0, tokens * config.QueryWidth);
+        Span<float> projection = buffers.Projection.AsSpan(0, tokens * embd);
+
+        // attn_norm = rms_norm(inpL) * attn_norm.weight, row by row.
+        RmsNormRows(residual, weights.AttentionNorm, config.RmsEpsilon, normalized, tokens, embd);
+        trace?.Invoke(TraceNames.AttentionNorm, layer, tokens, normalized);
+
+        // Qcur = Wq · attn_norm, Kcur = Wk · attn_norm, Vcur = Wv · attn_norm (one batched product each).
+        MatrixKernels.MatMul(threads, weights.Query, normalized, query, tokens);
+        MatrixKernels.MatMul(threads, weights.Key, normalized, key, tokens);
+        MatrixKernels.MatMul(threads, weights.Value, normalized, value, tokens);
+
+        // RoPE (normal mode) on every head of Qcur and Kcur at each token's own position.
+        for (int t = 0; t < tokens; t++)
+        {
+            Rope.ApplyNormal(query.Slice(t * config.QueryWidth, config.QueryWidth), config.HeadCount,
+                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase);
+            Rope.ApplyNormal(key.Slice(t * config.KvWidth, config.KvWidth), config.KvHeadCount,
+                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase);
+        }
+        trace?.Invoke(TraceNames.Query, layer, tokens, query);
+        trace?.Invoke(TraceNames.Key, layer, tokens, key);
+        trace?.Invoke(TraceNames.Value, layer, tokens, value);
+
+        // The pass's keys and values enter the F16 cache first; attention then reads them back from it.
+        session.Cache.Store(slot, buffers.Key.Pointer, buffers.Value.Pointer, tokens, position);
+        LlamaAttention.Run(threads, config, session, slot, layer, tokens, position, trace);
+        trace?.Invoke(TraceNames.AttentionOutputMerged, layer, tokens, merged);
+
+        // attn_out = Wo · kqv_out; ffn_inp = attn_out + inpL.
+        MatrixKernels.MatMul(threads, weights.AttentionOutput, merged, projection, tokens);
+        trace?.Invoke(TraceNames.AttentionOutput, layer, tokens, projection);
+        VectorMath.Add(residual, projection);
+        trace?.Invoke(TraceNames.FeedForwardInput, layer, tokens, residual);
+
+        // ffn_norm = rms_norm(ffn_inp) * ffn_norm.weight; ffn_out = SwiGLU FFN; l_out = ffn_out + ffn_inp.
+        RmsNormRows(residual, weights.FeedForwardNorm, config.RmsEpsilon, normalized, tokens, embd);
+        trace?.Invoke(TraceNames.FeedForwardNorm, layer, tokens, normalized);
+        LlamaFeedForward.Run(threads, config, weights, buffers, tokens, trace);
+        VectorMath.Add(residual, projection);
+        trace?.Invoke(TraceNames.LayerOutput, layer, tokens, residual);
+    }
+
+    /// <summary>dst row t = rms_norm(src row t) * weight, for rows [0, tokens) of width <paramref name="width"/>.</summary>
+    internal static void RmsNormRows(ReadOnlySpan<float> source, ReadOnlySpan<float> weight, float epsilon,
+        Span<float> destination, int tokens, int width)
+    {
+        for (int t = 0; t < tokens; t++)
+        {
+            VectorMath.RmsNorm(source.Slice(t * width, width), weight, epsilon, destination.Slice(t * width, width));
+        }
+    }
+}

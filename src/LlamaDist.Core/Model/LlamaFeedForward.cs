@@ -1,0 +1,38 @@
+using LlamaDist.Core.Numerics;
+using LlamaDist.Core.Quantization;
+
+namespace LlamaDist.Core.Model;
+
+/// <summary>
+/// The llama SwiGLU feed-forward (build_ffn with LLM_FFN_SILU, LLM_FFN_PAR):
+/// <code>
+/// ffn_gate   = Wgate · ffn_norm            [tokens, n_ff]
+/// ffn_up     = Wup   · ffn_norm            [tokens, n_ff]
+/// ffn_swiglu = silu(ffn_gate) * ffn_up     [tokens, n_ff]
+/// ffn_out    = Wdown · ffn_swiglu          [tokens, n_embd]
+/// </code>
+/// </summary>
+internal static unsafe class LlamaFeedForward
+{
+    /// <summary>Reads ffn_norm from <see cref="SessionBuffers.Normalized"/>, writes ffn_out to <see cref="SessionBuffers.Projection"/>.</summary>
+    public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights,
+        SessionBuffers buffers, int tokens, TraceHook? trace)
+    {
+        int hiddenElements = tokens * config.FeedForwardLength;
+        ReadOnlySpan<float> normalized = buffers.Normalized.AsSpan(0, tokens * config.EmbeddingLength);
+        Span<float> gate = buffers.Gate.AsSpan(0, hiddenElements);
+        Span<float> up = buffers.Up.AsSpan(0, hiddenElements);
+        Span<float> output = buffers.Projection.AsSpan(0, tokens * config.EmbeddingLength);
+
+        MatrixKernels.MatMul(threads, weights.Gate, normalized, gate, tokens);
+        trace?.Invoke(TraceNames.Gate, weights.Index, tokens, gate);
+        MatrixKernels.MatMul(threads, weights.Up, normalized, up, tokens);
+        trace?.Invoke(TraceNames.Up, weights.Index, tokens, up);
+
+        VectorMath.SwiGlu(gate, up);
+        trace?.Invoke(TraceNames.SwiGlu, weights.Index, tokens, gate);
+
+        MatrixKernels.MatMul(threads, weights.Down, gate, output, tokens);
+        trace?.Invoke(TraceNames.FeedForwardOutput, weights.Index, tokens, output);
+    }
+}

@@ -1,0 +1,73 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Quantization;
+
+namespace LlamaDist.Core.Model;
+
+/// <summary>
+/// Looks up llama tensors in a mapped GGUF and checks each against the shape and types the forward pass expects,
+/// so a bad file fails at load time with the tensor named instead of producing garbage later.
+/// </summary>
+internal static unsafe class LlamaTensorReader
+{
+    private static readonly string SupportedTypes = "F32, F16, BF16, Q8_0 and Q4_0";
+
+    /// <summary>A required matrix of [columns, rows] in a supported weight type, as a view into the mapping.</summary>
+    public static WeightMatrix Matrix(GgufFile file, string name, int columns, int rows) =>
+        Matrix(file, Require(file, name), columns, rows);
+
+    /// <summary>The matrix view of <paramref name="tensor"/>, which must be [columns, rows] of a supported type.</summary>
+    public static WeightMatrix Matrix(GgufFile file, GgufTensorInfo tensor, int columns, int rows)
+    {
+        RequireShape(tensor, columns, rows);
+        RequireSupportedType(tensor);
+        return new WeightMatrix(file.GetTensorPointer(tensor), tensor.Type, rows, columns);
+    }
+
+    /// <summary>A required 1-D weight of <paramref name="length"/> elements, widened to a float array.</summary>
+    public static float[] Vector(GgufFile file, string name, int length)
+    {
+        GgufTensorInfo tensor = Require(file, name);
+        RequireShape(tensor, length, rows: 1);
+        RequireSupportedType(tensor);
+        var values = new float[length];
+        Quantizer.DequantizeRow(tensor.Type, file.GetTensorBytes(tensor), values);
+        return values;
+    }
+
+    public static GgufTensorInfo Require(GgufFile file, string name) =>
+        file.FindTensor(name) ?? throw new UnsupportedModelException(
+            $"Tensor '{name}' is missing from '{file.FilePath}'; the llama forward pass needs it.", name);
+
+    private static void RequireShape(GgufTensorInfo tensor, int columns, int rows)
+    {
+        long[] dimensions = tensor.Dimensions;
+        bool matches = dimensions.Length >= 1 && dimensions[0] == columns && tensor.Rows == rows;
+        for (int i = 2; matches && i < dimensions.Length; i++)
+        {
+            matches = dimensions[i] == 1; // trailing extents of 1 do not change a matrix
+        }
+        if (matches && rows > 1)
+        {
+            matches = dimensions.Length >= 2 && dimensions[1] == rows;
+        }
+        if (!matches)
+        {
+            string expected = rows == 1 ? $"[{columns}]" : $"[{columns}, {rows}]";
+            throw new UnsupportedModelException(
+                $"Tensor '{tensor.Name}' has shape [{string.Join(", ", dimensions)}] but the model's hyper-parameters " +
+                $"require {expected}.",
+                tensor.Name);
+        }
+    }
+
+    private static void RequireSupportedType(GgufTensorInfo tensor)
+    {
+        if (!Quantizer.IsSupported(tensor.Type))
+        {
+            string typeName = GgmlTypeInfo.IsKnown(tensor.Type) ? GgmlTypeInfo.Name(tensor.Type) : $"id {(uint)tensor.Type}";
+            throw new UnsupportedModelException(
+                $"Tensor '{tensor.Name}' has type {typeName}, which is not supported; supported weight types are {SupportedTypes}.",
+                tensor.Name, tensor.Type);
+        }
+    }
+}

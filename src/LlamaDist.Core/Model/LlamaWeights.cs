@@ -1,0 +1,172 @@
+using System.Globalization;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Quantization;
+
+namespace LlamaDist.Core.Model;
+
+/// <summary>
+/// The weights one <see cref="LayerRange"/> needs: its blocks, plus token_embd.weight for the first range and
+/// output_norm / output for the last. Matrices are views into the memory-mapped file (never copied), so the
+/// <see cref="GgufFile"/> must stay open while these weights are used; norm weights are small float copies.
+/// </summary>
+public sealed class LlamaWeights
+{
+    private readonly LlamaLayerWeights[] _layers;
+    private readonly WeightMatrix _tokenEmbedding;
+    private readonly WeightMatrix _output;
+    private readonly float[]? _outputNorm;
+
+    private LlamaWeights(GgufFile file, LlamaConfig config, LayerRange range, LlamaLayerWeights[] layers,
+        WeightMatrix tokenEmbedding, float[]? outputNorm, WeightMatrix output, bool outputTied)
+    {
+        File = file;
+        Config = config;
+        Range = range;
+        _layers = layers;
+        _tokenEmbedding = tokenEmbedding;
+        _outputNorm = outputNorm;
+        _output = output;
+        OutputIsTiedToEmbedding = outputTied;
+    }
+
+    /// <summary>The mapped file the matrices point into.</summary>
+    public GgufFile File { get; }
+
+    public LlamaConfig Config { get; }
+
+    /// <summary>The layers these weights cover.</summary>
+    public LayerRange Range { get; }
+
+    /// <summary>The blocks of <see cref="Range"/>, in order (element i is layer Range.Start + i).</summary>
+    public IReadOnlyList<LlamaLayerWeights> Layers => _layers;
+
+    /// <summary>True when the range starts at layer 0 and so holds the token embedding.</summary>
+    public bool HasTokenEmbedding => Range.IncludesEmbedding;
+
+    /// <summary>True when the range ends at the last layer and so holds output_norm and the output head.</summary>
+    public bool HasOutput => Range.IncludesOutput(Config.LayerCount);
+
+    /// <summary>True when the file has no output.weight and the head reuses token_embd.weight (tied embeddings).</summary>
+    public bool OutputIsTiedToEmbedding { get; }
+
+    /// <summary>token_embd.weight [n_embd, n_vocab]; only the first range has it.</summary>
+    public WeightMatrix TokenEmbedding => HasTokenEmbedding ? _tokenEmbedding
+        : throw new InvalidOperationException($"Layer range {Range} does not start at layer 0, so it has no token embedding.");
+
+    /// <summary>output_norm.weight [n_embd]; only the last range has it.</summary>
+    public float[] OutputNorm => _outputNorm
+        ?? throw new InvalidOperationException($"Layer range {Range} does not end at the last layer, so it has no output norm.");
+
+    /// <summary>output.weight (or the tied token_embd.weight) [n_embd, n_vocab]; only the last range has it.</summary>
+    public WeightMatrix Output => HasOutput ? _output
+        : throw new InvalidOperationException($"Layer range {Range} does not end at the last layer, so it has no output head.");
+
+    /// <summary>The block with model-wide index <paramref name="layer"/>, which must lie in <see cref="Range"/>.</summary>
+    public LlamaLayerWeights GetLayer(int layer)
+    {
+        if (!Range.Contains(layer))
+        {
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer {layer} is outside the range {Range}.");
+        }
+        return _layers[layer - Range.Start];
+    }
+
+    /// <summary>
+    /// Maps the tensors of <paramref name="range"/> and checks every one: present, shaped as
+    /// <paramref name="config"/> says, of type F32/F16/BF16/Q8_0/Q4_0. Anything else — including tensors the llama
+    /// forward pass would silently ignore, such as biases — throws <see cref="UnsupportedModelException"/> naming
+    /// the tensor.
+    /// </summary>
+    public static LlamaWeights Load(GgufFile file, LlamaConfig config, LayerRange range)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(config);
+        range.EnsureWithin(config.LayerCount, nameof(range));
+        RejectUnknownTensors(file, config, range);
+
+        int embd = config.EmbeddingLength;
+        var layers = new LlamaLayerWeights[range.Count];
+        for (int layer = range.Start; layer < range.EndExclusive; layer++)
+        {
+            layers[layer - range.Start] = LoadLayer(file, config, layer);
+        }
+
+        WeightMatrix tokenEmbedding = default;
+        WeightMatrix output = default;
+        float[]? outputNorm = null;
+        bool tied = file.FindTensor(LlamaTensorNames.Output) is null;
+        if (range.IncludesEmbedding || (range.IncludesOutput(config.LayerCount) && tied))
+        {
+            tokenEmbedding = LlamaTensorReader.Matrix(file, LlamaTensorNames.TokenEmbedding, embd, config.VocabularySize);
+        }
+        if (range.IncludesOutput(config.LayerCount))
+        {
+            outputNorm = LlamaTensorReader.Vector(file, LlamaTensorNames.OutputNorm, embd);
+            output = tied ? tokenEmbedding
+                : LlamaTensorReader.Matrix(file, LlamaTensorNames.Output, embd, config.VocabularySize);
+        }
+        return new LlamaWeights(file, config, range, layers, tokenEmbedding, outputNorm, output, tied);
+    }
+
+    private static LlamaLayerWeights LoadLayer(GgufFile file, LlamaConfig config, int layer)
+    {
+        int embd = config.EmbeddingLength;
+        string Name(string suffix) => LlamaTensorNames.Block(layer, suffix);
+        return new LlamaLayerWeights(
+            layer,
+            attentionNorm: LlamaTensorReader.Vector(file, Name(LlamaTensorNames.AttentionNormSuffix), embd),
+            query: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.QuerySuffix), embd, config.QueryWidth),
+            key: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.KeySuffix), embd, config.KvWidth),
+            value: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.ValueSuffix), embd, config.KvWidth),
+            attentionOutput: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.AttentionOutputSuffix), config.QueryWidth, embd),
+            feedForwardNorm: LlamaTensorReader.Vector(file, Name(LlamaTensorNames.FeedForwardNormSuffix), embd),
+            gate: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.GateSuffix), embd, config.FeedForwardLength),
+            up: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.UpSuffix), embd, config.FeedForwardLength),
+            down: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.DownSuffix), config.FeedForwardLength, embd));
+    }
+
+    /// <summary>
+    /// Refuses tensors of this range's blocks (and model-wide tensors) that the llama graph here does not use:
+    /// llama.cpp would apply them (biases, expert routers, rope factors), so ignoring them would give wrong outputs.
+    /// </summary>
+    private static void RejectUnknownTensors(GgufFile file, LlamaConfig config, LayerRange range)
+    {
+        var blockSuffixes = new HashSet<string>(LlamaTensorNames.BlockSuffixes, StringComparer.Ordinal);
+        foreach (GgufTensorInfo tensor in file.Tensors)
+        {
+            string name = tensor.Name;
+            if (TryParseBlock(name, out int layer, out string suffix))
+            {
+                if (layer < config.LayerCount && range.Contains(layer) && !blockSuffixes.Contains(suffix))
+                {
+                    throw new UnsupportedModelException(
+                        $"Tensor '{name}' is not part of the plain llama block this engine implements " +
+                        "(attention/FFN biases and mixture-of-experts tensors are not supported).",
+                        name);
+                }
+            }
+            else if (name is not (LlamaTensorNames.TokenEmbedding or LlamaTensorNames.OutputNorm or LlamaTensorNames.Output))
+            {
+                throw new UnsupportedModelException(
+                    $"Tensor '{name}' is not part of the llama architecture this engine implements.", name);
+            }
+        }
+    }
+
+    private static bool TryParseBlock(string name, out int layer, out string suffix)
+    {
+        layer = -1;
+        suffix = string.Empty;
+        if (!name.StartsWith("blk.", StringComparison.Ordinal))
+        {
+            return false;
+        }
+        int dot = name.IndexOf('.', 4);
+        if (dot < 0 || !int.TryParse(name.AsSpan(4, dot - 4), NumberStyles.None, CultureInfo.InvariantCulture, out layer))
+        {
+            return false;
+        }
+        suffix = name[(dot + 1)..];
+        return true;
+    }
+}

@@ -1,0 +1,77 @@
+namespace LlamaDist.Core.Model;
+
+/// <summary>
+/// Activations of one micro-batch of up to <see cref="Rows"/> tokens, allocated once per session so evaluating a
+/// token allocates nothing. Row t of each [Rows, width] buffer belongs to token t of the micro-batch.
+/// </summary>
+internal sealed unsafe class SessionBuffers
+{
+    private PinnedArray<float>? _traceScores;
+    private PinnedArray<float>? _traceProbabilities;
+
+    public SessionBuffers(LlamaConfig config, int rows, int contextSize)
+    {
+        Rows = rows;
+        Residual = new PinnedArray<float>((long)rows * config.EmbeddingLength, "residual stream buffer");
+        Normalized = new PinnedArray<float>((long)rows * config.EmbeddingLength, "norm buffer");
+        Query = new PinnedArray<float>((long)rows * config.QueryWidth, "query buffer");
+        Key = new PinnedArray<float>((long)rows * config.KvWidth, "key buffer");
+        Value = new PinnedArray<float>((long)rows * config.KvWidth, "value buffer");
+        AttentionOutput = new PinnedArray<float>((long)rows * config.QueryWidth, "attention output buffer");
+        Projection = new PinnedArray<float>((long)rows * config.EmbeddingLength, "projection buffer");
+        Gate = new PinnedArray<float>((long)rows * config.FeedForwardLength, "feed-forward gate buffer");
+        Up = new PinnedArray<float>((long)rows * config.FeedForwardLength, "feed-forward up buffer");
+        Scores = new PinnedArray<float>((long)config.HeadCount * contextSize, "attention score buffer");
+        RoundedQuery = new PinnedArray<float>((long)config.HeadCount * config.HeadDimension, "rounded query buffer");
+    }
+
+    /// <summary>Tokens per micro-batch.</summary>
+    public int Rows { get; }
+
+    /// <summary>inpL / ffn_inp / l_out: the residual stream [rows, n_embd].</summary>
+    public PinnedArray<float> Residual { get; }
+
+    /// <summary>attn_norm, ffn_norm, result_norm [rows, n_embd].</summary>
+    public PinnedArray<float> Normalized { get; }
+
+    /// <summary>Qcur [rows, n_head * n_embd_head].</summary>
+    public PinnedArray<float> Query { get; }
+
+    /// <summary>Kcur [rows, n_head_kv * n_embd_head].</summary>
+    public PinnedArray<float> Key { get; }
+
+    /// <summary>Vcur [rows, n_head_kv * n_embd_head].</summary>
+    public PinnedArray<float> Value { get; }
+
+    /// <summary>kqv_out: attention output with heads merged [rows, n_head * n_embd_head].</summary>
+    public PinnedArray<float> AttentionOutput { get; }
+
+    /// <summary>attn_out (Wo · kqv_out) and ffn_out [rows, n_embd].</summary>
+    public PinnedArray<float> Projection { get; }
+
+    /// <summary>ffn_gate, then silu(gate) * up in place [rows, n_ff].</summary>
+    public PinnedArray<float> Gate { get; }
+
+    /// <summary>ffn_up [rows, n_ff].</summary>
+    public PinnedArray<float> Up { get; }
+
+    /// <summary>Per-head scratch of one query's scores / probabilities over the context [n_head, contextSize].</summary>
+    public PinnedArray<float> Scores { get; }
+
+    /// <summary>Per-head scratch: the query of one token rounded to F16 values [n_head, n_embd_head].</summary>
+    public PinnedArray<float> RoundedQuery { get; }
+
+    /// <summary>
+    /// Buffers for tracing kq and kq_soft_max ([n_head, tokens, kvLength] each), grown on demand: tracing is a
+    /// diagnostic path and may allocate.
+    /// </summary>
+    public (PinnedArray<float> Scores, PinnedArray<float> Probabilities) TraceAttention(long elements)
+    {
+        if (_traceScores is null || _traceScores.Length < elements)
+        {
+            _traceScores = new PinnedArray<float>(elements, "kq trace buffer");
+            _traceProbabilities = new PinnedArray<float>(elements, "kq_soft_max trace buffer");
+        }
+        return (_traceScores, _traceProbabilities!);
+    }
+}
