@@ -12,6 +12,7 @@
     FormatsToProcess     = @('module/LlamaDist.Format.ps1xml')
     CmdletsToExport      = @(
         'Get-LlamaModel'
+        'Invoke-LlamaBenchmark'
         'Invoke-LlamaPrompt'
         'Measure-LlamaPerplexity'
         'New-LlamaTestModel'

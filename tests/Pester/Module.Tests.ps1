@@ -5,12 +5,13 @@ BeforeAll {
 Describe 'LlamaDist module' {
     It 'exports its cmdlets from the built module' {
         $names = (Get-Command -Module LlamaDist).Name | Sort-Object
-        $names | Should -Be @('Get-LlamaModel', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaTestModel')
+        $names | Should -Be @('Get-LlamaModel', 'Invoke-LlamaBenchmark', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaTestModel')
     }
 
     It 'declares the output type of <Name>' -ForEach @(
         @{ Name = 'Get-LlamaModel'; Type = 'LlamaDist.PowerShell.Output.LlamaModelInfo' }
         @{ Name = 'Invoke-LlamaPrompt'; Type = 'LlamaDist.PowerShell.Output.LlamaPromptResult' }
+        @{ Name = 'Invoke-LlamaBenchmark'; Type = 'LlamaDist.PowerShell.Output.LlamaBenchmarkResult' }
         @{ Name = 'Measure-LlamaPerplexity'; Type = 'LlamaDist.PowerShell.Output.LlamaPerplexityResult' }
         @{ Name = 'New-LlamaTestModel'; Type = 'LlamaDist.PowerShell.Output.LlamaModelInfo' }
     ) {

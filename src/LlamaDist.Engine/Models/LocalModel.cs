@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlamaDist.Core.Gguf;
+using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Core.Tokenization;
@@ -97,6 +98,10 @@ public sealed class LocalModel : IDisposable
 
     public PerplexityResult MeasurePerplexity(string text, int contextSize, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
         ExceptionTranslation.Run(Summary.Path, () => new PerplexityMeter(this).Measure(text, contextSize, progress, cancellationToken));
+
+    /// <summary>llama-bench's pp/tg tests on this model (see <see cref="BenchmarkRunner"/>).</summary>
+    public IReadOnlyList<BenchmarkRow> Benchmark(BenchmarkRequest request, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        ExceptionTranslation.Run(Summary.Path, () => new BenchmarkRunner(this).Run(request, progress, cancellationToken));
 
     public void Dispose()
     {

@@ -1,3 +1,4 @@
+using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Formatting;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
@@ -71,6 +72,24 @@ internal static class OutputMapping
         EvalMs = Math.Round(result.EvalMs, 3),
         TokensPerSecond = PerSecond(result.Chunks * result.ContextSize, result.EvalMs),
         TotalMs = Math.Round(result.TotalMs, 3),
+    };
+
+    public static LlamaBenchmarkResult ToBenchmarkResult(ModelSummary summary, BenchmarkRow row, int repetitions) => new()
+    {
+        Model = summary.Name,
+        ModelType = $"{summary.Architecture} {HumanReadable.Count(summary.ParameterCount)} {summary.PredominantType}",
+        ModelSize = summary.FileSize,
+        ModelParameters = summary.ParameterCount,
+        Backend = "CPU",
+        Threads = row.Threads,
+        Test = row.Test,
+        PromptTokens = row.PromptTokens,
+        GenerationTokens = row.GenerationTokens,
+        Repetitions = repetitions,
+        AverageTokensPerSecond = Math.Round(row.AverageTokensPerSecond, 2),
+        StandardDeviationTokensPerSecond = Math.Round(row.StandardDeviationTokensPerSecond, 2),
+        AverageMs = Math.Round(row.AverageMs, 3),
+        Samples = row.Samples,
     };
 
     /// <summary>Tokens per second as llama.cpp prints it; 0 when nothing was timed.</summary>

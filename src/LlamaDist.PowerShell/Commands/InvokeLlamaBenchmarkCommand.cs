@@ -1,0 +1,63 @@
+using System.Management.Automation;
+using LlamaDist.Engine.Benchmarks;
+using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Output;
+
+namespace LlamaDist.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Measures prompt (pp) and generation (tg) speed of a model, like llama-bench.</para>
+/// <example><code>Invoke-LlamaBenchmark -Model .\tinyllama-q4_0.gguf -Threads 2 | Export-Csv bench.csv</code></example>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "LlamaBenchmark")]
+[OutputType(typeof(LlamaBenchmarkResult))]
+public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
+{
+    private const int ProgressId = 4;
+
+    /// <summary>Model files; takes FileInfo objects (FullName) from the pipeline.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName", "Path")]
+    [ValidateNotNullOrEmpty]
+    public string Model { get; set; } = "";
+
+    /// <summary>Tokens of the prompt test (pp); 0 skips it.</summary>
+    [Parameter]
+    [ValidateRange(0, 1_048_576)]
+    public int PromptTokens { get; set; } = 512;
+
+    /// <summary>Tokens of the generation test (tg); 0 skips it.</summary>
+    [Parameter]
+    [ValidateRange(0, 1_048_576)]
+    public int GenTokens { get; set; } = 128;
+
+    /// <summary>Measured runs per test, after one warm-up run.</summary>
+    [Parameter]
+    [ValidateRange(1, 1000)]
+    public int Repetitions { get; set; } = 5;
+
+    [Parameter]
+    [ValidateRange(1, 1024)]
+    public int Threads { get; set; }
+
+    /// <summary>Prompt tokens per batch (llama-bench -b).</summary>
+    [Parameter]
+    [ValidateRange(1, 1_048_576)]
+    public int BatchSize { get; set; } = 512;
+
+    protected override void ProcessRecord()
+    {
+        var modelPath = ResolveSinglePath(Model);
+        RunEngine(() =>
+        {
+            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken);
+            var request = new BenchmarkRequest { PromptTokens = PromptTokens, GenerationTokens = GenTokens, Repetitions = Repetitions, BatchSize = BatchSize };
+            var rows = model.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", modelPath), CancellationToken);
+            CompleteProgress(ProgressId, "Benchmarking");
+            foreach (var row in rows)
+            {
+                WriteObject(OutputMapping.ToBenchmarkResult(model.Summary, row, Repetitions));
+            }
+        }, modelPath);
+    }
+}

@@ -1,0 +1,34 @@
+using System.Management.Automation;
+
+namespace LlamaDist.PowerShell.Output;
+
+/// <summary>
+/// One Invoke-LlamaBenchmark row, with llama-bench's columns: model type, size, parameters, backend, threads, the
+/// test (pp&lt;N&gt; or tg&lt;N&gt;) and its tokens per second as mean ± standard deviation over the repetitions.
+/// </summary>
+public sealed class LlamaBenchmarkResult
+{
+    public string Model { get; init; } = "";
+
+    /// <summary>"llama 1.1B Q4_0", as llama-bench's model_type.</summary>
+    public string ModelType { get; init; } = "";
+
+    public long ModelSize { get; init; }
+    public long ModelParameters { get; init; }
+    public string Backend { get; init; } = "";
+    public int Threads { get; init; }
+
+    /// <summary>"pp512" or "tg128".</summary>
+    public string Test { get; init; } = "";
+
+    public int PromptTokens { get; init; }
+    public int GenerationTokens { get; init; }
+    public int Repetitions { get; init; }
+    public double AverageTokensPerSecond { get; init; }
+    public double StandardDeviationTokensPerSecond { get; init; }
+    public double AverageMs { get; init; }
+
+    /// <summary>Tokens per second of each repetition.</summary>
+    [Hidden]
+    public double[] Samples { get; init; } = [];
+}
