@@ -31,7 +31,7 @@ public sealed class LlamaConfigTests
     [Fact]
     public void Optional_keys_take_llama_cpp_defaults()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var model = new SyntheticLlama(32, 1, 48, 4, 4, 20, seed: 1, ropeBase: 500000f);
         model.Metadata.Remove("llama.attention.head_count_kv");
         model.Metadata.Remove("llama.rope.dimension_count");
@@ -109,7 +109,7 @@ public sealed class LlamaConfigTests
 
     private static LlamaConfig Load(Action<SyntheticLlama> edit)
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var model = new SyntheticLlama(32, 1, 48, 4, 2, 20, seed: 1);
         edit(model);
         using GgufFile file = GgufFile.Open(model.Write(directory.File("m.gguf")));

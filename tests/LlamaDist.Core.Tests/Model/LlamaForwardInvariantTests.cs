@@ -24,7 +24,7 @@ public sealed class LlamaForwardInvariantTests
     [InlineData(GgmlType.Q4_0)]
     public void Batched_prompt_equals_token_by_token_evaluation(GgmlType type)
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         string path = new SyntheticLlama(64, 2, 96, 4, 2, 40, seed: 21, matrixType: type).Write(directory.File("m.gguf"));
         using var model = new LoadedModel(path);
         AssertBatchedEqualsSingle(model, Prompt);
@@ -33,7 +33,7 @@ public sealed class LlamaForwardInvariantTests
     [Fact]
     public void Three_ranges_chained_through_hidden_states_equal_the_whole_model()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         string path = new SyntheticLlama(64, 3, 96, 4, 2, 40, seed: 8, matrixType: GgmlType.Q8_0).Write(directory.File("m.gguf"));
         using var model = new LoadedModel(path);
         int vocabulary = model.Config.VocabularySize, embd = model.Config.EmbeddingLength;
@@ -65,7 +65,7 @@ public sealed class LlamaForwardInvariantTests
     [Fact]
     public void Two_ranges_give_the_whole_models_last_logits()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         string path = new SyntheticLlama(64, 3, 96, 4, 4, 40, seed: 9, matrixType: GgmlType.F16, tiedOutput: true)
             .Write(directory.File("m.gguf"));
         using var model = new LoadedModel(path);
@@ -87,7 +87,7 @@ public sealed class LlamaForwardInvariantTests
     [Fact]
     public void Thread_count_does_not_change_the_logits()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         string path = new SyntheticLlama(64, 2, 96, 8, 2, 40, seed: 4, matrixType: GgmlType.Q4_0).Write(directory.File("m.gguf"));
         float[] OneRun(int threads)
         {
@@ -169,7 +169,7 @@ public sealed class LlamaForwardInvariantTests
     [Fact]
     public void Bad_arguments_are_rejected_before_any_state_changes()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         string path = new SyntheticLlama(32, 2, 64, 4, 2, 40, seed: 1).Write(directory.File("m.gguf"));
         using var model = new LoadedModel(path);
         LlamaForward whole = model.Whole();

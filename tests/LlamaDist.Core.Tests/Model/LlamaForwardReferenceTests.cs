@@ -14,7 +14,7 @@ public sealed class LlamaForwardReferenceTests
     [InlineData(false, 4, 1)] // multi-query attention
     public void One_layer_f32_model_matches_the_naive_reference(bool tied, int heads, int kvHeads)
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var model = new SyntheticLlama(embd: 16, layers: 1, ffn: 24, heads: heads, kvHeads: kvHeads, vocabulary: 32,
             seed: 11, tiedOutput: tied);
         string path = model.Write(directory.File("reference.gguf"));
@@ -39,7 +39,7 @@ public sealed class LlamaForwardReferenceTests
     [Fact]
     public void Two_layer_model_with_partial_rope_and_custom_base_matches_the_naive_reference()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var model = new SyntheticLlama(embd: 32, layers: 2, ffn: 40, heads: 4, kvHeads: 2, vocabulary: 32, seed: 5,
             ropeBase: 500f, ropeDimensions: 4);
         string path = model.Write(directory.File("partial-rope.gguf"));
@@ -66,7 +66,7 @@ public sealed class LlamaForwardReferenceTests
     {
         // The reference multiplies the dequantized weights by unrounded activations; the engine converts
         // activations to the weight's partner type first (as ggml does), so agreement is close, not exact.
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var model = new SyntheticLlama(embd: 64, layers: 2, ffn: 96, heads: 4, kvHeads: 2, vocabulary: 40, seed: 3,
             matrixType: type);
         string path = model.Write(directory.File("quantized.gguf"));

@@ -9,7 +9,7 @@ public sealed class LlamaForwardTraceTests
     [Fact]
     public void Trace_reports_every_step_in_llama_cpp_order_with_its_shape()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var synthetic = new SyntheticLlama(32, 2, 48, 4, 2, 40, seed: 2);
         using var model = new LoadedModel(synthetic.Write(directory.File("m.gguf")));
         LlamaForward forward = model.Whole();

@@ -32,7 +32,7 @@ public sealed class LlamaWeightsTests
     [Fact]
     public void Missing_output_head_is_tied_to_the_embedding()
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var model = new SyntheticLlama(32, 2, 48, 4, 2, 20, seed: 1, tiedOutput: true);
         using GgufFile file = GgufFile.Open(model.Write(directory.File("m.gguf")));
         LlamaConfig config = LlamaConfig.FromGguf(file);
@@ -95,7 +95,7 @@ public sealed class LlamaWeightsTests
 
     private static void Load(Action<SyntheticLlama> edit, LayerRange? range = null)
     {
-        using var directory = new ScratchDirectory();
+        using var directory = new TemporaryDirectory();
         var model = new SyntheticLlama(32, 2, 48, 4, 2, 20, seed: 1);
         edit(model);
         using GgufFile file = GgufFile.Open(model.Write(directory.File("m.gguf")));

@@ -1,11 +1,11 @@
-namespace LlamaDist.Core.Tests.Gguf;
+namespace LlamaDist.Core.Tests;
 
 /// <summary>A fresh directory under the system temp folder, deleted (with its files) on Dispose.</summary>
 internal sealed class TemporaryDirectory : IDisposable
 {
     public TemporaryDirectory()
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "llamadist-gguf-" + Guid.NewGuid().ToString("N"));
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "llamadist-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path);
     }
 
