@@ -51,16 +51,16 @@ Describe 'Get-LlamaModel' {
 
 Describe 'Errors for models the engine cannot run' {
     It 'reports a weight type without kernels as UnsupportedWeightType, naming type and tensor' {
-        # A Tiny Q8_0 model (64x64 attn_q: 4352 bytes) with attn_q retyped Q4_1 (2560 bytes), a real llama.cpp type
-        # this engine has no kernels for yet.
+        # A Tiny Q8_0 model (64x64 attn_q: 4352 bytes) with attn_q retyped IQ4_NL (2304 bytes), a real llama.cpp
+        # type this engine has no kernels for.
         $source = Join-Path $TestDrive 'tiny-q8.gguf'
         $null = New-LlamaTestModel -Path $source -Type Q8_0
-        $path = Join-Path $TestDrive 'q4_1.gguf'
-        New-ModelWithTensorType -Source $source -Path $path -TypeId 3
+        $path = Join-Path $TestDrive 'iq4_nl.gguf'
+        New-ModelWithTensorType -Source $source -Path $path -TypeId 20
         $record = Get-ErrorRecordOf { Invoke-LlamaPrompt -Model $path -Prompt 'x' }
         ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'UnsupportedWeightType'
         $record.CategoryInfo.Category | Should -Be 'NotImplemented'
-        $record.Exception.Message | Should -Match 'Q4_1'
+        $record.Exception.Message | Should -Match 'IQ4_NL'
         $record.Exception.Message | Should -Match 'blk\.0\.attn_q\.weight'
     }
 

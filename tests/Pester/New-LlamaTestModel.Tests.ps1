@@ -7,6 +7,8 @@ Describe 'New-LlamaTestModel' {
         @{ Preset = 'Tiny'; Type = 'Q8_0'; Heads = 4; KvHeads = 4; Layers = 2; Embedding = 64 }
         @{ Preset = 'Small'; Type = 'Q4_0'; Heads = 8; KvHeads = 2; Layers = 4; Embedding = 256 }
         @{ Preset = 'Tiny'; Type = 'F16'; Heads = 4; KvHeads = 4; Layers = 2; Embedding = 64 }
+        @{ Preset = 'Tiny'; Type = 'Q5_1'; Heads = 4; KvHeads = 4; Layers = 2; Embedding = 64 }
+        @{ Preset = 'Small'; Type = 'Q4_K'; Heads = 8; KvHeads = 2; Layers = 4; Embedding = 256 }
     ) {
         $path = Join-Path $TestDrive "$Preset-$Type.gguf"
         $info = New-LlamaTestModel -Path $path -Preset $Preset -Type $Type -Seed 3

@@ -9,8 +9,6 @@ namespace LlamaDist.Core.Model;
 /// </summary>
 internal static unsafe class LlamaTensorReader
 {
-    private static readonly string SupportedTypes = "F32, F16, BF16, Q8_0 and Q4_0";
-
     /// <summary>A required matrix of [columns, rows] in a supported weight type, as a view into the mapping.</summary>
     public static WeightMatrix Matrix(GgufFile file, string name, int columns, int rows) =>
         Matrix(file, Require(file, name), columns, rows);
@@ -66,7 +64,16 @@ internal static unsafe class LlamaTensorReader
         {
             string typeName = GgmlTypeInfo.IsKnown(tensor.Type) ? GgmlTypeInfo.Name(tensor.Type) : $"id {(uint)tensor.Type}";
             throw new UnsupportedModelException(
-                $"Tensor '{tensor.Name}' has type {typeName}, which is not supported; supported weight types are {SupportedTypes}.",
+                $"Tensor '{tensor.Name}' has type {typeName}, which is not supported; supported weight types are {Quantizer.SupportedWeightTypeNames}.",
+                tensor.Name, tensor.Type);
+        }
+        // K-quants pack rows in 256-element super-blocks; a row that is not whole blocks cannot be addressed.
+        int blockSize = GgmlTypeInfo.BlockSize(tensor.Type);
+        if (tensor.Columns % blockSize != 0)
+        {
+            throw new UnsupportedModelException(
+                $"Tensor '{tensor.Name}' has type {GgmlTypeInfo.Name(tensor.Type)}, whose rows must be multiples of " +
+                $"{blockSize} elements, but its rows hold {tensor.Columns}.",
                 tensor.Name, tensor.Type);
         }
     }

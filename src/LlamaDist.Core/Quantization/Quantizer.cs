@@ -3,14 +3,17 @@ using LlamaDist.Core.Gguf;
 namespace LlamaDist.Core.Quantization;
 
 /// <summary>
-/// Dispatch by <see cref="GgmlType"/> to the per-format row functions. Supported: F32, F16, BF16, Q8_0, Q4_0;
+/// Dispatch by <see cref="GgmlType"/> to the per-format row functions. Supported: F32, F16, BF16, Q8_0, Q4_0,
+/// Q4_1, Q5_0, Q5_1 (Q8_1 as their activation type only);
 /// every other type throws <see cref="NotSupportedException"/> naming it.
 /// </summary>
 public static unsafe class Quantizer
 {
     /// <summary>True for the types this engine can quantize, dequantize and multiply.</summary>
     public static bool IsSupported(GgmlType type) => type is
-        GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0;
+        GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0
+        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K
+        or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1;
 
     /// <summary>
     /// Encodes <paramref name="source"/> (a whole number of blocks) into <paramref name="destination"/>, which
@@ -26,6 +29,14 @@ public static unsafe class Quantizer
             case GgmlType.BF16: BF16Format.QuantizeRow(source, destination); break;
             case GgmlType.Q8_0: Q8_0Format.QuantizeRow(source, destination); break;
             case GgmlType.Q4_0: Q4_0Format.QuantizeRow(source, destination); break;
+            case GgmlType.Q4_1: Q4_1Format.QuantizeRow(source, destination); break;
+            case GgmlType.Q5_0: Q5_0Format.QuantizeRow(source, destination); break;
+            case GgmlType.Q5_1: Q5_1Format.QuantizeRow(source, destination); break;
+            case GgmlType.Q8_1: Q8_1Format.QuantizeRow(source, destination); break;
+            case GgmlType.Q8_K: Q8_KFormat.QuantizeRow(source, destination); break;
+            case GgmlType.Q4_K: Q4_KFormat.QuantizeRow(source, destination); break;
+            case GgmlType.Q5_K: Q5_KFormat.QuantizeRow(source, destination); break;
+            case GgmlType.Q6_K: Q6_KFormat.QuantizeRow(source, destination); break;
             default: throw Unsupported(type);
         }
     }
@@ -40,6 +51,14 @@ public static unsafe class Quantizer
             case GgmlType.BF16: BF16Format.DequantizeRow(source, destination); break;
             case GgmlType.Q8_0: Q8_0Format.DequantizeRow(source, destination); break;
             case GgmlType.Q4_0: Q4_0Format.DequantizeRow(source, destination); break;
+            case GgmlType.Q4_1: Q4_1Format.DequantizeRow(source, destination); break;
+            case GgmlType.Q5_0: Q5_0Format.DequantizeRow(source, destination); break;
+            case GgmlType.Q5_1: Q5_1Format.DequantizeRow(source, destination); break;
+            case GgmlType.Q8_1: Q8_1Format.DequantizeRow(source, destination); break;
+            case GgmlType.Q8_K: Q8_KFormat.DequantizeRow(source, destination); break;
+            case GgmlType.Q4_K: Q4_KFormat.DequantizeRow(source, destination); break;
+            case GgmlType.Q5_K: Q5_KFormat.DequantizeRow(source, destination); break;
+            case GgmlType.Q6_K: Q6_KFormat.DequantizeRow(source, destination); break;
             default: throw Unsupported(type);
         }
     }
@@ -55,6 +74,9 @@ public static unsafe class Quantizer
         GgmlType.BF16 => GgmlType.BF16,
         GgmlType.Q8_0 => GgmlType.Q8_0,
         GgmlType.Q4_0 => GgmlType.Q8_0,
+        GgmlType.Q5_0 => GgmlType.Q8_0,
+        GgmlType.Q4_1 or GgmlType.Q5_1 => GgmlType.Q8_1, // the offset m needs the activation block sum s
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K, // K-quants pair with Q8_K (vec_dot_type)
         _ => throw Unsupported(weightType),
     };
 
@@ -69,6 +91,10 @@ public static unsafe class Quantizer
         if (activationType == GgmlType.Q8_0)
         {
             Q8_0Format.QuantizeActivationRow(source, destination);
+        }
+        else if (activationType == GgmlType.Q8_1)
+        {
+            Q8_1Format.QuantizeActivationRow(source, destination);
         }
         else
         {
@@ -88,7 +114,8 @@ public static unsafe class Quantizer
     /// for float types, <see cref="SimdCapabilities.BestForInt8"/> for Q8_0/Q4_0 (ggml parity).
     /// </summary>
     public static SimdLevel DefaultLevel(GgmlType weightType) =>
-        SimdCapabilities.DefaultFor(int8Dot: ActivationType(weightType) == GgmlType.Q8_0);
+        SimdCapabilities.DefaultFor(int8Dot: ActivationType(weightType) is GgmlType.Q8_0 or GgmlType.Q8_K
+            or GgmlType.Q8_1);
 
     /// <summary>Dot product at a chosen <paramref name="level"/>.</summary>
     public static float Dot(GgmlType weightType, ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations,
@@ -99,6 +126,12 @@ public static unsafe class Quantizer
         GgmlType.BF16 => BF16Format.Dot(weights, activations, columns, level),
         GgmlType.Q8_0 => Q8_0Format.Dot(weights, activations, columns, level),
         GgmlType.Q4_0 => Q4_0Format.Dot(weights, activations, columns, level),
+        GgmlType.Q4_1 => Q4_1Format.Dot(weights, activations, columns, level),
+        GgmlType.Q5_0 => Q5_0Format.Dot(weights, activations, columns, level),
+        GgmlType.Q5_1 => Q5_1Format.Dot(weights, activations, columns, level),
+        GgmlType.Q4_K => Q4_KFormat.Dot(weights, activations, columns, level),
+        GgmlType.Q5_K => Q5_KFormat.Dot(weights, activations, columns, level),
+        GgmlType.Q6_K => Q6_KFormat.Dot(weights, activations, columns, level),
         _ => throw Unsupported(weightType),
     };
 
@@ -110,13 +143,22 @@ public static unsafe class Quantizer
         GgmlType.BF16 => BF16Format.DotKernel(level),
         GgmlType.Q8_0 => Q8_0Format.DotKernel(level),
         GgmlType.Q4_0 => Q4_0Format.DotKernel(level),
+        GgmlType.Q4_1 => Q4_1Format.DotKernel(level),
+        GgmlType.Q5_0 => Q5_0Format.DotKernel(level),
+        GgmlType.Q5_1 => Q5_1Format.DotKernel(level),
+        GgmlType.Q4_K => Q4_KFormat.DotKernel(level),
+        GgmlType.Q5_K => Q5_KFormat.DotKernel(level),
+        GgmlType.Q6_K => Q6_KFormat.DotKernel(level),
         _ => throw Unsupported(weightType),
     };
 
     internal static NotSupportedException Unsupported(GgmlType type)
     {
         string name = GgmlTypeInfo.IsKnown(type) ? GgmlTypeInfo.Name(type) : $"id {(uint)type}";
-        return new NotSupportedException(
-            $"Tensor type {name} is not supported; supported types are F32, F16, BF16, Q8_0 and Q4_0.");
+        return new NotSupportedException($"Tensor type {name} is not supported; supported types are {SupportedWeightTypeNames}.");
     }
+
+    /// <summary>The weight types with kernels, by name, for error messages: "F32, F16, ... Q6_K".</summary>
+    public static string SupportedWeightTypeNames { get; } = string.Join(", ",
+        Enum.GetValues<GgmlType>().Where(IsSupported).Select(GgmlTypeInfo.Name));
 }

@@ -51,7 +51,7 @@ internal static class TestModelTensorPlan
         tensors.Add(Norm("output_norm.weight", embd));
         tensors.Add(new SyntheticTensor("output.weight", [embd, vocab], matrixType, 0f,
             OutputLogitStd / MathF.Sqrt(embd)));
-        return tensors;
+        return tensors.ConvertAll(tensor => KQuantTensorTypes.Adjust(tensor, matrixType));
     }
 
     private static SyntheticTensor Norm(string name, long length) =>

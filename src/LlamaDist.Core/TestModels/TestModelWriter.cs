@@ -26,7 +26,8 @@ public static class TestModelWriter
     /// <summary>
     /// Writes a llama model of <paramref name="shape"/> to <paramref name="path"/>.
     /// </summary>
-    /// <param name="type">Storage type of every matrix: F32, F16, BF16, Q8_0 or Q4_0 (norm weights stay F32).</param>
+    /// <param name="type">Storage type of every matrix: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K (norm weights stay
+    /// F32; K-quant models store tensors with rows that are not multiples of 256 as Q8_0, see KQuantTensorTypes).</param>
     /// <param name="seed">Weight seed: same seed, same bytes; different seeds, different weights.</param>
     /// <param name="vocabularyGgufPath">GGUF whose tokenizer.* metadata is copied; its token count replaces
     /// <see cref="TestModelShape.VocabularySize"/>.</param>
@@ -57,6 +58,15 @@ public static class TestModelWriter
 
         var writer = new GgufWriter();
         SetModelMetadata(writer, fullShape, fileType, seed);
+        string[] fallbacks = tensors.Where(t => t.Type == KQuantTensorTypes.FallbackType && t.Type != type)
+            .Select(t => t.Name).ToArray();
+        if (fallbacks.Length > 0)
+        {
+            // Like llama-quantize, tensors whose rows are not whole 256-element K-quant super-blocks are stored
+            // in a 32-block type; record which ones so a reader of the file can tell.
+            writer.SetMetadata("llamadist.synthetic.k_quant_fallback_type", GgmlTypeInfo.Name(KQuantTensorTypes.FallbackType));
+            writer.SetMetadata("llamadist.synthetic.k_quant_fallback_tensors", fallbacks);
+        }
         foreach (KeyValuePair<string, object> entry in tokenizer)
         {
             writer.SetMetadata(entry.Key, entry.Value);
@@ -77,10 +87,16 @@ public static class TestModelWriter
         GgmlType.F32 => 0,   // LLAMA_FTYPE_ALL_F32
         GgmlType.F16 => 1,   // LLAMA_FTYPE_MOSTLY_F16
         GgmlType.Q4_0 => 2,  // LLAMA_FTYPE_MOSTLY_Q4_0
+        GgmlType.Q4_1 => 3,  // LLAMA_FTYPE_MOSTLY_Q4_1
+        GgmlType.Q5_0 => 8,  // LLAMA_FTYPE_MOSTLY_Q5_0
+        GgmlType.Q5_1 => 9,  // LLAMA_FTYPE_MOSTLY_Q5_1
         GgmlType.Q8_0 => 7,  // LLAMA_FTYPE_MOSTLY_Q8_0
         GgmlType.BF16 => 32, // LLAMA_FTYPE_MOSTLY_BF16
+        GgmlType.Q4_K => 15, // LLAMA_FTYPE_MOSTLY_Q4_K_M (output head Q6_K, see KQuantTensorTypes)
+        GgmlType.Q5_K => 17, // LLAMA_FTYPE_MOSTLY_Q5_K_M
+        GgmlType.Q6_K => 18, // LLAMA_FTYPE_MOSTLY_Q6_K
         _ => throw new ArgumentException(
-            $"Test models can be written as F32, F16, BF16, Q8_0 or Q4_0, not {(GgmlTypeInfo.IsKnown(type) ? GgmlTypeInfo.Name(type) : type.ToString())}.",
+            $"Test models can be written as F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K, not {(GgmlTypeInfo.IsKnown(type) ? GgmlTypeInfo.Name(type) : type.ToString())}.",
             nameof(type)),
     };
 

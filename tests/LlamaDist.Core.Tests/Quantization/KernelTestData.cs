@@ -6,11 +6,18 @@ namespace LlamaDist.Core.Tests.Quantization;
 /// <summary>Deterministic inputs and tolerances shared by the kernel tests.</summary>
 internal static class KernelTestData
 {
-    /// <summary>The five supported weight types.</summary>
+    /// <summary>The supported 32-element-block weight types.</summary>
     public static readonly GgmlType[] SupportedTypes =
-        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+         GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1];
 
     public static IEnumerable<object[]> SupportedTypeData() => SupportedTypes.Select(type => new object[] { type });
+
+    /// <summary>
+    /// The supported K-quant weight types (256-element super-blocks, so rows of 256 multiples; they have their own
+    /// tests in KQuantMatrixTests rather than the 32-multiple fixtures that use <see cref="SupportedTypes"/>).
+    /// </summary>
+    public static readonly GgmlType[] KQuantWeightTypes = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     /// <summary>Gaussian-ish floats (sum of uniforms) with some outliers, like real activations.</summary>
     public static float[] RandomFloats(int count, int seed, float scale = 1f)

@@ -7,11 +7,12 @@ namespace LlamaDist.Core.Tests.Quantization;
 public class QuantizerTests
 {
     [Fact]
-    public void SupportsExactlyTheFiveImplementedTypes()
+    public void SupportsExactlyTheImplementedTypes()
     {
         foreach (GgmlType type in Enum.GetValues<GgmlType>())
         {
-            Assert.Equal(KernelTestData.SupportedTypes.Contains(type), Quantizer.IsSupported(type));
+            Assert.Equal(KernelTestData.SupportedTypes.Contains(type) || KernelTestData.KQuantWeightTypes.Contains(type),
+                Quantizer.IsSupported(type));
         }
     }
 
@@ -21,14 +22,17 @@ public class QuantizerTests
     [InlineData(GgmlType.BF16, GgmlType.BF16)]
     [InlineData(GgmlType.Q8_0, GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0, GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_1, GgmlType.Q8_1)]
+    [InlineData(GgmlType.Q5_0, GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q5_1, GgmlType.Q8_1)]
     public void ActivationTypePairsLikeGgml(GgmlType weightType, GgmlType expected)
     {
         Assert.Equal(expected, Quantizer.ActivationType(weightType));
     }
 
     [Theory]
-    [InlineData(GgmlType.Q4_K)]
-    [InlineData(GgmlType.Q6_K)]
+    [InlineData(GgmlType.Q2_K)]
+    [InlineData(GgmlType.Q3_K)]
     [InlineData(GgmlType.IQ2_XXS)]
     public void UnsupportedTypesThrowNotSupportedNamingTheType(GgmlType type)
     {
@@ -62,6 +66,9 @@ public class QuantizerTests
             GgmlType.F16 => F16Format.Dot(destination, activations, 64, SimdLevel.Scalar),
             GgmlType.BF16 => BF16Format.Dot(destination, activations, 64, SimdLevel.Scalar),
             GgmlType.Q8_0 => Q8_0Format.Dot(destination, activations, 64, SimdLevel.Scalar),
+            GgmlType.Q4_1 => Q4_1Format.Dot(destination, activations, 64, SimdLevel.Scalar),
+            GgmlType.Q5_0 => Q5_0Format.Dot(destination, activations, 64, SimdLevel.Scalar),
+            GgmlType.Q5_1 => Q5_1Format.Dot(destination, activations, 64, SimdLevel.Scalar),
             _ => Q4_0Format.Dot(destination, activations, 64, SimdLevel.Scalar),
         };
         Assert.Equal(viaFormat, viaQuantizer);
@@ -76,6 +83,12 @@ public class QuantizerTests
         Assert.Equal((GgmlTypeInfo.BlockSize(GgmlType.Q4_0), GgmlTypeInfo.BlockBytes(GgmlType.Q4_0)),
             (Q4_0Format.BlockSize, Q4_0Format.BlockBytes));
         Assert.Equal((34, 18), (Q8_0Format.BlockBytes, Q4_0Format.BlockBytes));
+        Assert.Equal((20, 22, 24, 36), (Q4_1Format.BlockBytes, Q5_0Format.BlockBytes, Q5_1Format.BlockBytes, Q8_1Format.BlockBytes));
+        foreach ((GgmlType type, int blockBytes) in new[] { (GgmlType.Q4_1, Q4_1Format.BlockBytes),
+            (GgmlType.Q5_0, Q5_0Format.BlockBytes), (GgmlType.Q5_1, Q5_1Format.BlockBytes), (GgmlType.Q8_1, Q8_1Format.BlockBytes) })
+        {
+            Assert.Equal((32, blockBytes), (GgmlTypeInfo.BlockSize(type), GgmlTypeInfo.BlockBytes(type)));
+        }
         Assert.Equal(F16Format.BlockBytes, GgmlTypeInfo.BlockBytes(GgmlType.F16));
         Assert.Equal(BF16Format.BlockBytes, GgmlTypeInfo.BlockBytes(GgmlType.BF16));
         Assert.Equal(F32Format.BlockBytes, GgmlTypeInfo.BlockBytes(GgmlType.F32));
@@ -92,6 +105,8 @@ public class QuantizerTests
             SimdCapabilities.BestForInt8);
         Assert.Equal(SimdCapabilities.BestForInt8, Quantizer.DefaultLevel(GgmlType.Q4_0));
         Assert.Equal(SimdCapabilities.BestForInt8, Quantizer.DefaultLevel(GgmlType.Q8_0));
+        Assert.Equal(SimdCapabilities.BestForInt8, Quantizer.DefaultLevel(GgmlType.Q4_1));
+        Assert.Equal(SimdCapabilities.BestForInt8, Quantizer.DefaultLevel(GgmlType.Q5_1));
         Assert.Equal(SimdCapabilities.Best, Quantizer.DefaultLevel(GgmlType.F16));
     }
 }

@@ -15,6 +15,7 @@ public class TestModelWriterTests : IDisposable
     public static TheoryData<GgmlType, uint> Types => new()
     {
         { GgmlType.F32, 0u }, { GgmlType.F16, 1u }, { GgmlType.Q8_0, 7u }, { GgmlType.Q4_0, 2u },
+        { GgmlType.Q4_1, 3u }, { GgmlType.Q5_0, 8u }, { GgmlType.Q5_1, 9u },
     };
 
     [Theory]
@@ -192,7 +193,7 @@ public class TestModelWriterTests : IDisposable
 
     [Theory]
     [InlineData(GgmlType.Q2_K)]
-    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.IQ4_NL)]
     public void Unsupported_matrix_types_are_refused(GgmlType type)
     {
         string path = _directory.File("refused.gguf");

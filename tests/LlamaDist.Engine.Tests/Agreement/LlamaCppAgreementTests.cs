@@ -106,6 +106,12 @@ public sealed class LlamaCppAgreementTests(ITestOutputHelper output)
     [InlineData("Small-F16")]
     [InlineData("Small-Q8_0")]
     [InlineData("Tiny-Q4_0")]
+    [InlineData("Small-Q4_1")]
+    [InlineData("Tiny-Q5_0")]
+    [InlineData("Small-Q5_1")]
+    [InlineData("Small-Q4_K")]
+    [InlineData("Small-Q5_K")]
+    [InlineData("Small-Q6_K")]
     public void PerplexityIsWithinOnePercent(string modelName)
     {
         var model = AgreementModels.Get(modelName);

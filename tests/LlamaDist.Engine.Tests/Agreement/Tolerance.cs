@@ -25,6 +25,18 @@ public sealed record Tolerance(double MinimumCosine, double MaximumAbsoluteDiffe
         "F16" => new Tolerance(0.999999, 0.02),
         "Q8_0" => new Tolerance(0.9999, 0.25),
         "Q4_0" => new Tolerance(0.9998, 0.40),
+        // Legacy quants (Q8_1 activations for Q4_1/Q5_1, Q8_0 for Q5_0; measured 2 threads, 5 prompts x Tiny and
+        // Small): 9 of 10 prompts bit-identical per type; Q4_1 max |diff| 0.128 (min cosine 0.99995), Q5_0 0.155
+        // (0.99993), Q5_1 0 (every prompt bit for bit; bound kept at Q5_0's, the same kernels and activations).
+        "Q4_1" => new Tolerance(0.9998, 0.26),
+        "Q5_0" => new Tolerance(0.9998, 0.31),
+        "Q5_1" => new Tolerance(0.9998, 0.31),
+        // K-quants (Small preset only, Q8_K activations; measured 2 threads, 5 prompts): Q4_K max |diff| 0.221,
+        // min cosine 0.99988 (1 of 5 prompts agrees to 2e-6); Q5_K max 0.192, min cosine 0.99988 (4 of 5 prompts
+        // bit for bit); Q6_K max 0.202, min cosine 0.99989. Bounds are about 2x the measured max |diff|.
+        "Q4_K" => new Tolerance(0.9998, 0.45),
+        "Q5_K" => new Tolerance(0.9998, 0.40),
+        "Q6_K" => new Tolerance(0.9998, 0.40),
         _ => throw new ArgumentOutOfRangeException(nameof(weightType), weightType, "No tolerance stated for this type."),
     };
 }

@@ -1,0 +1,113 @@
+using System.Runtime.CompilerServices;
+
+namespace LlamaDist.Core.Quantization;
+
+/// <summary>
+/// GGML_TYPE_Q8_K: super-blocks of 256 elements, each <c>{ float d; int8 qs[256]; int16 bsums[16]; }</c> =
+/// 292 bytes, value = qs[j] * d. bsums[g] is the sum of the 16 quants of group g, which the K-quant dots use to
+/// apply the per-sub-block minimums without touching every element. Q8_K is only an activation format: it is the
+/// partner ggml converts activations to before a Q4_K / Q5_K / Q6_K weight dot.
+/// </summary>
+public static unsafe class Q8_KFormat
+{
+    /// <summary>Elements per super-block (QK_K).</summary>
+    public const int BlockSize = 256;
+
+    /// <summary>Bytes per block: f32 scale + 256 signed bytes + 16 int16 group sums.</summary>
+    public const int BlockBytes = 4 + BlockSize + 2 * (BlockSize / 16);
+
+    /// <summary>Byte offset of the quants inside a block (after the f32 scale).</summary>
+    public const int QuantsOffset = 4;
+
+    /// <summary>Byte offset of the 16 int16 group sums (after the quants).</summary>
+    public const int SumsOffset = QuantsOffset + BlockSize;
+
+    /// <summary>
+    /// Bit-exact port of ggml's <c>quantize_row_q8_K_ref</c> (which x86 <c>quantize_row_q8_K</c> calls): per block
+    /// take the value with the largest magnitude (sign kept, first on ties), iscale = -127 / max,
+    /// q = min(127, nearest_int(iscale * x)) with round-half-to-even, d = 1 / iscale; an all-zero block gets
+    /// d = 0 and q = 0. The group sums are then taken over the stored quants.
+    /// </summary>
+    public static void QuantizeRow(ReadOnlySpan<float> source, Span<byte> destination)
+    {
+        int blocks = RowArguments.BlockCount(source.Length, BlockSize, "Q8_K", nameof(source));
+        RowArguments.RequireBytes(destination.Length, (long)blocks * BlockBytes, "Q8_K", nameof(destination));
+        fixed (float* src = source)
+        fixed (byte* dst = destination)
+        {
+            QuantizeRow(src, dst, blocks);
+        }
+    }
+
+    internal static void QuantizeRow(float* source, byte* destination, int blocks)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            float* x = source + b * BlockSize;
+            byte* block = destination + b * BlockBytes;
+            sbyte* q = (sbyte*)(block + QuantsOffset);
+            short* sums = (short*)(block + SumsOffset);
+            float amax = 0f, max = 0f;
+            for (int j = 0; j < BlockSize; j++)
+            {
+                float magnitude = MathF.Abs(x[j]);
+                if (magnitude > amax)
+                {
+                    amax = magnitude;
+                    max = x[j];
+                }
+            }
+            if (amax == 0f)
+            {
+                new Span<byte>(block, BlockBytes).Clear();
+                continue;
+            }
+            float inverseScale = -127f / max;
+            for (int j = 0; j < BlockSize; j++)
+            {
+                int v = NearestInt(inverseScale * x[j]);
+                q[j] = (sbyte)Math.Min(127, v);
+            }
+            for (int g = 0; g < BlockSize / 16; g++)
+            {
+                int sum = 0;
+                for (int i = 0; i < 16; i++)
+                {
+                    sum += q[g * 16 + i];
+                }
+                sums[g] = (short)sum;
+            }
+            Unsafe.WriteUnaligned(block, 1f / inverseScale);
+        }
+    }
+
+    /// <summary>ggml's dequantize_row_q8_K: y = qs[j] * d.</summary>
+    public static void DequantizeRow(ReadOnlySpan<byte> source, Span<float> destination)
+    {
+        int blocks = RowArguments.BlockCount(destination.Length, BlockSize, "Q8_K", nameof(destination));
+        RowArguments.RequireBytes(source.Length, (long)blocks * BlockBytes, "Q8_K", nameof(source));
+        fixed (byte* src = source)
+        fixed (float* dst = destination)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* block = src + b * BlockBytes;
+                float d = Scale(block);
+                sbyte* q = (sbyte*)(block + QuantsOffset);
+                float* y = dst + b * BlockSize;
+                for (int j = 0; j < BlockSize; j++)
+                {
+                    y[j] = q[j] * d;
+                }
+            }
+        }
+    }
+
+    /// <summary>The f32 scale d at the start of a block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Scale(byte* block) => Unsafe.ReadUnaligned<float>(block);
+
+    /// <summary>ggml's nearest_int: round half to even (the 1.5 * 2^23 trick), valid for |x| &lt; 2^22.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int NearestInt(float value) => (int)MathF.Round(value, MidpointRounding.ToEven);
+}

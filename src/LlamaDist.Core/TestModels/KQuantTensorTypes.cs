@@ -1,0 +1,35 @@
+using LlamaDist.Core.Gguf;
+
+namespace LlamaDist.Core.TestModels;
+
+/// <summary>
+/// Per-tensor storage types of a K-quant synthetic model, chosen the way llama-quantize does for the matching
+/// preset: K-quants need rows that are whole 256-element super-blocks, and llama-quantize stores a tensor whose
+/// rows are not (here: every tensor of the Tiny preset, ffn_down of the Small preset with its 704-wide rows) in a
+/// 32-block fallback type instead. llama-quantize picks Q5_0 / Q5_1 / Q8_0 for Q4_K / Q5_K / Q6_K; this writer
+/// always falls back to Q8_0, which is at least as precise. For Q4_K (LLAMA_FTYPE_MOSTLY_Q4_K_M) the output head
+/// is Q6_K, as llama-quantize's Q4_K_M does. Non-K types are returned unchanged.
+/// </summary>
+internal static class KQuantTensorTypes
+{
+    /// <summary>The type written for fallback tensors of a K-quant model.</summary>
+    public const GgmlType FallbackType = GgmlType.Q8_0;
+
+    /// <summary>True for the K-quant matrix types the writer produces.</summary>
+    public static bool IsKQuant(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+
+    /// <summary>The tensor with its storage type adjusted for a <paramref name="matrixType"/> model.</summary>
+    public static SyntheticTensor Adjust(SyntheticTensor tensor, GgmlType matrixType)
+    {
+        if (!IsKQuant(matrixType) || tensor.Type != matrixType)
+        {
+            return tensor; // norms (F32) and non-K models keep their types
+        }
+        GgmlType type = matrixType == GgmlType.Q4_K && tensor.Name == "output.weight" ? GgmlType.Q6_K : matrixType;
+        if (tensor.Columns % GgmlTypeInfo.BlockSize(type) != 0)
+        {
+            type = FallbackType;
+        }
+        return type == tensor.Type ? tensor : tensor with { Type = type };
+    }
+}
