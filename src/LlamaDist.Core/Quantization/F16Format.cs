@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LlamaDist.Core.Quantization;
 
@@ -180,6 +181,108 @@ public static unsafe class F16Format
     /// j), GGML_F32x8_REDUCE, then the remaining n mod 32 products added in double like ggml's leftovers.
     /// </summary>
     internal static float DotVector256<TActivations>(byte* weights, byte* activations, int columns)
+        where TActivations : struct, IActivationRow
+    {
+        if (Avx2.IsSupported)
+        {
+            float fast = DotVector256Finite<TActivations>(weights, activations, columns, out bool sawInfinityOrNaN);
+            if (!sawInfinityOrNaN)
+            {
+                return fast;
+            }
+        }
+        return DotVector256Exact<TActivations>(weights, activations, columns);
+    }
+
+    /// <summary>
+    /// <see cref="DotVector256{TActivations}"/> for weight rows without Inf/NaN halves, in about half the
+    /// instructions: each 8 halves are sign-extended while loaded (vpmovsxwd), shifted under the float fields and
+    /// masked to sign + 15 magnitude bits, then one exact multiply by 2^112 re-biases the exponent (the sign rides
+    /// through the multiply), giving the same floats as <see cref="HalfToSingle(Vector256{uint})"/> for every
+    /// finite half. Inf/NaN halves (exponent all ones) would come out as finite 2^16-range values, so a running
+    /// max of the doubled raw halves (2 ops per 16 halves instead of 3 per 8) flags them and the caller redoes the
+    /// row exactly. Same products, same accumulators, same reduction: bit-identical to ggml_vec_dot_f16.
+    /// </summary>
+    private static float DotVector256Finite<TActivations>(byte* weights, byte* activations, int columns,
+        out bool sawInfinityOrNaN)
+        where TActivations : struct, IActivationRow
+    {
+        short* w = (short*)weights;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<ushort> maxDoubled = Vector256<ushort>.Zero;
+        Vector256<int> signAndMagnitude = Vector256.Create(unchecked((int)0x8FFFE000));
+        Vector256<float> rebias = Vector256.Create(ScaleToInfinity);
+        int i = 0;
+        for (; i + 32 <= columns; i += 32)
+        {
+            Vector256<ushort> raw0 = Vector256.Load((ushort*)(w + i)), raw1 = Vector256.Load((ushort*)(w + i + 16));
+            maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(raw0 << 1, raw1 << 1));
+            Vector256<float> w0 = ((Avx2.ConvertToVector256Int32(w + i) << 13) & signAndMagnitude).AsSingle() * rebias;
+            Vector256<float> w1 = ((Avx2.ConvertToVector256Int32(w + i + 8) << 13) & signAndMagnitude).AsSingle() * rebias;
+            Vector256<float> w2 = ((Avx2.ConvertToVector256Int32(w + i + 16) << 13) & signAndMagnitude).AsSingle() * rebias;
+            Vector256<float> w3 = ((Avx2.ConvertToVector256Int32(w + i + 24) << 13) & signAndMagnitude).AsSingle() * rebias;
+            acc0 = Vector256.FusedMultiplyAdd(w0, TActivations.Load256(activations, i), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(w1, TActivations.Load256(activations, i + 8), acc1);
+            acc2 = Vector256.FusedMultiplyAdd(w2, TActivations.Load256(activations, i + 16), acc2);
+            acc3 = Vector256.FusedMultiplyAdd(w3, TActivations.Load256(activations, i + 24), acc3);
+        }
+        // A half is Inf/NaN when its exponent bits are all ones: doubled (sign shifted out) it is >= 0xF800.
+        sawInfinityOrNaN = Vector256.GreaterThanOrEqualAny(maxDoubled, Vector256.Create((ushort)0xF800));
+        double sum = GgmlReductions.F32x8(acc0, acc1, acc2, acc3);
+        return (float)AddLeftoversInDouble<TActivations>(sum, (ushort*)w, activations, i, columns);
+    }
+
+    /// <summary>
+    /// True when <see cref="MatrixKernels"/> runs F16 rows at the AVX2 level, where a batch may convert each weight
+    /// row to floats once (<see cref="ConvertRowToSingle"/>) and dot it with every token through
+    /// <see cref="DotConvertedVector256"/> instead of converting the row again for each token.
+    /// </summary>
+    internal static bool HasConvertedRowKernel { get; } =
+        Avx2.IsSupported && Quantizer.DefaultLevel(Gguf.GgmlType.F16) == SimdLevel.Vector256;
+
+    /// <summary>Exact half -> float conversion of <paramref name="columns"/> halves (Inf/NaN included).</summary>
+    internal static void ConvertRowToSingle(byte* halves, float* destination, int columns)
+    {
+        ushort* h = (ushort*)halves;
+        int i = 0;
+        for (; i + 8 <= columns; i += 8)
+        {
+            HalfToSingle(Avx2.ConvertToVector256Int32(h + i).AsUInt32()).Store(destination + i);
+        }
+        for (; i < columns; i++)
+        {
+            destination[i] = ToSingle(h[i]);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="DotVector256{TActivations}"/> over weights already converted to float (exact, so the same
+    /// values): the same four accumulators, element i + 8j into accumulator j, the same FMAs, GGML_F32x8_REDUCE
+    /// and the same double leftovers, so the result is bit-identical to the F16 row dot.
+    /// </summary>
+    internal static float DotConvertedVector256(float* weights, float* activations, int columns)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        int i = 0;
+        for (; i + 32 <= columns; i += 32)
+        {
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Load(weights + i), Vector256.Load(activations + i), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Load(weights + i + 8), Vector256.Load(activations + i + 8), acc1);
+            acc2 = Vector256.FusedMultiplyAdd(Vector256.Load(weights + i + 16), Vector256.Load(activations + i + 16), acc2);
+            acc3 = Vector256.FusedMultiplyAdd(Vector256.Load(weights + i + 24), Vector256.Load(activations + i + 24), acc3);
+        }
+        double sum = GgmlReductions.F32x8(acc0, acc1, acc2, acc3);
+        for (; i < columns; i++)
+        {
+            sum += weights[i] * activations[i];
+        }
+        return (float)sum;
+    }
+
+    /// <summary>The general AVX2 body of <see cref="DotVector256{TActivations}"/>, exact for Inf/NaN halves too.</summary>
+    private static float DotVector256Exact<TActivations>(byte* weights, byte* activations, int columns)
         where TActivations : struct, IActivationRow
     {
         ushort* w = (ushort*)weights;

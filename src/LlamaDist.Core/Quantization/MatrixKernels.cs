@@ -53,8 +53,17 @@ public static unsafe class MatrixKernels
                     fixed (byte* buffer = rented)
                     {
                         threads.For(n, new ConvertWork(weights.Type, xPointer, columns, buffer, plan.ActivationRowBytes));
-                        threads.For(rows, new RowsWork(plan.Dot, weights.Data, weights.RowBytes, rows, columns,
-                            buffer, plan.ActivationRowBytes, n, yPointer));
+                        if (weights.Type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel &&
+                            columns <= MaxConvertedRowColumns)
+                        {
+                            threads.For(rows, new ConvertedHalfRowsWork(weights.Data, weights.RowBytes, rows, columns,
+                                (float*)buffer, n, yPointer));
+                        }
+                        else
+                        {
+                            threads.For(rows, new RowsWork(plan.Dot, weights.Data, weights.RowBytes, rows, columns,
+                                buffer, plan.ActivationRowBytes, n, yPointer));
+                        }
                     }
                 }
                 else
@@ -139,6 +148,44 @@ public static unsafe class MatrixKernels
                 {
                     Quantizer.QuantizeActivationRow(weightType, new ReadOnlySpan<float>(sourceRow, columns),
                         new Span<byte>(destinationRow, destinationRowBytes));
+                }
+            }
+        }
+    }
+
+    // Widest F16 row converted to floats on the stack by ConvertedHalfRowsWork (64 KB).
+    private const int MaxConvertedRowColumns = 16384;
+
+    /// <summary>
+    /// F16 batches on AVX2: each weight row [start, end) is converted to floats once and then dotted with every
+    /// token (float activations [tokens, columns], already rounded to half values), instead of converting the
+    /// row again for each token. Bit-identical to <see cref="RowsWork"/> with the F16 kernel
+    /// (<see cref="F16Format.DotConvertedVector256"/> keeps its accumulators and order).
+    /// </summary>
+    private readonly struct ConvertedHalfRowsWork(byte* weights, long weightRowBytes, int rows, int columns,
+        float* activations, int tokens, float* output) : IRangeWork
+    {
+        public void Execute(int start, int end)
+        {
+            // A tile of converted rows (at most 64 KB, L2-resident) meets each token's activations while that
+            // token row sits in L1.
+            int tileRows = Math.Max(1, MaxConvertedRowColumns / columns);
+            float* tile = stackalloc float[tileRows * columns];
+            for (int tileStart = start; tileStart < end; tileStart += tileRows)
+            {
+                int tileEnd = Math.Min(end, tileStart + tileRows);
+                for (int r = tileStart; r < tileEnd; r++)
+                {
+                    F16Format.ConvertRowToSingle(weights + r * weightRowBytes, tile + (long)(r - tileStart) * columns, columns);
+                }
+                for (int t = 0; t < tokens; t++)
+                {
+                    float* activationRow = activations + (long)t * columns;
+                    for (int r = tileStart; r < tileEnd; r++)
+                    {
+                        output[(long)t * rows + r] =
+                            F16Format.DotConvertedVector256(tile + (long)(r - tileStart) * columns, activationRow, columns);
+                    }
                 }
             }
         }
