@@ -105,14 +105,7 @@ public static unsafe class F16Format
     /// <summary>Dot product at a chosen <paramref name="level"/>.</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        RowArguments.BlockCount(columns, BlockSize, "F16", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)columns * BlockBytes, "F16", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)columns * BlockBytes, "F16", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "F16", BlockBytes, "F16", BlockBytes, DotKernel(level));
     }
 
     /// <summary>The row kernel for <paramref name="level"/>: (weight row, activation row, columns) -> dot.</summary>

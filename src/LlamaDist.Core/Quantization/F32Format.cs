@@ -37,14 +37,7 @@ public static unsafe class F32Format
     /// <summary>Dot product at a chosen <paramref name="level"/> (tests compare every level with the scalar one).</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        RowArguments.BlockCount(columns, BlockSize, "F32", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)columns * BlockBytes, "F32", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)columns * BlockBytes, "F32", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "F32", BlockBytes, "F32", BlockBytes, DotKernel(level));
     }
 
     /// <summary>The row kernel for <paramref name="level"/>: (weight row, activation row, columns) -> dot.</summary>

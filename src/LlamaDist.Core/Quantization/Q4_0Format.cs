@@ -92,14 +92,7 @@ public static unsafe class Q4_0Format
     /// <summary>Dot product at a chosen <paramref name="level"/>; <paramref name="activations"/> is a Q8_0 row.</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        int blocks = RowArguments.BlockCount(columns, BlockSize, "Q4_0", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)blocks * BlockBytes, "Q4_0", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)blocks * Q8_0Format.BlockBytes, "Q8_0", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "Q4_0", BlockBytes, "Q8_0", Q8_0Format.BlockBytes, DotKernel(level));
     }
 
     /// <summary>The row kernel for <paramref name="level"/>: (weight row, Q8_0 activation row, columns) -> dot.</summary>

@@ -92,14 +92,7 @@ public static unsafe class Q4_1Format
     /// <summary>Dot product at a chosen <paramref name="level"/>; <paramref name="activations"/> is a Q8_1 row.</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        int blocks = RowArguments.BlockCount(columns, BlockSize, "Q4_1", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)blocks * BlockBytes, "Q4_1", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)blocks * Q8_1Format.BlockBytes, "Q8_1", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "Q4_1", BlockBytes, "Q8_1", Q8_1Format.BlockBytes, DotKernel(level));
     }
 
     /// <summary>

@@ -104,14 +104,7 @@ public static unsafe class Q4_KFormat
     /// <summary>Dot product at a chosen <paramref name="level"/>; <paramref name="activations"/> is a Q8_K row.</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        int blocks = RowArguments.BlockCount(columns, BlockSize, "Q4_K", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)blocks * BlockBytes, "Q4_K", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)blocks * Q8_KFormat.BlockBytes, "Q8_K", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "Q4_K", BlockBytes, "Q8_K", Q8_KFormat.BlockBytes, DotKernel(level));
     }
 
     /// <summary>

@@ -108,14 +108,7 @@ public static unsafe class Q5_0Format
     /// <summary>Dot product at a chosen <paramref name="level"/>; <paramref name="activations"/> is a Q8_0 row.</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        int blocks = RowArguments.BlockCount(columns, BlockSize, "Q5_0", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)blocks * BlockBytes, "Q5_0", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)blocks * Q8_0Format.BlockBytes, "Q8_0", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "Q5_0", BlockBytes, "Q8_0", Q8_0Format.BlockBytes, DotKernel(level));
     }
 
     /// <summary>

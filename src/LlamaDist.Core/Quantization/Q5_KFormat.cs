@@ -103,14 +103,7 @@ public static unsafe class Q5_KFormat
     /// <summary>Dot product at a chosen <paramref name="level"/>; <paramref name="activations"/> is a Q8_K row.</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        int blocks = RowArguments.BlockCount(columns, BlockSize, "Q5_K", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)blocks * BlockBytes, "Q5_K", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)blocks * Q8_KFormat.BlockBytes, "Q8_K", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "Q5_K", BlockBytes, "Q8_K", Q8_KFormat.BlockBytes, DotKernel(level));
     }
 
     /// <summary>The row kernel for <paramref name="level"/> (AVX2 at Vector256 and up, else scalar).</summary>

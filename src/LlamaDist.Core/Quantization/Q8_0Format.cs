@@ -120,14 +120,7 @@ public static unsafe class Q8_0Format
     /// <summary>Dot product at a chosen <paramref name="level"/>.</summary>
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int columns, SimdLevel level)
     {
-        int blocks = RowArguments.BlockCount(columns, BlockSize, "Q8_0", nameof(columns));
-        RowArguments.RequireBytes(weights.Length, (long)blocks * BlockBytes, "Q8_0", nameof(weights));
-        RowArguments.RequireBytes(activations.Length, (long)blocks * BlockBytes, "Q8_0", nameof(activations));
-        fixed (byte* w = weights)
-        fixed (byte* a = activations)
-        {
-            return DotKernel(level)(w, a, columns);
-        }
+        return RowArguments.Dot(weights, activations, columns, BlockSize, "Q8_0", BlockBytes, "Q8_0", BlockBytes, DotKernel(level));
     }
 
     /// <summary>The row kernel for <paramref name="level"/>: (weight row, activation row, columns) -> dot.</summary>
