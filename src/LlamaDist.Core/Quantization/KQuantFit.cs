@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics.X86;
 namespace LlamaDist.Core.Quantization;
 
 /// <summary>
-/// Pieces shared by the K-quant formats (super-blocks of 256): the scale/min fit of Q4_K and Q5_K and the choice
-/// of row kernel for a SIMD level.
+/// Pieces shared by the K-quant formats (super-blocks of 256): the scale/min fit of Q2_K, Q4_K and Q5_K, the
+/// symmetric scale search of Q3_K and the choice of row kernel for a SIMD level.
 /// </summary>
 internal static unsafe class KQuantFit
 {
@@ -28,41 +28,65 @@ internal static unsafe class KQuantFit
     public static void QuantizeAsymmetric(float* x, byte* block, Span<byte> levels, Span<byte> scaleLevels,
         Span<byte> minLevels, int maxLevel)
     {
-        Span<float> scales = stackalloc float[8];
-        Span<float> mins = stackalloc float[8];
+        FitAsymmetric(x, levels, scaleLevels, minLevels, maxLevel, subBlockSize: 32, maxScaleLevel: 63,
+            searchRange: false, out ushort dBits, out ushort dminBits);
+        Unsafe.WriteUnaligned(block, dBits);
+        Unsafe.WriteUnaligned(block + 2, dminBits);
+    }
+
+    /// <summary>
+    /// The asymmetric fit for one 256-element block, in sub-blocks of <paramref name="subBlockSize"/> with
+    /// element levels 0..<paramref name="maxLevel"/> and scale/min levels 0..<paramref name="maxScaleLevel"/>
+    /// (returned as the fp16 bits of d and dmin). Without <paramref name="searchRange"/> each sub-block's float
+    /// scale and minimum come from its range (see <see cref="QuantizeAsymmetric"/>); with it (Q2_K, where 4 levels
+    /// make the range fit coarse) from <see cref="SearchScaleAndMin"/>. The quantization of scales and minimums
+    /// and of the elements is the same in both cases.
+    /// </summary>
+    public static void FitAsymmetric(float* x, Span<byte> levels, Span<byte> scaleLevels, Span<byte> minLevels,
+        int maxLevel, int subBlockSize, int maxScaleLevel, bool searchRange, out ushort dBits, out ushort dminBits)
+    {
+        int subBlocks = 256 / subBlockSize;
+        Span<float> scales = stackalloc float[subBlocks];
+        Span<float> mins = stackalloc float[subBlocks];
         float maxScale = 0f, maxMin = 0f;
-        for (int s = 0; s < 8; s++)
+        for (int s = 0; s < subBlocks; s++)
         {
-            float lowest = 0f, highest = float.NegativeInfinity;
-            for (int l = 0; l < 32; l++)
+            float* values = x + s * subBlockSize;
+            if (searchRange)
             {
-                lowest = MathF.Min(lowest, x[s * 32 + l]);
-                highest = MathF.Max(highest, x[s * 32 + l]);
+                SearchScaleAndMin(values, subBlockSize, maxLevel, out scales[s], out mins[s]);
             }
-            scales[s] = MathF.Max(0f, (highest - lowest) / maxLevel);
-            mins[s] = -lowest;
+            else
+            {
+                float lowest = 0f, highest = float.NegativeInfinity;
+                for (int l = 0; l < subBlockSize; l++)
+                {
+                    lowest = MathF.Min(lowest, values[l]);
+                    highest = MathF.Max(highest, values[l]);
+                }
+                scales[s] = MathF.Max(0f, (highest - lowest) / maxLevel);
+                mins[s] = -lowest;
+            }
             maxScale = MathF.Max(maxScale, scales[s]);
             maxMin = MathF.Max(maxMin, mins[s]);
         }
-        ushort dBits = F16Format.FromSingle(maxScale / 63f);
-        ushort dminBits = F16Format.FromSingle(maxMin / 63f);
-        Unsafe.WriteUnaligned(block, dBits);
-        Unsafe.WriteUnaligned(block + 2, dminBits);
+        dBits = F16Format.FromSingle(maxScale / maxScaleLevel);
+        dminBits = F16Format.FromSingle(maxMin / maxScaleLevel);
         float d = F16Format.ToSingle(dBits);
         float dmin = F16Format.ToSingle(dminBits);
-        for (int s = 0; s < 8; s++)
+        for (int s = 0; s < subBlocks; s++)
         {
-            float* values = x + s * 32;
+            float* values = x + s * subBlockSize;
             float scaleRatio = d > 0f ? scales[s] / d : 0f;
             float minRatio = dmin > 0f ? mins[s] / dmin : 0f;
             double bestError = double.PositiveInfinity;
             for (int scaleCandidate = 0; scaleCandidate < 2; scaleCandidate++)
             {
-                int ls = Math.Clamp((int)(scaleCandidate == 0 ? MathF.Floor(scaleRatio) : MathF.Ceiling(scaleRatio)), 0, 63);
+                int ls = Math.Clamp((int)(scaleCandidate == 0 ? MathF.Floor(scaleRatio) : MathF.Ceiling(scaleRatio)), 0, maxScaleLevel);
                 for (int minCandidate = 0; minCandidate < 2; minCandidate++)
                 {
-                    int lm = Math.Clamp((int)(minCandidate == 0 ? MathF.Floor(minRatio) : MathF.Ceiling(minRatio)), 0, 63);
-                    double error = SubBlockError(values, d * ls, dmin * lm, maxLevel);
+                    int lm = Math.Clamp((int)(minCandidate == 0 ? MathF.Floor(minRatio) : MathF.Ceiling(minRatio)), 0, maxScaleLevel);
+                    double error = SubBlockError(values, subBlockSize, d * ls, dmin * lm, maxLevel);
                     if (error < bestError)
                     {
                         bestError = error;
@@ -73,21 +97,130 @@ internal static unsafe class KQuantFit
             }
             float step = d * scaleLevels[s];
             float offset = dmin * minLevels[s];
-            for (int l = 0; l < 32; l++)
+            for (int l = 0; l < subBlockSize; l++)
             {
-                levels[s * 32 + l] = (byte)Level(values[l], step, offset, maxLevel);
+                levels[s * subBlockSize + l] = (byte)Level(values[l], step, offset, maxLevel);
             }
         }
+    }
+
+    /// <summary>
+    /// An unweighted version of ggml's make_qkx2_quants search for value ~ scale * q - minimum, q in
+    /// [0, maxLevel], minimum &gt;= 0: starting from the range fit, the inverse scale is tried at
+    /// (maxLevel + k / 10) / range for k = -5..10; each candidate's levels get a least-squares scale and offset
+    /// (offset clamped to &lt;= 0), and the pair with the lowest squared error wins. llama-quantize also weights the
+    /// error by |x| and, with an imatrix, by activation statistics; this fit does neither.
+    /// </summary>
+    public static void SearchScaleAndMin(float* values, int count, int maxLevel, out float scale, out float minimum)
+    {
+        float lowest = 0f, highest = float.NegativeInfinity;
+        for (int l = 0; l < count; l++)
+        {
+            lowest = MathF.Min(lowest, values[l]);
+            highest = MathF.Max(highest, values[l]);
+        }
+        float range = highest - lowest;
+        if (!(range > 0f))
+        {
+            scale = 0f;
+            minimum = -lowest;
+            return;
+        }
+        scale = range / maxLevel;
+        minimum = -lowest;
+        double bestError = SubBlockError(values, count, scale, minimum, maxLevel);
+        for (int k = -5; k <= 10; k++)
+        {
+            float inverseScale = (maxLevel + 0.1f * k) / range;
+            double sumL = 0, sumL2 = 0, sumXL = 0, sumX = 0;
+            for (int l = 0; l < count; l++)
+            {
+                int q = Math.Clamp(Q8_KFormat.NearestInt(inverseScale * (values[l] - lowest)), 0, maxLevel);
+                sumL += q;
+                sumL2 += (double)q * q;
+                sumXL += (double)q * values[l];
+                sumX += values[l];
+            }
+            double determinant = count * sumL2 - sumL * sumL;
+            if (determinant <= 0)
+            {
+                continue;
+            }
+            double candidateScale = (count * sumXL - sumX * sumL) / determinant;
+            double candidateOffset = (sumL2 * sumX - sumL * sumXL) / determinant;
+            if (candidateOffset > 0)
+            {
+                candidateOffset = 0;
+                candidateScale = sumXL / sumL2;
+            }
+            if (candidateScale <= 0)
+            {
+                continue;
+            }
+            double error = SubBlockError(values, count, (float)candidateScale, (float)-candidateOffset, maxLevel);
+            if (error < bestError)
+            {
+                bestError = error;
+                scale = (float)candidateScale;
+                minimum = (float)-candidateOffset;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A symmetric scale for value ~ scale * q with q in [-<paramref name="maxMagnitude"/>,
+    /// <paramref name="maxMagnitude"/> - 1] (Q3_K: 4), an unweighted version of ggml's make_qx_quants: the value of
+    /// largest magnitude (sign kept) maps to -maxMagnitude, the inverse scale is also tried at
+    /// -(maxMagnitude + k / 10) / max for k = -9..9, and each candidate's levels get the least-squares scale; the
+    /// one with the lowest squared error wins. Zero for an all-zero sub-block.
+    /// </summary>
+    public static float SearchSymmetricScale(float* values, int count, int maxMagnitude)
+    {
+        float amax = 0f, max = 0f;
+        for (int l = 0; l < count; l++)
+        {
+            float magnitude = MathF.Abs(values[l]);
+            if (magnitude > amax)
+            {
+                amax = magnitude;
+                max = values[l];
+            }
+        }
+        if (amax == 0f)
+        {
+            return 0f;
+        }
+        float best = max / -maxMagnitude;
+        double bestGain = -1;
+        for (int k = -9; k <= 9; k++)
+        {
+            float inverseScale = -(maxMagnitude + 0.1f * k) / max;
+            double sumXL = 0, sumL2 = 0;
+            for (int l = 0; l < count; l++)
+            {
+                int q = Math.Clamp(Q8_KFormat.NearestInt(inverseScale * values[l]), -maxMagnitude, maxMagnitude - 1);
+                sumXL += (double)q * values[l];
+                sumL2 += (double)q * q;
+            }
+            // Squared error of the least-squares scale sumXL / sumL2 is sum(x^2) - sumXL^2 / sumL2.
+            double gain = sumL2 > 0 ? sumXL * sumXL / sumL2 : 0;
+            if (gain > bestGain)
+            {
+                bestGain = gain;
+                best = sumL2 > 0 ? (float)(sumXL / sumL2) : best;
+            }
+        }
+        return best;
     }
 
     /// <summary>The nearest of the levels 0..maxLevel for value ~ step * q - offset.</summary>
     private static int Level(float value, float step, float offset, int maxLevel) =>
         step == 0f ? 0 : Math.Clamp(Q8_KFormat.NearestInt((value + offset) / step), 0, maxLevel);
 
-    private static double SubBlockError(float* values, float step, float offset, int maxLevel)
+    private static double SubBlockError(float* values, int count, float step, float offset, int maxLevel)
     {
         double error = 0;
-        for (int l = 0; l < 32; l++)
+        for (int l = 0; l < count; l++)
         {
             double difference = step * Level(values[l], step, offset, maxLevel) - offset - values[l];
             error += difference * difference;

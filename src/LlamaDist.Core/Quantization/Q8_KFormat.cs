@@ -6,7 +6,7 @@ namespace LlamaDist.Core.Quantization;
 /// GGML_TYPE_Q8_K: super-blocks of 256 elements, each <c>{ float d; int8 qs[256]; int16 bsums[16]; }</c> =
 /// 292 bytes, value = qs[j] * d. bsums[g] is the sum of the 16 quants of group g, which the K-quant dots use to
 /// apply the per-sub-block minimums without touching every element. Q8_K is only an activation format: it is the
-/// partner ggml converts activations to before a Q4_K / Q5_K / Q6_K weight dot.
+/// partner ggml converts activations to before a Q2_K / Q3_K / Q4_K / Q5_K / Q6_K weight dot.
 /// </summary>
 public static unsafe class Q8_KFormat
 {

@@ -4,7 +4,8 @@ namespace LlamaDist.Core.Quantization;
 
 /// <summary>
 /// Dispatch by <see cref="GgmlType"/> to the per-format row functions. Supported: F32, F16, BF16, Q8_0, Q4_0,
-/// Q4_1, Q5_0, Q5_1 (Q8_1 as their activation type only);
+/// Q4_1, Q5_0, Q5_1 (Q8_1 as their activation type only), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (Q8_K as their activation
+/// type only);
 /// every other type throws <see cref="NotSupportedException"/> naming it.
 /// </summary>
 public static unsafe class Quantizer
@@ -12,7 +13,7 @@ public static unsafe class Quantizer
     /// <summary>True for the types this engine can quantize, dequantize and multiply.</summary>
     public static bool IsSupported(GgmlType type) => type is
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0
-        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K
+        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K
         or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1;
 
     /// <summary>
@@ -34,6 +35,8 @@ public static unsafe class Quantizer
             case GgmlType.Q5_1: Q5_1Format.QuantizeRow(source, destination); break;
             case GgmlType.Q8_1: Q8_1Format.QuantizeRow(source, destination); break;
             case GgmlType.Q8_K: Q8_KFormat.QuantizeRow(source, destination); break;
+            case GgmlType.Q2_K: Q2_KFormat.QuantizeRow(source, destination); break;
+            case GgmlType.Q3_K: Q3_KFormat.QuantizeRow(source, destination); break;
             case GgmlType.Q4_K: Q4_KFormat.QuantizeRow(source, destination); break;
             case GgmlType.Q5_K: Q5_KFormat.QuantizeRow(source, destination); break;
             case GgmlType.Q6_K: Q6_KFormat.QuantizeRow(source, destination); break;
@@ -56,6 +59,8 @@ public static unsafe class Quantizer
             case GgmlType.Q5_1: Q5_1Format.DequantizeRow(source, destination); break;
             case GgmlType.Q8_1: Q8_1Format.DequantizeRow(source, destination); break;
             case GgmlType.Q8_K: Q8_KFormat.DequantizeRow(source, destination); break;
+            case GgmlType.Q2_K: Q2_KFormat.DequantizeRow(source, destination); break;
+            case GgmlType.Q3_K: Q3_KFormat.DequantizeRow(source, destination); break;
             case GgmlType.Q4_K: Q4_KFormat.DequantizeRow(source, destination); break;
             case GgmlType.Q5_K: Q5_KFormat.DequantizeRow(source, destination); break;
             case GgmlType.Q6_K: Q6_KFormat.DequantizeRow(source, destination); break;
@@ -76,7 +81,7 @@ public static unsafe class Quantizer
         GgmlType.Q4_0 => GgmlType.Q8_0,
         GgmlType.Q5_0 => GgmlType.Q8_0,
         GgmlType.Q4_1 or GgmlType.Q5_1 => GgmlType.Q8_1, // the offset m needs the activation block sum s
-        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K, // K-quants pair with Q8_K (vec_dot_type)
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K, // K-quants pair with Q8_K (vec_dot_type)
         _ => throw Unsupported(weightType),
     };
 
@@ -129,6 +134,8 @@ public static unsafe class Quantizer
         GgmlType.Q4_1 => Q4_1Format.Dot(weights, activations, columns, level),
         GgmlType.Q5_0 => Q5_0Format.Dot(weights, activations, columns, level),
         GgmlType.Q5_1 => Q5_1Format.Dot(weights, activations, columns, level),
+        GgmlType.Q2_K => Q2_KFormat.Dot(weights, activations, columns, level),
+        GgmlType.Q3_K => Q3_KFormat.Dot(weights, activations, columns, level),
         GgmlType.Q4_K => Q4_KFormat.Dot(weights, activations, columns, level),
         GgmlType.Q5_K => Q5_KFormat.Dot(weights, activations, columns, level),
         GgmlType.Q6_K => Q6_KFormat.Dot(weights, activations, columns, level),
@@ -146,6 +153,8 @@ public static unsafe class Quantizer
         GgmlType.Q4_1 => Q4_1Format.DotKernel(level),
         GgmlType.Q5_0 => Q5_0Format.DotKernel(level),
         GgmlType.Q5_1 => Q5_1Format.DotKernel(level),
+        GgmlType.Q2_K => Q2_KFormat.DotKernel(level),
+        GgmlType.Q3_K => Q3_KFormat.DotKernel(level),
         GgmlType.Q4_K => Q4_KFormat.DotKernel(level),
         GgmlType.Q5_K => Q5_KFormat.DotKernel(level),
         GgmlType.Q6_K => Q6_KFormat.DotKernel(level),

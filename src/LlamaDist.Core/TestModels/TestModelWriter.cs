@@ -26,7 +26,7 @@ public static class TestModelWriter
     /// <summary>
     /// Writes a llama model of <paramref name="shape"/> to <paramref name="path"/>.
     /// </summary>
-    /// <param name="type">Storage type of every matrix: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K (norm weights stay
+    /// <param name="type">Storage type of every matrix: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (norm weights stay
     /// F32; K-quant models store tensors with rows that are not multiples of 256 as Q8_0, see KQuantTensorTypes).</param>
     /// <param name="seed">Weight seed: same seed, same bytes; different seeds, different weights.</param>
     /// <param name="vocabularyGgufPath">GGUF whose tokenizer.* metadata is copied; its token count replaces
@@ -92,11 +92,13 @@ public static class TestModelWriter
         GgmlType.Q5_1 => 9,  // LLAMA_FTYPE_MOSTLY_Q5_1
         GgmlType.Q8_0 => 7,  // LLAMA_FTYPE_MOSTLY_Q8_0
         GgmlType.BF16 => 32, // LLAMA_FTYPE_MOSTLY_BF16
+        GgmlType.Q2_K => 10, // LLAMA_FTYPE_MOSTLY_Q2_K (output head Q6_K, see KQuantTensorTypes)
+        GgmlType.Q3_K => 12, // LLAMA_FTYPE_MOSTLY_Q3_K_M (output head Q6_K, see KQuantTensorTypes)
         GgmlType.Q4_K => 15, // LLAMA_FTYPE_MOSTLY_Q4_K_M (output head Q6_K, see KQuantTensorTypes)
         GgmlType.Q5_K => 17, // LLAMA_FTYPE_MOSTLY_Q5_K_M
         GgmlType.Q6_K => 18, // LLAMA_FTYPE_MOSTLY_Q6_K
         _ => throw new ArgumentException(
-            $"Test models can be written as F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K, not {(GgmlTypeInfo.IsKnown(type) ? GgmlTypeInfo.Name(type) : type.ToString())}.",
+            $"Test models can be written as F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K, not {(GgmlTypeInfo.IsKnown(type) ? GgmlTypeInfo.Name(type) : type.ToString())}.",
             nameof(type)),
     };
 

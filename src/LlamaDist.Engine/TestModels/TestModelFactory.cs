@@ -12,7 +12,7 @@ public static class TestModelFactory
     public static IReadOnlyList<string> Presets { get; } = Enum.GetNames<TestModelPreset>();
 
     /// <summary>Weight types the writer can produce.</summary>
-    public static IReadOnlyList<string> WeightTypes { get; } = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"];
+    public static IReadOnlyList<string> WeightTypes { get; } = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];
 
     /// <param name="vocabularyFrom">A GGUF whose tokenizer the new model copies (the embedded model when null).</param>
     public static ModelSummary Create(string path, string preset, string weightType, int seed, string? vocabularyFrom,

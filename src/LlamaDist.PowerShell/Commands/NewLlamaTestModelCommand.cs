@@ -24,7 +24,7 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
     public string Preset { get; set; } = "Tiny";
 
     [Parameter]
-    [ValidateSet("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K")]
+    [ValidateSet("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")]
     public string Type { get; set; } = "F32";
 
     /// <summary>Same seed, same bytes.</summary>

@@ -53,4 +53,54 @@ public class GgmlParityTests
         float dot = Quantizer.Dot(type, weightRow, activationRow, length, SimdLevel.Vector256);
         Assert.Equal($"0x{expectedBits:X8}", $"0x{BitConverter.SingleToUInt32Bits(dot):X8}");
     }
+
+    /// <summary>
+    /// The same check for the K-quants Q2_K and Q3_K (ggml_vec_dot_q2_K_q8_K / _q3_K_q8_K, AVX2 branch, with
+    /// quantize_row_q8_K_ref activations) at lengths 256, 4096 and 4352 (1, 16 and 17 super-blocks). The weight
+    /// rows are random bytes with a random small fp16 d (and dmin), so the golden values do not depend on this
+    /// project's quantizer; the activations are the same as above.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q2_K, 256, 0x401BA209u)]
+    [InlineData(GgmlType.Q2_K, 4096, 0x404BDDE8u)]
+    [InlineData(GgmlType.Q2_K, 4352, 0x3D83CF80u)]
+    [InlineData(GgmlType.Q3_K, 256, 0xC0299583u)]
+    [InlineData(GgmlType.Q3_K, 4096, 0x41D4F166u)]
+    [InlineData(GgmlType.Q3_K, 4352, 0xC20F7668u)]
+    public void Vector256KQuantDotIsBitIdenticalToGgmlAvx2(GgmlType type, int length, uint expectedBits)
+    {
+        if (!SimdCapabilities.IsSupported(SimdLevel.Vector256))
+        {
+            return;
+        }
+        var random = new Random(length);
+        var activations = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            activations[i] = (float)((random.NextDouble() - 0.5) * (1 + 7 * random.NextDouble()));
+        }
+        byte[] weightRow = RandomKQuantRow(type, length);
+        byte[] activationRow = KernelTestData.QuantizeActivations(type, activations);
+        float dot = Quantizer.Dot(type, weightRow, activationRow, length, SimdLevel.Vector256);
+        Assert.Equal($"0x{expectedBits:X8}", $"0x{BitConverter.SingleToUInt32Bits(dot):X8}");
+    }
+
+    /// <summary>Random block bytes with each block's fp16 d (and Q2_K's dmin) set to a random value in [0.001, 0.011).</summary>
+    internal static byte[] RandomKQuantRow(GgmlType type, int length)
+    {
+        var random = new Random(length * 100 + (int)type);
+        var row = new byte[GgmlTypeInfo.RowBytes(type, length)];
+        random.NextBytes(row);
+        int blockBytes = GgmlTypeInfo.BlockBytes(type);
+        int[] halfOffsets = type == GgmlType.Q2_K ? [Q2_KFormat.ScaleOffset, Q2_KFormat.MinScaleOffset] : [Q3_KFormat.ScaleOffset];
+        for (int b = 0; b < length / 256; b++)
+        {
+            foreach (int offset in halfOffsets)
+            {
+                ushort bits = BitConverter.HalfToUInt16Bits((Half)(0.001 + 0.01 * random.NextDouble()));
+                BitConverter.TryWriteBytes(row.AsSpan(b * blockBytes + offset, 2), bits);
+            }
+        }
+        return row;
+    }
 }

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace LlamaDist.Core.Tests.Quantization;
 
-/// <summary>Checks shared by the Q4_K / Q6_K format tests.</summary>
+/// <summary>Checks shared by the K-quant format tests.</summary>
 internal static class KQuantTestData
 {
     /// <summary>Row lengths for the SIMD sweeps: 1 to 16 super-blocks of 256.</summary>

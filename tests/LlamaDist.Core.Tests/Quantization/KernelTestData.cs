@@ -17,7 +17,8 @@ internal static class KernelTestData
     /// The supported K-quant weight types (256-element super-blocks, so rows of 256 multiples; they have their own
     /// tests in KQuantMatrixTests rather than the 32-multiple fixtures that use <see cref="SupportedTypes"/>).
     /// </summary>
-    public static readonly GgmlType[] KQuantWeightTypes = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+    public static readonly GgmlType[] KQuantWeightTypes =
+        [GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     /// <summary>Gaussian-ish floats (sum of uniforms) with some outliers, like real activations.</summary>
     public static float[] RandomFloats(int count, int seed, float scale = 1f)

@@ -191,20 +191,20 @@ public unsafe class MatrixKernelsTests
     [Fact]
     public void UnsupportedWeightTypeThrowsNotSupportedNamingTheType()
     {
-        var bytes = new byte[4 * 84];
+        var bytes = new byte[4 * 110];
         using var threads = new ComputeThreads(1);
         fixed (byte* data = bytes)
         {
-            var weights = new WeightMatrix(data, GgmlType.Q2_K, 4, 256);
-            Assert.Equal(84, weights.RowBytes);
+            var weights = new WeightMatrix(data, GgmlType.IQ3_S, 4, 256);
+            Assert.Equal(110, weights.RowBytes);
             try
             {
                 MatrixKernels.MatVec(threads, weights, new float[256], new float[4]);
-                Assert.Fail("Q2_K should not be supported.");
+                Assert.Fail("IQ3_S should not be supported.");
             }
             catch (NotSupportedException error)
             {
-                Assert.Contains("Q2_K", error.Message);
+                Assert.Contains("IQ3_S", error.Message);
             }
         }
     }

@@ -25,14 +25,16 @@ public class QuantizerTests
     [InlineData(GgmlType.Q4_1, GgmlType.Q8_1)]
     [InlineData(GgmlType.Q5_0, GgmlType.Q8_0)]
     [InlineData(GgmlType.Q5_1, GgmlType.Q8_1)]
+    [InlineData(GgmlType.Q2_K, GgmlType.Q8_K)]
+    [InlineData(GgmlType.Q3_K, GgmlType.Q8_K)]
     public void ActivationTypePairsLikeGgml(GgmlType weightType, GgmlType expected)
     {
         Assert.Equal(expected, Quantizer.ActivationType(weightType));
     }
 
     [Theory]
-    [InlineData(GgmlType.Q2_K)]
-    [InlineData(GgmlType.Q3_K)]
+    [InlineData(GgmlType.IQ3_S)]
+    [InlineData(GgmlType.IQ4_XS)]
     [InlineData(GgmlType.IQ2_XXS)]
     public void UnsupportedTypesThrowNotSupportedNamingTheType(GgmlType type)
     {

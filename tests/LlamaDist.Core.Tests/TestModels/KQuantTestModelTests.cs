@@ -14,6 +14,8 @@ public class KQuantTestModelTests : IDisposable
     public void Dispose() => _directory.Dispose();
 
     [Theory]
+    [InlineData(GgmlType.Q2_K, 10u, GgmlType.Q6_K)] // Q2_K: output head in Q6_K
+    [InlineData(GgmlType.Q3_K, 12u, GgmlType.Q6_K)] // Q3_K_M: output head in Q6_K
     [InlineData(GgmlType.Q4_K, 15u, GgmlType.Q6_K)] // Q4_K_M: output head in Q6_K
     [InlineData(GgmlType.Q5_K, 17u, GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K, 18u, GgmlType.Q6_K)]

@@ -192,7 +192,7 @@ public class TestModelWriterTests : IDisposable
     }
 
     [Theory]
-    [InlineData(GgmlType.Q2_K)]
+    [InlineData(GgmlType.IQ2_XXS)]
     [InlineData(GgmlType.IQ4_NL)]
     public void Unsupported_matrix_types_are_refused(GgmlType type)
     {

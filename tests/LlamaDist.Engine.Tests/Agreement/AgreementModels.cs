@@ -14,11 +14,13 @@ public static class AgreementModels
     public static readonly string[] Presets = ["Tiny", "Small"];
 
     /// <summary>
-    /// Models for single (preset, type) pairs on top of Presets x WeightTypes: the K-quants need rows that are
-    /// whole 256-element super-blocks, which only the Small preset's attention and FFN-input matrices have (on
-    /// Tiny every tensor would fall back to Q8_0, see KQuantTensorTypes), so they run on Small only.
+    /// Models for single (preset, type) pairs on top of Presets x WeightTypes: the K-quants (Q2_K, Q3_K, Q4_K, Q5_K,
+    /// Q6_K) need rows that are whole 256-element super-blocks, which only the Small preset's attention and
+    /// FFN-input matrices have (on Tiny every tensor would fall back to Q8_0, see KQuantTensorTypes), so they run
+    /// on Small only.
     /// </summary>
-    public static readonly (string Preset, string Type)[] PresetTypePairs = [("Small", "Q4_K"), ("Small", "Q5_K"), ("Small", "Q6_K")];
+    public static readonly (string Preset, string Type)[] PresetTypePairs =
+        [("Small", "Q2_K"), ("Small", "Q3_K"), ("Small", "Q4_K"), ("Small", "Q5_K"), ("Small", "Q6_K")];
 
     private static IEnumerable<(string Preset, string Type)> AllPairs() =>
         Presets.SelectMany(preset => WeightTypes.Select(type => (preset, type))).Concat(PresetTypePairs);

@@ -109,6 +109,8 @@ public sealed class LlamaCppAgreementTests(ITestOutputHelper output)
     [InlineData("Small-Q4_1")]
     [InlineData("Tiny-Q5_0")]
     [InlineData("Small-Q5_1")]
+    [InlineData("Small-Q2_K")]
+    [InlineData("Small-Q3_K")]
     [InlineData("Small-Q4_K")]
     [InlineData("Small-Q5_K")]
     [InlineData("Small-Q6_K")]
