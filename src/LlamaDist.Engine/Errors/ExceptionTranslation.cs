@@ -1,6 +1,10 @@
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Tokenization;
+using LlamaDist.Distributed.Client;
+using LlamaDist.Distributed.Cluster;
+using LlamaDist.Distributed.Ring;
+using LlamaDist.Worker.Hosting;
 
 namespace LlamaDist.Engine.Errors;
 
@@ -29,6 +33,22 @@ internal static class ExceptionTranslation
             model.Message, modelPath, model),
         FileNotFoundException notFound => new LlamaDistException(LlamaErrorKind.ModelNotFound, $"Model file not found: {notFound.FileName ?? modelPath}", notFound.FileName ?? modelPath, notFound),
         DirectoryNotFoundException notFound => new LlamaDistException(LlamaErrorKind.ModelNotFound, $"Model file not found: {modelPath}", modelPath, notFound),
+        WorkerCallException worker => new LlamaDistException(worker.Failure switch
+        {
+            WorkerFailure.Unreachable => LlamaErrorKind.WorkerUnreachable,
+            WorkerFailure.ProtocolMismatch => LlamaErrorKind.WorkerProtocolMismatch,
+            WorkerFailure.ModelMismatch => LlamaErrorKind.ModelMismatch,
+            WorkerFailure.OutOfMemory => LlamaErrorKind.WorkerOutOfMemory,
+            _ => LlamaErrorKind.WorkerFailed,
+        }, worker.Message, worker.Endpoint, worker),
+        RingBrokenException ring => new LlamaDistException(LlamaErrorKind.WorkerFailed, ring.Message, modelPath, ring),
+        PlanningException planning => new LlamaDistException(LlamaErrorKind.PlanningFailed, planning.Message, planning.Endpoint ?? modelPath, planning),
+        WorkerStartException start => new LlamaDistException(start.Failure switch
+        {
+            WorkerStartFailure.PortInUse => LlamaErrorKind.PortInUse,
+            WorkerStartFailure.RuntimeMissing => LlamaErrorKind.RuntimeMissing,
+            _ => LlamaErrorKind.InvalidAddress,
+        }, start.Message, modelPath, start),
         _ => null,
     };
 }

@@ -12,4 +12,31 @@ public enum LlamaErrorKind
     ContextOverflow,
     InvalidArgument,
     FileExists,
+
+    /// <summary>A worker did not answer, or its connection broke.</summary>
+    WorkerUnreachable,
+
+    /// <summary>A worker speaks another protocol major version.</summary>
+    WorkerProtocolMismatch,
+
+    /// <summary>A worker's copy of the model differs from the coordinator's (range hash mismatch).</summary>
+    ModelMismatch,
+
+    /// <summary>A worker has not enough memory for its layers or session.</summary>
+    WorkerOutOfMemory,
+
+    /// <summary>A worker refused or failed a request.</summary>
+    WorkerFailed,
+
+    /// <summary>The layers cannot be divided between the nodes as asked.</summary>
+    PlanningFailed,
+
+    /// <summary>A worker cannot listen: the port is taken.</summary>
+    PortInUse,
+
+    /// <summary>A worker cannot listen on the address given.</summary>
+    InvalidAddress,
+
+    /// <summary>The ASP.NET Core runtime the worker host needs is not installed.</summary>
+    RuntimeMissing,
 }

@@ -3,7 +3,6 @@ using LlamaDist.Core.Model;
 using LlamaDist.Core.Sampling;
 using LlamaDist.Core.Tokenization;
 using LlamaDist.Engine.Errors;
-using LlamaDist.Engine.Models;
 
 namespace LlamaDist.Engine.Generation;
 
@@ -13,9 +12,9 @@ namespace LlamaDist.Engine.Generation;
 /// </summary>
 internal sealed class GenerationLoop
 {
-    private readonly LocalModel model;
+    private readonly IGenerationModel model;
 
-    public GenerationLoop(LocalModel model) => this.model = model;
+    public GenerationLoop(IGenerationModel model) => this.model = model;
 
     public GenerationResult Run(GenerationRequest request, Action<string>? onText, CancellationToken cancellationToken)
     {
@@ -49,8 +48,12 @@ internal sealed class GenerationLoop
             Seed = seed,
         });
 
+        // Pure greedy decoding needs only the argmax: a cluster then returns 4 bytes per token instead of logits.
+        // (With RepeatPenalty 1 the sampler's greedy pick is exactly that argmax.)
+        bool argmaxOnly = request.Temperature <= 0 && request.RepeatPenalty == 1f;
+        int greedyToken = -1;
         var batchSize = Math.Clamp(request.BatchSize, 1, contextSize);
-        using var session = new LlamaSession(config, new LayerRange(0, config.LayerCount), contextSize, batchSize);
+        using var session = model.Open(contextSize, batchSize);
         var logits = new float[config.VocabularySize];
         var history = new List<int>(promptTokens.Length + request.MaxTokens);
         history.AddRange(promptTokens);
@@ -64,7 +67,15 @@ internal sealed class GenerationLoop
         {
             cancellationToken.ThrowIfCancellationRequested();
             var count = Math.Min(batchSize, promptTokens.Length - start);
-            model.Forward.EvaluateTokens(session, promptTokens.AsSpan(start, count), logits, logitsForAllTokens: false);
+            var batch = promptTokens.AsSpan(start, count);
+            if (argmaxOnly || start + count < promptTokens.Length)
+            {
+                greedyToken = session.EvaluateGreedy(batch);
+            }
+            else
+            {
+                session.Evaluate(batch, logits);
+            }
         }
         var promptEvalMs = promptClock.Elapsed.TotalMilliseconds;
 
@@ -78,7 +89,8 @@ internal sealed class GenerationLoop
             cancellationToken.ThrowIfCancellationRequested();
             sampleClock.Start();
             var recentStart = Math.Max(0, history.Count - Math.Max(request.RepeatLastN, 0));
-            var token = sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history)[recentStart..]);
+            var token = argmaxOnly ? greedyToken
+                : sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history)[recentStart..]);
             sampleClock.Stop();
 
             if (tokenizer.IsEndOfGeneration(token))
@@ -109,7 +121,14 @@ internal sealed class GenerationLoop
             // One decode per generated token after the first: an eval run in llama.cpp's counting.
             evalClock.Start();
             single[0] = token;
-            model.Forward.EvaluateTokens(session, single, logits, logitsForAllTokens: false);
+            if (argmaxOnly)
+            {
+                greedyToken = session.EvaluateGreedy(single);
+            }
+            else
+            {
+                session.Evaluate(single, logits);
+            }
             evalClock.Stop();
             evalRuns++;
         }
@@ -136,6 +155,7 @@ internal sealed class GenerationLoop
             EvalMs = evalClock.Elapsed.TotalMilliseconds,
             SampleMs = sampleClock.Elapsed.TotalMilliseconds,
             TotalMs = model.LoadMs + total.Elapsed.TotalMilliseconds,
+            Stages = session.Stages,
         };
     }
 

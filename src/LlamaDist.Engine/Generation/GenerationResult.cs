@@ -20,4 +20,7 @@ public sealed class GenerationResult
     public required double EvalMs { get; init; }
     public required double SampleMs { get; init; }
     public required double TotalMs { get; init; }
+
+    /// <summary>Per-node figures when a cluster ran the prompt; empty for a local run.</summary>
+    public IReadOnlyList<StageStatistics> Stages { get; init; } = [];
 }

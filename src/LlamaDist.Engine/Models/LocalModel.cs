@@ -15,7 +15,7 @@ namespace LlamaDist.Engine.Models;
 /// A model loaded on this machine: the mapped file, its tokenizer, the weights of every layer and a thread pool.
 /// Local inference is the plan with one layer range covering the whole model.
 /// </summary>
-public sealed class LocalModel : IDisposable
+public sealed class LocalModel : IDisposable, IGenerationModel
 {
     private readonly GgufFile file;
     private readonly ComputeThreads threads;
@@ -41,6 +41,11 @@ public sealed class LocalModel : IDisposable
     internal LlamaConfig Config { get; }
     internal ITokenizer Tokenizer { get; }
     internal LlamaForward Forward { get; }
+
+    LlamaConfig IGenerationModel.Config => Config;
+    ITokenizer IGenerationModel.Tokenizer => Tokenizer;
+
+    IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize) => new LocalSequence(Forward, contextSize, batchSize);
 
     /// <summary>
     /// Maps the model, checks every tensor of the llama architecture, and reads each page once (as llama.cpp's

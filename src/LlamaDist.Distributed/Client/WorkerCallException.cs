@@ -1,0 +1,44 @@
+using Grpc.Core;
+
+namespace LlamaDist.Distributed.Client;
+
+/// <summary>A call to a worker failed; names the worker and why.</summary>
+public sealed class WorkerCallException : Exception
+{
+    public WorkerCallException(string endpoint, WorkerFailure failure, string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        Endpoint = endpoint;
+        Failure = failure;
+    }
+
+    public string Endpoint { get; }
+
+    public WorkerFailure Failure { get; }
+
+    /// <summary>
+    /// The worker-side reason a status carries in its trailers (see <see cref="FailureTrailer"/>), else one
+    /// derived from the status code.
+    /// </summary>
+    public static WorkerCallException FromRpc(string endpoint, RpcException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var failure = exception.Trailers.GetValue(FailureTrailer) is { } named && Enum.TryParse<WorkerFailure>(named, out var parsed)
+            ? parsed
+            : exception.StatusCode switch
+            {
+                StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled => WorkerFailure.Unreachable,
+                StatusCode.ResourceExhausted => WorkerFailure.OutOfMemory,
+                StatusCode.InvalidArgument or StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.OutOfRange => WorkerFailure.Rejected,
+                _ => WorkerFailure.Failed,
+            };
+        var detail = string.IsNullOrWhiteSpace(exception.Status.Detail) ? exception.StatusCode.ToString() : exception.Status.Detail;
+        var message = failure == WorkerFailure.Unreachable
+            ? $"Worker {endpoint} is unreachable: {detail}"
+            : $"Worker {endpoint}: {detail}";
+        return new WorkerCallException(endpoint, failure, message, exception);
+    }
+
+    /// <summary>Trailer in which a worker names the <see cref="WorkerFailure"/> of a failed call.</summary>
+    public const string FailureTrailer = "llamadist-failure";
+}

@@ -1,0 +1,38 @@
+using System.Net.Http;
+using Grpc.Net.Client;
+
+namespace LlamaDist.Distributed.Client;
+
+/// <summary>
+/// How every LlamaDist peer opens a channel: cleartext HTTP/2 (prior knowledge), keep-alive pings so a dead
+/// peer is noticed on an idle ring, and message limits large enough for a prompt batch's activations but far
+/// below what would exhaust memory. Coordinators and workers use the same settings.
+/// </summary>
+public static class WorkerChannels
+{
+    /// <summary>Largest message either side accepts: 512 tokens x 8192 wide x f32 is 16 MiB; 64 MiB leaves room.</summary>
+    public const int MaxMessageBytes = 64 << 20;
+
+    public static GrpcChannel Open(WorkerEndpoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            KeepAlivePingDelay = TimeSpan.FromSeconds(20),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        };
+        return GrpcChannel.ForAddress(endpoint.ToUri(), new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            MaxReceiveMessageSize = MaxMessageBytes,
+            MaxSendMessageSize = MaxMessageBytes,
+            DisposeHttpClient = true,
+            // The caller's own cancellation surfaces as OperationCanceledException, never as a worker failure.
+            ThrowOperationCanceledOnCancellation = true,
+        });
+    }
+}

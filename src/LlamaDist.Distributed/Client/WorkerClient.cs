@@ -1,0 +1,142 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Distributed.Protocol;
+
+namespace LlamaDist.Distributed.Client;
+
+/// <summary>
+/// The coordinator's connection to one worker: a channel, the handshake's answer, and the control calls
+/// (status, ranges, weights, sessions), each translating gRPC failures into <see cref="WorkerCallException"/>
+/// naming the endpoint. Evaluation streams are opened by the ring (see Ring/).
+/// </summary>
+public sealed class WorkerClient : IDisposable
+{
+    /// <summary>Data bytes per WeightChunk: 1 MiB, as the contract allows.</summary>
+    public const int WeightChunkBytes = 1 << 20;
+
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
+    private readonly GrpcChannel channel;
+
+    private WorkerClient(WorkerEndpoint endpoint, GrpcChannel channel, HandshakeReply handshake)
+    {
+        Endpoint = endpoint;
+        this.channel = channel;
+        Calls = new LlamaWorker.LlamaWorkerClient(channel);
+        Handshake = handshake;
+    }
+
+    public WorkerEndpoint Endpoint { get; }
+
+    public HandshakeReply Handshake { get; }
+
+    public LlamaWorker.LlamaWorkerClient Calls { get; }
+
+    public string WorkerId => Handshake.Worker.WorkerId;
+
+    /// <summary>Connects and performs the handshake; a different protocol major is refused here.</summary>
+    public static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, string clientName, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var channel = WorkerChannels.Open(endpoint);
+        try
+        {
+            var calls = new LlamaWorker.LlamaWorkerClient(channel);
+            var reply = await Invoke(endpoint, () => calls.HandshakeAsync(
+                new HandshakeRequest { Protocol = WireProtocol.Current, ClientName = clientName },
+                deadline: DateTime.UtcNow + HandshakeTimeout, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
+            if (!WireProtocol.IsCompatible(reply.Protocol))
+            {
+                throw new WorkerCallException(endpoint.ToString(), WorkerFailure.ProtocolMismatch,
+                    $"Worker {endpoint} speaks protocol {reply.Protocol.Major}.{reply.Protocol.Minor}; this coordinator speaks {WireProtocol.Major}.{WireProtocol.Minor}. Use the same LlamaDist major version on both.");
+            }
+            return new WorkerClient(endpoint, channel, reply);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    public Task<WorkerStatus> GetStatusAsync(CancellationToken cancellationToken) =>
+        Invoke(Endpoint, () => Calls.GetStatusAsync(new GetStatusRequest(), cancellationToken: cancellationToken).ResponseAsync);
+
+    public Task<LoadRangeReply> LoadRangeAsync(LoadRangeRequest request, CancellationToken cancellationToken) =>
+        Invoke(Endpoint, () => Calls.LoadRangeAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+
+    public Task<ReleaseRangeReply> ReleaseRangeAsync(string rangeHash, CancellationToken cancellationToken) =>
+        Invoke(Endpoint, () => Calls.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = rangeHash }, cancellationToken: cancellationToken).ResponseAsync);
+
+    public Task<OpenSessionReply> OpenSessionAsync(OpenSessionRequest request, CancellationToken cancellationToken) =>
+        Invoke(Endpoint, () => Calls.OpenSessionAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+
+    public Task<CloseSessionReply> CloseSessionAsync(string sessionId, CancellationToken cancellationToken) =>
+        Invoke(Endpoint, () => Calls.CloseSessionAsync(new CloseSessionRequest { SessionId = sessionId }, cancellationToken: cancellationToken).ResponseAsync);
+
+    /// <summary>
+    /// Sends exactly <paramref name="tensors"/> of <paramref name="file"/> in file order, in chunks of
+    /// <see cref="WeightChunkBytes"/>, reporting bytes sent so far; the worker verifies the hash at the end.
+    /// </summary>
+    public async Task<StreamWeightsReply> StreamWeightsAsync(GgufFile file, IReadOnlyList<GgufTensorInfo> tensors, string rangeHash,
+        IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(tensors);
+        return await Invoke(Endpoint, async () =>
+        {
+            using var call = Calls.StreamWeights(cancellationToken: cancellationToken);
+            long sent = 0;
+            foreach (var tensor in tensors)
+            {
+                for (long offset = 0; offset == 0 || offset < tensor.ByteSize; offset += WeightChunkBytes)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    int length = (int)Math.Min(WeightChunkBytes, tensor.ByteSize - offset);
+                    var chunk = new WeightChunk
+                    {
+                        RangeHash = rangeHash,
+                        TensorName = tensor.Name,
+                        Offset = (ulong)offset,
+                        Data = ByteString.CopyFrom(file.GetTensorBytes(tensor).Slice((int)Math.Min(offset, int.MaxValue), length)),
+                    };
+                    if (offset == 0)
+                    {
+                        chunk.Tensor = new TensorDescriptor { GgmlType = (uint)tensor.Type, ByteSize = (ulong)tensor.ByteSize };
+                        chunk.Tensor.Dimensions.AddRange(tensor.Dimensions.Select(d => (ulong)d));
+                    }
+                    await call.RequestStream.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    sent += length;
+                    bytesSent?.Report(sent);
+                    if (tensor.ByteSize == 0)
+                    {
+                        break;
+                    }
+                }
+            }
+            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+            return await call.ResponseAsync.ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs one call, turning gRPC failures into <see cref="WorkerCallException"/> naming this worker.</summary>
+    public static async Task<T> Invoke<T>(WorkerEndpoint endpoint, Func<Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (RpcException exception)
+        {
+            throw WorkerCallException.FromRpc(endpoint.ToString(), exception);
+        }
+        catch (HttpRequestException exception)
+        {
+            throw new WorkerCallException(endpoint.ToString(), WorkerFailure.Unreachable, $"Worker {endpoint} is unreachable: {exception.Message}", exception);
+        }
+    }
+
+    public void Dispose() => channel.Dispose();
+}

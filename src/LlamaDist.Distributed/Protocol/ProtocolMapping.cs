@@ -1,0 +1,62 @@
+using LlamaDist.Core.Model;
+
+namespace LlamaDist.Distributed.Protocol;
+
+/// <summary>Conversions between the wire messages and the engine's own model types.</summary>
+public static class ProtocolMapping
+{
+    public static ModelConfig ToMessage(LlamaConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return new ModelConfig
+        {
+            Architecture = config.Architecture,
+            EmbeddingLength = (uint)config.EmbeddingLength,
+            LayerCount = (uint)config.LayerCount,
+            FeedForwardLength = (uint)config.FeedForwardLength,
+            HeadCount = (uint)config.HeadCount,
+            KvHeadCount = (uint)config.KvHeadCount,
+            HeadDimension = (uint)config.HeadDimension,
+            RmsEpsilon = config.RmsEpsilon,
+            RopeFreqBase = config.RopeFreqBase,
+            RopeDimensionCount = (uint)config.RopeDimensionCount,
+            ContextLength = (uint)config.ContextLength,
+            VocabularySize = (uint)config.VocabularySize,
+        };
+    }
+
+    /// <summary>The configuration a message describes; the LlamaConfig constructor checks it is consistent.</summary>
+    public static LlamaConfig ToConfig(ModelConfig message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Architecture != LlamaConfig.LlamaArchitecture)
+        {
+            throw new ArgumentException($"Architecture '{message.Architecture}' is not supported; only '{LlamaConfig.LlamaArchitecture}' is.", nameof(message));
+        }
+        return new LlamaConfig(checked((int)message.EmbeddingLength), checked((int)message.LayerCount),
+            checked((int)message.FeedForwardLength), checked((int)message.HeadCount), checked((int)message.KvHeadCount),
+            message.RmsEpsilon, checked((int)message.ContextLength), checked((int)message.VocabularySize),
+            headDimension: checked((int)message.HeadDimension), ropeFreqBase: message.RopeFreqBase,
+            ropeDimensionCount: checked((int)message.RopeDimensionCount));
+    }
+
+    public static LayerSpan ToMessage(LayerRange range, int layerCount) => new()
+    {
+        Start = (uint)range.Start,
+        EndExclusive = (uint)range.EndExclusive,
+        ModelLayerCount = (uint)layerCount,
+    };
+
+    /// <summary>The range a span names, checked against the model it belongs to.</summary>
+    public static LayerRange ToRange(LayerSpan span, int layerCount)
+    {
+        ArgumentNullException.ThrowIfNull(span);
+        if (span.ModelLayerCount != layerCount)
+        {
+            throw new ArgumentException($"The layer span is for a {span.ModelLayerCount}-layer model but the model has {layerCount} layers.", nameof(span));
+        }
+        var range = new LayerRange(checked((int)span.Start), checked((int)span.EndExclusive));
+        range.EnsureWithin(layerCount, nameof(span));
+        return range;
+    }
+}

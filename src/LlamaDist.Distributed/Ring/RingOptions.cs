@@ -1,0 +1,18 @@
+using LlamaDist.Distributed.Protocol;
+
+namespace LlamaDist.Distributed.Ring;
+
+/// <summary>Shape of one ring session: cache size, largest step, wire encoding of hidden states, model widths.</summary>
+public sealed record RingOptions
+{
+    public required int ContextSize { get; init; }
+
+    public required int MaxBatchTokens { get; init; }
+
+    public required int EmbeddingLength { get; init; }
+
+    public required int VocabularySize { get; init; }
+
+    /// <summary>F16 by default (n_embd x 2 bytes per token per hop); F32 for exact hand-offs.</summary>
+    public ActivationEncoding Encoding { get; init; } = ActivationEncoding.F16;
+}

@@ -1,0 +1,291 @@
+using System.Diagnostics;
+using Grpc.Core;
+using LlamaDist.Distributed.Activations;
+using LlamaDist.Distributed.Client;
+using LlamaDist.Distributed.Protocol;
+
+namespace LlamaDist.Distributed.Ring;
+
+/// <summary>
+/// One sequence evaluated by a ring of workers: coordinator → stage 1 → … → stage N → coordinator.
+/// <para>
+/// Every worker holds the KV cache of its layers under one session id. The coordinator keeps two persistent
+/// Forward streams: one to the first stage, on which it sends each step, and one to the last stage, on which it
+/// attached itself as the session's result sink. Workers pass each step's hidden state straight to the next
+/// stage over their own stream, so a decoded token costs one message per hop, N + 1 in all (a one-worker ring
+/// uses a single stream both ways). Steps are strictly sequential: one in flight at a time.
+/// </para>
+/// A failure anywhere breaks the ring: the stage that failed ends its upstream stream with the status, which
+/// travels back to the coordinator's first stream, and the last stage reports its own failures on the sink.
+/// </summary>
+public sealed class RingSession : IDisposable
+{
+    private readonly IReadOnlyList<RingStage> stages;
+    private readonly LocalStage? local;
+    private readonly RingOptions options;
+    private readonly CancellationTokenSource lifetime = new();
+    private readonly AsyncDuplexStreamingCall<ForwardRequest, ForwardReply> first;
+    private readonly AsyncDuplexStreamingCall<ForwardRequest, ForwardReply> results;
+    private readonly Task<bool>? firstStreamEnded;
+    private readonly float[]? localHidden;
+    private ulong sequence;
+    private bool broken;
+    private bool disposed;
+
+    private RingSession(string sessionId, IReadOnlyList<RingStage> stages, LocalStage? local, RingOptions options,
+        AsyncDuplexStreamingCall<ForwardRequest, ForwardReply> first, AsyncDuplexStreamingCall<ForwardRequest, ForwardReply> results)
+    {
+        SessionId = sessionId;
+        this.stages = stages;
+        this.local = local;
+        this.options = options;
+        this.first = first;
+        this.results = results;
+        if (!ReferenceEquals(first, results))
+        {
+            // Nothing normal ever comes back on the first stream of a multi-stage ring: its end is a failure.
+            firstStreamEnded = first.ResponseStream.MoveNext(lifetime.Token);
+        }
+        if (local is not null)
+        {
+            localHidden = new float[options.MaxBatchTokens * options.EmbeddingLength];
+        }
+    }
+
+    public string SessionId { get; }
+
+    /// <summary>Tokens evaluated so far (the position of the next one).</summary>
+    public int Position { get; private set; }
+
+    public RingOptions Options => options;
+
+    /// <summary>Opens the session on every stage (KV caches allocated, next hops set) and connects the streams.</summary>
+    public static async Task<RingSession> OpenAsync(IReadOnlyList<RingStage> stages, LocalStage? local, RingOptions options,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stages);
+        ArgumentNullException.ThrowIfNull(options);
+        if (stages.Count == 0)
+        {
+            throw new ArgumentException("A ring needs at least one worker stage.", nameof(stages));
+        }
+        var sessionId = Guid.NewGuid().ToString("N");
+        var opened = new List<RingStage>();
+        try
+        {
+            for (int i = stages.Count - 1; i >= 0; i--)
+            {
+                var request = new OpenSessionRequest
+                {
+                    SessionId = sessionId,
+                    RangeHash = stages[i].RangeHash,
+                    ContextSize = (uint)options.ContextSize,
+                    MaxBatchTokens = (uint)options.MaxBatchTokens,
+                    NextEndpoint = i < stages.Count - 1 ? stages[i + 1].Worker.Endpoint.ToString() : "",
+                };
+                await stages[i].Worker.OpenSessionAsync(request, cancellationToken).ConfigureAwait(false);
+                opened.Add(stages[i]);
+            }
+
+            var firstCall = stages[0].Worker.Calls.Forward(cancellationToken: CancellationToken.None);
+            var resultCall = firstCall;
+            if (stages.Count > 1)
+            {
+                var last = stages[^1].Worker;
+                resultCall = last.Calls.Forward(cancellationToken: CancellationToken.None);
+                await WorkerClient.Invoke(last.Endpoint, async () =>
+                {
+                    await resultCall.RequestStream.WriteAsync(new ForwardRequest { SessionId = sessionId, AttachResultStream = true }, cancellationToken).ConfigureAwait(false);
+                    if (!await resultCall.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false) || resultCall.ResponseStream.Current.Sequence != 0)
+                    {
+                        throw new RingBrokenException($"Worker {last.Endpoint} did not confirm the result stream of session {sessionId}.");
+                    }
+                    return true;
+                }).ConfigureAwait(false);
+            }
+            return new RingSession(sessionId, stages, local, options, firstCall, resultCall);
+        }
+        catch
+        {
+            foreach (var stage in opened)
+            {
+                await CloseQuietly(stage.Worker, sessionId).ConfigureAwait(false);
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Evaluates <paramref name="tokens"/> at <see cref="Position"/> through every stage.</summary>
+    public RingStepResult Step(ReadOnlySpan<int> tokens, RingOutput output, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (broken)
+        {
+            throw new RingBrokenException($"Session {SessionId} failed earlier and cannot continue.");
+        }
+        if (tokens.Length == 0 || tokens.Length > options.MaxBatchTokens)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tokens), tokens.Length, $"A step carries 1 to {options.MaxBatchTokens} tokens.");
+        }
+        if (Position + tokens.Length > options.ContextSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tokens), $"The session holds {options.ContextSize} tokens; {Position} are used and {tokens.Length} more do not fit.");
+        }
+
+        var clock = Stopwatch.StartNew();
+        var request = new ForwardRequest
+        {
+            SessionId = SessionId,
+            Sequence = ++sequence,
+            StartPosition = (uint)Position,
+            TokenCount = (uint)tokens.Length,
+            WantGreedyToken = output == RingOutput.GreedyToken,
+            WantLogits = output == RingOutput.LastLogits,
+            ReplyEncoding = options.Encoding,
+        };
+        long bytesSent;
+        if (local is not null)
+        {
+            var localClock = Stopwatch.StartNew();
+            var hidden = localHidden.AsSpan(0, tokens.Length * options.EmbeddingLength);
+            local.Forward.EvaluateTokensToHidden(local.Session, tokens, hidden);
+            request.Hidden = ActivationCodec.ToMessage(hidden, tokens.Length, options.EmbeddingLength, options.Encoding);
+            request.Stages.Add(new StageTiming { ComputeMicroseconds = (ulong)(localClock.Elapsed.TotalMicroseconds) });
+            bytesSent = request.Hidden.Data.Length;
+        }
+        else
+        {
+            request.Tokens = new TokenIds();
+            request.Tokens.Ids.Add(tokens.ToArray());
+            bytesSent = tokens.Length * sizeof(int);
+        }
+
+        ForwardReply reply;
+        try
+        {
+            reply = ExchangeAsync(request, cancellationToken).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            broken = true;
+            throw;
+        }
+        catch (Exception exception) when (exception is WorkerCallException or RingBrokenException or RpcException or IOException)
+        {
+            broken = true;
+            throw;
+        }
+
+        Position += tokens.Length;
+        return ToResult(reply, clock.Elapsed.TotalMilliseconds, bytesSent);
+    }
+
+    /// <summary>The worker id the coordinator's own stage reports in <see cref="StageTiming"/>.</summary>
+    public const string LocalWorkerId = "local";
+
+    private async Task<ForwardReply> ExchangeAsync(ForwardRequest request, CancellationToken cancellationToken)
+    {
+        var firstStage = stages[0].Worker.Endpoint;
+        await WorkerClient.Invoke(firstStage, async () =>
+        {
+            await first.RequestStream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
+
+        var lastStage = stages[^1].Worker.Endpoint;
+        var next = results.ResponseStream.MoveNext(cancellationToken);
+        if (firstStreamEnded is not null)
+        {
+            var winner = await Task.WhenAny(next, firstStreamEnded).ConfigureAwait(false);
+            if (winner == firstStreamEnded)
+            {
+                // The first stage ended its stream: a stage failed and the status travelled back up the ring.
+                await WorkerClient.Invoke(firstStage, async () => await firstStreamEnded.ConfigureAwait(false)).ConfigureAwait(false);
+                throw new RingBrokenException($"Worker {firstStage} closed the ring of session {SessionId} without an error.");
+            }
+        }
+        var hasReply = await WorkerClient.Invoke(lastStage, () => next).ConfigureAwait(false);
+        if (!hasReply)
+        {
+            throw new RingBrokenException($"Worker {lastStage} closed the result stream of session {SessionId}.");
+        }
+        var reply = results.ResponseStream.Current;
+        if (reply.Sequence != request.Sequence || reply.StartPosition != request.StartPosition)
+        {
+            throw new RingBrokenException(
+                $"Worker {lastStage} answered step {reply.Sequence} at position {reply.StartPosition}, expected step {request.Sequence} at {request.StartPosition}.");
+        }
+        return reply;
+    }
+
+    private RingStepResult ToResult(ForwardReply reply, double wallMilliseconds, long bytesSent)
+    {
+        switch (reply.OutputCase)
+        {
+            case ForwardReply.OutputOneofCase.GreedyToken:
+                return new RingStepResult { GreedyToken = reply.GreedyToken, Stages = reply.Stages, WallMilliseconds = wallMilliseconds, BytesSent = bytesSent, BytesReceived = sizeof(int) };
+            case ForwardReply.OutputOneofCase.Logits:
+                var logits = reply.Logits;
+                if (logits.VocabularySize != options.VocabularySize || logits.Data.Length != (long)logits.RowCount * logits.VocabularySize * sizeof(float))
+                {
+                    throw new RingBrokenException($"Worker {stages[^1].Worker.Endpoint} sent {logits.Data.Length} bytes of logits for {logits.RowCount} x {logits.VocabularySize}; the model's vocabulary is {options.VocabularySize}.");
+                }
+                var values = new float[logits.RowCount * logits.VocabularySize];
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(logits.Data.Span).CopyTo(values);
+                if (!BitConverter.IsLittleEndian)
+                {
+                    throw new PlatformNotSupportedException("Logits decoding assumes a little-endian machine.");
+                }
+                return new RingStepResult { Logits = values, Stages = reply.Stages, WallMilliseconds = wallMilliseconds, BytesSent = bytesSent, BytesReceived = logits.Data.Length };
+            default:
+                throw new RingBrokenException($"Worker {stages[^1].Worker.Endpoint} answered with {reply.OutputCase} where a token or logits were expected.");
+        }
+    }
+
+    private static async Task CloseQuietly(WorkerClient worker, string sessionId)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await worker.CloseSessionAsync(sessionId, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is WorkerCallException or OperationCanceledException)
+        {
+            // Best effort: the worker also closes the session when its stream ends or it sits idle.
+        }
+    }
+
+    /// <summary>Ends the streams (which releases the session along the ring) and closes it on every stage.</summary>
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+        disposed = true;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            first.RequestStream.CompleteAsync().Wait(timeout.Token);
+            if (!ReferenceEquals(first, results))
+            {
+                results.RequestStream.CompleteAsync().Wait(timeout.Token);
+            }
+        }
+        catch (Exception exception) when (exception is AggregateException or OperationCanceledException or InvalidOperationException or RpcException)
+        {
+            // The stream already failed; closing the sessions below still frees the workers' caches.
+        }
+        foreach (var stage in stages)
+        {
+            CloseQuietly(stage.Worker, SessionId).GetAwaiter().GetResult();
+        }
+        lifetime.Cancel();
+        first.Dispose();
+        if (!ReferenceEquals(first, results))
+        {
+            results.Dispose();
+        }
+        lifetime.Dispose();
+    }
+}

@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Quantization;
+using LlamaDist.Core.Tokenization;
+using LlamaDist.Distributed.Client;
+using LlamaDist.Distributed.Cluster;
+using LlamaDist.Distributed.Protocol;
+using LlamaDist.Distributed.Ring;
+using LlamaDist.Distributed.Weights;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Formatting;
+using LlamaDist.Engine.Models;
+using LlamaDist.Worker.State;
+
+namespace LlamaDist.Engine.Cluster;
+
+/// <summary>
+/// Builds a <see cref="ClusterModel"/>: handshake with every worker (in parallel), plan the layer ranges from
+/// their measured throughput and free memory, then have each worker load its range — from its own copy when it
+/// has one (verified by the range hash), else from its cache, else streamed from here once, in chunks. The
+/// coordinator never sends weights a worker already has.
+/// </summary>
+internal static class ClusterLoader
+{
+    public static ClusterModel Load(ClusterRequest request, string path, IProgress<ClusterLoadProgress>? progress, CancellationToken cancellationToken)
+    {
+        var total = Stopwatch.StartNew();
+        if (request.Workers.Count == 0)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "A cluster needs at least one worker endpoint.", nameof(request.Workers));
+        }
+        var endpoints = ParseEndpoints(request.Workers);
+        var encoding = request.ActivationEncoding.ToUpperInvariant() switch
+        {
+            "F16" => ActivationEncoding.F16,
+            "F32" => ActivationEncoding.F32,
+            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F16 or F32.", nameof(request.ActivationEncoding)),
+        };
+
+        var file = GgufFile.Open(path);
+        var clients = new List<WorkerClient>();
+        ComputeThreads? localThreads = null;
+        try
+        {
+            var config = LlamaConfig.FromGguf(file);
+            var tokenizer = TokenizerFactory.FromGguf(file);
+            LlamaWeights.Load(file, config, LayerRange.All(config.LayerCount));  // every tensor checked before anything is sent
+            var summary = ModelInspector.Summarize(file);
+
+            progress?.Report(new ClusterLoadProgress("Connecting", string.Join(", ", endpoints), 0));
+            clients.AddRange(Task.WhenAll(endpoints.Select(endpoint => WorkerClient.ConnectAsync(endpoint, request.ClientName, cancellationToken)))
+                .GetAwaiter().GetResult());
+
+            var nodes = new List<PlanNode>();
+            if (request.IncludeLocal)
+            {
+                localThreads = new ComputeThreads(request.Threads > 0 ? request.Threads : CpuTopology.PhysicalCoreCount);
+                var (_, bytesPerSecond) = ThroughputProbe.Measure(localThreads);
+                nodes.Add(new PlanNode(LocalEndpoint, bytesPerSecond, SystemMemory.Available()));
+            }
+            nodes.AddRange(clients.Select(client => new PlanNode(client.Endpoint.ToString(),
+                client.Handshake.Capabilities.BytesPerSecond, (long)client.Handshake.Capabilities.FreeMemoryBytes)));
+
+            var (mode, counts) = ParseSplit(request);
+            var plan = LayerPlanner.Plan(nodes, PlanRequestFor(file, config, request, mode, counts));
+
+            var stages = new List<RingStage>();
+            var clusterNodes = new List<ClusterNode>();
+            LlamaForward? localForward = null;
+            foreach (var assignment in plan.Stages)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var tensors = RangeTensors.Select(file, config, assignment.Layers);
+                var weightBytes = RangeTensors.ByteCount(tensors);
+                var clock = Stopwatch.StartNew();
+                if (request.IncludeLocal && assignment.NodeIndex == 0)
+                {
+                    localForward = new LlamaForward(config, LlamaWeights.Load(file, config, assignment.Layers), localThreads!);
+                    clusterNodes.Add(new ClusterNode
+                    {
+                        Endpoint = LocalEndpoint, WorkerId = RingSession.LocalWorkerId, Name = Environment.MachineName,
+                        LayerStart = assignment.Layers.Start, LayerEnd = assignment.Layers.EndExclusive, WeightBytes = weightBytes,
+                        Backend = "CPU", Threads = localThreads!.ThreadCount, BytesPerSecond = nodes[0].Throughput,
+                        FreeMemoryBytes = nodes[0].FreeMemoryBytes, LoadMs = clock.Elapsed.TotalMilliseconds,
+                        WeightSource = "this process", BytesStreamed = 0, RangeHash = "",
+                    });
+                    continue;
+                }
+
+                var client = clients[assignment.NodeIndex - (request.IncludeLocal ? 1 : 0)];
+                progress?.Report(new ClusterLoadProgress($"Loading layers {assignment.Layers} on {client.Endpoint}", "hashing the range", StageFraction(clusterNodes.Count, plan.Stages.Count, 0)));
+                var hash = RangeHasher.Hash(file, tensors, cancellationToken);
+                var (source, streamed) = LoadRange(client, file, config, assignment.Layers, tensors, hash, path, progress,
+                    clusterNodes.Count, plan.Stages.Count, cancellationToken);
+                stages.Add(new RingStage(client, assignment.Layers, hash));
+                var capabilities = client.Handshake.Capabilities;
+                clusterNodes.Add(new ClusterNode
+                {
+                    Endpoint = client.Endpoint.ToString(), WorkerId = client.WorkerId, Name = client.Handshake.Worker.HostName,
+                    LayerStart = assignment.Layers.Start, LayerEnd = assignment.Layers.EndExclusive, WeightBytes = weightBytes,
+                    Backend = capabilities.Backend.ToString().ToUpperInvariant(), Threads = (int)capabilities.Threads,
+                    BytesPerSecond = capabilities.BytesPerSecond, FreeMemoryBytes = (long)capabilities.FreeMemoryBytes,
+                    LoadMs = clock.Elapsed.TotalMilliseconds, WeightSource = source, BytesStreamed = streamed, RangeHash = hash,
+                });
+            }
+            progress?.Report(new ClusterLoadProgress("Cluster ready", plan.ToString(), 1));
+            return new ClusterModel(file, config, tokenizer, summary, stages, clusterNodes, localForward, localThreads, encoding,
+                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds);
+        }
+        catch
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+            localThreads?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The endpoint name of the coordinator's own stage.</summary>
+    public const string LocalEndpoint = "local";
+
+    private static (string Source, long Streamed) LoadRange(WorkerClient client, GgufFile file, LlamaConfig config, LayerRange layers,
+        IReadOnlyList<GgufTensorInfo> tensors, string hash, string path, IProgress<ClusterLoadProgress>? progress, int index, int count,
+        CancellationToken cancellationToken)
+    {
+        long totalBytes = RangeTensors.ByteCount(tensors);
+        var request = new LoadRangeRequest
+        {
+            Model = new ModelIdentity { FileName = Path.GetFileName(path), RangeHash = hash },
+            Layers = ProtocolMapping.ToMessage(layers, config.LayerCount),
+            Config = ProtocolMapping.ToMessage(config),
+            WorkerPath = path,
+            Stream = new WeightStreamSource { TotalBytes = (ulong)totalBytes, TensorCount = (uint)tensors.Count },
+        };
+        var reply = client.LoadRangeAsync(request, cancellationToken).GetAwaiter().GetResult();
+        if (reply.State == RangeLoadState.Loaded)
+        {
+            return (reply.Message, 0);
+        }
+
+        var activity = $"Sending layers {layers} to {client.Endpoint}";
+        var streamed = client.StreamWeightsAsync(file, tensors, hash, new SynchronousProgress(progress, activity, totalBytes, index, count), cancellationToken)
+            .GetAwaiter().GetResult();
+        return ("streamed from the coordinator", (long)streamed.BytesReceived);
+    }
+
+    private static double StageFraction(int index, int count, double within) => (index + within) / Math.Max(1, count);
+
+    /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and arrive late).</summary>
+    private sealed class SynchronousProgress(IProgress<ClusterLoadProgress>? target, string activity, long totalBytes, int index, int count) : IProgress<long>
+    {
+        private long lastPercent = -1;
+
+        public void Report(long bytes)
+        {
+            long percent = totalBytes == 0 ? 100 : bytes * 100 / totalBytes;
+            if (target is null || percent == lastPercent)
+            {
+                return;
+            }
+            lastPercent = percent;
+            target.Report(new ClusterLoadProgress(activity, $"{HumanReadable.Bytes(bytes)} of {HumanReadable.Bytes(totalBytes)}",
+                StageFraction(index, count, percent / 100.0)));
+        }
+    }
+
+    private static List<WorkerEndpoint> ParseEndpoints(IReadOnlyList<string> workers)
+    {
+        var endpoints = new List<WorkerEndpoint>();
+        foreach (var text in workers)
+        {
+            if (!WorkerEndpoint.TryParse(text, out var endpoint, out var problem))
+            {
+                throw new LlamaDistException(LlamaErrorKind.InvalidArgument, problem, text);
+            }
+            if (endpoints.Contains(endpoint))
+            {
+                throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Worker {endpoint} is listed twice; a worker takes one place in the ring.", text);
+            }
+            endpoints.Add(endpoint);
+        }
+        return endpoints;
+    }
+
+    private static (SplitMode Mode, IReadOnlyList<int>? Counts) ParseSplit(ClusterRequest request)
+    {
+        if (request.LayerCounts is { Count: > 0 } counts)
+        {
+            return (SplitMode.Explicit, counts);
+        }
+        return Enum.TryParse<SplitMode>(request.Split, ignoreCase: true, out var mode) && mode != SplitMode.Explicit
+            ? (mode, null)
+            : throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                $"Split '{request.Split}' is not Auto, Even, Memory or a list of layer counts.", nameof(request.Split));
+    }
+
+    private static PlanRequest PlanRequestFor(GgufFile file, LlamaConfig config, ClusterRequest request, SplitMode mode, IReadOnlyList<int>? counts)
+    {
+        long blockBytes = file.Tensors.Where(t => t.Name.StartsWith("blk.", StringComparison.Ordinal)).Sum(t => t.ByteSize);
+        long embeddingBytes = file.FindTensor(LlamaTensorNames.TokenEmbedding)?.ByteSize ?? 0;
+        long headBytes = (file.FindTensor(LlamaTensorNames.OutputNorm)?.ByteSize ?? 0)
+            + (file.FindTensor(LlamaTensorNames.Output)?.ByteSize ?? embeddingBytes);
+        return new PlanRequest
+        {
+            LayerCount = config.LayerCount,
+            LayerWeightBytes = blockBytes / Math.Max(1, config.LayerCount),
+            EmbeddingBytes = embeddingBytes,
+            HeadBytes = headBytes,
+            KvBytesPerLayer = 2L * request.PlanContextSize * config.KvWidth * sizeof(ushort),
+            Mode = mode,
+            ExplicitLayerCounts = counts,
+        };
+    }
+}

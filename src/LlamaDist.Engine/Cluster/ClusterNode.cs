@@ -1,0 +1,26 @@
+namespace LlamaDist.Engine.Cluster;
+
+/// <summary>One node of a cluster's plan, as loaded.</summary>
+public sealed class ClusterNode
+{
+    /// <summary>"host:port", or "local" for the coordinator's own stage.</summary>
+    public required string Endpoint { get; init; }
+    public required string WorkerId { get; init; }
+    public required string Name { get; init; }
+    /// <summary>First layer of the node's range.</summary>
+    public required int LayerStart { get; init; }
+    /// <summary>One past the last layer of the node's range.</summary>
+    public required int LayerEnd { get; init; }
+    public required long WeightBytes { get; init; }
+    public required string Backend { get; init; }
+    public required int Threads { get; init; }
+    /// <summary>Bytes per second of weights the node streamed in its start-up measurement (the planner's speed).</summary>
+    public required double BytesPerSecond { get; init; }
+    public required long FreeMemoryBytes { get; init; }
+    public required double LoadMs { get; init; }
+    /// <summary>Where the node's weights came from: its model file, its cache, streamed now, or this process.</summary>
+    public required string WeightSource { get; init; }
+    /// <summary>Weight bytes the coordinator sent to this node while loading (0 when it had them).</summary>
+    public required long BytesStreamed { get; init; }
+    public required string RangeHash { get; init; }
+}

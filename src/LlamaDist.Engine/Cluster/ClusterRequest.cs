@@ -1,0 +1,32 @@
+namespace LlamaDist.Engine.Cluster;
+
+/// <summary>What New-LlamaCluster asks for: a model, the workers to split it across, and how.</summary>
+public sealed class ClusterRequest
+{
+    /// <summary>The GGUF on this machine (the coordinator always has the model: it tokenizes and, if needed, streams).</summary>
+    public required string ModelPath { get; init; }
+
+    /// <summary>Workers in ring order, "host:port".</summary>
+    public required IReadOnlyList<string> Workers { get; init; }
+
+    /// <summary>Run the first layers in this process too (the coordinator becomes the ring's first stage).</summary>
+    public bool IncludeLocal { get; init; }
+
+    /// <summary>Auto, Even or Memory; ignored when <see cref="LayerCounts"/> is given.</summary>
+    public string Split { get; init; } = "Auto";
+
+    /// <summary>Explicit layers per node in ring order (the local node first with IncludeLocal).</summary>
+    public IReadOnlyList<int>? LayerCounts { get; init; }
+
+    /// <summary>Threads of the local stage; 0 means one per physical core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>F16 (default, n_embd x 2 bytes per token per hop) or F32 (exact hand-off between stages).</summary>
+    public string ActivationEncoding { get; init; } = "F16";
+
+    /// <summary>Tokens of KV cache the plan reserves memory for per session.</summary>
+    public int PlanContextSize { get; init; } = 4096;
+
+    /// <summary>Name used in workers' logs.</summary>
+    public string ClientName { get; init; } = $"coordinator@{Environment.MachineName}";
+}

@@ -1,0 +1,66 @@
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Formatting;
+using LlamaDist.Worker.Hosting;
+
+namespace LlamaDist.Engine.Workers;
+
+/// <summary>
+/// A worker hosted inside this process (Start-LlamaWorker without -Detached): Kestrel and the worker service
+/// run in the module's load context and live exactly as long as the process, or until disposed.
+/// </summary>
+public sealed class EmbeddedWorker : IDisposable
+{
+    private readonly WorkerHost host;
+
+    private EmbeddedWorker(WorkerHost host) => this.host = host;
+
+    public string Endpoint => host.Endpoint.ToString();
+
+    public string Name => host.Name;
+
+    public string WorkerId => host.WorkerId;
+
+    public int Threads => host.Threads;
+
+    public long TotalMemoryBytes => host.TotalMemoryBytes;
+
+    public int OpenSessions => host.SessionCount;
+
+    public bool IsStopped { get; private set; }
+
+    public static EmbeddedWorker Start(WorkerStartRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var options = WorkerOptionsFor(request);
+        return ExceptionTranslation.Run($"{request.Address}:{request.Port}",
+            () => new EmbeddedWorker(WorkerHost.StartAsync(options).GetAwaiter().GetResult()));
+    }
+
+    internal static WorkerOptions WorkerOptionsFor(WorkerStartRequest request)
+    {
+        if (request.Threads < 0 || request.MaxMemoryBytes < 0)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "Threads and MaxMemory must be 0 (automatic) or positive.", nameof(request.Threads));
+        }
+        var options = new WorkerOptions
+        {
+            Address = request.Address,
+            Port = request.Port,
+            Threads = request.Threads > 0 ? request.Threads : CpuTopology.PhysicalCoreCount,
+            Name = request.Name,
+            ModelPath = string.IsNullOrEmpty(request.ModelPath) ? null : Path.GetFullPath(request.ModelPath),
+            MaxMemoryBytes = request.MaxMemoryBytes,
+        };
+        return string.IsNullOrEmpty(request.CacheDirectory) ? options : options with { CacheDirectory = Path.GetFullPath(request.CacheDirectory) };
+    }
+
+    public void Dispose()
+    {
+        if (IsStopped)
+        {
+            return;
+        }
+        IsStopped = true;
+        host.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+}

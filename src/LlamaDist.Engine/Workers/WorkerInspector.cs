@@ -1,0 +1,47 @@
+using LlamaDist.Distributed.Client;
+using LlamaDist.Distributed.Protocol;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Formatting;
+
+namespace LlamaDist.Engine.Workers;
+
+/// <summary>Asks a worker, local or remote, who it is and what it holds (handshake + status).</summary>
+public static class WorkerInspector
+{
+    public static WorkerStatusInfo Query(string endpoint, CancellationToken cancellationToken = default)
+    {
+        if (!WorkerEndpoint.TryParse(endpoint, out var parsed, out var problem))
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, problem, endpoint);
+        }
+        return ExceptionTranslation.Run(endpoint, () =>
+        {
+            using var client = WorkerClient.ConnectAsync(parsed, $"status@{Environment.MachineName}", cancellationToken).GetAwaiter().GetResult();
+            var status = client.GetStatusAsync(cancellationToken).GetAwaiter().GetResult();
+            var handshake = client.Handshake;
+            var capabilities = handshake.Capabilities;
+            return new WorkerStatusInfo
+            {
+                Endpoint = parsed.ToString(),
+                WorkerId = handshake.Worker.WorkerId,
+                Name = handshake.Worker.HostName,
+                SoftwareVersion = handshake.Worker.SoftwareVersion,
+                ProtocolVersion = $"{handshake.Protocol.Major}.{handshake.Protocol.Minor}",
+                Backend = capabilities.Backend.ToString().ToUpperInvariant(),
+                DeviceName = capabilities.DeviceName,
+                Threads = (int)capabilities.Threads,
+                TotalMemoryBytes = (long)capabilities.TotalMemoryBytes,
+                FreeMemoryBytes = (long)status.FreeMemoryBytes,
+                BytesPerSecond = capabilities.BytesPerSecond,
+                GigaFlops = capabilities.MatvecGflops,
+                Ranges = status.Ranges.Select(range =>
+                    $"{range.Model.FileName} [{range.Layers.Start}, {range.Layers.EndExclusive}) {HumanReadable.Bytes((long)range.WeightBytes)} {(range.State == RangeLoadState.Loaded ? "loaded" : "waiting for weights")}").ToList(),
+                OpenSessions = (int)status.OpenSessions,
+                ForwardMessagesReceived = (long)status.ForwardMessagesReceived,
+                ForwardBytesReceived = (long)status.ForwardBytesReceived,
+                ForwardMessagesSent = (long)status.ForwardMessagesSent,
+                ForwardBytesSent = (long)status.ForwardBytesSent,
+            };
+        });
+    }
+}

@@ -1,0 +1,50 @@
+using LlamaDist.Distributed.Client;
+
+namespace LlamaDist.Worker.Hosting;
+
+/// <summary>How a worker runs; the same options back Start-LlamaWorker and the executable's command line.</summary>
+public sealed record WorkerOptions
+{
+    /// <summary>Address to bind: loopback by default; anything else is reachable from the network.</summary>
+    public string Address { get; init; } = "127.0.0.1";
+
+    /// <summary>TCP port; 0 picks a free one (the bound port is reported once started).</summary>
+    public int Port { get; init; } = WorkerEndpoint.DefaultPort;
+
+    /// <summary>Compute threads; 0 means one per physical core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Name shown in listings; the host name by default.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>
+    /// Where this worker's own GGUF files are: a file or a directory searched by file name. When set, only it
+    /// (and the cache) are used; when not, the worker also tries the path the coordinator names.
+    /// </summary>
+    public string? ModelPath { get; init; }
+
+    /// <summary>Where streamed ranges are stored by hash.</summary>
+    public string CacheDirectory { get; init; } = DefaultCacheDirectory;
+
+    /// <summary>Most bytes of weights and KV caches the worker will hold; 0 means the machine's memory.</summary>
+    public long MaxMemoryBytes { get; init; }
+
+    /// <summary>Sessions with no step for this long are closed and their caches freed.</summary>
+    public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>No console log (the executable still prints its ready line).</summary>
+    public bool Quiet { get; init; }
+
+    /// <summary>~/.cache/llamadist/ranges (XDG_CACHE_HOME honoured), or LocalApplicationData on Windows.</summary>
+    public static string DefaultCacheDirectory
+    {
+        get
+        {
+            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            var root = !string.IsNullOrEmpty(xdg) ? xdg
+                : OperatingSystem.IsWindows() ? Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData)
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+            return Path.Combine(root, "llamadist", "ranges");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using Grpc.Core;
+using LlamaDist.Distributed.Protocol;
+using LlamaDist.Worker.State;
+using Microsoft.Extensions.Logging;
+
+namespace LlamaDist.Worker.Service;
+
+/// <summary>
+/// The llamadist.v1 LlamaWorker service: a thin translation from gRPC calls to <see cref="WorkerRuntime"/>.
+/// Long work (hashing, loading) runs off the request thread; every failure leaves as an RpcException with a
+/// status and a reason trailer.
+/// </summary>
+internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
+{
+    private readonly WorkerRuntime runtime;
+    private readonly ILogger<WorkerService> logger;
+
+    public WorkerService(WorkerRuntime runtime, ILogger<WorkerService> logger)
+    {
+        this.runtime = runtime;
+        this.logger = logger;
+    }
+
+    public override Task<HandshakeReply> Handshake(HandshakeRequest request, ServerCallContext context)
+    {
+        if (request.Protocol is null || !WireProtocol.IsCompatible(request.Protocol))
+        {
+            var version = request.Protocol is null ? "none" : $"{request.Protocol.Major}.{request.Protocol.Minor}";
+            throw WorkerErrors.Create(StatusCode.FailedPrecondition, Distributed.Client.WorkerFailure.ProtocolMismatch,
+                $"This worker speaks protocol {WireProtocol.Major}.{WireProtocol.Minor}; the caller speaks {version}. Use the same LlamaDist major version on both.");
+        }
+        logger.LogInformation("Handshake from {Client} at {Peer}", request.ClientName, context.Peer);
+        return Task.FromResult(runtime.Handshake());
+    }
+
+    public override Task<WorkerStatus> GetStatus(GetStatusRequest request, ServerCallContext context) =>
+        Task.FromResult(runtime.Status());
+
+    public override Task<LoadRangeReply> LoadRange(LoadRangeRequest request, ServerCallContext context) =>
+        Task.Run(() =>
+        {
+            var reply = runtime.LoadRange(request, context.CancellationToken);
+            logger.LogInformation("LoadRange {Layers} of {File}: {State} ({Message})", request.Layers, request.Model?.FileName, reply.State, reply.Message);
+            return reply;
+        });
+
+    public override Task<StreamWeightsReply> StreamWeights(IAsyncStreamReader<WeightChunk> requestStream, ServerCallContext context) =>
+        new WeightReceiver(runtime).ReceiveAsync(requestStream, context.CancellationToken);
+
+    public override Task<ReleaseRangeReply> ReleaseRange(ReleaseRangeRequest request, ServerCallContext context) =>
+        Task.FromResult(runtime.ReleaseRange(request.RangeHash));
+
+    public override Task<OpenSessionReply> OpenSession(OpenSessionRequest request, ServerCallContext context) =>
+        Task.FromResult(runtime.OpenSession(request));
+
+    public override Task<CloseSessionReply> CloseSession(CloseSessionRequest request, ServerCallContext context) =>
+        Task.FromResult(new CloseSessionReply { Closed = runtime.CloseSession(request.SessionId) });
+
+    public override Task Forward(IAsyncStreamReader<ForwardRequest> requestStream, IServerStreamWriter<ForwardReply> responseStream,
+        ServerCallContext context) =>
+        new ForwardStream(runtime, requestStream, responseStream, context).RunAsync();
+}

@@ -1,0 +1,52 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Quantization;
+
+namespace LlamaDist.Worker.State;
+
+/// <summary>
+/// A layer range this worker holds: the mapped GGUF (its own copy or a cache file), the weights as views of it,
+/// and the forward pass over them. Shared by every session and cluster that asks for the same hash; freed when
+/// the last holder releases it.
+/// </summary>
+internal sealed class HostedRange : IDisposable
+{
+    public HostedRange(string hash, string fileName, GgufFile file, LlamaConfig config, LayerRange layers, long weightBytes,
+        ComputeThreads threads, string source)
+    {
+        Hash = hash;
+        FileName = fileName;
+        File = file;
+        Config = config;
+        Layers = layers;
+        WeightBytes = weightBytes;
+        Source = source;
+        Forward = new LlamaForward(config, LlamaWeights.Load(file, config, layers), threads);
+    }
+
+    public string Hash { get; }
+
+    public string FileName { get; }
+
+    public GgufFile File { get; }
+
+    public LlamaConfig Config { get; }
+
+    public LayerRange Layers { get; }
+
+    public long WeightBytes { get; }
+
+    /// <summary>Where the weights came from: "model file &lt;path&gt;" or "cache".</summary>
+    public string Source { get; }
+
+    public LlamaForward Forward { get; }
+
+    /// <summary>Clusters holding the range (LoadRange calls not yet matched by ReleaseRange).</summary>
+    public int Holders { get; set; } = 1;
+
+    public bool IncludesEmbedding => Layers.IncludesEmbedding;
+
+    public bool IncludesOutput => Layers.IncludesOutput(Config.LayerCount);
+
+    public void Dispose() => File.Dispose();
+}

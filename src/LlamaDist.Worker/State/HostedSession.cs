@@ -1,0 +1,62 @@
+using LlamaDist.Core.Model;
+using LlamaDist.Distributed.Client;
+
+namespace LlamaDist.Worker.State;
+
+/// <summary>
+/// One sequence on this worker: the KV cache of the range's layers, step buffers sized once at open
+/// ([maxBatch, n_embd] hidden in/out, [n_vocab] logits), and the session's place in the ring.
+/// </summary>
+internal sealed class HostedSession : IDisposable
+{
+    public HostedSession(string id, HostedRange range, int contextSize, int maxBatch, WorkerEndpoint? next)
+    {
+        Id = id;
+        Range = range;
+        Next = next;
+        Cache = new LlamaSession(range.Config, range.Layers, contextSize, maxBatch);
+        MaxBatch = maxBatch;
+        int embd = range.Config.EmbeddingLength;
+        HiddenIn = new float[maxBatch * embd];
+        HiddenOut = new float[maxBatch * embd];
+        Logits = range.IncludesOutput ? new float[range.Config.VocabularySize] : [];
+        Touch();
+    }
+
+    public string Id { get; }
+
+    public HostedRange Range { get; }
+
+    /// <summary>Next stage of the ring; null on the last stage.</summary>
+    public WorkerEndpoint? Next { get; }
+
+    public LlamaSession Cache { get; }
+
+    public int MaxBatch { get; }
+
+    public float[] HiddenIn { get; }
+
+    public float[] HiddenOut { get; }
+
+    public float[] Logits { get; set; }
+
+    /// <summary>Opened lazily on the first step that goes on to <see cref="Next"/>.</summary>
+    public DownstreamLink? Downstream { get; set; }
+
+    /// <summary>The coordinator's result stream, when attached (last stage of a multi-stage ring).</summary>
+    public ResultSink? Sink { get; set; }
+
+    public DateTime LastUsedUtc { get; private set; }
+
+    /// <summary>True while a Forward call is reading this session's steps (it is not idle then).</summary>
+    public bool Streaming { get; set; }
+
+    public void Touch() => LastUsedUtc = DateTime.UtcNow;
+
+    public void Dispose()
+    {
+        Downstream?.Dispose();
+        Sink?.Complete();
+        Cache.Dispose();
+    }
+}
