@@ -6,8 +6,9 @@ namespace LlamaDist.Core.TestModels;
 /// Per-tensor storage types of a K-quant synthetic model, chosen the way llama-quantize does for the matching
 /// preset: K-quants need rows that are whole 256-element super-blocks, and llama-quantize stores a tensor whose
 /// rows are not (here: every tensor of the Tiny preset, ffn_down of the Small preset with its 704-wide rows) in a
-/// 32-block fallback type instead. llama-quantize picks IQ4_NL / Q5_0 / Q5_1 / Q8_0 for Q2_K and Q3_K / Q4_K /
-/// Q5_K / Q6_K; this writer always falls back to Q8_0, which is at least as precise. For Q2_K
+/// 32-block fallback type instead. llama-quantize picks Q4_0 / Q5_0 / Q5_1 / Q8_0 for Q2_K and Q3_K / Q4_K /
+/// Q5_K / Q6_K (Conversion.TensorTypeRules, which the model converter uses, reproduces that and the per-layer
+/// mixes); this writer always falls back to Q8_0, which is at least as precise. For Q2_K
 /// (LLAMA_FTYPE_MOSTLY_Q2_K), Q3_K (LLAMA_FTYPE_MOSTLY_Q3_K_M) and Q4_K (LLAMA_FTYPE_MOSTLY_Q4_K_M) the output head
 /// is Q6_K, as llama-quantize does for those presets. Every other matrix keeps the model's type: llama-quantize's
 /// Q2_K and Q3_K_M also raise some attn_v / attn_output / ffn_down tensors to Q3_K, Q4_K or Q5_K (per layer,

@@ -1,3 +1,4 @@
+using LlamaDist.Core.Conversion;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Quantization;
 
@@ -81,26 +82,29 @@ public static class TestModelWriter
         writer.WriteTo(path); // the tracker has reported 1.0 once the last tensor byte was written
     }
 
-    /// <summary>llama.cpp's LLAMA_FTYPE for a model whose matrices are all <paramref name="type"/>.</summary>
-    private static uint LlamaFileType(GgmlType type) => type switch
+    /// <summary>
+    /// llama.cpp's LLAMA_FTYPE for a model whose matrices are all <paramref name="type"/>: the preset of that base
+    /// type (the _M mix for Q3_K, Q4_K and Q5_K; the output head is Q6_K for Q2_K, Q3_K and Q4_K, see KQuantTensorTypes).
+    /// </summary>
+    private static uint LlamaFileType(GgmlType type) => QuantizationPresets.FileType(type switch
     {
-        GgmlType.F32 => 0,   // LLAMA_FTYPE_ALL_F32
-        GgmlType.F16 => 1,   // LLAMA_FTYPE_MOSTLY_F16
-        GgmlType.Q4_0 => 2,  // LLAMA_FTYPE_MOSTLY_Q4_0
-        GgmlType.Q4_1 => 3,  // LLAMA_FTYPE_MOSTLY_Q4_1
-        GgmlType.Q5_0 => 8,  // LLAMA_FTYPE_MOSTLY_Q5_0
-        GgmlType.Q5_1 => 9,  // LLAMA_FTYPE_MOSTLY_Q5_1
-        GgmlType.Q8_0 => 7,  // LLAMA_FTYPE_MOSTLY_Q8_0
-        GgmlType.BF16 => 32, // LLAMA_FTYPE_MOSTLY_BF16
-        GgmlType.Q2_K => 10, // LLAMA_FTYPE_MOSTLY_Q2_K (output head Q6_K, see KQuantTensorTypes)
-        GgmlType.Q3_K => 12, // LLAMA_FTYPE_MOSTLY_Q3_K_M (output head Q6_K, see KQuantTensorTypes)
-        GgmlType.Q4_K => 15, // LLAMA_FTYPE_MOSTLY_Q4_K_M (output head Q6_K, see KQuantTensorTypes)
-        GgmlType.Q5_K => 17, // LLAMA_FTYPE_MOSTLY_Q5_K_M
-        GgmlType.Q6_K => 18, // LLAMA_FTYPE_MOSTLY_Q6_K
+        GgmlType.F32 => QuantizationPreset.F32,
+        GgmlType.F16 => QuantizationPreset.F16,
+        GgmlType.BF16 => QuantizationPreset.BF16,
+        GgmlType.Q4_0 => QuantizationPreset.Q4_0,
+        GgmlType.Q4_1 => QuantizationPreset.Q4_1,
+        GgmlType.Q5_0 => QuantizationPreset.Q5_0,
+        GgmlType.Q5_1 => QuantizationPreset.Q5_1,
+        GgmlType.Q8_0 => QuantizationPreset.Q8_0,
+        GgmlType.Q2_K => QuantizationPreset.Q2_K,
+        GgmlType.Q3_K => QuantizationPreset.Q3_K_M,
+        GgmlType.Q4_K => QuantizationPreset.Q4_K_M,
+        GgmlType.Q5_K => QuantizationPreset.Q5_K_M,
+        GgmlType.Q6_K => QuantizationPreset.Q6_K,
         _ => throw new ArgumentException(
             $"Test models can be written as F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K, not {(GgmlTypeInfo.IsKnown(type) ? GgmlTypeInfo.Name(type) : type.ToString())}.",
             nameof(type)),
-    };
+    });
 
     private static List<KeyValuePair<string, object>> ReadTokenizerMetadata(string vocabularyGgufPath,
         out int vocabularySize)

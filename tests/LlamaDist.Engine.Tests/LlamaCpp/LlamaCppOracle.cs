@@ -362,7 +362,7 @@ public sealed class LlamaCppOracle : IDisposable
     }
 
     /// <summary>Routes llama.cpp's log to a no-op before the native library is first used (process-wide).</summary>
-    private static void SilenceLogging()
+    internal static void SilenceLogging()
     {
         lock (LoggingGate)
         {
