@@ -11,11 +11,18 @@
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/LlamaDist.Format.ps1xml')
     CmdletsToExport      = @(
+        'ConvertTo-LlamaQuantized'
+        'Get-LlamaCluster'
         'Get-LlamaModel'
+        'Get-LlamaWorker'
         'Invoke-LlamaBenchmark'
         'Invoke-LlamaPrompt'
         'Measure-LlamaPerplexity'
+        'New-LlamaCluster'
         'New-LlamaTestModel'
+        'Remove-LlamaCluster'
+        'Start-LlamaWorker'
+        'Stop-LlamaWorker'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

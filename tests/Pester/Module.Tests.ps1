@@ -5,7 +5,7 @@ BeforeAll {
 Describe 'LlamaDist module' {
     It 'exports its cmdlets from the built module' {
         $names = (Get-Command -Module LlamaDist).Name | Sort-Object
-        $names | Should -Be @('Get-LlamaModel', 'Invoke-LlamaBenchmark', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaTestModel')
+        $names | Should -Be @('ConvertTo-LlamaQuantized', 'Get-LlamaCluster', 'Get-LlamaModel', 'Get-LlamaWorker', 'Invoke-LlamaBenchmark', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaCluster', 'New-LlamaTestModel', 'Remove-LlamaCluster', 'Start-LlamaWorker', 'Stop-LlamaWorker')
     }
 
     It 'declares the output type of <Name>' -ForEach @(
@@ -14,6 +14,11 @@ Describe 'LlamaDist module' {
         @{ Name = 'Invoke-LlamaBenchmark'; Type = 'LlamaDist.PowerShell.Output.LlamaBenchmarkResult' }
         @{ Name = 'Measure-LlamaPerplexity'; Type = 'LlamaDist.PowerShell.Output.LlamaPerplexityResult' }
         @{ Name = 'New-LlamaTestModel'; Type = 'LlamaDist.PowerShell.Output.LlamaModelInfo' }
+        @{ Name = 'ConvertTo-LlamaQuantized'; Type = 'LlamaDist.PowerShell.Output.LlamaConversionResult' }
+        @{ Name = 'Start-LlamaWorker'; Type = 'LlamaDist.PowerShell.Output.LlamaWorker' }
+        @{ Name = 'Stop-LlamaWorker'; Type = 'LlamaDist.PowerShell.Output.LlamaWorker' }
+        @{ Name = 'New-LlamaCluster'; Type = 'LlamaDist.PowerShell.Output.LlamaCluster' }
+        @{ Name = 'Get-LlamaCluster'; Type = 'LlamaDist.PowerShell.Output.LlamaCluster' }
     ) {
         (Get-Command $Name).OutputType.Name | Should -Be $Type
     }

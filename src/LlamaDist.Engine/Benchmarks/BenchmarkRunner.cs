@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using LlamaDist.Core.Model;
 using LlamaDist.Engine.Errors;
-using LlamaDist.Engine.Models;
+using LlamaDist.Engine.Generation;
 
 namespace LlamaDist.Engine.Benchmarks;
 
@@ -9,13 +8,15 @@ namespace LlamaDist.Engine.Benchmarks;
 /// llama-bench's two tests on a loaded model, timed around the forward pass only (no tokenizer, no sampler):
 /// pp&lt;N&gt; evaluates N tokens from an empty cache in batches; tg&lt;N&gt; decodes N tokens one at a time from an
 /// empty cache. Tokens are pseudo-random ids (fixed seed) as llama-bench's are; speed does not depend on them.
-/// Each test runs once to warm up, then Repetitions times; t/s = tokens / seconds per run.
+/// Each test runs once to warm up, then Repetitions times; t/s = tokens / seconds per run. Every run starts
+/// from a fresh sequence (opened outside the timed region), so a cluster's runs include the network exactly as
+/// a prompt's do, and only what the last stage needs comes back (the argmax).
 /// </summary>
 internal sealed class BenchmarkRunner
 {
-    private readonly LocalModel model;
+    private readonly IGenerationModel model;
 
-    public BenchmarkRunner(LocalModel model) => this.model = model;
+    public BenchmarkRunner(IGenerationModel model) => this.model = model;
 
     public IReadOnlyList<BenchmarkRow> Run(BenchmarkRequest request, IProgress<double>? progress, CancellationToken cancellationToken)
     {
@@ -27,8 +28,6 @@ internal sealed class BenchmarkRunner
 
         var contextSize = Math.Max(request.PromptTokens, request.GenerationTokens);
         var batchSize = Math.Clamp(request.BatchSize, 1, contextSize);
-        using var session = new LlamaSession(config, LayerRange.All(config.LayerCount), contextSize, batchSize);
-        var logits = new float[config.VocabularySize];
         var tokens = RandomTokens(contextSize, config.VocabularySize);
 
         var rows = new List<BenchmarkRow>();
@@ -41,10 +40,10 @@ internal sealed class BenchmarkRunner
             for (var run = -1; run < request.Repetitions; run++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                session.Reset();
+                using var session = model.Open(contextSize, batchSize);
                 var clock = Stopwatch.StartNew();
-                if (test.Prompt > 0) EvaluatePrompt(session, tokens.AsSpan(0, test.Prompt), batchSize, logits, cancellationToken);
-                else Generate(session, tokens.AsSpan(0, test.Generation), logits, cancellationToken);
+                if (test.Prompt > 0) EvaluatePrompt(session, tokens.AsSpan(0, test.Prompt), batchSize, cancellationToken);
+                else Generate(session, tokens.AsSpan(0, test.Generation), cancellationToken);
                 clock.Stop();
                 if (run >= 0)
                 {
@@ -69,22 +68,22 @@ internal sealed class BenchmarkRunner
         return rows;
     }
 
-    private void EvaluatePrompt(LlamaSession session, ReadOnlySpan<int> tokens, int batchSize, float[] logits, CancellationToken cancellationToken)
+    private static void EvaluatePrompt(IGenerationSequence session, ReadOnlySpan<int> tokens, int batchSize, CancellationToken cancellationToken)
     {
         for (var start = 0; start < tokens.Length; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var count = Math.Min(batchSize, tokens.Length - start);
-            model.Forward.EvaluateTokens(session, tokens.Slice(start, count), logits, logitsForAllTokens: false);
+            session.EvaluateGreedy(tokens.Slice(start, count));
         }
     }
 
-    private void Generate(LlamaSession session, ReadOnlySpan<int> tokens, float[] logits, CancellationToken cancellationToken)
+    private static void Generate(IGenerationSequence session, ReadOnlySpan<int> tokens, CancellationToken cancellationToken)
     {
         for (var i = 0; i < tokens.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            model.Forward.EvaluateTokens(session, tokens.Slice(i, 1), logits, logitsForAllTokens: false);
+            session.EvaluateGreedy(tokens.Slice(i, 1));
         }
     }
 

@@ -142,30 +142,37 @@ internal static class ClusterLoader
             return (reply.Message, 0);
         }
 
+        // The stream runs on the thread pool; progress is reported from this (the caller's) thread, which is the
+        // only one a PowerShell cmdlet may write progress from.
         var activity = $"Sending layers {layers} to {client.Endpoint}";
-        var streamed = client.StreamWeightsAsync(file, tensors, hash, new SynchronousProgress(progress, activity, totalBytes, index, count), cancellationToken)
-            .GetAwaiter().GetResult();
+        var counter = new ByteCounter();
+        var streaming = client.StreamWeightsAsync(file, tensors, hash, counter, cancellationToken);
+        long lastPercent = -1;
+        while (!((IAsyncResult)streaming).AsyncWaitHandle.WaitOne(TimeSpan.FromMilliseconds(100)))
+        {
+            long bytes = counter.Value;
+            long percent = totalBytes == 0 ? 100 : bytes * 100 / totalBytes;
+            if (percent != lastPercent)
+            {
+                lastPercent = percent;
+                progress?.Report(new ClusterLoadProgress(activity, $"{HumanReadable.Bytes(bytes)} of {HumanReadable.Bytes(totalBytes)}",
+                    StageFraction(index, count, percent / 100.0)));
+            }
+        }
+        var streamed = streaming.GetAwaiter().GetResult();
         return ("streamed from the coordinator", (long)streamed.BytesReceived);
     }
 
     private static double StageFraction(int index, int count, double within) => (index + within) / Math.Max(1, count);
 
-    /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and arrive late).</summary>
-    private sealed class SynchronousProgress(IProgress<ClusterLoadProgress>? target, string activity, long totalBytes, int index, int count) : IProgress<long>
+    /// <summary>Bytes sent so far, written by the streaming task and read by the reporting loop.</summary>
+    private sealed class ByteCounter : IProgress<long>
     {
-        private long lastPercent = -1;
+        private long value;
 
-        public void Report(long bytes)
-        {
-            long percent = totalBytes == 0 ? 100 : bytes * 100 / totalBytes;
-            if (target is null || percent == lastPercent)
-            {
-                return;
-            }
-            lastPercent = percent;
-            target.Report(new ClusterLoadProgress(activity, $"{HumanReadable.Bytes(bytes)} of {HumanReadable.Bytes(totalBytes)}",
-                StageFraction(index, count, percent / 100.0)));
-        }
+        public long Value => Interlocked.Read(ref value);
+
+        public void Report(long bytes) => Interlocked.Exchange(ref value, bytes);
     }
 
     private static List<WorkerEndpoint> ParseEndpoints(IReadOnlyList<string> workers)

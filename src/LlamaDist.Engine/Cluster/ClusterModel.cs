@@ -6,6 +6,7 @@ using LlamaDist.Core.Tokenization;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 using LlamaDist.Distributed.Ring;
+using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Errors;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
@@ -84,6 +85,13 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         return ExceptionTranslation.Run(Summary.Path, () => new GenerationLoop(this).Run(request, onText, cancellationToken));
+    }
+
+    /// <summary>llama-bench's pp/tg tests through the ring (see <see cref="BenchmarkRunner"/>).</summary>
+    public IReadOnlyList<BenchmarkRow> Benchmark(BenchmarkRequest request, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return ExceptionTranslation.Run(Summary.Path, () => new BenchmarkRunner(this).Run(request, progress, cancellationToken));
     }
 
     IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize)

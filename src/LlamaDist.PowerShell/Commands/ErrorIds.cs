@@ -16,8 +16,22 @@ internal static class ErrorIds
         LlamaErrorKind.ContextOverflow => "ContextOverflow",
         LlamaErrorKind.InvalidArgument => "InvalidArgument",
         LlamaErrorKind.FileExists => "FileExists",
+        LlamaErrorKind.WorkerUnreachable => "WorkerUnreachable",
+        LlamaErrorKind.WorkerProtocolMismatch => "WorkerProtocolMismatch",
+        LlamaErrorKind.ModelMismatch => "ModelMismatch",
+        LlamaErrorKind.WorkerOutOfMemory => "WorkerOutOfMemory",
+        LlamaErrorKind.WorkerFailed => "WorkerFailed",
+        LlamaErrorKind.PlanningFailed => "PlanningFailed",
+        LlamaErrorKind.PortInUse => "PortInUse",
+        LlamaErrorKind.InvalidAddress => "InvalidAddress",
+        LlamaErrorKind.RuntimeMissing => "RuntimeMissing",
         _ => "LlamaDistError",
     };
+
+    /// <summary>A worker or cluster name that matches nothing this session started.</summary>
+    public const string WorkerNotFound = "WorkerNotFound";
+
+    public const string ClusterNotFound = "ClusterNotFound";
 
     public static ErrorCategory CategoryFor(LlamaErrorKind kind) => kind switch
     {
@@ -29,6 +43,15 @@ internal static class ErrorIds
         LlamaErrorKind.ContextOverflow => ErrorCategory.LimitsExceeded,
         LlamaErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
         LlamaErrorKind.FileExists => ErrorCategory.ResourceExists,
+        LlamaErrorKind.WorkerUnreachable => ErrorCategory.ConnectionError,
+        LlamaErrorKind.WorkerProtocolMismatch => ErrorCategory.ProtocolError,
+        LlamaErrorKind.ModelMismatch => ErrorCategory.InvalidData,
+        LlamaErrorKind.WorkerOutOfMemory => ErrorCategory.LimitsExceeded,
+        LlamaErrorKind.WorkerFailed => ErrorCategory.InvalidResult,
+        LlamaErrorKind.PlanningFailed => ErrorCategory.InvalidArgument,
+        LlamaErrorKind.PortInUse => ErrorCategory.ResourceUnavailable,
+        LlamaErrorKind.InvalidAddress => ErrorCategory.InvalidArgument,
+        LlamaErrorKind.RuntimeMissing => ErrorCategory.NotInstalled,
         _ => ErrorCategory.NotSpecified,
     };
 }

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Benchmarks;
+using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Output;
 
@@ -8,18 +9,43 @@ namespace LlamaDist.PowerShell.Commands;
 /// <summary>
 /// <para type="synopsis">Measures prompt (pp) and generation (tg) speed of a model, like llama-bench.</para>
 /// <example><code>Invoke-LlamaBenchmark -Model .\tinyllama-q4_0.gguf -Threads 2 | Export-Csv bench.csv</code></example>
+/// <example><code>Invoke-LlamaBenchmark -Model .\tinyllama-q8_0.gguf -Worker pc1:50052, mac1:50052 -Repetitions 3</code></example>
+/// <example><code>Invoke-LlamaBenchmark -Cluster $c -PromptTokens 128 -GenTokens 32</code></example>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "LlamaBenchmark")]
+[Cmdlet(VerbsLifecycle.Invoke, "LlamaBenchmark", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaBenchmarkResult))]
 public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
 {
     private const int ProgressId = 4;
+    private const string LocalSet = "Local";
+    private const string WorkerSet = "Worker";
+    private const string ClusterSet = "Cluster";
 
     /// <summary>Model files; takes FileInfo objects (FullName) from the pipeline.</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LocalSet)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = WorkerSet)]
     [Alias("FullName", "Path")]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
+
+    /// <summary>Benchmark the model split across these workers (a cluster built and removed per model).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string[] Worker { get; set; } = [];
+
+    /// <summary>With -Worker: run the first layers in this process too.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    public SwitchParameter IncludeLocal { get; set; }
+
+    /// <summary>With -Worker: Auto, Even, Memory or layer counts per node.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? Split { get; set; }
+
+    /// <summary>Benchmark an existing cluster (New-LlamaCluster).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]
+    [ValidateNotNull]
+    public LlamaCluster? Cluster { get; set; }
 
     /// <summary>Tokens of the prompt test (pp); 0 skips it.</summary>
     [Parameter]
@@ -47,11 +73,50 @@ public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
 
     protected override void ProcessRecord()
     {
+        var request = new BenchmarkRequest { PromptTokens = PromptTokens, GenerationTokens = GenTokens, Repetitions = Repetitions, BatchSize = BatchSize };
+        if (ParameterSetName == ClusterSet)
+        {
+            ClusterModel cluster;
+            try
+            {
+                cluster = ClusterCmdletSupport.EngineCluster(Cluster!);
+            }
+            catch (ArgumentException exception)
+            {
+                WriteError(new ErrorRecord(exception, ErrorIds.ClusterNotFound, ErrorCategory.ResourceUnavailable, Cluster));
+                return;
+            }
+            RunEngine(() => WriteClusterRows(cluster, request), Cluster!.Id);
+            return;
+        }
+
         var modelPath = ResolveSinglePath(Model);
+        if (ParameterSetName == WorkerSet)
+        {
+            (string mode, int[]? counts) split = ("Auto", null);
+            try
+            {
+                split = ClusterCmdletSupport.ParseSplit(Split);
+            }
+            catch (ArgumentException exception)
+            {
+                ThrowTerminatingError(new ErrorRecord(exception, "InvalidArgument", ErrorCategory.InvalidArgument, Split));
+            }
+            RunEngine(() =>
+            {
+                using var cluster = ClusterCmdletSupport.Create(this, new ClusterRequest
+                {
+                    ModelPath = modelPath, Workers = Worker, IncludeLocal = IncludeLocal, Split = split.mode == "Explicit" ? "Auto" : split.mode,
+                    LayerCounts = split.counts, Threads = Threads,
+                }, ProgressId);
+                WriteClusterRows(cluster, request);
+            }, modelPath);
+            return;
+        }
+
         RunEngine(() =>
         {
             using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken);
-            var request = new BenchmarkRequest { PromptTokens = PromptTokens, GenerationTokens = GenTokens, Repetitions = Repetitions, BatchSize = BatchSize };
             var rows = model.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", modelPath), CancellationToken);
             CompleteProgress(ProgressId, "Benchmarking");
             foreach (var row in rows)
@@ -59,5 +124,17 @@ public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
                 WriteObject(OutputMapping.ToBenchmarkResult(model.Summary, row, Repetitions));
             }
         }, modelPath);
+    }
+
+    /// <summary>Rows of a cluster run; the backend column names the ring ("CPU x3 (RPC)"-style, as llama-bench does).</summary>
+    private void WriteClusterRows(ClusterModel cluster, BenchmarkRequest request)
+    {
+        var rows = cluster.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", cluster.Summary.Path), CancellationToken);
+        CompleteProgress(ProgressId, "Benchmarking");
+        var backend = $"{string.Join("+", cluster.Nodes.Select(node => node.Backend).Distinct())} x{cluster.Nodes.Count} (LlamaDist ring)";
+        foreach (var row in rows)
+        {
+            WriteObject(OutputMapping.ToBenchmarkResult(cluster.Summary, row, Repetitions, backend));
+        }
     }
 }

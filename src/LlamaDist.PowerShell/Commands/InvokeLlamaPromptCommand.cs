@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Output;
@@ -9,20 +10,52 @@ namespace LlamaDist.PowerShell.Commands;
 /// <para type="synopsis">Generates text from a prompt with a GGUF model and returns the text with llama.cpp-style timings.</para>
 /// <example><code>Invoke-LlamaPrompt -Model .\tiny.gguf -Prompt 'Once upon a time' -MaxTokens 32 -Temperature 0</code></example>
 /// <example><code>'Hello', 'Bonjour' | Invoke-LlamaPrompt -Model .\tiny.gguf | Export-Csv runs.csv</code></example>
+/// <example><code>Invoke-LlamaPrompt -Model .\tiny.gguf -Worker pc1:50052, mac1:50052 -Prompt 'Once upon a time'</code></example>
+/// <example><code>$c = New-LlamaCluster .\tiny.gguf -Worker $w1, $w2; 1..10 | % { Invoke-LlamaPrompt -Cluster $c -Prompt "Story $_" }</code></example>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "LlamaPrompt")]
+[Cmdlet(VerbsLifecycle.Invoke, "LlamaPrompt", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaPromptResult))]
 public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
 {
     private const int LoadProgressId = 1;
+    private const string LocalSet = "Local";
+    private const string WorkerSet = "Worker";
+    private const string ClusterSet = "Cluster";
 
-    // Held as IDisposable so the cmdlet's own type never names engine types in fields (see ModuleInitializer).
+    // Held as IDisposable so the cmdlet's own type never names engine types in fields (see ModuleInitializer):
+    // a local model, or a cluster (owned when this cmdlet built it from -Worker, borrowed with -Cluster).
     private IDisposable? loadedModel;
+    private bool ownsModel;
 
     /// <summary>The GGUF model; the embedded default model when omitted.</summary>
-    [Parameter(Position = 1)]
+    [Parameter(Position = 1, ParameterSetName = LocalSet)]
+    [Parameter(Position = 1, ParameterSetName = WorkerSet)]
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
+
+    /// <summary>Workers to split the model across for this call (a cluster built and removed around it).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string[] Worker { get; set; } = [];
+
+    /// <summary>With -Worker: run the first layers in this process too.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    public SwitchParameter IncludeLocal { get; set; }
+
+    /// <summary>With -Worker: Auto, Even, Memory or layer counts per node.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? Split { get; set; }
+
+    /// <summary>With -Worker: F16 or F32 hidden states between nodes.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateSet("F16", "F32")]
+    public string ActivationEncoding { get; set; } = "F16";
+
+    /// <summary>A cluster from New-LlamaCluster, reused without reloading.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]
+    [ValidateNotNull]
+    public LlamaCluster? Cluster { get; set; }
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [AllowEmptyString]
@@ -64,8 +97,9 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
     [Parameter]
     public int? Seed { get; set; }
 
-    /// <summary>Compute threads; physical cores when omitted.</summary>
-    [Parameter]
+    /// <summary>Compute threads (of the local stage with -Worker -IncludeLocal); physical cores when omitted.</summary>
+    [Parameter(ParameterSetName = LocalSet)]
+    [Parameter(ParameterSetName = WorkerSet)]
     [ValidateRange(1, 1024)]
     public int Threads { get; set; }
 
@@ -80,7 +114,40 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
 
     protected override void BeginProcessing()
     {
+        if (ParameterSetName == ClusterSet)
+        {
+            try
+            {
+                loadedModel = ClusterCmdletSupport.EngineCluster(Cluster!);
+            }
+            catch (ArgumentException exception)
+            {
+                ThrowTerminatingError(new ErrorRecord(exception, ErrorIds.ClusterNotFound, ErrorCategory.ResourceUnavailable, Cluster));
+            }
+            return;
+        }
+
         var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
+        ownsModel = true;
+        if (ParameterSetName == WorkerSet)
+        {
+            (string mode, int[]? counts) split = ("Auto", null);
+            try
+            {
+                split = ClusterCmdletSupport.ParseSplit(Split);
+            }
+            catch (ArgumentException exception)
+            {
+                ThrowTerminatingError(new ErrorRecord(exception, "InvalidArgument", ErrorCategory.InvalidArgument, Split));
+            }
+            RunEngine(() => loadedModel = ClusterCmdletSupport.Create(this, new ClusterRequest
+            {
+                ModelPath = modelPath, Workers = Worker, IncludeLocal = IncludeLocal, Split = split.mode == "Explicit" ? "Auto" : split.mode,
+                LayerCounts = split.counts, Threads = Threads, ActivationEncoding = ActivationEncoding,
+            }, LoadProgressId), modelPath, terminating: true);
+            return;
+        }
+
         RunEngine(() =>
         {
             var progress = CreateProgress(LoadProgressId, "Loading model", modelPath);
@@ -91,7 +158,6 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
 
     protected override void ProcessRecord()
     {
-        var model = (LocalModel)loadedModel!;
         var request = new GenerationRequest
         {
             Prompt = Prompt,
@@ -111,9 +177,14 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
             // Streamed text goes where Write-Host goes (the information stream, tagged PSHOST): shown as it comes,
             // and capturable with 6>&1 like any host output.
             Action<string>? onText = Stream ? text => WriteHostText(text, newLine: false) : null;
-            var result = model.Generate(request, onText, CancellationToken);
+            var (name, result) = loadedModel switch
+            {
+                LocalModel local => (local.Summary.Name, local.Generate(request, onText, CancellationToken)),
+                ClusterModel cluster => (cluster.Summary.Name, cluster.Generate(request, onText, CancellationToken)),
+                _ => throw new InvalidOperationException("No model is loaded."),
+            };
             if (Stream) WriteHostText("", newLine: true);
-            WriteObject(OutputMapping.ToPromptResult(model.Summary.Name, Prompt, result));
+            WriteObject(OutputMapping.ToPromptResult(name, Prompt, result));
         }, Prompt);
     }
 
@@ -122,7 +193,10 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
 
     protected override void DisposeResources()
     {
-        loadedModel?.Dispose();
+        if (ownsModel)
+        {
+            loadedModel?.Dispose();
+        }
         loadedModel = null;
     }
 }

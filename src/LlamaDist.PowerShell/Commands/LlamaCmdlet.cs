@@ -13,6 +13,9 @@ public abstract class LlamaCmdlet : PSCmdlet, IDisposable
 
     protected CancellationToken CancellationToken => cancellation.Token;
 
+    /// <summary>The same token, for helpers outside the cmdlet class.</summary>
+    internal CancellationToken Token => cancellation.Token;
+
     protected override void StopProcessing() => cancellation.Cancel();
 
     /// <summary>Runs engine work; engine errors become ErrorRecords, cancellation stops the pipeline.</summary>

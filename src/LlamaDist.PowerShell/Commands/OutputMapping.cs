@@ -1,4 +1,6 @@
 using LlamaDist.Engine.Benchmarks;
+using LlamaDist.Engine.Cluster;
+using LlamaDist.Engine.Workers;
 using LlamaDist.Engine.Formatting;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
@@ -39,7 +41,7 @@ internal static class OutputMapping
         Prompt = prompt,
         Text = result.Text,
         TokenIds = result.TokenIds,
-        Workers = [],
+        Workers = result.Stages.Select(ToWorkerTiming).ToArray(),
         PromptTokens = result.PromptTokenIds.Length,
         PromptEvalMs = Math.Round(result.PromptEvalMs, 3),
         PromptTokensPerSecond = PerSecond(result.PromptTokenIds.Length, result.PromptEvalMs),
@@ -54,7 +56,70 @@ internal static class OutputMapping
         Threads = result.Threads,
         ContextSize = result.ContextSize,
         Seed = result.Seed,
-        WorkerCount = 0,
+        WorkerCount = result.Stages.Count,
+    };
+
+    public static LlamaWorkerTiming ToWorkerTiming(StageStatistics stage) => new()
+    {
+        Endpoint = stage.Endpoint,
+        FirstLayer = stage.LayerStart,
+        LastLayer = stage.LayerEnd - 1,
+        ComputeMs = Math.Round(stage.ComputeMs, 3),
+        NetworkMs = Math.Round(stage.NetworkMs, 3),
+        BytesSent = stage.BytesSent,
+        BytesReceived = stage.BytesReceived,
+        Steps = stage.Steps,
+    };
+
+    public static LlamaCluster ToCluster(ClusterModel cluster) => new()
+    {
+        Id = cluster.Id,
+        Model = cluster.Summary.Name,
+        ModelPath = cluster.Summary.Path,
+        Split = cluster.Split,
+        NodeCount = cluster.Nodes.Count,
+        Nodes = cluster.Nodes.Select(node => new LlamaClusterNode
+        {
+            Endpoint = node.Endpoint,
+            Name = node.Name,
+            Layers = $"{node.LayerStart}-{node.LayerEnd - 1}",
+            FirstLayer = node.LayerStart,
+            LastLayer = node.LayerEnd - 1,
+            WeightBytes = node.WeightBytes,
+            Weights = HumanReadable.Bytes(node.WeightBytes),
+            Backend = node.Backend,
+            Threads = node.Threads,
+            LoadMs = Math.Round(node.LoadMs, 3),
+            WeightSource = node.WeightSource,
+            BytesStreamed = node.BytesStreamed,
+        }).ToArray(),
+        ActivationEncoding = cluster.ActivationEncoding,
+        LoadMs = Math.Round(cluster.LoadMs, 3),
+        Created = cluster.CreatedUtc.ToLocalTime(),
+        Handle = cluster,
+    };
+
+    public static LlamaWorkerStatus ToWorkerStatus(WorkerStatusInfo status) => new()
+    {
+        Endpoint = status.Endpoint,
+        Name = status.Name,
+        WorkerId = status.WorkerId,
+        Version = status.SoftwareVersion,
+        Protocol = status.ProtocolVersion,
+        Backend = status.Backend,
+        Device = status.DeviceName,
+        Threads = status.Threads,
+        TotalMemoryBytes = status.TotalMemoryBytes,
+        FreeMemoryBytes = status.FreeMemoryBytes,
+        FreeMemory = HumanReadable.Bytes(status.FreeMemoryBytes),
+        BytesPerSecond = Math.Round(status.BytesPerSecond),
+        GigaFlops = Math.Round(status.GigaFlops, 2),
+        Ranges = status.Ranges.ToArray(),
+        Sessions = status.OpenSessions,
+        ForwardMessagesReceived = status.ForwardMessagesReceived,
+        ForwardBytesReceived = status.ForwardBytesReceived,
+        ForwardMessagesSent = status.ForwardMessagesSent,
+        ForwardBytesSent = status.ForwardBytesSent,
     };
 
     public static LlamaPerplexityResult ToPerplexityResult(string model, string path, PerplexityResult result) => new()
@@ -74,13 +139,13 @@ internal static class OutputMapping
         TotalMs = Math.Round(result.TotalMs, 3),
     };
 
-    public static LlamaBenchmarkResult ToBenchmarkResult(ModelSummary summary, BenchmarkRow row, int repetitions) => new()
+    public static LlamaBenchmarkResult ToBenchmarkResult(ModelSummary summary, BenchmarkRow row, int repetitions, string backend = "CPU") => new()
     {
         Model = summary.Name,
         ModelType = $"{summary.Architecture} {HumanReadable.Count(summary.ParameterCount)} {summary.PredominantType}",
         ModelSize = summary.FileSize,
         ModelParameters = summary.ParameterCount,
-        Backend = "CPU",
+        Backend = backend,
         Threads = row.Threads,
         Test = row.Test,
         PromptTokens = row.PromptTokens,

@@ -10,4 +10,6 @@ public sealed class LlamaWorkerTiming
     public double NetworkMs { get; init; }
     public long BytesSent { get; init; }
     public long BytesReceived { get; init; }
+    /// <summary>Steps (prompt batches and decoded tokens) the node evaluated.</summary>
+    public int Steps { get; init; }
 }

@@ -1,0 +1,57 @@
+using System.Globalization;
+using System.Management.Automation;
+using LlamaDist.Engine.Cluster;
+using LlamaDist.PowerShell.Output;
+
+namespace LlamaDist.PowerShell.Commands;
+
+/// <summary>What New-LlamaCluster and the -Worker parameter sets of other cmdlets share.</summary>
+internal static class ClusterCmdletSupport
+{
+    /// <summary>-Split: Auto, Even, Memory, or layer counts per node ("6,5" or 6, 5).</summary>
+    public static (string Mode, int[]? Counts) ParseSplit(string[]? split)
+    {
+        if (split is null || split.Length == 0)
+        {
+            return ("Auto", null);
+        }
+        var parts = split.SelectMany(part => part.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+        if (parts.Length == 1 && parts[0] is var mode && (mode.Equals("Auto", StringComparison.OrdinalIgnoreCase)
+            || mode.Equals("Even", StringComparison.OrdinalIgnoreCase) || mode.Equals("Memory", StringComparison.OrdinalIgnoreCase)))
+        {
+            return (mode, null);
+        }
+        var counts = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out counts[i]) || counts[i] < 1)
+            {
+                throw new ArgumentException($"-Split takes Auto, Even, Memory or layer counts per node (e.g. 6,5), not '{string.Join(",", split)}'.");
+            }
+        }
+        return ("Explicit", counts);
+    }
+
+    public static ClusterModel Create(LlamaCmdlet cmdlet, ClusterRequest request, int progressId)
+    {
+        var progress = new ClusterProgress(cmdlet, progressId);
+        var cluster = ClusterModel.Create(request, progress, cmdlet.Token);
+        cmdlet.WriteProgress(new ProgressRecord(progressId, "Building cluster", "Done") { RecordType = ProgressRecordType.Completed });
+        return cluster;
+    }
+
+    /// <summary>Writes each loading step as a fresh ProgressRecord on the pipeline thread (the engine reports synchronously).</summary>
+    private sealed class ClusterProgress(LlamaCmdlet cmdlet, int activityId) : IProgress<ClusterLoadProgress>
+    {
+        public void Report(ClusterLoadProgress value) =>
+            cmdlet.WriteProgress(new ProgressRecord(activityId, value.Activity, value.Status)
+            {
+                PercentComplete = (int)Math.Clamp(value.Fraction * 100, 0, 100),
+            });
+    }
+
+    public static ClusterModel EngineCluster(LlamaCluster cluster) =>
+        cluster.Handle as ClusterModel is { IsDisposed: false } model
+            ? model
+            : throw new ArgumentException($"Cluster {cluster.Id} was removed; create it again with New-LlamaCluster.");
+}

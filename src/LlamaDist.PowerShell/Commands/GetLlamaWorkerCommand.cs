@@ -1,0 +1,73 @@
+using System.Management.Automation;
+using LlamaDist.Engine.Workers;
+using LlamaDist.PowerShell.Output;
+
+namespace LlamaDist.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Lists the workers this session started, or asks workers anywhere for their status.</para>
+/// <example><code>Get-LlamaWorker</code></example>
+/// <example><code>Get-LlamaWorker -Endpoint pc1:50052, mac1:50052 | Format-List</code></example>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "LlamaWorker", DefaultParameterSetName = LocalSet)]
+[OutputType(typeof(LlamaWorker), ParameterSetName = [LocalSet])]
+[OutputType(typeof(LlamaWorkerStatus), ParameterSetName = [EndpointSet])]
+public sealed class GetLlamaWorkerCommand : LlamaCmdlet
+{
+    private const string LocalSet = "Session";
+    private const string EndpointSet = "Endpoint";
+
+    /// <summary>Names of workers this session started (wildcards allowed).</summary>
+    [Parameter(Position = 0, ParameterSetName = LocalSet)]
+    [SupportsWildcards]
+    public string[]? Name { get; set; }
+
+    /// <summary>host:port of workers to query, started here or anywhere.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = EndpointSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Endpoint { get; set; } = [];
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == EndpointSet)
+        {
+            foreach (var endpoint in Endpoint)
+            {
+                RunEngine(() => WriteObject(OutputMapping.ToWorkerStatus(WorkerInspector.Query(endpoint, CancellationToken))), endpoint);
+            }
+            return;
+        }
+
+        var patterns = (Name ?? ["*"]).Select(name => new WildcardPattern(name, WildcardOptions.IgnoreCase)).ToArray();
+        foreach (var worker in SessionRegistry.Workers)
+        {
+            if (patterns.Any(pattern => pattern.IsMatch(worker.Name) || pattern.IsMatch(worker.Endpoint)))
+            {
+                RefreshState(worker);
+                WriteObject(worker);
+            }
+        }
+    }
+
+    /// <summary>A detached worker may have exited since it was started.</summary>
+    internal static void RefreshState(LlamaWorker worker)
+    {
+        if (worker.Detached && worker.State == "Running" && !IsAlive(worker.ProcessId))
+        {
+            worker.State = "Stopped";
+        }
+    }
+
+    private static bool IsAlive(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}

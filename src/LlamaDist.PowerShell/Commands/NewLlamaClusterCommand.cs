@@ -1,0 +1,78 @@
+using System.Management.Automation;
+using LlamaDist.Engine.Cluster;
+using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Output;
+
+namespace LlamaDist.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Splits a model's layers across workers and loads them, ready for many prompts.</para>
+/// <para type="description">Each worker loads its layer range from its own copy of the GGUF (verified by a
+/// content hash of exactly those tensors) or its cache; a worker without either receives just its range, once.
+/// -Split Auto weighs each node's measured speed and free memory; Even and Memory split by count and by free
+/// memory; a list of numbers gives the layers per node.</para>
+/// <example><code>$c = New-LlamaCluster -Model .\tiny.gguf -Worker pc1:50052, mac1:50052 -Split Auto; $c.Nodes</code></example>
+/// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker $w1, $w2 -IncludeLocal -Split 2,5,4</code></example>
+/// </summary>
+[Cmdlet(VerbsCommon.New, "LlamaCluster")]
+[OutputType(typeof(LlamaCluster))]
+public sealed class NewLlamaClusterCommand : LlamaCmdlet
+{
+    private const int ProgressId = 5;
+
+    /// <summary>The GGUF model on this machine; the embedded default model when omitted.</summary>
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string? Model { get; set; }
+
+    /// <summary>Workers in ring order: host:port, or worker objects from Start-LlamaWorker.</summary>
+    [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string[] Worker { get; set; } = [];
+
+    /// <summary>Run the first layers in this process as well.</summary>
+    [Parameter]
+    public SwitchParameter IncludeLocal { get; set; }
+
+    /// <summary>Auto (default), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? Split { get; set; }
+
+    /// <summary>Threads of the local stage (-IncludeLocal); physical cores when omitted.</summary>
+    [Parameter]
+    [ValidateRange(1, 1024)]
+    public int Threads { get; set; }
+
+    /// <summary>How hidden states travel: F16 (half the bytes) or F32 (exactly the local values).</summary>
+    [Parameter]
+    [ValidateSet("F16", "F32")]
+    public string ActivationEncoding { get; set; } = "F16";
+
+    protected override void EndProcessing()
+    {
+        var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
+        (string mode, int[]? counts) split;
+        try
+        {
+            split = ClusterCmdletSupport.ParseSplit(Split);
+        }
+        catch (ArgumentException exception)
+        {
+            ThrowTerminatingError(new ErrorRecord(exception, "InvalidArgument", ErrorCategory.InvalidArgument, Split));
+            return;
+        }
+        RunEngine(() =>
+        {
+            var request = new ClusterRequest
+            {
+                ModelPath = modelPath, Workers = Worker, IncludeLocal = IncludeLocal, Split = split.mode == "Explicit" ? "Auto" : split.mode,
+                LayerCounts = split.counts, Threads = Threads, ActivationEncoding = ActivationEncoding,
+            };
+            var cluster = ClusterCmdletSupport.Create(this, request, ProgressId);
+            var output = OutputMapping.ToCluster(cluster);
+            SessionRegistry.Add(output);
+            WriteObject(output);
+        }, modelPath);
+    }
+}

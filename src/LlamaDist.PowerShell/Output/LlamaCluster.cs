@@ -1,0 +1,31 @@
+using System.Management.Automation;
+
+namespace LlamaDist.PowerShell.Output;
+
+/// <summary>
+/// A model loaded across workers (New-LlamaCluster): the plan per node and what loading took. Reuse it with
+/// Invoke-LlamaPrompt -Cluster for many prompts; Remove-LlamaCluster frees the workers' memory.
+/// </summary>
+public sealed class LlamaCluster
+{
+    public string Id { get; init; } = "";
+    public string Model { get; init; } = "";
+    public string ModelPath { get; init; } = "";
+    /// <summary>How layers were divided: Auto, Even, Memory or Explicit.</summary>
+    public string Split { get; init; } = "";
+    public int NodeCount { get; init; }
+    /// <summary>The plan in ring order.</summary>
+    public LlamaClusterNode[] Nodes { get; init; } = [];
+    /// <summary>F16 or F32: how hidden states travel between nodes.</summary>
+    public string ActivationEncoding { get; init; } = "";
+    public double LoadMs { get; init; }
+    public DateTime Created { get; init; }
+    /// <summary>Ready or Removed.</summary>
+    public string State { get; internal set; } = "Ready";
+
+    /// <summary>The engine's cluster (held by its interface only).</summary>
+    [Hidden]
+    internal IDisposable? Handle { get; set; }
+
+    public override string ToString() => Id;
+}

@@ -1,0 +1,22 @@
+namespace LlamaDist.PowerShell.Output;
+
+/// <summary>One node of a cluster's plan: where it is, which layers it runs, and how they got there.</summary>
+public sealed class LlamaClusterNode
+{
+    /// <summary>"host:port", or "local" for this process.</summary>
+    public string Endpoint { get; init; } = "";
+    public string Name { get; init; } = "";
+    /// <summary>"0-10": first and last layer, inclusive.</summary>
+    public string Layers { get; init; } = "";
+    public int FirstLayer { get; init; }
+    public int LastLayer { get; init; }
+    public long WeightBytes { get; init; }
+    public string Weights { get; init; } = "";
+    public string Backend { get; init; } = "";
+    public int Threads { get; init; }
+    public double LoadMs { get; init; }
+    /// <summary>Where the weights came from: the worker's model file, its cache, streamed now, or this process.</summary>
+    public string WeightSource { get; init; } = "";
+    /// <summary>Weight bytes sent to the node while loading (0 when it had them).</summary>
+    public long BytesStreamed { get; init; }
+}

@@ -1,0 +1,32 @@
+using System.Management.Automation;
+
+namespace LlamaDist.PowerShell.Output;
+
+/// <summary>
+/// A worker this session started (Start-LlamaWorker). Embedded workers run inside this process; detached ones
+/// are their own process and outlive the session. Its string form is its endpoint, so a worker object can be
+/// passed wherever an endpoint is expected (-Worker $w1, $w2).
+/// </summary>
+public sealed class LlamaWorker
+{
+    public string Name { get; init; } = "";
+    public string Endpoint { get; init; } = "";
+    public int ProcessId { get; init; }
+    public string Backend { get; init; } = "CPU";
+    public int Threads { get; init; }
+    /// <summary>Memory the worker may use for weights and caches, in bytes.</summary>
+    public long MemoryBytes { get; init; }
+    /// <summary><see cref="MemoryBytes"/> for people ("23.4 GB").</summary>
+    public string Memory { get; init; } = "";
+    /// <summary>Running or Stopped.</summary>
+    public string State { get; internal set; } = "Running";
+    public bool Detached { get; init; }
+    public string WorkerId { get; init; } = "";
+    public DateTime Started { get; init; }
+
+    /// <summary>The in-process host of an embedded worker (an engine object, held by its interface only).</summary>
+    [Hidden]
+    internal IDisposable? Host { get; init; }
+
+    public override string ToString() => Endpoint;
+}
