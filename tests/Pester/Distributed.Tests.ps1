@@ -151,14 +151,14 @@ Describe 'New-LlamaCluster' {
         try {
             $first = New-LlamaCluster -Model $script:Models['F16'] -Worker $fresh, $script:W1 -Split Even
             $first.Nodes[0].BytesStreamed | Should -Be $first.Nodes[0].WeightBytes
-            $first.Nodes[0].WeightSource | Should -Match 'streamed'
+            $first.Nodes[0].WeightSource | Should -Be 'streamed'
             $first.Nodes[1].BytesStreamed | Should -Be 0
             (Invoke-LlamaPrompt -Cluster $first -Prompt $script:Prompt -Temperature 0 -MaxTokens 12).TokenIds | Should -Be (Get-LocalTokens $script:Models['F16'])
             $first | Remove-LlamaCluster
 
             $second = New-LlamaCluster -Model $script:Models['F16'] -Worker $fresh, $script:W1 -Split Even
             $second.Nodes[0].BytesStreamed | Should -Be 0
-            $second.Nodes[0].WeightSource | Should -Be 'loaded from cache'
+            $second.Nodes[0].WeightSource | Should -Be 'cache'
             $second | Remove-LlamaCluster
             @(Get-ChildItem (Join-Path $TestDrive 'cache-fresh') -Filter *.gguf).Count | Should -Be 1
         }

@@ -2,7 +2,10 @@ namespace LlamaDist.Core.Model;
 
 /// <summary>
 /// A contiguous run of transformer blocks [Start, EndExclusive) evaluated by one node. The first range (Start 0)
-/// also owns the token embedding; the range ending at the model's layer count also owns the output norm and head.
+/// also owns the token embedding; the range ending at the model's layer count also owns the output norm and head,
+/// unless the head runs on a stage of its own: then that range is marked <see cref="OutputElsewhere"/> and the
+/// last stage is <see cref="OutputHead"/>, an empty range at the end that holds only output_norm and the head
+/// (how a model with fewer blocks than nodes still splits, e.g. a one-layer model over two workers).
 /// A single range covering every layer is the whole model.
 /// </summary>
 public readonly record struct LayerRange
@@ -18,6 +21,29 @@ public readonly record struct LayerRange
         }
         this.Start = Start;
         this.EndExclusive = EndExclusive;
+    }
+
+    private LayerRange(int start, int endExclusive, bool outputElsewhere)
+    {
+        Start = start;
+        EndExclusive = endExclusive;
+        OutputElsewhere = outputElsewhere;
+    }
+
+    /// <summary>True when a later stage applies the output head although this range ends at the last layer.</summary>
+    public bool OutputElsewhere { get; }
+
+    /// <summary>True for <see cref="OutputHead"/>: no blocks, only output_norm and the head.</summary>
+    public bool IsOutputHeadOnly => Count == 0 && Start > 0;
+
+    /// <summary>The same blocks, with the output head left to a later stage.</summary>
+    public LayerRange WithOutputElsewhere() => new(Start, EndExclusive, outputElsewhere: true);
+
+    /// <summary>The stage that runs only output_norm and the head of a model with <paramref name="layerCount"/> layers.</summary>
+    public static LayerRange OutputHead(int layerCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layerCount);
+        return new LayerRange(layerCount, layerCount, outputElsewhere: false);
     }
 
     /// <summary>First layer of the range.</summary>
@@ -36,10 +62,10 @@ public readonly record struct LayerRange
     /// True for the last range of a model with <paramref name="layerCount"/> layers: it applies output_norm and
     /// the output head to produce logits.
     /// </summary>
-    public bool IncludesOutput(int layerCount) => EndExclusive == layerCount;
+    public bool IncludesOutput(int layerCount) => EndExclusive == layerCount && !OutputElsewhere;
 
     /// <summary>True when this single range is the whole model of <paramref name="layerCount"/> layers.</summary>
-    public bool IsWholeModel(int layerCount) => Start == 0 && EndExclusive == layerCount;
+    public bool IsWholeModel(int layerCount) => Start == 0 && EndExclusive == layerCount && !OutputElsewhere;
 
     /// <summary>True when <paramref name="layer"/> (a model-wide index) belongs to this range.</summary>
     public bool Contains(int layer) => layer >= Start && layer < EndExclusive;
@@ -77,7 +103,8 @@ public readonly record struct LayerRange
     /// </summary>
     public void EnsureWithin(int layerCount, string parameterName)
     {
-        if (Count <= 0 || EndExclusive > layerCount)
+        bool headOnly = Count == 0 && Start == layerCount && layerCount > 0 && !OutputElsewhere;
+        if ((Count <= 0 && !headOnly) || EndExclusive > layerCount)
         {
             throw new ArgumentOutOfRangeException(parameterName, this,
                 $"Layer range {this} does not fit a model of {layerCount} layers.");
@@ -91,5 +118,6 @@ public readonly record struct LayerRange
         endExclusive = EndExclusive;
     }
 
-    public override string ToString() => $"[{Start}, {EndExclusive})";
+    public override string ToString() =>
+        IsOutputHeadOnly ? "[output head]" : OutputElsewhere ? $"[{Start}, {EndExclusive}) without the head" : $"[{Start}, {EndExclusive})";
 }

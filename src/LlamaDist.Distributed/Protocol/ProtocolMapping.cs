@@ -45,6 +45,7 @@ public static class ProtocolMapping
         Start = (uint)range.Start,
         EndExclusive = (uint)range.EndExclusive,
         ModelLayerCount = (uint)layerCount,
+        OutputElsewhere = range.OutputElsewhere,
     };
 
     /// <summary>The range a span names, checked against the model it belongs to.</summary>
@@ -55,7 +56,15 @@ public static class ProtocolMapping
         {
             throw new ArgumentException($"The layer span is for a {span.ModelLayerCount}-layer model but the model has {layerCount} layers.", nameof(span));
         }
+        if (span.Start == span.EndExclusive && span.Start == layerCount && !span.OutputElsewhere)
+        {
+            return LayerRange.OutputHead(layerCount);
+        }
         var range = new LayerRange(checked((int)span.Start), checked((int)span.EndExclusive));
+        if (span.OutputElsewhere)
+        {
+            range = range.WithOutputElsewhere();
+        }
         range.EnsureWithin(layerCount, nameof(span));
         return range;
     }

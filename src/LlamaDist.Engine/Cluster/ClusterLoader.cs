@@ -63,7 +63,7 @@ internal static class ClusterLoader
                 client.Handshake.Capabilities.BytesPerSecond, (long)client.Handshake.Capabilities.FreeMemoryBytes)));
 
             var (mode, counts) = ParseSplit(request);
-            var plan = LayerPlanner.Plan(nodes, PlanRequestFor(file, config, request, mode, counts));
+            var plan = PlanWithHead(nodes, file, config, request, mode, counts);
 
             var stages = new List<RingStage>();
             var clusterNodes = new List<ClusterNode>();
@@ -83,7 +83,7 @@ internal static class ClusterLoader
                         LayerStart = assignment.Layers.Start, LayerEnd = assignment.Layers.EndExclusive, WeightBytes = weightBytes,
                         Backend = "CPU", Threads = localThreads!.ThreadCount, BytesPerSecond = nodes[0].Throughput,
                         FreeMemoryBytes = nodes[0].FreeMemoryBytes, LoadMs = clock.Elapsed.TotalMilliseconds,
-                        WeightSource = "this process", BytesStreamed = 0, RangeHash = "",
+                        WeightSource = "this process", BytesStreamed = 0, RangeHash = "", Layers = DescribeLayers(assignment.Layers),
                     });
                     continue;
                 }
@@ -98,10 +98,11 @@ internal static class ClusterLoader
                 clusterNodes.Add(new ClusterNode
                 {
                     Endpoint = client.Endpoint.ToString(), WorkerId = client.WorkerId, Name = client.Handshake.Worker.HostName,
-                    LayerStart = assignment.Layers.Start, LayerEnd = assignment.Layers.EndExclusive, WeightBytes = weightBytes,
-                    Backend = capabilities.Backend.ToString().ToUpperInvariant(), Threads = (int)capabilities.Threads,
+                    LayerStart = assignment.Layers.Start, LayerEnd = assignment.Layers.IsOutputHeadOnly ? config.LayerCount + 1 : assignment.Layers.EndExclusive,
+                    WeightBytes = weightBytes, Backend = capabilities.Backend.ToString().ToUpperInvariant(), Threads = (int)capabilities.Threads,
                     BytesPerSecond = capabilities.BytesPerSecond, FreeMemoryBytes = (long)capabilities.FreeMemoryBytes,
                     LoadMs = clock.Elapsed.TotalMilliseconds, WeightSource = source, BytesStreamed = streamed, RangeHash = hash,
+                    Layers = DescribeLayers(assignment.Layers),
                 });
             }
             progress?.Report(new ClusterLoadProgress("Cluster ready", plan.ToString(), 1));
@@ -119,6 +120,37 @@ internal static class ClusterLoader
             throw;
         }
     }
+
+    /// <summary>
+    /// The planner divides blocks, every node taking at least one. When there is exactly one node more than
+    /// blocks (a one-layer model over two workers), or explicit counts end in 0, the last node takes the output
+    /// head alone — output_norm and the head, often the largest matrix of a small model — and the blocks are
+    /// planned over the other nodes.
+    /// </summary>
+    private static LayerPlan PlanWithHead(List<PlanNode> nodes, GgufFile file, LlamaConfig config, ClusterRequest request,
+        SplitMode mode, IReadOnlyList<int>? counts)
+    {
+        bool headAlone = mode == SplitMode.Explicit
+            ? counts!.Count >= 2 && counts[^1] == 0
+            : nodes.Count == config.LayerCount + 1;
+        if (!headAlone)
+        {
+            return LayerPlanner.Plan(nodes, PlanRequestFor(file, config, request, mode, counts));
+        }
+
+        var blockPlan = LayerPlanner.Plan(nodes[..^1], PlanRequestFor(file, config, request, mode, counts?.Take(counts.Count - 1).ToArray()));
+        var stages = blockPlan.Stages.ToList();
+        var last = stages[^1];
+        stages[^1] = last with { Layers = last.Layers.WithOutputElsewhere() };
+        var head = LayerRange.OutputHead(config.LayerCount);
+        long headBytes = RangeTensors.ByteCount(RangeTensors.Select(file, config, head));
+        stages.Add(new LayerAssignment(nodes.Count - 1, nodes[^1].Endpoint, head, headBytes, KvBytes: 0));
+        return blockPlan with { Stages = stages };
+    }
+
+    /// <summary>"0-10" (first and last block), "output head", or "0-10" with the head left to the next node.</summary>
+    private static string DescribeLayers(LayerRange layers) =>
+        layers.IsOutputHeadOnly ? "output head" : $"{layers.Start}-{layers.EndExclusive - 1}";
 
     /// <summary>The endpoint name of the coordinator's own stage.</summary>
     public const string LocalEndpoint = "local";
@@ -139,7 +171,11 @@ internal static class ClusterLoader
         var reply = client.LoadRangeAsync(request, cancellationToken).GetAwaiter().GetResult();
         if (reply.State == RangeLoadState.Loaded)
         {
-            return (reply.Message, 0);
+            // The worker's own words ("loaded from model file /models/x.gguf") name where; the node says which kind.
+            var source = reply.Message.StartsWith("loaded from cache", StringComparison.Ordinal) ? "cache"
+                : reply.Message.StartsWith("already loaded", StringComparison.Ordinal) ? "already loaded"
+                : "model file";
+            return (source, 0);
         }
 
         // The stream runs on the thread pool; progress is reported from this (the caller's) thread, which is the
@@ -160,7 +196,7 @@ internal static class ClusterLoader
             }
         }
         var streamed = streaming.GetAwaiter().GetResult();
-        return ("streamed from the coordinator", (long)streamed.BytesReceived);
+        return ("streamed", (long)streamed.BytesReceived);
     }
 
     private static double StageFraction(int index, int count, double within) => (index + within) / Math.Max(1, count);

@@ -9,8 +9,11 @@ public sealed class ClusterNode
     public required string Name { get; init; }
     /// <summary>First layer of the node's range.</summary>
     public required int LayerStart { get; init; }
-    /// <summary>One past the last layer of the node's range.</summary>
+    /// <summary>One past the last layer of the node's range. A node that runs only the output head has
+    /// LayerStart = n_layer and LayerEnd = n_layer + 1: the head counts as the position after the last block.</summary>
     public required int LayerEnd { get; init; }
+    /// <summary>For people: "0-10" (first and last block) or "output head".</summary>
+    public required string Layers { get; init; }
     public required long WeightBytes { get; init; }
     public required string Backend { get; init; }
     public required int Threads { get; init; }

@@ -24,6 +24,7 @@ internal sealed class ClusterSequence : IGenerationSequence
             WorkerId = node.WorkerId,
             LayerStart = node.LayerStart,
             LayerEnd = node.LayerEnd,
+            Layers = node.Layers,
         }).ToArray();
     }
 

@@ -12,6 +12,8 @@ public sealed class StageStatistics
     public required string WorkerId { get; init; }
     public required int LayerStart { get; init; }
     public required int LayerEnd { get; init; }
+    /// <summary>"0-10" or "output head".</summary>
+    public required string Layers { get; init; }
     public double ComputeMs { get; set; }
     public double NetworkMs { get; set; }
     public long BytesReceived { get; set; }

@@ -62,6 +62,7 @@ internal static class OutputMapping
     public static LlamaWorkerTiming ToWorkerTiming(StageStatistics stage) => new()
     {
         Endpoint = stage.Endpoint,
+        Layers = stage.Layers,
         FirstLayer = stage.LayerStart,
         LastLayer = stage.LayerEnd - 1,
         ComputeMs = Math.Round(stage.ComputeMs, 3),
@@ -82,7 +83,7 @@ internal static class OutputMapping
         {
             Endpoint = node.Endpoint,
             Name = node.Name,
-            Layers = $"{node.LayerStart}-{node.LayerEnd - 1}",
+            Layers = node.Layers,
             FirstLayer = node.LayerStart,
             LastLayer = node.LayerEnd - 1,
             WeightBytes = node.WeightBytes,

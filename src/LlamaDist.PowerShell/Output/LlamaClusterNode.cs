@@ -6,7 +6,7 @@ public sealed class LlamaClusterNode
     /// <summary>"host:port", or "local" for this process.</summary>
     public string Endpoint { get; init; } = "";
     public string Name { get; init; } = "";
-    /// <summary>"0-10": first and last layer, inclusive.</summary>
+    /// <summary>"0-10": first and last block, inclusive; "output head" for a node that runs only the head.</summary>
     public string Layers { get; init; } = "";
     public int FirstLayer { get; init; }
     public int LastLayer { get; init; }

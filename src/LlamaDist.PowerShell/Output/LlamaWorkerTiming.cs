@@ -4,6 +4,9 @@ namespace LlamaDist.PowerShell.Output;
 public sealed class LlamaWorkerTiming
 {
     public string Endpoint { get; init; } = "";
+    /// <summary>"0-10" (first and last block), or "output head" for a node that runs only the head.</summary>
+    public string Layers { get; init; } = "";
+    /// <summary>First block; the head counts as the position after the last block (n_layer).</summary>
     public int FirstLayer { get; init; }
     public int LastLayer { get; init; }
     public double ComputeMs { get; init; }

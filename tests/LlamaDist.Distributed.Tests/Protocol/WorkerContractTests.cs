@@ -104,17 +104,19 @@ public sealed class WorkerContractTests
     }
 
     [Fact]
-    public void LoadRange_WeightSourceIsEitherPathOrStream()
+    public void LoadRange_CarriesAPathHintAndAStreamOfferTogether()
     {
+        // The worker tries its own copy (located by the path) first and asks for the stream only without one,
+        // so a coordinator sends both in one call.
         var request = new LoadRangeRequest
         {
             Model = new ModelIdentity { FileName = "tiny.gguf", RangeHash = new string('a', 64) },
             Layers = new LayerSpan { Start = 4, EndExclusive = 8, ModelLayerCount = 8 },
             WorkerPath = "/models/tiny.gguf",
+            Stream = new WeightStreamSource { TotalBytes = 1234, TensorCount = 9 },
         };
-        Assert.Equal(LoadRangeRequest.WeightSourceOneofCase.WorkerPath, request.WeightSourceCase);
-        request.Stream = new WeightStreamSource { TotalBytes = 1234, TensorCount = 9 };
-        Assert.Equal(LoadRangeRequest.WeightSourceOneofCase.Stream, request.WeightSourceCase);
-        Assert.Equal("", request.WorkerPath);
+        var parsed = LoadRangeRequest.Parser.ParseFrom(request.ToByteArray());
+        Assert.Equal("/models/tiny.gguf", parsed.WorkerPath);
+        Assert.Equal(1234ul, parsed.Stream.TotalBytes);
     }
 }

@@ -46,6 +46,34 @@ public sealed class ClusterRingTests : IClassFixture<ClusterFixture>
         Assert.All(result.Stages, stage => Assert.True(stage.ComputeMs > 0 && stage.BytesReceived > 0 && stage.BytesSent > 0));
     }
 
+    [Theory]
+    [InlineData("F32")]
+    [InlineData("F16")]
+    public void AOneLayerModelSplitsIntoItsBlockAndItsOutputHead(string encoding)
+    {
+        var path = ModelPaths.DefaultModelPath();
+        var expected = LocalTokens(path, Greedy());
+        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(2), ActivationEncoding = encoding });
+        Assert.Equal([(0, 1), (1, 2)], cluster.Nodes.Select(node => (node.LayerStart, node.LayerEnd)));
+        Assert.Equal(["0-0", "output head"], cluster.Nodes.Select(node => node.Layers));
+        // The head stage holds output_norm and the head (tied to the 32000 x 8 embedding here), the first stage
+        // the embedding and the block, without the head.
+        Assert.True(cluster.Nodes[1].WeightBytes > 32000 * 8 * 2);
+        var result = cluster.Generate(Greedy());
+        Assert.Equal(expected, result.TokenIds);
+        Assert.All(result.Stages, stage => Assert.True(stage.ComputeMs > 0));
+    }
+
+    [Fact]
+    public void ExplicitCountsEndingInZeroGiveTheHeadItsOwnNode()
+    {
+        var path = fixture.ModelPath("Q8_0");
+        var expected = LocalTokens(path, Greedy());
+        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(3), LayerCounts = [3, 1, 0], ActivationEncoding = "F32" });
+        Assert.Equal([(0, 3), (3, 4), (4, 5)], cluster.Nodes.Select(node => (node.LayerStart, node.LayerEnd)));
+        Assert.Equal(expected, cluster.Generate(Greedy()).TokenIds);
+    }
+
     [Fact]
     public void SeededSamplingEqualsTheLocalRunWithLogitsFromTheLastStage()
     {
@@ -132,12 +160,14 @@ public sealed class ClusterRingTests : IClassFixture<ClusterFixture>
         using (var first = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = [worker.Endpoint, fixture.Workers[0].Endpoint], Split = "Even", ActivationEncoding = "F32" }))
         {
             Assert.True(first.Nodes[0].BytesStreamed == first.Nodes[0].WeightBytes && first.Nodes[0].BytesStreamed > 0);
+            Assert.Equal("streamed", first.Nodes[0].WeightSource);
             Assert.Equal(0, first.Nodes[1].BytesStreamed);  // the other worker reads the coordinator's path
+            Assert.Equal("model file", first.Nodes[1].WeightSource);
             Assert.Equal(expected, first.Generate(Greedy(6)).TokenIds);
         }
         using (var second = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = [worker.Endpoint, fixture.Workers[0].Endpoint], Split = "Even", ActivationEncoding = "F32" }))
         {
-            Assert.Equal("loaded from cache", second.Nodes[0].WeightSource);
+            Assert.Equal("cache", second.Nodes[0].WeightSource);
             Assert.Equal(0, second.Nodes[0].BytesStreamed);
             Assert.Equal(expected, second.Generate(Greedy(6)).TokenIds);
         }
