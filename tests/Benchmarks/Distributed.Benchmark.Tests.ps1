@@ -1,0 +1,91 @@
+<#
+    Benchmark (not a test): the same model run locally with 2 threads and split over two workers on loopback
+    with 1 thread each (detached worker processes, so the ring crosses real sockets between processes).
+    Reports prompt and decode t/s of both, their ratio, the ring's network/wait time per hop per token and the
+    bytes each hop carries per decoded token. Writes out/benchmarks/distributed.csv and the table in
+    docs/BENCHMARKS.md.
+
+    Run with: dotnet pwsh ./build.ps1 -Task Benchmark
+    Knobs (environment): LLAMADIST_BENCH_DIST_TYPE (default Q8_0), LLAMADIST_BENCH_REPETITIONS (3),
+    LLAMADIST_BENCH_PRESET (TinyLlama).
+#>
+BeforeAll {
+    $script:RepositoryRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+    Import-Module (Join-Path $RepositoryRoot 'LlamaDist.psd1') -Force
+    $script:repetitions = if ($env:LLAMADIST_BENCH_REPETITIONS) { [int]$env:LLAMADIST_BENCH_REPETITIONS } else { 3 }
+    $script:preset = if ($env:LLAMADIST_BENCH_PRESET) { $env:LLAMADIST_BENCH_PRESET } else { 'TinyLlama' }
+    $script:type = if ($env:LLAMADIST_BENCH_DIST_TYPE) { $env:LLAMADIST_BENCH_DIST_TYPE } else { 'Q8_0' }
+    $script:modelDirectory = Join-Path $RepositoryRoot 'out/bench-models'
+    $script:resultDirectory = Join-Path $RepositoryRoot 'out/benchmarks'
+    $null = New-Item -ItemType Directory -Force -Path $modelDirectory, $resultDirectory
+    $script:model = Join-Path $modelDirectory "$preset-$type.gguf"
+    if (-not (Test-Path $model)) { $null = New-LlamaTestModel -Path $model -Preset $preset -Type $type -Seed 1 }
+    $script:cacheRoot = Join-Path $resultDirectory 'worker-cache'
+    $script:workers = 1, 2 | ForEach-Object {
+        Start-LlamaWorker -Port 0 -Threads 1 -Name "bench-worker-$_" -CacheDirectory (Join-Path $cacheRoot "w$_") -Detached
+    }
+}
+
+AfterAll {
+    Get-LlamaCluster | Remove-LlamaCluster
+    $workers | Stop-LlamaWorker
+}
+
+Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
+    It 'two 1-thread workers on loopback against 2 local threads' {
+        $cluster = New-LlamaCluster -Model $model -Worker $workers -Split Even
+        $bench = @{ PromptTokens = 128; GenTokens = 32; Repetitions = 1 }
+
+        # Warm-up of both (page cache, JIT), then alternating repetitions.
+        $null = Invoke-LlamaBenchmark -Model $model -Threads 2 @bench
+        $null = Invoke-LlamaBenchmark -Cluster $cluster @bench
+        $local = @(); $remote = @()
+        for ($i = 0; $i -lt $repetitions; $i++) {
+            $local += Invoke-LlamaBenchmark -Model $model -Threads 2 @bench
+            $remote += Invoke-LlamaBenchmark -Cluster $cluster @bench
+        }
+        $mean = { param($rows, $test) [math]::Round(($rows | Where-Object Test -eq $test | Measure-Object -Property AverageTokensPerSecond -Average).Average, 2) }
+
+        # Traffic and time per hop, from a greedy prompt through the ring: the workers count their own messages.
+        $before = $workers | ForEach-Object { Get-LlamaWorker -Endpoint $_.Endpoint }
+        $prompt = Invoke-LlamaPrompt -Cluster $cluster -Prompt 'Once upon a time' -MaxTokens 33 -Temperature 0
+        $after = $workers | ForEach-Object { Get-LlamaWorker -Endpoint $_.Endpoint }
+        $steps = 1 + $prompt.EvalRuns
+        $hiddenBytes = ($after[1].ForwardBytesReceived - $before[1].ForwardBytesReceived - ($prompt.PromptTokens * 2048 * 2)) / $prompt.EvalRuns
+        $replyBytes = ($after[1].ForwardBytesSent - $before[1].ForwardBytesSent) / $steps
+        $networkMsPerHop = ($prompt.Workers | Measure-Object -Property NetworkMs -Sum).Sum / $steps / 3
+
+        $row = [pscustomobject]@{
+            Type                 = $type
+            LocalPromptTps       = & $mean $local 'pp128'
+            ClusterPromptTps     = & $mean $remote 'pp128'
+            LocalDecodeTps       = & $mean $local 'tg32'
+            ClusterDecodeTps     = & $mean $remote 'tg32'
+            MessagesPerTokenHop  = ($after[1].ForwardMessagesReceived - $before[1].ForwardMessagesReceived) / $steps
+            HiddenBytesPerToken  = [math]::Round($hiddenBytes, 1)
+            ReplyBytesPerToken   = [math]::Round($replyBytes, 1)
+            NetworkMsPerHopToken = [math]::Round($networkMsPerHop, 3)
+            Nodes                = ($cluster.Nodes | ForEach-Object { "$($_.Endpoint)[$($_.Layers)]" }) -join ' '
+        }
+        $row | Add-Member PromptRatio ([math]::Round($row.ClusterPromptTps / $row.LocalPromptTps, 2))
+        $row | Add-Member DecodeRatio ([math]::Round($row.ClusterDecodeTps / $row.LocalDecodeTps, 2))
+        $row | Format-List | Out-Host
+        $row | Export-Csv -Path (Join-Path $resultDirectory 'distributed.csv') -NoTypeInformation
+
+        $table = @(
+            '| model | local pp128 t/s | cluster pp128 t/s | ratio | local tg32 t/s | cluster tg32 t/s | ratio | msgs/token/hop | hidden bytes/token/hop | reply bytes/token | network ms/hop/token |'
+            '|---|---|---|---|---|---|---|---|---|---|---|'
+            "| $preset $type | $($row.LocalPromptTps) | $($row.ClusterPromptTps) | $($row.PromptRatio)x | $($row.LocalDecodeTps) | $($row.ClusterDecodeTps) | $($row.DecodeRatio)x | $($row.MessagesPerTokenHop) | $($row.HiddenBytesPerToken) | $($row.ReplyBytesPerToken) | $($row.NetworkMsPerHopToken) |"
+        ) -join "`n"
+        $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
+        $section = "<!-- distributed:start -->`n$table`n`nLocal: 2 threads. Cluster: two detached workers with 1 thread each on 127.0.0.1 ($($row.Nodes)), F16 hand-off, greedy token back. $repetitions alternating repetitions (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- distributed:end -->"
+        $text = Get-Content $benchmarks -Raw
+        $text = [regex]::Replace($text, '(?s)<!-- distributed:start -->.*<!-- distributed:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
+        Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
+        Write-Host $table
+
+        $row.MessagesPerTokenHop | Should -Be 1
+        $row.ClusterDecodeTps | Should -BeGreaterThan 0
+        $cluster | Remove-LlamaCluster
+    }
+}
