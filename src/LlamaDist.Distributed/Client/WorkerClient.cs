@@ -39,7 +39,17 @@ public sealed class WorkerClient : IDisposable
     public static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, string clientName, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        var channel = WorkerChannels.Open(endpoint);
+        return await ConnectAsync(endpoint, WorkerChannels.Open(endpoint), clientName, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Handshakes over a channel the caller opened (tests: an in-memory server); the client owns it from here
+    /// and disposes it, also when the handshake fails.
+    /// </summary>
+    internal static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, GrpcChannel channel, string clientName, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(channel);
         try
         {
             var calls = new LlamaWorker.LlamaWorkerClient(channel);

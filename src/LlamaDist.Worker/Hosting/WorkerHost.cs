@@ -77,16 +77,8 @@ public sealed class WorkerHost : IAsyncDisposable
             kestrel.Limits.Http2.InitialConnectionWindowSize = 4 << 20;
             kestrel.Limits.Http2.InitialStreamWindowSize = 2 << 20;
         });
-        builder.Services.AddGrpc(grpc =>
-        {
-            grpc.MaxReceiveMessageSize = WorkerChannels.MaxMessageBytes;
-            grpc.MaxSendMessageSize = WorkerChannels.MaxMessageBytes;
-            grpc.EnableDetailedErrors = false;
-        });
         var runtime = new WorkerRuntime(options);
-        builder.Services.AddSingleton(runtime);
-        var application = builder.Build();
-        application.MapGrpcService<WorkerService>();
+        var application = Build(builder, runtime);
         try
         {
             await application.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -109,6 +101,24 @@ public sealed class WorkerHost : IAsyncDisposable
         var bound = application.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var port = new Uri(bound).Port;
         return new WorkerHost(application, runtime, new WorkerEndpoint(address.ToString(), port));
+    }
+
+    /// <summary>
+    /// The worker's services and endpoint on whatever server <paramref name="builder"/> was given: Kestrel in
+    /// <see cref="StartAsync"/>, an in-memory TestServer in tests, so both serve exactly the same registration.
+    /// </summary>
+    internal static WebApplication Build(WebApplicationBuilder builder, WorkerRuntime runtime)
+    {
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = WorkerChannels.MaxMessageBytes;
+            grpc.MaxSendMessageSize = WorkerChannels.MaxMessageBytes;
+            grpc.EnableDetailedErrors = false;
+        });
+        builder.Services.AddSingleton(runtime);
+        var application = builder.Build();
+        application.MapGrpcService<WorkerService>();
+        return application;
     }
 
     private static bool IsAddressInUse(Exception exception)

@@ -166,8 +166,9 @@ internal sealed class WorkerRuntime : IDisposable
             config = ProtocolMapping.ToConfig(request.Config ?? throw new ArgumentException("config is missing."));
             layers = ProtocolMapping.ToRange(request.Layers ?? throw new ArgumentException("layers are missing."), config.LayerCount);
         }
-        catch (ArgumentException exception)
+        catch (Exception exception) when (exception is ArgumentException or OverflowException)
         {
+            // OverflowException: a uint field beyond int (the mapping's checked casts) is as malformed as any other.
             throw WorkerErrors.Invalid($"LoadRange: {exception.Message}");
         }
 
@@ -466,9 +467,15 @@ internal sealed class WorkerRuntime : IDisposable
         idle.ForEach(id => CloseSession(id));
     }
 
+    /// <summary>
+    /// Opens the channel to a next stage: a real socket by default; tests route endpoint names to in-memory
+    /// servers instead. Set before the first session forwards anywhere.
+    /// </summary>
+    internal Func<WorkerEndpoint, GrpcChannel> OpenPeerChannel { get; set; } = WorkerChannels.Open;
+
     /// <summary>A channel to the next stage, shared by every session that forwards there.</summary>
     public LlamaWorker.LlamaWorkerClient PeerClient(WorkerEndpoint endpoint) =>
-        new(peers.GetOrAdd(endpoint.ToString(), _ => WorkerChannels.Open(endpoint)));
+        new(peers.GetOrAdd(endpoint.ToString(), _ => OpenPeerChannel(endpoint)));
 
     public void Dispose()
     {

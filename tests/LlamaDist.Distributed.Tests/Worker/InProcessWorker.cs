@@ -1,0 +1,125 @@
+using Grpc.Net.Client;
+using LlamaDist.Distributed.Client;
+using LlamaDist.Distributed.Protocol;
+using LlamaDist.Worker.Hosting;
+using LlamaDist.Worker.State;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Logging;
+
+namespace LlamaDist.Distributed.Tests.Worker;
+
+/// <summary>
+/// A worker served by the same registration as <see cref="WorkerHost"/> (<see cref="WorkerHost.Build"/>), on an
+/// in-memory TestServer instead of Kestrel: no ports. It has one compute thread, its own empty cache directory,
+/// and a made-up endpoint name ("worker-a:50052") that <see cref="Route"/> makes reachable from other
+/// in-process workers, so rings run without sockets.
+/// </summary>
+internal sealed class InProcessWorker : IAsyncDisposable
+{
+    private readonly WebApplication application;
+    private readonly TestServer server;
+
+    private InProcessWorker(WebApplication application, WorkerRuntime runtime, WorkerEndpoint endpoint)
+    {
+        this.application = application;
+        Runtime = runtime;
+        Endpoint = endpoint;
+        server = application.GetTestServer();
+        Channel = OpenChannel();
+        Client = new LlamaWorker.LlamaWorkerClient(Channel);
+    }
+
+    public WorkerRuntime Runtime { get; }
+
+    public WorkerEndpoint Endpoint { get; }
+
+    public string CacheDirectory => Runtime.Options.CacheDirectory;
+
+    /// <summary>The test's own channel (limits as every LlamaDist peer sets them).</summary>
+    public GrpcChannel Channel { get; }
+
+    public LlamaWorker.LlamaWorkerClient Client { get; }
+
+    public static async Task<InProcessWorker> StartAsync(string name = "worker-a", WorkerOptions? options = null)
+    {
+        var cache = Path.Combine(Path.GetTempPath(), $"llamadist-wtest-{Guid.NewGuid():N}");
+        options = (options ?? new WorkerOptions()) with { Threads = 1, Name = name, CacheDirectory = cache, Quiet = true, Port = 0 };
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "LlamaDist.Worker" });
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseTestServer();
+        var runtime = new WorkerRuntime(options);
+        var application = WorkerHost.Build(builder, runtime);
+        await application.StartAsync();
+        return new InProcessWorker(application, runtime, new WorkerEndpoint(name, WorkerEndpoint.DefaultPort));
+    }
+
+    /// <summary>
+    /// A new channel to this worker. <paramref name="unlimitedSend"/> lifts the client's own send limit so a
+    /// too-large message reaches the worker and the worker's limit is what refuses it.
+    /// </summary>
+    public GrpcChannel OpenChannel(bool unlimitedSend = false) =>
+        GrpcChannel.ForAddress(server.BaseAddress, new GrpcChannelOptions
+        {
+            HttpHandler = server.CreateHandler(),
+            MaxReceiveMessageSize = WorkerChannels.MaxMessageBytes,
+            MaxSendMessageSize = unlimitedSend ? null : WorkerChannels.MaxMessageBytes,
+            ThrowOperationCanceledOnCancellation = true,
+        });
+
+    /// <summary>A coordinator's client for this worker (handshake done), over an in-memory channel.</summary>
+    public Task<WorkerClient> ConnectAsync() =>
+        WorkerClient.ConnectAsync(Endpoint, OpenChannel(), "tests", CancellationToken.None);
+
+    /// <summary>Lets each of <paramref name="workers"/> open its next-stage channel to any of the others by endpoint.</summary>
+    public static void Route(params InProcessWorker[] workers)
+    {
+        foreach (var worker in workers)
+        {
+            worker.Runtime.OpenPeerChannel = endpoint =>
+                workers.Single(w => w.Endpoint.ToString() == endpoint.ToString()).OpenChannel();
+        }
+    }
+
+    public async Task<WorkerStatus> StatusAsync() => await Client.GetStatusAsync(new GetStatusRequest());
+
+    /// <summary>Polls GetStatus until <paramref name="condition"/> holds, at most <paramref name="limit"/>; returns the last status.</summary>
+    public async Task<WorkerStatus> WaitForStatusAsync(Func<WorkerStatus, bool> condition, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var status = await StatusAsync();
+            if (condition(status) || DateTime.UtcNow > deadline)
+            {
+                return status;
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            try
+            {
+                await application.StopAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        await application.DisposeAsync();
+        Runtime.Dispose();
+        try
+        {
+            Directory.Delete(CacheDirectory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+}
