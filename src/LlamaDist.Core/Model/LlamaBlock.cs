@@ -29,9 +29,8 @@ internal static unsafe class LlamaBlock
         trace?.Invoke(TraceNames.AttentionNorm, layer, tokens, normalized);
 
         // Qcur = Wq · attn_norm, Kcur = Wk · attn_norm, Vcur = Wv · attn_norm (one batched product each).
-        MatrixKernels.MatMul(threads, weights.Query, normalized, query, tokens);
-        MatrixKernels.MatMul(threads, weights.Key, normalized, key, tokens);
-        MatrixKernels.MatMul(threads, weights.Value, normalized, value, tokens);
+        // One conversion of attn_norm serves the three products, run as one parallel pass where types agree.
+        MatrixKernels.MatMul3(threads, normalized, tokens, weights.Query, query, weights.Key, key, weights.Value, value);
 
         // RoPE (normal mode) on every head of Qcur and Kcur at each token's own position.
         for (int t = 0; t < tokens; t++)

@@ -24,9 +24,8 @@ internal static unsafe class LlamaFeedForward
         Span<float> up = buffers.Up.AsSpan(0, hiddenElements);
         Span<float> output = buffers.Projection.AsSpan(0, tokens * config.EmbeddingLength);
 
-        MatrixKernels.MatMul(threads, weights.Gate, normalized, gate, tokens);
+        MatrixKernels.MatMul2(threads, normalized, tokens, weights.Gate, gate, weights.Up, up);
         trace?.Invoke(TraceNames.Gate, weights.Index, tokens, gate);
-        MatrixKernels.MatMul(threads, weights.Up, normalized, up, tokens);
         trace?.Invoke(TraceNames.Up, weights.Index, tokens, up);
 
         VectorMath.SwiGlu(gate, up);

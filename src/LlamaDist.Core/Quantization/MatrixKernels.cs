@@ -7,8 +7,11 @@ namespace LlamaDist.Core.Quantization;
 /// Matrix x activation products for the forward pass. Activations are converted once per call to the weight
 /// type's partner (<see cref="Quantizer.ActivationType"/>), exactly as llama.cpp's CPU backend converts src1
 /// before ggml_mul_mat, then weight rows are split across <see cref="ComputeThreads"/>. Each output element is
-/// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones.
-/// No allocation per call (the converted activations live in a pooled buffer).
+/// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones
+/// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/>, which computes the same values two weight rows or four
+/// tokens at a time). <see cref="MatMul2"/> / <see cref="MatMul3"/> convert a shared input once for several
+/// matrices and run them as one parallel pass. No allocation per call (the converted activations live in a
+/// pooled buffer).
 /// </summary>
 public static unsafe class MatrixKernels
 {
@@ -16,6 +19,7 @@ public static unsafe class MatrixKernels
     // the batch passes over them in TokenTile groups, so each weight row is read from memory once per batch.
     private const int RowTile = 16;
     private const int TokenTile = 16;
+    private const int Q8TokenTile = 64;
 
     /// <summary>y[r] = dot(row r of <paramref name="weights"/>, x) for x [Columns] and y [Rows].</summary>
     public static void MatVec(ComputeThreads threads, in WeightMatrix weights, ReadOnlySpan<float> x, Span<float> y) =>
@@ -30,46 +34,177 @@ public static unsafe class MatrixKernels
     {
         ArgumentNullException.ThrowIfNull(threads);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        CheckMatrix(weights, x, y, n, nameof(weights), nameof(y));
+        fixed (float* xPointer = x)
+        fixed (float* yPointer = y)
+        {
+            WeightMatrix none = default;
+            MatMulCore(threads, xPointer, n, 1, weights, yPointer, none, null, none, null);
+        }
+    }
+
+    /// <summary>
+    /// Two products of the same input (llama's ffn_gate / ffn_up): when both matrices share a type and width the
+    /// input is converted once and both run as one parallel pass. Each output equals its own
+    /// <see cref="MatMul"/>.
+    /// </summary>
+    public static void MatMul2(ComputeThreads threads, ReadOnlySpan<float> x, int n,
+        in WeightMatrix a, Span<float> ya, in WeightMatrix b, Span<float> yb)
+    {
+        ArgumentNullException.ThrowIfNull(threads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        CheckMatrix(a, x, ya, n, nameof(a), nameof(ya));
+        CheckMatrix(b, x, yb, n, nameof(b), nameof(yb));
+        fixed (float* xPointer = x)
+        fixed (float* yaPointer = ya)
+        fixed (float* ybPointer = yb)
+        {
+            WeightMatrix none = default;
+            if (a.Type == b.Type && a.Columns == b.Columns)
+            {
+                MatMulCore(threads, xPointer, n, 2, a, yaPointer, b, ybPointer, none, null);
+            }
+            else
+            {
+                MatMulCore(threads, xPointer, n, 1, a, yaPointer, none, null, none, null);
+                MatMulCore(threads, xPointer, n, 1, b, ybPointer, none, null, none, null);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Three products of the same input (llama's Q, K, V): matrices of the same type and width share one input
+    /// conversion and one parallel pass. Each output equals its own <see cref="MatMul"/>.
+    /// </summary>
+    public static void MatMul3(ComputeThreads threads, ReadOnlySpan<float> x, int n,
+        in WeightMatrix a, Span<float> ya, in WeightMatrix b, Span<float> yb, in WeightMatrix c, Span<float> yc)
+    {
+        ArgumentNullException.ThrowIfNull(threads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        CheckMatrix(a, x, ya, n, nameof(a), nameof(ya));
+        CheckMatrix(b, x, yb, n, nameof(b), nameof(yb));
+        CheckMatrix(c, x, yc, n, nameof(c), nameof(yc));
+        fixed (float* xPointer = x)
+        fixed (float* yaPointer = ya)
+        fixed (float* ybPointer = yb)
+        fixed (float* ycPointer = yc)
+        {
+            WeightMatrix none = default;
+            bool abSame = a.Type == b.Type && a.Columns == b.Columns;
+            bool acSame = a.Type == c.Type && a.Columns == c.Columns;
+            bool bcSame = b.Type == c.Type && b.Columns == c.Columns;
+            if (abSame && acSame)
+            {
+                MatMulCore(threads, xPointer, n, 3, a, yaPointer, b, ybPointer, c, ycPointer);
+            }
+            else if (abSame)
+            {
+                MatMulCore(threads, xPointer, n, 2, a, yaPointer, b, ybPointer, none, null);
+                MatMulCore(threads, xPointer, n, 1, c, ycPointer, none, null, none, null);
+            }
+            else if (acSame)
+            {
+                MatMulCore(threads, xPointer, n, 2, a, yaPointer, c, ycPointer, none, null);
+                MatMulCore(threads, xPointer, n, 1, b, ybPointer, none, null, none, null);
+            }
+            else if (bcSame)
+            {
+                MatMulCore(threads, xPointer, n, 1, a, yaPointer, none, null, none, null);
+                MatMulCore(threads, xPointer, n, 2, b, ybPointer, c, ycPointer, none, null);
+            }
+            else
+            {
+                MatMulCore(threads, xPointer, n, 1, a, yaPointer, none, null, none, null);
+                MatMulCore(threads, xPointer, n, 1, b, ybPointer, none, null, none, null);
+                MatMulCore(threads, xPointer, n, 1, c, ycPointer, none, null, none, null);
+            }
+        }
+    }
+
+    private static void CheckMatrix(in WeightMatrix weights, ReadOnlySpan<float> x, Span<float> y, int n,
+        string weightsName, string yName)
+    {
         if (weights.Data == null)
         {
-            throw new ArgumentException("The weight matrix is uninitialized (default struct).", nameof(weights));
+            throw new ArgumentException("The weight matrix is uninitialized (default struct).", weightsName);
         }
-        int rows = weights.Rows;
-        int columns = weights.Columns;
-        RowArguments.RequireElements(x.Length, checked(n * columns), nameof(x));
-        RowArguments.RequireElements(y.Length, checked(n * rows), nameof(y));
+        RowArguments.RequireElements(x.Length, checked(n * weights.Columns), nameof(x));
+        RowArguments.RequireElements(y.Length, checked(n * weights.Rows), yName);
+    }
 
-        RowKernel plan = RowKernel.For(weights.Type, columns); // NotSupportedException for other types
+    /// <summary>
+    /// 1 to 3 matrices of one type and width (the first <paramref name="count"/> of a, b, c) times the same
+    /// input: one conversion of x, then one parallel pass over all their rows.
+    /// </summary>
+    private static void MatMulCore(ComputeThreads threads, float* x, int n, int count,
+        in WeightMatrix a, float* ya, in WeightMatrix b, float* yb, in WeightMatrix c, float* yc)
+    {
+        GgmlType type = a.Type;
+        int columns = a.Columns;
+        RowKernel plan = RowKernel.For(type, columns); // NotSupportedException for other types
+        bool tiles = Q8TileKernels.IsSupportedFor(type);
+        int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
+        bool converts = tiles || plan.ConvertsActivations;
 
         byte[]? rented = null;
         try
         {
-            fixed (float* xPointer = x)
-            fixed (float* yPointer = y)
+            if (converts)
             {
-                if (plan.ConvertsActivations)
+                rented = ArrayPool<byte>.Shared.Rent(checked(n * activationRowBytes + 64));
+            }
+            fixed (byte* rentedPointer = rented)
+            {
+                byte* activations = (byte*)x;
+                if (converts)
                 {
-                    rented = ArrayPool<byte>.Shared.Rent(checked(n * plan.ActivationRowBytes));
-                    fixed (byte* buffer = rented)
+                    activations = (byte*)(((nuint)rentedPointer + 63) & ~(nuint)63);
+                    var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles);
+                    if (n == 1)
                     {
-                        threads.For(n, new ConvertWork(weights.Type, xPointer, columns, buffer, plan.ActivationRowBytes));
-                        if (weights.Type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel &&
-                            columns <= MaxConvertedRowColumns)
-                        {
-                            threads.For(rows, new ConvertedHalfRowsWork(weights.Data, weights.RowBytes, rows, columns,
-                                (float*)buffer, n, yPointer));
-                        }
-                        else
-                        {
-                            threads.For(rows, new RowsWork(plan.Dot, weights.Data, weights.RowBytes, rows, columns,
-                                buffer, plan.ActivationRowBytes, n, yPointer));
-                        }
+                        convert.Execute(0, 1);
                     }
+                    else
+                    {
+                        threads.For(n, convert);
+                    }
+                }
+
+                MatrixPassKind kind = tiles ? MatrixPassKind.Q8Tiles
+                    : type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel && columns <= MaxConvertedRowColumns
+                        ? MatrixPassKind.ConvertedHalf
+                        : MatrixPassKind.Rows;
+                var work = new FusedWork
+                {
+                    Kind = kind,
+                    Type = type,
+                    Kernel = plan.Dot,
+                    Columns = columns,
+                    Activations = activations,
+                    ActivationRowBytes = activationRowBytes,
+                    Tokens = n,
+                    Weights0 = a.Data, RowBytes0 = a.RowBytes, Rows0 = a.Rows, Output0 = ya,
+                };
+                int total = a.Rows;
+                if (count > 1)
+                {
+                    work.Weights1 = b.Data; work.RowBytes1 = b.RowBytes; work.Rows1 = b.Rows; work.Output1 = yb;
+                    total += b.Rows;
+                }
+                if (count > 2)
+                {
+                    work.Weights2 = c.Data; work.RowBytes2 = c.RowBytes; work.Rows2 = c.Rows; work.Output2 = yc;
+                    total += c.Rows;
+                }
+                // Pairs of rows keep the two-row decode kernel busy (a pair is never split across threads).
+                if (kind == MatrixPassKind.Q8Tiles && n == 1 && ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
+                {
+                    work.Pairs = true;
+                    threads.For(total / 2, work);
                 }
                 else
                 {
-                    threads.For(rows, new RowsWork(plan.Dot, weights.Data, weights.RowBytes, rows, columns,
-                        (byte*)xPointer, plan.ActivationRowBytes, n, yPointer));
+                    threads.For(total, work);
                 }
             }
         }
@@ -132,7 +267,7 @@ public static unsafe class MatrixKernels
 
     /// <summary>Converts token rows [start, end) of the float activations to the kernel's activation layout.</summary>
     private readonly struct ConvertWork(GgmlType weightType, float* source, int columns, byte* destination,
-        int destinationRowBytes) : IRangeWork
+        int destinationRowBytes, bool tiles) : IRangeWork
     {
         public void Execute(int start, int end)
         {
@@ -140,7 +275,11 @@ public static unsafe class MatrixKernels
             {
                 float* sourceRow = source + (long)t * columns;
                 byte* destinationRow = destination + (long)t * destinationRowBytes;
-                if (weightType == GgmlType.F16)
+                if (tiles)
+                {
+                    Q8TileKernels.QuantizeRow(sourceRow, destinationRow, columns, weightType == GgmlType.Q4_0);
+                }
+                else if (weightType == GgmlType.F16)
                 {
                     F16Format.RoundActivationRow(sourceRow, (float*)destinationRow, columns);
                 }
@@ -148,6 +287,147 @@ public static unsafe class MatrixKernels
                 {
                     Quantizer.QuantizeActivationRow(weightType, new ReadOnlySpan<float>(sourceRow, columns),
                         new Span<byte>(destinationRow, destinationRowBytes));
+                }
+            }
+        }
+    }
+
+    private enum MatrixPassKind
+    {
+        Rows,
+        ConvertedHalf,
+        Q8Tiles,
+    }
+
+    /// <summary>
+    /// Rows of up to three matrices (same type and width, same converted input) as one index space: matrix 0's
+    /// rows, then matrix 1's, then matrix 2's. With <see cref="Pairs"/> an index is a pair of rows.
+    /// </summary>
+    private struct FusedWork : IRangeWork
+    {
+        public MatrixPassKind Kind;
+        public GgmlType Type;
+        public delegate*<byte*, byte*, int, float> Kernel;
+        public int Columns;
+        public byte* Activations;
+        public int ActivationRowBytes;
+        public int Tokens;
+        public bool Pairs;
+        public byte* Weights0, Weights1, Weights2;
+        public long RowBytes0, RowBytes1, RowBytes2;
+        public int Rows0, Rows1, Rows2;
+        public float* Output0, Output1, Output2;
+
+        public readonly void Execute(int start, int end)
+        {
+            if (Pairs)
+            {
+                start *= 2;
+                end *= 2;
+            }
+            int offset = 0;
+            Segment(Weights0, RowBytes0, Rows0, Output0, start - offset, end - offset);
+            offset += Rows0;
+            if (Rows1 > 0)
+            {
+                Segment(Weights1, RowBytes1, Rows1, Output1, start - offset, end - offset);
+                offset += Rows1;
+            }
+            if (Rows2 > 0)
+            {
+                Segment(Weights2, RowBytes2, Rows2, Output2, start - offset, end - offset);
+            }
+        }
+
+        private readonly void Segment(byte* weights, long rowBytes, int rows, float* output, int start, int end)
+        {
+            start = Math.Max(start, 0);
+            end = Math.Min(end, rows);
+            if (start >= end)
+            {
+                return;
+            }
+            switch (Kind)
+            {
+                case MatrixPassKind.Q8Tiles:
+                    new Q8TileRowsWork(Type == GgmlType.Q4_0, weights, rowBytes, rows, Columns, Activations,
+                        ActivationRowBytes, Tokens, output).Execute(start, end);
+                    break;
+                case MatrixPassKind.ConvertedHalf:
+                    new ConvertedHalfRowsWork(weights, rowBytes, rows, Columns, (float*)Activations, Tokens, output)
+                        .Execute(start, end);
+                    break;
+                default:
+                    new RowsWork(Kernel, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes, Tokens, output)
+                        .Execute(start, end);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Q4_0 / Q8_0 rows [start, end) on the AVX2 tile kernels: one token two rows at a time; a batch in tiles of
+    /// <see cref="RowTile"/> rows by <see cref="Q8TokenTile"/> tokens, each weight row meeting four tokens per pass.
+    /// </summary>
+    private readonly struct Q8TileRowsWork(bool q4, byte* weights, long weightRowBytes, int rows, int columns,
+        byte* activations, int activationRowBytes, int tokens, float* output) : IRangeWork
+    {
+        public void Execute(int start, int end)
+        {
+            int blocks = columns / 32;
+            if (tokens == 1)
+            {
+                int r = start;
+                for (; r + 2 <= end; r += 2)
+                {
+                    if (q4)
+                    {
+                        Q8TileKernels.Q4_0Dot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
+                    }
+                    else
+                    {
+                        Q8TileKernels.Q8_0Dot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
+                    }
+                }
+                if (r < end)
+                {
+                    output[r] = q4
+                        ? Q8TileKernels.Q4_0Dot1(weights + r * weightRowBytes, activations, blocks)
+                        : Q8TileKernels.Q8_0Dot1(weights + r * weightRowBytes, activations, blocks);
+                }
+                return;
+            }
+            for (int rowTile = start; rowTile < end; rowTile += RowTile)
+            {
+                int rowTileEnd = Math.Min(end, rowTile + RowTile);
+                for (int tokenTile = 0; tokenTile < tokens; tokenTile += Q8TokenTile)
+                {
+                    int tokenTileEnd = Math.Min(tokens, tokenTile + Q8TokenTile);
+                    for (int r = rowTile; r < rowTileEnd; r++)
+                    {
+                        byte* weightRow = weights + r * weightRowBytes;
+                        int t = tokenTile;
+                        for (; t + 4 <= tokenTileEnd; t += 4)
+                        {
+                            byte* a = activations + (long)t * activationRowBytes;
+                            float* y = output + (long)t * rows + r;
+                            if (q4)
+                            {
+                                Q8TileKernels.Q4_0Dot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
+                            }
+                            else
+                            {
+                                Q8TileKernels.Q8_0Dot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
+                            }
+                        }
+                        for (; t < tokenTileEnd; t++)
+                        {
+                            byte* a = activations + (long)t * activationRowBytes;
+                            output[(long)t * rows + r] = q4
+                                ? Q8TileKernels.Q4_0Dot1(weightRow, a, blocks)
+                                : Q8TileKernels.Q8_0Dot1(weightRow, a, blocks);
+                        }
+                    }
                 }
             }
         }
@@ -178,7 +458,17 @@ public static unsafe class MatrixKernels
                 {
                     F16Format.ConvertRowToSingle(weights + r * weightRowBytes, tile + (long)(r - tileStart) * columns, columns);
                 }
-                for (int t = 0; t < tokens; t++)
+                int t = 0;
+                for (; t + 3 <= tokens; t += 3)
+                {
+                    float* activationRows = activations + (long)t * columns;
+                    for (int r = tileStart; r < tileEnd; r++)
+                    {
+                        F16Format.DotConverted1x3(tile + (long)(r - tileStart) * columns, activationRows, columns,
+                            columns, output + (long)t * rows + r, rows);
+                    }
+                }
+                for (; t < tokens; t++)
                 {
                     float* activationRow = activations + (long)t * columns;
                     for (int r = tileStart; r < tileEnd; r++)

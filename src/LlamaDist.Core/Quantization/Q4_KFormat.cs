@@ -173,6 +173,7 @@ public static unsafe class Q4_KFormat
         for (int b = 0; b < blocks; b++)
         {
             byte* wb = weights + b * BlockBytes;
+            Prefetch.Block(wb, 144);
             byte* ab = activations + b * Q8_KFormat.BlockBytes;
             float activationScale = Q8_KFormat.Scale(ab);
             float d = activationScale * Half(wb);

@@ -170,6 +170,7 @@ public static unsafe class Q5_KFormat
         for (int b = 0; b < blocks; b++)
         {
             byte* wb = weights + b * BlockBytes;
+            Prefetch.Block(wb, 176);
             byte* ab = activations + b * Q8_KFormat.BlockBytes;
             float activationScale = Q8_KFormat.Scale(ab);
             float d = activationScale * Q4_KFormat.Half(wb);

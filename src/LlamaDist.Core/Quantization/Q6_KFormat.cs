@@ -223,6 +223,7 @@ public static unsafe class Q6_KFormat
         for (int b = 0; b < blocks; b++)
         {
             byte* wb = weights + b * BlockBytes;
+            Prefetch.Block(wb, 210);
             byte* ab = activations + b * Q8_KFormat.BlockBytes;
             float d = Q8_KFormat.Scale(ab) * Q4_KFormat.Half(wb + ScaleOffset);
             byte* ql = wb;
