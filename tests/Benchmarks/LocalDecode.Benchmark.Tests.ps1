@@ -1,15 +1,18 @@
 <#
-    Benchmark (not a test): decode and prompt tokens/s of Invoke-LlamaPrompt against llama.cpp (through the
-    LLamaSharp oracle runner) on the TinyLlama-shaped synthetic models, same thread count, runs alternating so
-    drift on a shared machine hits both sides alike. Writes out/benchmarks/local-decode.csv and the table in
-    docs/BENCHMARKS.md.
+    Benchmark (not a test): llama-bench's pp/tg of Invoke-LlamaBenchmark against llama.cpp (through the
+    LLamaSharp oracle runner) on TinyLlama-shaped synthetic models, same thread count, runs alternating so drift
+    on a shared machine hits both sides alike. Q4_K_M is made from the F16 model with ConvertTo-LlamaQuantized
+    (llama-quantize's mix). The bandwidth bound is memory bandwidth / bytes of weights read per decoded token
+    (the file size, as every weight is read once per token). Writes out/benchmarks/local-decode.csv and the
+    table in docs/BENCHMARKS.md.
 
     Run with: dotnet pwsh ./build.ps1 -Task Benchmark
-    Knobs (environment): LLAMADIST_BENCH_TYPES (default F16,Q8_0,Q4_0), LLAMADIST_BENCH_REPETITIONS (3),
-    LLAMADIST_BENCH_THREADS (2), LLAMADIST_BENCH_PRESET (TinyLlama).
+    Knobs (environment): LLAMADIST_BENCH_TYPES (default F16,Q8_0,Q4_0,Q4_K_M), LLAMADIST_BENCH_REPETITIONS (3),
+    LLAMADIST_BENCH_THREADS (2), LLAMADIST_BENCH_PRESET (TinyLlama), LLAMADIST_BENCH_BANDWIDTH_GBS (21: this
+    machine's read bandwidth with 2 threads, as measured for docs/BENCHMARKS.md).
 #>
 BeforeDiscovery {
-    $script:types = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES -split ',' } else { @('F16', 'Q8_0', 'Q4_0') }
+    $script:types = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES -split ',' } else { @('F16', 'Q8_0', 'Q4_0', 'Q4_K_M') }
 }
 
 BeforeAll {
@@ -18,6 +21,7 @@ BeforeAll {
     $script:repetitions = if ($env:LLAMADIST_BENCH_REPETITIONS) { [int]$env:LLAMADIST_BENCH_REPETITIONS } else { 3 }
     $script:threads = if ($env:LLAMADIST_BENCH_THREADS) { [int]$env:LLAMADIST_BENCH_THREADS } else { 2 }
     $script:preset = if ($env:LLAMADIST_BENCH_PRESET) { $env:LLAMADIST_BENCH_PRESET } else { 'TinyLlama' }
+    $script:bandwidth = if ($env:LLAMADIST_BENCH_BANDWIDTH_GBS) { [double]$env:LLAMADIST_BENCH_BANDWIDTH_GBS * 1e9 } else { 21e9 }
     $script:promptTokens = 128
     $script:genTokens = 32
     $script:modelDirectory = Join-Path $RepositoryRoot 'out/bench-models'
@@ -28,12 +32,25 @@ BeforeAll {
     if (-not $runner) { throw 'The oracle runner is not built (build.ps1 -Task Benchmark builds it).' }
     $script:rows = [System.Collections.Generic.List[object]]::new()
 
-    # "the" x 127 after BOS is exactly 128 prompt tokens with the llama SPM vocabulary.
-    $script:prompt = (@('the') * ($promptTokens - 1)) -join ' '
-
     function Invoke-Ours([string] $Model) {
-        $result = Invoke-LlamaPrompt -Model $Model -Prompt $prompt -MaxTokens ($genTokens + 1) -Temperature 0 -Threads $threads -ContextSize 512
-        [pscustomobject]@{ PromptTps = $result.PromptTokensPerSecond; DecodeTps = $result.EvalTokensPerSecond; PromptTokens = $result.PromptTokens; Runs = $result.EvalRuns }
+        $rows = Invoke-LlamaBenchmark -Model $Model -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions 1 -Threads $threads
+        [pscustomobject]@{
+            PromptTps = ($rows | Where-Object Test -eq "pp$promptTokens").AverageTokensPerSecond
+            DecodeTps = ($rows | Where-Object Test -eq "tg$genTokens").AverageTokensPerSecond
+            Rows      = $rows
+        }
+    }
+
+    function Get-BenchModel([string] $Type) {
+        $path = Join-Path $modelDirectory "$preset-$Type.gguf"
+        if (Test-Path $path) { return $path }
+        if ($Type -like '*_K_*') {
+            $null = ConvertTo-LlamaQuantized -Path (Get-BenchModel 'F16') -Destination $path -Type $Type
+        }
+        else {
+            $null = New-LlamaTestModel -Path $path -Preset $preset -Type $Type -Seed 1
+        }
+        return $path
     }
 
     function Invoke-Oracle([string] $Model) {
@@ -52,12 +69,12 @@ AfterAll {
     $csv = Join-Path $resultDirectory 'local-decode.csv'
     $rows | Export-Csv -Path $csv -NoTypeInformation
     $table = @(
-        "| type | ours pp$promptTokens t/s | llama.cpp pp$promptTokens t/s | prompt ratio | ours tg$genTokens t/s | llama.cpp tg$genTokens t/s | decode ratio |"
-        '|---|---|---|---|---|---|---|'
-        $rows | ForEach-Object { "| $($_.Type) | $($_.OursPromptTps) | $($_.OraclePromptTps) | $($_.PromptRatio)x | $($_.OursDecodeTps) | $($_.OracleDecodeTps) | $($_.DecodeRatio)x |" }
+        "| type | size | ours pp$promptTokens t/s | llama.cpp pp$promptTokens t/s | prompt ratio | ours tg$genTokens t/s | llama.cpp tg$genTokens t/s | decode ratio | bandwidth bound t/s | ours / bound |"
+        '|---|---|---|---|---|---|---|---|---|---|'
+        $rows | ForEach-Object { "| $($_.Type) | $($_.Size) | $($_.OursPromptTps) | $($_.OraclePromptTps) | $($_.PromptRatio)x | $($_.OursDecodeTps) | $($_.OracleDecodeTps) | $($_.DecodeRatio)x | $($_.BoundDecodeTps) | $($_.OfBound) |" }
     ) -join "`n"
     $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
-    $section = "<!-- local-decode:start -->`n$table`n`n$threads threads, $preset shape, $repetitions alternating repetitions (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- local-decode:end -->"
+    $section = "<!-- local-decode:start -->`n$table`n`n$threads threads, $preset shape, $repetitions alternating repetitions (means), bound at $($bandwidth / 1e9) GB/s, measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- local-decode:end -->"
     $text = Get-Content $benchmarks -Raw
     $text = [regex]::Replace($text, '(?s)<!-- local-decode:start -->.*<!-- local-decode:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
     Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
@@ -67,8 +84,8 @@ AfterAll {
 Describe 'Local decode and prompt speed against llama.cpp' -Tag 'Benchmark' {
     It '<_> on the synthetic TinyLlama shape' -ForEach $types {
         $type = $_
-        $model = Join-Path $modelDirectory "$preset-$type.gguf"
-        if (-not (Test-Path $model)) { $null = New-LlamaTestModel -Path $model -Preset $preset -Type $type -Seed 1 }
+        $model = Get-BenchModel $type
+        $size = (Get-Item $model).Length
 
         # Warm-up of both sides (page cache, JIT), then alternating repetitions.
         $null = Invoke-Ours $model; $null = Invoke-Oracle $model
@@ -77,7 +94,8 @@ Describe 'Local decode and prompt speed against llama.cpp' -Tag 'Benchmark' {
             $ours += Invoke-Ours $model
             $oracle += Invoke-Oracle $model
         }
-        $ours[0].PromptTokens | Should -Be $promptTokens
+        $ours[0].Rows[0].Backend | Should -Be 'CPU'
+        $ours[0].Rows[0].Threads | Should -Be $threads
         $mean = { param($values) [math]::Round(($values | Measure-Object -Average).Average, 2) }
         $row = [pscustomobject]@{
             Type            = $type
@@ -89,6 +107,9 @@ Describe 'Local decode and prompt speed against llama.cpp' -Tag 'Benchmark' {
         }
         $row | Add-Member PromptRatio ([math]::Round($row.OursPromptTps / $row.OraclePromptTps, 2))
         $row | Add-Member DecodeRatio ([math]::Round($row.OursDecodeTps / $row.OracleDecodeTps, 2))
+        $row | Add-Member Size ('{0:0.00} GB' -f ($size / 1e9))
+        $row | Add-Member BoundDecodeTps ([math]::Round($bandwidth / $size, 1))
+        $row | Add-Member OfBound ('{0:0}%' -f (100 * $row.OursDecodeTps / ($bandwidth / $size)))
         $rows.Add($row)
         $row | Format-List | Out-Host
         $row.OursDecodeTps | Should -BeGreaterThan 0

@@ -139,6 +139,21 @@ Describe 'New-LlamaCluster' {
         }
     }
 
+    It 'benchmarks a cluster like llama-bench, with -Cluster and with -Worker' {
+        $cluster = New-LlamaCluster -Model $script:Models['Q4_0'] -Worker $script:W1, $script:W2
+        try {
+            $rows = Invoke-LlamaBenchmark -Cluster $cluster -PromptTokens 16 -GenTokens 4 -Repetitions 2
+            $rows.Test | Should -Be @('pp16', 'tg4')
+            $rows | ForEach-Object { $_.Backend | Should -Be 'CPU x2 (LlamaDist ring)'; $_.AverageTokensPerSecond | Should -BeGreaterThan 0; $_.Samples.Count | Should -Be 2 }
+        }
+        finally {
+            $cluster | Remove-LlamaCluster
+        }
+        $implicit = Invoke-LlamaBenchmark -Model $script:Models['Q4_0'] -Worker $script:W1, $script:W2 -PromptTokens 8 -GenTokens 0 -Repetitions 1
+        $implicit.Test | Should -Be 'pp8'
+        (Get-LlamaWorker -Endpoint $script:W1.Endpoint).Ranges | Should -BeNullOrEmpty
+    }
+
     It 'gives seeded sampling the local result' {
         $local = Invoke-LlamaPrompt -Model $script:Models['F32'] -Prompt $script:Prompt -Seed 7 -MaxTokens 10 -Threads 1
         $remote = Invoke-LlamaPrompt -Model $script:Models['F32'] -Worker $script:W1, $script:W2 -ActivationEncoding F32 -Prompt $script:Prompt -Seed 7 -MaxTokens 10

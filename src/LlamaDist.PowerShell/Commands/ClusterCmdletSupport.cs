@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Management.Automation;
 using LlamaDist.Engine.Cluster;
+using LlamaDist.Engine.Errors;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -24,16 +25,28 @@ internal static class ClusterCmdletSupport
         var counts = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
         {
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out counts[i]) || counts[i] < 1)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out counts[i]))
             {
-                throw new ArgumentException($"-Split takes Auto, Even, Memory or layer counts per node (e.g. 6,5), not '{string.Join(",", split)}'.");
+                throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                    $"-Split takes Auto, Even, Memory or layer counts per node (e.g. 6,5), not '{string.Join(",", split)}'.", "Split");
             }
         }
         return ("Explicit", counts);
     }
 
-    public static ClusterModel Create(LlamaCmdlet cmdlet, ClusterRequest request, int progressId)
+    /// <summary>
+    /// Builds a cluster from the -Worker parameter set every cluster-capable cmdlet shares (New-LlamaCluster,
+    /// Invoke-LlamaPrompt -Worker, Invoke-LlamaBenchmark -Worker), with progress.
+    /// </summary>
+    public static ClusterModel Create(LlamaCmdlet cmdlet, string modelPath, IReadOnlyList<string> workers, bool includeLocal,
+        string[]? split, int threads, string activationEncoding, int progressId)
     {
+        var (mode, counts) = ParseSplit(split);
+        var request = new ClusterRequest
+        {
+            ModelPath = modelPath, Workers = workers, IncludeLocal = includeLocal, Split = mode == "Explicit" ? "Auto" : mode,
+            LayerCounts = counts, Threads = threads, ActivationEncoding = activationEncoding,
+        };
         var progress = new ClusterProgress(cmdlet, progressId);
         var cluster = ClusterModel.Create(request, progress, cmdlet.Token);
         cmdlet.WriteProgress(new ProgressRecord(progressId, "Building cluster", "Done") { RecordType = ProgressRecordType.Completed });

@@ -93,22 +93,9 @@ public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
         var modelPath = ResolveSinglePath(Model);
         if (ParameterSetName == WorkerSet)
         {
-            (string mode, int[]? counts) split = ("Auto", null);
-            try
-            {
-                split = ClusterCmdletSupport.ParseSplit(Split);
-            }
-            catch (ArgumentException exception)
-            {
-                ThrowTerminatingError(new ErrorRecord(exception, "InvalidArgument", ErrorCategory.InvalidArgument, Split));
-            }
             RunEngine(() =>
             {
-                using var cluster = ClusterCmdletSupport.Create(this, new ClusterRequest
-                {
-                    ModelPath = modelPath, Workers = Worker, IncludeLocal = IncludeLocal, Split = split.mode == "Explicit" ? "Auto" : split.mode,
-                    LayerCounts = split.counts, Threads = Threads,
-                }, ProgressId);
+                using var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, "F16", ProgressId);
                 WriteClusterRows(cluster, request);
             }, modelPath);
             return;

@@ -131,20 +131,8 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
         ownsModel = true;
         if (ParameterSetName == WorkerSet)
         {
-            (string mode, int[]? counts) split = ("Auto", null);
-            try
-            {
-                split = ClusterCmdletSupport.ParseSplit(Split);
-            }
-            catch (ArgumentException exception)
-            {
-                ThrowTerminatingError(new ErrorRecord(exception, "InvalidArgument", ErrorCategory.InvalidArgument, Split));
-            }
-            RunEngine(() => loadedModel = ClusterCmdletSupport.Create(this, new ClusterRequest
-            {
-                ModelPath = modelPath, Workers = Worker, IncludeLocal = IncludeLocal, Split = split.mode == "Explicit" ? "Auto" : split.mode,
-                LayerCounts = split.counts, Threads = Threads, ActivationEncoding = ActivationEncoding,
-            }, LoadProgressId), modelPath, terminating: true);
+            RunEngine(() => loadedModel = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads,
+                ActivationEncoding, LoadProgressId), modelPath, terminating: true);
             return;
         }
 

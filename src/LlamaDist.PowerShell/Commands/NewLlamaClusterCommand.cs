@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Output;
 
@@ -52,24 +51,9 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     protected override void EndProcessing()
     {
         var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
-        (string mode, int[]? counts) split;
-        try
-        {
-            split = ClusterCmdletSupport.ParseSplit(Split);
-        }
-        catch (ArgumentException exception)
-        {
-            ThrowTerminatingError(new ErrorRecord(exception, "InvalidArgument", ErrorCategory.InvalidArgument, Split));
-            return;
-        }
         RunEngine(() =>
         {
-            var request = new ClusterRequest
-            {
-                ModelPath = modelPath, Workers = Worker, IncludeLocal = IncludeLocal, Split = split.mode == "Explicit" ? "Auto" : split.mode,
-                LayerCounts = split.counts, Threads = Threads, ActivationEncoding = ActivationEncoding,
-            };
-            var cluster = ClusterCmdletSupport.Create(this, request, ProgressId);
+            var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, ActivationEncoding, ProgressId);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);
             WriteObject(output);
