@@ -1,6 +1,8 @@
 <#
     Benchmark (not a test): the same model run locally with 2 threads and split over two workers on loopback
-    with 1 thread each (detached worker processes, so the ring crosses real sockets between processes).
+    (detached worker processes, so the ring crosses real sockets between processes), first with 1 thread per
+    worker, then with 2 per worker — how llama.cpp's rpc-servers run by default: in a ring only one stage
+    computes at a time, so each may use the whole machine while it does.
     Reports prompt and decode t/s of both, their ratio, the ring's network/wait time per hop per token and the
     bytes each hop carries per decoded token. Writes out/benchmarks/distributed.csv and the table in
     docs/BENCHMARKS.md.
@@ -21,18 +23,33 @@ BeforeAll {
     $script:model = Join-Path $modelDirectory "$preset-$type.gguf"
     if (-not (Test-Path $model)) { $null = New-LlamaTestModel -Path $model -Preset $preset -Type $type -Seed 1 }
     $script:cacheRoot = Join-Path $resultDirectory 'worker-cache'
-    $script:workers = 1, 2 | ForEach-Object {
-        Start-LlamaWorker -Port 0 -Threads 1 -Name "bench-worker-$_" -CacheDirectory (Join-Path $cacheRoot "w$_") -Detached
-    }
+    $script:rows = [System.Collections.Generic.List[object]]::new()
 }
 
 AfterAll {
     Get-LlamaCluster | Remove-LlamaCluster
-    $workers | Stop-LlamaWorker
+    Get-LlamaWorker -Name 'bench-worker-*' | Stop-LlamaWorker
+    if ($rows.Count -eq 0) { return }
+    $rows | Export-Csv -Path (Join-Path $resultDirectory 'distributed.csv') -NoTypeInformation
+    $table = @(
+        '| model | workers | local pp128 t/s | cluster pp128 t/s | ratio | local tg32 t/s | cluster tg32 t/s | ratio | msgs/token/hop | hidden bytes/token/hop | reply bytes/token | network ms/hop/token |'
+        '|---|---|---|---|---|---|---|---|---|---|---|---|'
+        $rows | ForEach-Object { "| $preset $type | $($_.Workers) | $($_.LocalPromptTps) | $($_.ClusterPromptTps) | $($_.PromptRatio)x | $($_.LocalDecodeTps) | $($_.ClusterDecodeTps) | $($_.DecodeRatio)x | $($_.MessagesPerTokenHop) | $($_.HiddenBytesPerToken) | $($_.ReplyBytesPerToken) | $($_.NetworkMsPerHopToken) |" }
+    ) -join "`n"
+    $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
+    $section = "<!-- distributed:start -->`n$table`n`nLocal: 2 threads. Cluster: two detached workers on 127.0.0.1 ($($rows[0].Nodes)), F16 hand-off, greedy token back. $repetitions alternating repetitions (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- distributed:end -->"
+    $text = Get-Content $benchmarks -Raw
+    $text = [regex]::Replace($text, '(?s)<!-- distributed:start -->.*<!-- distributed:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
+    Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
+    Write-Host $table
 }
 
 Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
-    It 'two 1-thread workers on loopback against 2 local threads' {
+    It 'two <_>-thread workers on loopback against 2 local threads' -ForEach 1, 2 {
+        $workerThreads = $_
+        $workers = 1, 2 | ForEach-Object {
+            Start-LlamaWorker -Port 0 -Threads $workerThreads -Name "bench-worker-$workerThreads-$_" -CacheDirectory (Join-Path $cacheRoot "w$_") -Detached
+        }
         $cluster = New-LlamaCluster -Model $model -Worker $workers -Split Even
         $bench = @{ PromptTokens = 128; GenTokens = 32; Repetitions = 1 }
 
@@ -57,6 +74,7 @@ Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
 
         $row = [pscustomobject]@{
             Type                 = $type
+            Workers              = "2 x $workerThreads thread$(if ($workerThreads -gt 1) { 's' })"
             LocalPromptTps       = & $mean $local 'pp128'
             ClusterPromptTps     = & $mean $remote 'pp128'
             LocalDecodeTps       = & $mean $local 'tg32'
@@ -70,22 +88,11 @@ Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
         $row | Add-Member PromptRatio ([math]::Round($row.ClusterPromptTps / $row.LocalPromptTps, 2))
         $row | Add-Member DecodeRatio ([math]::Round($row.ClusterDecodeTps / $row.LocalDecodeTps, 2))
         $row | Format-List | Out-Host
-        $row | Export-Csv -Path (Join-Path $resultDirectory 'distributed.csv') -NoTypeInformation
-
-        $table = @(
-            '| model | local pp128 t/s | cluster pp128 t/s | ratio | local tg32 t/s | cluster tg32 t/s | ratio | msgs/token/hop | hidden bytes/token/hop | reply bytes/token | network ms/hop/token |'
-            '|---|---|---|---|---|---|---|---|---|---|---|'
-            "| $preset $type | $($row.LocalPromptTps) | $($row.ClusterPromptTps) | $($row.PromptRatio)x | $($row.LocalDecodeTps) | $($row.ClusterDecodeTps) | $($row.DecodeRatio)x | $($row.MessagesPerTokenHop) | $($row.HiddenBytesPerToken) | $($row.ReplyBytesPerToken) | $($row.NetworkMsPerHopToken) |"
-        ) -join "`n"
-        $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
-        $section = "<!-- distributed:start -->`n$table`n`nLocal: 2 threads. Cluster: two detached workers with 1 thread each on 127.0.0.1 ($($row.Nodes)), F16 hand-off, greedy token back. $repetitions alternating repetitions (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- distributed:end -->"
-        $text = Get-Content $benchmarks -Raw
-        $text = [regex]::Replace($text, '(?s)<!-- distributed:start -->.*<!-- distributed:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
-        Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
-        Write-Host $table
+        $rows.Add($row)
+        $cluster | Remove-LlamaCluster
+        $workers | Stop-LlamaWorker
 
         $row.MessagesPerTokenHop | Should -Be 1
         $row.ClusterDecodeTps | Should -BeGreaterThan 0
-        $cluster | Remove-LlamaCluster
     }
 }
