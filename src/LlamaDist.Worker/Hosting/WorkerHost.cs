@@ -114,6 +114,7 @@ public sealed class WorkerHost : IAsyncDisposable
             grpc.MaxReceiveMessageSize = WorkerChannels.MaxMessageBytes;
             grpc.MaxSendMessageSize = WorkerChannels.MaxMessageBytes;
             grpc.EnableDetailedErrors = false;
+            grpc.Interceptors.Add<UnexpectedErrorInterceptor>();
         });
         builder.Services.AddSingleton(runtime);
         var application = builder.Build();

@@ -43,6 +43,10 @@ internal sealed class ForwardStream
                 {
                     throw failure;  // the next stage broke: end this stream with its status, back towards the coordinator
                 }
+                catch (IOException)
+                {
+                    return;  // the caller reset the stream: it went away, and the session goes with it (finally)
+                }
                 if (!more)
                 {
                     return;
@@ -76,13 +80,16 @@ internal sealed class ForwardStream
                 {
                     session.Downstream ??= new DownstreamLink(next, runtime.PeerClient(next));
                     watch ??= CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, session.Downstream.Broken);
+                    // Counted when handed to the transport: the ring may finish (and the caller hang up) before
+                    // this write's completion is observed here.
                     var onward = StepEvaluator.ToNextRequest(request, output);
-                    await session.Downstream.SendAsync(onward, context.CancellationToken).ConfigureAwait(false);
                     runtime.CountSent(onward.CalculateSize());
+                    await session.Downstream.SendAsync(onward, context.CancellationToken).ConfigureAwait(false);
                 }
                 else
                 {
                     var reply = StepEvaluator.ToReply(request, output);
+                    runtime.CountSent(reply.CalculateSize());
                     if (session.Sink is { } sink)
                     {
                         await sink.WriteAsync(reply, context.CancellationToken).ConfigureAwait(false);
@@ -91,7 +98,6 @@ internal sealed class ForwardStream
                     {
                         await replies.WriteAsync(reply, context.CancellationToken).ConfigureAwait(false);
                     }
-                    runtime.CountSent(reply.CalculateSize());
                 }
             }
         }
@@ -128,21 +134,26 @@ internal sealed class ForwardStream
         await replies.WriteAsync(new ForwardReply { SessionId = sessionId, Sequence = 0 }, context.CancellationToken).ConfigureAwait(false);
 
         // Stay open until the session ends; the coordinator ending this call also ends the session.
-        var callerGone = DrainAsync();
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        var callerGone = DrainAsync(stopReading.Token);
         var finished = await Task.WhenAny(sink.Completion, callerGone).ConfigureAwait(false);
         if (finished == callerGone)
         {
             runtime.CloseSession(sessionId);
             return;
         }
+        // No read may outlive the call: Kestrel reuses the stream's request pipe for a later request, which
+        // would then fail with "Reading is already in progress".
+        stopReading.Cancel();
+        await callerGone.ConfigureAwait(false);
         await sink.Completion.ConfigureAwait(false);  // rethrows the stage's failure as this call's status
     }
 
-    private async Task DrainAsync()
+    private async Task DrainAsync(CancellationToken cancellationToken)
     {
         try
         {
-            while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
+            while (await requests.MoveNext(cancellationToken).ConfigureAwait(false))
             {
                 // A result stream carries nothing after the attach; ignore stray messages.
             }
