@@ -14,12 +14,9 @@ namespace LlamaDist.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "LlamaBenchmark", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaBenchmarkResult))]
-public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
+public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
 {
     private const int ProgressId = 4;
-    private const string LocalSet = "Local";
-    private const string WorkerSet = "Worker";
-    private const string ClusterSet = "Cluster";
 
     /// <summary>Model files; takes FileInfo objects (FullName) from the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LocalSet)]
@@ -27,25 +24,6 @@ public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
     [Alias("FullName", "Path")]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
-
-    /// <summary>Benchmark the model split across these workers (a cluster built and removed per model).</summary>
-    [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]
-    [ValidateNotNullOrEmpty]
-    public string[] Worker { get; set; } = [];
-
-    /// <summary>With -Worker: run the first layers in this process too.</summary>
-    [Parameter(ParameterSetName = WorkerSet)]
-    public SwitchParameter IncludeLocal { get; set; }
-
-    /// <summary>With -Worker: Auto, Even, Memory or layer counts per node.</summary>
-    [Parameter(ParameterSetName = WorkerSet)]
-    [ValidateNotNullOrEmpty]
-    public string[]? Split { get; set; }
-
-    /// <summary>Benchmark an existing cluster (New-LlamaCluster).</summary>
-    [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]
-    [ValidateNotNull]
-    public LlamaCluster? Cluster { get; set; }
 
     /// <summary>Tokens of the prompt test (pp); 0 skips it.</summary>
     [Parameter]
@@ -76,14 +54,10 @@ public sealed class InvokeLlamaBenchmarkCommand : LlamaCmdlet
         var request = new BenchmarkRequest { PromptTokens = PromptTokens, GenerationTokens = GenTokens, Repetitions = Repetitions, BatchSize = BatchSize };
         if (ParameterSetName == ClusterSet)
         {
-            ClusterModel cluster;
-            try
+            var cluster = ResolveCluster(out var error);
+            if (cluster is null)
             {
-                cluster = ClusterCmdletSupport.EngineCluster(Cluster!);
-            }
-            catch (ArgumentException exception)
-            {
-                WriteError(new ErrorRecord(exception, ErrorIds.ClusterNotFound, ErrorCategory.ResourceUnavailable, Cluster));
+                WriteError(error!);
                 return;
             }
             RunEngine(() => WriteClusterRows(cluster, request), Cluster!.Id);

@@ -15,12 +15,9 @@ namespace LlamaDist.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "LlamaPrompt", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaPromptResult))]
-public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
+public sealed class InvokeLlamaPromptCommand : ClusterCapableCmdlet
 {
     private const int LoadProgressId = 1;
-    private const string LocalSet = "Local";
-    private const string WorkerSet = "Worker";
-    private const string ClusterSet = "Cluster";
 
     // Held as IDisposable so the cmdlet's own type never names engine types in fields (see ModuleInitializer):
     // a local model, or a cluster (owned when this cmdlet built it from -Worker, borrowed with -Cluster).
@@ -33,29 +30,10 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 
-    /// <summary>Workers to split the model across for this call (a cluster built and removed around it).</summary>
-    [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]
-    [ValidateNotNullOrEmpty]
-    public string[] Worker { get; set; } = [];
-
-    /// <summary>With -Worker: run the first layers in this process too.</summary>
-    [Parameter(ParameterSetName = WorkerSet)]
-    public SwitchParameter IncludeLocal { get; set; }
-
-    /// <summary>With -Worker: Auto, Even, Memory or layer counts per node.</summary>
-    [Parameter(ParameterSetName = WorkerSet)]
-    [ValidateNotNullOrEmpty]
-    public string[]? Split { get; set; }
-
     /// <summary>With -Worker: F16 or F32 hidden states between nodes.</summary>
     [Parameter(ParameterSetName = WorkerSet)]
     [ValidateSet("F16", "F32")]
     public string ActivationEncoding { get; set; } = "F16";
-
-    /// <summary>A cluster from New-LlamaCluster, reused without reloading.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]
-    [ValidateNotNull]
-    public LlamaCluster? Cluster { get; set; }
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [AllowEmptyString]
@@ -116,13 +94,10 @@ public sealed class InvokeLlamaPromptCommand : LlamaCmdlet
     {
         if (ParameterSetName == ClusterSet)
         {
-            try
+            loadedModel = ResolveCluster(out var error);
+            if (error is not null)
             {
-                loadedModel = ClusterCmdletSupport.EngineCluster(Cluster!);
-            }
-            catch (ArgumentException exception)
-            {
-                ThrowTerminatingError(new ErrorRecord(exception, ErrorIds.ClusterNotFound, ErrorCategory.ResourceUnavailable, Cluster));
+                ThrowTerminatingError(error);
             }
             return;
         }

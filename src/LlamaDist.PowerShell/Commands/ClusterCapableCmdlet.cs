@@ -1,0 +1,50 @@
+using System.Management.Automation;
+using LlamaDist.Engine.Cluster;
+using LlamaDist.PowerShell.Output;
+
+namespace LlamaDist.PowerShell.Commands;
+
+/// <summary>
+/// A cmdlet that runs a model here (parameter set Local), split across workers for this call (Worker), or on a
+/// cluster from New-LlamaCluster (Cluster): the parameters of the last two and the cluster lookup, shared.
+/// </summary>
+public abstract class ClusterCapableCmdlet : LlamaCmdlet
+{
+    protected const string LocalSet = "Local";
+    protected const string WorkerSet = "Worker";
+    protected const string ClusterSet = "Cluster";
+
+    /// <summary>Workers to split the model across for this call (a cluster built and removed around it).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string[] Worker { get; set; } = [];
+
+    /// <summary>With -Worker: run the first layers in this process too.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    public SwitchParameter IncludeLocal { get; set; }
+
+    /// <summary>With -Worker: Auto, Even, Memory or layer counts per node.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? Split { get; set; }
+
+    /// <summary>A cluster from New-LlamaCluster, reused without reloading.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]
+    [ValidateNotNull]
+    public LlamaCluster? Cluster { get; set; }
+
+    /// <summary>The engine's cluster behind -Cluster, or null with <paramref name="error"/> (ClusterNotFound) when it was removed.</summary>
+    protected ClusterModel? ResolveCluster(out ErrorRecord? error)
+    {
+        try
+        {
+            error = null;
+            return ClusterCmdletSupport.EngineCluster(Cluster!);
+        }
+        catch (ArgumentException exception)
+        {
+            error = new ErrorRecord(exception, ErrorIds.ClusterNotFound, ErrorCategory.ResourceUnavailable, Cluster);
+            return null;
+        }
+    }
+}
