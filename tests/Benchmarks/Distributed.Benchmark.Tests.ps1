@@ -4,7 +4,9 @@
     worker, then with 2 per worker — how llama.cpp's rpc-servers run by default: in a ring only one stage
     computes at a time, so each may use the whole machine while it does.
     Reports prompt and decode t/s of both, their ratio, the ring's network/wait time per hop per token and the
-    bytes each hop carries per decoded token. Writes out/benchmarks/distributed.csv and the table in
+    bytes each hop carries per decoded token. It also decodes locally with one worker's thread count: the stages
+    of a ring run one after the other, so that is the most the ring can reach, and the ratio against it shows
+    what the ring itself costs. Writes out/benchmarks/distributed.csv and the table in
     docs/BENCHMARKS.md.
 
     Run with: dotnet pwsh ./build.ps1 -Task Benchmark
@@ -32,9 +34,9 @@ AfterAll {
     if ($rows.Count -eq 0) { return }
     $rows | Export-Csv -Path (Join-Path $resultDirectory 'distributed.csv') -NoTypeInformation
     $table = @(
-        '| model | workers | local pp128 t/s | cluster pp128 t/s | ratio | local tg32 t/s | cluster tg32 t/s | ratio | msgs/token/hop | hidden bytes/token/hop | reply bytes/token | network ms/hop/token |'
-        '|---|---|---|---|---|---|---|---|---|---|---|---|'
-        $rows | ForEach-Object { "| $preset $type | $($_.Workers) | $($_.LocalPromptTps) | $($_.ClusterPromptTps) | $($_.PromptRatio)x | $($_.LocalDecodeTps) | $($_.ClusterDecodeTps) | $($_.DecodeRatio)x | $($_.MessagesPerTokenHop) | $($_.HiddenBytesPerToken) | $($_.ReplyBytesPerToken) | $($_.NetworkMsPerHopToken) |" }
+        '| model | workers | local pp128 t/s | cluster pp128 t/s | ratio | local tg32 t/s | cluster tg32 t/s | ratio | local tg32 t/s with one worker''s threads | cluster / that | msgs/token/hop | hidden bytes/token/hop | reply bytes/token | network ms/hop/token |'
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+        $rows | ForEach-Object { "| $preset $type | $($_.Workers) | $($_.LocalPromptTps) | $($_.ClusterPromptTps) | $($_.PromptRatio)x | $($_.LocalDecodeTps) | $($_.ClusterDecodeTps) | $($_.DecodeRatio)x | $($_.StageDecodeTps) | $($_.StageRatio)x | $($_.MessagesPerTokenHop) | $($_.HiddenBytesPerToken) | $($_.ReplyBytesPerToken) | $($_.NetworkMsPerHopToken) |" }
     ) -join "`n"
     $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
     $section = "<!-- distributed:start -->`n$table`n`nLocal: 2 threads. Cluster: two detached workers on 127.0.0.1 ($($rows[0].Nodes)), F16 hand-off, greedy token back. $repetitions alternating repetitions (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- distributed:end -->"
@@ -56,10 +58,12 @@ Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
         # Warm-up of both (page cache, JIT), then alternating repetitions.
         $null = Invoke-LlamaBenchmark -Model $model -Threads 2 @bench
         $null = Invoke-LlamaBenchmark -Cluster $cluster @bench
-        $local = @(); $remote = @()
+        $local = @(); $remote = @(); $stage = @()
         for ($i = 0; $i -lt $repetitions; $i++) {
             $local += Invoke-LlamaBenchmark -Model $model -Threads 2 @bench
             $remote += Invoke-LlamaBenchmark -Cluster $cluster @bench
+            # One worker's thread count on the whole model: what a ring of stages that run in turn can reach.
+            $stage += Invoke-LlamaBenchmark -Model $model -Threads $workerThreads -PromptTokens 0 -GenTokens 32 -Repetitions 1
         }
         $mean = { param($rows, $test) [math]::Round(($rows | Where-Object Test -eq $test | Measure-Object -Property AverageTokensPerSecond -Average).Average, 2) }
 
@@ -79,6 +83,7 @@ Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
             ClusterPromptTps     = & $mean $remote 'pp128'
             LocalDecodeTps       = & $mean $local 'tg32'
             ClusterDecodeTps     = & $mean $remote 'tg32'
+            StageDecodeTps       = & $mean $stage 'tg32'
             MessagesPerTokenHop  = ($after[1].ForwardMessagesReceived - $before[1].ForwardMessagesReceived) / $steps
             HiddenBytesPerToken  = [math]::Round($hiddenBytes, 1)
             ReplyBytesPerToken   = [math]::Round($replyBytes, 1)
@@ -87,6 +92,7 @@ Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
         }
         $row | Add-Member PromptRatio ([math]::Round($row.ClusterPromptTps / $row.LocalPromptTps, 2))
         $row | Add-Member DecodeRatio ([math]::Round($row.ClusterDecodeTps / $row.LocalDecodeTps, 2))
+        $row | Add-Member StageRatio ([math]::Round($row.ClusterDecodeTps / $row.StageDecodeTps, 2))
         $row | Format-List | Out-Host
         $rows.Add($row)
         $cluster | Remove-LlamaCluster
