@@ -43,12 +43,8 @@ internal static unsafe class LegacyQuantVectors
     /// pair sum is at most 2 * 31 * 128 and cannot saturate the int16 step).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> MulSumUnsignedPairs(Vector256<byte> x, Vector256<sbyte> y)
-    {
-        Vector256<short> pairs = Avx2.MultiplyAddAdjacent(x, y);
-        Vector256<int> quads = Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
-        return Avx.ConvertToVector256Single(quads);
-    }
+    public static Vector256<float> MulSumUnsignedPairs(Vector256<byte> x, Vector256<sbyte> y) =>
+        Avx.ConvertToVector256Single(Int8Dot.SumQuads(x, y));
 
     /// <summary>The 32 high bits of a Q5 block as a scalar, one bit per element.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
