@@ -10,8 +10,12 @@ namespace LlamaDist.Core.Quantization;
 /// </summary>
 internal static unsafe class Prefetch
 {
-    /// <summary>Bytes ahead of the current read position.</summary>
-    public const int Distance = 2048;
+    /// <summary>
+    /// Bytes ahead of the current read position. Far enough to keep many lines in flight per stream: with a
+    /// decoding thread reading two rows at once, 8 KB ahead decoded a TinyLlama-shaped Q8_0 model 15-25% faster
+    /// than 2 KB on one and on two threads (alternating in one process); F16 did not change.
+    /// </summary>
+    public const int Distance = 8192;
 
     /// <summary>Prefetches the cache line <see cref="Distance"/> bytes after <paramref name="position"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
