@@ -13,8 +13,11 @@ public static class DetachedWorker
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
-    /// <summary>The started process id and the endpoint it reported.</summary>
-    public static (int ProcessId, string Endpoint, string WorkerId) Start(WorkerStartRequest request, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The started process id, its start time (which <see cref="DetachedWorkerStopper.Stop"/> checks before it
+    /// signals anything) and the endpoint it reported.
+    /// </summary>
+    public static (int ProcessId, DateTime ProcessStartTime, string Endpoint, string WorkerId) Start(WorkerStartRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var options = EmbeddedWorker.WorkerOptionsFor(request);
@@ -55,7 +58,7 @@ public static class DetachedWorker
                 var id = line.Split("(id ")[1].Split(',')[0];
                 // The worker logs to stdout; keep draining it so a full pipe never blocks the worker.
                 _ = Task.Run(() => Drain(process.StandardOutput));
-                return (process.Id, $"{uri.Host}:{uri.Port}", id);
+                return (process.Id, DetachedWorkerStopper.StartTimeOf(process), $"{uri.Host}:{uri.Port}", id);
             }
         }
 

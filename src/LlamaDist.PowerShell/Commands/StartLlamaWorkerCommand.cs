@@ -77,13 +77,13 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
             LlamaWorker worker;
             if (Detached)
             {
-                var (processId, endpoint, workerId) = DetachedWorker.Start(request, CancellationToken);
+                var (processId, processStartTime, endpoint, workerId) = DetachedWorker.Start(request, CancellationToken);
                 var status = WorkerInspector.Query(endpoint, CancellationToken);
                 worker = new LlamaWorker
                 {
                     Name = status.Name, Endpoint = endpoint, ProcessId = processId, Backend = status.Backend, Threads = status.Threads,
                     MemoryBytes = status.TotalMemoryBytes, Memory = HumanReadable.Bytes(status.TotalMemoryBytes), Detached = true,
-                    WorkerId = workerId, Started = DateTime.Now,
+                    WorkerId = workerId, Started = DateTime.Now, ProcessStartTime = processStartTime,
                 };
             }
             else

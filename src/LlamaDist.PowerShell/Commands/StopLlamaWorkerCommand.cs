@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Management.Automation;
+using LlamaDist.Engine.Workers;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -62,7 +62,7 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
         }
     }
 
-    private static void Stop(LlamaWorker worker)
+    private void Stop(LlamaWorker worker)
     {
         if (worker.Host is { } host)
         {
@@ -70,16 +70,16 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
         }
         else if (worker.Detached)
         {
-            try
+            RunEngine(() =>
             {
-                using var process = Process.GetProcessById(worker.ProcessId);
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(10_000);
-            }
-            catch (ArgumentException)
-            {
-                // Already exited.
-            }
+                var outcome = DetachedWorkerStopper.Stop(worker.ProcessId, worker.ProcessStartTime);
+                WriteVerbose(outcome switch
+                {
+                    DetachedWorkerStop.Graceful => $"Worker {worker.Name} (process {worker.ProcessId}) shut down gracefully.",
+                    DetachedWorkerStop.Killed => $"Worker {worker.Name} (process {worker.ProcessId}) was killed.",
+                    _ => $"Worker {worker.Name} (process {worker.ProcessId}) was no longer running.",
+                });
+            }, worker.Name);
         }
         worker.State = "Stopped";
         SessionRegistry.Remove(worker);

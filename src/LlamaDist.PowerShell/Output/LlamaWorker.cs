@@ -28,5 +28,8 @@ public sealed class LlamaWorker
     [Hidden]
     internal IDisposable? Host { get; init; }
 
+    /// <summary>When a detached worker's process started: Stop-LlamaWorker signals only that process.</summary>
+    internal DateTime ProcessStartTime { get; init; }
+
     public override string ToString() => Endpoint;
 }
