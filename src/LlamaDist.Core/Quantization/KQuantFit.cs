@@ -18,10 +18,10 @@ internal static unsafe class KQuantFit
 
     /// <summary>
     /// The asymmetric fit of Q4_K (<paramref name="maxLevel"/> 15) and Q5_K (31) for one 256-element block:
-    /// per 32-element sub-block, scale = (max - min(0, lowest)) / maxLevel and minimum = -min(0, lowest), so
-    /// value ~ scale * q - minimum with q in [0, maxLevel]. The 8 scales and 8 minimums become 6-bit levels against
-    /// d = largest scale / 63 and dmin = largest minimum / 63 (written as fp16 at block offsets 0 and 2): for each
-    /// sub-block the floor and ceiling level of both its scale and its minimum are tried and the pair with the
+    /// per 32-element sub-block, value ~ scale * q - minimum with q in [0, maxLevel], scale and minimum from
+    /// <see cref="SearchScaleAndMin"/> (the range fit and 16 candidates around it). The 8 scales and 8 minimums
+    /// become 6-bit levels against d = largest scale / 63 and dmin = largest minimum / 63 (written as fp16 at
+    /// block offsets 0 and 2): for each sub-block the floor and ceiling level of both its scale and its minimum are tried and the pair with the
     /// lowest squared error kept (rounding a small scale down would otherwise clip the top of its range). Each
     /// element gets the nearest level of its sub-block's quantized scale and minimum (ggml's final step too).
     /// </summary>
@@ -29,7 +29,7 @@ internal static unsafe class KQuantFit
         Span<byte> minLevels, int maxLevel)
     {
         FitAsymmetric(x, levels, scaleLevels, minLevels, maxLevel, subBlockSize: 32, maxScaleLevel: 63,
-            searchRange: false, out ushort dBits, out ushort dminBits);
+            out ushort dBits, out ushort dminBits);
         Unsafe.WriteUnaligned(block, dBits);
         Unsafe.WriteUnaligned(block + 2, dminBits);
     }
@@ -37,13 +37,11 @@ internal static unsafe class KQuantFit
     /// <summary>
     /// The asymmetric fit for one 256-element block, in sub-blocks of <paramref name="subBlockSize"/> with
     /// element levels 0..<paramref name="maxLevel"/> and scale/min levels 0..<paramref name="maxScaleLevel"/>
-    /// (returned as the fp16 bits of d and dmin). Without <paramref name="searchRange"/> each sub-block's float
-    /// scale and minimum come from its range (see <see cref="QuantizeAsymmetric"/>); with it (Q2_K, where 4 levels
-    /// make the range fit coarse) from <see cref="SearchScaleAndMin"/>. The quantization of scales and minimums
-    /// and of the elements is the same in both cases.
+    /// (returned as the fp16 bits of d and dmin). Each sub-block's float scale and minimum come from
+    /// <see cref="SearchScaleAndMin"/>; they are then quantized against d and dmin, and the elements against them.
     /// </summary>
     public static void FitAsymmetric(float* x, Span<byte> levels, Span<byte> scaleLevels, Span<byte> minLevels,
-        int maxLevel, int subBlockSize, int maxScaleLevel, bool searchRange, out ushort dBits, out ushort dminBits)
+        int maxLevel, int subBlockSize, int maxScaleLevel, out ushort dBits, out ushort dminBits)
     {
         int subBlocks = 256 / subBlockSize;
         Span<float> scales = stackalloc float[subBlocks];
@@ -52,21 +50,7 @@ internal static unsafe class KQuantFit
         for (int s = 0; s < subBlocks; s++)
         {
             float* values = x + s * subBlockSize;
-            if (searchRange)
-            {
-                SearchScaleAndMin(values, subBlockSize, maxLevel, out scales[s], out mins[s]);
-            }
-            else
-            {
-                float lowest = 0f, highest = float.NegativeInfinity;
-                for (int l = 0; l < subBlockSize; l++)
-                {
-                    lowest = MathF.Min(lowest, values[l]);
-                    highest = MathF.Max(highest, values[l]);
-                }
-                scales[s] = MathF.Max(0f, (highest - lowest) / maxLevel);
-                mins[s] = -lowest;
-            }
+            SearchScaleAndMin(values, subBlockSize, maxLevel, out scales[s], out mins[s]);
             maxScale = MathF.Max(maxScale, scales[s]);
             maxMin = MathF.Max(maxMin, mins[s]);
         }

@@ -54,7 +54,7 @@ public static unsafe class Q2_KFormat
                 float* x = src + b * BlockSize;
                 byte* block = dst + b * BlockBytes;
                 KQuantFit.FitAsymmetric(x, levels, scaleLevels, minLevels, maxLevel: 3, subBlockSize: 16,
-                    maxScaleLevel: 15, searchRange: true, out ushort dBits, out ushort dminBits);
+                    maxScaleLevel: 15, out ushort dBits, out ushort dminBits);
                 Unsafe.WriteUnaligned(block + ScaleOffset, dBits);
                 Unsafe.WriteUnaligned(block + MinScaleOffset, dminBits);
                 for (int s = 0; s < 16; s++)

@@ -132,8 +132,8 @@ public sealed class LlamaCppQuantizeAgreementTests(ITestOutputHelper output)
 
     /// <summary>
     /// The quantization error of our converter, per stored type, against llama.cpp's on the same F32 weights:
-    /// the squared error of every dequantized tensor summed per type. Our K-quant fit is simpler than
-    /// llama-quantize's search, so its bytes differ; its error must stay within 15% of llama.cpp's.
+    /// the squared error of every dequantized tensor summed per type. Our K-quant fits minimise the plain squared
+    /// error where llama-quantize weights it by |x|, so the bytes differ; ours must be no larger than llama.cpp's.
     /// </summary>
     [Theory]
     [InlineData("Q2_K")]
@@ -188,9 +188,9 @@ public sealed class LlamaCppQuantizeAgreementTests(ITestOutputHelper output)
         }
     }
 
-    // Measured on the Small preset: Q2_K 0.80, Q3_K 0.91, Q4_K 1.09, Q5_K 0.98, Q6_K 1.135; Q4_0 / Q5_0 / Q5_1 /
+    // Measured on the Small preset: Q2_K 0.80, Q3_K 0.91, Q4_K 0.98, Q5_K 0.95, Q6_K 0.95; Q4_0 / Q5_0 / Q5_1 /
     // Q8_0 are the same bytes (1.0).
-    private const double MaximumErrorRatio = 1.15;
+    private const double MaximumErrorRatio = 1.0;
 
     private (double MaxAbs, double MinCosine) CompareLogits(string path, Tolerance tolerance, string name)
     {
