@@ -30,13 +30,13 @@ public static unsafe class Q4_KFormat
     public const int QuantsOffset = ScalesOffset + ScalesBytes;
 
     /// <summary>
-    /// Quantizes a row. Per 32-element sub-block the range [min(0, lowest), highest] is fitted with a scale
-    /// (range / 15) and a minimum (-lowest); the 8 scales and 8 minimums are then quantized to 6 bits against
-    /// the block's largest ones (d = max scale / 63, dmin = max min / 63, both fp16), and each element is
-    /// quantized to the nearest level of its sub-block's quantized scale/min, as ggml does in its last step.
-    /// This is a simpler fit than llama-quantize's iterative make_qkx2_quants search (which also tries shrunken
-    /// ranges to lower the squared error), so the blocks differ from llama-quantize's but are valid Q4_K with a
-    /// comparable error.
+    /// Quantizes a row. Per 32-element sub-block a scale and a minimum are fitted by
+    /// <see cref="KQuantFit.SearchScaleAndMin"/> (the range fit and candidates around it, least squares); the 8
+    /// scales and 8 minimums are then quantized to 6 bits against the block's largest ones (d = max scale / 63,
+    /// dmin = max min / 63, both fp16), and each element is quantized to the nearest level of its sub-block's
+    /// quantized scale/min, as ggml does in its last step. llama-quantize's make_qkx2_quants search weights the
+    /// error by |x|; this one minimises the plain squared error, so blocks differ from llama-quantize's (their
+    /// squared error is slightly lower).
     /// </summary>
     public static void QuantizeRow(ReadOnlySpan<float> source, Span<byte> destination)
     {

@@ -28,9 +28,9 @@ public static unsafe class Q5_KFormat
     public const int QuantsOffset = HighBitsOffset + BlockSize / 8;
 
     /// <summary>
-    /// Quantizes a row with the same per-sub-block scale/min fit as <see cref="Q4_KFormat.QuantizeRow"/> but 31
-    /// levels. A simpler fit than llama-quantize's iterative make_qkx2_quants search: blocks differ from
-    /// llama-quantize's but are valid Q5_K with a comparable error.
+    /// Quantizes a row with the same per-sub-block scale/min search as <see cref="Q4_KFormat.QuantizeRow"/> but
+    /// 31 levels: blocks differ from llama-quantize's (which weights the error by |x|), with a slightly lower
+    /// squared error.
     /// </summary>
     public static void QuantizeRow(ReadOnlySpan<float> source, Span<byte> destination)
     {
