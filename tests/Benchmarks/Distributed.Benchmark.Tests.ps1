@@ -34,9 +34,9 @@ AfterAll {
     if ($rows.Count -eq 0) { return }
     $rows | Export-Csv -Path (Join-Path $resultDirectory 'distributed.csv') -NoTypeInformation
     $table = @(
-        '| model | workers | local pp128 t/s | cluster pp128 t/s | ratio | local tg32 t/s | cluster tg32 t/s | ratio | local tg32 t/s with one worker''s threads | cluster / that | msgs/token/hop | hidden bytes/token/hop | reply bytes/token | network ms/hop/token |'
-        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
-        $rows | ForEach-Object { "| $preset $type | $($_.Workers) | $($_.LocalPromptTps) | $($_.ClusterPromptTps) | $($_.PromptRatio)x | $($_.LocalDecodeTps) | $($_.ClusterDecodeTps) | $($_.DecodeRatio)x | $($_.StageDecodeTps) | $($_.StageRatio)x | $($_.MessagesPerTokenHop) | $($_.HiddenBytesPerToken) | $($_.ReplyBytesPerToken) | $($_.NetworkMsPerHopToken) |" }
+        '| model | workers | local pp128 t/s | cluster pp128 t/s | ratio | local tg32 t/s | cluster tg32 t/s | ratio | local tg32 t/s with one worker''s threads | cluster / that | worker probe GB/s | msgs/token/hop | hidden bytes/token/hop | reply bytes/token | network ms/hop/token |'
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+        $rows | ForEach-Object { "| $preset $type | $($_.Workers) | $($_.LocalPromptTps) | $($_.ClusterPromptTps) | $($_.PromptRatio)x | $($_.LocalDecodeTps) | $($_.ClusterDecodeTps) | $($_.DecodeRatio)x | $($_.StageDecodeTps) | $($_.StageRatio)x | $($_.WorkerProbeGBs) | $($_.MessagesPerTokenHop) | $($_.HiddenBytesPerToken) | $($_.ReplyBytesPerToken) | $($_.NetworkMsPerHopToken) |" }
     ) -join "`n"
     $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
     $section = "<!-- distributed:start -->`n$table`n`nLocal: 2 threads. Cluster: two detached workers on 127.0.0.1 ($($rows[0].Nodes)), F16 hand-off, greedy token back. $repetitions alternating repetitions (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- distributed:end -->"
@@ -84,6 +84,8 @@ Describe 'Distributed decode against the local run' -Tag 'Benchmark' {
             LocalDecodeTps       = & $mean $local 'tg32'
             ClusterDecodeTps     = & $mean $remote 'tg32'
             StageDecodeTps       = & $mean $stage 'tg32'
+            # What each worker measured at start-up: weight bytes per second its threads stream through a matvec.
+            WorkerProbeGBs       = [math]::Round(($before | Measure-Object -Property BytesPerSecond -Average).Average / 1e9, 1)
             MessagesPerTokenHop  = ($after[1].ForwardMessagesReceived - $before[1].ForwardMessagesReceived) / $steps
             HiddenBytesPerToken  = [math]::Round($hiddenBytes, 1)
             ReplyBytesPerToken   = [math]::Round($replyBytes, 1)
