@@ -178,6 +178,24 @@ internal static unsafe class KQuantTileKernels
         return Avx2.Add(lowSums, highSums);
     }
 
+    /// <summary>Chunk <paramref name="chunk"/> (64 elements) of one Q4_K block against four tokens' quants.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_KChunk1x4(byte* q, short* scaleValues, int chunk, Vector256<byte> lowMask,
+        sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3,
+        ref Vector256<int> sum0, ref Vector256<int> sum1, ref Vector256<int> sum2, ref Vector256<int> sum3)
+    {
+        Vector256<short> scaleLow = Vector256.Create(scaleValues[2 * chunk]);
+        Vector256<short> scaleHigh = Vector256.Create(scaleValues[2 * chunk + 1]);
+        Vector256<byte> bits = Vector256.Load(q + 32 * chunk);
+        Vector256<byte> low = bits & lowMask;
+        Vector256<byte> high = (bits.AsUInt16() >> 4).AsByte() & lowMask;
+        int offset = 64 * chunk;
+        sum0 = Avx2.Add(sum0, Q4_KChunk(low, high, scaleLow, scaleHigh, q0 + offset));
+        sum1 = Avx2.Add(sum1, Q4_KChunk(low, high, scaleLow, scaleHigh, q1 + offset));
+        sum2 = Avx2.Add(sum2, Q4_KChunk(low, high, scaleLow, scaleHigh, q2 + offset));
+        sum3 = Avx2.Add(sum3, Q4_KChunk(low, high, scaleLow, scaleHigh, q3 + offset));
+    }
+
     /// <summary>
     /// One Q4_K weight row against four Q8_K activation rows (stride <paramref name="aStride"/> bytes);
     /// results to y[0], y[yStride], y[2 * yStride], y[3 * yStride].
@@ -207,19 +225,11 @@ internal static unsafe class KQuantTileKernels
             sbyte* q2 = (sbyte*)(a2 + Q8_KFormat.QuantsOffset), q3 = (sbyte*)(a3 + Q8_KFormat.QuantsOffset);
             Vector256<int> sum0 = Vector256<int>.Zero, sum1 = Vector256<int>.Zero;
             Vector256<int> sum2 = Vector256<int>.Zero, sum3 = Vector256<int>.Zero;
-            for (int chunk = 0; chunk < 4; chunk++)
-            {
-                Vector256<short> scaleLow = Vector256.Create(scaleValues[2 * chunk]);
-                Vector256<short> scaleHigh = Vector256.Create(scaleValues[2 * chunk + 1]);
-                Vector256<byte> bits = Vector256.Load(q + 32 * chunk);
-                Vector256<byte> low = bits & lowMask;
-                Vector256<byte> high = (bits.AsUInt16() >> 4).AsByte() & lowMask;
-                int offset = 64 * chunk;
-                sum0 = Avx2.Add(sum0, Q4_KChunk(low, high, scaleLow, scaleHigh, q0 + offset));
-                sum1 = Avx2.Add(sum1, Q4_KChunk(low, high, scaleLow, scaleHigh, q1 + offset));
-                sum2 = Avx2.Add(sum2, Q4_KChunk(low, high, scaleLow, scaleHigh, q2 + offset));
-                sum3 = Avx2.Add(sum3, Q4_KChunk(low, high, scaleLow, scaleHigh, q3 + offset));
-            }
+            // Unrolled by hand (constant offsets): the JIT does not unroll the four chunks itself.
+            Q4_KChunk1x4(q, scaleValues, 0, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
+            Q4_KChunk1x4(q, scaleValues, 1, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
+            Q4_KChunk1x4(q, scaleValues, 2, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
+            Q4_KChunk1x4(q, scaleValues, 3, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
             acc0 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale(a0) * dw), Avx.ConvertToVector256Single(sum0), acc0);
             acc1 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale(a1) * dw), Avx.ConvertToVector256Single(sum1), acc1);
             acc2 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale(a2) * dw), Avx.ConvertToVector256Single(sum2), acc2);
@@ -332,6 +342,23 @@ internal static unsafe class KQuantTileKernels
     private static Vector256<int> Q6_KLanes(Vector256<byte> absoluteW, Vector256<sbyte> w, Vector256<short> scales, sbyte* a) =>
         Avx2.MultiplyAddAdjacent(scales, Avx2.MultiplyAddAdjacent(absoluteW, Avx2.Sign(Vector256.Load(a), w)));
 
+    /// <summary>Group k (32 elements) of one Q6_K half-block against four tokens' quants (already at the half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q6_KGroup1x4(byte* ql, byte* qh, int k, Vector256<byte> scaleBytes, ref Vector256<byte> control,
+        sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3,
+        ref Vector256<int> sum0, ref Vector256<int> sum1, ref Vector256<int> sum2, ref Vector256<int> sum3)
+    {
+        Vector256<sbyte> wq = Q6_KGroup(ql, qh, k);
+        Vector256<byte> absoluteW = Avx2.Abs(wq);
+        Vector256<short> scales = Q6_KGroupScales(scaleBytes, control);
+        control = Avx2.Add(control, Vector256.Create((byte)2));
+        int offset = 32 * k;
+        sum0 = Avx2.Add(sum0, Q6_KLanes(absoluteW, wq, scales, q0 + offset));
+        sum1 = Avx2.Add(sum1, Q6_KLanes(absoluteW, wq, scales, q1 + offset));
+        sum2 = Avx2.Add(sum2, Q6_KLanes(absoluteW, wq, scales, q2 + offset));
+        sum3 = Avx2.Add(sum3, Q6_KLanes(absoluteW, wq, scales, q3 + offset));
+    }
+
     /// <summary>
     /// One Q6_K weight row against four Q8_K activation rows (stride <paramref name="aStride"/> bytes);
     /// results to y[0], y[yStride], y[2 * yStride], y[3 * yStride].
@@ -356,18 +383,16 @@ internal static unsafe class KQuantTileKernels
             {
                 byte* ql = w + 64 * half;
                 byte* qh = w + Q6_KFormat.HighBitsOffset + 32 * half;
-                for (int k = 0; k < 4; k++)
-                {
-                    Vector256<sbyte> wq = Q6_KGroup(ql, qh, k);
-                    Vector256<byte> absoluteW = Avx2.Abs(wq);
-                    Vector256<short> scales = Q6_KGroupScales(scaleBytes, control);
-                    control = Avx2.Add(control, Vector256.Create((byte)2));
-                    int offset = 128 * half + 32 * k;
-                    sum0 = Avx2.Add(sum0, Q6_KLanes(absoluteW, wq, scales, q0 + offset));
-                    sum1 = Avx2.Add(sum1, Q6_KLanes(absoluteW, wq, scales, q1 + offset));
-                    sum2 = Avx2.Add(sum2, Q6_KLanes(absoluteW, wq, scales, q2 + offset));
-                    sum3 = Avx2.Add(sum3, Q6_KLanes(absoluteW, wq, scales, q3 + offset));
-                }
+                // Unrolled by hand: constant k folds the nibble / high-bit selection of each group.
+                int offset = 128 * half;
+                Q6_KGroup1x4(ql, qh, 0, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
+                Q6_KGroup1x4(ql, qh, 1, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
+                Q6_KGroup1x4(ql, qh, 2, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
+                Q6_KGroup1x4(ql, qh, 3, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
             }
             float dw = Q4_KFormat.Half(w + Q6_KFormat.ScaleOffset);
             acc0 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q0 - Q8_KFormat.QuantsOffset) * dw),
@@ -388,6 +413,21 @@ internal static unsafe class KQuantTileKernels
         y[yStride] = Int8Dot.HorizontalSum(acc1);
         y[2 * yStride] = Int8Dot.HorizontalSum(acc2);
         y[3 * yStride] = Int8Dot.HorizontalSum(acc3);
+    }
+
+    /// <summary>Group k of two rows' Q6_K half-blocks against one token's quants (already at the half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q6_KGroup2x1(byte* ql0, byte* qh0, byte* ql1, byte* qh1, int k, Vector256<byte> scaleBytes0,
+        Vector256<byte> scaleBytes1, ref Vector256<byte> control, sbyte* a, ref Vector256<int> sum0, ref Vector256<int> sum1)
+    {
+        Vector256<sbyte> activation = Vector256.Load(a + 32 * k);
+        Vector256<sbyte> wq0 = Q6_KGroup(ql0, qh0, k);
+        Vector256<sbyte> wq1 = Q6_KGroup(ql1, qh1, k);
+        Vector256<short> products0 = Avx2.MultiplyAddAdjacent(Avx2.Abs(wq0), Avx2.Sign(activation, wq0));
+        Vector256<short> products1 = Avx2.MultiplyAddAdjacent(Avx2.Abs(wq1), Avx2.Sign(activation, wq1));
+        sum0 = Avx2.Add(sum0, Avx2.MultiplyAddAdjacent(Q6_KGroupScales(scaleBytes0, control), products0));
+        sum1 = Avx2.Add(sum1, Avx2.MultiplyAddAdjacent(Q6_KGroupScales(scaleBytes1, control), products1));
+        control = Avx2.Add(control, Vector256.Create((byte)2));
     }
 
     /// <summary>
@@ -411,17 +451,14 @@ internal static unsafe class KQuantTileKernels
             Vector256<byte> control = controlBase;
             for (int half = 0; half < 2; half++)
             {
-                for (int k = 0; k < 4; k++)
-                {
-                    Vector256<sbyte> activation = Vector256.Load(q + 128 * half + 32 * k);
-                    Vector256<sbyte> wq0 = Q6_KGroup(w + 64 * half, w + Q6_KFormat.HighBitsOffset + 32 * half, k);
-                    Vector256<sbyte> wq1 = Q6_KGroup(w1 + 64 * half, w1 + Q6_KFormat.HighBitsOffset + 32 * half, k);
-                    Vector256<short> products0 = Avx2.MultiplyAddAdjacent(Avx2.Abs(wq0), Avx2.Sign(activation, wq0));
-                    Vector256<short> products1 = Avx2.MultiplyAddAdjacent(Avx2.Abs(wq1), Avx2.Sign(activation, wq1));
-                    sum0 = Avx2.Add(sum0, Avx2.MultiplyAddAdjacent(Q6_KGroupScales(scaleBytes0, control), products0));
-                    sum1 = Avx2.Add(sum1, Avx2.MultiplyAddAdjacent(Q6_KGroupScales(scaleBytes1, control), products1));
-                    control = Avx2.Add(control, Vector256.Create((byte)2));
-                }
+                // Unrolled by hand: constant k folds the nibble / high-bit selection of each group.
+                byte* ql0 = w + 64 * half, qh0 = w + Q6_KFormat.HighBitsOffset + 32 * half;
+                byte* ql1 = w1 + 64 * half, qh1 = w1 + Q6_KFormat.HighBitsOffset + 32 * half;
+                sbyte* activation = q + 128 * half;
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 0, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 1, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 2, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 3, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
             }
             float da = Q8_KFormat.Scale(a);
             acc0 = Fma.MultiplyAdd(Vector256.Create(da * Q4_KFormat.Half(w + Q6_KFormat.ScaleOffset)),
