@@ -8,10 +8,10 @@ namespace LlamaDist.Core.Quantization;
 /// type's partner (<see cref="Quantizer.ActivationType"/>), exactly as llama.cpp's CPU backend converts src1
 /// before ggml_mul_mat, then weight rows are split across <see cref="ComputeThreads"/>. Each output element is
 /// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones
-/// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/>, which computes the same values two weight rows or four
-/// tokens at a time). <see cref="MatMul2"/> / <see cref="MatMul3"/> convert a shared input once for several
-/// matrices and run them as one parallel pass. No allocation per call (the converted activations live in a
-/// pooled buffer).
+/// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/> and Q4_K / Q6_K through <see cref="KQuantTileKernels"/>,
+/// which compute the same values two weight rows or four tokens at a time). <see cref="MatMul2"/> /
+/// <see cref="MatMul3"/> convert a shared input once for several matrices and run them as one parallel pass. No
+/// allocation per call (the converted activations live in a pooled buffer).
 /// </summary>
 public static unsafe class MatrixKernels
 {
