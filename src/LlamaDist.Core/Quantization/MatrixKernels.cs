@@ -8,10 +8,10 @@ namespace LlamaDist.Core.Quantization;
 /// type's partner (<see cref="Quantizer.ActivationType"/>), exactly as llama.cpp's CPU backend converts src1
 /// before ggml_mul_mat, then weight rows are split across <see cref="ComputeThreads"/>. Each output element is
 /// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones
-/// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/>, which computes the same values two weight rows or four
-/// tokens at a time). <see cref="MatMul2"/> / <see cref="MatMul3"/> convert a shared input once for several
-/// matrices and run them as one parallel pass. No allocation per call (the converted activations live in a
-/// pooled buffer).
+/// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/> and Q4_K / Q6_K through <see cref="KQuantTileKernels"/>,
+/// which compute the same values two weight rows or four tokens at a time). <see cref="MatMul2"/> /
+/// <see cref="MatMul3"/> convert a shared input once for several matrices and run them as one parallel pass. No
+/// allocation per call (the converted activations live in a pooled buffer).
 /// </summary>
 public static unsafe class MatrixKernels
 {
@@ -171,6 +171,7 @@ public static unsafe class MatrixKernels
                 }
 
                 MatrixPassKind kind = tiles ? MatrixPassKind.Q8Tiles
+                    : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
                     : type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel && columns <= MaxConvertedRowColumns
                         ? MatrixPassKind.ConvertedHalf
                         : MatrixPassKind.Rows;
@@ -197,7 +198,8 @@ public static unsafe class MatrixKernels
                     total += c.Rows;
                 }
                 // Pairs of rows keep the two-row decode kernel busy (a pair is never split across threads).
-                if (kind == MatrixPassKind.Q8Tiles && n == 1 && ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
+                if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
+                    ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
                 {
                     work.Pairs = true;
                     threads.For(total / 2, work);
@@ -297,6 +299,7 @@ public static unsafe class MatrixKernels
         Rows,
         ConvertedHalf,
         Q8Tiles,
+        KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
     }
 
     /// <summary>
@@ -352,6 +355,10 @@ public static unsafe class MatrixKernels
                 case MatrixPassKind.Q8Tiles:
                     new Q8TileRowsWork(Type == GgmlType.Q4_0, weights, rowBytes, rows, Columns, Activations,
                         ActivationRowBytes, Tokens, output).Execute(start, end);
+                    break;
+                case MatrixPassKind.KQuantTiles:
+                    KQuantTileKernels.Rows(Type, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes,
+                        Tokens, output, start, end);
                     break;
                 case MatrixPassKind.ConvertedHalf:
                     new ConvertedHalfRowsWork(weights, rowBytes, rows, Columns, (float*)Activations, Tokens, output)

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace LlamaDist.Core.Tests.Quantization;
 
-public class Q8_KFormatTests
+public unsafe class Q8_KFormatTests
 {
     [Fact]
     public void ConstantsAgreeWithGgufGeometry()
@@ -62,6 +62,63 @@ public class Q8_KFormatTests
             {
                 Assert.True(Math.Abs(back[j] - values[j]) <= amax / 254f * 1.0001f, $"element {j}");
             }
+        }
+    }
+
+    [Fact]
+    public void VectorQuantizerWritesTheReferenceBytes()
+    {
+        // Blocks that stress each step: random rows at several scales; exact ties of the rounding (max = -127
+        // and 127 give inverse scales 1 and -1, so x.5 values round half to even); equal magnitudes of both
+        // signs (the first one sets the sign); all zeros and negative zeros; tiny and subnormal values;
+        // NaN and infinity (handed to the reference loop).
+        var blocks = new List<float[]>();
+        foreach (float scale in new[] { 1e-36f, 1e-3f, 0.5f, 3f, 1000f, 1e30f })
+        {
+            for (int seed = 0; seed < 8; seed++)
+            {
+                blocks.Add(KernelTestData.RandomFloats(256, seed: 500 + seed, scale: scale));
+            }
+        }
+        foreach (float max in new[] { -127f, 127f })
+        {
+            float[] ties = Enumerable.Range(0, 256).Select(i => (i % 254 - 127) + 0.5f * (i % 2)).ToArray();
+            ties[0] = max;
+            for (int i = 1; i < 256; i++) ties[i] = Math.Clamp(ties[i], -126.5f, 126.5f);
+            blocks.Add(ties);
+        }
+        float[] signs = KernelTestData.RandomFloats(256, seed: 9, scale: 1f);
+        signs[40] = -20f; signs[41] = 20f; signs[200] = 20f;
+        blocks.Add(signs);
+        float[] signsReversed = (float[])signs.Clone();
+        signsReversed[40] = 20f; signsReversed[41] = -20f;
+        blocks.Add(signsReversed);
+        blocks.Add(new float[256]);
+        blocks.Add(Enumerable.Repeat(-0f, 256).ToArray());
+        float[] tiny = KernelTestData.RandomFloats(256, seed: 10, scale: 1e-38f);
+        tiny[7] = float.Epsilon;
+        blocks.Add(tiny);
+        float[] withNaN = KernelTestData.RandomFloats(256, seed: 11, scale: 1f);
+        withNaN[100] = float.NaN;
+        blocks.Add(withNaN);
+        float[] withInfinity = KernelTestData.RandomFloats(256, seed: 12, scale: 1f);
+        withInfinity[3] = float.NegativeInfinity;
+        blocks.Add(withInfinity);
+
+        float[] row = blocks.SelectMany(b => b).ToArray();
+        byte[] actual = KernelTestData.Quantize(GgmlType.Q8_K, row);
+        var expected = new byte[actual.Length];
+        fixed (float* x = row)
+        fixed (byte* e = expected)
+        {
+            for (int b = 0; b < blocks.Count; b++)
+            {
+                Q8_KFormat.QuantizeBlockScalar(x + b * 256, e + b * Q8_KFormat.BlockBytes);
+            }
+        }
+        for (int b = 0; b < blocks.Count; b++)
+        {
+            Assert.True(expected.AsSpan(b * 292, 292).SequenceEqual(actual.AsSpan(b * 292, 292)), $"block {b}");
         }
     }
 

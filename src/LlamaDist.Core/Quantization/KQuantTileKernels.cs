@@ -1,0 +1,475 @@
+using LlamaDist.Core.Gguf;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LlamaDist.Core.Quantization;
+
+/// <summary>
+/// AVX2 matrix kernels for Q4_K and Q6_K weights against Q8_K activations. For every (weight row, token) pair they
+/// give exactly the value of <see cref="Q4_KFormat.DotVector256"/> / <see cref="Q6_KFormat.DotVector256"/>:
+/// per super-block the same exact int32 lane sums (lane j holds elements 4j..4j+3 of every 32-element group,
+/// scaled by the group's sub-block scale), the same <c>fma(d_a * d_w, lanes, acc)</c> per block, the same
+/// minimum terms (Q4_K) and the same final horizontal sums. Integer lane sums are exact, so the order the
+/// groups are added in does not matter; every float operation is kept in the single dot's order.
+/// What changes is the work around the integer products:
+/// <list type="bullet">
+/// <item>Prompts (<see cref="Q4_KDot1x4"/>, <see cref="Q6_KDot1x4"/>): one weight row against four tokens.
+/// The super-block's scales, minimums and quants are unpacked once and serve four activation rows (four
+/// accumulators), instead of once per token. Q4_K's minimum terms of two tokens share one 256-bit vector.</item>
+/// <item>Decode (<see cref="Q4_KDot2x1"/>, <see cref="Q6_KDot2x1"/>): two adjacent weight rows against one
+/// token, each activation vector loaded once for both rows, with weight prefetch.</item>
+/// <item>Q4_K scales and minimums are unpacked with four 32-bit word operations instead of eight per-sub-block
+/// bit extractions.</item>
+/// <item>Q6_K quants are made signed (q - 32) once per weight block and multiplied as
+/// <c>maddubs(|w|, sign(a, w))</c>: the same exact pair sums as <c>maddubs(q, a) - maddubs(32, a)</c> for every
+/// activation quant in [-127, 127], which is all <see cref="Q8_KFormat.QuantizeRow(float*, byte*, int)"/>
+/// writes (the element of largest magnitude maps to -127 and the rest are clamped at 127).</item>
+/// </list>
+/// Shapes: weights are rows of <c>blocks</c> super-blocks (144 bytes Q4_K, 210 bytes Q6_K per 256 columns);
+/// activations are Q8_K rows (292 bytes per 256 columns), <c>aStride</c> bytes apart.
+/// </summary>
+internal static unsafe class KQuantTileKernels
+{
+    // Tiles of the prompt path: RowTile weight rows (18 KB of a 2048-wide Q4_K matrix) stay in L1/L2 while the
+    // batch passes over them TokenTile tokens at a time (64 Q8_K rows of 2048 columns = 150 KB, L2-resident).
+    private const int RowTile = 16;
+    private const int TokenTile = 64;
+
+    /// <summary>
+    /// Whether these kernels run <paramref name="weightType"/> in MatrixKernels: Q4_K / Q6_K on a CPU with AVX2 and
+    /// FMA whose default level for the type selects the AVX2 single dot (the values these kernels reproduce).
+    /// </summary>
+    public static bool IsSupportedFor(GgmlType weightType) =>
+        weightType is GgmlType.Q4_K or GgmlType.Q6_K &&
+        KQuantFit.UsesAvx2(Quantizer.DefaultLevel(weightType));
+
+    /// <summary>
+    /// Weight rows [start, end) of one matrix against <paramref name="tokens"/> Q8_K activation rows; output is
+    /// [tokens, rows]. One token runs two rows per call; a batch runs in tiles of <see cref="RowTile"/> rows by
+    /// <see cref="TokenTile"/> tokens, each weight row meeting four tokens per call (leftover tokens and an odd
+    /// last row use the single dot).
+    /// </summary>
+    public static void Rows(GgmlType type, byte* weights, long weightRowBytes, int rows, int columns,
+        byte* activations, int activationRowBytes, int tokens, float* output, int start, int end)
+    {
+        bool q6 = type == GgmlType.Q6_K;
+        int blocks = columns / Q8_KFormat.BlockSize;
+        if (tokens == 1)
+        {
+            int r = start;
+            for (; r + 2 <= end; r += 2)
+            {
+                if (q6)
+                {
+                    Q6_KDot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
+                }
+                else
+                {
+                    Q4_KDot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
+                }
+            }
+            if (r < end)
+            {
+                output[r] = q6
+                    ? Q6_KFormat.DotVector256(weights + r * weightRowBytes, activations, columns)
+                    : Q4_KFormat.DotVector256(weights + r * weightRowBytes, activations, columns);
+            }
+            return;
+        }
+        for (int rowTile = start; rowTile < end; rowTile += RowTile)
+        {
+            int rowTileEnd = Math.Min(end, rowTile + RowTile);
+            for (int tokenTile = 0; tokenTile < tokens; tokenTile += TokenTile)
+            {
+                int tokenTileEnd = Math.Min(tokens, tokenTile + TokenTile);
+                for (int r = rowTile; r < rowTileEnd; r++)
+                {
+                    byte* weightRow = weights + r * weightRowBytes;
+                    int t = tokenTile;
+                    for (; t + 4 <= tokenTileEnd; t += 4)
+                    {
+                        byte* a = activations + (long)t * activationRowBytes;
+                        float* y = output + (long)t * rows + r;
+                        if (q6)
+                        {
+                            Q6_KDot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
+                        }
+                        else
+                        {
+                            Q4_KDot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
+                        }
+                    }
+                    for (; t < tokenTileEnd; t++)
+                    {
+                        byte* a = activations + (long)t * activationRowBytes;
+                        output[(long)t * rows + r] = q6
+                            ? Q6_KFormat.DotVector256(weightRow, a, columns)
+                            : Q4_KFormat.DotVector256(weightRow, a, columns);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------- Q4_K
+
+    /// <summary>
+    /// The 8 six-bit scales and 8 six-bit minimums of a Q4_K block as int16 lanes, the values of
+    /// <see cref="Q4_KFormat.ScaleAndMin"/> for sub-blocks 0..7, from the 12 packed bytes read as three words:
+    /// sub-blocks 0-3 are the low 6 bits of bytes 0-3 (scales) and 4-7 (minimums); sub-blocks 4-7 take their low
+    /// 4 bits from the nibbles of bytes 8-11 and their top 2 bits from the spare top bits of bytes 0-3 / 4-7.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_KScales(byte* packed, out Vector128<short> scales, out Vector128<short> mins)
+    {
+        uint u0 = Unsafe.ReadUnaligned<uint>(packed);
+        uint u1 = Unsafe.ReadUnaligned<uint>(packed + 4);
+        uint u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
+        uint scalesLow = u0 & 0x3F3F3F3Fu;
+        uint minsLow = u1 & 0x3F3F3F3Fu;
+        uint scalesHigh = (u2 & 0x0F0F0F0Fu) | (((u0 >> 6) & 0x03030303u) << 4);
+        uint minsHigh = ((u2 >> 4) & 0x0F0F0F0Fu) | (((u1 >> 6) & 0x03030303u) << 4);
+        scales = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(((ulong)scalesHigh << 32) | scalesLow).AsByte());
+        mins = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(((ulong)minsHigh << 32) | minsLow).AsByte());
+    }
+
+    /// <summary>
+    /// Q4_K minimum terms of two activation blocks (tokens or the same token twice) in one vector: lanes 0-3
+    /// are <paramref name="a0"/>'s four products of minimum pairs x bsum pairs (the single dot's pmaddwd after
+    /// its phaddw), lanes 4-7 <paramref name="a1"/>'s; each lane gets the single dot's
+    /// <c>fma(-d_a * dmin_w, products, accMin)</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Q4_KMinimums(Vector256<float> accMin, Vector256<short> mins, float dmin0,
+        float dmin1, byte* a0, byte* a1)
+    {
+        Vector256<short> sums0 = Vector256.Load((short*)(a0 + Q8_KFormat.SumsOffset));
+        Vector256<short> sums1 = Vector256.Load((short*)(a1 + Q8_KFormat.SumsOffset));
+        // Per 128-bit lane: [pairs of a0's sums | pairs of a1's sums]; reorder the 64-bit quarters so that the
+        // low half is a0's eight pair sums in the single dot's order and the high half a1's.
+        Vector256<short> pairs = Avx2.HorizontalAdd(sums0, sums1);
+        pairs = Avx2.Permute4x64(pairs.AsInt64(), 0b11_01_10_00).AsInt16();
+        Vector256<int> products = Avx2.MultiplyAddAdjacent(mins, pairs);
+        float scale0 = -Q8_KFormat.Scale(a0) * dmin0;
+        float scale1 = -Q8_KFormat.Scale(a1) * dmin1;
+        Vector256<float> scale = Vector256.Create(Vector128.Create(scale0), Vector128.Create(scale1));
+        return Fma.MultiplyAdd(scale, Avx.ConvertToVector256Single(products), accMin);
+    }
+
+    /// <summary>The single dot's ending: hsum_float_8 of the lanes plus the four minimum lanes as (0 + 2) + (1 + 3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Q4_KFinish(Vector256<float> acc, Vector128<float> accMin)
+    {
+        float minTotal = (accMin.GetElement(0) + accMin.GetElement(2)) + (accMin.GetElement(1) + accMin.GetElement(3));
+        return Int8Dot.HorizontalSum(acc) + minTotal;
+    }
+
+    /// <summary>
+    /// Exact int32 lanes of one 64-element chunk: scaleLow * (low nibbles . a[0..31]) +
+    /// scaleHigh * (high nibbles . a[32..63]), pairs summed by pmaddubsw then pmaddwd as the single dot does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q4_KChunk(Vector256<byte> low, Vector256<byte> high, Vector256<short> scaleLow,
+        Vector256<short> scaleHigh, sbyte* a)
+    {
+        Vector256<int> lowSums = Avx2.MultiplyAddAdjacent(scaleLow, Avx2.MultiplyAddAdjacent(low, Vector256.Load(a)));
+        Vector256<int> highSums = Avx2.MultiplyAddAdjacent(scaleHigh, Avx2.MultiplyAddAdjacent(high, Vector256.Load(a + 32)));
+        return Avx2.Add(lowSums, highSums);
+    }
+
+    /// <summary>Chunk <paramref name="chunk"/> (64 elements) of one Q4_K block against four tokens' quants.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_KChunk1x4(byte* q, short* scaleValues, int chunk, Vector256<byte> lowMask,
+        sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3,
+        ref Vector256<int> sum0, ref Vector256<int> sum1, ref Vector256<int> sum2, ref Vector256<int> sum3)
+    {
+        Vector256<short> scaleLow = Vector256.Create(scaleValues[2 * chunk]);
+        Vector256<short> scaleHigh = Vector256.Create(scaleValues[2 * chunk + 1]);
+        Vector256<byte> bits = Vector256.Load(q + 32 * chunk);
+        Vector256<byte> low = bits & lowMask;
+        Vector256<byte> high = (bits.AsUInt16() >> 4).AsByte() & lowMask;
+        int offset = 64 * chunk;
+        sum0 = Avx2.Add(sum0, Q4_KChunk(low, high, scaleLow, scaleHigh, q0 + offset));
+        sum1 = Avx2.Add(sum1, Q4_KChunk(low, high, scaleLow, scaleHigh, q1 + offset));
+        sum2 = Avx2.Add(sum2, Q4_KChunk(low, high, scaleLow, scaleHigh, q2 + offset));
+        sum3 = Avx2.Add(sum3, Q4_KChunk(low, high, scaleLow, scaleHigh, q3 + offset));
+    }
+
+    /// <summary>
+    /// One Q4_K weight row against four Q8_K activation rows (stride <paramref name="aStride"/> bytes);
+    /// results to y[0], y[yStride], y[2 * yStride], y[3 * yStride].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Q4_KDot1x4(byte* w, byte* a, long aStride, int blocks, float* y, long yStride)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<float> accMin01 = Vector256<float>.Zero, accMin23 = Vector256<float>.Zero;
+        Vector256<byte> lowMask = Vector256.Create((byte)0x0F);
+        short* scaleValues = stackalloc short[8];
+        byte* a0 = a, a1 = a + aStride, a2 = a + 2 * aStride, a3 = a + 3 * aStride;
+        for (int b = 0; b < blocks; b++)
+        {
+            Prefetch.Block(w, Q4_KFormat.BlockBytes);
+            float dw = Q4_KFormat.Half(w);
+            float dminw = Q4_KFormat.Half(w + 2);
+            Q4_KScales(w + Q4_KFormat.ScalesOffset, out Vector128<short> scales, out Vector128<short> mins);
+            scales.Store(scaleValues);
+            Vector256<short> mins2 = Vector256.Create(mins, mins);
+            accMin01 = Q4_KMinimums(accMin01, mins2, dminw, dminw, a0, a1);
+            accMin23 = Q4_KMinimums(accMin23, mins2, dminw, dminw, a2, a3);
+
+            byte* q = w + Q4_KFormat.QuantsOffset;
+            sbyte* q0 = (sbyte*)(a0 + Q8_KFormat.QuantsOffset), q1 = (sbyte*)(a1 + Q8_KFormat.QuantsOffset);
+            sbyte* q2 = (sbyte*)(a2 + Q8_KFormat.QuantsOffset), q3 = (sbyte*)(a3 + Q8_KFormat.QuantsOffset);
+            Vector256<int> sum0 = Vector256<int>.Zero, sum1 = Vector256<int>.Zero;
+            Vector256<int> sum2 = Vector256<int>.Zero, sum3 = Vector256<int>.Zero;
+            // Unrolled by hand (constant offsets): the JIT does not unroll the four chunks itself.
+            Q4_KChunk1x4(q, scaleValues, 0, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
+            Q4_KChunk1x4(q, scaleValues, 1, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
+            Q4_KChunk1x4(q, scaleValues, 2, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
+            Q4_KChunk1x4(q, scaleValues, 3, lowMask, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
+            acc0 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale(a0) * dw), Avx.ConvertToVector256Single(sum0), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale(a1) * dw), Avx.ConvertToVector256Single(sum1), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale(a2) * dw), Avx.ConvertToVector256Single(sum2), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale(a3) * dw), Avx.ConvertToVector256Single(sum3), acc3);
+            w += Q4_KFormat.BlockBytes;
+            a0 += Q8_KFormat.BlockBytes;
+            a1 += Q8_KFormat.BlockBytes;
+            a2 += Q8_KFormat.BlockBytes;
+            a3 += Q8_KFormat.BlockBytes;
+        }
+        y[0] = Q4_KFinish(acc0, accMin01.GetLower());
+        y[yStride] = Q4_KFinish(acc1, accMin01.GetUpper());
+        y[2 * yStride] = Q4_KFinish(acc2, accMin23.GetLower());
+        y[3 * yStride] = Q4_KFinish(acc3, accMin23.GetUpper());
+    }
+
+    /// <summary>
+    /// Two adjacent Q4_K weight rows (stride <paramref name="rowBytes"/>) against one Q8_K activation row;
+    /// results to y[0] and y[1].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Q4_KDot2x1(byte* w, long rowBytes, byte* a, int blocks, float* y)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> accMin = Vector256<float>.Zero; // row 0 in lanes 0-3, row 1 in lanes 4-7
+        Vector256<byte> lowMask = Vector256.Create((byte)0x0F);
+        short* scaleValues = stackalloc short[16]; // row 0's eight scales, then row 1's
+        byte* w1 = w + rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            Prefetch.Block(w, Q4_KFormat.BlockBytes);
+            Prefetch.Block(w1, Q4_KFormat.BlockBytes);
+            Q4_KScales(w + Q4_KFormat.ScalesOffset, out Vector128<short> scales0, out Vector128<short> mins0);
+            Q4_KScales(w1 + Q4_KFormat.ScalesOffset, out Vector128<short> scales1, out Vector128<short> mins1);
+            scales0.Store(scaleValues);
+            scales1.Store(scaleValues + 8);
+            accMin = Q4_KMinimums(accMin, Vector256.Create(mins0, mins1), Q4_KFormat.Half(w + 2),
+                Q4_KFormat.Half(w1 + 2), a, a);
+
+            byte* p0 = w + Q4_KFormat.QuantsOffset;
+            byte* p1 = w1 + Q4_KFormat.QuantsOffset;
+            sbyte* q = (sbyte*)(a + Q8_KFormat.QuantsOffset);
+            Vector256<int> sum0 = Vector256<int>.Zero, sum1 = Vector256<int>.Zero;
+            for (int chunk = 0; chunk < 4; chunk++)
+            {
+                Vector256<sbyte> activationLow = Vector256.Load(q + 64 * chunk);
+                Vector256<sbyte> activationHigh = Vector256.Load(q + 64 * chunk + 32);
+                Vector256<byte> bits0 = Vector256.Load(p0 + 32 * chunk);
+                Vector256<byte> bits1 = Vector256.Load(p1 + 32 * chunk);
+                Vector256<int> low0 = Avx2.MultiplyAddAdjacent(Vector256.Create(scaleValues[2 * chunk]),
+                    Avx2.MultiplyAddAdjacent(bits0 & lowMask, activationLow));
+                Vector256<int> high0 = Avx2.MultiplyAddAdjacent(Vector256.Create(scaleValues[2 * chunk + 1]),
+                    Avx2.MultiplyAddAdjacent((bits0.AsUInt16() >> 4).AsByte() & lowMask, activationHigh));
+                Vector256<int> low1 = Avx2.MultiplyAddAdjacent(Vector256.Create(scaleValues[8 + 2 * chunk]),
+                    Avx2.MultiplyAddAdjacent(bits1 & lowMask, activationLow));
+                Vector256<int> high1 = Avx2.MultiplyAddAdjacent(Vector256.Create(scaleValues[8 + 2 * chunk + 1]),
+                    Avx2.MultiplyAddAdjacent((bits1.AsUInt16() >> 4).AsByte() & lowMask, activationHigh));
+                sum0 = Avx2.Add(sum0, Avx2.Add(low0, high0));
+                sum1 = Avx2.Add(sum1, Avx2.Add(low1, high1));
+            }
+            float da = Q8_KFormat.Scale(a);
+            acc0 = Fma.MultiplyAdd(Vector256.Create(da * Q4_KFormat.Half(w)), Avx.ConvertToVector256Single(sum0), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.Create(da * Q4_KFormat.Half(w1)), Avx.ConvertToVector256Single(sum1), acc1);
+            w += Q4_KFormat.BlockBytes;
+            w1 += Q4_KFormat.BlockBytes;
+            a += Q8_KFormat.BlockBytes;
+        }
+        y[0] = Q4_KFinish(acc0, accMin.GetLower());
+        y[1] = Q4_KFinish(acc1, accMin.GetUpper());
+    }
+
+    // ---------------------------------------------------------------------------------------------- Q6_K
+
+    /// <summary>
+    /// pshufb control that turns a 256-bit vector holding the 16 int8 scales in both halves into int16 lanes
+    /// with scale 0 in the high byte of the low eight lanes and scale 1 in the high byte of the upper eight
+    /// (low bytes zeroed by the 0x80 index); adding 2 * g selects scales 2g / 2g + 1 (0x80 + 2g still zeroes),
+    /// and an arithmetic shift right by 8 sign-extends them.
+    /// </summary>
+    private static Vector256<byte> Q6_KScaleControl() => Vector256.Create(
+        Vector128.Create((ushort)0x0080).AsByte(), Vector128.Create((ushort)0x0180).AsByte());
+
+    /// <summary>The scales of group g (16 copies: sc[2g] for elements 0-15, sc[2g + 1] for 16-31) as int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Q6_KGroupScales(Vector256<byte> scaleBytes, Vector256<byte> control) =>
+        Avx2.ShiftRightArithmetic(Avx2.Shuffle(scaleBytes, control).AsInt16(), 8);
+
+    /// <summary>
+    /// The four 32-element groups of one 128-element half of a Q6_K block as signed quants q - 32
+    /// (ql low nibbles / ql + 32 low nibbles / ql high nibbles / ql + 32 high nibbles, each with its 2 bits of qh).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Q6_KGroup(byte* ql, byte* qh, int k)
+    {
+        Vector256<byte> lowMask = Vector256.Create((byte)0x0F);
+        Vector256<byte> twoBits = Vector256.Create((byte)3);
+        Vector256<byte> bits = Vector256.Load(ql + (k & 1) * 32);
+        Vector256<byte> nibbles = k < 2 ? bits & lowMask : (bits.AsUInt16() >> 4).AsByte() & lowMask;
+        Vector256<byte> highBits = Vector256.Load(qh);
+        Vector256<byte> high = k == 0 ? (highBits & twoBits) << 4
+            : (((highBits.AsUInt16() >> (2 * k)).AsByte()) & twoBits) << 4;
+        return Avx2.Subtract((nibbles | high).AsSByte(), Vector256.Create((sbyte)32));
+    }
+
+    /// <summary>
+    /// Exact int32 lanes of one group: scales x pair sums of (q - 32) * a, as pmaddubsw(|w|, sign(a, w)) then
+    /// pmaddwd (equal to the single dot's pmaddubsw(q, a) - pmaddubsw(32, a) for activations in [-127, 127]).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6_KLanes(Vector256<byte> absoluteW, Vector256<sbyte> w, Vector256<short> scales, sbyte* a) =>
+        Avx2.MultiplyAddAdjacent(scales, Avx2.MultiplyAddAdjacent(absoluteW, Avx2.Sign(Vector256.Load(a), w)));
+
+    /// <summary>Group k (32 elements) of one Q6_K half-block against four tokens' quants (already at the half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q6_KGroup1x4(byte* ql, byte* qh, int k, Vector256<byte> scaleBytes, ref Vector256<byte> control,
+        sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3,
+        ref Vector256<int> sum0, ref Vector256<int> sum1, ref Vector256<int> sum2, ref Vector256<int> sum3)
+    {
+        Vector256<sbyte> wq = Q6_KGroup(ql, qh, k);
+        Vector256<byte> absoluteW = Avx2.Abs(wq);
+        Vector256<short> scales = Q6_KGroupScales(scaleBytes, control);
+        control = Avx2.Add(control, Vector256.Create((byte)2));
+        int offset = 32 * k;
+        sum0 = Avx2.Add(sum0, Q6_KLanes(absoluteW, wq, scales, q0 + offset));
+        sum1 = Avx2.Add(sum1, Q6_KLanes(absoluteW, wq, scales, q1 + offset));
+        sum2 = Avx2.Add(sum2, Q6_KLanes(absoluteW, wq, scales, q2 + offset));
+        sum3 = Avx2.Add(sum3, Q6_KLanes(absoluteW, wq, scales, q3 + offset));
+    }
+
+    /// <summary>
+    /// One Q6_K weight row against four Q8_K activation rows (stride <paramref name="aStride"/> bytes);
+    /// results to y[0], y[yStride], y[2 * yStride], y[3 * yStride].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Q6_KDot1x4(byte* w, byte* a, long aStride, int blocks, float* y, long yStride)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<byte> controlBase = Q6_KScaleControl();
+        sbyte* q0 = (sbyte*)(a + Q8_KFormat.QuantsOffset), q1 = (sbyte*)(a + aStride + Q8_KFormat.QuantsOffset);
+        sbyte* q2 = (sbyte*)(a + 2 * aStride + Q8_KFormat.QuantsOffset);
+        sbyte* q3 = (sbyte*)(a + 3 * aStride + Q8_KFormat.QuantsOffset);
+        for (int b = 0; b < blocks; b++)
+        {
+            Prefetch.Block(w, Q6_KFormat.BlockBytes);
+            Vector256<byte> scaleBytes = Avx2.BroadcastVector128ToVector256(w + Q6_KFormat.ScalesOffset);
+            Vector256<int> sum0 = Vector256<int>.Zero, sum1 = Vector256<int>.Zero;
+            Vector256<int> sum2 = Vector256<int>.Zero, sum3 = Vector256<int>.Zero;
+            Vector256<byte> control = controlBase;
+            for (int half = 0; half < 2; half++)
+            {
+                byte* ql = w + 64 * half;
+                byte* qh = w + Q6_KFormat.HighBitsOffset + 32 * half;
+                // Unrolled by hand: constant k folds the nibble / high-bit selection of each group.
+                int offset = 128 * half;
+                Q6_KGroup1x4(ql, qh, 0, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
+                Q6_KGroup1x4(ql, qh, 1, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
+                Q6_KGroup1x4(ql, qh, 2, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
+                Q6_KGroup1x4(ql, qh, 3, scaleBytes, ref control, q0 + offset, q1 + offset, q2 + offset, q3 + offset,
+                    ref sum0, ref sum1, ref sum2, ref sum3);
+            }
+            float dw = Q4_KFormat.Half(w + Q6_KFormat.ScaleOffset);
+            acc0 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q0 - Q8_KFormat.QuantsOffset) * dw),
+                Avx.ConvertToVector256Single(sum0), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q1 - Q8_KFormat.QuantsOffset) * dw),
+                Avx.ConvertToVector256Single(sum1), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q2 - Q8_KFormat.QuantsOffset) * dw),
+                Avx.ConvertToVector256Single(sum2), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q3 - Q8_KFormat.QuantsOffset) * dw),
+                Avx.ConvertToVector256Single(sum3), acc3);
+            w += Q6_KFormat.BlockBytes;
+            q0 += Q8_KFormat.BlockBytes;
+            q1 += Q8_KFormat.BlockBytes;
+            q2 += Q8_KFormat.BlockBytes;
+            q3 += Q8_KFormat.BlockBytes;
+        }
+        y[0] = Int8Dot.HorizontalSum(acc0);
+        y[yStride] = Int8Dot.HorizontalSum(acc1);
+        y[2 * yStride] = Int8Dot.HorizontalSum(acc2);
+        y[3 * yStride] = Int8Dot.HorizontalSum(acc3);
+    }
+
+    /// <summary>Group k of two rows' Q6_K half-blocks against one token's quants (already at the half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q6_KGroup2x1(byte* ql0, byte* qh0, byte* ql1, byte* qh1, int k, Vector256<byte> scaleBytes0,
+        Vector256<byte> scaleBytes1, ref Vector256<byte> control, sbyte* a, ref Vector256<int> sum0, ref Vector256<int> sum1)
+    {
+        Vector256<sbyte> activation = Vector256.Load(a + 32 * k);
+        Vector256<sbyte> wq0 = Q6_KGroup(ql0, qh0, k);
+        Vector256<sbyte> wq1 = Q6_KGroup(ql1, qh1, k);
+        Vector256<short> products0 = Avx2.MultiplyAddAdjacent(Avx2.Abs(wq0), Avx2.Sign(activation, wq0));
+        Vector256<short> products1 = Avx2.MultiplyAddAdjacent(Avx2.Abs(wq1), Avx2.Sign(activation, wq1));
+        sum0 = Avx2.Add(sum0, Avx2.MultiplyAddAdjacent(Q6_KGroupScales(scaleBytes0, control), products0));
+        sum1 = Avx2.Add(sum1, Avx2.MultiplyAddAdjacent(Q6_KGroupScales(scaleBytes1, control), products1));
+        control = Avx2.Add(control, Vector256.Create((byte)2));
+    }
+
+    /// <summary>
+    /// Two adjacent Q6_K weight rows (stride <paramref name="rowBytes"/>) against one Q8_K activation row;
+    /// results to y[0] and y[1].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Q6_KDot2x1(byte* w, long rowBytes, byte* a, int blocks, float* y)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<byte> controlBase = Q6_KScaleControl();
+        byte* w1 = w + rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            Prefetch.Block(w, Q6_KFormat.BlockBytes);
+            Prefetch.Block(w1, Q6_KFormat.BlockBytes);
+            Vector256<byte> scaleBytes0 = Avx2.BroadcastVector128ToVector256(w + Q6_KFormat.ScalesOffset);
+            Vector256<byte> scaleBytes1 = Avx2.BroadcastVector128ToVector256(w1 + Q6_KFormat.ScalesOffset);
+            sbyte* q = (sbyte*)(a + Q8_KFormat.QuantsOffset);
+            Vector256<int> sum0 = Vector256<int>.Zero, sum1 = Vector256<int>.Zero;
+            Vector256<byte> control = controlBase;
+            for (int half = 0; half < 2; half++)
+            {
+                // Unrolled by hand: constant k folds the nibble / high-bit selection of each group.
+                byte* ql0 = w + 64 * half, qh0 = w + Q6_KFormat.HighBitsOffset + 32 * half;
+                byte* ql1 = w1 + 64 * half, qh1 = w1 + Q6_KFormat.HighBitsOffset + 32 * half;
+                sbyte* activation = q + 128 * half;
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 0, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 1, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 2, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
+                Q6_KGroup2x1(ql0, qh0, ql1, qh1, 3, scaleBytes0, scaleBytes1, ref control, activation, ref sum0, ref sum1);
+            }
+            float da = Q8_KFormat.Scale(a);
+            acc0 = Fma.MultiplyAdd(Vector256.Create(da * Q4_KFormat.Half(w + Q6_KFormat.ScaleOffset)),
+                Avx.ConvertToVector256Single(sum0), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.Create(da * Q4_KFormat.Half(w1 + Q6_KFormat.ScaleOffset)),
+                Avx.ConvertToVector256Single(sum1), acc1);
+            w += Q6_KFormat.BlockBytes;
+            w1 += Q6_KFormat.BlockBytes;
+            a += Q8_KFormat.BlockBytes;
+        }
+        y[0] = Int8Dot.HorizontalSum(acc0);
+        y[1] = Int8Dot.HorizontalSum(acc1);
+    }
+}

@@ -1,0 +1,258 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Quantization;
+using Xunit;
+
+namespace LlamaDist.Core.Tests.Quantization;
+
+/// <summary>
+/// The Q4_K / Q6_K tile kernels (four tokens per weight row for prompts, two weight rows per call for decode)
+/// and MatrixKernels' products over them: every element must equal the public single-row dot of its weight row
+/// and Q8_K activation row bit for bit, for any row count, width, token count and thread count.
+/// </summary>
+public unsafe class KQuantTileKernelsTests
+{
+    private static readonly GgmlType[] TileTypes = [GgmlType.Q4_K, GgmlType.Q6_K];
+    private static readonly int[] WidthSweep = [256, 512, 768, 1280, 2048, 4352];
+    private static readonly int[] RowSweep = [1, 2, 3, 7, 16, 17, 33];
+    private static readonly int[] TokenSweep = [1, 2, 3, 4, 5, 7, 64, 65];
+
+    public static IEnumerable<object[]> TypesAndWidths() =>
+        from type in TileTypes from columns in WidthSweep select new object[] { type, columns };
+
+    private static byte[] Matrix(GgmlType type, int rows, int columns, int seed)
+    {
+        long rowBytes = GgmlTypeInfo.RowBytes(type, columns);
+        var matrix = new byte[rows * rowBytes];
+        for (int r = 0; r < rows; r++)
+        {
+            // Some rows with larger values so the 6-bit scales and minimums spread over their whole range.
+            float scale = r % 3 == 2 ? 4f : 0.5f;
+            float[] row = KernelTestData.RandomFloats(columns, seed: seed + r, scale: scale);
+            Quantizer.QuantizeRow(type, row, matrix.AsSpan((int)(r * rowBytes), (int)rowBytes));
+        }
+        return matrix;
+    }
+
+    /// <summary>Activation rows converted to Q8_K, [tokens, row bytes].</summary>
+    private static byte[] Activations(GgmlType type, float[] x, int tokens, int columns)
+    {
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q8_K, columns);
+        var converted = new byte[tokens * rowBytes];
+        for (int t = 0; t < tokens; t++)
+        {
+            Quantizer.QuantizeActivationRow(type, x.AsSpan(t * columns, columns), converted.AsSpan(t * rowBytes, rowBytes));
+        }
+        return converted;
+    }
+
+    /// <summary>The reference: each element the public row dot at MatrixKernels' level.</summary>
+    private static float[] Expected(GgmlType type, byte[] matrix, int rows, byte[] activations, int tokens, int columns)
+    {
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(type, columns);
+        int activationRowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q8_K, columns);
+        var y = new float[tokens * rows];
+        for (int t = 0; t < tokens; t++)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                y[t * rows + r] = Quantizer.Dot(type, matrix.AsSpan(r * rowBytes, rowBytes),
+                    activations.AsSpan(t * activationRowBytes, activationRowBytes), columns);
+            }
+        }
+        return y;
+    }
+
+    private static void AssertBitIdentical(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
+            {
+                Assert.Fail($"{what}: element {i}: {actual[i]:R} vs single dot {expected[i]:R}");
+            }
+        }
+    }
+
+    [Fact]
+    public void TheTileKernelsAreUsedWhereverTheAvx2SingleDotIs()
+    {
+        foreach (GgmlType type in TileTypes)
+        {
+            bool avx2Dot = Quantizer.DefaultLevel(type) >= SimdLevel.Vector256 &&
+                System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
+            Assert.Equal(avx2Dot, KQuantTileKernels.IsSupportedFor(type));
+        }
+        Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q5_K));
+        Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q4_0));
+    }
+
+    [Theory]
+    [MemberData(nameof(TypesAndWidths))]
+    public void FourTokenAndTwoRowKernelsEqualTheSingleDot(GgmlType type, int columns)
+    {
+        if (!KQuantTileKernels.IsSupportedFor(type))
+        {
+            return; // no AVX2: MatrixKernels never calls them
+        }
+        const int rows = 2, tokens = 4;
+        byte[] matrix = Matrix(type, rows, columns, seed: columns);
+        byte[] activations = Activations(type, KernelTestData.RandomFloats(tokens * columns, seed: 7 + columns, scale: 2f),
+            tokens, columns);
+        float[] expected = Expected(type, matrix, rows, activations, tokens, columns);
+        int blocks = columns / 256;
+        long rowBytes = GgmlTypeInfo.RowBytes(type, columns);
+        long activationRowBytes = GgmlTypeInfo.RowBytes(GgmlType.Q8_K, columns);
+        fixed (byte* w = matrix)
+        fixed (byte* a = activations)
+        {
+            // 1 x 4: row r against tokens 0-3, written with the output's [tokens, rows] stride.
+            var fourTokens = new float[tokens * rows];
+            fixed (float* y = fourTokens)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    if (type == GgmlType.Q4_K)
+                    {
+                        KQuantTileKernels.Q4_KDot1x4(w + r * rowBytes, a, activationRowBytes, blocks, y + r, rows);
+                    }
+                    else
+                    {
+                        KQuantTileKernels.Q6_KDot1x4(w + r * rowBytes, a, activationRowBytes, blocks, y + r, rows);
+                    }
+                }
+            }
+            AssertBitIdentical(expected, fourTokens, $"{type} 1x4 {columns} columns");
+
+            // 2 x 1: both rows against each token.
+            var twoRows = new float[tokens * rows];
+            fixed (float* y = twoRows)
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    if (type == GgmlType.Q4_K)
+                    {
+                        KQuantTileKernels.Q4_KDot2x1(w, rowBytes, a + t * activationRowBytes, blocks, y + t * rows);
+                    }
+                    else
+                    {
+                        KQuantTileKernels.Q6_KDot2x1(w, rowBytes, a + t * activationRowBytes, blocks, y + t * rows);
+                    }
+                }
+            }
+            AssertBitIdentical(expected, twoRows, $"{type} 2x1 {columns} columns");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TypesAndWidths))]
+    public void MatMulEqualsTheSingleDotForAnyRowsTokensAndThreads(GgmlType type, int columns)
+    {
+        int maxTokens = TokenSweep.Max();
+        float[] x = KernelTestData.RandomFloats(maxTokens * columns, seed: 11 + columns, scale: 2f);
+        byte[] activations = Activations(type, x, maxTokens, columns);
+        using var one = new ComputeThreads(1);
+        using var two = new ComputeThreads(2);
+        foreach (int rows in RowSweep)
+        {
+            byte[] matrix = Matrix(type, rows, columns, seed: 1000 * rows + columns);
+            float[] all = Expected(type, matrix, rows, activations, maxTokens, columns);
+            fixed (byte* data = matrix)
+            {
+                var weights = new WeightMatrix(data, type, rows, columns);
+                foreach (int tokens in TokenSweep)
+                {
+                    // The first tokens' results do not depend on how many tokens follow them.
+                    float[] expected = all[..(tokens * rows)];
+                    foreach (ComputeThreads threads in new[] { one, two })
+                    {
+                        var y = new float[tokens * rows];
+                        MatrixKernels.MatMul(threads, weights, x.AsSpan(0, tokens * columns), y, tokens);
+                        AssertBitIdentical(expected, y,
+                            $"{type} MatMul {rows}x{columns}, {tokens} tokens, {threads.ThreadCount} threads");
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_K, 1)]
+    [InlineData(GgmlType.Q4_K, 2)]
+    [InlineData(GgmlType.Q6_K, 1)]
+    [InlineData(GgmlType.Q6_K, 2)]
+    public void FusedProductsEqualTheSingleDot(GgmlType type, int threadCount)
+    {
+        const int columns = 1024;
+        int[] rows = [34, 17, 8]; // an odd count too: the decode pairs fall back to single rows
+        byte[][] matrices = rows.Select((r, i) => Matrix(type, r, columns, 300 * (i + 1))).ToArray();
+        using var threads = new ComputeThreads(threadCount);
+        foreach (int tokens in new[] { 1, 2, 4, 5, 9, 65 })
+        {
+            float[] x = KernelTestData.RandomFloats(tokens * columns, seed: 17 + tokens, scale: 2f);
+            byte[] activations = Activations(type, x, tokens, columns);
+            float[][] expected = rows.Select((r, i) => Expected(type, matrices[i], r, activations, tokens, columns)).ToArray();
+            fixed (byte* m0 = matrices[0])
+            fixed (byte* m1 = matrices[1])
+            fixed (byte* m2 = matrices[2])
+            {
+                var w0 = new WeightMatrix(m0, type, rows[0], columns);
+                var w1 = new WeightMatrix(m1, type, rows[1], columns);
+                var w2 = new WeightMatrix(m2, type, rows[2], columns);
+                float[][] three = rows.Select(r => new float[tokens * r]).ToArray();
+                MatrixKernels.MatMul3(threads, x, tokens, w0, three[0], w1, three[1], w2, three[2]);
+                for (int i = 0; i < 3; i++)
+                {
+                    AssertBitIdentical(expected[i], three[i], $"{type} MatMul3 matrix {i}, {tokens} tokens");
+                }
+
+                // Even row counts only: decode then runs every row in pairs.
+                float[][] two = [new float[tokens * rows[0]], new float[tokens * rows[2]]];
+                MatrixKernels.MatMul2(threads, x, tokens, w0, two[0], w2, two[1]);
+                AssertBitIdentical(expected[0], two[0], $"{type} MatMul2 matrix 0, {tokens} tokens");
+                AssertBitIdentical(expected[2], two[1], $"{type} MatMul2 matrix 2, {tokens} tokens");
+            }
+        }
+    }
+
+    [Fact]
+    public void ExtremeQuantsEqualTheSingleDot()
+    {
+        // Q6_K quants at both ends (-32 and 31), Q4_K nibbles 0 and 15 with the largest 6-bit scales and
+        // minimums, against activation blocks whose largest value sits at either sign.
+        const int columns = 512, rows = 4, tokens = 5;
+        var values = new float[rows * columns];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = (i % 7) switch { 0 => -8f, 1 => 7.75f, 2 => 0f, 3 => -0.01f, _ => (i % 13) - 6f };
+        }
+        var x = new float[tokens * columns];
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (i % 5) switch { 0 => 100f, 1 => -100f, 2 => 0f, _ => (i % 11) - 5f };
+        }
+        x[3] = -250f; // the largest magnitude negative in one block
+        x[300] = 250f; // and positive in another
+        using var threads = new ComputeThreads(2);
+        foreach (GgmlType type in TileTypes)
+        {
+            long rowBytes = GgmlTypeInfo.RowBytes(type, columns);
+            var matrix = new byte[rows * rowBytes];
+            for (int r = 0; r < rows; r++)
+            {
+                Quantizer.QuantizeRow(type, values.AsSpan(r * columns, columns), matrix.AsSpan((int)(r * rowBytes), (int)rowBytes));
+            }
+            float[] expected = Expected(type, matrix, rows, Activations(type, x, tokens, columns), tokens, columns);
+            fixed (byte* data = matrix)
+            {
+                var weights = new WeightMatrix(data, type, rows, columns);
+                foreach (int n in new[] { 1, 4, 5 })
+                {
+                    var y = new float[n * rows];
+                    MatrixKernels.MatMul(threads, weights, x.AsSpan(0, n * columns), y, n);
+                    AssertBitIdentical(expected[..(n * rows)], y, $"{type} extreme values, {n} tokens");
+                }
+            }
+        }
+    }
+}
