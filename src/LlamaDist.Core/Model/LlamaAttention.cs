@@ -119,7 +119,7 @@ internal static unsafe class LlamaAttention
         {
             int headDimension = HeadDimension;
             float* keyRow = stackalloc float[headDimension];
-            float* valueRow = stackalloc float[ContextSize];
+            float* valueRow = stackalloc float[Position + Tokens]; // the longest V row read, at most 64 KB
             for (int t = 0; t < Tokens; t++)
             {
                 int length = Position + t + 1; // causal: positions 0 .. own position

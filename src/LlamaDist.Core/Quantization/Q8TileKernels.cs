@@ -16,7 +16,8 @@ namespace LlamaDist.Core.Quantization;
 /// per-lane correction 8 * (sum of four quants).</item>
 /// <item>Q4_0 nibbles are used unsigned: <c>maddubs(nibble, q) - 8 * sum(q)</c> is the same exact lane sum as
 /// ggml's <c>maddubs(|w - 8|, sign(q, w - 8))</c> with three fewer instructions per block.</item>
-/// <item>Prompts: one unpacked weight block serves four tokens (four independent accumulators).</item>
+/// <item>Prompts: two weight rows against four tokens per call (eight independent accumulators), so each
+/// unpacked weight block serves four tokens and each loaded activation block two rows.</item>
 /// </list>
 /// </summary>
 internal static unsafe class Q8TileKernels
