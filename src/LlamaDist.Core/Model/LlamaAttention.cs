@@ -59,6 +59,7 @@ internal static unsafe class LlamaAttention
             ContextSize = cache.ContextSize,
             // kq_scale as llama.cpp builds it: 1.0f / sqrtf(float(n_embd_head)).
             Scale = 1f / MathF.Sqrt(config.HeadDimension),
+            Grouped = F16Format.HasConvertedRowKernel && cache.ContextSize <= MaxGroupedContext,
         };
         threads.For(config.HeadCount, work);
 
@@ -70,9 +71,13 @@ internal static unsafe class LlamaAttention
         }
     }
 
+    // Longest V row HeadWork converts to floats on the stack (64 KB).
+    private const int MaxGroupedContext = 16384;
+
     /// <summary>Attention of query heads [start, end) for every token of the pass.</summary>
     private struct HeadWork : IRangeWork
     {
+        public bool Grouped;
         public delegate*<byte*, byte*, int, float> Dot;
         public float* Query;               // [Tokens, QueryWidth]
         public ushort* Keys;               // [ContextSize, KvWidth] f16
@@ -92,6 +97,99 @@ internal static unsafe class LlamaAttention
         public float Scale;
 
         public readonly void Execute(int start, int end)
+        {
+            if (Grouped)
+            {
+                ExecuteGrouped(start, end);
+            }
+            else
+            {
+                ExecuteByHead(start, end);
+            }
+        }
+
+        /// <summary>
+        /// On AVX2: the query heads of [start, end) that share a KV head (TinyLlama: up to 8) meet each K row and
+        /// each transposed V row converted to floats once, instead of once per query head, and two or three heads'
+        /// dots share each loaded weight vector (<see cref="F16Format.DotConverted1x3"/>). Every score and output is
+        /// the same F16 row dot as <see cref="ExecuteByHead"/> computes (the converted dots keep its accumulators,
+        /// reduction and leftovers), in the same order per head.
+        /// </summary>
+        private readonly void ExecuteGrouped(int start, int end)
+        {
+            int headDimension = HeadDimension;
+            float* keyRow = stackalloc float[headDimension];
+            float* valueRow = stackalloc float[Position + Tokens]; // the longest V row read, at most 64 KB
+            for (int t = 0; t < Tokens; t++)
+            {
+                int length = Position + t + 1; // causal: positions 0 .. own position
+                for (int head = start; head < end; head++)
+                {
+                    F16Format.RoundActivationRow(Query + (long)t * QueryWidth + head * headDimension,
+                        RoundedQuery + (long)head * headDimension, headDimension);
+                }
+                for (int groupStart = start; groupStart < end;)
+                {
+                    int kvHead = groupStart / HeadsPerKvHead;
+                    int groupEnd = Math.Min(end, (kvHead + 1) * HeadsPerKvHead);
+                    int groupHeads = groupEnd - groupStart;
+
+                    // kq: each cached key row converted once for the group's heads.
+                    ushort* keys = Keys + kvHead * headDimension;
+                    for (int p = 0; p < length; p++)
+                    {
+                        F16Format.ConvertRowToSingle((byte*)(keys + (long)p * KvWidth), keyRow, headDimension);
+                        DotHeads(keyRow, RoundedQuery + (long)groupStart * headDimension, headDimension, headDimension,
+                            groupHeads, Scores + (long)groupStart * ContextSize + p, ContextSize);
+                    }
+                    for (int head = groupStart; head < groupEnd; head++)
+                    {
+                        float* scores = Scores + (long)head * ContextSize;
+                        Span<float> row = new(scores, length);
+                        if (TraceScores != null)
+                        {
+                            CopyTraceRow(TraceScores, head, t, row, float.NegativeInfinity);
+                        }
+                        VectorMath.Scale(row, Scale);
+                        VectorMath.Softmax(row);
+                        if (TraceProbabilities != null)
+                        {
+                            CopyTraceRow(TraceProbabilities, head, t, row, 0f);
+                        }
+                        F16Format.RoundActivationRow(scores, scores, length);
+                    }
+
+                    // kqv: each transposed V row converted once for the group's heads.
+                    ushort* values = ValuesTransposed + (long)kvHead * headDimension * ContextSize;
+                    float* output = Output + (long)t * QueryWidth + groupStart * headDimension;
+                    for (int d = 0; d < headDimension; d++)
+                    {
+                        F16Format.ConvertRowToSingle((byte*)(values + (long)d * ContextSize), valueRow, length);
+                        DotHeads(valueRow, Scores + (long)groupStart * ContextSize, ContextSize, length, groupHeads,
+                            output + d, headDimension);
+                    }
+                    groupStart = groupEnd;
+                }
+            }
+        }
+
+        /// <summary>y[i * yStride] = dot(shared, rows + i * rowStride) for i in [0, count), three at a time.</summary>
+        private static void DotHeads(float* shared, float* rows, long rowStride, int columns, int count, float* y,
+            long yStride)
+        {
+            int i = 0;
+            for (; i + 3 <= count; i += 3)
+            {
+                F16Format.DotConverted1x3(shared, rows + i * rowStride, rowStride, columns, y + i * yStride, yStride);
+            }
+            for (; i < count; i++)
+            {
+                y[i * yStride] = F16Format.DotConvertedVector256(shared, rows + i * rowStride, columns);
+            }
+        }
+
+        /// <summary>One query head at a time through the F16 row dot (any SIMD level).</summary>
+        private readonly void ExecuteByHead(int start, int end)
         {
             int headDimension = HeadDimension;
             for (int head = start; head < end; head++)

@@ -28,10 +28,26 @@ internal static unsafe class LlamaFeedForward
         trace?.Invoke(TraceNames.Gate, weights.Index, tokens, gate);
         trace?.Invoke(TraceNames.Up, weights.Index, tokens, up);
 
-        VectorMath.SwiGlu(gate, up);
+        // silu(gate) * up, token rows split across the threads (an element's value does not depend on who
+        // computes it); one token runs inline.
+        fixed (float* gatePointer = gate)
+        fixed (float* upPointer = up)
+        {
+            threads.For(tokens, new SwiGluWork(gatePointer, upPointer, config.FeedForwardLength));
+        }
         trace?.Invoke(TraceNames.SwiGlu, weights.Index, tokens, gate);
 
         MatrixKernels.MatMul(threads, weights.Down, gate, output, tokens);
         trace?.Invoke(TraceNames.FeedForwardOutput, weights.Index, tokens, output);
+    }
+
+    /// <summary>SwiGLU of token rows [start, end) of gate [tokens, width] with up, in place in gate.</summary>
+    private readonly struct SwiGluWork(float* gate, float* up, int width) : IRangeWork
+    {
+        public void Execute(int start, int end)
+        {
+            long offset = (long)start * width, count = (long)(end - start) * width;
+            VectorMath.SwiGlu(new Span<float>(gate + offset, (int)count), new ReadOnlySpan<float>(up + offset, (int)count));
+        }
     }
 }

@@ -16,7 +16,8 @@ namespace LlamaDist.Core.Quantization;
 /// per-lane correction 8 * (sum of four quants).</item>
 /// <item>Q4_0 nibbles are used unsigned: <c>maddubs(nibble, q) - 8 * sum(q)</c> is the same exact lane sum as
 /// ggml's <c>maddubs(|w - 8|, sign(q, w - 8))</c> with three fewer instructions per block.</item>
-/// <item>Prompts: one unpacked weight block serves four tokens (four independent accumulators).</item>
+/// <item>Prompts: two weight rows against four tokens per call (eight independent accumulators), so each
+/// unpacked weight block serves four tokens and each loaded activation block two rows.</item>
 /// </list>
 /// </summary>
 internal static unsafe class Q8TileKernels
@@ -183,6 +184,75 @@ internal static unsafe class Q8TileKernels
         y[3 * yStride] = Int8Dot.HorizontalSum(acc3);
     }
 
+    /// <summary>
+    /// Two adjacent Q4_0 weight rows (stride <paramref name="rowBytes"/>) against four activation rows (stride
+    /// <paramref name="aStride"/>): eight accumulators, so each unpacked weight block serves four tokens and each
+    /// loaded activation block two rows. Row i, token j goes to y[i + j * yStride].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Q4_0Dot2x4(byte* w, long rowBytes, byte* a, long aStride, int blocks, float* y, long yStride)
+    {
+        Vector256<float> acc00 = Vector256<float>.Zero, acc01 = Vector256<float>.Zero;
+        Vector256<float> acc02 = Vector256<float>.Zero, acc03 = Vector256<float>.Zero;
+        Vector256<float> acc10 = Vector256<float>.Zero, acc11 = Vector256<float>.Zero;
+        Vector256<float> acc12 = Vector256<float>.Zero, acc13 = Vector256<float>.Zero;
+        byte* w1 = w + rowBytes;
+        byte* a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+        for (int b = 0; b < blocks; b++)
+        {
+            Prefetch.Line(w);
+            Prefetch.Line(w1);
+            Vector256<float> dw0 = WeightScale(w), dw1 = WeightScale(w1);
+            Vector256<byte> n0 = Nibbles(w + 2), n1 = Nibbles(w1 + 2);
+            Q4Pair(n0, n1, dw0, dw1, a, ref acc00, ref acc10);
+            Q4Pair(n0, n1, dw0, dw1, a1, ref acc01, ref acc11);
+            Q4Pair(n0, n1, dw0, dw1, a2, ref acc02, ref acc12);
+            Q4Pair(n0, n1, dw0, dw1, a3, ref acc03, ref acc13);
+            w += Q4_0Format.BlockBytes;
+            w1 += Q4_0Format.BlockBytes;
+            a += ExtBlockBytes;
+            a1 += ExtBlockBytes;
+            a2 += ExtBlockBytes;
+            a3 += ExtBlockBytes;
+        }
+        Store2x4(y, yStride, acc00, acc01, acc02, acc03, acc10, acc11, acc12, acc13);
+    }
+
+    /// <summary>One activation block (loaded once) against the unpacked blocks of two weight rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4Pair(Vector256<byte> n0, Vector256<byte> n1, Vector256<float> dw0, Vector256<float> dw1,
+        byte* activation, ref Vector256<float> acc0, ref Vector256<float> acc1)
+    {
+        Vector256<sbyte> q = Vector256.Load((sbyte*)activation);
+        Vector256<int> correction = Vector256.Load((int*)(activation + CorrectionOffset));
+        // (d_w * d_x) broadcast: every lane the same single rounding as the scalar product.
+        Vector256<float> da = Vector256.Create(*(float*)(activation + ScaleOffset));
+        // Row by row, so few temporaries are live next to the eight accumulators.
+        Vector256<int> quads = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(n0, q), Vector256.Create((short)1));
+        acc0 = Fma.MultiplyAdd(dw0 * da, Avx.ConvertToVector256Single(quads - correction), acc0);
+        quads = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(n1, q), Vector256.Create((short)1));
+        acc1 = Fma.MultiplyAdd(dw1 * da, Avx.ConvertToVector256Single(quads - correction), acc1);
+    }
+
+    /// <summary>Horizontal sums of a 2 x 4 block: row i, token j to y[i + j * yStride].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store2x4(float* y, long yStride, Vector256<float> acc00, Vector256<float> acc01,
+        Vector256<float> acc02, Vector256<float> acc03, Vector256<float> acc10, Vector256<float> acc11,
+        Vector256<float> acc12, Vector256<float> acc13)
+    {
+        y[0] = Int8Dot.HorizontalSum(acc00);
+        y[1] = Int8Dot.HorizontalSum(acc10);
+        y += yStride;
+        y[0] = Int8Dot.HorizontalSum(acc01);
+        y[1] = Int8Dot.HorizontalSum(acc11);
+        y += yStride;
+        y[0] = Int8Dot.HorizontalSum(acc02);
+        y[1] = Int8Dot.HorizontalSum(acc12);
+        y += yStride;
+        y[0] = Int8Dot.HorizontalSum(acc03);
+        y[1] = Int8Dot.HorizontalSum(acc13);
+    }
+
     /// <summary>One Q8_0 weight row against one extended activation row.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
     public static float Q8_0Dot1(byte* w, byte* a, int blocks)
@@ -246,5 +316,55 @@ internal static unsafe class Q8TileKernels
         y[yStride] = Int8Dot.HorizontalSum(acc1);
         y[2 * yStride] = Int8Dot.HorizontalSum(acc2);
         y[3 * yStride] = Int8Dot.HorizontalSum(acc3);
+    }
+
+    /// <summary>
+    /// Two adjacent Q8_0 weight rows against four activation rows, as <see cref="Q4_0Dot2x4"/>: row i, token j
+    /// goes to y[i + j * yStride].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Q8_0Dot2x4(byte* w, long rowBytes, byte* a, long aStride, int blocks, float* y, long yStride)
+    {
+        Vector256<float> acc00 = Vector256<float>.Zero, acc01 = Vector256<float>.Zero;
+        Vector256<float> acc02 = Vector256<float>.Zero, acc03 = Vector256<float>.Zero;
+        Vector256<float> acc10 = Vector256<float>.Zero, acc11 = Vector256<float>.Zero;
+        Vector256<float> acc12 = Vector256<float>.Zero, acc13 = Vector256<float>.Zero;
+        byte* w1 = w + rowBytes;
+        byte* a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+        for (int b = 0; b < blocks; b++)
+        {
+            Prefetch.Line(w);
+            Prefetch.Line(w1);
+            Vector256<float> dw0 = WeightScale(w), dw1 = WeightScale(w1);
+            Vector256<sbyte> wq0 = Vector256.Load((sbyte*)(w + 2)), wq1 = Vector256.Load((sbyte*)(w1 + 2));
+            Vector256<byte> aw0 = Avx2.Abs(wq0), aw1 = Avx2.Abs(wq1);
+            Q8Pair(aw0, wq0, aw1, wq1, dw0, dw1, a, ref acc00, ref acc10);
+            Q8Pair(aw0, wq0, aw1, wq1, dw0, dw1, a1, ref acc01, ref acc11);
+            Q8Pair(aw0, wq0, aw1, wq1, dw0, dw1, a2, ref acc02, ref acc12);
+            Q8Pair(aw0, wq0, aw1, wq1, dw0, dw1, a3, ref acc03, ref acc13);
+            w += Q8_0Format.BlockBytes;
+            w1 += Q8_0Format.BlockBytes;
+            a += ExtBlockBytes;
+            a1 += ExtBlockBytes;
+            a2 += ExtBlockBytes;
+            a3 += ExtBlockBytes;
+        }
+        Store2x4(y, yStride, acc00, acc01, acc02, acc03, acc10, acc11, acc12, acc13);
+    }
+
+    /// <summary>One activation block (loaded once) against two Q8_0 weight blocks (|w| and w given).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q8Pair(Vector256<byte> absoluteW0, Vector256<sbyte> wq0, Vector256<byte> absoluteW1,
+        Vector256<sbyte> wq1, Vector256<float> dw0, Vector256<float> dw1, byte* activation,
+        ref Vector256<float> acc0, ref Vector256<float> acc1)
+    {
+        Vector256<sbyte> q = Vector256.Load((sbyte*)activation);
+        Vector256<float> da = Vector256.Create(*(float*)(activation + ScaleOffset));
+        Vector256<int> quads = Avx2.MultiplyAddAdjacent(
+            Avx2.MultiplyAddAdjacent(absoluteW0, Avx2.Sign(q, wq0)), Vector256.Create((short)1));
+        acc0 = Fma.MultiplyAdd(dw0 * da, Avx.ConvertToVector256Single(quads), acc0);
+        quads = Avx2.MultiplyAddAdjacent(
+            Avx2.MultiplyAddAdjacent(absoluteW1, Avx2.Sign(q, wq1)), Vector256.Create((short)1));
+        acc1 = Fma.MultiplyAdd(dw1 * da, Avx.ConvertToVector256Single(quads), acc1);
     }
 }
