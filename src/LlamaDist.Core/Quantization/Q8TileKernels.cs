@@ -73,8 +73,7 @@ internal static unsafe class Q8TileKernels
             q.Store((sbyte*)block);
             if (withCorrection)
             {
-                Vector256<int> correction = Avx2.MultiplyAddAdjacent(
-                    Avx2.MultiplyAddAdjacent(Vector256.Create((byte)8), q), Vector256.Create((short)1));
+                Vector256<int> correction = Int8Dot.SumQuads(Vector256.Create((byte)8), q);
                 correction.Store((int*)(block + CorrectionOffset));
             }
         }
@@ -100,8 +99,7 @@ internal static unsafe class Q8TileKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Q4Lanes(Vector256<byte> nibbles, byte* activation)
     {
-        Vector256<short> pairs = Avx2.MultiplyAddAdjacent(nibbles, Vector256.Load((sbyte*)activation));
-        Vector256<int> quads = Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
+        Vector256<int> quads = Int8Dot.SumQuads(nibbles, Vector256.Load((sbyte*)activation));
         return Avx.ConvertToVector256Single(quads - Vector256.Load((int*)(activation + CorrectionOffset)));
     }
 
@@ -110,9 +108,7 @@ internal static unsafe class Q8TileKernels
     private static Vector256<float> Q8Lanes(Vector256<byte> absoluteW, Vector256<sbyte> w, byte* activation)
     {
         Vector256<sbyte> signedA = Avx2.Sign(Vector256.Load((sbyte*)activation), w);
-        Vector256<short> pairs = Avx2.MultiplyAddAdjacent(absoluteW, signedA);
-        Vector256<int> quads = Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
-        return Avx.ConvertToVector256Single(quads);
+        return Avx.ConvertToVector256Single(Int8Dot.SumQuads(absoluteW, signedA));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -228,9 +224,9 @@ internal static unsafe class Q8TileKernels
         // (d_w * d_x) broadcast: every lane the same single rounding as the scalar product.
         Vector256<float> da = Vector256.Create(*(float*)(activation + ScaleOffset));
         // Row by row, so few temporaries are live next to the eight accumulators.
-        Vector256<int> quads = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(n0, q), Vector256.Create((short)1));
+        Vector256<int> quads = Int8Dot.SumQuads(n0, q);
         acc0 = Fma.MultiplyAdd(dw0 * da, Avx.ConvertToVector256Single(quads - correction), acc0);
-        quads = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(n1, q), Vector256.Create((short)1));
+        quads = Int8Dot.SumQuads(n1, q);
         acc1 = Fma.MultiplyAdd(dw1 * da, Avx.ConvertToVector256Single(quads - correction), acc1);
     }
 
@@ -360,11 +356,9 @@ internal static unsafe class Q8TileKernels
     {
         Vector256<sbyte> q = Vector256.Load((sbyte*)activation);
         Vector256<float> da = Vector256.Create(*(float*)(activation + ScaleOffset));
-        Vector256<int> quads = Avx2.MultiplyAddAdjacent(
-            Avx2.MultiplyAddAdjacent(absoluteW0, Avx2.Sign(q, wq0)), Vector256.Create((short)1));
+        Vector256<int> quads = Int8Dot.SumQuads(absoluteW0, Avx2.Sign(q, wq0));
         acc0 = Fma.MultiplyAdd(dw0 * da, Avx.ConvertToVector256Single(quads), acc0);
-        quads = Avx2.MultiplyAddAdjacent(
-            Avx2.MultiplyAddAdjacent(absoluteW1, Avx2.Sign(q, wq1)), Vector256.Create((short)1));
+        quads = Int8Dot.SumQuads(absoluteW1, Avx2.Sign(q, wq1));
         acc1 = Fma.MultiplyAdd(dw1 * da, Avx.ConvertToVector256Single(quads), acc1);
     }
 }
