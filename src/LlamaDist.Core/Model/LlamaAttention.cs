@@ -144,19 +144,7 @@ internal static unsafe class LlamaAttention
                     }
                     for (int head = groupStart; head < groupEnd; head++)
                     {
-                        float* scores = Scores + (long)head * ContextSize;
-                        Span<float> row = new(scores, length);
-                        if (TraceScores != null)
-                        {
-                            CopyTraceRow(TraceScores, head, t, row, float.NegativeInfinity);
-                        }
-                        VectorMath.Scale(row, Scale);
-                        VectorMath.Softmax(row);
-                        if (TraceProbabilities != null)
-                        {
-                            CopyTraceRow(TraceProbabilities, head, t, row, 0f);
-                        }
-                        F16Format.RoundActivationRow(scores, scores, length);
+                        ScoresToProbabilities(Scores + (long)head * ContextSize, head, t, length);
                     }
 
                     // kqv: each transposed V row converted once for the group's heads.
@@ -188,6 +176,26 @@ internal static unsafe class LlamaAttention
             }
         }
 
+        /// <summary>
+        /// kq_soft_max on the scores of one head and token ([length], the unmasked positions; masked ones would be
+        /// exp(-inf) = 0): scale, softmax, then rounded to half as the F16 kqv product reads them. Traced on the way.
+        /// </summary>
+        private readonly void ScoresToProbabilities(float* scores, int head, int token, int length)
+        {
+            Span<float> row = new(scores, length);
+            if (TraceScores != null)
+            {
+                CopyTraceRow(TraceScores, head, token, row, float.NegativeInfinity);
+            }
+            VectorMath.Scale(row, Scale);
+            VectorMath.Softmax(row);
+            if (TraceProbabilities != null)
+            {
+                CopyTraceRow(TraceProbabilities, head, token, row, 0f);
+            }
+            F16Format.RoundActivationRow(scores, scores, length);
+        }
+
         /// <summary>One query head at a time through the F16 row dot (any SIMD level).</summary>
         private readonly void ExecuteByHead(int start, int end)
         {
@@ -210,22 +218,9 @@ internal static unsafe class LlamaAttention
                     {
                         scores[p] = Dot((byte*)(keys + (long)p * KvWidth), (byte*)query, headDimension);
                     }
-                    Span<float> row = new(scores, length);
-                    if (TraceScores != null)
-                    {
-                        CopyTraceRow(TraceScores, head, t, row, float.NegativeInfinity);
-                    }
-
-                    // kq_soft_max: scale, then softmax over the unmasked positions (masked ones would be exp(-inf) = 0).
-                    VectorMath.Scale(row, Scale);
-                    VectorMath.Softmax(row);
-                    if (TraceProbabilities != null)
-                    {
-                        CopyTraceRow(TraceProbabilities, head, t, row, 0f);
-                    }
+                    ScoresToProbabilities(scores, head, t, length);
 
                     // kqv: each output dimension is an f16 dot of the probabilities with one transposed V row.
-                    F16Format.RoundActivationRow(scores, scores, length);
                     float* output = Output + (long)t * QueryWidth + head * headDimension;
                     for (int d = 0; d < headDimension; d++)
                     {
