@@ -12,18 +12,6 @@ public unsafe class FusedMatMulTests
 {
     private const int Columns = 320;
 
-    private static byte[] Matrix(GgmlType type, int rows, int columns, int seed)
-    {
-        long rowBytes = GgmlTypeInfo.RowBytes(type, columns);
-        var matrix = new byte[rows * rowBytes];
-        for (int r = 0; r < rows; r++)
-        {
-            float[] row = KernelTestData.RandomFloats(columns, seed: seed + r, scale: 0.5f);
-            Quantizer.QuantizeRow(type, row, matrix.AsSpan((int)(r * rowBytes), (int)rowBytes));
-        }
-        return matrix;
-    }
-
     public static IEnumerable<object[]> Cases()
     {
         foreach (GgmlType type in KernelTestData.SupportedTypes)
@@ -40,7 +28,7 @@ public unsafe class FusedMatMulTests
     public void FusedProductsEqualSeparateProducts(GgmlType type, int tokens)
     {
         int[] rows = [36, 12, 21]; // an odd count too: pairs of rows are not always possible
-        byte[][] matrices = rows.Select((r, i) => Matrix(type, r, Columns, 100 * (i + 1))).ToArray();
+        byte[][] matrices = rows.Select((r, i) => KernelTestData.QuantizedMatrix(type, r, Columns, 100 * (i + 1))).ToArray();
         float[] x = KernelTestData.RandomFloats(tokens * Columns, seed: 5, scale: 2f);
         using var threads = new ComputeThreads(2);
         fixed (byte* m0 = matrices[0])
@@ -72,9 +60,9 @@ public unsafe class FusedMatMulTests
     [Fact]
     public void MixedTypesFallBackToSeparateProducts()
     {
-        byte[] a = Matrix(GgmlType.Q4_0, 8, Columns, 1);
-        byte[] b = Matrix(GgmlType.Q8_0, 6, Columns, 2);
-        byte[] c = Matrix(GgmlType.Q4_0, 4, Columns, 3);
+        byte[] a = KernelTestData.QuantizedMatrix(GgmlType.Q4_0, 8, Columns, 1);
+        byte[] b = KernelTestData.QuantizedMatrix(GgmlType.Q8_0, 6, Columns, 2);
+        byte[] c = KernelTestData.QuantizedMatrix(GgmlType.Q4_0, 4, Columns, 3);
         float[] x = KernelTestData.RandomFloats(2 * Columns, seed: 9, scale: 1f);
         using var threads = new ComputeThreads(2);
         fixed (byte* pa = a)
@@ -103,7 +91,7 @@ public unsafe class FusedMatMulTests
     {
         // 13 tokens: three groups of four plus one, at 2048 columns (TinyLlama's width).
         const int rows = 10, columns = 2048, tokens = 13;
-        byte[] matrix = Matrix(type, rows, columns, 7);
+        byte[] matrix = KernelTestData.QuantizedMatrix(type, rows, columns, 7);
         float[] x = KernelTestData.RandomFloats(tokens * columns, seed: 11, scale: 3f);
         var y = new float[tokens * rows];
         using var threads = new ComputeThreads(2);

@@ -19,19 +19,9 @@ public unsafe class KQuantTileKernelsTests
     public static IEnumerable<object[]> TypesAndWidths() =>
         from type in TileTypes from columns in WidthSweep select new object[] { type, columns };
 
-    private static byte[] Matrix(GgmlType type, int rows, int columns, int seed)
-    {
-        long rowBytes = GgmlTypeInfo.RowBytes(type, columns);
-        var matrix = new byte[rows * rowBytes];
-        for (int r = 0; r < rows; r++)
-        {
-            // Some rows with larger values so the 6-bit scales and minimums spread over their whole range.
-            float scale = r % 3 == 2 ? 4f : 0.5f;
-            float[] row = KernelTestData.RandomFloats(columns, seed: seed + r, scale: scale);
-            Quantizer.QuantizeRow(type, row, matrix.AsSpan((int)(r * rowBytes), (int)rowBytes));
-        }
-        return matrix;
-    }
+    // Some rows with larger values so the 6-bit scales and minimums spread over their whole range.
+    private static byte[] Matrix(GgmlType type, int rows, int columns, int seed) =>
+        KernelTestData.QuantizedMatrix(type, rows, columns, seed, r => r % 3 == 2 ? 4f : 0.5f);
 
     /// <summary>Activation rows converted to Q8_K, [tokens, row bytes].</summary>
     private static byte[] Activations(GgmlType type, float[] x, int tokens, int columns)

@@ -58,6 +58,22 @@ internal static class KernelTestData
         return bytes;
     }
 
+    /// <summary>
+    /// [rows, columns] of random values quantized row by row to <paramref name="type"/>; row r is drawn with seed
+    /// seed + r at the scale <paramref name="rowScale"/> gives it (0.5 when null).
+    /// </summary>
+    public static byte[] QuantizedMatrix(GgmlType type, int rows, int columns, int seed, Func<int, float>? rowScale = null)
+    {
+        long rowBytes = GgmlTypeInfo.RowBytes(type, columns);
+        var matrix = new byte[rows * rowBytes];
+        for (int r = 0; r < rows; r++)
+        {
+            float[] row = RandomFloats(columns, seed: seed + r, scale: rowScale?.Invoke(r) ?? 0.5f);
+            Quantizer.QuantizeRow(type, row, matrix.AsSpan((int)(r * rowBytes), (int)rowBytes));
+        }
+        return matrix;
+    }
+
     public static byte[] QuantizeActivations(GgmlType weightType, ReadOnlySpan<float> values)
     {
         var bytes = new byte[GgmlTypeInfo.RowBytes(Quantizer.ActivationType(weightType), values.Length)];

@@ -34,7 +34,7 @@ public unsafe class Q8TileBatchTests
     {
         // Wide matrices get fewer rows to keep the reference dots cheap; both sets mix odd and even counts.
         int[] rows = columns > 1024 ? [3, 18, 5] : [1, 37, 34];
-        byte[][] matrices = rows.Select((r, i) => Matrix(type, r, columns, seed: 31 * (i + 1) + columns)).ToArray();
+        byte[][] matrices = rows.Select((r, i) => KernelTestData.QuantizedMatrix(type, r, columns, seed: 31 * (i + 1) + columns)).ToArray();
         int maxTokens = TokenCounts.Max();
         float[] x = KernelTestData.RandomFloats(maxTokens * columns, seed: columns + 3, scale: 2f);
         byte[][] activations = Enumerable.Range(0, maxTokens)
@@ -72,18 +72,6 @@ public unsafe class Q8TileBatchTests
                 AssertBits(expected[2], y2, rows[2], tokens, "MatMul3 c");
             }
         }
-    }
-
-    private static byte[] Matrix(GgmlType type, int rows, int columns, int seed)
-    {
-        long rowBytes = GgmlTypeInfo.RowBytes(type, columns);
-        var matrix = new byte[rows * rowBytes];
-        for (int r = 0; r < rows; r++)
-        {
-            float[] row = KernelTestData.RandomFloats(columns, seed: seed + r, scale: 0.5f);
-            Quantizer.QuantizeRow(type, row, matrix.AsSpan((int)(r * rowBytes), (int)rowBytes));
-        }
-        return matrix;
     }
 
     /// <summary>[tokens, rows] of single row dots, for every token in <paramref name="activations"/>.</summary>
