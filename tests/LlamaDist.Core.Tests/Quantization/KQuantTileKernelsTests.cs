@@ -77,6 +77,39 @@ public unsafe class KQuantTileKernelsTests
         Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q4_0));
     }
 
+    [Fact]
+    public void Q4_KTwoRowKernelEqualsTheSingleDotForEveryScaleBitPattern()
+    {
+        if (!KQuantTileKernels.IsSupportedFor(GgmlType.Q4_K))
+        {
+            return;
+        }
+        // Random bytes for the packed scales / minimums and quants (every bit of the 12 packed bytes varies, which
+        // quantized rows do not guarantee), with d and dmin set to finite halves; 2048 columns, 16 rows.
+        const int columns = 2048, rows = 16;
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q4_K, columns);
+        var matrix = new byte[rows * rowBytes];
+        new Random(5).NextBytes(matrix);
+        for (int block = 0; block < matrix.Length; block += Q4_KFormat.BlockBytes)
+        {
+            BitConverter.TryWriteBytes(matrix.AsSpan(block), (ushort)(0x2400 + block % 0x800));     // d
+            BitConverter.TryWriteBytes(matrix.AsSpan(block + 2), (ushort)(0x2000 + block % 0x600)); // dmin
+        }
+        byte[] activations = Activations(GgmlType.Q4_K, KernelTestData.RandomFloats(columns, seed: 3, scale: 2f), 1, columns);
+        float[] expected = Expected(GgmlType.Q4_K, matrix, rows, activations, 1, columns);
+        var actual = new float[rows];
+        fixed (byte* w = matrix)
+        fixed (byte* a = activations)
+        fixed (float* y = actual)
+        {
+            for (int r = 0; r < rows; r += 2)
+            {
+                KQuantTileKernels.Q4_KDot2x1(w + r * rowBytes, rowBytes, a, columns / 256, y + r);
+            }
+        }
+        AssertBitIdentical(expected, actual, "Q4_K 2x1 random scale bytes");
+    }
+
     [Theory]
     [MemberData(nameof(TypesAndWidths))]
     public void FourTokenAndTwoRowKernelsEqualTheSingleDot(GgmlType type, int columns)
