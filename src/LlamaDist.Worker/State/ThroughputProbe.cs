@@ -11,9 +11,9 @@ namespace LlamaDist.Worker.State;
 /// (16 384 x 3 840): larger than the last-level cache of most machines, so, as in decode, the weights come from
 /// memory rather than from cache. One warm-up pass, then a few timed ones. The planner weighs stages by these
 /// bytes per second; GFLOP/s is reported beside it.
-/// <para>The first probe in a process first runs the kernels on a slice of the matrix for a moment: the runtime
-/// compiles them quickly at first and fully optimised only after they have run a while, and a probe that timed
-/// the first version would report a fraction of the real figure.</para>
+/// <para>The runtime compiles the kernels quickly at first and fully optimised only after they have run a while,
+/// in the background: the first probe in a process runs them, on a slice and then on the whole matrix, for most
+/// of a second before it times anything (timing earlier reported two threads no faster than one).</para>
 /// </summary>
 public static class ThroughputProbe
 {
@@ -22,6 +22,7 @@ public static class ThroughputProbe
     private const int Repetitions = 3;
     private const int WarmUpRows = 512;
     private static readonly TimeSpan WarmUpTime = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan FirstProbeTime = TimeSpan.FromMilliseconds(500);
     private static int warmedUp;
 
     public static unsafe (double GigaFlops, double BytesPerSecond) Measure(ComputeThreads threads)
@@ -37,7 +38,8 @@ public static class ThroughputProbe
             var x = new float[Columns];
             Array.Fill(x, 0.5f);
             var y = new float[Rows];
-            if (Interlocked.Exchange(ref warmedUp, 1) == 0)
+            bool first = Interlocked.Exchange(ref warmedUp, 1) == 0;
+            if (first)
             {
                 var slice = new WeightMatrix(data, type, WarmUpRows, Columns);
                 var warmUpClock = Stopwatch.StartNew();
@@ -46,7 +48,12 @@ public static class ThroughputProbe
                     MatrixKernels.MatVec(threads, slice, x, y);
                 }
             }
-            MatrixKernels.MatVec(threads, matrix, x, y);
+            var warmUp = Stopwatch.StartNew();
+            do
+            {
+                MatrixKernels.MatVec(threads, matrix, x, y);
+            }
+            while (first && warmUp.Elapsed < FirstProbeTime);
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < Repetitions; i++)
             {
