@@ -152,6 +152,26 @@ internal static unsafe class KQuantFit
     }
 
     /// <summary>
+    /// The first value of largest magnitude, sign kept (ggml's amax/max scan), with that magnitude in
+    /// <paramref name="largest"/>; 0 and 0 for an all-zero run.
+    /// </summary>
+    public static float LargestMagnitude(float* values, int count, out float largest)
+    {
+        float max = 0f;
+        largest = 0f;
+        for (int l = 0; l < count; l++)
+        {
+            float magnitude = MathF.Abs(values[l]);
+            if (magnitude > largest)
+            {
+                largest = magnitude;
+                max = values[l];
+            }
+        }
+        return max;
+    }
+
+    /// <summary>
     /// A symmetric scale for value ~ scale * q with q in [-<paramref name="maxMagnitude"/>,
     /// <paramref name="maxMagnitude"/> - 1] (Q3_K: 4), an unweighted version of ggml's make_qx_quants: the value of
     /// largest magnitude (sign kept) maps to -maxMagnitude, the inverse scale is also tried at
@@ -160,16 +180,7 @@ internal static unsafe class KQuantFit
     /// </summary>
     public static float SearchSymmetricScale(float* values, int count, int maxMagnitude)
     {
-        float amax = 0f, max = 0f;
-        for (int l = 0; l < count; l++)
-        {
-            float magnitude = MathF.Abs(values[l]);
-            if (magnitude > amax)
-            {
-                amax = magnitude;
-                max = values[l];
-            }
-        }
+        float max = LargestMagnitude(values, count, out float amax);
         if (amax == 0f)
         {
             return 0f;

@@ -60,16 +60,7 @@ public static unsafe class Q8_KFormat
     {
         sbyte* q = (sbyte*)(block + QuantsOffset);
         short* sums = (short*)(block + SumsOffset);
-        float amax = 0f, max = 0f;
-        for (int j = 0; j < BlockSize; j++)
-        {
-            float magnitude = MathF.Abs(x[j]);
-            if (magnitude > amax)
-            {
-                amax = magnitude;
-                max = x[j];
-            }
-        }
+        float max = KQuantFit.LargestMagnitude(x, BlockSize, out float amax);
         if (amax == 0f)
         {
             new Span<byte>(block, BlockBytes).Clear();
