@@ -11,9 +11,9 @@ BeforeAll {
     function Get-LocalTokens([string] $Model, [int] $MaxTokens = 12) {
         (Invoke-LlamaPrompt -Model $Model -Prompt $script:Prompt -Temperature 0 -MaxTokens $MaxTokens -Threads 1).TokenIds
     }
-    $script:W1 = Start-LlamaWorker -Port 0 -Threads 1 -Name 'pester-1' -CacheDirectory (Join-Path $TestDrive 'cache-1')
+    $script:W1 = Start-LlamaWorker -Port 0 -Threads 1 -Name 'pester-1' -CacheDirectory (Join-Path $TestDrive 'cache-1') -WeightMemory Resident
     $script:W2 = Start-LlamaWorker -Port 0 -Threads 1 -Name 'pester-2' -CacheDirectory (Join-Path $TestDrive 'cache-2')
-    $script:D1 = Start-LlamaWorker -Port 0 -Threads 1 -Name 'pester-detached' -CacheDirectory (Join-Path $TestDrive 'cache-d') -Detached
+    $script:D1 = Start-LlamaWorker -Port 0 -Threads 1 -Name 'pester-detached' -CacheDirectory (Join-Path $TestDrive 'cache-d') -Detached -WeightMemory Mapped
 }
 
 AfterAll {
@@ -112,6 +112,9 @@ Describe 'New-LlamaCluster' {
             $cluster.Nodes.Layers | Should -Be @('0-1', '2-2', '3-3')
             $cluster.Nodes | ForEach-Object { $_.WeightBytes | Should -BeGreaterThan 0 }
             (Get-LlamaCluster).Id | Should -Contain $cluster.Id
+            # Each worker holds its range as it was told: resident (W1), mapped (the detached D1).
+            (Get-LlamaWorker -Endpoint $script:W1.Endpoint).Ranges | Should -Match '\[0, 2\) .* loaded, resident$'
+            (Get-LlamaWorker -Endpoint $script:D1.Endpoint).Ranges | Should -Match '\[3, 4\) .* loaded, mapped$'
             $expected = Get-LocalTokens $script:Models['Q8_0'] 8
             $runs = 1..5 | ForEach-Object { Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 8 }
             $runs | ForEach-Object { $_.TokenIds | Should -Be $expected }

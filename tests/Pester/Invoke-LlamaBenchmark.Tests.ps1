@@ -39,6 +39,14 @@ Describe 'Invoke-LlamaBenchmark' {
         [double]$imported[0].AverageTokensPerSecond | Should -BeGreaterThan 0
     }
 
+    It 'says where the weights were read from, as llama-bench''s mmap column does' {
+        $rows[0].WeightMemory | Should -BeIn @('Mapped', 'Resident')  # Auto resolves to one of them
+        (Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 4 -GenTokens 0 -Repetitions 1 -Threads 1 -WeightMemory Mapped).WeightMemory |
+            Should -Be 'Mapped'
+        (Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 4 -GenTokens 0 -Repetitions 1 -Threads 1 -WeightMemory Resident).WeightMemory |
+            Should -Be 'Resident'
+    }
+
     It 'refuses a benchmark with no test' {
         Get-ErrorIdOf { Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 0 -GenTokens 0 } | Should -Be 'InvalidArgument'
     }

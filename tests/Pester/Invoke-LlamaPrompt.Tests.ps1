@@ -32,6 +32,13 @@ Describe 'Invoke-LlamaPrompt' {
         $again.Text | Should -Be $greedy.Text
     }
 
+    It 'gives the same greedy tokens from mapped and resident weights' {
+        $mapped = Invoke-LlamaPrompt -Model $EmbeddedModel -Prompt 'Once upon a time' -MaxTokens 8 -Temperature 0 -Threads 2 -WeightMemory Mapped
+        $resident = Invoke-LlamaPrompt -Model $EmbeddedModel -Prompt 'Once upon a time' -MaxTokens 8 -Temperature 0 -Threads 2 -WeightMemory Resident
+        $mapped.TokenIds | Should -Be $greedy.TokenIds
+        $resident.TokenIds | Should -Be $greedy.TokenIds
+    }
+
     It 'repeats a sampled run with the same seed' {
         $first = Invoke-LlamaPrompt -Model $EmbeddedModel -Prompt 'Hello' -MaxTokens 16 -Temperature 1.0 -Seed 1234
         $second = Invoke-LlamaPrompt -Model $EmbeddedModel -Prompt 'Hello' -MaxTokens 16 -Temperature 1.0 -Seed 1234

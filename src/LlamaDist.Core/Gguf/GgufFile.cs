@@ -4,9 +4,10 @@ namespace LlamaDist.Core.Gguf;
 
 /// <summary>
 /// A GGUF model file mapped read-only into memory. The header (metadata and tensor infos) is parsed once from the
-/// mapped bytes (layout documented in GgufHeaderParser.cs); tensor data is never copied: <see cref="GetTensorPointer"/>
-/// and <see cref="GetTensorBytes"/> point straight into the mapping, which stays valid until <see cref="Dispose"/>.
-/// Thread-safe for reading once opened.
+/// mapped bytes (layout documented in GgufHeaderParser.cs). Tensor data is read in place: <see cref="GetTensorPointer"/>
+/// and <see cref="GetTensorBytes"/> point straight into the mapping, which stays valid until <see cref="Dispose"/>,
+/// unless <see cref="ReadTensorsIntoMemory"/> copied the tensor into process memory, in which case they point at
+/// that copy (same bytes, same lifetime). Thread-safe for reading once opened.
 /// </summary>
 public sealed unsafe class GgufFile : IDisposable
 {
@@ -15,6 +16,7 @@ public sealed unsafe class GgufFile : IDisposable
     private readonly byte* _start;
     private readonly Dictionary<string, object> _metadataByKey;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+    private ResidentTensorBlock[] _residentBlocks = [];
     private bool _disposed;
 
     private GgufFile(string filePath, long fileSize, MemoryMappedFile mapping, MemoryMappedViewAccessor view,
@@ -108,17 +110,74 @@ public sealed unsafe class GgufFile : IDisposable
         FindTensor(name) ?? throw new GgufFormatException(FilePath, -1, $"tensor '{name}' is not in the file.");
 
     /// <summary>
-    /// Pointer to the first byte of the tensor's data inside the mapping; valid until <see cref="Dispose"/>.
+    /// Pointer to the first byte of the tensor's data: its copy in process memory when
+    /// <see cref="ReadTensorsIntoMemory"/> made one, else the mapping; valid until <see cref="Dispose"/>.
     /// </summary>
     public byte* GetTensorPointer(GgufTensorInfo tensor)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        RequireOwn(tensor);
+        foreach (ResidentTensorBlock block in Volatile.Read(ref _residentBlocks))
+        {
+            byte* copy = block.Find(tensor.Name);
+            if (copy != null)
+            {
+                return copy;
+            }
+        }
+        return _start + tensor.AbsoluteOffset;
+    }
+
+    /// <summary>True when <paramref name="tensor"/> is served from a copy made by <see cref="ReadTensorsIntoMemory"/>.</summary>
+    public bool IsTensorResident(GgufTensorInfo tensor)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        RequireOwn(tensor);
+        return Volatile.Read(ref _residentBlocks).Any(block => block.Find(tensor.Name) != null);
+    }
+
+    /// <summary>Bytes of process memory holding tensor copies made by <see cref="ReadTensorsIntoMemory"/>.</summary>
+    public long ResidentTensorBytes => Volatile.Read(ref _residentBlocks).Sum(block => block.Bytes);
+
+    /// <summary>
+    /// Reads <paramref name="tensors"/> (those not copied already) into one block of process memory, backed by huge
+    /// pages where the system offers them, and from then on serves their pointers from that copy. Returns true when
+    /// the block was advised for huge pages. Call it before handing out pointers to these tensors; the copy lives
+    /// until <see cref="Dispose"/>.
+    /// </summary>
+    public bool ReadTensorsIntoMemory(IEnumerable<GgufTensorInfo> tensors)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(tensors);
+        var wanted = new List<GgufTensorInfo>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (GgufTensorInfo tensor in tensors)
+        {
+            RequireOwn(tensor);
+            if (seen.Add(tensor.Name) && !IsTensorResident(tensor))
+            {
+                wanted.Add(tensor);
+            }
+        }
+        if (wanted.Count == 0)
+        {
+            return false;
+        }
+        ResidentTensorBlock added = ResidentTensorBlock.Read(FilePath, wanted);
+        lock (_tensorsByName)
+        {
+            Volatile.Write(ref _residentBlocks, [.. _residentBlocks, added]);
+        }
+        return added.HugePagesAdvised;
+    }
+
+    private void RequireOwn(GgufTensorInfo tensor)
+    {
         ArgumentNullException.ThrowIfNull(tensor);
         if (!_tensorsByName.TryGetValue(tensor.Name, out GgufTensorInfo? own) || !ReferenceEquals(own, tensor))
         {
             throw new ArgumentException($"Tensor '{tensor.Name}' does not belong to '{FilePath}'.", nameof(tensor));
         }
-        return _start + tensor.AbsoluteOffset;
     }
 
     /// <summary>
@@ -190,7 +249,9 @@ public sealed unsafe class GgufFile : IDisposable
             : throw new GgufFormatException(FilePath, -1, $"metadata key '{key}': {problem}");
     }
 
-    /// <summary>Unmaps the file. Pointers and spans obtained from it must not be used afterwards.</summary>
+    /// <summary>
+    /// Unmaps the file and frees the tensor copies. Pointers and spans obtained from it must not be used afterwards.
+    /// </summary>
     public void Dispose()
     {
         if (_disposed)
@@ -198,6 +259,10 @@ public sealed unsafe class GgufFile : IDisposable
             return;
         }
         _disposed = true;
+        foreach (ResidentTensorBlock block in Interlocked.Exchange(ref _residentBlocks, []))
+        {
+            block.Dispose();
+        }
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
         _mapping.Dispose();

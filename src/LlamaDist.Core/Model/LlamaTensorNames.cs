@@ -35,6 +35,12 @@ public static class LlamaTensorNames
         FeedForwardNormSuffix, GateSuffix, UpSuffix, DownSuffix,
     ];
 
+    /// <summary>The block's weight matrices (every suffix but the two norms), in the order they are used.</summary>
+    public static IReadOnlyList<string> MatrixSuffixes { get; } =
+    [
+        QuerySuffix, KeySuffix, ValueSuffix, AttentionOutputSuffix, GateSuffix, UpSuffix, DownSuffix,
+    ];
+
     /// <summary>"blk.{layer}." — the prefix of every tensor of one block.</summary>
     public static string BlockPrefix(int layer) => string.Create(CultureInfo.InvariantCulture, $"blk.{layer}.");
 

@@ -6,8 +6,9 @@ namespace LlamaDist.Core.Model;
 
 /// <summary>
 /// The weights one <see cref="LayerRange"/> needs: its blocks, plus token_embd.weight for the first range and
-/// output_norm / output for the last. Matrices are views into the memory-mapped file (never copied), so the
-/// <see cref="GgufFile"/> must stay open while these weights are used; norm weights are small float copies.
+/// output_norm / output for the last. Matrices are views into the memory-mapped file, or into the file's copy of
+/// them in process memory (<see cref="WeightMemory.Resident"/>); either way the <see cref="GgufFile"/> owns the bytes
+/// and must stay open while these weights are used. Norm weights are small float copies.
 /// </summary>
 public sealed class LlamaWeights
 {
@@ -16,10 +17,11 @@ public sealed class LlamaWeights
     private readonly WeightMatrix _output;
     private readonly float[]? _outputNorm;
 
-    private LlamaWeights(GgufFile file, LlamaConfig config, LayerRange range, LlamaLayerWeights[] layers,
-        WeightMatrix tokenEmbedding, float[]? outputNorm, WeightMatrix output, bool outputTied)
+    private LlamaWeights(GgufFile file, LlamaConfig config, LayerRange range, WeightMemory memory,
+        LlamaLayerWeights[] layers, WeightMatrix tokenEmbedding, float[]? outputNorm, WeightMatrix output, bool outputTied)
     {
         File = file;
+        Memory = memory;
         Config = config;
         Range = range;
         _layers = layers;
@@ -33,6 +35,9 @@ public sealed class LlamaWeights
     public GgufFile File { get; }
 
     public LlamaConfig Config { get; }
+
+    /// <summary>Where the matrices are read from: <see cref="WeightMemory.Mapped"/> or <see cref="WeightMemory.Resident"/>.</summary>
+    public WeightMemory Memory { get; }
 
     /// <summary>The layers these weights cover.</summary>
     public LayerRange Range { get; }
@@ -72,17 +77,26 @@ public sealed class LlamaWeights
     }
 
     /// <summary>
-    /// Maps the tensors of <paramref name="range"/> and checks every one: present, shaped as
-    /// <paramref name="config"/> says, of type F32/F16/BF16/Q8_0/Q4_0. Anything else — including tensors the llama
+    /// Loads the tensors of <paramref name="range"/> and checks every one: present, shaped as
+    /// <paramref name="config"/> says, of a supported weight type. Anything else — including tensors the llama
     /// forward pass would silently ignore, such as biases — throws <see cref="UnsupportedModelException"/> naming
-    /// the tensor.
+    /// the tensor. <paramref name="memory"/> says whether the matrices stay mapped or are read into process memory
+    /// (Auto decides by <see cref="WeightMemoryPolicy"/>); the matrices streamed per token are what is copied, the
+    /// token embedding (one row read per token) stays mapped unless it doubles as the output head.
     /// </summary>
-    public static LlamaWeights Load(GgufFile file, LlamaConfig config, LayerRange range)
+    public static LlamaWeights Load(GgufFile file, LlamaConfig config, LayerRange range,
+        WeightMemory memory = WeightMemory.Auto)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(config);
         range.EnsureWithin(config.LayerCount, nameof(range));
         RejectUnknownTensors(file, config, range);
+        IReadOnlyList<GgufTensorInfo> streamed = StreamedMatrices(file, config, range);
+        memory = WeightMemoryPolicy.Resolve(memory, streamed.Sum(tensor => tensor.ByteSize));
+        if (memory == WeightMemory.Resident)
+        {
+            file.ReadTensorsIntoMemory(streamed);
+        }
 
         int embd = config.EmbeddingLength;
         var layers = new LlamaLayerWeights[range.Count];
@@ -105,7 +119,37 @@ public sealed class LlamaWeights
             output = tied ? tokenEmbedding
                 : LlamaTensorReader.Matrix(file, LlamaTensorNames.Output, embd, config.VocabularySize);
         }
-        return new LlamaWeights(file, config, range, layers, tokenEmbedding, outputNorm, output, tied);
+        return new LlamaWeights(file, config, range, memory, layers, tokenEmbedding, outputNorm, output, tied);
+    }
+
+    /// <summary>
+    /// The matrices a token streams through in <paramref name="range"/>: every block matrix, and the output head
+    /// (output.weight, or token_embd.weight when tied) for the last range. Missing tensors are skipped here and
+    /// reported by the checks that follow.
+    /// </summary>
+    private static IReadOnlyList<GgufTensorInfo> StreamedMatrices(GgufFile file, LlamaConfig config, LayerRange range)
+    {
+        var names = new List<string>();
+        for (int layer = range.Start; layer < range.EndExclusive; layer++)
+        {
+            foreach (string suffix in LlamaTensorNames.MatrixSuffixes)
+            {
+                names.Add(LlamaTensorNames.Block(layer, suffix));
+            }
+        }
+        if (range.IncludesOutput(config.LayerCount))
+        {
+            names.Add(file.FindTensor(LlamaTensorNames.Output) is null ? LlamaTensorNames.TokenEmbedding : LlamaTensorNames.Output);
+        }
+        var tensors = new List<GgufTensorInfo>(names.Count);
+        foreach (string name in names)
+        {
+            if (file.FindTensor(name) is GgufTensorInfo tensor)
+            {
+                tensors.Add(tensor);
+            }
+        }
+        return tensors;
     }
 
     private static LlamaLayerWeights LoadLayer(GgufFile file, LlamaConfig config, int layer)

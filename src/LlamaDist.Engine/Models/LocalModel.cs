@@ -23,6 +23,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     private LocalModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, LlamaWeights weights, ComputeThreads threads, ModelSummary summary, double loadMs)
     {
         this.file = file;
+        WeightMemory = WeightMemoryModeMapping.FromCore(weights.Memory);
         this.threads = threads;
         Config = config;
         Tokenizer = tokenizer;
@@ -38,6 +39,9 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 
     public int Threads => threads.ThreadCount;
 
+    /// <summary>Where the weight matrices ended up: Mapped or Resident (Auto is resolved at load).</summary>
+    public WeightMemoryMode WeightMemory { get; }
+
     internal LlamaConfig Config { get; }
     internal ITokenizer Tokenizer { get; }
     internal LlamaForward Forward { get; }
@@ -48,10 +52,13 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize) => new LocalSequence(Forward, contextSize, batchSize);
 
     /// <summary>
-    /// Maps the model, checks every tensor of the llama architecture, and reads each page once (as llama.cpp's
-    /// prefetching mmap does) so the first token does not pay for disk reads. Progress is the fraction paged in.
+    /// Maps the model, checks every tensor of the llama architecture, reads the weight matrices into process memory
+    /// when <paramref name="weightMemory"/> resolves to Resident, and reads each page of what stays mapped once (as
+    /// llama.cpp's prefetching mmap does) so the first token does not pay for disk reads. Progress is the fraction
+    /// paged in.
     /// </summary>
-    public static LocalModel Load(string path, int threads = 0, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    public static LocalModel Load(string path, int threads = 0, IProgress<double>? progress = null, CancellationToken cancellationToken = default,
+        WeightMemoryMode weightMemory = WeightMemoryMode.Auto)
     {
         var fullPath = ModelPaths.Resolve(path);
         if (threads < 0)
@@ -68,7 +75,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
             {
                 var config = LlamaConfig.FromGguf(file);
                 var tokenizer = TokenizerFactory.FromGguf(file);
-                var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount));
+                var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount), weightMemory.ToCore());
                 PageIn(file, progress, cancellationToken);
                 pool = new ComputeThreads(threads == 0 ? CpuTopology.PhysicalCoreCount : threads);
                 var summary = ModelInspector.Summarize(file);
@@ -117,9 +124,10 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     private static unsafe void PageIn(GgufFile file, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         const int pageSize = 4096;
-        long total = file.Tensors.Sum(tensor => tensor.ByteSize), done = 0, lastReported = -1;
+        var mapped = file.Tensors.Where(tensor => !file.IsTensorResident(tensor)).ToList();
+        long total = mapped.Sum(tensor => tensor.ByteSize), done = 0, lastReported = -1;
         byte checksum = 0;
-        foreach (var tensor in file.Tensors)
+        foreach (var tensor in mapped)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var data = file.GetTensorPointer(tensor);

@@ -87,6 +87,7 @@ public static class DetachedWorker
         yield return "--cache-directory"; yield return options.CacheDirectory;
         if (options.Name is not null) { yield return "--name"; yield return options.Name; }
         if (options.ModelPath is not null) { yield return "--model-path"; yield return options.ModelPath; }
+        yield return "--weight-memory"; yield return options.WeightMemory.ToString().ToLowerInvariant();
         if (options.MaxMemoryBytes > 0) { yield return "--max-memory"; yield return options.MaxMemoryBytes.ToString(CultureInfo.InvariantCulture); }
     }
 

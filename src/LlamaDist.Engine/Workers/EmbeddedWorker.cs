@@ -1,5 +1,6 @@
 using LlamaDist.Engine.Errors;
 using LlamaDist.Engine.Formatting;
+using LlamaDist.Engine.Models;
 using LlamaDist.Worker.Hosting;
 
 namespace LlamaDist.Engine.Workers;
@@ -50,6 +51,7 @@ public sealed class EmbeddedWorker : IDisposable
             Name = request.Name,
             ModelPath = string.IsNullOrEmpty(request.ModelPath) ? null : Path.GetFullPath(request.ModelPath),
             MaxMemoryBytes = request.MaxMemoryBytes,
+            WeightMemory = request.WeightMemory.ToCore(),
         };
         return string.IsNullOrEmpty(request.CacheDirectory) ? options : options with { CacheDirectory = Path.GetFullPath(request.CacheDirectory) };
     }

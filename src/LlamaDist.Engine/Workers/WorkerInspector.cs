@@ -35,7 +35,7 @@ public static class WorkerInspector
                 BytesPerSecond = capabilities.BytesPerSecond,
                 GigaFlops = capabilities.MatvecGflops,
                 Ranges = status.Ranges.Select(range =>
-                    $"{range.Model.FileName} [{range.Layers.Start}, {range.Layers.EndExclusive}) {HumanReadable.Bytes((long)range.WeightBytes)} {(range.State == RangeLoadState.Loaded ? "loaded" : "waiting for weights")}").ToList(),
+                    $"{range.Model.FileName} [{range.Layers.Start}, {range.Layers.EndExclusive}) {HumanReadable.Bytes((long)range.WeightBytes)} {RangeState(range)}").ToList(),
                 OpenSessions = (int)status.OpenSessions,
                 ForwardMessagesReceived = (long)status.ForwardMessagesReceived,
                 ForwardBytesReceived = (long)status.ForwardBytesReceived,
@@ -44,4 +44,9 @@ public static class WorkerInspector
             };
         });
     }
+
+    /// <summary>"loaded, resident" / "loaded, mapped" / "waiting for weights".</summary>
+    private static string RangeState(LoadedRange range) =>
+        range.State != RangeLoadState.Loaded ? "waiting for weights"
+        : range.Resident ? "loaded, resident" : "loaded, mapped";
 }

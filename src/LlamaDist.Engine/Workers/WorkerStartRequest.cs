@@ -12,4 +12,6 @@ public sealed class WorkerStartRequest
     public string? CacheDirectory { get; init; }
     /// <summary>0: the machine's memory.</summary>
     public long MaxMemoryBytes { get; init; }
+    /// <summary>Where hosted ranges' weight matrices are read from.</summary>
+    public LlamaDist.Engine.Models.WeightMemoryMode WeightMemory { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Cluster;
+using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -13,6 +14,16 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
     protected const string LocalSet = "Local";
     protected const string WorkerSet = "Worker";
     protected const string ClusterSet = "Cluster";
+
+    /// <summary>
+    /// Local runs: where the weight matrices are read from. Auto (the default) reads them into memory backed by
+    /// huge pages on Linux when they fit in half the available memory, else Mapped; Mapped reads the file mapping
+    /// (llama.cpp's default mmap); Resident always reads them in (llama.cpp's --no-mmap, plus huge pages).
+    /// </summary>
+    /// <remarks>A string, not the engine's enum: PowerShell reads parameter types before the engine can be loaded.</remarks>
+    [Parameter(ParameterSetName = LocalSet)]
+    [ValidateSet(nameof(WeightMemoryMode.Auto), nameof(WeightMemoryMode.Mapped), nameof(WeightMemoryMode.Resident))]
+    public string WeightMemory { get; set; } = nameof(WeightMemoryMode.Auto);
 
     /// <summary>Workers to split the model across for this call (a cluster built and removed around it).</summary>
     [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]

@@ -77,12 +77,12 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
 
         RunEngine(() =>
         {
-            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken);
+            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
             var rows = model.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", modelPath), CancellationToken);
             CompleteProgress(ProgressId, "Benchmarking");
             foreach (var row in rows)
             {
-                WriteObject(OutputMapping.ToBenchmarkResult(model.Summary, row, Repetitions));
+                WriteObject(OutputMapping.ToBenchmarkResult(model.Summary, row, Repetitions, weightMemory: model.WeightMemory.ToString()));
             }
         }, modelPath);
     }

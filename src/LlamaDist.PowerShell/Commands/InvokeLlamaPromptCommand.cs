@@ -114,7 +114,7 @@ public sealed class InvokeLlamaPromptCommand : ClusterCapableCmdlet
         RunEngine(() =>
         {
             var progress = CreateProgress(LoadProgressId, "Loading model", modelPath);
-            loadedModel = LocalModel.Load(modelPath, Threads, progress, CancellationToken);
+            loadedModel = LocalModel.Load(modelPath, Threads, progress, CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
             CompleteProgress(LoadProgressId, "Loading model");
         }, modelPath, terminating: true);
     }

@@ -33,6 +33,11 @@ public sealed class MeasureLlamaPerplexityCommand : LlamaCmdlet
     [ValidateRange(1, 1024)]
     public int Threads { get; set; }
 
+    /// <summary>Where the weight matrices are read from: Auto (default), Mapped or Resident (see Invoke-LlamaPrompt).</summary>
+    [Parameter]
+    [ValidateSet(nameof(WeightMemoryMode.Auto), nameof(WeightMemoryMode.Mapped), nameof(WeightMemoryMode.Resident))]
+    public string WeightMemory { get; set; } = nameof(WeightMemoryMode.Auto);
+
     protected override void ProcessRecord()
     {
         var modelPath = ResolveSinglePath(Model);
@@ -46,7 +51,7 @@ public sealed class MeasureLlamaPerplexityCommand : LlamaCmdlet
 
         RunEngine(() =>
         {
-            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken);
+            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
             var text = File.ReadAllText(textPath);
             var result = model.MeasurePerplexity(text, ContextSize, CreateProgress(ProgressId, "Measuring perplexity", textPath), CancellationToken);
             CompleteProgress(ProgressId, "Measuring perplexity");

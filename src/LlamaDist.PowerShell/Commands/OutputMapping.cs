@@ -140,7 +140,8 @@ internal static class OutputMapping
         TotalMs = Math.Round(result.TotalMs, 3),
     };
 
-    public static LlamaBenchmarkResult ToBenchmarkResult(ModelSummary summary, BenchmarkRow row, int repetitions, string backend = "CPU") => new()
+    public static LlamaBenchmarkResult ToBenchmarkResult(ModelSummary summary, BenchmarkRow row, int repetitions, string backend = "CPU",
+        string weightMemory = "") => new()
     {
         Model = summary.Name,
         ModelType = $"{summary.Architecture} {HumanReadable.Count(summary.ParameterCount)} {summary.PredominantType}",
@@ -148,6 +149,7 @@ internal static class OutputMapping
         ModelParameters = summary.ParameterCount,
         Backend = backend,
         Threads = row.Threads,
+        WeightMemory = weightMemory,
         Test = row.Test,
         PromptTokens = row.PromptTokens,
         GenerationTokens = row.GenerationTokens,

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Net;
 using LlamaDist.Engine.Formatting;
+using LlamaDist.Engine.Models;
 using LlamaDist.Engine.Workers;
 using LlamaDist.PowerShell.Output;
 
@@ -52,6 +53,14 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [ValidateRange(1, long.MaxValue)]
     public long MaxMemory { get; set; }
 
+    /// <summary>
+    /// Where the worker reads its layers' weight matrices from: Auto (default; resident in huge pages when they fit
+    /// in half the available memory), Mapped or Resident, as for Invoke-LlamaPrompt.
+    /// </summary>
+    [Parameter]
+    [ValidateSet(nameof(WeightMemoryMode.Auto), nameof(WeightMemoryMode.Mapped), nameof(WeightMemoryMode.Resident))]
+    public string WeightMemory { get; set; } = nameof(WeightMemoryMode.Auto);
+
     /// <summary>Run the worker as its own process that outlives this session.</summary>
     [Parameter]
     public SwitchParameter Detached { get; set; }
@@ -71,6 +80,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
             ModelPath = ModelPath is null ? null : ResolveSinglePath(ModelPath),
             CacheDirectory = CacheDirectory is null ? null : ResolveSinglePath(CacheDirectory),
             MaxMemoryBytes = MaxMemory,
+            WeightMemory = Enum.Parse<WeightMemoryMode>(WeightMemory),
         };
         RunEngine(() =>
         {

@@ -18,6 +18,9 @@ public sealed class LlamaBenchmarkResult
     public string Backend { get; init; } = "";
     public int Threads { get; init; }
 
+    /// <summary>Where the local weights were read from (Mapped or Resident, llama-bench's mmap column); empty for a cluster.</summary>
+    public string WeightMemory { get; init; } = "";
+
     /// <summary>"pp512" or "tg128".</summary>
     public string Test { get; init; } = "";
 

@@ -1,3 +1,4 @@
+using LlamaDist.Core.Model;
 using LlamaDist.Distributed.Client;
 
 namespace LlamaDist.Worker.Hosting;
@@ -28,6 +29,9 @@ public sealed record WorkerOptions
 
     /// <summary>Most bytes of weights and KV caches the worker will hold; 0 means the machine's memory.</summary>
     public long MaxMemoryBytes { get; init; }
+
+    /// <summary>Where hosted ranges' weight matrices are read from (Auto: resident in huge pages when they fit).</summary>
+    public WeightMemory WeightMemory { get; init; } = WeightMemory.Auto;
 
     /// <summary>Sessions with no step for this long are closed and their caches freed.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);

@@ -12,7 +12,7 @@ namespace LlamaDist.Worker.State;
 internal sealed class HostedRange : IDisposable
 {
     public HostedRange(string hash, string fileName, GgufFile file, LlamaConfig config, LayerRange layers, long weightBytes,
-        ComputeThreads threads, string source)
+        ComputeThreads threads, string source, WeightMemory memory)
     {
         Hash = hash;
         FileName = fileName;
@@ -21,7 +21,7 @@ internal sealed class HostedRange : IDisposable
         Layers = layers;
         WeightBytes = weightBytes;
         Source = source;
-        Forward = new LlamaForward(config, LlamaWeights.Load(file, config, layers), threads);
+        Forward = new LlamaForward(config, LlamaWeights.Load(file, config, layers, memory), threads);
     }
 
     public string Hash { get; }

@@ -129,6 +129,7 @@ internal sealed class WorkerRuntime : IDisposable
                     Layers = ProtocolMapping.ToMessage(range.Layers, range.Config.LayerCount),
                     State = RangeLoadState.Loaded,
                     WeightBytes = (ulong)range.WeightBytes,
+                    Resident = range.Forward.Weights.Memory == WeightMemory.Resident,
                 });
             }
             foreach (var waiting in pending.Values)
@@ -241,7 +242,7 @@ internal sealed class WorkerRuntime : IDisposable
         {
             var tensors = RangeTensors.Select(file, range.Config, range.Layers);
             return Register(new HostedRange(range.Hash, range.FileName, file, range.Config, range.Layers,
-                RangeTensors.ByteCount(tensors), Threads, "streamed weights"), "loaded from streamed weights");
+                RangeTensors.ByteCount(tensors), Threads, "streamed weights", Options.WeightMemory), "loaded from streamed weights");
         }
         catch
         {
@@ -332,7 +333,7 @@ internal sealed class WorkerRuntime : IDisposable
             }
             var bytes = RangeTensors.ByteCount(tensors);
             EnsureMemory((ulong)bytes);
-            return new HostedRange(hash, fileName, file, config, layers, bytes, Threads, source ?? $"model file {path}");
+            return new HostedRange(hash, fileName, file, config, layers, bytes, Threads, source ?? $"model file {path}", Options.WeightMemory);
         }
         catch (Exception exception) when (exception is UnsupportedModelException or GgufFormatException or ArgumentException or KeyNotFoundException)
         {

@@ -20,10 +20,10 @@ internal sealed class LoadedModel : IDisposable
 
     public ComputeThreads Threads { get; }
 
-    public LlamaForward Forward(LayerRange range) =>
-        new(Config, LlamaWeights.Load(File, Config, range), Threads);
+    public LlamaForward Forward(LayerRange range, WeightMemory memory = WeightMemory.Auto) =>
+        new(Config, LlamaWeights.Load(File, Config, range, memory), Threads);
 
-    public LlamaForward Whole() => Forward(LayerRange.All(Config.LayerCount));
+    public LlamaForward Whole(WeightMemory memory = WeightMemory.Auto) => Forward(LayerRange.All(Config.LayerCount), memory);
 
     public LlamaSession Session(LayerRange range, int contextSize = 32, int maxBatch = 32) =>
         new(Config, range, contextSize, maxBatch);

@@ -4,9 +4,10 @@ using LlamaDist.Core.Model;
 namespace LlamaDist.Core.Tests.Model;
 
 /// <summary>
-/// Weights are read where the file is mapped: loading and running a model adds its KV cache and small working
-/// buffers to the process, never a copy of the weights. Measured on a model whose weights (~67 MB of F32) dwarf
-/// its cache and buffers (~1 MB), so a copy of even a quarter of them cannot hide in the slack.
+/// The weights are in memory once: mapped, loading and running a model adds its KV cache and small working
+/// buffers to the process and never a copy of the weights; resident, the process holds exactly one private copy
+/// of the streamed matrices and does not also map their file pages. Measured on a model whose weights (~67 MB of
+/// F32) dwarf its cache and buffers (~1 MB), so a copy of even a quarter of them cannot hide in the slack.
 /// </summary>
 [Collection(ResidentMemoryCollection.Name)]
 public sealed class ResidentMemoryTests
@@ -15,18 +16,80 @@ public sealed class ResidentMemoryTests
     private const long SlackBytes = 12L * 1024 * 1024;
 
     [Fact]
-    public void Running_a_model_adds_its_cache_and_buffers_but_no_copy_of_the_weights()
+    public void Running_a_mapped_model_adds_its_cache_and_buffers_but_no_copy_of_the_weights()
     {
         using var directory = new TemporaryDirectory();
-        string path = new SyntheticLlama(512, 4, 1536, 8, 4, 4096, seed: 3).Write(directory.File("m.gguf"));
-        long weightBytes = WeightBytes(path);
-        Assert.True(weightBytes > 60L * 1024 * 1024, $"the model is meant to be large: {weightBytes} bytes");
+        string path = WriteLargeModel(directory, out long weightBytes);
 
         long managedBefore = ManagedHeapBytes();
-        long anonymousBefore = AnonymousResidentBytes();
+        long anonymousBefore = ResidentBytes("RssAnon:");
 
         using var model = new LoadedModel(path, threadCount: 2);
-        LlamaForward forward = model.Whole();
+        long buffersBound = Run(model, WeightMemory.Mapped);
+
+        long managedGrowth = ManagedHeapBytes() - managedBefore;
+        Assert.True(managedGrowth < buffersBound + SlackBytes,
+            $"managed heap grew by {managedGrowth} bytes for {weightBytes} bytes of weights (bound {buffersBound + SlackBytes})");
+        if (OperatingSystem.IsLinux())
+        {
+            long anonymousGrowth = ResidentBytes("RssAnon:") - anonymousBefore;
+            Assert.True(anonymousGrowth < buffersBound + SlackBytes,
+                $"anonymous resident memory grew by {anonymousGrowth} bytes for {weightBytes} bytes of weights (bound {buffersBound + SlackBytes})");
+        }
+        GC.KeepAlive(model);
+    }
+
+    [Fact]
+    public void Running_a_resident_model_holds_one_private_copy_of_the_streamed_matrices_and_maps_none_of_them()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // the figures come from /proc/self/status
+        }
+        using var directory = new TemporaryDirectory();
+        string path = WriteLargeModel(directory, out long weightBytes);
+
+        long managedBefore = ManagedHeapBytes();
+        long anonymousBefore = ResidentBytes("RssAnon:");
+        long fileBefore = ResidentBytes("RssFile:");
+
+        using var model = new LoadedModel(path, threadCount: 2);
+        long buffersBound = Run(model, WeightMemory.Resident);
+        long copied = model.File.ResidentTensorBytes;
+
+        // Everything but the token embedding (one row read per token) and the two norm vectors is copied.
+        GgufTensorInfo embedding = model.File.GetTensor(LlamaTensorNames.TokenEmbedding);
+        Assert.InRange(copied, weightBytes - embedding.ByteSize - 64 * 1024, weightBytes - embedding.ByteSize + 64 * 1024);
+        long managedGrowth = ManagedHeapBytes() - managedBefore;
+        Assert.True(managedGrowth < buffersBound + SlackBytes,
+            $"managed heap grew by {managedGrowth} bytes: the copy must be native memory");
+        long anonymousGrowth = ResidentBytes("RssAnon:") - anonymousBefore;
+        Assert.InRange(anonymousGrowth, copied - SlackBytes, copied + buffersBound + SlackBytes);
+        // The copy is read with file reads, so the matrices' pages are not mapped into the process as well; only
+        // the embedding rows used and the header are.
+        long fileGrowth = ResidentBytes("RssFile:") - fileBefore;
+        Assert.True(fileGrowth < embedding.ByteSize + SlackBytes,
+            $"file-backed resident memory grew by {fileGrowth} bytes; the copied matrices ({copied} bytes) must not be mapped too");
+        GC.KeepAlive(model);
+    }
+
+    private static string WriteLargeModel(TemporaryDirectory directory, out long weightBytes)
+    {
+        string path = new SyntheticLlama(512, 4, 1536, 8, 4, 4096, seed: 3).Write(directory.File("m.gguf"));
+        using GgufFile file = GgufFile.Open(path);
+        weightBytes = file.Tensors.Sum(tensor => tensor.ByteSize);
+        Assert.True(weightBytes > 60L * 1024 * 1024, $"the model is meant to be large: {weightBytes} bytes");
+        return path;
+    }
+
+    /// <summary>
+    /// Loads the whole model with <paramref name="memory"/>, runs a prompt and 8 decode steps, and returns the bound
+    /// on the session's own buffers: the KV cache plus rows x (embd, ffn, vocabulary) floats, sized by the batch
+    /// and context, not by the weights.
+    /// </summary>
+    private static long Run(LoadedModel model, WeightMemory memory)
+    {
+        LlamaForward forward = model.Whole(memory);
         using LlamaSession session = model.WholeSession(contextSize: 64, maxBatch: 16);
         var logits = new float[model.Config.VocabularySize];
         forward.EvaluateTokens(session, [1, 17, 300, 4000, 29, 5], logits, logitsForAllTokens: false);
@@ -36,26 +99,7 @@ public sealed class ResidentMemoryTests
             token[0] = 100 + i;
             forward.EvaluateTokens(session, token, logits, logitsForAllTokens: false);
         }
-
-        // Session buffers are sized by the batch and context, not by the weights: bounded by the cache itself
-        // plus rows x (embd, ffn, vocabulary) floats.
-        long buffersBound = session.KvCacheBytes + 16L * (512 * 4 + 1536 * 2 + 4096) * sizeof(float) * 4;
-        long managedGrowth = ManagedHeapBytes() - managedBefore;
-        Assert.True(managedGrowth < buffersBound + SlackBytes,
-            $"managed heap grew by {managedGrowth} bytes for {weightBytes} bytes of weights (bound {buffersBound + SlackBytes})");
-        if (OperatingSystem.IsLinux())
-        {
-            long anonymousGrowth = AnonymousResidentBytes() - anonymousBefore;
-            Assert.True(anonymousGrowth < buffersBound + SlackBytes,
-                $"anonymous resident memory grew by {anonymousGrowth} bytes for {weightBytes} bytes of weights (bound {buffersBound + SlackBytes})");
-        }
-        GC.KeepAlive(model);
-    }
-
-    private static long WeightBytes(string path)
-    {
-        using GgufFile file = GgufFile.Open(path);
-        return file.Tensors.Sum(tensor => tensor.ByteSize);
+        return session.KvCacheBytes + 16L * (512 * 4 + 1536 * 2 + 4096) * sizeof(float) * 4;
     }
 
     private static long ManagedHeapBytes()
@@ -66,8 +110,11 @@ public sealed class ResidentMemoryTests
         return GC.GetTotalMemory(forceFullCollection: true);
     }
 
-    /// <summary>RssAnon of /proc/self/status: resident pages not backed by a file (heaps, stacks, copies).</summary>
-    private static long AnonymousResidentBytes()
+    /// <summary>
+    /// A resident-set line of /proc/self/status in bytes: RssAnon (pages not backed by a file: heaps, stacks,
+    /// copies) or RssFile (mapped file pages). 0 off Linux.
+    /// </summary>
+    private static long ResidentBytes(string field)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -75,13 +122,13 @@ public sealed class ResidentMemoryTests
         }
         foreach (string line in File.ReadLines("/proc/self/status"))
         {
-            if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
+            if (line.StartsWith(field, StringComparison.Ordinal))
             {
-                string kilobytes = line["RssAnon:".Length..].Trim().Split(' ')[0];
+                string kilobytes = line[field.Length..].Trim().Split(' ')[0];
                 return long.Parse(kilobytes, System.Globalization.CultureInfo.InvariantCulture) * 1024;
             }
         }
-        throw new InvalidOperationException("/proc/self/status has no RssAnon line.");
+        throw new InvalidOperationException($"/proc/self/status has no {field} line.");
     }
 }
 

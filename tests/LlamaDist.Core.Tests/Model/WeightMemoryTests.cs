@@ -1,0 +1,127 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+
+namespace LlamaDist.Core.Tests.Model;
+
+/// <summary>
+/// Resident weights: which tensors a range copies, that the copies hold the file's bytes, that the model computes
+/// exactly what it computes from the mapping, and how Auto decides.
+/// </summary>
+public sealed unsafe class WeightMemoryTests
+{
+    [Fact]
+    public void A_resident_range_copies_its_block_matrices_and_output_head_and_leaves_the_rest_mapped()
+    {
+        using var directory = new TemporaryDirectory();
+        var model = new SyntheticLlama(32, 3, 48, 4, 2, 20, seed: 5);
+        using GgufFile file = GgufFile.Open(model.Write(directory.File("m.gguf")));
+        LlamaConfig config = LlamaConfig.FromGguf(file);
+
+        LlamaWeights weights = LlamaWeights.Load(file, config, new LayerRange(1, 3), WeightMemory.Resident);
+
+        Assert.Equal(WeightMemory.Resident, weights.Memory);
+        var resident = file.Tensors.Where(file.IsTensorResident).Select(tensor => tensor.Name).Order(StringComparer.Ordinal).ToList();
+        var expected = new[] { 1, 2 }
+            .SelectMany(layer => LlamaTensorNames.MatrixSuffixes.Select(suffix => LlamaTensorNames.Block(layer, suffix)))
+            .Append(LlamaTensorNames.Output)
+            .Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(expected, resident);
+        Assert.Equal(file.Tensors.Where(file.IsTensorResident).Sum(tensor => (tensor.ByteSize + 63) / 64 * 64), file.ResidentTensorBytes);
+
+        // The matrices point into the copy, whose bytes are the file's.
+        GgufTensorInfo gate = file.GetTensor(LlamaTensorNames.Block(2, LlamaTensorNames.GateSuffix));
+        Assert.True(weights.GetLayer(2).Gate.Data == file.GetTensorPointer(gate));
+        byte[] onDisk = new byte[gate.ByteSize];
+        using (FileStream stream = File.OpenRead(file.FilePath))
+        {
+            stream.Position = gate.AbsoluteOffset;
+            stream.ReadExactly(onDisk);
+        }
+        Assert.Equal(onDisk, file.GetTensorBytes(gate).ToArray());
+        Assert.Equal(0, (long)file.GetTensorPointer(gate) % ResidentTensorBlock.TensorAlignment);
+    }
+
+    [Fact]
+    public void Reading_tensors_again_copies_only_the_new_ones()
+    {
+        using var directory = new TemporaryDirectory();
+        var model = new SyntheticLlama(32, 2, 48, 4, 2, 20, seed: 6);
+        using GgufFile file = GgufFile.Open(model.Write(directory.File("m.gguf")));
+        GgufTensorInfo query = file.GetTensor(LlamaTensorNames.Block(0, LlamaTensorNames.QuerySuffix));
+        GgufTensorInfo key = file.GetTensor(LlamaTensorNames.Block(0, LlamaTensorNames.KeySuffix));
+
+        file.ReadTensorsIntoMemory([query]);
+        byte* first = file.GetTensorPointer(query);
+        long afterFirst = file.ResidentTensorBytes;
+        file.ReadTensorsIntoMemory([query, key, key]);
+
+        Assert.True(first == file.GetTensorPointer(query));
+        Assert.Equal(afterFirst + (key.ByteSize + 63) / 64 * 64, file.ResidentTensorBytes);
+        Assert.True(file.IsTensorResident(key));
+        Assert.False(file.IsTensorResident(file.GetTensor(LlamaTensorNames.TokenEmbedding)));
+    }
+
+    [Fact]
+    public void A_tensor_of_another_file_is_refused()
+    {
+        using var directory = new TemporaryDirectory();
+        using GgufFile one = GgufFile.Open(new SyntheticLlama(32, 1, 48, 4, 2, 20, seed: 1).Write(directory.File("a.gguf")));
+        using GgufFile other = GgufFile.Open(new SyntheticLlama(32, 1, 48, 4, 2, 20, seed: 2).Write(directory.File("b.gguf")));
+
+        Assert.Throws<ArgumentException>(() => one.ReadTensorsIntoMemory([other.Tensors[0]]));
+    }
+
+    [Theory]
+    [InlineData(GgmlType.F32, 1)]
+    [InlineData(GgmlType.F16, 2)]
+    [InlineData(GgmlType.Q8_0, 2)]
+    public void Resident_and_mapped_weights_give_the_same_logits_bit_for_bit(GgmlType type, int threads)
+    {
+        using var directory = new TemporaryDirectory();
+        string path = new SyntheticLlama(64, 2, 96, 4, 2, 300, seed: 9, matrixType: type).Write(directory.File("m.gguf"));
+        using var mapped = new LoadedModel(path, threads);
+        using var resident = new LoadedModel(path, threads);
+        int[] tokens = [1, 20, 7, 250, 3];
+
+        float[] fromMapping = Logits(mapped, WeightMemory.Mapped, tokens);
+        float[] fromCopy = Logits(resident, WeightMemory.Resident, tokens);
+
+        Assert.Equal(0, mapped.File.ResidentTensorBytes);
+        Assert.True(resident.File.ResidentTensorBytes > 0);
+        Assert.Equal(fromMapping, fromCopy);
+    }
+
+    [Fact]
+    public void Explicit_choices_are_kept_and_auto_maps_what_cannot_fit()
+    {
+        Assert.Equal(WeightMemory.Mapped, WeightMemoryPolicy.Resolve(WeightMemory.Mapped, 1));
+        Assert.Equal(WeightMemory.Resident, WeightMemoryPolicy.Resolve(WeightMemory.Resident, long.MaxValue));
+        Assert.Equal(WeightMemory.Mapped, WeightMemoryPolicy.Resolve(WeightMemory.Auto, long.MaxValue / 2));
+    }
+
+    [Fact]
+    public void Auto_keeps_a_small_range_resident_where_huge_pages_are_offered()
+    {
+        WeightMemory expected = HugePages.Available && WeightMemoryPolicy.AvailableMemoryBytes() > 2L << 20
+            ? WeightMemory.Resident
+            : WeightMemory.Mapped;
+        Assert.Equal(expected, WeightMemoryPolicy.Resolve(WeightMemory.Auto, 1 << 20));
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.True(WeightMemoryPolicy.AvailableMemoryBytes() > 0);
+        }
+    }
+
+    private static float[] Logits(LoadedModel model, WeightMemory memory, int[] tokens)
+    {
+        LlamaForward forward = model.Whole(memory);
+        using LlamaSession session = model.WholeSession();
+        var logits = new float[tokens.Length * model.Config.VocabularySize];
+        forward.EvaluateTokens(session, tokens[..3], logits.AsSpan(0, 3 * model.Config.VocabularySize), logitsForAllTokens: true);
+        for (int i = 3; i < tokens.Length; i++)
+        {
+            forward.EvaluateTokens(session, tokens[i..(i + 1)], logits.AsSpan(i * model.Config.VocabularySize, model.Config.VocabularySize), logitsForAllTokens: false);
+        }
+        return logits;
+    }
+}
