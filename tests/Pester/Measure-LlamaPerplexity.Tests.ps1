@@ -19,6 +19,13 @@ Describe 'Measure-LlamaPerplexity' {
         $result.Uncertainty | Should -BeGreaterThan 0
     }
 
+    It 'gives the same perplexity from mapped and resident weights' {
+        $mapped = Measure-LlamaPerplexity -Model $EmbeddedModel -Path $textFile -ContextSize 32 -WeightMemory Mapped
+        $resident = Measure-LlamaPerplexity -Model $EmbeddedModel -Path $textFile -ContextSize 32 -WeightMemory Resident
+        $resident.Perplexity | Should -Be $mapped.Perplexity
+        $resident.Chunks | Should -BeGreaterThan 0
+    }
+
     It 'takes the text file from the pipeline' {
         (Get-Item $textFile | Measure-LlamaPerplexity -Model $EmbeddedModel -ContextSize 32).Path | Should -Be $textFile
     }

@@ -1,0 +1,62 @@
+using LlamaDist.Core.Model;
+using LlamaDist.Worker.Hosting;
+
+namespace LlamaDist.Distributed.Tests.Worker;
+
+/// <summary>The executable's options: every one parsed into WorkerOptions, bad values refused with the option named.</summary>
+public sealed class WorkerCommandLineTests
+{
+    [Fact]
+    public void Every_option_is_parsed()
+    {
+        WorkerOptions options = WorkerCommandLine.Parse(
+        [
+            "--address", "0.0.0.0", "--port", "50060", "--threads", "3", "--name", "pc1", "--max-memory", "1048576",
+            "--weight-memory", "Mapped", "--session-idle-seconds", "30", "--quiet", "true",
+        ])!;
+
+        Assert.Equal("0.0.0.0", options.Address);
+        Assert.Equal(50060, options.Port);
+        Assert.Equal(3, options.Threads);
+        Assert.Equal("pc1", options.Name);
+        Assert.Equal(1048576, options.MaxMemoryBytes);
+        Assert.Equal(WeightMemory.Mapped, options.WeightMemory);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.SessionIdleTimeout);
+        Assert.True(options.Quiet);
+    }
+
+    [Theory]
+    [InlineData("auto", WeightMemory.Auto)]
+    [InlineData("mapped", WeightMemory.Mapped)]
+    [InlineData("RESIDENT", WeightMemory.Resident)]
+    public void Weight_memory_is_read_in_any_case(string value, WeightMemory expected)
+    {
+        Assert.Equal(expected, WorkerCommandLine.Parse(["--weight-memory", value])!.WeightMemory);
+    }
+
+    [Fact]
+    public void Weight_memory_defaults_to_auto()
+    {
+        Assert.Equal(WeightMemory.Auto, WorkerCommandLine.Parse([])!.WeightMemory);
+    }
+
+    [Theory]
+    [InlineData("--weight-memory", "2")]
+    [InlineData("--weight-memory", "fast")]
+    [InlineData("--port", "70000")]
+    [InlineData("--threads", "0")]
+    [InlineData("--max-memory", "-1")]
+    public void A_bad_value_is_refused_naming_the_option(string name, string value)
+    {
+        var error = Assert.Throws<FormatException>(() => WorkerCommandLine.Parse([name, value]));
+        Assert.Contains(name, error.Message);
+    }
+
+    [Fact]
+    public void An_unknown_option_or_a_missing_value_is_refused()
+    {
+        Assert.Throws<FormatException>(() => WorkerCommandLine.Parse(["--colour", "blue"]));
+        Assert.Throws<FormatException>(() => WorkerCommandLine.Parse(["--port"]));
+        Assert.Null(WorkerCommandLine.Parse(["--help"]));
+    }
+}
