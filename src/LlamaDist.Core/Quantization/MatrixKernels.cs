@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using LlamaDist.Core.Gguf;
 
 namespace LlamaDist.Core.Quantization;
@@ -9,7 +10,9 @@ namespace LlamaDist.Core.Quantization;
 /// before ggml_mul_mat, then weight rows are split across <see cref="ComputeThreads"/>. Each output element is
 /// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones
 /// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/> and Q4_K / Q6_K through <see cref="KQuantTileKernels"/>,
-/// which compute the same values two weight rows or four tokens at a time). <see cref="MatMul2"/> /
+/// which compute the same values two weight rows or four tokens at a time). The one exception is a Q4_0 batch on
+/// AVX2: <see cref="Q4_0BatchKernels"/> sums each block exactly for eight rows at once, which changes the float
+/// rounding (not the products), as llama.cpp's own Q4_0 prompt path does. <see cref="MatMul2"/> /
 /// <see cref="MatMul3"/> convert a shared input once for several matrices and run them as one parallel pass. No
 /// allocation per call (the converted activations live in a pooled buffer).
 /// </summary>
@@ -20,6 +23,10 @@ public static unsafe class MatrixKernels
     private const int RowTile = 16;
     private const int TokenTile = 16;
     private const int Q8TokenTile = 64;
+
+    // Most stack bytes a Q4_0 batch pass packs its eight rows into: 7168-wide rows (224 blocks, 64.5 KB) and
+    // narrower fit; wider ones use native memory.
+    private const int MaxStackScratch = 72 * 1024;
 
     /// <summary>y[r] = dot(row r of <paramref name="weights"/>, x) for x [Columns] and y [Rows].</summary>
     public static void MatVec(ComputeThreads threads, in WeightMatrix weights, ReadOnlySpan<float> x, Span<float> y) =>
@@ -373,10 +380,11 @@ public static unsafe class MatrixKernels
     }
 
     /// <summary>
-    /// Q4_0 / Q8_0 rows [start, end) on the AVX2 tile kernels: one token two rows at a time; a batch in tiles of
-    /// <see cref="RowTile"/> rows by <see cref="Q8TokenTile"/> tokens, each kernel call taking two weight rows
-    /// against four tokens (each weight block loaded once for four tokens, each activation block once for two
-    /// rows).
+    /// Q4_0 / Q8_0 rows [start, end) on the AVX2 kernels. One token: two rows at a time through the row-dot-exact
+    /// tile kernels. A batch: Q4_0 through <see cref="Q4_0BatchKernels"/> (eight rows per call, one per lane);
+    /// Q8_0 in tiles of <see cref="RowTile"/> rows by <see cref="Q8TokenTile"/> tokens, each kernel call taking
+    /// two weight rows against four tokens (each weight block loaded once for four tokens, each activation block
+    /// once for two rows).
     /// </summary>
     private readonly struct Q8TileRowsWork(bool q4, byte* weights, long weightRowBytes, int rows, int columns,
         byte* activations, int activationRowBytes, int tokens, float* output) : IRangeWork
@@ -406,6 +414,11 @@ public static unsafe class MatrixKernels
                 }
                 return;
             }
+            if (q4)
+            {
+                BatchQ4_0(start, end, blocks);
+                return;
+            }
             for (int rowTile = start; rowTile < end; rowTile += RowTile)
             {
                 int rowTileEnd = Math.Min(end, rowTile + RowTile);
@@ -423,8 +436,34 @@ public static unsafe class MatrixKernels
         }
 
         /// <summary>
-        /// Rows [rowStart, rowEnd) x tokens [tokenStart, tokenEnd): pairs of rows against groups of four tokens,
-        /// then pairs against the remaining tokens one by one, then an odd last row.
+        /// Q4_0 batches: <see cref="Q4_0BatchKernels"/> over rows [start, end), eight rows packed at a time into
+        /// scratch on the stack (native memory for rows too wide for <see cref="MaxStackScratch"/>).
+        /// </summary>
+        private void BatchQ4_0(int start, int end, int blocks)
+        {
+            long bytes = Q4_0BatchKernels.ScratchBytes(blocks) + 32;
+            if (bytes <= MaxStackScratch)
+            {
+                byte* stack = stackalloc byte[(int)bytes];
+                Q4_0BatchKernels.Rows(weights, weightRowBytes, rows, blocks, activations, activationRowBytes, tokens, output,
+                    start, end, (byte*)(((nuint)stack + 31) & ~(nuint)31));
+                return;
+            }
+            byte* heap = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 32);
+            try
+            {
+                Q4_0BatchKernels.Rows(weights, weightRowBytes, rows, blocks, activations, activationRowBytes, tokens, output,
+                    start, end, heap);
+            }
+            finally
+            {
+                NativeMemory.AlignedFree(heap);
+            }
+        }
+
+        /// <summary>
+        /// Q8_0 rows [rowStart, rowEnd) x tokens [tokenStart, tokenEnd): pairs of rows against groups of four
+        /// tokens, then pairs against the remaining tokens one by one, then an odd last row.
         /// </summary>
         private void Tile(int rowStart, int rowEnd, int tokenStart, int tokenEnd, int blocks)
         {
@@ -435,29 +474,13 @@ public static unsafe class MatrixKernels
                 int t = tokenStart;
                 for (; t + 4 <= tokenEnd; t += 4)
                 {
-                    byte* a = activations + (long)t * activationRowBytes;
-                    float* y = output + (long)t * rows + r;
-                    if (q4)
-                    {
-                        Q8TileKernels.Q4_0Dot2x4(weightRows, weightRowBytes, a, activationRowBytes, blocks, y, rows);
-                    }
-                    else
-                    {
-                        Q8TileKernels.Q8_0Dot2x4(weightRows, weightRowBytes, a, activationRowBytes, blocks, y, rows);
-                    }
+                    Q8TileKernels.Q8_0Dot2x4(weightRows, weightRowBytes, activations + (long)t * activationRowBytes,
+                        activationRowBytes, blocks, output + (long)t * rows + r, rows);
                 }
                 for (; t < tokenEnd; t++)
                 {
-                    byte* a = activations + (long)t * activationRowBytes;
-                    float* y = output + (long)t * rows + r;
-                    if (q4)
-                    {
-                        Q8TileKernels.Q4_0Dot2x1(weightRows, weightRowBytes, a, blocks, y);
-                    }
-                    else
-                    {
-                        Q8TileKernels.Q8_0Dot2x1(weightRows, weightRowBytes, a, blocks, y);
-                    }
+                    Q8TileKernels.Q8_0Dot2x1(weightRows, weightRowBytes, activations + (long)t * activationRowBytes,
+                        blocks, output + (long)t * rows + r);
                 }
             }
             if (r < rowEnd)
@@ -466,23 +489,12 @@ public static unsafe class MatrixKernels
                 int t = tokenStart;
                 for (; t + 4 <= tokenEnd; t += 4)
                 {
-                    byte* a = activations + (long)t * activationRowBytes;
-                    float* y = output + (long)t * rows + r;
-                    if (q4)
-                    {
-                        Q8TileKernels.Q4_0Dot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
-                    }
-                    else
-                    {
-                        Q8TileKernels.Q8_0Dot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
-                    }
+                    Q8TileKernels.Q8_0Dot1x4(weightRow, activations + (long)t * activationRowBytes, activationRowBytes,
+                        blocks, output + (long)t * rows + r, rows);
                 }
                 for (; t < tokenEnd; t++)
                 {
-                    byte* a = activations + (long)t * activationRowBytes;
-                    output[(long)t * rows + r] = q4
-                        ? Q8TileKernels.Q4_0Dot1(weightRow, a, blocks)
-                        : Q8TileKernels.Q8_0Dot1(weightRow, a, blocks);
+                    output[(long)t * rows + r] = Q8TileKernels.Q8_0Dot1(weightRow, activations + (long)t * activationRowBytes, blocks);
                 }
             }
         }

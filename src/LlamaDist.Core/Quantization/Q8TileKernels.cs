@@ -13,20 +13,30 @@ namespace LlamaDist.Core.Quantization;
 /// <list type="bullet">
 /// <item>Activations are quantized once per matrix into an extended Q8_0 layout (<see cref="ExtBlockBytes"/>
 /// per block): the 32 quants, the block's float scale (the fp16 scale already widened) and, for Q4_0, the
-/// per-lane correction 8 * (sum of four quants).</item>
+/// per-lane corrections 8 * (sum of four quants) and their total (<see cref="Q4_0BatchKernels"/> uses it).</item>
 /// <item>Q4_0 nibbles are used unsigned: <c>maddubs(nibble, q) - 8 * sum(q)</c> is the same exact lane sum as
 /// ggml's <c>maddubs(|w - 8|, sign(q, w - 8))</c> with three fewer instructions per block.</item>
-/// <item>Prompts: two weight rows against four tokens per call (eight independent accumulators), so each
-/// unpacked weight block serves four tokens and each loaded activation block two rows.</item>
+/// <item>Decoding: two weight rows per call. Q8_0 prompts: two weight rows against four tokens per call (eight
+/// independent accumulators), so each weight block serves four tokens and each loaded activation block two
+/// rows. Q4_0 prompts run through <see cref="Q4_0BatchKernels"/> instead.</item>
 /// </list>
 /// </summary>
 internal static unsafe class Q8TileKernels
 {
-    /// <summary>Bytes per extended activation block: 32 quants, 8 int32 corrections, the float scale, padding.</summary>
+    /// <summary>
+    /// Bytes per extended activation block: 32 quants, 8 int32 per-lane corrections, the float scale and, for Q4_0,
+    /// the whole block's correction 8 * (sum of the 32 quants) as an int32.
+    /// </summary>
     public const int ExtBlockBytes = 72;
 
-    private const int CorrectionOffset = 32;
-    private const int ScaleOffset = 64;
+    /// <summary>Offset of the 8 int32 per-lane corrections (Q4_0 only).</summary>
+    public const int CorrectionOffset = 32;
+
+    /// <summary>Offset of the block's float scale.</summary>
+    public const int ScaleOffset = 64;
+
+    /// <summary>Offset of the int32 block correction 8 * sum(q) (Q4_0 only).</summary>
+    public const int BlockCorrectionOffset = 68;
 
     /// <summary>Whether this CPU runs the kernels (AVX2 + FMA) and MatrixKernels' level for the type is AVX2.</summary>
     public static bool IsSupportedFor(GgmlType weightType) =>
@@ -75,6 +85,7 @@ internal static unsafe class Q8TileKernels
             {
                 Vector256<int> correction = Int8Dot.SumQuads(Vector256.Create((byte)8), q);
                 correction.Store((int*)(block + CorrectionOffset));
+                *(int*)(block + BlockCorrectionOffset) = Vector256.Sum(correction);
             }
         }
     }
@@ -150,84 +161,6 @@ internal static unsafe class Q8TileKernels
         }
         y[0] = Int8Dot.HorizontalSum(acc0);
         y[1] = Int8Dot.HorizontalSum(acc1);
-    }
-
-    /// <summary>
-    /// One Q4_0 weight row against four activation rows (stride <paramref name="aStride"/>); results to
-    /// y[0], y[yStride], y[2 * yStride], y[3 * yStride].
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
-    public static void Q4_0Dot1x4(byte* w, byte* a, long aStride, int blocks, float* y, long yStride)
-    {
-        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
-        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
-        long aStride3 = aStride * 3;
-        for (int b = 0; b < blocks; b++)
-        {
-            Prefetch.Line(w);
-            float dw = F16Format.ToSingle(*(ushort*)w);
-            Vector256<byte> nibbles = Nibbles(w + 2);
-            acc0 = Step(acc0, dw, a, Q4Lanes(nibbles, a));
-            acc1 = Step(acc1, dw, a + aStride, Q4Lanes(nibbles, a + aStride));
-            acc2 = Step(acc2, dw, a + 2 * aStride, Q4Lanes(nibbles, a + 2 * aStride));
-            acc3 = Step(acc3, dw, a + aStride3, Q4Lanes(nibbles, a + aStride3));
-            w += Q4_0Format.BlockBytes;
-            a += ExtBlockBytes;
-        }
-        y[0] = Int8Dot.HorizontalSum(acc0);
-        y[yStride] = Int8Dot.HorizontalSum(acc1);
-        y[2 * yStride] = Int8Dot.HorizontalSum(acc2);
-        y[3 * yStride] = Int8Dot.HorizontalSum(acc3);
-    }
-
-    /// <summary>
-    /// Two adjacent Q4_0 weight rows (stride <paramref name="rowBytes"/>) against four activation rows (stride
-    /// <paramref name="aStride"/>): eight accumulators, so each unpacked weight block serves four tokens and each
-    /// loaded activation block two rows. Row i, token j goes to y[i + j * yStride].
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
-    public static void Q4_0Dot2x4(byte* w, long rowBytes, byte* a, long aStride, int blocks, float* y, long yStride)
-    {
-        Vector256<float> acc00 = Vector256<float>.Zero, acc01 = Vector256<float>.Zero;
-        Vector256<float> acc02 = Vector256<float>.Zero, acc03 = Vector256<float>.Zero;
-        Vector256<float> acc10 = Vector256<float>.Zero, acc11 = Vector256<float>.Zero;
-        Vector256<float> acc12 = Vector256<float>.Zero, acc13 = Vector256<float>.Zero;
-        byte* w1 = w + rowBytes;
-        byte* a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
-        for (int b = 0; b < blocks; b++)
-        {
-            Prefetch.Line(w);
-            Prefetch.Line(w1);
-            Vector256<float> dw0 = WeightScale(w), dw1 = WeightScale(w1);
-            Vector256<byte> n0 = Nibbles(w + 2), n1 = Nibbles(w1 + 2);
-            Q4Pair(n0, n1, dw0, dw1, a, ref acc00, ref acc10);
-            Q4Pair(n0, n1, dw0, dw1, a1, ref acc01, ref acc11);
-            Q4Pair(n0, n1, dw0, dw1, a2, ref acc02, ref acc12);
-            Q4Pair(n0, n1, dw0, dw1, a3, ref acc03, ref acc13);
-            w += Q4_0Format.BlockBytes;
-            w1 += Q4_0Format.BlockBytes;
-            a += ExtBlockBytes;
-            a1 += ExtBlockBytes;
-            a2 += ExtBlockBytes;
-            a3 += ExtBlockBytes;
-        }
-        Store2x4(y, yStride, acc00, acc01, acc02, acc03, acc10, acc11, acc12, acc13);
-    }
-
-    /// <summary>One activation block (loaded once) against the unpacked blocks of two weight rows.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Q4Pair(Vector256<byte> n0, Vector256<byte> n1, Vector256<float> dw0, Vector256<float> dw1,
-        byte* activation, ref Vector256<float> acc0, ref Vector256<float> acc1)
-    {
-        Vector256<sbyte> q = Vector256.Load((sbyte*)activation);
-        Vector256<int> correction = Vector256.Load((int*)(activation + CorrectionOffset));
-        // (d_w * d_x) broadcast: every lane the same single rounding as the scalar product.
-        Vector256<float> da = Vector256.Create(*(float*)(activation + ScaleOffset));
-        // Row by row, so few temporaries are live next to the eight accumulators.
-        Vector256<int> quads = Int8Dot.SumQuads(n0, q);
-        acc0 = Fma.MultiplyAdd(dw0 * da, Avx.ConvertToVector256Single(quads - correction), acc0);
-        quads = Int8Dot.SumQuads(n1, q);
-        acc1 = Fma.MultiplyAdd(dw1 * da, Avx.ConvertToVector256Single(quads - correction), acc1);
     }
 
     /// <summary>Horizontal sums of a 2 x 4 block: row i, token j to y[i + j * yStride].</summary>
@@ -315,7 +248,7 @@ internal static unsafe class Q8TileKernels
     }
 
     /// <summary>
-    /// Two adjacent Q8_0 weight rows against four activation rows, as <see cref="Q4_0Dot2x4"/>: row i, token j
+    /// Two adjacent Q8_0 weight rows against four activation rows (eight accumulators): row i, token j
     /// goes to y[i + j * yStride].
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it

@@ -130,8 +130,21 @@ public unsafe class MatrixKernelsTests
         float[] single = Run(fixture, threadCount: 1, tokens: Tokens);
         Assert.Equal(single, Run(fixture, threadCount: 2, tokens: Tokens));
         Assert.Equal(single, Run(fixture, threadCount: 3, tokens: Tokens));
-        // Token 0 of the batch equals a MatVec of token 0, bit for bit.
-        Assert.Equal(single[..Rows], Run(fixture, threadCount: 3, tokens: 1));
+        // Token 0 of the batch equals a MatVec of token 0, bit for bit, except Q4_0 on AVX2: its batches sum each
+        // block exactly (Q4_0BatchKernels), so they round differently from the row dot a MatVec uses.
+        float[] vector = Run(fixture, threadCount: 3, tokens: 1);
+        if (type == GgmlType.Q4_0 && Q8TileKernels.IsSupportedFor(GgmlType.Q4_0))
+        {
+            for (int r = 0; r < Rows; r++)
+            {
+                Assert.True(Math.Abs(single[r] - vector[r]) <= 1e-5f * Math.Max(1f, Math.Abs(vector[r])),
+                    $"row {r}: batch {single[r]:R}, vector {vector[r]:R}");
+            }
+        }
+        else
+        {
+            Assert.Equal(single[..Rows], vector);
+        }
     }
 
     [Fact]
