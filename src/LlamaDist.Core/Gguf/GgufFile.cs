@@ -7,7 +7,9 @@ namespace LlamaDist.Core.Gguf;
 /// mapped bytes (layout documented in GgufHeaderParser.cs). Tensor data is read in place: <see cref="GetTensorPointer"/>
 /// and <see cref="GetTensorBytes"/> point straight into the mapping, which stays valid until <see cref="Dispose"/>,
 /// unless <see cref="ReadTensorsIntoMemory"/> copied the tensor into process memory, in which case they point at
-/// that copy (same bytes, same lifetime). Thread-safe for reading once opened.
+/// that copy (same bytes, same lifetime). A copy the caller had rearranged for its kernels is served only by
+/// <see cref="GetRearrangedTensorPointer"/>: the file's bytes stay what the other two return (for hashing and
+/// streaming them). Thread-safe for reading once opened.
 /// </summary>
 public sealed unsafe class GgufFile : IDisposable
 {
@@ -110,7 +112,7 @@ public sealed unsafe class GgufFile : IDisposable
         FindTensor(name) ?? throw new GgufFormatException(FilePath, -1, $"tensor '{name}' is not in the file.");
 
     /// <summary>
-    /// Pointer to the first byte of the tensor's data: its copy in process memory when
+    /// Pointer to the first byte of the tensor's data as in the file: its exact copy in process memory when
     /// <see cref="ReadTensorsIntoMemory"/> made one, else the mapping; valid until <see cref="Dispose"/>.
     /// </summary>
     public byte* GetTensorPointer(GgufTensorInfo tensor)
@@ -128,12 +130,35 @@ public sealed unsafe class GgufFile : IDisposable
         return _start + tensor.AbsoluteOffset;
     }
 
-    /// <summary>True when <paramref name="tensor"/> is served from a copy made by <see cref="ReadTensorsIntoMemory"/>.</summary>
+    /// <summary>
+    /// The copy of <paramref name="tensor"/> that <see cref="ReadTensorsIntoMemory"/>'s rearrangement rewrote, or
+    /// null when there is none; valid until <see cref="Dispose"/>.
+    /// </summary>
+    public byte* GetRearrangedTensorPointer(GgufTensorInfo tensor)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        RequireOwn(tensor);
+        foreach (ResidentTensorBlock block in Volatile.Read(ref _residentBlocks))
+        {
+            byte* copy = block.FindRearranged(tensor.Name);
+            if (copy != null)
+            {
+                return copy;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// True when <see cref="ReadTensorsIntoMemory"/> holds <paramref name="tensor"/> in process memory, as an exact
+    /// copy or rearranged (its mapped pages are then not what the weights are read from).
+    /// </summary>
     public bool IsTensorResident(GgufTensorInfo tensor)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         RequireOwn(tensor);
-        return Volatile.Read(ref _residentBlocks).Any(block => block.Find(tensor.Name) != null);
+        return Volatile.Read(ref _residentBlocks).Any(block =>
+            block.Find(tensor.Name) != null || block.FindRearranged(tensor.Name) != null);
     }
 
     /// <summary>Bytes of process memory holding tensor copies made by <see cref="ReadTensorsIntoMemory"/>.</summary>
@@ -143,9 +168,10 @@ public sealed unsafe class GgufFile : IDisposable
     /// Reads <paramref name="tensors"/> (those not copied already) into one block of process memory, backed by huge
     /// pages where the system offers them, and from then on serves their pointers from that copy. Returns true when
     /// the block was advised for huge pages. Call it before handing out pointers to these tensors; the copy lives
-    /// until <see cref="Dispose"/>.
+    /// until <see cref="Dispose"/>. <paramref name="rearrange"/>, when given, may rewrite each copy in place for its
+    /// reader; a rewritten tensor is then served by <see cref="GetRearrangedTensorPointer"/> only.
     /// </summary>
-    public bool ReadTensorsIntoMemory(IEnumerable<GgufTensorInfo> tensors)
+    public bool ReadTensorsIntoMemory(IEnumerable<GgufTensorInfo> tensors, TensorRearrangement? rearrange = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -163,7 +189,7 @@ public sealed unsafe class GgufFile : IDisposable
         {
             return false;
         }
-        ResidentTensorBlock added = ResidentTensorBlock.Read(FilePath, wanted);
+        ResidentTensorBlock added = ResidentTensorBlock.Read(FilePath, wanted, rearrange);
         lock (_tensorsByName)
         {
             Volatile.Write(ref _residentBlocks, [.. _residentBlocks, added]);

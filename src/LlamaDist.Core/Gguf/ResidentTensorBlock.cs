@@ -13,6 +13,8 @@ namespace LlamaDist.Core.Gguf;
 /// TinyLlama F16 shape with 2 threads: the matrix pass streams about 10% faster (see docs/BENCHMARKS.md).
 /// </para>
 /// Layout: one block; each tensor starts at a multiple of <see cref="TensorAlignment"/> bytes, in the order given.
+/// A tensor may be rearranged in place after it is read (<see cref="TensorRearrangement"/>); then
+/// <see cref="Find"/> no longer offers it as the file's bytes and <see cref="FindRearranged"/> does instead.
 /// </summary>
 internal sealed unsafe class ResidentTensorBlock : IDisposable
 {
@@ -26,13 +28,16 @@ internal sealed unsafe class ResidentTensorBlock : IDisposable
     private const int ReadChunkBytes = 16 << 20;
 
     private readonly Dictionary<string, nint> _pointers;
+    private readonly Dictionary<string, nint> _rearranged;
     private byte* _block;
 
-    private ResidentTensorBlock(byte* block, long bytes, Dictionary<string, nint> pointers, bool hugePagesAdvised)
+    private ResidentTensorBlock(byte* block, long bytes, Dictionary<string, nint> pointers,
+        Dictionary<string, nint> rearranged, bool hugePagesAdvised)
     {
         _block = block;
         Bytes = bytes;
         _pointers = pointers;
+        _rearranged = rearranged;
         HugePagesAdvised = hugePagesAdvised;
     }
 
@@ -42,14 +47,18 @@ internal sealed unsafe class ResidentTensorBlock : IDisposable
     /// <summary>True when the operating system accepted the advice to back the block with huge pages.</summary>
     public bool HugePagesAdvised { get; }
 
-    /// <summary>The copy of the tensor named <paramref name="name"/>, or null when this block does not hold it.</summary>
+    /// <summary>The exact copy of the tensor named <paramref name="name"/>, or null when this block does not hold one.</summary>
     public byte* Find(string name) => _pointers.TryGetValue(name, out nint pointer) ? (byte*)pointer : null;
+
+    /// <summary>The rearranged copy of the tensor named <paramref name="name"/>, or null when there is none.</summary>
+    public byte* FindRearranged(string name) => _rearranged.TryGetValue(name, out nint pointer) ? (byte*)pointer : null;
 
     /// <summary>
     /// Allocates one block for <paramref name="tensors"/> and reads their bytes from <paramref name="path"/> at
-    /// their absolute offsets. IO errors propagate (the block is freed first).
+    /// their absolute offsets, offering each to <paramref name="rearrange"/> once read. IO errors and exceptions
+    /// of the rearrangement propagate (the block is freed first).
     /// </summary>
-    public static ResidentTensorBlock Read(string path, IReadOnlyList<GgufTensorInfo> tensors)
+    public static ResidentTensorBlock Read(string path, IReadOnlyList<GgufTensorInfo> tensors, TensorRearrangement? rearrange)
     {
         var offsets = new long[tensors.Count];
         long total = 0;
@@ -64,14 +73,16 @@ internal sealed unsafe class ResidentTensorBlock : IDisposable
         {
             bool hugePages = HugePages.Advise(block, allocated);
             var pointers = new Dictionary<string, nint>(tensors.Count, StringComparer.Ordinal);
+            var rearranged = new Dictionary<string, nint>(StringComparer.Ordinal);
             using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             for (int i = 0; i < tensors.Count; i++)
             {
                 byte* destination = block + offsets[i];
                 ReadExactly(handle, tensors[i], destination);
-                pointers[tensors[i].Name] = (nint)destination;
+                bool changed = rearrange is not null && rearrange(tensors[i], destination);
+                (changed ? rearranged : pointers)[tensors[i].Name] = (nint)destination;
             }
-            return new ResidentTensorBlock(block, allocated, pointers, hugePages);
+            return new ResidentTensorBlock(block, allocated, pointers, rearranged, hugePages);
         }
         catch
         {
@@ -103,6 +114,7 @@ internal sealed unsafe class ResidentTensorBlock : IDisposable
             NativeMemory.AlignedFree(_block);
             _block = null;
             _pointers.Clear();
+            _rearranged.Clear();
         }
     }
 }

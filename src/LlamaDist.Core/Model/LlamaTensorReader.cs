@@ -13,12 +13,18 @@ internal static unsafe class LlamaTensorReader
     public static WeightMatrix Matrix(GgufFile file, string name, int columns, int rows) =>
         Matrix(file, Require(file, name), columns, rows);
 
-    /// <summary>The matrix view of <paramref name="tensor"/>, which must be [columns, rows] of a supported type.</summary>
+    /// <summary>
+    /// The matrix view of <paramref name="tensor"/>, which must be [columns, rows] of a supported type: its
+    /// regrouped copy when <see cref="MatrixRegrouping"/> made one, else the file's bytes.
+    /// </summary>
     public static WeightMatrix Matrix(GgufFile file, GgufTensorInfo tensor, int columns, int rows)
     {
         RequireShape(tensor, columns, rows);
         RequireSupportedType(tensor);
-        return new WeightMatrix(file.GetTensorPointer(tensor), tensor.Type, rows, columns);
+        byte* regrouped = file.GetRearrangedTensorPointer(tensor);
+        return regrouped != null
+            ? new WeightMatrix(regrouped, tensor.Type, rows, columns, WeightLayout.Q4_0RowGroups)
+            : new WeightMatrix(file.GetTensorPointer(tensor), tensor.Type, rows, columns);
     }
 
     /// <summary>A required 1-D weight of <paramref name="length"/> elements, widened to a float array.</summary>

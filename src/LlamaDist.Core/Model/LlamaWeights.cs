@@ -7,7 +7,7 @@ namespace LlamaDist.Core.Model;
 /// <summary>
 /// The weights one <see cref="LayerRange"/> needs: its blocks, plus token_embd.weight for the first range and
 /// output_norm / output for the last. Matrices are views into the memory-mapped file, or into the file's copy of
-/// them in process memory (<see cref="WeightMemory.Resident"/>); either way the <see cref="GgufFile"/> owns the bytes
+/// them in process memory (<see cref="WeightMemory.Resident"/>, Q4_0 regrouped there); either way the <see cref="GgufFile"/> owns the bytes
 /// and must stay open while these weights are used. Norm weights are small float copies.
 /// </summary>
 public sealed class LlamaWeights
@@ -82,7 +82,9 @@ public sealed class LlamaWeights
     /// forward pass would silently ignore, such as biases — throws <see cref="UnsupportedModelException"/> naming
     /// the tensor. <paramref name="memory"/> says whether the matrices stay mapped or are read into process memory
     /// (Auto decides by <see cref="WeightMemoryPolicy"/>); the matrices streamed per token are what is copied, the
-    /// token embedding (one row read per token) stays mapped unless it doubles as the output head.
+    /// token embedding (one row read per token) stays mapped unless it doubles as the output head. Copied Q4_0
+    /// matrices are regrouped for the kernels (<see cref="MatrixRegrouping"/>), which changes their float rounding
+    /// from the row dot's to the batch kernels' (<see cref="Q4_0RowGroups.Reference"/>).
     /// </summary>
     public static LlamaWeights Load(GgufFile file, LlamaConfig config, LayerRange range,
         WeightMemory memory = WeightMemory.Auto)
@@ -95,7 +97,7 @@ public sealed class LlamaWeights
         memory = WeightMemoryPolicy.Resolve(memory, streamed.Sum(tensor => tensor.ByteSize));
         if (memory == WeightMemory.Resident)
         {
-            file.ReadTensorsIntoMemory(streamed);
+            ReadIntoMemory(file, streamed);
         }
 
         int embd = config.EmbeddingLength;
@@ -121,6 +123,10 @@ public sealed class LlamaWeights
         }
         return new LlamaWeights(file, config, range, memory, layers, tokenEmbedding, outputNorm, output, tied);
     }
+
+    /// <summary>Copies the streamed matrices into process memory, regrouping those the kernels read faster so.</summary>
+    private static unsafe void ReadIntoMemory(GgufFile file, IReadOnlyList<GgufTensorInfo> streamed) =>
+        file.ReadTensorsIntoMemory(streamed, MatrixRegrouping.Regroup);
 
     /// <summary>
     /// The matrices a token streams through in <paramref name="range"/>: every block matrix, and the output head

@@ -10,9 +10,10 @@ namespace LlamaDist.Core.Quantization;
 /// before ggml_mul_mat, then weight rows are split across <see cref="ComputeThreads"/>. Each output element is
 /// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones
 /// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/> and Q4_K / Q6_K through <see cref="KQuantTileKernels"/>,
-/// which compute the same values two weight rows or four tokens at a time). The one exception is a Q4_0 batch on
-/// AVX2: <see cref="Q4_0BatchKernels"/> sums each block exactly for eight rows at once, which changes the float
-/// rounding (not the products), as llama.cpp's own Q4_0 prompt path does. <see cref="MatMul2"/> /
+/// which compute the same values two weight rows or four tokens at a time). The exception is Q4_0 on AVX2 in
+/// batches, and in decoding too when the matrix is regrouped (<see cref="WeightLayout.Q4_0RowGroups"/>):
+/// <see cref="Q4_0RowGroups"/> sums each block exactly for eight rows at once, which changes the float rounding
+/// (not the products), as llama.cpp's own repacked Q4_0 path does. <see cref="MatMul2"/> /
 /// <see cref="MatMul3"/> convert a shared input once for several matrices and run them as one parallel pass. No
 /// allocation per call (the converted activations live in a pooled buffer).
 /// </summary>
@@ -24,8 +25,8 @@ public static unsafe class MatrixKernels
     private const int TokenTile = 16;
     private const int Q8TokenTile = 64;
 
-    // Most stack bytes a Q4_0 batch pass packs its eight rows into: 7168-wide rows (224 blocks, 64.5 KB) and
-    // narrower fit; wider ones use native memory.
+    // Most stack bytes a Q4_0 batch pass packs its eight rows into: rows up to 16384 wide (512 blocks, 72 KB)
+    // fit; wider ones use native memory.
     private const int MaxStackScratch = 72 * 1024;
 
     /// <summary>y[r] = dot(row r of <paramref name="weights"/>, x) for x [Columns] and y [Rows].</summary>
@@ -67,7 +68,7 @@ public static unsafe class MatrixKernels
         fixed (float* ybPointer = yb)
         {
             WeightMatrix none = default;
-            if (a.Type == b.Type && a.Columns == b.Columns)
+            if (SharePass(a, b))
             {
                 MatMulCore(threads, xPointer, n, 2, a, yaPointer, b, ybPointer, none, null);
             }
@@ -97,9 +98,9 @@ public static unsafe class MatrixKernels
         fixed (float* ycPointer = yc)
         {
             WeightMatrix none = default;
-            bool abSame = a.Type == b.Type && a.Columns == b.Columns;
-            bool acSame = a.Type == c.Type && a.Columns == c.Columns;
-            bool bcSame = b.Type == c.Type && b.Columns == c.Columns;
+            bool abSame = SharePass(a, b);
+            bool acSame = SharePass(a, c);
+            bool bcSame = SharePass(b, c);
             if (abSame && acSame)
             {
                 MatMulCore(threads, xPointer, n, 3, a, yaPointer, b, ybPointer, c, ycPointer);
@@ -128,6 +129,10 @@ public static unsafe class MatrixKernels
         }
     }
 
+    /// <summary>Whether two matrices can run in one pass: same type, width and layout (so the same kernel and input).</summary>
+    private static bool SharePass(in WeightMatrix a, in WeightMatrix b) =>
+        a.Type == b.Type && a.Columns == b.Columns && a.Layout == b.Layout;
+
     private static void CheckMatrix(in WeightMatrix weights, ReadOnlySpan<float> x, Span<float> y, int n,
         string weightsName, string yName)
     {
@@ -140,7 +145,7 @@ public static unsafe class MatrixKernels
     }
 
     /// <summary>
-    /// 1 to 3 matrices of one type and width (the first <paramref name="count"/> of a, b, c) times the same
+    /// 1 to 3 matrices of one type, width and layout (the first <paramref name="count"/> of a, b, c) times the same
     /// input: one conversion of x, then one parallel pass over all their rows.
     /// </summary>
     private static void MatMulCore(ComputeThreads threads, float* x, int n, int count,
@@ -149,6 +154,10 @@ public static unsafe class MatrixKernels
         GgmlType type = a.Type;
         int columns = a.Columns;
         RowKernel plan = RowKernel.For(type, columns); // NotSupportedException for other types
+        if (a.Layout == WeightLayout.Q4_0RowGroups && !Q4_0RowGroups.IsSupported)
+        {
+            throw new NotSupportedException("Regrouped Q4_0 matrices need AVX2 and FMA, which this CPU lacks.");
+        }
         bool tiles = Q8TileKernels.IsSupportedFor(type);
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
         bool converts = tiles || plan.ConvertsActivations;
@@ -177,7 +186,8 @@ public static unsafe class MatrixKernels
                     }
                 }
 
-                MatrixPassKind kind = tiles ? MatrixPassKind.Q8Tiles
+                MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
+                    : tiles ? MatrixPassKind.Q8Tiles
                     : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
                     : type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel && columns <= MaxConvertedRowColumns
                         ? MatrixPassKind.ConvertedHalf
@@ -191,6 +201,7 @@ public static unsafe class MatrixKernels
                     Activations = activations,
                     ActivationRowBytes = activationRowBytes,
                     Tokens = n,
+                    RowsPerIndex = 1,
                     Weights0 = a.Data, RowBytes0 = a.RowBytes, Rows0 = a.Rows, Output0 = ya,
                 };
                 int total = a.Rows;
@@ -204,17 +215,18 @@ public static unsafe class MatrixKernels
                     work.Weights2 = c.Data; work.RowBytes2 = c.RowBytes; work.Rows2 = c.Rows; work.Output2 = yc;
                     total += c.Rows;
                 }
-                // Pairs of rows keep the two-row decode kernel busy (a pair is never split across threads).
-                if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
+                // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and
+                // pairs of rows keep the two-row decode kernels busy.
+                if (kind == MatrixPassKind.Q4_0Groups)
+                {
+                    work.RowsPerIndex = Q4_0RowGroups.RowGroup;
+                }
+                else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
                     ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
                 {
-                    work.Pairs = true;
-                    threads.For(total / 2, work);
+                    work.RowsPerIndex = 2;
                 }
-                else
-                {
-                    threads.For(total, work);
-                }
+                threads.For(total / work.RowsPerIndex, work);
             }
         }
         finally
@@ -307,11 +319,13 @@ public static unsafe class MatrixKernels
         ConvertedHalf,
         Q8Tiles,
         KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
+        Q4_0Groups, // regrouped Q4_0: Q4_0RowGroups, decoding and batches alike
     }
 
     /// <summary>
     /// Rows of up to three matrices (same type and width, same converted input) as one index space: matrix 0's
-    /// rows, then matrix 1's, then matrix 2's. With <see cref="Pairs"/> an index is a pair of rows.
+    /// rows, then matrix 1's, then matrix 2's; an index covers <see cref="RowsPerIndex"/> rows (every matrix's row
+    /// count is a multiple of it).
     /// </summary>
     private struct FusedWork : IRangeWork
     {
@@ -322,7 +336,7 @@ public static unsafe class MatrixKernels
         public byte* Activations;
         public int ActivationRowBytes;
         public int Tokens;
-        public bool Pairs;
+        public int RowsPerIndex;
         public byte* Weights0, Weights1, Weights2;
         public long RowBytes0, RowBytes1, RowBytes2;
         public int Rows0, Rows1, Rows2;
@@ -330,11 +344,8 @@ public static unsafe class MatrixKernels
 
         public readonly void Execute(int start, int end)
         {
-            if (Pairs)
-            {
-                start *= 2;
-                end *= 2;
-            }
+            start *= RowsPerIndex;
+            end *= RowsPerIndex;
             int offset = 0;
             Segment(Weights0, RowBytes0, Rows0, Output0, start - offset, end - offset);
             offset += Rows0;
@@ -363,6 +374,10 @@ public static unsafe class MatrixKernels
                     new Q8TileRowsWork(Type == GgmlType.Q4_0, weights, rowBytes, rows, Columns, Activations,
                         ActivationRowBytes, Tokens, output).Execute(start, end);
                     break;
+                case MatrixPassKind.Q4_0Groups:
+                    Q4_0RowGroups.GroupedRows(weights, rows, Columns / 32, Activations, ActivationRowBytes, Tokens, output,
+                        start, end);
+                    break;
                 case MatrixPassKind.KQuantTiles:
                     KQuantTileKernels.Rows(Type, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes,
                         Tokens, output, start, end);
@@ -380,8 +395,8 @@ public static unsafe class MatrixKernels
     }
 
     /// <summary>
-    /// Q4_0 / Q8_0 rows [start, end) on the AVX2 kernels. One token: two rows at a time through the row-dot-exact
-    /// tile kernels. A batch: Q4_0 through <see cref="Q4_0BatchKernels"/> (eight rows per call, one per lane);
+    /// Q4_0 / Q8_0 rows [start, end) in file layout on the AVX2 kernels. One token: two rows at a time through the
+    /// row-dot-exact tile kernels. A batch: Q4_0 through <see cref="Q4_0RowGroups"/> (eight rows packed per call);
     /// Q8_0 in tiles of <see cref="RowTile"/> rows by <see cref="Q8TokenTile"/> tokens, each kernel call taking
     /// two weight rows against four tokens (each weight block loaded once for four tokens, each activation block
     /// once for two rows).
@@ -436,24 +451,24 @@ public static unsafe class MatrixKernels
         }
 
         /// <summary>
-        /// Q4_0 batches: <see cref="Q4_0BatchKernels"/> over rows [start, end), eight rows packed at a time into
+        /// Q4_0 batches: <see cref="Q4_0RowGroups"/> over rows [start, end), eight rows packed at a time into
         /// scratch on the stack (native memory for rows too wide for <see cref="MaxStackScratch"/>).
         /// </summary>
         private void BatchQ4_0(int start, int end, int blocks)
         {
-            long bytes = Q4_0BatchKernels.ScratchBytes(blocks) + 32;
+            long bytes = Q4_0RowGroups.GroupBytes(blocks) + 32;
             if (bytes <= MaxStackScratch)
             {
                 byte* stack = stackalloc byte[(int)bytes];
-                Q4_0BatchKernels.Rows(weights, weightRowBytes, rows, blocks, activations, activationRowBytes, tokens, output,
-                    start, end, (byte*)(((nuint)stack + 31) & ~(nuint)31));
+                Q4_0RowGroups.PackedRows(weights, weightRowBytes, rows, blocks, activations, activationRowBytes, tokens,
+                    output, start, end, (byte*)(((nuint)stack + 31) & ~(nuint)31));
                 return;
             }
             byte* heap = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 32);
             try
             {
-                Q4_0BatchKernels.Rows(weights, weightRowBytes, rows, blocks, activations, activationRowBytes, tokens, output,
-                    start, end, heap);
+                Q4_0RowGroups.PackedRows(weights, weightRowBytes, rows, blocks, activations, activationRowBytes, tokens,
+                    output, start, end, heap);
             }
             finally
             {

@@ -13,12 +13,12 @@ namespace LlamaDist.Core.Quantization;
 /// <list type="bullet">
 /// <item>Activations are quantized once per matrix into an extended Q8_0 layout (<see cref="ExtBlockBytes"/>
 /// per block): the 32 quants, the block's float scale (the fp16 scale already widened) and, for Q4_0, the
-/// per-lane corrections 8 * (sum of four quants) and their total (<see cref="Q4_0BatchKernels"/> uses it).</item>
+/// per-lane corrections 8 * (sum of four quants) and their total (<see cref="Q4_0RowGroups"/> uses it).</item>
 /// <item>Q4_0 nibbles are used unsigned: <c>maddubs(nibble, q) - 8 * sum(q)</c> is the same exact lane sum as
 /// ggml's <c>maddubs(|w - 8|, sign(q, w - 8))</c> with three fewer instructions per block.</item>
 /// <item>Decoding: two weight rows per call. Q8_0 prompts: two weight rows against four tokens per call (eight
 /// independent accumulators), so each weight block serves four tokens and each loaded activation block two
-/// rows. Q4_0 prompts run through <see cref="Q4_0BatchKernels"/> instead.</item>
+/// rows. Q4_0 prompts, and regrouped Q4_0 matrices, run through <see cref="Q4_0RowGroups"/> instead.</item>
 /// </list>
 /// </summary>
 internal static unsafe class Q8TileKernels

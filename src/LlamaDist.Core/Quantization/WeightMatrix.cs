@@ -5,7 +5,8 @@ namespace LlamaDist.Core.Quantization;
 /// <summary>
 /// A view of a 2-D weight tensor in ggml layout: <see cref="Rows"/> rows of <see cref="Columns"/> elements, each
 /// row <see cref="RowBytes"/> contiguous bytes of <see cref="Type"/> blocks (ne0 = Columns is the innermost
-/// dimension). Usually points into a memory-mapped GGUF file; the owner keeps that memory alive.
+/// dimension). Usually points into a memory-mapped GGUF file or a copy of it; the owner keeps that memory alive.
+/// A copy may be regrouped for faster kernels (<see cref="Layout"/>); its rows then cannot be read one by one.
 /// </summary>
 public readonly unsafe struct WeightMatrix
 {
@@ -21,8 +22,11 @@ public readonly unsafe struct WeightMatrix
     /// <summary>Elements per row (input features), a whole number of blocks.</summary>
     public int Columns { get; }
 
-    /// <summary>Bytes per row.</summary>
+    /// <summary>Bytes per row (in <see cref="WeightLayout.Rows"/>; a regrouped matrix has the same total bytes).</summary>
     public long RowBytes { get; }
+
+    /// <summary>How the bytes are arranged: ggml rows, or regrouped for the kernels.</summary>
+    public WeightLayout Layout { get; }
 
     /// <summary>
     /// Wraps <paramref name="data"/>. Throws <see cref="ArgumentNullException"/> for a null pointer,
@@ -30,6 +34,15 @@ public readonly unsafe struct WeightMatrix
     /// <paramref name="columns"/> is not a whole number of blocks of <paramref name="type"/>.
     /// </summary>
     public WeightMatrix(byte* data, GgmlType type, int rows, int columns)
+        : this(data, type, rows, columns, WeightLayout.Rows)
+    {
+    }
+
+    /// <summary>
+    /// Wraps <paramref name="data"/> in <paramref name="layout"/>; <see cref="WeightLayout.Q4_0RowGroups"/> needs
+    /// Q4_0 and a multiple of eight rows (<see cref="ArgumentException"/> otherwise).
+    /// </summary>
+    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, WeightLayout layout)
     {
         if (data == null)
         {
@@ -42,11 +55,22 @@ public readonly unsafe struct WeightMatrix
         Rows = rows;
         Columns = columns;
         RowBytes = GgmlTypeInfo.RowBytes(type, columns);
+        if (layout == WeightLayout.Q4_0RowGroups && (type != GgmlType.Q4_0 || rows % Q4_0RowGroups.RowGroup != 0))
+        {
+            throw new ArgumentException(
+                $"The Q4_0 row-group layout needs Q4_0 rows in groups of {Q4_0RowGroups.RowGroup}, not {rows} rows of {type}.",
+                nameof(layout));
+        }
+        Layout = layout;
     }
 
-    /// <summary>The bytes of row <paramref name="row"/>.</summary>
+    /// <summary>The bytes of row <paramref name="row"/>; only a matrix in <see cref="WeightLayout.Rows"/> has them.</summary>
     public ReadOnlySpan<byte> Row(int row)
     {
+        if (Layout != WeightLayout.Rows)
+        {
+            throw new InvalidOperationException($"The matrix is regrouped ({Layout}); its rows are interleaved, not stored one by one.");
+        }
         if ((uint)row >= (uint)Rows)
         {
             throw new ArgumentOutOfRangeException(nameof(row), row, $"Row must be in [0, {Rows}).");

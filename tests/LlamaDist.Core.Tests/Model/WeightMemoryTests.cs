@@ -1,11 +1,12 @@
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
+using LlamaDist.Core.Quantization;
 
 namespace LlamaDist.Core.Tests.Model;
 
 /// <summary>
 /// Resident weights: which tensors a range copies, that the copies hold the file's bytes, that the model computes
-/// exactly what it computes from the mapping, and how Auto decides.
+/// exactly what it computes from the mapping (Q4_0, regrouped, up to rounding in decoding), and how Auto decides.
 /// </summary>
 public sealed unsafe class WeightMemoryTests
 {
@@ -89,6 +90,53 @@ public sealed unsafe class WeightMemoryTests
         Assert.Equal(0, mapped.File.ResidentTensorBytes);
         Assert.True(resident.File.ResidentTensorBytes > 0);
         Assert.Equal(fromMapping, fromCopy);
+    }
+
+    [Fact]
+    public void Resident_Q4_0_matrices_are_regrouped_while_the_file_bytes_stay_as_they_are()
+    {
+        using var directory = new TemporaryDirectory();
+        // 300 vocabulary rows are not whole groups of eight, so the output head stays in file layout.
+        string path = new SyntheticLlama(64, 2, 96, 4, 2, 300, seed: 10, matrixType: GgmlType.Q4_0).Write(directory.File("m.gguf"));
+        using var mapped = new LoadedModel(path, 2);
+        using var resident = new LoadedModel(path, 2);
+        int[] tokens = [1, 20, 7, 250, 3];
+
+        float[] fromMapping = Logits(mapped, WeightMemory.Mapped, tokens);
+        float[] fromCopy = Logits(resident, WeightMemory.Resident, tokens);
+
+        LlamaWeights weights = resident.Whole(WeightMemory.Resident).Weights;
+        GgufFile file = resident.File;
+        GgufTensorInfo query = file.GetTensor(LlamaTensorNames.Block(0, LlamaTensorNames.QuerySuffix));
+        WeightLayout expectedLayout = Q4_0RowGroups.IsSupported ? WeightLayout.Q4_0RowGroups : WeightLayout.Rows;
+        Assert.Equal(expectedLayout, weights.GetLayer(0).Query.Layout);
+        Assert.Equal(expectedLayout, weights.GetLayer(1).Down.Layout);
+        Assert.Equal(WeightLayout.Rows, weights.Output.Layout);
+        Assert.True(file.IsTensorResident(query));
+        // The file's bytes (hashed and streamed to workers) are still served exactly, from the mapping.
+        byte[] onDisk = new byte[query.ByteSize];
+        using (FileStream stream = File.OpenRead(file.FilePath))
+        {
+            stream.Position = query.AbsoluteOffset;
+            stream.ReadExactly(onDisk);
+        }
+        Assert.Equal(onDisk, file.GetTensorBytes(query).ToArray());
+        if (Q4_0RowGroups.IsSupported)
+        {
+            Assert.True(weights.GetLayer(0).Query.Data == file.GetRearrangedTensorPointer(query));
+            Assert.False(file.GetTensorPointer(query) == file.GetRearrangedTensorPointer(query));
+        }
+
+        // The prompt batch runs the same row-group arithmetic either way: equal bit for bit. Decoded tokens use the
+        // row dot from the mapping and the row groups from the copy: equal up to float rounding.
+        int vocabulary = mapped.Config.VocabularySize;
+        Assert.Equal(fromMapping[..(3 * vocabulary)], fromCopy[..(3 * vocabulary)]);
+        float largest = fromMapping.Max(MathF.Abs);
+        for (int i = 3 * vocabulary; i < fromMapping.Length; i++)
+        {
+            Assert.True(Math.Abs(fromMapping[i] - fromCopy[i]) <= 1e-4f * largest,
+                $"logit {i}: mapped {fromMapping[i]:R}, resident {fromCopy[i]:R}");
+        }
     }
 
     [Fact]

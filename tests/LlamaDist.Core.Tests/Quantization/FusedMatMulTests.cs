@@ -105,9 +105,9 @@ public unsafe class FusedMatMulTests
             byte[] activations = KernelTestData.QuantizeActivations(type, x.AsSpan(t * columns, columns));
             for (int r = 0; r < rows; r++)
             {
-                // Q8_0: the public row dot; Q4_0 batches sum each block exactly (Q4_0BatchKernels.Reference).
+                // Q8_0: the public row dot; Q4_0 batches sum each block exactly (Q4_0RowGroups.Reference).
                 float expected = type == GgmlType.Q4_0
-                    ? Q4_0BatchKernels.Reference(matrix.AsSpan((int)(r * rowBytes), (int)rowBytes), activations, columns / 32)
+                    ? Q4_0RowGroups.Reference(matrix.AsSpan((int)(r * rowBytes), (int)rowBytes), activations, columns / 32)
                     : Quantizer.Dot(type, matrix.AsSpan((int)(r * rowBytes), (int)rowBytes), activations, columns);
                 Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(y[t * rows + r]));
             }

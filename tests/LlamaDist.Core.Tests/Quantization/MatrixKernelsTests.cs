@@ -131,7 +131,7 @@ public unsafe class MatrixKernelsTests
         Assert.Equal(single, Run(fixture, threadCount: 2, tokens: Tokens));
         Assert.Equal(single, Run(fixture, threadCount: 3, tokens: Tokens));
         // Token 0 of the batch equals a MatVec of token 0, bit for bit, except Q4_0 on AVX2: its batches sum each
-        // block exactly (Q4_0BatchKernels), so they round differently from the row dot a MatVec uses.
+        // block exactly (Q4_0RowGroups), so they round differently from the row dot a MatVec uses.
         float[] vector = Run(fixture, threadCount: 3, tokens: 1);
         if (type == GgmlType.Q4_0 && Q8TileKernels.IsSupportedFor(GgmlType.Q4_0))
         {

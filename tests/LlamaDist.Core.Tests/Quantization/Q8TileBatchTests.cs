@@ -7,7 +7,7 @@ namespace LlamaDist.Core.Tests.Quantization;
 /// <summary>
 /// The Q4_0 / Q8_0 batch paths against their references, bit for bit, for every element: Q8_0 (two weight rows x
 /// four tokens per kernel call, with pair / single-row / single-token remainders) against the public row dot, Q4_0
-/// (eight rows per call, one per lane) against <see cref="Q4_0BatchKernels.Reference"/>; row counts that are not
+/// (eight rows per call, one per lane) against <see cref="Q4_0RowGroups.Reference"/>; row counts that are not
 /// multiples of the row tile or of eight, widths from one block to FFN size, token counts around the groups of four
 /// and the 64-token tile, through MatMul, MatMul2 and MatMul3 on one and two threads.
 /// </summary>
@@ -85,7 +85,7 @@ public unsafe class Q8TileBatchTests
             for (int r = 0; r < rows; r++)
             {
                 y[t * rows + r] = type == GgmlType.Q4_0
-                    ? Q4_0BatchKernels.Reference(matrix.AsSpan(r * rowBytes, rowBytes), activations[t], columns / 32)
+                    ? Q4_0RowGroups.Reference(matrix.AsSpan(r * rowBytes, rowBytes), activations[t], columns / 32)
                     : Quantizer.Dot(type, matrix.AsSpan(r * rowBytes, rowBytes), activations[t], columns);
             }
         }
