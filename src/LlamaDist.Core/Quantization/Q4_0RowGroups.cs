@@ -78,25 +78,63 @@ internal static unsafe class Q4_0RowGroups
                     return false;
                 }
                 scales[b * RowGroup + r] = scale;
-                // Element e's nibble: the low half of quant byte e for e < 16, the high half of byte e - 16 after.
-                // Elements 8v..8v+3 and 8v+4..8v+7 lie in the same half of the quant bytes.
-                byte* quants = block + 2;
+                if (Ssse3.IsSupported)
+                {
+                    Vector128<uint> lanes = RowLanes(block + 2);
+                    for (int v = 0; v < 4; v++)
+                    {
+                        *(uint*)(nibbles + v * 32 + r * 4) = lanes.GetElement(v);
+                    }
+                    continue;
+                }
                 for (int v = 0; v < 4; v++)
                 {
-                    int shift = v < 2 ? 0 : 4;
-                    int first = (8 * v) & 15;
-                    uint lane = 0;
-                    for (int k = 0; k < 4; k++)
-                    {
-                        uint low = (uint)(quants[first + k] >> shift) & 0x0F;
-                        uint high = (uint)(quants[first + 4 + k] >> shift) & 0x0F;
-                        lane |= (low | high << 4) << (8 * k);
-                    }
-                    *(uint*)(nibbles + v * 32 + r * 4) = lane;
+                    *(uint*)(nibbles + v * 32 + r * 4) = RowLane(block + 2, v);
                 }
             }
         }
         return true;
+    }
+
+    /// <summary>
+    /// Row r's 32-bit lane of vector <paramref name="v"/> from its 16 quant bytes, scalar. Element e's nibble is the
+    /// low half of quant byte e for e &lt; 16 and the high half of byte e - 16 after; elements 8v..8v+3 (low nibbles
+    /// of the lane) and 8v+4..8v+7 (high nibbles) lie in the same half of the quant bytes.
+    /// </summary>
+    public static uint RowLane(byte* quants, int v)
+    {
+        int shift = v < 2 ? 0 : 4;
+        int first = (8 * v) & 15;
+        uint lane = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            uint low = (uint)(quants[first + k] >> shift) & 0x0F;
+            uint high = (uint)(quants[first + 4 + k] >> shift) & 0x0F;
+            lane |= (low | high << 4) << (8 * k);
+        }
+        return lane;
+    }
+
+    /// <summary>
+    /// <see cref="RowLane"/> for v = 0..3 at once: the low and high nibbles of the 16 quant bytes, shuffled so that
+    /// byte 4v + k holds the nibble of element 8v + k, then the nibbles of elements 8v + 4 + k moved above them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<uint> RowLanes(byte* quants)
+    {
+        Vector128<byte> bytes = Vector128.Load(quants);
+        Vector128<byte> mask = Vector128.Create((byte)0x0F);
+        Vector128<byte> low = bytes & mask;
+        Vector128<byte> high = (bytes.AsUInt16() >> 4).AsByte() & mask;
+        const byte None = 0x80; // pshufb writes 0
+        Vector128<byte> firstLow = Vector128.Create(0, 1, 2, 3, 8, 9, 10, 11, None, None, None, None, None, None, None, None);
+        Vector128<byte> firstHigh = Vector128.Create(None, None, None, None, None, None, None, None, 0, 1, 2, 3, 8, 9, 10, 11);
+        Vector128<byte> secondLow = Vector128.Create(4, 5, 6, 7, 12, 13, 14, 15, None, None, None, None, None, None, None, None);
+        Vector128<byte> secondHigh = Vector128.Create(None, None, None, None, None, None, None, None, 4, 5, 6, 7, 12, 13, 14, 15);
+        Vector128<byte> first = Ssse3.Shuffle(low, firstLow) | Ssse3.Shuffle(high, firstHigh);
+        Vector128<byte> second = Ssse3.Shuffle(low, secondLow) | Ssse3.Shuffle(high, secondHigh);
+        // second's bytes are at most 0x0F, so a 16-bit shift by 4 moves each into its own byte's top half.
+        return (first | (second.AsUInt16() << 4).AsByte()).AsUInt32();
     }
 
     /// <summary>

@@ -181,6 +181,29 @@ public unsafe class Q4_0RowGroupsTests
     }
 
     [Fact]
+    public void The_shuffled_lanes_equal_the_scalar_lanes()
+    {
+        if (!System.Runtime.Intrinsics.X86.Ssse3.IsSupported)
+        {
+            return; // only the scalar lanes exist there
+        }
+        var random = new Random(17);
+        var quants = new byte[16];
+        for (int trial = 0; trial < 200; trial++)
+        {
+            random.NextBytes(quants);
+            fixed (byte* q = quants)
+            {
+                System.Runtime.Intrinsics.Vector128<uint> lanes = Q4_0RowGroups.RowLanes(q);
+                for (int v = 0; v < 4; v++)
+                {
+                    Assert.Equal(Q4_0RowGroups.RowLane(q, v), lanes[v]);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void A_matrix_with_an_infinite_scale_is_not_regrouped_and_batches_carry_the_infinity()
     {
         const int rows = 8, columns = 64, tokens = 4;
