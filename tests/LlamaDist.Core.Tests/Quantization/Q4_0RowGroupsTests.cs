@@ -188,17 +188,18 @@ public unsafe class Q4_0RowGroupsTests
             return; // only the scalar lanes exist there
         }
         var random = new Random(17);
-        var quants = new byte[16];
+        var nibbles = new byte[16];
         for (int trial = 0; trial < 200; trial++)
         {
-            random.NextBytes(quants);
-            fixed (byte* q = quants)
+            for (int i = 0; i < nibbles.Length; i++)
             {
-                System.Runtime.Intrinsics.Vector128<uint> lanes = Q4_0RowGroups.RowLanes(q);
-                for (int v = 0; v < 4; v++)
-                {
-                    Assert.Equal(Q4_0RowGroups.RowLane(q, v), lanes[v]);
-                }
+                nibbles[i] = (byte)random.Next(16);
+            }
+            fixed (byte* n = nibbles)
+            {
+                ulong pair = RowGroupVectors.TwoLanes(System.Runtime.Intrinsics.Vector128.Load(n))[0];
+                Assert.Equal(RowGroupVectors.Lane(n, 0, 0), (uint)pair);
+                Assert.Equal(RowGroupVectors.Lane(n, 1, 0), (uint)(pair >> 32));
             }
         }
     }
