@@ -7,7 +7,7 @@ namespace LlamaDist.Core.Model;
 /// <summary>
 /// The weights one <see cref="LayerRange"/> needs: its blocks, plus token_embd.weight for the first range and
 /// output_norm / output for the last. Matrices are views into the memory-mapped file, or into the file's copy of
-/// them in process memory (<see cref="WeightMemory.Resident"/>, Q4_0 regrouped there); either way the <see cref="GgufFile"/> owns the bytes
+/// them in process memory (<see cref="WeightMemory.Resident"/>, Q4_0 and Q4_K regrouped there); either way the <see cref="GgufFile"/> owns the bytes
 /// and must stay open while these weights are used. Norm weights are small float copies.
 /// </summary>
 public sealed class LlamaWeights
@@ -83,8 +83,9 @@ public sealed class LlamaWeights
     /// the tensor. <paramref name="memory"/> says whether the matrices stay mapped or are read into process memory
     /// (Auto decides by <see cref="WeightMemoryPolicy"/>); the matrices streamed per token are what is copied, the
     /// token embedding (one row read per token) stays mapped unless it doubles as the output head. Copied Q4_0
-    /// matrices are regrouped for the kernels (<see cref="MatrixRegrouping"/>), which changes their float rounding
-    /// from the row dot's to the batch kernels' (<see cref="Q4_0RowGroups.Reference"/>).
+    /// and Q4_K matrices are regrouped for the kernels (<see cref="MatrixRegrouping"/>), which changes their float
+    /// rounding from the row dots' to the row groups' (<see cref="Q4_0RowGroups.Reference"/>,
+    /// <see cref="Q4_KRowGroups.Reference"/>).
     /// </summary>
     public static LlamaWeights Load(GgufFile file, LlamaConfig config, LayerRange range,
         WeightMemory memory = WeightMemory.Auto)

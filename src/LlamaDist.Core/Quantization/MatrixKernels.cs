@@ -10,10 +10,10 @@ namespace LlamaDist.Core.Quantization;
 /// before ggml_mul_mat, then weight rows are split across <see cref="ComputeThreads"/>. Each output element is
 /// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones
 /// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/> and Q4_K / Q6_K through <see cref="KQuantTileKernels"/>,
-/// which compute the same values two weight rows or four tokens at a time). The exception is Q4_0 on AVX2 in
-/// batches, and in decoding too when the matrix is regrouped (<see cref="WeightLayout.Q4_0RowGroups"/>):
-/// <see cref="Q4_0RowGroups"/> sums each block exactly for eight rows at once, which changes the float rounding
-/// (not the products), as llama.cpp's own repacked Q4_0 path does. <see cref="MatMul2"/> /
+/// which compute the same values two weight rows or four tokens at a time). The exceptions are Q4_0 batches on
+/// AVX2 and regrouped matrices (<see cref="WeightLayout.Q4_0RowGroups"/>, <see cref="WeightLayout.Q4_KRowGroups"/>):
+/// <see cref="Q4_0RowGroups"/> / <see cref="Q4_KRowGroups"/> sum each (sub-)block exactly for eight rows at once,
+/// which changes the float rounding (not the products), as llama.cpp's own repacked paths do. <see cref="MatMul2"/> /
 /// <see cref="MatMul3"/> convert a shared input once for several matrices and run them as one parallel pass. No
 /// allocation per call (the converted activations live in a pooled buffer).
 /// </summary>
@@ -154,9 +154,10 @@ public static unsafe class MatrixKernels
         GgmlType type = a.Type;
         int columns = a.Columns;
         RowKernel plan = RowKernel.For(type, columns); // NotSupportedException for other types
-        if (a.Layout == WeightLayout.Q4_0RowGroups && !Q4_0RowGroups.IsSupported)
+        if ((a.Layout == WeightLayout.Q4_0RowGroups && !Q4_0RowGroups.IsSupported) ||
+            (a.Layout == WeightLayout.Q4_KRowGroups && !Q4_KRowGroups.IsSupported))
         {
-            throw new NotSupportedException("Regrouped Q4_0 matrices need AVX2 and FMA, which this CPU lacks.");
+            throw new NotSupportedException($"{a.Layout} matrices need AVX2 and FMA, which this CPU lacks.");
         }
         bool tiles = Q8TileKernels.IsSupportedFor(type);
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
@@ -187,6 +188,7 @@ public static unsafe class MatrixKernels
                 }
 
                 MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
+                    : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
                     : tiles ? MatrixPassKind.Q8Tiles
                     : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
                     : type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel && columns <= MaxConvertedRowColumns
@@ -217,9 +219,9 @@ public static unsafe class MatrixKernels
                 }
                 // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and
                 // pairs of rows keep the two-row decode kernels busy.
-                if (kind == MatrixPassKind.Q4_0Groups)
+                if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
                 {
-                    work.RowsPerIndex = Q4_0RowGroups.RowGroup;
+                    work.RowsPerIndex = RowGroupVectors.RowGroup;
                 }
                 else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
                     ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
@@ -320,6 +322,7 @@ public static unsafe class MatrixKernels
         Q8Tiles,
         KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
         Q4_0Groups, // regrouped Q4_0: Q4_0RowGroups, decoding and batches alike
+        Q4_KGroups, // regrouped Q4_K: Q4_KRowGroups
     }
 
     /// <summary>
@@ -377,6 +380,10 @@ public static unsafe class MatrixKernels
                 case MatrixPassKind.Q4_0Groups:
                     Q4_0RowGroups.GroupedRows(weights, rows, Columns / 32, Activations, ActivationRowBytes, Tokens, output,
                         start, end);
+                    break;
+                case MatrixPassKind.Q4_KGroups:
+                    Q4_KRowGroups.GroupedRows(weights, rows, Columns / Q4_KFormat.BlockSize, Activations, ActivationRowBytes,
+                        Tokens, output, start, end);
                     break;
                 case MatrixPassKind.KQuantTiles:
                     KQuantTileKernels.Rows(Type, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes,

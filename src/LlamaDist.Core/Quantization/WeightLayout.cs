@@ -11,4 +11,7 @@ public enum WeightLayout
     /// the same bytes as the rows they replace. Made at load for weights held in process memory.
     /// </summary>
     Q4_0RowGroups,
+
+    /// <summary>Q4_K only: groups of eight rows interleaved the same way (layout in Q4_KRowGroups.cs).</summary>
+    Q4_KRowGroups,
 }

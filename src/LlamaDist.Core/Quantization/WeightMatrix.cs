@@ -39,8 +39,8 @@ public readonly unsafe struct WeightMatrix
     }
 
     /// <summary>
-    /// Wraps <paramref name="data"/> in <paramref name="layout"/>; <see cref="WeightLayout.Q4_0RowGroups"/> needs
-    /// Q4_0 and a multiple of eight rows (<see cref="ArgumentException"/> otherwise).
+    /// Wraps <paramref name="data"/> in <paramref name="layout"/>; a row-group layout needs its type (Q4_0 / Q4_K)
+    /// and a multiple of eight rows (<see cref="ArgumentException"/> otherwise).
     /// </summary>
     public WeightMatrix(byte* data, GgmlType type, int rows, int columns, WeightLayout layout)
     {
@@ -55,10 +55,16 @@ public readonly unsafe struct WeightMatrix
         Rows = rows;
         Columns = columns;
         RowBytes = GgmlTypeInfo.RowBytes(type, columns);
-        if (layout == WeightLayout.Q4_0RowGroups && (type != GgmlType.Q4_0 || rows % Q4_0RowGroups.RowGroup != 0))
+        GgmlType? grouped = layout switch
+        {
+            WeightLayout.Q4_0RowGroups => GgmlType.Q4_0,
+            WeightLayout.Q4_KRowGroups => GgmlType.Q4_K,
+            _ => null,
+        };
+        if (grouped is GgmlType groupType && (type != groupType || rows % RowGroupVectors.RowGroup != 0))
         {
             throw new ArgumentException(
-                $"The Q4_0 row-group layout needs Q4_0 rows in groups of {Q4_0RowGroups.RowGroup}, not {rows} rows of {type}.",
+                $"The {layout} layout needs {groupType} rows in groups of {RowGroupVectors.RowGroup}, not {rows} rows of {type}.",
                 nameof(layout));
         }
         Layout = layout;

@@ -6,7 +6,7 @@ namespace LlamaDist.Core.Tests.Model;
 
 /// <summary>
 /// Resident weights: which tensors a range copies, that the copies hold the file's bytes, that the model computes
-/// exactly what it computes from the mapping (Q4_0, regrouped, up to rounding in decoding), and how Auto decides.
+/// exactly what it computes from the mapping (Q4_0 and Q4_K, regrouped, up to rounding), and how Auto decides.
 /// </summary>
 public sealed unsafe class WeightMemoryTests
 {
@@ -92,12 +92,14 @@ public sealed unsafe class WeightMemoryTests
         Assert.Equal(fromMapping, fromCopy);
     }
 
-    [Fact]
-    public void Resident_Q4_0_matrices_are_regrouped_while_the_file_bytes_stay_as_they_are()
+    [Theory]
+    [InlineData(GgmlType.Q4_0, 64, 96)]
+    [InlineData(GgmlType.Q4_K, 256, 512)]
+    public void Resident_Q4_0_and_Q4_K_matrices_are_regrouped_while_the_file_bytes_stay_as_they_are(GgmlType type, int embd, int ffn)
     {
         using var directory = new TemporaryDirectory();
         // 300 vocabulary rows are not whole groups of eight, so the output head stays in file layout.
-        string path = new SyntheticLlama(64, 2, 96, 4, 2, 300, seed: 10, matrixType: GgmlType.Q4_0).Write(directory.File("m.gguf"));
+        string path = new SyntheticLlama(embd, 2, ffn, 4, 2, 300, seed: 10, matrixType: type).Write(directory.File("m.gguf"));
         using var mapped = new LoadedModel(path, 2);
         using var resident = new LoadedModel(path, 2);
         int[] tokens = [1, 20, 7, 250, 3];
@@ -108,7 +110,9 @@ public sealed unsafe class WeightMemoryTests
         LlamaWeights weights = resident.Whole(WeightMemory.Resident).Weights;
         GgufFile file = resident.File;
         GgufTensorInfo query = file.GetTensor(LlamaTensorNames.Block(0, LlamaTensorNames.QuerySuffix));
-        WeightLayout expectedLayout = Q4_0RowGroups.IsSupported ? WeightLayout.Q4_0RowGroups : WeightLayout.Rows;
+        bool regroups = type == GgmlType.Q4_0 ? Q4_0RowGroups.IsSupported : Q4_KRowGroups.IsSupported;
+        WeightLayout grouped = type == GgmlType.Q4_0 ? WeightLayout.Q4_0RowGroups : WeightLayout.Q4_KRowGroups;
+        WeightLayout expectedLayout = regroups ? grouped : WeightLayout.Rows;
         Assert.Equal(expectedLayout, weights.GetLayer(0).Query.Layout);
         Assert.Equal(expectedLayout, weights.GetLayer(1).Down.Layout);
         Assert.Equal(WeightLayout.Rows, weights.Output.Layout);
@@ -121,18 +125,19 @@ public sealed unsafe class WeightMemoryTests
             stream.ReadExactly(onDisk);
         }
         Assert.Equal(onDisk, file.GetTensorBytes(query).ToArray());
-        if (Q4_0RowGroups.IsSupported)
+        if (regroups)
         {
             Assert.True(weights.GetLayer(0).Query.Data == file.GetRearrangedTensorPointer(query));
             Assert.False(file.GetTensorPointer(query) == file.GetRearrangedTensorPointer(query));
         }
 
-        // The prompt batch runs the same row-group arithmetic either way: equal bit for bit. Decoded tokens use the
-        // row dot from the mapping and the row groups from the copy: equal up to float rounding.
+        // A Q4_0 prompt batch runs the same row-group arithmetic either way: equal bit for bit. Everything else uses
+        // the row dots from the mapping and the row groups from the copy: equal up to float rounding.
         int vocabulary = mapped.Config.VocabularySize;
-        Assert.Equal(fromMapping[..(3 * vocabulary)], fromCopy[..(3 * vocabulary)]);
+        int exact = type == GgmlType.Q4_0 ? 3 * vocabulary : 0;
+        Assert.Equal(fromMapping[..exact], fromCopy[..exact]);
         float largest = fromMapping.Max(MathF.Abs);
-        for (int i = 3 * vocabulary; i < fromMapping.Length; i++)
+        for (int i = exact; i < fromMapping.Length; i++)
         {
             Assert.True(Math.Abs(fromMapping[i] - fromCopy[i]) <= 1e-4f * largest,
                 $"logit {i}: mapped {fromMapping[i]:R}, resident {fromCopy[i]:R}");
