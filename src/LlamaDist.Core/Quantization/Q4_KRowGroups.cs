@@ -156,15 +156,8 @@ internal static unsafe class Q4_KRowGroups
             sums += SubBlock(group, quants, 6, scalesHigh);
             sums += SubBlock(group, quants, 7, scalesHigh);
 
-            // bsum_j = sum of sub-block j's 32 quants (two 16-element group sums, at most 4064 in magnitude);
-            // pairs (bsum_2p, bsum_2p+1) meet the rows' minimum pairs in one vpmaddwd each.
-            Vector128<short> bsums = Ssse3.HorizontalAdd(Vector128.Load((short*)(a + Q8_KFormat.SumsOffset)),
-                Vector128.Load((short*)(a + Q8_KFormat.SumsOffset + 16)));
-            Vector256<int> pairs = Vector256.Create(bsums.AsInt32(), bsums.AsInt32());
-            Vector256<int> minSums = Avx2.MultiplyAddAdjacent(MinimumPairs(minsLow, 0), Avx2.Shuffle(pairs, 0x00).AsInt16())
-                + Avx2.MultiplyAddAdjacent(MinimumPairs(minsLow, 2), Avx2.Shuffle(pairs, 0x55).AsInt16())
-                + Avx2.MultiplyAddAdjacent(MinimumPairs(minsHigh, 0), Avx2.Shuffle(pairs, 0xAA).AsInt16())
-                + Avx2.MultiplyAddAdjacent(MinimumPairs(minsHigh, 2), Avx2.Shuffle(pairs, 0xFF).AsInt16());
+            Vector256<int> minSums = MinimumSums(MinimumPairs(minsLow, 0), MinimumPairs(minsLow, 2),
+                MinimumPairs(minsHigh, 0), MinimumPairs(minsHigh, 2), a);
 
             Vector256<float> da = Vector256.Create(Q8_KFormat.Scale(a));
             acc = Fma.MultiplyAdd(RowGroupVectors.Halves(group + ScalesOffset) * da, Avx.ConvertToVector256Single(sums), acc);
@@ -177,6 +170,96 @@ internal static unsafe class Q4_KRowGroups
     }
 
     /// <summary>
+    /// One group against two Q8_K activation rows (stride <paramref name="aStride"/>; token j to
+    /// y[j * yStride + r]): each vector's nibbles and each block's scales are unpacked once for both tokens. Every
+    /// value is the one <see cref="Dot8x1"/> gives (the same integer sums and float steps per token).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Dot8x2(byte* group, int blocks, byte* a, long aStride, float* y, long yStride, int validRows)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, accMin0 = Vector256<float>.Zero;
+        Vector256<float> acc1 = Vector256<float>.Zero, accMin1 = Vector256<float>.Zero;
+        Vector256<uint> sixBits = Vector256.Create(0x3F3F3F3Fu), lowNibbles = Vector256.Create(0x0F0F0F0Fu);
+        Vector256<uint> twoBits = Vector256.Create(0x03030303u);
+        byte* a1 = a + aStride;
+        for (int b = 0; b < blocks; b++)
+        {
+            Vector256<uint> u0 = Vector256.Load((uint*)(group + WordsOffset));
+            Vector256<uint> u1 = Vector256.Load((uint*)(group + WordsOffset + 32));
+            Vector256<uint> u2 = Vector256.Load((uint*)(group + WordsOffset + 64));
+            Vector256<float> d = RowGroupVectors.Halves(group + ScalesOffset);
+            Vector256<float> dmin = RowGroupVectors.Halves(group + ScalesOffset + 16);
+
+            // Minimums first, so that their registers are free for the sub-blocks.
+            Vector256<byte> minsLow = (u1 & sixBits).AsByte();
+            Vector256<byte> minsHigh = (((u2 >> 4) & lowNibbles) | (((u1 >> 6) & twoBits) << 4)).AsByte();
+            Vector256<short> m01 = MinimumPairs(minsLow, 0), m23 = MinimumPairs(minsLow, 2);
+            Vector256<short> m45 = MinimumPairs(minsHigh, 0), m67 = MinimumPairs(minsHigh, 2);
+            Vector256<float> da0 = Vector256.Create(Q8_KFormat.Scale(a));
+            Vector256<float> da1 = Vector256.Create(Q8_KFormat.Scale(a1));
+            accMin0 = Fma.MultiplyAdd(dmin * da0, Avx.ConvertToVector256Single(MinimumSums(m01, m23, m45, m67, a)), accMin0);
+            accMin1 = Fma.MultiplyAdd(dmin * da1, Avx.ConvertToVector256Single(MinimumSums(m01, m23, m45, m67, a1)), accMin1);
+
+            Vector256<byte> scalesLow = (u0 & sixBits).AsByte();
+            Vector256<byte> scalesHigh = ((u2 & lowNibbles) | (((u0 >> 6) & twoBits) << 4)).AsByte();
+            byte* q0 = a + Q8_KFormat.QuantsOffset, q1 = a1 + Q8_KFormat.QuantsOffset;
+            Vector256<int> sums0 = Vector256<int>.Zero, sums1 = Vector256<int>.Zero;
+            SubBlock2(group, q0, q1, 0, scalesLow, ref sums0, ref sums1);
+            SubBlock2(group, q0, q1, 1, scalesLow, ref sums0, ref sums1);
+            SubBlock2(group, q0, q1, 2, scalesLow, ref sums0, ref sums1);
+            SubBlock2(group, q0, q1, 3, scalesLow, ref sums0, ref sums1);
+            SubBlock2(group, q0, q1, 4, scalesHigh, ref sums0, ref sums1);
+            SubBlock2(group, q0, q1, 5, scalesHigh, ref sums0, ref sums1);
+            SubBlock2(group, q0, q1, 6, scalesHigh, ref sums0, ref sums1);
+            SubBlock2(group, q0, q1, 7, scalesHigh, ref sums0, ref sums1);
+            acc0 = Fma.MultiplyAdd(d * da0, Avx.ConvertToVector256Single(sums0), acc0);
+            acc1 = Fma.MultiplyAdd(d * da1, Avx.ConvertToVector256Single(sums1), acc1);
+            group += GroupBlockBytes;
+            a += Q8_KFormat.BlockBytes;
+            a1 += Q8_KFormat.BlockBytes;
+        }
+        RowGroupVectors.Store(acc0 - accMin0, y, validRows);
+        RowGroupVectors.Store(acc1 - accMin1, y + yStride, validRows);
+    }
+
+    /// <summary><see cref="SubBlock"/> for two tokens, each nibble vector loaded and unpacked once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SubBlock2(byte* group, byte* quants0, byte* quants1, int j, Vector256<byte> scaleBytes,
+        ref Vector256<int> sums0, ref Vector256<int> sums1)
+    {
+        byte* run = group + j * RowGroupVectors.RunBytes;
+        Vector256<short> p0 = Vector256<short>.Zero, p1 = Vector256<short>.Zero;
+        for (int v = 0; v < 4; v++)
+        {
+            Vector256<byte> raw = Vector256.Load(run + v * 32);
+            int offset = 32 * j + 8 * v;
+            p0 += RowGroupVectors.Products(raw, quants0 + offset);
+            p1 += RowGroupVectors.Products(raw, quants1 + offset);
+        }
+        Vector256<short> spread = ScaleSpread(scaleBytes, j);
+        sums0 += Avx2.MultiplyAddAdjacent(p0, spread);
+        sums1 += Avx2.MultiplyAddAdjacent(p1, spread);
+    }
+
+    /// <summary>
+    /// sum_j m_j * bsum_j for eight rows: bsum_j is the sum of sub-block j's 32 quants of the Q8_K block at
+    /// <paramref name="activation"/> (two 16-element group sums, at most 4064 in magnitude), taken in pairs
+    /// (bsum_2p, bsum_2p+1) against the rows' minimum pairs, one vpmaddwd each.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> MinimumSums(Vector256<short> m01, Vector256<short> m23, Vector256<short> m45,
+        Vector256<short> m67, byte* activation)
+    {
+        Vector128<short> bsums = Ssse3.HorizontalAdd(Vector128.Load((short*)(activation + Q8_KFormat.SumsOffset)),
+            Vector128.Load((short*)(activation + Q8_KFormat.SumsOffset + 16)));
+        Vector256<int> pairs = Vector256.Create(bsums.AsInt32(), bsums.AsInt32());
+        return Avx2.MultiplyAddAdjacent(m01, Avx2.Shuffle(pairs, 0x00).AsInt16())
+            + Avx2.MultiplyAddAdjacent(m23, Avx2.Shuffle(pairs, 0x55).AsInt16())
+            + Avx2.MultiplyAddAdjacent(m45, Avx2.Shuffle(pairs, 0xAA).AsInt16())
+            + Avx2.MultiplyAddAdjacent(m67, Avx2.Shuffle(pairs, 0xFF).AsInt16());
+    }
+
+    /// <summary>
     /// sc_j * dot_j for eight rows as int32 lanes: the run's exact int16 pair sums times each row's 6-bit scale
     /// (byte j % 4 of its lane in <paramref name="scaleBytes"/>, spread over both int16 halves).
     /// </summary>
@@ -184,13 +267,19 @@ internal static unsafe class Q4_KRowGroups
     private static Vector256<int> SubBlock(byte* group, byte* quants, int j, Vector256<byte> scaleBytes)
     {
         Vector256<short> products = RowGroupVectors.RunProducts(group + j * RowGroupVectors.RunBytes, quants + 32 * j);
+        return Avx2.MultiplyAddAdjacent(products, ScaleSpread(scaleBytes, j));
+    }
+
+    /// <summary>Each row's scale of sub-block j (byte j % 4 of its lane) spread over both int16 halves of the lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> ScaleSpread(Vector256<byte> scaleBytes, int j)
+    {
         byte k = (byte)(j & 3);
-        Vector256<byte> spread = Avx2.Shuffle(scaleBytes, Vector256.Create(
+        return Avx2.Shuffle(scaleBytes, Vector256.Create(
             k, 0x80, k, 0x80, (byte)(4 + k), 0x80, (byte)(4 + k), 0x80,
             (byte)(8 + k), 0x80, (byte)(8 + k), 0x80, (byte)(12 + k), 0x80, (byte)(12 + k), 0x80,
             k, 0x80, k, 0x80, (byte)(4 + k), 0x80, (byte)(4 + k), 0x80,
-            (byte)(8 + k), 0x80, (byte)(8 + k), 0x80, (byte)(12 + k), 0x80, (byte)(12 + k), 0x80));
-        return Avx2.MultiplyAddAdjacent(products, spread.AsInt16());
+            (byte)(8 + k), 0x80, (byte)(8 + k), 0x80, (byte)(12 + k), 0x80, (byte)(12 + k), 0x80)).AsInt16();
     }
 
     /// <summary>
@@ -247,7 +336,8 @@ internal static unsafe class Q4_KRowGroups
 
     /// <summary>
     /// Rows [start, end) of a grouped matrix (multiples of 8) against <paramref name="tokens"/> Q8_K activation
-    /// rows, every token per group while the group is in cache. Output is token-major: y[t * rows + r].
+    /// rows, every token per group while the group is in cache (two at a time, then one). Output is token-major:
+    /// y[t * rows + r].
     /// </summary>
     public static void GroupedRows(byte* matrix, int rows, int blocks, byte* activations, int activationRowBytes,
         int tokens, float* output, int start, int end)
@@ -256,7 +346,13 @@ internal static unsafe class Q4_KRowGroups
         for (int group = start; group < end; group += RowGroup)
         {
             byte* weights = matrix + group / RowGroup * groupBytes;
-            for (int t = 0; t < tokens; t++)
+            int t = 0;
+            for (; t + 2 <= tokens; t += 2)
+            {
+                Dot8x2(weights, blocks, activations + (long)t * activationRowBytes, activationRowBytes,
+                    output + (long)t * rows + group, rows, RowGroup);
+            }
+            if (t < tokens)
             {
                 Dot8x1(weights, blocks, activations + (long)t * activationRowBytes, output + (long)t * rows + group, RowGroup);
             }
