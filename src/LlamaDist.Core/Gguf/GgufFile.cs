@@ -117,48 +117,37 @@ public sealed unsafe class GgufFile : IDisposable
     /// </summary>
     public byte* GetTensorPointer(GgufTensorInfo tensor)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        RequireOwn(tensor);
-        foreach (ResidentTensorBlock block in Volatile.Read(ref _residentBlocks))
-        {
-            byte* copy = block.Find(tensor.Name);
-            if (copy != null)
-            {
-                return copy;
-            }
-        }
-        return _start + tensor.AbsoluteOffset;
+        byte* copy = FindCopy(tensor, rearranged: false);
+        return copy != null ? copy : _start + tensor.AbsoluteOffset;
     }
 
     /// <summary>
     /// The copy of <paramref name="tensor"/> that <see cref="ReadTensorsIntoMemory"/>'s rearrangement rewrote, or
     /// null when there is none; valid until <see cref="Dispose"/>.
     /// </summary>
-    public byte* GetRearrangedTensorPointer(GgufTensorInfo tensor)
+    public byte* GetRearrangedTensorPointer(GgufTensorInfo tensor) => FindCopy(tensor, rearranged: true);
+
+    /// <summary>
+    /// True when <see cref="ReadTensorsIntoMemory"/> holds <paramref name="tensor"/> in process memory, as an exact
+    /// copy or rearranged (its mapped pages are then not what the weights are read from).
+    /// </summary>
+    public bool IsTensorResident(GgufTensorInfo tensor) =>
+        FindCopy(tensor, rearranged: false) != null || FindCopy(tensor, rearranged: true) != null;
+
+    /// <summary>The exact or the rearranged in-memory copy of <paramref name="tensor"/>, or null when there is none.</summary>
+    private byte* FindCopy(GgufTensorInfo tensor, bool rearranged)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         RequireOwn(tensor);
         foreach (ResidentTensorBlock block in Volatile.Read(ref _residentBlocks))
         {
-            byte* copy = block.FindRearranged(tensor.Name);
+            byte* copy = rearranged ? block.FindRearranged(tensor.Name) : block.Find(tensor.Name);
             if (copy != null)
             {
                 return copy;
             }
         }
         return null;
-    }
-
-    /// <summary>
-    /// True when <see cref="ReadTensorsIntoMemory"/> holds <paramref name="tensor"/> in process memory, as an exact
-    /// copy or rearranged (its mapped pages are then not what the weights are read from).
-    /// </summary>
-    public bool IsTensorResident(GgufTensorInfo tensor)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        RequireOwn(tensor);
-        return Volatile.Read(ref _residentBlocks).Any(block =>
-            block.Find(tensor.Name) != null || block.FindRearranged(tensor.Name) != null);
     }
 
     /// <summary>Bytes of process memory holding tensor copies made by <see cref="ReadTensorsIntoMemory"/>.</summary>

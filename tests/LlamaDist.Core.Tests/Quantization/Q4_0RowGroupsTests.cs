@@ -48,7 +48,7 @@ public unsafe class Q4_0RowGroupsTests
         {
             MatrixKernels.MatMul(threads, new WeightMatrix(data, GgmlType.Q4_0, rows, columns), x, y, tokens);
         }
-        AssertReference(matrix, rows, columns, x, tokens, y);
+        RowGroupTestSupport.AssertReference(GgmlType.Q4_0, matrix, rows, columns, x, tokens, y);
     }
 
     [Fact]
@@ -72,43 +72,12 @@ public unsafe class Q4_0RowGroupsTests
         }
     }
 
-    public static IEnumerable<object[]> RegroupedCases()
-    {
-        foreach (int columns in new[] { 32, 320, 2048, 5632 })
-        {
-            foreach (int tokens in new[] { 1, 2, 4, 7, 9 })
-            {
-                foreach (int threadCount in new[] { 1, 2 })
-                {
-                    yield return [columns, tokens, threadCount];
-                }
-            }
-        }
-    }
+    public static IEnumerable<object[]> RegroupedCases() => RowGroupTestSupport.Cases([32, 320, 2048, 5632], [1, 2, 4, 7, 9]);
 
     [Theory]
     [MemberData(nameof(RegroupedCases))]
-    public void A_regrouped_matrix_gives_the_reference_values_for_one_token_and_for_batches(int columns, int tokens, int threadCount)
-    {
-        const int rows = 40;
-        byte[] matrix = KernelTestData.QuantizedMatrix(GgmlType.Q4_0, rows, columns, seed: columns + tokens);
-        byte[] regrouped = Regrouped(matrix, rows, columns);
-        float[] x = KernelTestData.RandomFloats(tokens * columns, seed: 21, scale: 2f);
-        var y = new float[tokens * rows];
-        using var threads = new ComputeThreads(threadCount);
-        fixed (byte* data = regrouped)
-        {
-            var weights = new WeightMatrix(data, GgmlType.Q4_0, rows, columns, WeightLayout.Q4_0RowGroups);
-            if (!Q4_0RowGroups.IsSupported)
-            {
-                // Without AVX2 nothing is regrouped at load; a regrouped matrix built by hand is refused.
-                Assert.Throws<NotSupportedException>(() => MatrixKernels.MatMul(threads, weights, x, y, tokens));
-                return;
-            }
-            MatrixKernels.MatMul(threads, weights, x, y, tokens);
-        }
-        AssertReference(matrix, rows, columns, x, tokens, y);
-    }
+    public void A_regrouped_matrix_gives_the_reference_values_for_one_token_and_for_batches(int columns, int tokens, int threadCount) =>
+        RowGroupTestSupport.AssertRegroupedMatMulGivesReference(GgmlType.Q4_0, 40, columns, tokens, threadCount);
 
     [Theory]
     [InlineData(1)]
@@ -122,8 +91,8 @@ public unsafe class Q4_0RowGroupsTests
         const int columns = 256;
         int[] rows = [32, 16, 24];
         byte[][] matrices = rows.Select((r, i) => KernelTestData.QuantizedMatrix(GgmlType.Q4_0, r, columns, 30 + i)).ToArray();
-        byte[] grouped0 = Regrouped(matrices[0], rows[0], columns);
-        byte[] grouped1 = Regrouped(matrices[1], rows[1], columns);
+        byte[] grouped0 = RowGroupTestSupport.Regrouped(GgmlType.Q4_0, matrices[0], rows[0], columns);
+        byte[] grouped1 = RowGroupTestSupport.Regrouped(GgmlType.Q4_0, matrices[1], rows[1], columns);
         float[] x = KernelTestData.RandomFloats(tokens * columns, seed: 33, scale: 2f);
         using var threads = new ComputeThreads(2);
         fixed (byte* g0 = grouped0)
@@ -143,8 +112,8 @@ public unsafe class Q4_0RowGroupsTests
             {
                 Assert.Equal(expected[i], three[i]);
             }
-            AssertReference(matrices[0], rows[0], columns, x, tokens, three[0]);
-            AssertReference(matrices[1], rows[1], columns, x, tokens, three[1]);
+            RowGroupTestSupport.AssertReference(GgmlType.Q4_0, matrices[0], rows[0], columns, x, tokens, three[0]);
+            RowGroupTestSupport.AssertReference(GgmlType.Q4_0, matrices[1], rows[1], columns, x, tokens, three[1]);
         }
     }
 
@@ -155,7 +124,7 @@ public unsafe class Q4_0RowGroupsTests
         byte[] matrix = KernelTestData.QuantizedMatrix(GgmlType.Q4_0, rows, columns, seed: 4);
         int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q4_0, columns);
         Assert.Equal(8L * rowBytes, Q4_0RowGroups.GroupBytes(blocks));
-        byte[] grouped = Regrouped(matrix, rows, columns);
+        byte[] grouped = RowGroupTestSupport.Regrouped(GgmlType.Q4_0, matrix, rows, columns);
         Assert.Equal(matrix.Length, grouped.Length);
         for (int group = 0; group < rows / 8; group++)
         {
@@ -252,35 +221,6 @@ public unsafe class Q4_0RowGroupsTests
             Assert.Throws<ArgumentException>(() => new WeightMatrix(data, GgmlType.Q4_0, 12, 32, WeightLayout.Q4_0RowGroups));
             Assert.Throws<ArgumentException>(() => new WeightMatrix(data, GgmlType.Q8_0, 8, 32, WeightLayout.Q4_0RowGroups));
             Assert.Equal(WeightLayout.Rows, new WeightMatrix(data, GgmlType.Q4_0, 8, 64).Layout);
-        }
-    }
-
-    /// <summary>A copy of <paramref name="matrix"/> regrouped in place.</summary>
-    private static byte[] Regrouped(byte[] matrix, int rows, int columns)
-    {
-        byte[] copy = (byte[])matrix.Clone();
-        var scratch = new byte[Q4_0RowGroups.GroupBytes(columns / 32)];
-        fixed (byte* data = copy)
-        fixed (byte* scratchPointer = scratch)
-        {
-            Assert.True(Q4_0RowGroups.TryRegroupInPlace(data, rows, columns / 32, scratchPointer));
-        }
-        return copy;
-    }
-
-    /// <summary>Every y[t * rows + r] equals <see cref="Q4_0RowGroups.Reference"/> of file row r and token t, bit for bit.</summary>
-    private static void AssertReference(byte[] matrix, int rows, int columns, float[] x, int tokens, float[] y)
-    {
-        int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q4_0, columns);
-        for (int t = 0; t < tokens; t++)
-        {
-            byte[] activations = KernelTestData.QuantizeActivations(GgmlType.Q4_0, x.AsSpan(t * columns, columns));
-            for (int r = 0; r < rows; r++)
-            {
-                float expected = Q4_0RowGroups.Reference(matrix.AsSpan(r * rowBytes, rowBytes), activations, columns / 32);
-                Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(y[t * rows + r]),
-                    $"row {r}, token {t}: reference {expected:R}, kernel {y[t * rows + r]:R}");
-            }
         }
     }
 

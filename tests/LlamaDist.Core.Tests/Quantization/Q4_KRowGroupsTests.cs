@@ -37,53 +37,12 @@ public unsafe class Q4_KRowGroupsTests
         }
     }
 
-    public static IEnumerable<object[]> RegroupedCases()
-    {
-        foreach (int columns in new[] { 256, 2048, 5632 })
-        {
-            foreach (int tokens in new[] { 1, 3, 5 })
-            {
-                foreach (int threadCount in new[] { 1, 2 })
-                {
-                    yield return [columns, tokens, threadCount];
-                }
-            }
-        }
-    }
+    public static IEnumerable<object[]> RegroupedCases() => RowGroupTestSupport.Cases([256, 2048, 5632], [1, 3, 5]);
 
     [Theory]
     [MemberData(nameof(RegroupedCases))]
-    public void A_regrouped_matrix_gives_the_reference_values(int columns, int tokens, int threadCount)
-    {
-        const int rows = 24;
-        byte[] matrix = KernelTestData.QuantizedMatrix(GgmlType.Q4_K, rows, columns, seed: columns + tokens);
-        byte[] regrouped = Regrouped(matrix, rows, columns);
-        float[] x = KernelTestData.RandomFloats(tokens * columns, seed: 7, scale: 2f);
-        var y = new float[tokens * rows];
-        using var threads = new ComputeThreads(threadCount);
-        fixed (byte* data = regrouped)
-        {
-            var weights = new WeightMatrix(data, GgmlType.Q4_K, rows, columns, WeightLayout.Q4_KRowGroups);
-            if (!Q4_KRowGroups.IsSupported)
-            {
-                // Without AVX2 nothing is regrouped at load; a regrouped matrix built by hand is refused.
-                Assert.Throws<NotSupportedException>(() => MatrixKernels.MatMul(threads, weights, x, y, tokens));
-                return;
-            }
-            MatrixKernels.MatMul(threads, weights, x, y, tokens);
-        }
-        int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q4_K, columns);
-        for (int t = 0; t < tokens; t++)
-        {
-            byte[] activations = KernelTestData.QuantizeActivations(GgmlType.Q4_K, x.AsSpan(t * columns, columns));
-            for (int r = 0; r < rows; r++)
-            {
-                float expected = Q4_KRowGroups.Reference(matrix.AsSpan(r * rowBytes, rowBytes), activations, columns / 256);
-                Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(y[t * rows + r]),
-                    $"row {r}, token {t}: reference {expected:R}, kernel {y[t * rows + r]:R}");
-            }
-        }
-    }
+    public void A_regrouped_matrix_gives_the_reference_values(int columns, int tokens, int threadCount) =>
+        RowGroupTestSupport.AssertRegroupedMatMulGivesReference(GgmlType.Q4_K, 24, columns, tokens, threadCount);
 
     [Fact]
     public void Regrouping_puts_nibbles_scale_words_and_scales_where_the_kernel_reads_them()
@@ -92,7 +51,7 @@ public unsafe class Q4_KRowGroupsTests
         byte[] matrix = KernelTestData.QuantizedMatrix(GgmlType.Q4_K, rows, columns, seed: 5);
         int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q4_K, columns);
         Assert.Equal(8L * rowBytes, Q4_KRowGroups.GroupBytes(blocks));
-        byte[] grouped = Regrouped(matrix, rows, columns);
+        byte[] grouped = RowGroupTestSupport.Regrouped(GgmlType.Q4_K, matrix, rows, columns);
         for (int b = 0; b < blocks; b++)
         {
             int groupBlock = b * Q4_KRowGroups.GroupBlockBytes;
@@ -133,18 +92,5 @@ public unsafe class Q4_KRowGroupsTests
             Assert.False(Q4_KRowGroups.TryRegroupInPlace(data, rows, columns / 256, scratchPointer));
         }
         Assert.Equal(before, matrix);
-    }
-
-    /// <summary>A copy of <paramref name="matrix"/> regrouped in place.</summary>
-    private static byte[] Regrouped(byte[] matrix, int rows, int columns)
-    {
-        byte[] copy = (byte[])matrix.Clone();
-        var scratch = new byte[Q4_KRowGroups.GroupBytes(columns / 256)];
-        fixed (byte* data = copy)
-        fixed (byte* scratchPointer = scratch)
-        {
-            Assert.True(Q4_KRowGroups.TryRegroupInPlace(data, rows, columns / 256, scratchPointer));
-        }
-        return copy;
     }
 }
