@@ -23,7 +23,7 @@ internal static unsafe class LlamaTensorReader
         RequireSupportedType(tensor);
         byte* regrouped = file.GetRearrangedTensorPointer(tensor);
         return regrouped != null
-            ? new WeightMatrix(regrouped, tensor.Type, rows, columns, MatrixRegrouping.LayoutOf(tensor.Type))
+            ? new WeightMatrix(regrouped, tensor.Type, rows, columns, RowGroupLayouts.LayoutOf(tensor.Type))
             : new WeightMatrix(file.GetTensorPointer(tensor), tensor.Type, rows, columns);
     }
 

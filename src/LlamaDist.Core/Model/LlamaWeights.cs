@@ -7,8 +7,9 @@ namespace LlamaDist.Core.Model;
 /// <summary>
 /// The weights one <see cref="LayerRange"/> needs: its blocks, plus token_embd.weight for the first range and
 /// output_norm / output for the last. Matrices are views into the memory-mapped file, or into the file's copy of
-/// them in process memory (<see cref="WeightMemory.Resident"/>, Q4_0 and Q4_K regrouped there); either way the <see cref="GgufFile"/> owns the bytes
-/// and must stay open while these weights are used. Norm weights are small float copies.
+/// them in process memory (<see cref="WeightMemory.Resident"/>, Q4_0 and Q4_K regrouped there); either way the
+/// <see cref="GgufFile"/> owns the bytes and must stay open while these weights are used. Norm weights are small
+/// float copies.
 /// </summary>
 public sealed class LlamaWeights
 {

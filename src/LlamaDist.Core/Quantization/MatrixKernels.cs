@@ -154,8 +154,7 @@ public static unsafe class MatrixKernels
         GgmlType type = a.Type;
         int columns = a.Columns;
         RowKernel plan = RowKernel.For(type, columns); // NotSupportedException for other types
-        if ((a.Layout == WeightLayout.Q4_0RowGroups && !Q4_0RowGroups.IsSupported) ||
-            (a.Layout == WeightLayout.Q4_KRowGroups && !Q4_KRowGroups.IsSupported))
+        if (!RowGroupLayouts.IsSupported(a.Layout))
         {
             throw new NotSupportedException($"{a.Layout} matrices need AVX2 and FMA, which this CPU lacks.");
         }

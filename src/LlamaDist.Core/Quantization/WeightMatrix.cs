@@ -55,13 +55,7 @@ public readonly unsafe struct WeightMatrix
         Rows = rows;
         Columns = columns;
         RowBytes = GgmlTypeInfo.RowBytes(type, columns);
-        GgmlType? grouped = layout switch
-        {
-            WeightLayout.Q4_0RowGroups => GgmlType.Q4_0,
-            WeightLayout.Q4_KRowGroups => GgmlType.Q4_K,
-            _ => null,
-        };
-        if (grouped is GgmlType groupType && (type != groupType || rows % RowGroupVectors.RowGroup != 0))
+        if (RowGroupLayouts.TypeOf(layout) is GgmlType groupType && (type != groupType || rows % RowGroupVectors.RowGroup != 0))
         {
             throw new ArgumentException(
                 $"The {layout} layout needs {groupType} rows in groups of {RowGroupVectors.RowGroup}, not {rows} rows of {type}.",

@@ -110,8 +110,8 @@ public sealed unsafe class WeightMemoryTests
         LlamaWeights weights = resident.Whole(WeightMemory.Resident).Weights;
         GgufFile file = resident.File;
         GgufTensorInfo query = file.GetTensor(LlamaTensorNames.Block(0, LlamaTensorNames.QuerySuffix));
-        bool regroups = type == GgmlType.Q4_0 ? Q4_0RowGroups.IsSupported : Q4_KRowGroups.IsSupported;
-        WeightLayout grouped = type == GgmlType.Q4_0 ? WeightLayout.Q4_0RowGroups : WeightLayout.Q4_KRowGroups;
+        WeightLayout grouped = RowGroupLayouts.LayoutOf(type);
+        bool regroups = RowGroupLayouts.IsSupported(grouped);
         WeightLayout expectedLayout = regroups ? grouped : WeightLayout.Rows;
         Assert.Equal(expectedLayout, weights.GetLayer(0).Query.Layout);
         Assert.Equal(expectedLayout, weights.GetLayer(1).Down.Layout);

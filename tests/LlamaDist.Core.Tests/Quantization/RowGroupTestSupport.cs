@@ -1,5 +1,4 @@
 using LlamaDist.Core.Gguf;
-using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
 using Xunit;
 
@@ -35,10 +34,7 @@ internal static unsafe class RowGroupTestSupport
         fixed (byte* data = copy)
         fixed (byte* scratchPointer = scratch)
         {
-            bool regrouped = type == GgmlType.Q4_0
-                ? Q4_0RowGroups.TryRegroupInPlace(data, rows, blocks, scratchPointer)
-                : Q4_KRowGroups.TryRegroupInPlace(data, rows, blocks, scratchPointer);
-            Assert.True(regrouped);
+            Assert.True(RowGroupLayouts.TryRegroupInPlace(type, data, rows, blocks, scratchPointer));
         }
         return copy;
     }
@@ -53,12 +49,11 @@ internal static unsafe class RowGroupTestSupport
         byte[] regrouped = Regrouped(type, matrix, rows, columns);
         float[] x = KernelTestData.RandomFloats(tokens * columns, seed: 21, scale: 2f);
         var y = new float[tokens * rows];
-        bool supported = type == GgmlType.Q4_0 ? Q4_0RowGroups.IsSupported : Q4_KRowGroups.IsSupported;
         using var threads = new ComputeThreads(threadCount);
         fixed (byte* data = regrouped)
         {
-            var weights = new WeightMatrix(data, type, rows, columns, MatrixRegrouping.LayoutOf(type));
-            if (!supported)
+            var weights = new WeightMatrix(data, type, rows, columns, RowGroupLayouts.LayoutOf(type));
+            if (!RowGroupLayouts.IsSupported(weights.Layout))
             {
                 Assert.Throws<NotSupportedException>(() => MatrixKernels.MatMul(threads, weights, x, y, tokens));
                 return;
