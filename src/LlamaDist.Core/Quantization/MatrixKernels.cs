@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using LlamaDist.Core.Gguf;
 
@@ -162,80 +161,66 @@ public static unsafe class MatrixKernels
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
         bool converts = tiles || plan.ConvertsActivations;
 
-        byte[]? rented = null;
-        try
+        byte[]? scratch = converts ? ActivationScratch.Get(checked(n * activationRowBytes + 64)) : null;
+        fixed (byte* scratchPointer = scratch)
         {
+            byte* activations = (byte*)x;
             if (converts)
             {
-                rented = ArrayPool<byte>.Shared.Rent(checked(n * activationRowBytes + 64));
-            }
-            fixed (byte* rentedPointer = rented)
-            {
-                byte* activations = (byte*)x;
-                if (converts)
+                activations = (byte*)(((nuint)scratchPointer + 63) & ~(nuint)63);
+                var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles);
+                if (n == 1)
                 {
-                    activations = (byte*)(((nuint)rentedPointer + 63) & ~(nuint)63);
-                    var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles);
-                    if (n == 1)
-                    {
-                        convert.Execute(0, 1);
-                    }
-                    else
-                    {
-                        threads.For(n, convert);
-                    }
+                    convert.Execute(0, 1);
                 }
+                else
+                {
+                    threads.For(n, convert);
+                }
+            }
 
-                MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
-                    : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
-                    : tiles ? MatrixPassKind.Q8Tiles
-                    : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
-                    : type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel && columns <= MaxConvertedRowColumns
-                        ? MatrixPassKind.ConvertedHalf
-                        : MatrixPassKind.Rows;
-                var work = new FusedWork
-                {
-                    Kind = kind,
-                    Type = type,
-                    Kernel = plan.Dot,
-                    Columns = columns,
-                    Activations = activations,
-                    ActivationRowBytes = activationRowBytes,
-                    Tokens = n,
-                    RowsPerIndex = 1,
-                    Weights0 = a.Data, RowBytes0 = a.RowBytes, Rows0 = a.Rows, Output0 = ya,
-                };
-                int total = a.Rows;
-                if (count > 1)
-                {
-                    work.Weights1 = b.Data; work.RowBytes1 = b.RowBytes; work.Rows1 = b.Rows; work.Output1 = yb;
-                    total += b.Rows;
-                }
-                if (count > 2)
-                {
-                    work.Weights2 = c.Data; work.RowBytes2 = c.RowBytes; work.Rows2 = c.Rows; work.Output2 = yc;
-                    total += c.Rows;
-                }
-                // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and
-                // pairs of rows keep the two-row decode kernels busy.
-                if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
-                {
-                    work.RowsPerIndex = RowGroupVectors.RowGroup;
-                }
-                else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
-                    ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
-                {
-                    work.RowsPerIndex = 2;
-                }
-                threads.For(total / work.RowsPerIndex, work);
-            }
-        }
-        finally
-        {
-            if (rented is not null)
+            MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
+                : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
+                : tiles ? MatrixPassKind.Q8Tiles
+                : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
+                : type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel && columns <= MaxConvertedRowColumns
+                    ? MatrixPassKind.ConvertedHalf
+                    : MatrixPassKind.Rows;
+            var work = new FusedWork
             {
-                ArrayPool<byte>.Shared.Return(rented);
+                Kind = kind,
+                Type = type,
+                Kernel = plan.Dot,
+                Columns = columns,
+                Activations = activations,
+                ActivationRowBytes = activationRowBytes,
+                Tokens = n,
+                RowsPerIndex = 1,
+                Weights0 = a.Data, RowBytes0 = a.RowBytes, Rows0 = a.Rows, Output0 = ya,
+            };
+            int total = a.Rows;
+            if (count > 1)
+            {
+                work.Weights1 = b.Data; work.RowBytes1 = b.RowBytes; work.Rows1 = b.Rows; work.Output1 = yb;
+                total += b.Rows;
             }
+            if (count > 2)
+            {
+                work.Weights2 = c.Data; work.RowBytes2 = c.RowBytes; work.Rows2 = c.Rows; work.Output2 = yc;
+                total += c.Rows;
+            }
+            // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and
+            // pairs of rows keep the two-row decode kernels busy.
+            if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
+            {
+                work.RowsPerIndex = RowGroupVectors.RowGroup;
+            }
+            else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
+                ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
+            {
+                work.RowsPerIndex = 2;
+            }
+            threads.For(total / work.RowsPerIndex, work);
         }
     }
 
