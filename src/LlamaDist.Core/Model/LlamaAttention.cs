@@ -59,7 +59,7 @@ internal static unsafe class LlamaAttention
             ContextSize = cache.ContextSize,
             // kq_scale as llama.cpp builds it: 1.0f / sqrtf(float(n_embd_head)).
             Scale = 1f / MathF.Sqrt(config.HeadDimension),
-            Grouped = F16Format.HasConvertedRowKernel && cache.ContextSize <= MaxGroupedContext,
+            Grouped = F16Format.RunsRowsAtAvx2 && cache.ContextSize <= MaxGroupedContext,
         };
         threads.For(config.HeadCount, work);
 

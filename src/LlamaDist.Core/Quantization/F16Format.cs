@@ -204,7 +204,7 @@ public static unsafe class F16Format
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
         Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
         Vector256<ushort> maxDoubled = Vector256<ushort>.Zero;
-        Vector256<int> signAndMagnitude = Vector256.Create(unchecked((int)0x8FFFE000));
+        Vector256<int> mask = Vector256.Create(unchecked((int)0x8FFFE000)); // sign + 15 magnitude bits
         Vector256<float> rebias = Vector256.Create(ScaleToInfinity);
         int i = 0;
         for (; i + 32 <= columns; i += 32)
@@ -212,27 +212,89 @@ public static unsafe class F16Format
             Prefetch.Line(w + i);
             Vector256<ushort> raw0 = Vector256.Load((ushort*)(w + i)), raw1 = Vector256.Load((ushort*)(w + i + 16));
             maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(raw0 << 1, raw1 << 1));
-            Vector256<float> w0 = ((Avx2.ConvertToVector256Int32(w + i) << 13) & signAndMagnitude).AsSingle() * rebias;
-            Vector256<float> w1 = ((Avx2.ConvertToVector256Int32(w + i + 8) << 13) & signAndMagnitude).AsSingle() * rebias;
-            Vector256<float> w2 = ((Avx2.ConvertToVector256Int32(w + i + 16) << 13) & signAndMagnitude).AsSingle() * rebias;
-            Vector256<float> w3 = ((Avx2.ConvertToVector256Int32(w + i + 24) << 13) & signAndMagnitude).AsSingle() * rebias;
-            acc0 = Vector256.FusedMultiplyAdd(w0, TActivations.Load256(activations, i), acc0);
-            acc1 = Vector256.FusedMultiplyAdd(w1, TActivations.Load256(activations, i + 8), acc1);
-            acc2 = Vector256.FusedMultiplyAdd(w2, TActivations.Load256(activations, i + 16), acc2);
-            acc3 = Vector256.FusedMultiplyAdd(w3, TActivations.Load256(activations, i + 24), acc3);
+            Vector256<float> x0 = TActivations.Load256(activations, i), x1 = TActivations.Load256(activations, i + 8);
+            Vector256<float> x2 = TActivations.Load256(activations, i + 16), x3 = TActivations.Load256(activations, i + 24);
+            acc0 = Vector256.FusedMultiplyAdd(WidenFinite(w + i, mask, rebias), x0, acc0);
+            acc1 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 8, mask, rebias), x1, acc1);
+            acc2 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 16, mask, rebias), x2, acc2);
+            acc3 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 24, mask, rebias), x3, acc3);
         }
-        // A half is Inf/NaN when its exponent bits are all ones: doubled (sign shifted out) it is >= 0xF800.
-        sawInfinityOrNaN = Vector256.GreaterThanOrEqualAny(maxDoubled, Vector256.Create((ushort)0xF800));
+        sawInfinityOrNaN = AnyInfinityOrNaN(maxDoubled);
         double sum = GgmlReductions.F32x8(acc0, acc1, acc2, acc3);
         return (float)AddLeftoversInDouble<TActivations>(sum, (ushort*)w, activations, i, columns);
     }
 
     /// <summary>
-    /// True when <see cref="MatrixKernels"/> runs F16 rows at the AVX2 level, where a batch may convert each weight
-    /// row to floats once (<see cref="ConvertRowToSingle"/>) and dot it with every token through
-    /// <see cref="DotConvertedVector256"/> instead of converting the row again for each token.
+    /// <see cref="DotVector256{TActivations}"/> of two rows at once against the same activations: y[0] for the
+    /// row at <paramref name="weights"/>, y[1] for the row <paramref name="secondRowOffset"/> bytes further on.
+    /// Each row keeps its own four accumulators, reduction and leftovers, so both results equal the single-row
+    /// dot bit for bit; a row with an Inf/NaN half is redone by the exact single-row body.
+    /// <para>Decoding passes two rows far apart (the two halves of a thread's range): two streams through
+    /// different parts of memory keep more reads in flight than one, and decoding waits on memory.</para>
     /// </summary>
-    internal static bool HasConvertedRowKernel { get; } =
+    internal static void DotVector256Pair<TActivations>(byte* weights, long secondRowOffset, byte* activations,
+        int columns, float* y)
+        where TActivations : struct, IActivationRow
+    {
+        short* w = (short*)weights;
+        short* u = (short*)(weights + secondRowOffset);
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<float> bcc0 = Vector256<float>.Zero, bcc1 = Vector256<float>.Zero;
+        Vector256<float> bcc2 = Vector256<float>.Zero, bcc3 = Vector256<float>.Zero;
+        Vector256<ushort> maxDoubledA = Vector256<ushort>.Zero, maxDoubledB = Vector256<ushort>.Zero;
+        Vector256<int> mask = Vector256.Create(unchecked((int)0x8FFFE000)); // sign + 15 magnitude bits
+        Vector256<float> rebias = Vector256.Create(ScaleToInfinity);
+        int i = 0;
+        for (; i + 32 <= columns; i += 32)
+        {
+            Prefetch.Line(w + i);
+            Prefetch.Line(u + i);
+            Vector256<ushort> rawA0 = Vector256.Load((ushort*)(w + i)), rawA1 = Vector256.Load((ushort*)(w + i + 16));
+            Vector256<ushort> rawB0 = Vector256.Load((ushort*)(u + i)), rawB1 = Vector256.Load((ushort*)(u + i + 16));
+            maxDoubledA = Avx2.Max(maxDoubledA, Avx2.Max(rawA0 << 1, rawA1 << 1));
+            maxDoubledB = Avx2.Max(maxDoubledB, Avx2.Max(rawB0 << 1, rawB1 << 1));
+            Vector256<float> x0 = TActivations.Load256(activations, i), x1 = TActivations.Load256(activations, i + 8);
+            Vector256<float> x2 = TActivations.Load256(activations, i + 16), x3 = TActivations.Load256(activations, i + 24);
+            acc0 = Vector256.FusedMultiplyAdd(WidenFinite(w + i, mask, rebias), x0, acc0);
+            acc1 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 8, mask, rebias), x1, acc1);
+            acc2 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 16, mask, rebias), x2, acc2);
+            acc3 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 24, mask, rebias), x3, acc3);
+            bcc0 = Vector256.FusedMultiplyAdd(WidenFinite(u + i, mask, rebias), x0, bcc0);
+            bcc1 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 8, mask, rebias), x1, bcc1);
+            bcc2 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 16, mask, rebias), x2, bcc2);
+            bcc3 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 24, mask, rebias), x3, bcc3);
+        }
+        y[0] = AnyInfinityOrNaN(maxDoubledA)
+            ? DotVector256Exact<TActivations>((byte*)w, activations, columns)
+            : (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(acc0, acc1, acc2, acc3), (ushort*)w,
+                activations, i, columns);
+        y[1] = AnyInfinityOrNaN(maxDoubledB)
+            ? DotVector256Exact<TActivations>((byte*)u, activations, columns)
+            : (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(bcc0, bcc1, bcc2, bcc3), (ushort*)u,
+                activations, i, columns);
+    }
+
+    /// <summary>
+    /// Eight halves at <paramref name="halves"/> to float, exact for finite halves only: sign-extended, shifted
+    /// under the float fields, masked to sign + 15 magnitude bits, then re-biased by 2^112.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> WidenFinite(short* halves, Vector256<int> mask, Vector256<float> rebias) =>
+        ((Avx2.ConvertToVector256Int32(halves) << 13) & mask).AsSingle() * rebias;
+
+    /// <summary>A half is Inf/NaN when its exponent bits are all ones: doubled (sign shifted out) it is >= 0xF800.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool AnyInfinityOrNaN(Vector256<ushort> maxDoubled) =>
+        Vector256.GreaterThanOrEqualAny(maxDoubled, Vector256.Create((ushort)0xF800));
+
+    /// <summary>
+    /// True when <see cref="MatrixKernels"/> runs F16 rows at the AVX2 level, where the kernels that give the same
+    /// bits as its row dot may stand in for it: a batch may convert each weight row to floats once
+    /// (<see cref="ConvertRowToSingle"/>) and dot it with every token through <see cref="DotConvertedVector256"/>,
+    /// and a decode may read two rows at once (<see cref="DotVector256Pair{TActivations}"/>).
+    /// </summary>
+    internal static bool RunsRowsAtAvx2 { get; } =
         Avx2.IsSupported && Quantizer.DefaultLevel(Gguf.GgmlType.F16) == SimdLevel.Vector256;
 
     /// <summary>Exact half -> float conversion of <paramref name="columns"/> halves (Inf/NaN included).</summary>

@@ -17,8 +17,9 @@ namespace LlamaDist.Core.Quantization;
 /// <item>Prompts (<see cref="Q4_KDot1x4"/>, <see cref="Q6_KDot1x4"/>): one weight row against four tokens.
 /// The super-block's scales, minimums and quants are unpacked once and serve four activation rows (four
 /// accumulators), instead of once per token. Q4_K's minimum terms of two tokens share one 256-bit vector.</item>
-/// <item>Decode (<see cref="Q4_KDot2x1"/>, <see cref="Q6_KDot2x1"/>): two adjacent weight rows against one
-/// token, each activation vector loaded once for both rows, with weight prefetch.</item>
+/// <item>Decode (<see cref="Q4_KDot2x1"/>, <see cref="Q6_KDot2x1"/>): two weight rows (far apart, see
+/// <see cref="DecodeRowPairs"/>) against one token, each activation vector loaded once for both rows, with weight
+/// prefetch.</item>
 /// <item>Q4_K scales and minimums are unpacked with four 32-bit word operations instead of eight per-sub-block
 /// bit extractions.</item>
 /// <item>Q6_K quants are made signed (q - 32) once per weight block and multiplied as
@@ -46,7 +47,7 @@ internal static unsafe class KQuantTileKernels
 
     /// <summary>
     /// Weight rows [start, end) of one matrix against <paramref name="tokens"/> Q8_K activation rows; output is
-    /// [tokens, rows]. One token runs two rows per call; a batch runs in tiles of <see cref="RowTile"/> rows by
+    /// [tokens, rows]. One token runs two rows far apart per call (<see cref="DecodeRowPairs"/>); a batch runs in tiles of <see cref="RowTile"/> rows by
     /// <see cref="TokenTile"/> tokens, each weight row meeting four tokens per call (leftover tokens and an odd
     /// last row use the single dot).
     /// </summary>
@@ -57,23 +58,15 @@ internal static unsafe class KQuantTileKernels
         int blocks = columns / Q8_KFormat.BlockSize;
         if (tokens == 1)
         {
-            int r = start;
-            for (; r + 2 <= end; r += 2)
+            if (q6)
             {
-                if (q6)
-                {
-                    Q6_KDot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
-                }
-                else
-                {
-                    Q4_KDot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
-                }
+                DecodeRowPairs.Run(&Q6_KDot2x1, blocks, &Q6_KFormat.DotVector256, columns, weights, weightRowBytes,
+                    activations, output, start, end);
             }
-            if (r < end)
+            else
             {
-                output[r] = q6
-                    ? Q6_KFormat.DotVector256(weights + r * weightRowBytes, activations, columns)
-                    : Q4_KFormat.DotVector256(weights + r * weightRowBytes, activations, columns);
+                DecodeRowPairs.Run(&Q4_KDot2x1, blocks, &Q4_KFormat.DotVector256, columns, weights, weightRowBytes,
+                    activations, output, start, end);
             }
             return;
         }
@@ -306,7 +299,7 @@ internal static unsafe class KQuantTileKernels
     }
 
     /// <summary>
-    /// Two adjacent Q4_K weight rows (stride <paramref name="rowBytes"/>) against one Q8_K activation row;
+    /// Two Q4_K weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one Q8_K activation row;
     /// results to y[0] and y[1].
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
@@ -476,7 +469,7 @@ internal static unsafe class KQuantTileKernels
     }
 
     /// <summary>
-    /// Two adjacent Q6_K weight rows (stride <paramref name="rowBytes"/>) against one Q8_K activation row;
+    /// Two Q6_K weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one Q8_K activation row;
     /// results to y[0] and y[1].
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it

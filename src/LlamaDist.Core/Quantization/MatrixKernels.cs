@@ -183,8 +183,9 @@ public static unsafe class MatrixKernels
                 : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
                 : tiles ? MatrixPassKind.Q8Tiles
                 : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
-                : type == GgmlType.F16 && n > 1 && F16Format.HasConvertedRowKernel && columns <= MaxConvertedRowColumns
+                : type == GgmlType.F16 && n > 1 && F16Format.RunsRowsAtAvx2 && columns <= MaxConvertedRowColumns
                     ? MatrixPassKind.ConvertedHalf
+                : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs
                     : MatrixPassKind.Rows;
             var work = new FusedWork
             {
@@ -303,6 +304,7 @@ public static unsafe class MatrixKernels
     {
         Rows,
         ConvertedHalf,
+        HalfRowPairs, // F16 decoding on AVX2: DecodeRowPairs over F16Format.DotVector256Pair
         Q8Tiles,
         KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
         Q4_0Groups, // regrouped Q4_0: Q4_0RowGroups, decoding and batches alike
@@ -373,6 +375,10 @@ public static unsafe class MatrixKernels
                     KQuantTileKernels.Rows(Type, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes,
                         Tokens, output, start, end);
                     break;
+                case MatrixPassKind.HalfRowPairs:
+                    DecodeRowPairs.Run(&F16Format.DotVector256Pair<F16Format.RoundedSingleActivations>, Columns, Kernel,
+                        Columns, weights, rowBytes, Activations, output, start, end);
+                    break;
                 case MatrixPassKind.ConvertedHalf:
                     new ConvertedHalfRowsWork(weights, rowBytes, rows, Columns, (float*)Activations, Tokens, output)
                         .Execute(start, end);
@@ -386,8 +392,9 @@ public static unsafe class MatrixKernels
     }
 
     /// <summary>
-    /// Q4_0 / Q8_0 rows [start, end) in file layout on the AVX2 kernels. One token: two rows at a time through the
-    /// row-dot-exact tile kernels. A batch: Q4_0 through <see cref="Q4_0RowGroups"/> (eight rows packed per call);
+    /// Q4_0 / Q8_0 rows [start, end) in file layout on the AVX2 kernels. One token: two rows far apart at a time
+    /// (<see cref="DecodeRowPairs"/>) through the row-dot-exact tile kernels. A batch: Q4_0 through
+    /// <see cref="Q4_0RowGroups"/> (eight rows packed per call);
     /// Q8_0 in tiles of <see cref="RowTile"/> rows by <see cref="Q8TokenTile"/> tokens, each kernel call taking
     /// two weight rows against four tokens (each weight block loaded once for four tokens, each activation block
     /// once for two rows).
@@ -400,23 +407,15 @@ public static unsafe class MatrixKernels
             int blocks = columns / 32;
             if (tokens == 1)
             {
-                int r = start;
-                for (; r + 2 <= end; r += 2)
+                if (q4)
                 {
-                    if (q4)
-                    {
-                        Q8TileKernels.Q4_0Dot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
-                    }
-                    else
-                    {
-                        Q8TileKernels.Q8_0Dot2x1(weights + r * weightRowBytes, weightRowBytes, activations, blocks, output + r);
-                    }
+                    DecodeRowPairs.Run(&Q8TileKernels.Q4_0Dot2x1, blocks, &Q8TileKernels.Q4_0Dot1, blocks, weights,
+                        weightRowBytes, activations, output, start, end);
                 }
-                if (r < end)
+                else
                 {
-                    output[r] = q4
-                        ? Q8TileKernels.Q4_0Dot1(weights + r * weightRowBytes, activations, blocks)
-                        : Q8TileKernels.Q8_0Dot1(weights + r * weightRowBytes, activations, blocks);
+                    DecodeRowPairs.Run(&Q8TileKernels.Q8_0Dot2x1, blocks, &Q8TileKernels.Q8_0Dot1, blocks, weights,
+                        weightRowBytes, activations, output, start, end);
                 }
                 return;
             }

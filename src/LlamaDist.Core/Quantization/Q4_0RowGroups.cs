@@ -169,6 +169,39 @@ internal static unsafe class Q4_0RowGroups
     }
 
     /// <summary>
+    /// <see cref="Dot8x1"/> of two full groups at once, the second <paramref name="secondGroupOffset"/> bytes after
+    /// the first, in lockstep (two read streams, see <see cref="DecodeRowPairs"/>); each group's values are the
+    /// ones <see cref="Dot8x1"/> gives. Rows to yFirst[0..8) and ySecond[0..8).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
+    public static void Dot8x1Pair(byte* group, long secondGroupOffset, int blocks, byte* a, float* yFirst,
+        float* ySecond)
+    {
+        byte* second = group + secondGroupOffset;
+        long scalesOffset = (long)blocks * NibbleBytesPerBlock;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            if (Sse.IsSupported)
+            {
+                Sse.Prefetch0(group + PrefetchDistance);
+                Sse.Prefetch0(group + PrefetchDistance + 64);
+                Sse.Prefetch0(second + PrefetchDistance);
+                Sse.Prefetch0(second + PrefetchDistance + 64);
+            }
+            acc0 = Accumulate(acc0, RowGroupVectors.RunProducts(group, a), RowGroupVectors.Halves(group + scalesOffset), a);
+            acc1 = Accumulate(acc1, RowGroupVectors.RunProducts(second, a), RowGroupVectors.Halves(second + scalesOffset), a);
+            // The scales sit after all the nibbles: they move 16 bytes a block while the nibbles move 128.
+            scalesOffset += ScaleBytesPerBlock - NibbleBytesPerBlock;
+            group += NibbleBytesPerBlock;
+            second += NibbleBytesPerBlock;
+            a += Q8TileKernels.ExtBlockBytes;
+        }
+        RowGroupVectors.Store(acc0, yFirst, RowGroup);
+        RowGroupVectors.Store(acc1, ySecond, RowGroup);
+    }
+
+    /// <summary>
     /// One row's value as the kernels compute it, scalar: each block's products summed exactly, then
     /// <c>acc = fma(d_w * d_x, sum, acc)</c> block by block. <paramref name="row"/> is a Q4_0 row in file layout
     /// and <paramref name="activation"/> a Q8_0 row (the values the kernels' extended rows hold).
@@ -200,6 +233,12 @@ internal static unsafe class Q4_0RowGroups
         int tokens, float* output, int start, int end)
     {
         long groupBytes = GroupBytes(blocks);
+        if (tokens == 1)
+        {
+            DecodeRowPairs.RunGroups(&Dot8x1Pair, &Dot8x1, blocks, matrix, groupBytes, activations, output,
+                start / RowGroup, end / RowGroup);
+            return;
+        }
         for (int group = start; group < end; group += RowGroup)
         {
             Dot(matrix + group / RowGroup * groupBytes, blocks, activations, activationRowBytes, tokens,

@@ -80,6 +80,15 @@ public unsafe class Q4_0RowGroupsTests
         RowGroupTestSupport.AssertRegroupedMatMulGivesReference(GgmlType.Q4_0, 40, columns, tokens, threadCount);
 
     [Theory]
+    [InlineData(320, 1)]
+    [InlineData(320, 2)]
+    [InlineData(2048, 2)]
+    public void Decoding_a_regrouped_matrix_two_groups_at_a_time_gives_the_reference_values(int columns, int threadCount) =>
+        // 41 groups: each thread's ranges hold several groups, so decoding pairs groups far apart
+        // (Q4_0RowGroups.Dot8x1Pair) and runs an odd one alone.
+        RowGroupTestSupport.AssertRegroupedMatMulGivesReference(GgmlType.Q4_0, 41 * 8, columns, tokens: 1, threadCount);
+
+    [Theory]
     [InlineData(1)]
     [InlineData(6)]
     public void Regrouped_and_file_layout_matrices_fuse_only_with_their_own_layout(int tokens)
