@@ -228,7 +228,8 @@ public static unsafe class F16Format
     /// <see cref="DotVector256{TActivations}"/> of two rows at once against the same activations: y[0] for the
     /// row at <paramref name="weights"/>, y[1] for the row <paramref name="secondRowOffset"/> bytes further on.
     /// Each row keeps its own four accumulators, reduction and leftovers, so both results equal the single-row
-    /// dot bit for bit; a row with an Inf/NaN half is redone by the exact single-row body.
+    /// dot bit for bit. An Inf/NaN half in either row has both redone by the exact single-row body (one flag for
+    /// the pair keeps a register free in the loop; the exact body gives finite rows the same bits).
     /// <para>Decoding passes two rows far apart (the two halves of a thread's range): two streams through
     /// different parts of memory keep more reads in flight than one, and decoding waits on memory.</para>
     /// </summary>
@@ -242,7 +243,7 @@ public static unsafe class F16Format
         Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
         Vector256<float> bcc0 = Vector256<float>.Zero, bcc1 = Vector256<float>.Zero;
         Vector256<float> bcc2 = Vector256<float>.Zero, bcc3 = Vector256<float>.Zero;
-        Vector256<ushort> maxDoubledA = Vector256<ushort>.Zero, maxDoubledB = Vector256<ushort>.Zero;
+        Vector256<ushort> maxDoubled = Vector256<ushort>.Zero;
         Vector256<int> mask = Vector256.Create(unchecked((int)0x8FFFE000)); // sign + 15 magnitude bits
         Vector256<float> rebias = Vector256.Create(ScaleToInfinity);
         int i = 0;
@@ -252,8 +253,7 @@ public static unsafe class F16Format
             Prefetch.Line(u + i);
             Vector256<ushort> rawA0 = Vector256.Load((ushort*)(w + i)), rawA1 = Vector256.Load((ushort*)(w + i + 16));
             Vector256<ushort> rawB0 = Vector256.Load((ushort*)(u + i)), rawB1 = Vector256.Load((ushort*)(u + i + 16));
-            maxDoubledA = Avx2.Max(maxDoubledA, Avx2.Max(rawA0 << 1, rawA1 << 1));
-            maxDoubledB = Avx2.Max(maxDoubledB, Avx2.Max(rawB0 << 1, rawB1 << 1));
+            maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(Avx2.Max(rawA0 << 1, rawA1 << 1), Avx2.Max(rawB0 << 1, rawB1 << 1)));
             Vector256<float> x0 = TActivations.Load256(activations, i), x1 = TActivations.Load256(activations, i + 8);
             Vector256<float> x2 = TActivations.Load256(activations, i + 16), x3 = TActivations.Load256(activations, i + 24);
             acc0 = Vector256.FusedMultiplyAdd(WidenFinite(w + i, mask, rebias), x0, acc0);
@@ -265,14 +265,16 @@ public static unsafe class F16Format
             bcc2 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 16, mask, rebias), x2, bcc2);
             bcc3 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 24, mask, rebias), x3, bcc3);
         }
-        y[0] = AnyInfinityOrNaN(maxDoubledA)
-            ? DotVector256Exact<TActivations>((byte*)w, activations, columns)
-            : (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(acc0, acc1, acc2, acc3), (ushort*)w,
-                activations, i, columns);
-        y[1] = AnyInfinityOrNaN(maxDoubledB)
-            ? DotVector256Exact<TActivations>((byte*)u, activations, columns)
-            : (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(bcc0, bcc1, bcc2, bcc3), (ushort*)u,
-                activations, i, columns);
+        if (AnyInfinityOrNaN(maxDoubled))
+        {
+            y[0] = DotVector256Exact<TActivations>((byte*)w, activations, columns);
+            y[1] = DotVector256Exact<TActivations>((byte*)u, activations, columns);
+            return;
+        }
+        y[0] = (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(acc0, acc1, acc2, acc3), (ushort*)w,
+            activations, i, columns);
+        y[1] = (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(bcc0, bcc1, bcc2, bcc3), (ushort*)u,
+            activations, i, columns);
     }
 
     /// <summary>
