@@ -141,10 +141,41 @@ public static unsafe class F16Format
     /// <summary>destination[i] = (float)(half)source[i]: the activation values an F16 x F16 dot would see.</summary>
     internal static void RoundActivationRow(float* source, float* destination, int count)
     {
-        for (int i = 0; i < count; i++)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // Eight at a time: each matrix pass over F16 weights rounds its input row first, and a decoded token
+            // does that about ninety times on one thread while the others wait.
+            for (; i + 8 <= count; i += 8)
+            {
+                HalfToSingle(FromSingle(Vector256.Load((uint*)(source + i)))).Store(destination + i);
+            }
+        }
+        for (; i < count; i++)
         {
             destination[i] = ToSingle(FromSingle(source[i]));
         }
+    }
+
+    /// <summary>
+    /// <see cref="FromSingle(float)"/> on eight floats (given as their bits): the same steps lane by lane, so the
+    /// same half bits, in the low 16 bits of each lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> FromSingle(Vector256<uint> bits)
+    {
+        Vector256<float> magnitude = (bits & Vector256.Create(0x7FFFFFFFu)).AsSingle()
+            * Vector256.Create(ScaleToInfinity) * Vector256.Create(ScaleToZero);
+        Vector256<uint> shiftedLeft = bits + bits;
+        Vector256<uint> sign = bits & Vector256.Create(0x80000000u);
+        Vector256<uint> exponentsOnly = shiftedLeft & Vector256.Create(0xFF000000u);
+        Vector256<uint> bias = Vector256.Max(exponentsOnly, Vector256.Create(0x71000000u));
+        magnitude = ((bias >> 1) + Vector256.Create(0x07800000u)).AsSingle() + magnitude;
+        Vector256<uint> resultBits = magnitude.AsUInt32();
+        Vector256<uint> nonSign = ((resultBits >> 13) & Vector256.Create(0x00007C00u))
+            + (resultBits & Vector256.Create(0x00000FFFu));
+        Vector256<uint> isNaN = Vector256.GreaterThan(shiftedLeft, Vector256.Create(0xFF000000u));
+        return (sign >> 16) | Vector256.ConditionalSelect(isNaN, Vector256.Create(0x7E00u), nonSign);
     }
 
     /// <summary>Reference: each pair widened to float, multiplied, summed left to right in float.</summary>

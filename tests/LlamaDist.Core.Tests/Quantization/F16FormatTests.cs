@@ -179,6 +179,41 @@ public class F16FormatTests
     }
 
     [Fact]
+    public unsafe void Rounding_a_row_gives_the_scalar_rounding_of_every_element_bit_for_bit()
+    {
+        // RoundActivationRow works eight floats at a time; every lane must round exactly like FromSingle: specials,
+        // the edges of the half range (overflow to infinity, subnormals, underflow to zero) and random bit patterns.
+        var values = new List<float>
+        {
+            0f, -0f, 1f, -1f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, -float.NaN,
+            BitConverter.UInt32BitsToSingle(0x7F800001), BitConverter.UInt32BitsToSingle(0xFFC00123),
+            65504f, 65519.99f, 65520f, -65520f, 1e9f, float.MaxValue, float.Epsilon, -float.Epsilon,
+            5.96e-8f, 2.98e-8f, 2.99e-8f, 6.1e-5f, 6.09e-5f, 3e-5f, 1.0009766f, 1.00048828f, 1.00146484f,
+        };
+        var random = new Random(5);
+        for (int i = 0; i < 200_000; i++)
+        {
+            values.Add(BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 1L << 32)));
+            values.Add((float)(random.NextDouble() - 0.5) * MathF.Pow(2, random.Next(-30, 20)));
+        }
+        float[] source = values.ToArray();
+        var rounded = new float[source.Length + 3];
+        fixed (float* sourcePointer = source)
+        fixed (float* destination = rounded)
+        {
+            // Starting one element in and ending short of a multiple of eight puts values in every lane and the tail.
+            F16Format.RoundActivationRow(sourcePointer + 1, destination + 1, source.Length - 1);
+        }
+        for (int i = 1; i < source.Length; i++)
+        {
+            uint expected = BitConverter.SingleToUInt32Bits(F16Format.ToSingle(F16Format.FromSingle(source[i])));
+            uint actual = BitConverter.SingleToUInt32Bits(rounded[i]);
+            Assert.True(expected == actual,
+                $"0x{BitConverter.SingleToUInt32Bits(source[i]):X8}: 0x{actual:X8} vs 0x{expected:X8}");
+        }
+    }
+
+    [Fact]
     public unsafe void The_two_row_decode_kernel_gives_each_row_the_row_kernel_bits()
     {
         // MatrixKernels decodes F16 two rows at a time (DotVector256Pair), rows far apart; each result must be the
