@@ -241,14 +241,12 @@ public static unsafe class F16Format
         for (; i + 32 <= columns; i += 32)
         {
             Prefetch.Line(w + i);
-            Vector256<ushort> raw0 = Vector256.Load((ushort*)(w + i)), raw1 = Vector256.Load((ushort*)(w + i + 16));
-            maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(raw0 << 1, raw1 << 1));
-            Vector256<float> x0 = TActivations.Load256(activations, i), x1 = TActivations.Load256(activations, i + 8);
-            Vector256<float> x2 = TActivations.Load256(activations, i + 16), x3 = TActivations.Load256(activations, i + 24);
-            acc0 = Vector256.FusedMultiplyAdd(WidenFinite(w + i, mask, rebias), x0, acc0);
-            acc1 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 8, mask, rebias), x1, acc1);
-            acc2 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 16, mask, rebias), x2, acc2);
-            acc3 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 24, mask, rebias), x3, acc3);
+            maxDoubled = Avx2.Max(maxDoubled, MaxDoubled(w + i));
+            Vector256<float> x0 = TActivations.Load256(activations, i);
+            Vector256<float> x1 = TActivations.Load256(activations, i + 8);
+            Vector256<float> x2 = TActivations.Load256(activations, i + 16);
+            Vector256<float> x3 = TActivations.Load256(activations, i + 24);
+            FiniteStep(w + i, x0, x1, x2, x3, mask, rebias, ref acc0, ref acc1, ref acc2, ref acc3);
         }
         sawInfinityOrNaN = AnyInfinityOrNaN(maxDoubled);
         double sum = GgmlReductions.F32x8(acc0, acc1, acc2, acc3);
@@ -282,19 +280,13 @@ public static unsafe class F16Format
         {
             Prefetch.Line(w + i);
             Prefetch.Line(u + i);
-            Vector256<ushort> rawA0 = Vector256.Load((ushort*)(w + i)), rawA1 = Vector256.Load((ushort*)(w + i + 16));
-            Vector256<ushort> rawB0 = Vector256.Load((ushort*)(u + i)), rawB1 = Vector256.Load((ushort*)(u + i + 16));
-            maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(Avx2.Max(rawA0 << 1, rawA1 << 1), Avx2.Max(rawB0 << 1, rawB1 << 1)));
-            Vector256<float> x0 = TActivations.Load256(activations, i), x1 = TActivations.Load256(activations, i + 8);
-            Vector256<float> x2 = TActivations.Load256(activations, i + 16), x3 = TActivations.Load256(activations, i + 24);
-            acc0 = Vector256.FusedMultiplyAdd(WidenFinite(w + i, mask, rebias), x0, acc0);
-            acc1 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 8, mask, rebias), x1, acc1);
-            acc2 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 16, mask, rebias), x2, acc2);
-            acc3 = Vector256.FusedMultiplyAdd(WidenFinite(w + i + 24, mask, rebias), x3, acc3);
-            bcc0 = Vector256.FusedMultiplyAdd(WidenFinite(u + i, mask, rebias), x0, bcc0);
-            bcc1 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 8, mask, rebias), x1, bcc1);
-            bcc2 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 16, mask, rebias), x2, bcc2);
-            bcc3 = Vector256.FusedMultiplyAdd(WidenFinite(u + i + 24, mask, rebias), x3, bcc3);
+            maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(MaxDoubled(w + i), MaxDoubled(u + i)));
+            Vector256<float> x0 = TActivations.Load256(activations, i);
+            Vector256<float> x1 = TActivations.Load256(activations, i + 8);
+            Vector256<float> x2 = TActivations.Load256(activations, i + 16);
+            Vector256<float> x3 = TActivations.Load256(activations, i + 24);
+            FiniteStep(w + i, x0, x1, x2, x3, mask, rebias, ref acc0, ref acc1, ref acc2, ref acc3);
+            FiniteStep(u + i, x0, x1, x2, x3, mask, rebias, ref bcc0, ref bcc1, ref bcc2, ref bcc3);
         }
         if (AnyInfinityOrNaN(maxDoubled))
         {
@@ -307,6 +299,29 @@ public static unsafe class F16Format
         y[1] = (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(bcc0, bcc1, bcc2, bcc3), (ushort*)u,
             activations, i, columns);
     }
+
+    /// <summary>
+    /// One 32-half step of the finite dot: halves i + 8j (j = 0..3) at <paramref name="halves"/> widened and
+    /// multiplied into accumulator j with activation vector j, as ggml_vec_dot_f16 lays them out.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FiniteStep(short* halves, Vector256<float> x0, Vector256<float> x1, Vector256<float> x2,
+        Vector256<float> x3, Vector256<int> mask, Vector256<float> rebias, ref Vector256<float> acc0,
+        ref Vector256<float> acc1, ref Vector256<float> acc2, ref Vector256<float> acc3)
+    {
+        acc0 = Vector256.FusedMultiplyAdd(WidenFinite(halves, mask, rebias), x0, acc0);
+        acc1 = Vector256.FusedMultiplyAdd(WidenFinite(halves + 8, mask, rebias), x1, acc1);
+        acc2 = Vector256.FusedMultiplyAdd(WidenFinite(halves + 16, mask, rebias), x2, acc2);
+        acc3 = Vector256.FusedMultiplyAdd(WidenFinite(halves + 24, mask, rebias), x3, acc3);
+    }
+
+    /// <summary>
+    /// The larger of two 16-half vectors' raw bits doubled (sign shifted out), per lane: 32 halves' share of the
+    /// Inf/NaN check.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ushort> MaxDoubled(short* halves) =>
+        Avx2.Max(Vector256.Load((ushort*)halves) << 1, Vector256.Load((ushort*)(halves + 16)) << 1);
 
     /// <summary>
     /// Eight halves at <paramref name="halves"/> to float, exact for finite halves only: sign-extended, shifted
