@@ -60,7 +60,8 @@ internal static unsafe class DecodeRowPairs
         }
         if (((endGroup - startGroup) & 1) != 0)
         {
-            groupKernel(matrix + (endGroup - 1) * groupBytes, blocks, activations, output + (endGroup - 1) * rows, rows);
+            int last = endGroup - 1;
+            groupKernel(matrix + last * groupBytes, blocks, activations, output + last * rows, rows);
         }
     }
 }

@@ -331,7 +331,9 @@ public static unsafe class F16Format
     private static Vector256<float> WidenFinite(short* halves, Vector256<int> mask, Vector256<float> rebias) =>
         ((Avx2.ConvertToVector256Int32(halves) << 13) & mask).AsSingle() * rebias;
 
-    /// <summary>A half is Inf/NaN when its exponent bits are all ones: doubled (sign shifted out) it is >= 0xF800.</summary>
+    /// <summary>
+    /// A half is Inf/NaN when its exponent bits are all ones: doubled (sign shifted out) it is >= 0xF800.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool AnyInfinityOrNaN(Vector256<ushort> maxDoubled) =>
         Vector256.GreaterThanOrEqualAny(maxDoubled, Vector256.Create((ushort)0xF800));

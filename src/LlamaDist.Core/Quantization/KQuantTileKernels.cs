@@ -47,7 +47,8 @@ internal static unsafe class KQuantTileKernels
 
     /// <summary>
     /// Weight rows [start, end) of one matrix against <paramref name="tokens"/> Q8_K activation rows; output is
-    /// [tokens, rows]. One token runs two rows far apart per call (<see cref="DecodeRowPairs"/>); a batch runs in tiles of <see cref="RowTile"/> rows by
+    /// [tokens, rows]. One token runs two rows far apart per call (<see cref="DecodeRowPairs"/>); a batch runs in
+    /// tiles of <see cref="RowTile"/> rows by
     /// <see cref="TokenTile"/> tokens, each weight row meeting four tokens per call (leftover tokens and an odd
     /// last row use the single dot).
     /// </summary>
@@ -299,7 +300,8 @@ internal static unsafe class KQuantTileKernels
     }
 
     /// <summary>
-    /// Two Q4_K weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one Q8_K activation row;
+    /// Two Q4_K weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one Q8_K
+    /// activation row;
     /// results to y[0] and y[1].
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
@@ -469,7 +471,8 @@ internal static unsafe class KQuantTileKernels
     }
 
     /// <summary>
-    /// Two Q6_K weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one Q8_K activation row;
+    /// Two Q6_K weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one Q8_K
+    /// activation row;
     /// results to y[0] and y[1].
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it

@@ -210,8 +210,8 @@ public static unsafe class MatrixKernels
                 work.Weights2 = c.Data; work.RowBytes2 = c.RowBytes; work.Rows2 = c.Rows; work.Output2 = yc;
                 total += c.Rows;
             }
-            // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and
-            // pairs of rows keep the two-row decode kernels busy.
+            // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and an
+            // even number of rows per range leaves the two-row decode kernels no odd row to run alone.
             if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
             {
                 work.RowsPerIndex = RowGroupVectors.RowGroup;

@@ -189,8 +189,10 @@ internal static unsafe class Q4_0RowGroups
                 Sse.Prefetch0(second + PrefetchDistance);
                 Sse.Prefetch0(second + PrefetchDistance + 64);
             }
-            acc0 = Accumulate(acc0, RowGroupVectors.RunProducts(group, a), RowGroupVectors.Halves(group + scalesOffset), a);
-            acc1 = Accumulate(acc1, RowGroupVectors.RunProducts(second, a), RowGroupVectors.Halves(second + scalesOffset), a);
+            acc0 = Accumulate(acc0, RowGroupVectors.RunProducts(group, a), RowGroupVectors.Halves(group + scalesOffset),
+                a);
+            acc1 = Accumulate(acc1, RowGroupVectors.RunProducts(second, a),
+                RowGroupVectors.Halves(second + scalesOffset), a);
             // The scales sit after all the nibbles: they move 16 bytes a block while the nibbles move 128.
             scalesOffset += ScaleBytesPerBlock - NibbleBytesPerBlock;
             group += NibbleBytesPerBlock;

@@ -141,7 +141,9 @@ internal static unsafe class Q8TileKernels
         return Int8Dot.HorizontalSum(acc);
     }
 
-    /// <summary>Two Q4_0 weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one activation row.</summary>
+    /// <summary>
+    /// Two Q4_0 weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one activation row.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
     public static void Q4_0Dot2x1(byte* w, long rowBytes, byte* a, int blocks, float* y)
     {
@@ -198,7 +200,9 @@ internal static unsafe class Q8TileKernels
         return Int8Dot.HorizontalSum(acc);
     }
 
-    /// <summary>Two Q8_0 weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one activation row.</summary>
+    /// <summary>
+    /// Two Q8_0 weight rows (the second <paramref name="rowBytes"/> bytes after the first) against one activation row.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
     public static void Q8_0Dot2x1(byte* w, long rowBytes, byte* a, int blocks, float* y)
     {
