@@ -60,6 +60,33 @@ public sealed class LlamaCppAgreementTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// With llama.cpp's weight repacking off, every matrix of theirs goes through ggml's plain vec_dot kernels and
+    /// reference activation quantizers, the arithmetic ours follows: there the K-quants must agree to float
+    /// rounding. This is what separates a kernel of ours that is wrong from llama.cpp's CPU-dependent repacked path
+    /// (Q2_K is repacked only on AVX-512 CPUs; see Tolerance), which the default-path test above allows for.
+    /// Q2_K is the type whose default-path agreement depends on the CPU; the others agree alike on both kinds.
+    /// </summary>
+    [Fact]
+    public void Q2_KLogitsMatchLlamaCppPlainKernelsToFloatRounding()
+    {
+        var model = AgreementModels.Get("Small-Q2_K");
+        using var ours = LocalModel.Load(model.Path, Threads);
+        using var reference = LlamaCppOracle.Load(model.Path, contextSize: 128, threads: Threads, weightRepacking: false);
+        foreach (var prompt in Prompts)
+        {
+            var tokens = ours.Tokenize(prompt);
+            var (cosine, maxAbs) = LogitComparison.Compare(reference.EvaluateLastLogits(tokens), ours.EvaluateLastLogits(tokens));
+            output.WriteLine($"{model.Name} '{prompt}' (llama.cpp without repacking): cosine {cosine:F7}, max |diff| {maxAbs:G4}");
+            Assert.True(maxAbs <= PlainKernelMaximumDifference, $"{model.Name} '{prompt}': max |diff| {maxAbs} > {PlainKernelMaximumDifference}");
+        }
+    }
+
+    // Measured on an AVX-512 machine (2 threads, 5 prompts): max |diff| 2.1e-5, the other four prompts within 4e-6,
+    // the same as against llama.cpp's AVX2 build. An activation tie flip would show as ~0.1 (Q3_K has one on this
+    // model), so 1e-3 fails on any real arithmetic difference while leaving float summation order alone.
+    private const double PlainKernelMaximumDifference = 1e-3;
+
+    /// <summary>
     /// Greedy tokens must match for GreedyTokens steps. A step may differ only where llama.cpp's own top-two
     /// margin is inside the stated tolerance (a tie neither engine can break reliably); comparison stops there.
     /// </summary>

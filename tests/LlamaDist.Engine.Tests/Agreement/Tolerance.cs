@@ -34,11 +34,15 @@ public sealed record Tolerance(double MinimumCosine, double MaximumAbsoluteDiffe
         // K-quants (Small preset only, Q8_K activations; measured 2 threads, 5 prompts): Q4_K max |diff| 0.221,
         // min cosine 0.99988 (1 of 5 prompts agrees to 2e-6); Q5_K max 0.192, min cosine 0.99988 (4 of 5 prompts
         // bit for bit); Q6_K max 0.202, min cosine 0.99989. Bounds are about 2x the measured max |diff|.
-        // Q2_K / Q3_K (Small preset, output head Q6_K, measured 2 threads, 5 prompts): Q2_K max |diff| 2.2e-5 (every
-        // prompt agrees to float rounding; min cosine 1.0000000); Q3_K max 0.0754, min cosine 0.99998 (4 of 5
-        // prompts to 2e-6). Q3_K's bound is 2x its max; Q2_K keeps the same bound (same kernel family and Q8_K
-        // activations, so one activation tie flip can shift it as much as Q3_K's).
-        "Q2_K" => new Tolerance(0.9998, 0.15),
+        // Q2_K / Q3_K (Small preset, output head Q6_K, measured 2 threads, 5 prompts) on an AVX2 CPU: Q2_K max |diff|
+        // 2.2e-5 (every prompt agrees to float rounding); Q3_K max 0.0754, min cosine 0.99998 (4 of 5 prompts to
+        // 2e-6). Q3_K's bound is 2x its max.
+        // On AVX-512 CPUs llama.cpp repacks Q2_K matrices into interleaved 8-row blocks with their own gemv/gemm
+        // (its repack.cpp; AVX2 CPUs keep the plain kernels), whose float summation order flips activation ties
+        // like the other types' paths: there Small-Q2_K measured max |diff| 0.213 (min cosine 0.99987) on two
+        // prompts of five. The same model against llama.cpp with repacking off agrees to 2.1e-5 (a test holds
+        // that to 1e-3), so the difference is the path, not our Q2_K arithmetic. Bound 2x the measured max.
+        "Q2_K" => new Tolerance(0.9998, 0.40),
         "Q3_K" => new Tolerance(0.9998, 0.15),
         "Q4_K" => new Tolerance(0.9998, 0.45),
         "Q5_K" => new Tolerance(0.9998, 0.40),

@@ -20,19 +20,19 @@ public sealed class LlamaCppOracle : IDisposable
     // Kept in a static field so the delegate handed to native code is never collected.
     private static readonly NativeLogConfig.LLamaLogCallback SilentLog = static (_, _) => { };
 
-    private readonly LLamaWeights weights;
+    private readonly SafeLlamaModelHandle model;
     private readonly SafeLLamaContextHandle context;
     private readonly LLamaBatch batch = new();
     private readonly int contextSize;
     private bool disposed;
 
-    private LlamaCppOracle(LLamaWeights weights, SafeLLamaContextHandle context, int contextSize)
+    private LlamaCppOracle(SafeLlamaModelHandle model, SafeLLamaContextHandle context, int contextSize)
     {
-        this.weights = weights;
+        this.model = model;
         this.context = context;
         this.contextSize = contextSize;
-        VocabularySize = weights.Vocab.Count;
-        BosId = weights.Vocab.BOS is { } bos
+        VocabularySize = model.Vocab.Count;
+        BosId = model.Vocab.BOS is { } bos
             ? (int)bos
             : throw new InvalidOperationException("The model defines no BOS token; llama.cpp's perplexity needs one.");
     }
@@ -46,8 +46,11 @@ public sealed class LlamaCppOracle : IDisposable
     /// <summary>
     /// Loads a GGUF file on the CPU. <paramref name="contextSize"/> is both the KV cache length and the largest
     /// batch (batch = ubatch = context), so any sequence that fits the context is decoded as one batch.
+    /// <paramref name="weightRepacking"/> false turns off llama.cpp's CPU weight repacking ("extra buffer types",
+    /// llama-cli's --no-repack), so every matrix goes through ggml's plain vec_dot kernels with the reference
+    /// activation quantizers; which matrices get repacked otherwise depends on the CPU (Q2_K only with AVX-512).
     /// </summary>
-    public static LlamaCppOracle Load(string ggufPath, int contextSize = 512, int threads = 2)
+    public static LlamaCppOracle Load(string ggufPath, int contextSize = 512, int threads = 2, bool weightRepacking = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(ggufPath);
         ArgumentOutOfRangeException.ThrowIfLessThan(contextSize, 8);
@@ -69,7 +72,13 @@ public sealed class LlamaCppOracle : IDisposable
             FlashAttention = false,
         };
 
-        var weights = LLamaWeights.LoadFromFile(parameters);
+        SafeLlamaModelHandle model;
+        using (parameters.ToLlamaModelParams(out var modelParameters))
+        {
+            modelParameters.use_extra_bufts = weightRepacking;
+            model = SafeLlamaModelHandle.LoadFromFile(ggufPath, modelParameters);
+        }
+
         try
         {
             parameters.ToLlamaContextParams(out var contextParameters);
@@ -77,12 +86,12 @@ public sealed class LlamaCppOracle : IDisposable
             // path is deterministic and is the path our engine implements, so logits compare like for like.
             // KV cache types (type_k/type_v) stay at llama.cpp's default, F16.
             contextParameters.llama_flash_attn_type = LLamaFlashAttentionType.LLAMA_FLASH_ATTENTION_TYPE_DISABLED;
-            var context = SafeLLamaContextHandle.Create(weights.NativeHandle, contextParameters);
-            return new LlamaCppOracle(weights, context, contextSize);
+            var context = SafeLLamaContextHandle.Create(model, contextParameters);
+            return new LlamaCppOracle(model, context, contextSize);
         }
         catch
         {
-            weights.Dispose();
+            model.Dispose();
             throw;
         }
     }
@@ -255,7 +264,7 @@ public sealed class LlamaCppOracle : IDisposable
 
         disposed = true;
         context.Dispose();
-        weights.Dispose();
+        model.Dispose();
     }
 
     /// <summary>Validates a sequence against the context and clears the memory so it starts at position 0.</summary>
