@@ -39,13 +39,10 @@ public sealed class ResidentMemoryTests
         GC.KeepAlive(model);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Running_a_resident_model_holds_one_private_copy_of_the_streamed_matrices_and_maps_none_of_them()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return; // the figures come from /proc/self/status
-        }
+        Skip.IfNot(OperatingSystem.IsLinux(), "The figures come from /proc/self/status, which only Linux has.");
         using var directory = new TemporaryDirectory();
         string path = WriteLargeModel(directory, out long weightBytes);
 

@@ -213,15 +213,12 @@ public class F16FormatTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public unsafe void The_two_row_decode_kernel_gives_each_row_the_row_kernel_bits()
     {
         // MatrixKernels decodes F16 two rows at a time (DotVector256Pair), rows far apart; each result must be the
         // row kernel's, also where a row holds Inf or NaN (the pair's fast path must hand that row to the exact one).
-        if (!F16Format.RunsRowsAtAvx2)
-        {
-            return; // the pair kernel only stands in for the AVX2 row kernel
-        }
+        Skip.IfNot(F16Format.RunsRowsAtAvx2, "The pair kernel only stands in for the AVX2 row kernel, which this CPU does not run.");
         delegate*<byte*, byte*, int, float> rowKernel = F16Format.RoundedSingleDotKernel(SimdLevel.Vector256);
         foreach (int length in KernelTestData.SweepLengths(1).Where(n => n % 7 == 0 || n % 32 == 0))
         {

@@ -13,7 +13,7 @@ namespace LlamaDist.Core.Tests.Quantization;
 /// </summary>
 public class GgmlParityTests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(GgmlType.F32, 96, 0xBFCB3BDFu)]
     [InlineData(GgmlType.F16, 96, 0xBEB7EA1Au)]
     [InlineData(GgmlType.BF16, 96, 0xBEF2994Cu)]
@@ -31,10 +31,7 @@ public class GgmlParityTests
     [InlineData(GgmlType.Q4_0, 4128, 0xC19ADCC8u)]
     public void Vector256DotIsBitIdenticalToGgmlAvx2(GgmlType type, int length, uint expectedBits)
     {
-        if (!SimdCapabilities.IsSupported(SimdLevel.Vector256))
-        {
-            return; // the golden values are for the AVX2 code path; other CPUs have no ggml AVX2 to match
-        }
+        Skip.IfNot(SimdCapabilities.IsSupported(SimdLevel.Vector256), "The golden values are for ggml's AVX2 code path, which this CPU cannot run.");
         var random = new Random(length);
         var activations = new float[length];
         for (int i = 0; i < length; i++)
@@ -60,7 +57,7 @@ public class GgmlParityTests
     /// rows are random bytes with a random small fp16 d (and dmin), so the golden values do not depend on this
     /// project's quantizer; the activations are the same as above.
     /// </summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData(GgmlType.Q2_K, 256, 0x401BA209u)]
     [InlineData(GgmlType.Q2_K, 4096, 0x404BDDE8u)]
     [InlineData(GgmlType.Q2_K, 4352, 0x3D83CF80u)]
@@ -69,10 +66,7 @@ public class GgmlParityTests
     [InlineData(GgmlType.Q3_K, 4352, 0xC20F7668u)]
     public void Vector256KQuantDotIsBitIdenticalToGgmlAvx2(GgmlType type, int length, uint expectedBits)
     {
-        if (!SimdCapabilities.IsSupported(SimdLevel.Vector256))
-        {
-            return;
-        }
+        Skip.IfNot(SimdCapabilities.IsSupported(SimdLevel.Vector256), "The golden values are for ggml's AVX2 code path, which this CPU cannot run.");
         var random = new Random(length);
         var activations = new float[length];
         for (int i = 0; i < length; i++)

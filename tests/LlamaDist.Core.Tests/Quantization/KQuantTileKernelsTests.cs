@@ -77,13 +77,10 @@ public unsafe class KQuantTileKernelsTests
         Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q4_0));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Q4_KTwoRowKernelEqualsTheSingleDotForEveryScaleBitPattern()
     {
-        if (!KQuantTileKernels.IsSupportedFor(GgmlType.Q4_K))
-        {
-            return;
-        }
+        Skip.IfNot(KQuantTileKernels.IsSupportedFor(GgmlType.Q4_K), "This CPU lacks AVX2+FMA: the Q4_K tile kernels never run here.");
         // Random bytes for the packed scales / minimums and quants (every bit of the 12 packed bytes varies, which
         // quantized rows do not guarantee), with d and dmin set to finite halves; 2048 columns, 16 rows.
         const int columns = 2048, rows = 16;
@@ -110,14 +107,11 @@ public unsafe class KQuantTileKernelsTests
         AssertBitIdentical(expected, actual, "Q4_K 2x1 random scale bytes");
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(TypesAndWidths))]
     public void FourTokenAndTwoRowKernelsEqualTheSingleDot(GgmlType type, int columns)
     {
-        if (!KQuantTileKernels.IsSupportedFor(type))
-        {
-            return; // no AVX2: MatrixKernels never calls them
-        }
+        Skip.IfNot(KQuantTileKernels.IsSupportedFor(type), $"This CPU lacks AVX2+FMA: MatrixKernels never calls the {type} tile kernels here.");
         const int rows = 2, tokens = 4;
         byte[] matrix = Matrix(type, rows, columns, seed: columns);
         byte[] activations = Activations(type, KernelTestData.RandomFloats(tokens * columns, seed: 7 + columns, scale: 2f),

@@ -56,15 +56,13 @@ public unsafe class PortableVector512Tests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     public void Int8Vector512KernelsMatchScalar(GgmlType type)
     {
-        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported || !System.Runtime.Intrinsics.X86.Fma.IsSupported)
-        {
-            return; // neither the AVX-512 nor the AVX2 fallback can run on this CPU (e.g. ARM)
-        }
+        Skip.If(!System.Runtime.Intrinsics.X86.Avx2.IsSupported || !System.Runtime.Intrinsics.X86.Fma.IsSupported,
+            "Neither the AVX-512 kernels nor their AVX2 fallback can run on this CPU (no AVX2+FMA).");
         delegate*<byte*, byte*, int, float> vector512 =
             type == GgmlType.Q8_0 ? &Q8_0Format.DotVector512 : &Q4_0Format.DotVector512;
         foreach (int length in KernelTestData.SweepLengths(32))
@@ -86,13 +84,11 @@ public unsafe class PortableVector512Tests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Int8Vector512KernelsAreExactOnIntegerBlocks()
     {
-        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported || !System.Runtime.Intrinsics.X86.Fma.IsSupported)
-        {
-            return;
-        }
+        Skip.If(!System.Runtime.Intrinsics.X86.Avx2.IsSupported || !System.Runtime.Intrinsics.X86.Fma.IsSupported,
+            "Neither the AVX-512 kernels nor their AVX2 fallback can run on this CPU (no AVX2+FMA).");
         foreach (int length in KernelTestData.SweepLengths(32))
         {
             float[] w = Q8_0FormatTests.IntegerBlocks(length, seed: length, magnitude: 127);

@@ -88,15 +88,12 @@ public unsafe class Q4_0RowGroupsTests
         // (Q4_0RowGroups.Dot8x1Pair) and runs an odd one alone.
         RowGroupTestSupport.AssertRegroupedMatMulGivesReference(GgmlType.Q4_0, 41 * 8, columns, tokens: 1, threadCount);
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1)]
     [InlineData(6)]
     public void Regrouped_and_file_layout_matrices_fuse_only_with_their_own_layout(int tokens)
     {
-        if (!Q4_0RowGroups.IsSupported)
-        {
-            return; // regrouped products are refused there (see the test above)
-        }
+        Skip.IfNot(Q4_0RowGroups.IsSupported, "This CPU has no regrouped Q4_0 kernels (products are refused there; see the test above).");
         const int columns = 256;
         int[] rows = [32, 16, 24];
         byte[][] matrices = rows.Select((r, i) => KernelTestData.QuantizedMatrix(GgmlType.Q4_0, r, columns, 30 + i)).ToArray();
@@ -158,13 +155,10 @@ public unsafe class Q4_0RowGroupsTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void The_shuffled_lanes_equal_the_scalar_lanes()
     {
-        if (!System.Runtime.Intrinsics.X86.Ssse3.IsSupported)
-        {
-            return; // only the scalar lanes exist there
-        }
+        Skip.IfNot(System.Runtime.Intrinsics.X86.Ssse3.IsSupported, "This CPU has no SSSE3 byte shuffles: only the scalar lanes exist here.");
         var random = new Random(17);
         var nibbles = new byte[16];
         for (int trial = 0; trial < 200; trial++)
