@@ -82,19 +82,32 @@ $TaskTable = [ordered]@{
     Test      = @{ DependsOn = @('Build'); Action = {
             if (Test-Path $TestResultDirectory) { Remove-Item $TestResultDirectory -Recurse -Force }
             $null = New-Item -ItemType Directory -Path $TestResultDirectory -Force
-            $passed = 0; $failed = 0; $problems = @()
+            $passed = 0; $failed = 0; $skipped = 0; $problems = @()
 
-            # xunit: every test project, results read back from TRX files.
-            foreach ($project in Get-ChildItem (Join-Path $RepositoryRoot 'tests') -Recurse -Filter '*.Tests.csproj') {
-                $resultFile = "$($project.BaseName).trx"
-                & dotnet test $project.FullName -c $Configuration --nologo --logger "trx;LogFileName=$resultFile" `
-                    --results-directory $TestResultDirectory
-                if ($LASTEXITCODE -ne 0) { $problems += "$($project.BaseName) exited with $LASTEXITCODE" }
+            # xunit: every test project, results read back from TRX files. On a CPU with AVX-512 the kernel tests
+            # run a second time with AVX-512 turned off in the runtime, so the AVX2 paths (what AVX2-only machines
+            # run) are checked against their scalar references here too.
+            $runs = @(Get-ChildItem (Join-Path $RepositoryRoot 'tests') -Recurse -Filter '*.Tests.csproj' |
+                    ForEach-Object { @{ Project = $_; Name = $_.BaseName; Avx512Off = $false } })
+            if ([System.Runtime.Intrinsics.X86.Avx512F]::IsSupported) {
+                $core = $runs | Where-Object { $_.Name -eq 'LlamaDist.Core.Tests' } | Select-Object -First 1
+                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.Avx512Off'; Avx512Off = $true }
+            }
+            foreach ($run in $runs) {
+                $resultFile = "$($run.Name).trx"
+                if ($run.Avx512Off) { $env:DOTNET_EnableAVX512F = '0'; Write-Host "$($run.Name): DOTNET_EnableAVX512F=0" }
+                try {
+                    & dotnet test $run.Project.FullName -c $Configuration --nologo --logger "trx;LogFileName=$resultFile" `
+                        --results-directory $TestResultDirectory
+                }
+                finally { if ($run.Avx512Off) { Remove-Item Env:DOTNET_EnableAVX512F } }
+                if ($LASTEXITCODE -ne 0) { $problems += "$($run.Name) exited with $LASTEXITCODE" }
                 $trxPath = Join-Path $TestResultDirectory $resultFile
-                if (-not (Test-Path $trxPath)) { $problems += "$($project.BaseName) wrote no results"; continue }
+                if (-not (Test-Path $trxPath)) { $problems += "$($run.Name) wrote no results"; continue }
                 $counters = ([xml](Get-Content $trxPath -Raw)).TestRun.ResultSummary.Counters
                 $passed += [int]$counters.passed
                 $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
+                $skipped += [int]$counters.notExecuted
             }
 
             # Pester: the module end to end, in a fresh pwsh process.
@@ -104,12 +117,13 @@ $TaskTable = [ordered]@{
                 $summary = Get-Content $pesterSummary -Raw | ConvertFrom-Json
                 $passed += [int]$summary.Passed
                 $failed += [int]$summary.Failed
+                $skipped += [int]$summary.Skipped
             }
             else { $problems += "Pester wrote no summary (exit code $pesterExit)" }
 
             foreach ($problem in $problems) { Write-Host "Test run problem: $problem" -ForegroundColor Red }
             if ($problems.Count -gt 0 -and $failed -eq 0) { $failed = $problems.Count }
-            Write-Host "$passed passed, $failed failed"
+            Write-Host "$passed passed, $failed failed, $skipped skipped"
             if ($failed -gt 0) { throw "Tests failed." }
         }
     }
