@@ -20,6 +20,7 @@
         'Measure-LlamaPerplexity'
         'New-LlamaCluster'
         'New-LlamaTestModel'
+        'New-LlamaWorkerCertificate'
         'Remove-LlamaCluster'
         'Start-LlamaWorker'
         'Stop-LlamaWorker'

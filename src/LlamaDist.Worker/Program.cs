@@ -9,7 +9,8 @@ namespace LlamaDist.Worker;
 /// Prints one line "LlamaDist worker listening on http://host:port (id ...)" once ready (the module waits for
 /// it when it starts a detached worker), logs to the console, and stops on Ctrl+C / SIGTERM.
 /// With --quiet true nothing but the ready line is written.
-/// Exit codes: 0 stopped, 2 bad arguments, 3 port in use, 4 bad address.
+/// Exit codes: 0 stopped, 2 bad arguments, 3 port in use, 4 bad address, 5 a non-loopback address without a
+/// cluster token (see --token-file, --allow-insecure), 6 an unusable TLS certificate.
 /// </summary>
 public static class Program
 {
@@ -36,14 +37,23 @@ public static class Program
         try
         {
             await using var host = await WorkerHost.StartAsync(options, options.Quiet ? null : logging => logging.AddSimpleConsole(console => console.SingleLine = true)).ConfigureAwait(false);
-            Console.WriteLine($"{ReadyLinePrefix}{host.Endpoint.ToUri()} (id {host.WorkerId}, {host.Threads} threads, process {Environment.ProcessId})");
+            var certificate = host.CertificateThumbprint is { } thumbprint ? $", certificate {thumbprint}" : "";
+            Console.WriteLine($"{ReadyLinePrefix}{host.Endpoint.ToUri()} (id {host.WorkerId}, {host.Threads} threads, process {Environment.ProcessId}{certificate})");
             await host.Stopped.ConfigureAwait(false);
             return 0;
         }
         catch (WorkerStartException exception)
         {
             await Console.Error.WriteLineAsync(exception.Message).ConfigureAwait(false);
-            return exception.Failure == WorkerStartFailure.PortInUse ? 3 : 4;
+            return ExitCodeFor(exception.Failure);
         }
     }
+
+    public static int ExitCodeFor(WorkerStartFailure failure) => failure switch
+    {
+        WorkerStartFailure.PortInUse => 3,
+        WorkerStartFailure.InsecureBinding => 5,
+        WorkerStartFailure.InvalidCertificate => 6,
+        _ => 4,
+    };
 }

@@ -25,19 +25,41 @@ public sealed class WorkerCallException : Exception
         ArgumentNullException.ThrowIfNull(exception);
         var failure = exception.Trailers.GetValue(FailureTrailer) is { } named && Enum.TryParse<WorkerFailure>(named, out var parsed)
             ? parsed
+            : IsCertificateFailure(exception) ? WorkerFailure.CertificateRejected
             : exception.StatusCode switch
             {
+                StatusCode.Unauthenticated => WorkerFailure.AuthenticationFailed,
                 StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled => WorkerFailure.Unreachable,
                 StatusCode.ResourceExhausted => WorkerFailure.OutOfMemory,
                 StatusCode.InvalidArgument or StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.OutOfRange => WorkerFailure.Rejected,
                 _ => WorkerFailure.Failed,
             };
         var detail = string.IsNullOrWhiteSpace(exception.Status.Detail) ? exception.StatusCode.ToString() : exception.Status.Detail;
-        var message = failure == WorkerFailure.Unreachable
-            ? $"Worker {endpoint} is unreachable: {detail}"
-            : $"Worker {endpoint}: {detail}";
+        var message = failure switch
+        {
+            WorkerFailure.Unreachable => $"Worker {endpoint} is unreachable: {detail}",
+            WorkerFailure.CertificateRejected => CertificateMessage(endpoint),
+            _ => $"Worker {endpoint}: {detail}",
+        };
         return new WorkerCallException(endpoint, failure, message, exception);
     }
+
+    /// <summary>Whether a failed connection was the TLS handshake refusing the worker's certificate.</summary>
+    public static bool IsCertificateFailure(Exception exception)
+    {
+        for (Exception? current = exception; current is not null;
+             current = current is RpcException rpc ? rpc.Status.DebugException : current.InnerException)
+        {
+            if (current is System.Security.Authentication.AuthenticationException)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public static string CertificateMessage(string endpoint) =>
+        $"Worker {endpoint}: its TLS certificate is not trusted (its thumbprint matches no -CertificateThumbprint given, or, with none given, the system's certificate authorities refuse it).";
 
     /// <summary>Trailer in which a worker names the <see cref="WorkerFailure"/> of a failed call.</summary>
     public const string FailureTrailer = "llamadist-failure";

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Distributed.Protocol;
+using LlamaDist.Distributed.Security;
 
 namespace LlamaDist.Distributed.Client;
 
@@ -19,15 +20,19 @@ public sealed class WorkerClient : IDisposable
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
     private readonly GrpcChannel channel;
 
-    private WorkerClient(WorkerEndpoint endpoint, GrpcChannel channel, HandshakeReply handshake)
+    private WorkerClient(WorkerEndpoint endpoint, GrpcChannel channel, HandshakeReply handshake, WorkerCredentials credentials)
     {
         Endpoint = endpoint;
         this.channel = channel;
         Calls = new LlamaWorker.LlamaWorkerClient(channel);
         Handshake = handshake;
+        Credentials = credentials;
     }
 
     public WorkerEndpoint Endpoint { get; }
+
+    /// <summary>What this client presents and trusts; the ring hands the thumbprints on to the stage before it.</summary>
+    public WorkerCredentials Credentials { get; }
 
     public HandshakeReply Handshake { get; }
 
@@ -36,32 +41,43 @@ public sealed class WorkerClient : IDisposable
     public string WorkerId => Handshake.Worker.WorkerId;
 
     /// <summary>Connects and performs the handshake; a different protocol major is refused here.</summary>
-    public static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, string clientName, CancellationToken cancellationToken)
+    public static Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, string clientName, CancellationToken cancellationToken) =>
+        ConnectAsync(endpoint, WorkerCredentials.None, clientName, cancellationToken);
+
+    /// <summary>
+    /// Connects with <paramref name="credentials"/> and performs the handshake: a different protocol major is
+    /// refused, and with a token the worker must prove it holds the same one (an impostor at the address is refused).
+    /// </summary>
+    public static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, WorkerCredentials credentials, string clientName,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        return await ConnectAsync(endpoint, WorkerChannels.Open(endpoint), clientName, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(credentials);
+        return await ConnectAsync(endpoint, WorkerChannels.Open(endpoint, credentials), credentials, clientName, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Handshakes over a channel the caller opened (tests: an in-memory server); the client owns it from here
     /// and disposes it, also when the handshake fails.
     /// </summary>
-    internal static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, GrpcChannel channel, string clientName, CancellationToken cancellationToken)
+    internal static Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, GrpcChannel channel, string clientName, CancellationToken cancellationToken) =>
+        ConnectAsync(endpoint, channel, WorkerCredentials.None, clientName, cancellationToken);
+
+    internal static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, GrpcChannel channel, WorkerCredentials credentials,
+        string clientName, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(channel);
         try
         {
             var calls = new LlamaWorker.LlamaWorkerClient(channel);
-            var reply = await Invoke(endpoint, () => calls.HandshakeAsync(
-                new HandshakeRequest { Protocol = WireProtocol.Current, ClientName = clientName },
-                deadline: DateTime.UtcNow + HandshakeTimeout, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
+            var reply = await HandshakeAsync(endpoint, calls, credentials.Token, clientName, cancellationToken).ConfigureAwait(false);
             if (!WireProtocol.IsCompatible(reply.Protocol))
             {
                 throw new WorkerCallException(endpoint.ToString(), WorkerFailure.ProtocolMismatch,
                     $"Worker {endpoint} speaks protocol {reply.Protocol.Major}.{reply.Protocol.Minor}; this coordinator speaks {WireProtocol.Major}.{WireProtocol.Minor}. Use the same LlamaDist major version on both.");
             }
-            return new WorkerClient(endpoint, channel, reply);
+            return new WorkerClient(endpoint, channel, reply, credentials);
         }
         catch
         {
@@ -130,6 +146,33 @@ public sealed class WorkerClient : IDisposable
         }).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The handshake call. With a <paramref name="token"/> it carries a fresh challenge, and the reply must prove
+    /// the worker holds the same token: a worker that answers without the proof (an impostor, or one started
+    /// without a token) is refused with <see cref="WorkerFailure.AuthenticationFailed"/>. Workers use this for
+    /// their next stage too.
+    /// </summary>
+    public static async Task<HandshakeReply> HandshakeAsync(WorkerEndpoint endpoint, LlamaWorker.LlamaWorkerClient calls, string? token,
+        string clientName, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(calls);
+        var request = new HandshakeRequest { Protocol = WireProtocol.Current, ClientName = clientName };
+        byte[]? challenge = null;
+        if (token is not null)
+        {
+            challenge = ClusterToken.NewChallenge();
+            request.Challenge = ByteString.CopyFrom(challenge);
+        }
+        var reply = await Invoke(endpoint, () => calls.HandshakeAsync(request,
+            deadline: DateTime.UtcNow + HandshakeTimeout, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
+        if (token is not null && !ClusterToken.VerifyProof(token, challenge, reply.ChallengeResponse.Span))
+        {
+            throw new WorkerCallException(endpoint.ToString(), WorkerFailure.AuthenticationFailed,
+                $"Worker {endpoint} did not prove it holds the cluster token: it runs without one or with another. Start it with the same token.");
+        }
+        return reply;
+    }
+
     /// <summary>Runs one call, turning gRPC failures into <see cref="WorkerCallException"/> naming this worker.</summary>
     public static async Task<T> Invoke<T>(WorkerEndpoint endpoint, Func<Task<T>> call)
     {
@@ -141,6 +184,10 @@ public sealed class WorkerClient : IDisposable
         catch (RpcException exception)
         {
             throw WorkerCallException.FromRpc(endpoint.ToString(), exception);
+        }
+        catch (HttpRequestException exception) when (WorkerCallException.IsCertificateFailure(exception))
+        {
+            throw new WorkerCallException(endpoint.ToString(), WorkerFailure.CertificateRejected, WorkerCallException.CertificateMessage(endpoint.ToString()), exception);
         }
         catch (HttpRequestException exception)
         {

@@ -4,24 +4,27 @@ using System.Net;
 namespace LlamaDist.Distributed.Client;
 
 /// <summary>
-/// A worker address as users type it: "host:port", "host" (port <see cref="DefaultPort"/>), "[::1]:50052" or
-/// "http://host:port". Normalised to "host:port" (IPv6 in brackets), the form workers pass each other as the
-/// ring's next hop.
+/// A worker address as users type it: "host:port", "host" (port <see cref="DefaultPort"/>), "[::1]:50052",
+/// "http://host:port" or "https://host:port" (TLS). Normalised to "host:port" (IPv6 in brackets), or
+/// "https://host:port" for TLS: the form workers pass each other as the ring's next hop.
 /// </summary>
 public sealed record WorkerEndpoint(string Host, int Port)
 {
+    /// <summary>The worker serves HTTP/2 over TLS.</summary>
+    public bool Tls { get; init; }
+
     /// <summary>The port workers listen on unless told otherwise.</summary>
     public const int DefaultPort = 50052;
 
-    /// <summary>The cleartext HTTP/2 address gRPC calls go to.</summary>
-    public Uri ToUri() => new(string.Create(CultureInfo.InvariantCulture, $"http://{HostForUri}:{Port}"));
+    /// <summary>The address gRPC calls go to: http (cleartext HTTP/2) or https.</summary>
+    public Uri ToUri() => new(string.Create(CultureInfo.InvariantCulture, $"{(Tls ? "https" : "http")}://{HostForUri}:{Port}"));
 
     public bool IsLoopback => Host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
         || (IPAddress.TryParse(Host, out var address) && IPAddress.IsLoopback(address));
 
     private string HostForUri => Host.Contains(':') ? $"[{Host}]" : Host;
 
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{HostForUri}:{Port}");
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{(Tls ? "https://" : "")}{HostForUri}:{Port}");
 
     public static WorkerEndpoint Parse(string text)
     {
@@ -37,9 +40,15 @@ public sealed record WorkerEndpoint(string Host, int Port)
         endpoint = null!;
         problem = "";
         var value = text?.Trim() ?? "";
+        bool tls = false;
         if (value.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
         {
             value = value["http://".Length..].TrimEnd('/');
+        }
+        else if (value.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            value = value["https://".Length..].TrimEnd('/');
+            tls = true;
         }
         if (value.Length == 0)
         {
@@ -86,7 +95,7 @@ public sealed record WorkerEndpoint(string Host, int Port)
             problem = $"Worker endpoint '{text}' has no valid host name.";
             return false;
         }
-        endpoint = new WorkerEndpoint(host, port);
+        endpoint = new WorkerEndpoint(host, port) { Tls = tls };
         return true;
     }
 }

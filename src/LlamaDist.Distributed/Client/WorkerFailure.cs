@@ -18,6 +18,12 @@ public enum WorkerFailure
     /// <summary>The worker refused the request as malformed or out of order.</summary>
     Rejected,
 
+    /// <summary>The worker refused the cluster token (missing or wrong), or could not prove it holds it.</summary>
+    AuthenticationFailed,
+
+    /// <summary>The worker's TLS certificate matched no pinned thumbprint (or the system's CAs refused it).</summary>
+    CertificateRejected,
+
     /// <summary>Anything else the worker reported.</summary>
     Failed,
 }

@@ -83,6 +83,11 @@ public sealed class RingSession : IDisposable
                     MaxBatchTokens = (uint)options.MaxBatchTokens,
                     NextEndpoint = i < stages.Count - 1 ? stages[i + 1].Worker.Endpoint.ToString() : "",
                 };
+                if (i < stages.Count - 1)
+                {
+                    // The next stage's certificate pins travel with its address: the worker dials it, not us.
+                    request.NextCertificateThumbprints.AddRange(stages[i + 1].Worker.Credentials.CertificateThumbprints);
+                }
                 await stages[i].Worker.OpenSessionAsync(request, cancellationToken).ConfigureAwait(false);
                 opened.Add(stages[i]);
             }

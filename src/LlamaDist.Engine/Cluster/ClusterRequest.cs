@@ -27,6 +27,12 @@ public sealed class ClusterRequest
     /// <summary>Tokens of KV cache the plan reserves memory for per session.</summary>
     public int PlanContextSize { get; init; } = 4096;
 
+    /// <summary>The cluster token the workers were started with; null when they run without one.</summary>
+    public string? Token { get; init; }
+
+    /// <summary>SHA-256 thumbprints the workers' TLS certificates may have (https endpoints); empty: the system's CAs decide.</summary>
+    public IReadOnlyList<string> CertificateThumbprints { get; init; } = [];
+
     /// <summary>Name used in workers' logs.</summary>
     public string ClientName { get; init; } = $"coordinator@{Environment.MachineName}";
 }

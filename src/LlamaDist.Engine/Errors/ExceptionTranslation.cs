@@ -39,6 +39,8 @@ internal static class ExceptionTranslation
             WorkerFailure.ProtocolMismatch => LlamaErrorKind.WorkerProtocolMismatch,
             WorkerFailure.ModelMismatch => LlamaErrorKind.ModelMismatch,
             WorkerFailure.OutOfMemory => LlamaErrorKind.WorkerOutOfMemory,
+            WorkerFailure.AuthenticationFailed => LlamaErrorKind.WorkerAuthenticationFailed,
+            WorkerFailure.CertificateRejected => LlamaErrorKind.WorkerCertificateRejected,
             _ => LlamaErrorKind.WorkerFailed,
         }, worker.Message, worker.Endpoint, worker),
         RingBrokenException ring => new LlamaDistException(LlamaErrorKind.WorkerFailed, ring.Message, modelPath, ring),
@@ -47,6 +49,8 @@ internal static class ExceptionTranslation
         {
             WorkerStartFailure.PortInUse => LlamaErrorKind.PortInUse,
             WorkerStartFailure.RuntimeMissing => LlamaErrorKind.RuntimeMissing,
+            WorkerStartFailure.InsecureBinding => LlamaErrorKind.InsecureBinding,
+            WorkerStartFailure.InvalidCertificate => LlamaErrorKind.InvalidCertificate,
             _ => LlamaErrorKind.InvalidAddress,
         }, start.Message, modelPath, start),
         _ => null,

@@ -39,4 +39,16 @@ public enum LlamaErrorKind
 
     /// <summary>The ASP.NET Core runtime the worker host needs is not installed.</summary>
     RuntimeMissing,
+
+    /// <summary>A worker refused the cluster token, or could not prove it holds it.</summary>
+    WorkerAuthenticationFailed,
+
+    /// <summary>A worker's TLS certificate is not trusted (no pinned thumbprint matches).</summary>
+    WorkerCertificateRejected,
+
+    /// <summary>A worker would listen beyond loopback without a cluster token.</summary>
+    InsecureBinding,
+
+    /// <summary>A worker's TLS certificate cannot be used.</summary>
+    InvalidCertificate,
 }

@@ -15,9 +15,12 @@ public static class DetachedWorker
 
     /// <summary>
     /// The started process id, its start time (which <see cref="DetachedWorkerStopper.Stop"/> checks before it
-    /// signals anything) and the endpoint it reported.
+    /// signals anything), the endpoint it reported (https://… with TLS) and its certificate's thumbprint. Secrets
+    /// (the token, a certificate password) reach it through its environment, never its command line, which every
+    /// user of the machine can read.
     /// </summary>
-    public static (int ProcessId, DateTime ProcessStartTime, string Endpoint, string WorkerId) Start(WorkerStartRequest request, CancellationToken cancellationToken = default)
+    public static (int ProcessId, DateTime ProcessStartTime, string Endpoint, string WorkerId, string? CertificateThumbprint) Start(
+        WorkerStartRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var options = EmbeddedWorker.WorkerOptionsFor(request);
@@ -37,6 +40,9 @@ public static class DetachedWorker
         {
             start.ArgumentList.Add(argument);
         }
+        // Set or cleared explicitly: a variable this session happens to have must not configure the worker.
+        SetOrRemove(start, WorkerCommandLine.TokenVariable, options.Token);
+        SetOrRemove(start, WorkerCommandLine.CertificatePasswordVariable, options.CertificatePassword);
 
         var process = Process.Start(start) ?? throw new LlamaDistException(LlamaErrorKind.WorkerFailed, "The worker process did not start.", workerDll);
         var errors = new System.Text.StringBuilder();
@@ -56,9 +62,12 @@ public static class DetachedWorker
             {
                 var uri = new Uri(line[Worker.Program.ReadyLinePrefix.Length..].Split(' ')[0]);
                 var id = line.Split("(id ")[1].Split(',')[0];
+                var thumbprint = line.Contains(", certificate ", StringComparison.Ordinal)
+                    ? line.Split(", certificate ")[1].TrimEnd(')') : null;
                 // The worker logs to stdout; keep draining it so a full pipe never blocks the worker.
                 _ = Task.Run(() => Drain(process.StandardOutput));
-                return (process.Id, DetachedWorkerStopper.StartTimeOf(process), $"{uri.Host}:{uri.Port}", id);
+                var endpoint = new Distributed.Client.WorkerEndpoint(uri.Host.Trim('[', ']'), uri.Port) { Tls = uri.Scheme == Uri.UriSchemeHttps };
+                return (process.Id, DetachedWorkerStopper.StartTimeOf(process), endpoint.ToString(), id, thumbprint);
             }
         }
 
@@ -71,11 +80,28 @@ public static class DetachedWorker
         {
             message = errors.ToString().Trim();
         }
-        var kind = process.HasExited && process.ExitCode == 3 ? LlamaErrorKind.PortInUse
-            : process.HasExited && process.ExitCode == 4 ? LlamaErrorKind.InvalidAddress
-            : LlamaErrorKind.WorkerFailed;
+        var kind = !process.HasExited ? LlamaErrorKind.WorkerFailed : process.ExitCode switch
+        {
+            3 => LlamaErrorKind.PortInUse,
+            4 => LlamaErrorKind.InvalidAddress,
+            5 => LlamaErrorKind.InsecureBinding,
+            6 => LlamaErrorKind.InvalidCertificate,
+            _ => LlamaErrorKind.WorkerFailed,
+        };
         throw new LlamaDistException(kind, message.Length > 0 ? message : $"The worker did not report ready within {ReadyTimeout.TotalSeconds} s.",
             $"{options.Address}:{options.Port}");
+    }
+
+    private static void SetOrRemove(ProcessStartInfo start, string name, string? value)
+    {
+        if (value is null)
+        {
+            start.Environment.Remove(name);
+        }
+        else
+        {
+            start.Environment[name] = value;
+        }
     }
 
     private static IEnumerable<string> Arguments(WorkerOptions options)
@@ -89,6 +115,9 @@ public static class DetachedWorker
         if (options.ModelPath is not null) { yield return "--model-path"; yield return options.ModelPath; }
         yield return "--weight-memory"; yield return options.WeightMemory.ToString().ToLowerInvariant();
         if (options.MaxMemoryBytes > 0) { yield return "--max-memory"; yield return options.MaxMemoryBytes.ToString(CultureInfo.InvariantCulture); }
+        if (options.AllowInsecure) { yield return "--allow-insecure"; yield return "true"; }
+        if (options.CertificatePath is not null) { yield return "--certificate"; yield return options.CertificatePath; }
+        if (options.CertificateKeyPath is not null) { yield return "--certificate-key"; yield return options.CertificateKeyPath; }
     }
 
     /// <summary>The dotnet host running this process (pwsh as a dotnet tool runs under it), else dotnet on PATH.</summary>

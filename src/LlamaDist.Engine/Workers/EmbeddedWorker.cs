@@ -17,6 +17,9 @@ public sealed class EmbeddedWorker : IDisposable
 
     public string Endpoint => host.Endpoint.ToString();
 
+    /// <summary>SHA-256 thumbprint of the worker's TLS certificate; null when it serves cleartext.</summary>
+    public string? CertificateThumbprint => host.CertificateThumbprint;
+
     public string Name => host.Name;
 
     public string WorkerId => host.WorkerId;
@@ -52,8 +55,25 @@ public sealed class EmbeddedWorker : IDisposable
             ModelPath = string.IsNullOrEmpty(request.ModelPath) ? null : Path.GetFullPath(request.ModelPath),
             MaxMemoryBytes = request.MaxMemoryBytes,
             WeightMemory = request.WeightMemory.ToCore(),
+            Token = string.IsNullOrEmpty(request.Token) ? null : ValidToken(request.Token),
+            AllowInsecure = request.AllowInsecure,
+            CertificatePath = string.IsNullOrEmpty(request.CertificatePath) ? null : Path.GetFullPath(request.CertificatePath),
+            CertificateKeyPath = string.IsNullOrEmpty(request.CertificateKeyPath) ? null : Path.GetFullPath(request.CertificateKeyPath),
+            CertificatePassword = request.CertificatePassword,
         };
         return string.IsNullOrEmpty(request.CacheDirectory) ? options : options with { CacheDirectory = Path.GetFullPath(request.CacheDirectory) };
+    }
+
+    private static string ValidToken(string token)
+    {
+        try
+        {
+            return Distributed.Security.ClusterToken.Validate(token, "-Token");
+        }
+        catch (ArgumentException exception)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, exception.Message, "Token", exception);
+        }
     }
 
     public void Dispose()

@@ -8,15 +8,21 @@ namespace LlamaDist.Engine.Workers;
 /// <summary>Asks a worker, local or remote, who it is and what it holds (handshake + status).</summary>
 public static class WorkerInspector
 {
-    public static WorkerStatusInfo Query(string endpoint, CancellationToken cancellationToken = default)
+    public static WorkerStatusInfo Query(string endpoint, CancellationToken cancellationToken = default) =>
+        Query(endpoint, null, [], cancellationToken);
+
+    /// <summary>Queries with the cluster token and the certificate thumbprints to trust (https endpoints).</summary>
+    public static WorkerStatusInfo Query(string endpoint, string? token, IReadOnlyList<string> certificateThumbprints,
+        CancellationToken cancellationToken = default)
     {
         if (!WorkerEndpoint.TryParse(endpoint, out var parsed, out var problem))
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, problem, endpoint);
         }
+        var credentials = Cluster.ClusterLoader.Credentials(token, certificateThumbprints);
         return ExceptionTranslation.Run(endpoint, () =>
         {
-            using var client = WorkerClient.ConnectAsync(parsed, $"status@{Environment.MachineName}", cancellationToken).GetAwaiter().GetResult();
+            using var client = WorkerClient.ConnectAsync(parsed, credentials, $"status@{Environment.MachineName}", cancellationToken).GetAwaiter().GetResult();
             var status = client.GetStatusAsync(cancellationToken).GetAwaiter().GetResult();
             var handshake = client.Handshake;
             var capabilities = handshake.Capabilities;

@@ -14,4 +14,11 @@ public sealed class WorkerStartRequest
     public long MaxMemoryBytes { get; init; }
     /// <summary>Where hosted ranges' weight matrices are read from.</summary>
     public LlamaDist.Engine.Models.WeightMemoryMode WeightMemory { get; init; }
+    /// <summary>The cluster token every call must carry; null: none (loopback only, unless <see cref="AllowInsecure"/>).</summary>
+    public string? Token { get; init; }
+    public bool AllowInsecure { get; init; }
+    /// <summary>TLS: a PFX file, or a PEM certificate with <see cref="CertificateKeyPath"/>.</summary>
+    public string? CertificatePath { get; init; }
+    public string? CertificateKeyPath { get; init; }
+    public string? CertificatePassword { get; init; }
 }

@@ -39,6 +39,24 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? Split { get; set; }
 
+    /// <summary>With -Worker: the cluster token the workers were started with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    public System.Security.SecureString? Token { get; set; }
+
+    /// <summary>With -Worker: a file whose first line is the cluster token.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string? TokenFile { get; set; }
+
+    /// <summary>With -Worker: SHA-256 thumbprints the workers' TLS certificates may have (https:// endpoints).</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? CertificateThumbprint { get; set; }
+
+    /// <summary>The credentials for -Worker (see <see cref="WorkerCredentialResolver"/>).</summary>
+    internal (string? Token, string[] Thumbprints) WorkerCredentials() =>
+        WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, Worker, ResolveSinglePath);
+
     /// <summary>A cluster from New-LlamaCluster, reused without reloading.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]
     [ValidateNotNull]

@@ -25,6 +25,10 @@ internal static class ErrorIds
         LlamaErrorKind.PortInUse => "PortInUse",
         LlamaErrorKind.InvalidAddress => "InvalidAddress",
         LlamaErrorKind.RuntimeMissing => "RuntimeMissing",
+        LlamaErrorKind.WorkerAuthenticationFailed => "WorkerAuthenticationFailed",
+        LlamaErrorKind.WorkerCertificateRejected => "WorkerCertificateRejected",
+        LlamaErrorKind.InsecureBinding => "InsecureBinding",
+        LlamaErrorKind.InvalidCertificate => "InvalidCertificate",
         _ => "LlamaDistError",
     };
 
@@ -52,6 +56,10 @@ internal static class ErrorIds
         LlamaErrorKind.PortInUse => ErrorCategory.ResourceUnavailable,
         LlamaErrorKind.InvalidAddress => ErrorCategory.InvalidArgument,
         LlamaErrorKind.RuntimeMissing => ErrorCategory.NotInstalled,
+        LlamaErrorKind.WorkerAuthenticationFailed => ErrorCategory.AuthenticationError,
+        LlamaErrorKind.WorkerCertificateRejected => ErrorCategory.SecurityError,
+        LlamaErrorKind.InsecureBinding => ErrorCategory.SecurityError,
+        LlamaErrorKind.InvalidCertificate => ErrorCategory.InvalidData,
         _ => ErrorCategory.NotSpecified,
     };
 }

@@ -27,13 +27,31 @@ public sealed class GetLlamaWorkerCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[] Endpoint { get; set; } = [];
 
+    /// <summary>With -Endpoint: the cluster token the workers run with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    public System.Security.SecureString? Token { get; set; }
+
+    /// <summary>With -Endpoint: a file whose first line is the cluster token.</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    [ValidateNotNullOrEmpty]
+    public string? TokenFile { get; set; }
+
+    /// <summary>With -Endpoint: SHA-256 thumbprints the workers' TLS certificates may have (https:// endpoints).</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? CertificateThumbprint { get; set; }
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName == EndpointSet)
         {
             foreach (var endpoint in Endpoint)
             {
-                RunEngine(() => WriteObject(OutputMapping.ToWorkerStatus(WorkerInspector.Query(endpoint, CancellationToken))), endpoint);
+                RunEngine(() =>
+                {
+                    var (token, thumbprints) = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, [endpoint], ResolveSinglePath);
+                    WriteObject(OutputMapping.ToWorkerStatus(WorkerInspector.Query(endpoint, token, thumbprints, CancellationToken)));
+                }, endpoint);
             }
             return;
         }

@@ -69,7 +69,7 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
         {
             RunEngine(() =>
             {
-                using var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, "F16", ProgressId);
+                using var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, "F16", ProgressId, WorkerCredentials());
                 WriteClusterRows(cluster, request);
             }, modelPath);
             return;

@@ -107,7 +107,7 @@ public sealed class InvokeLlamaPromptCommand : ClusterCapableCmdlet
         if (ParameterSetName == WorkerSet)
         {
             RunEngine(() => loadedModel = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads,
-                ActivationEncoding, LoadProgressId), modelPath, terminating: true);
+                ActivationEncoding, LoadProgressId, WorkerCredentials()), modelPath, terminating: true);
             return;
         }
 

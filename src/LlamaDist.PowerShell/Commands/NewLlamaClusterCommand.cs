@@ -12,6 +12,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// memory; a list of numbers gives the layers per node.</para>
 /// <example><code>$c = New-LlamaCluster -Model .\tiny.gguf -Worker pc1:50052, mac1:50052 -Split Auto; $c.Nodes</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker $w1, $w2 -IncludeLocal -Split 2,5,4</code></example>
+/// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker https://pc1:50052 -TokenFile .\cluster.token -CertificateThumbprint $thumb</code></example>
 /// </summary>
 [Cmdlet(VerbsCommon.New, "LlamaCluster")]
 [OutputType(typeof(LlamaCluster))]
@@ -48,12 +49,27 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateSet("F16", "F32")]
     public string ActivationEncoding { get; set; } = "F16";
 
+    /// <summary>The cluster token the workers were started with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
+    [Parameter]
+    public System.Security.SecureString? Token { get; set; }
+
+    /// <summary>A file whose first line is the cluster token.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? TokenFile { get; set; }
+
+    /// <summary>SHA-256 thumbprints the workers' TLS certificates may have (https:// endpoints).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? CertificateThumbprint { get; set; }
+
     protected override void EndProcessing()
     {
         var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
         RunEngine(() =>
         {
-            var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, ActivationEncoding, ProgressId);
+            var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, Worker, ResolveSinglePath);
+            var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);
             WriteObject(output);

@@ -13,7 +13,8 @@ namespace LlamaDist.PowerShell.Commands;
 /// it (or with Stop-LlamaWorker). With -Detached the module starts its LlamaDist.Worker executable, waits until
 /// it listens, and the worker outlives this session (for remoting and services).</para>
 /// <example><code>$w1 = Start-LlamaWorker -Port 50052; $w2 = Start-LlamaWorker -Port 50053 -Threads 1</code></example>
-/// <example><code>Invoke-Command -ComputerName pc1 { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached }</code></example>
+/// <example><code>Invoke-Command -ComputerName pc1 { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ~/.llamadist/cluster.token }</code></example>
+/// <example><code>$cert = New-LlamaWorkerCertificate -Path ~/.llamadist/worker.pfx; Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -CertificatePath $cert.Path</code></example>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "LlamaWorker")]
 [OutputType(typeof(LlamaWorker))]
@@ -65,35 +66,73 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [Parameter]
     public SwitchParameter Detached { get; set; }
 
+    /// <summary>
+    /// The cluster secret every call to the worker must carry (coordinators and the other workers use the same).
+    /// Required to listen beyond loopback, unless -AllowInsecure. Also -TokenFile, or LLAMADIST_TOKEN.
+    /// </summary>
+    [Parameter]
+    public System.Security.SecureString? Token { get; set; }
+
+    /// <summary>A file whose first line is the cluster token (for scripts and services).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? TokenFile { get; set; }
+
+    /// <summary>Listen beyond loopback without a token: anyone who can reach the port can use the worker.</summary>
+    [Parameter]
+    public SwitchParameter AllowInsecure { get; set; }
+
+    /// <summary>Serve HTTPS (HTTP/2 over TLS) with this certificate: a PFX file (New-LlamaWorkerCertificate makes one) or a PEM certificate.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The private key of a PEM -CertificatePath.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CertificateKeyPath { get; set; }
+
+    /// <summary>The password of the PFX file (or of an encrypted PEM key).</summary>
+    [Parameter]
+    public System.Security.SecureString? CertificatePassword { get; set; }
+
     protected override void ProcessRecord()
     {
-        if (!IsLoopback(Address))
+        if (!IsLoopback(Address) && AllowInsecure)
         {
-            WriteWarning($"The worker listens on {Address}: anyone who can reach this port can use it. LlamaDist workers have no authentication yet; bind to 127.0.0.1 or use a trusted network.");
+            WriteWarning($"The worker listens on {Address} without a cluster token (-AllowInsecure): anyone who can reach this port can use it.");
         }
-        var request = new WorkerStartRequest
-        {
-            Address = Address,
-            Port = Port,
-            Threads = Threads,
-            Name = Name,
-            ModelPath = ModelPath is null ? null : ResolveSinglePath(ModelPath),
-            CacheDirectory = CacheDirectory is null ? null : ResolveSinglePath(CacheDirectory),
-            MaxMemoryBytes = MaxMemory,
-            WeightMemory = Enum.Parse<WeightMemoryMode>(WeightMemory),
-        };
         RunEngine(() =>
         {
+            var token = WorkerCredentialResolver.ResolveToken(Token, TokenFile, ResolveSinglePath)
+                ?? (Environment.GetEnvironmentVariable(WorkerCredentialResolver.TokenVariable) is { Length: > 0 } variable ? variable : null);
+            var request = new WorkerStartRequest
+            {
+                Address = Address,
+                Port = Port,
+                Threads = Threads,
+                Name = Name,
+                ModelPath = ModelPath is null ? null : ResolveSinglePath(ModelPath),
+                CacheDirectory = CacheDirectory is null ? null : ResolveSinglePath(CacheDirectory),
+                MaxMemoryBytes = MaxMemory,
+                WeightMemory = Enum.Parse<WeightMemoryMode>(WeightMemory),
+                Token = token,
+                AllowInsecure = AllowInsecure,
+                CertificatePath = CertificatePath is null ? null : ResolveSinglePath(CertificatePath),
+                CertificateKeyPath = CertificateKeyPath is null ? null : ResolveSinglePath(CertificateKeyPath),
+                CertificatePassword = WorkerCredentialResolver.PlainText(CertificatePassword),
+            };
             LlamaWorker worker;
             if (Detached)
             {
-                var (processId, processStartTime, endpoint, workerId) = DetachedWorker.Start(request, CancellationToken);
-                var status = WorkerInspector.Query(endpoint, CancellationToken);
+                var (processId, processStartTime, endpoint, workerId, thumbprint) = DetachedWorker.Start(request, CancellationToken);
+                var status = WorkerInspector.Query(endpoint, token, thumbprint is null ? [] : [thumbprint], CancellationToken);
                 worker = new LlamaWorker
                 {
                     Name = status.Name, Endpoint = endpoint, ProcessId = processId, Backend = status.Backend, Threads = status.Threads,
                     MemoryBytes = status.TotalMemoryBytes, Memory = HumanReadable.Bytes(status.TotalMemoryBytes), Detached = true,
                     WorkerId = workerId, Started = DateTime.Now, ProcessStartTime = processStartTime,
+                    CertificateThumbprint = thumbprint, Token = token,
                 };
             }
             else
@@ -104,6 +143,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                     Name = host.Name, Endpoint = host.Endpoint, ProcessId = Environment.ProcessId, Backend = "CPU", Threads = host.Threads,
                     MemoryBytes = host.TotalMemoryBytes, Memory = HumanReadable.Bytes(host.TotalMemoryBytes), Detached = false,
                     WorkerId = host.WorkerId, Started = DateTime.Now, Host = host,
+                    CertificateThumbprint = host.CertificateThumbprint, Token = token,
                 };
             }
             SessionRegistry.Add(worker);

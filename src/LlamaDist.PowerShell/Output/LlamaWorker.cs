@@ -23,6 +23,14 @@ public sealed class LlamaWorker
     public bool Detached { get; init; }
     public string WorkerId { get; init; } = "";
     public DateTime Started { get; init; }
+    /// <summary>SHA-256 thumbprint of the worker's TLS certificate (what -CertificateThumbprint pins); empty for cleartext.</summary>
+    public string? CertificateThumbprint { get; init; }
+    /// <summary>Whether calls must carry a cluster token.</summary>
+    public bool Authenticated => Token is not null;
+
+    /// <summary>The cluster token it was started with: cmdlets given this worker (or its endpoint) use it.</summary>
+    [Hidden]
+    internal string? Token { get; init; }
 
     /// <summary>The in-process host of an embedded worker (an engine object, held by its interface only).</summary>
     [Hidden]

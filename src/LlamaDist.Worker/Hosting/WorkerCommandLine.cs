@@ -1,5 +1,6 @@
 using System.Globalization;
 using LlamaDist.Core.Model;
+using ClusterTokenRules = LlamaDist.Distributed.Security.ClusterToken;
 
 namespace LlamaDist.Worker.Hosting;
 
@@ -9,11 +10,23 @@ public static class WorkerCommandLine
     public const string Usage =
         "Usage: dotnet LlamaDist.Worker.dll [--address 127.0.0.1] [--port 50052] [--threads N] [--name NAME]\n" +
         "       [--model-path FILE|DIR] [--cache-directory DIR] [--max-memory BYTES] [--weight-memory auto|mapped|resident]\n" +
-        "       [--session-idle-seconds N] [--quiet true]";
+        "       [--session-idle-seconds N] [--quiet true]\n" +
+        "       [--token-file FILE] [--allow-insecure true] [--certificate PFX|PEM] [--certificate-key PEM]\n" +
+        "       [--certificate-password-file FILE]\n" +
+        "The cluster token also comes from LLAMADIST_TOKEN, a certificate password from LLAMADIST_CERTIFICATE_PASSWORD.";
 
-    /// <summary>The options, or null when help was asked for. Unknown or malformed arguments throw FormatException.</summary>
-    public static WorkerOptions? Parse(IReadOnlyList<string> args)
+    /// <summary>Environment variables read when the matching file option is absent (never the command line: it is visible to every user).</summary>
+    public const string TokenVariable = "LLAMADIST_TOKEN";
+
+    public const string CertificatePasswordVariable = "LLAMADIST_CERTIFICATE_PASSWORD";
+
+    /// <summary>
+    /// The options, or null when help was asked for. Unknown or malformed arguments, and unreadable or malformed
+    /// token files, throw FormatException. <paramref name="environment"/> reads variables (the process's by default).
+    /// </summary>
+    public static WorkerOptions? Parse(IReadOnlyList<string> args, Func<string, string?>? environment = null)
     {
+        environment ??= Environment.GetEnvironmentVariable;
         var options = new WorkerOptions();
         for (int i = 0; i < args.Count; i++)
         {
@@ -39,11 +52,45 @@ public static class WorkerCommandLine
                 "--weight-memory" => options with { WeightMemory = Memory(name, value) },
                 "--quiet" => options with { Quiet = value.Equals("true", StringComparison.OrdinalIgnoreCase) },
                 "--session-idle-seconds" => options with { SessionIdleTimeout = TimeSpan.FromSeconds(Integer(name, value, 1, 86400)) },
+                "--token-file" => options with { Token = TokenFromFile(value) },
+                "--allow-insecure" => options with { AllowInsecure = Boolean(name, value) },
+                "--certificate" => options with { CertificatePath = Path.GetFullPath(value) },
+                "--certificate-key" => options with { CertificateKeyPath = Path.GetFullPath(value) },
+                "--certificate-password-file" => options with { CertificatePassword = FirstLine(value) },
                 _ => throw new FormatException($"Unknown option '{name}'."),
             };
         }
+        if (options.Token is null && environment(TokenVariable) is { Length: > 0 } token)
+        {
+            options = options with { Token = Checked(() => ClusterTokenRules.Validate(token, TokenVariable)) };
+        }
+        if (options.CertificatePassword is null && environment(CertificatePasswordVariable) is { Length: > 0 } password)
+        {
+            options = options with { CertificatePassword = password };
+        }
         return options;
     }
+
+    private static string TokenFromFile(string path) => Checked(() => ClusterTokenRules.ReadFile(path));
+
+    private static string FirstLine(string path) =>
+        Checked(() => File.ReadLines(path).FirstOrDefault()?.TrimEnd('\r', '\n') ?? throw new ArgumentException($"{path} is empty."));
+
+    /// <summary>Runs a file or token check, reporting its failure as a command-line error.</summary>
+    private static string Checked(Func<string> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception exception) when (exception is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            throw new FormatException(exception.Message, exception);
+        }
+    }
+
+    private static bool Boolean(string name, string value) =>
+        bool.TryParse(value, out var flag) ? flag : throw new FormatException($"{name} must be true or false, not '{value}'.");
 
     private static int Integer(string name, string value, int min, int max) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= min && number <= max

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using LlamaDist.Distributed.Client;
+using LlamaDist.Distributed.Security;
+using LlamaDist.Worker.Security;
 using LlamaDist.Worker.Service;
 using LlamaDist.Worker.State;
 using Microsoft.AspNetCore.Builder;
@@ -16,8 +19,9 @@ using Microsoft.Extensions.Logging;
 namespace LlamaDist.Worker.Hosting;
 
 /// <summary>
-/// A running worker: Kestrel listening on one address with cleartext HTTP/2 only (HTTP/1 would make gRPC clients
-/// without TLS fail with HTTP_1_1_REQUIRED), serving <see cref="WorkerService"/> over one
+/// A running worker: Kestrel listening on one address with HTTP/2 only (cleartext with prior knowledge, or over
+/// TLS with a certificate; HTTP/1 would make cleartext gRPC clients fail with HTTP_1_1_REQUIRED), the cluster
+/// token checked on every request when one is set, serving <see cref="WorkerService"/> over one
 /// <see cref="WorkerRuntime"/>. Used by the executable and, inside pwsh, by the embedded worker.
 /// </summary>
 public sealed class WorkerHost : IAsyncDisposable
@@ -25,12 +29,16 @@ public sealed class WorkerHost : IAsyncDisposable
     private readonly WebApplication application;
     private readonly WorkerRuntime runtime;
 
-    private WorkerHost(WebApplication application, WorkerRuntime runtime, WorkerEndpoint endpoint)
+    private WorkerHost(WebApplication application, WorkerRuntime runtime, WorkerEndpoint endpoint, string? certificateThumbprint)
     {
         this.application = application;
         this.runtime = runtime;
         Endpoint = endpoint;
+        CertificateThumbprint = certificateThumbprint;
     }
+
+    /// <summary>SHA-256 thumbprint of the TLS certificate clients pin for this worker; null when it serves cleartext.</summary>
+    public string? CertificateThumbprint { get; }
 
     /// <summary>The address actually bound (the real port when 0 was asked for).</summary>
     public WorkerEndpoint Endpoint { get; }
@@ -63,13 +71,26 @@ public sealed class WorkerHost : IAsyncDisposable
         {
             throw new WorkerStartException(WorkerStartFailure.InvalidAddress, $"Port {options.Port} is outside 0..65535.");
         }
+        if (!IPAddress.IsLoopback(address) && options.Token is null && !options.AllowInsecure)
+        {
+            throw new WorkerStartException(WorkerStartFailure.InsecureBinding,
+                $"Refusing to listen on {options.Address} without a cluster token: anyone who reaches the port could use the worker. Give a token (-Token/-TokenFile, --token-file), or -AllowInsecure on a network you trust.");
+        }
+        var certificate = LoadCertificate(options);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "LlamaDist.Worker" });
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(address, options.Port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (certificate is not null)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(30);
             kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(30);
@@ -79,6 +100,11 @@ public sealed class WorkerHost : IAsyncDisposable
         });
         var runtime = new WorkerRuntime(options);
         var application = Build(builder, runtime);
+        var startLog = application.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LlamaDist.Worker");
+        if (!IPAddress.IsLoopback(address) && options.Token is null)
+        {
+            startLog.LogWarning("Listening on {Address} without a cluster token (-AllowInsecure): anyone who can reach this port can use the worker.", options.Address);
+        }
         try
         {
             await application.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -100,7 +126,8 @@ public sealed class WorkerHost : IAsyncDisposable
 
         var bound = application.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var port = new Uri(bound).Port;
-        return new WorkerHost(application, runtime, new WorkerEndpoint(address.ToString(), port));
+        return new WorkerHost(application, runtime, new WorkerEndpoint(address.ToString(), port) { Tls = certificate is not null },
+            certificate is null ? null : CertificatePins.Thumbprint(certificate));
     }
 
     /// <summary>
@@ -118,8 +145,47 @@ public sealed class WorkerHost : IAsyncDisposable
         });
         builder.Services.AddSingleton(runtime);
         var application = builder.Build();
+        if (runtime.Options.Token is { } token)
+        {
+            application.UseTokenAuthentication(token, application.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LlamaDist.Worker.Security"));
+        }
         application.MapGrpcService<WorkerService>();
         return application;
+    }
+
+    /// <summary>The TLS certificate (with its private key) the options name, or null for cleartext.</summary>
+    private static X509Certificate2? LoadCertificate(WorkerOptions options)
+    {
+        if (string.IsNullOrEmpty(options.CertificatePath))
+        {
+            return null;
+        }
+        try
+        {
+            X509Certificate2 certificate;
+            if (!string.IsNullOrEmpty(options.CertificateKeyPath))
+            {
+                using var pem = string.IsNullOrEmpty(options.CertificatePassword)
+                    ? X509Certificate2.CreateFromPemFile(options.CertificatePath, options.CertificateKeyPath)
+                    : X509Certificate2.CreateFromEncryptedPemFile(options.CertificatePath, options.CertificatePassword, options.CertificateKeyPath);
+                // Re-imported through PKCS#12 so the key is usable by SslStream on every platform.
+                certificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            }
+            else
+            {
+                certificate = X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath, options.CertificatePassword);
+            }
+            if (!certificate.HasPrivateKey)
+            {
+                throw new WorkerStartException(WorkerStartFailure.InvalidCertificate, $"The certificate {options.CertificatePath} has no private key.");
+            }
+            return certificate;
+        }
+        catch (Exception exception) when (exception is System.Security.Cryptography.CryptographicException or IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            throw new WorkerStartException(WorkerStartFailure.InvalidCertificate,
+                $"Cannot use the TLS certificate {options.CertificatePath}: {exception.Message}", exception);
+        }
     }
 
     private static bool IsAddressInUse(Exception exception)

@@ -36,6 +36,24 @@ public sealed record WorkerOptions
     /// <summary>Sessions with no step for this long are closed and their caches freed.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// The cluster secret every call must carry; null: no authentication, which only loopback addresses (or
+    /// <see cref="AllowInsecure"/>) accept.
+    /// </summary>
+    public string? Token { get; init; }
+
+    /// <summary>Listen on a non-loopback address without a token (a warning is logged).</summary>
+    public bool AllowInsecure { get; init; }
+
+    /// <summary>Serve HTTPS with this certificate: a PFX/PKCS#12 file, or a PEM certificate with <see cref="CertificateKeyPath"/>.</summary>
+    public string? CertificatePath { get; init; }
+
+    /// <summary>The PEM private key of a PEM <see cref="CertificatePath"/>.</summary>
+    public string? CertificateKeyPath { get; init; }
+
+    /// <summary>Password of the PFX file (or of an encrypted PEM key).</summary>
+    public string? CertificatePassword { get; init; }
+
     /// <summary>No console log (the executable still prints its ready line).</summary>
     public bool Quiet { get; init; }
 
@@ -50,5 +68,14 @@ public sealed record WorkerOptions
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
             return Path.Combine(root, "llamadist", "ranges");
         }
+    }
+
+    /// <summary>The record's printed form, with the secrets left out (options end up in logs and error messages).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, Name = {Name}, ModelPath = {ModelPath}, ");
+        builder.Append($"CacheDirectory = {CacheDirectory}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, ");
+        builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}");
+        return true;
     }
 }

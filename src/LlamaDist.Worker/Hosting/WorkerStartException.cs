@@ -20,4 +20,10 @@ public enum WorkerStartFailure
 
     /// <summary>The ASP.NET Core runtime the worker host needs is not installed.</summary>
     RuntimeMissing,
+
+    /// <summary>A non-loopback address without a cluster token (and without AllowInsecure).</summary>
+    InsecureBinding,
+
+    /// <summary>The TLS certificate cannot be read or has no private key.</summary>
+    InvalidCertificate,
 }

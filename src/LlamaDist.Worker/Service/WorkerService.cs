@@ -29,8 +29,8 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
             throw WorkerErrors.Create(StatusCode.FailedPrecondition, Distributed.Client.WorkerFailure.ProtocolMismatch,
                 $"This worker speaks protocol {WireProtocol.Major}.{WireProtocol.Minor}; the caller speaks {version}. Use the same LlamaDist major version on both.");
         }
-        logger.LogInformation("Handshake from {Client} at {Peer}", request.ClientName, context.Peer);
-        return Task.FromResult(runtime.Handshake());
+        logger.LogInformation("Handshake from {Client} at {Peer}", request.ClientName.Length > 100 ? request.ClientName[..100] : request.ClientName, context.Peer);
+        return Task.FromResult(runtime.Handshake(request));
     }
 
     public override Task<WorkerStatus> GetStatus(GetStatusRequest request, ServerCallContext context) =>
@@ -50,8 +50,11 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
     public override Task<ReleaseRangeReply> ReleaseRange(ReleaseRangeRequest request, ServerCallContext context) =>
         Task.FromResult(runtime.ReleaseRange(request.RangeHash));
 
-    public override Task<OpenSessionReply> OpenSession(OpenSessionRequest request, ServerCallContext context) =>
-        Task.FromResult(runtime.OpenSession(request));
+    public override async Task<OpenSessionReply> OpenSession(OpenSessionRequest request, ServerCallContext context)
+    {
+        await runtime.VerifyNextStageAsync(request, context.CancellationToken).ConfigureAwait(false);
+        return runtime.OpenSession(request);
+    }
 
     public override Task<CloseSessionReply> CloseSession(CloseSessionRequest request, ServerCallContext context) =>
         Task.FromResult(new CloseSessionReply { Closed = runtime.CloseSession(request.SessionId) });

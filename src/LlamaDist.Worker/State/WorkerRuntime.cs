@@ -7,6 +7,7 @@ using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
+using LlamaDist.Distributed.Security;
 using LlamaDist.Distributed.Weights;
 using LlamaDist.Worker.Hosting;
 
@@ -26,6 +27,8 @@ internal sealed class WorkerRuntime : IDisposable
     private readonly Dictionary<string, HostedSession> sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, GrpcChannel> peers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> hashes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string[]> peerPins = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTime> verifiedPeers = new(StringComparer.Ordinal);
     private readonly Timer collector;
     private long messagesReceived, bytesReceived, messagesSent, bytesSent;
 
@@ -89,6 +92,20 @@ internal sealed class WorkerRuntime : IDisposable
     {
         Interlocked.Increment(ref messagesSent);
         Interlocked.Add(ref bytesSent, bytes);
+    }
+
+    /// <summary>
+    /// Who this worker is and what it can do; with a token, the proof for the caller's challenge (callers refuse
+    /// a worker that cannot show it holds their token).
+    /// </summary>
+    public HandshakeReply Handshake(HandshakeRequest request)
+    {
+        var reply = Handshake();
+        if (Options.Token is { } token && request.Challenge.Length is > 0 and <= 256)
+        {
+            reply.ChallengeResponse = Google.Protobuf.ByteString.CopyFrom(ClusterToken.Prove(token, request.Challenge.Span));
+        }
+        return reply;
     }
 
     public HandshakeReply Handshake() => new()
@@ -469,14 +486,77 @@ internal sealed class WorkerRuntime : IDisposable
     }
 
     /// <summary>
-    /// Opens the channel to a next stage: a real socket by default; tests route endpoint names to in-memory
-    /// servers instead. Set before the first session forwards anywhere.
+    /// Opens the channel to a next stage (with this worker's token and the pins the coordinator sent for it): a
+    /// real socket by default; tests route endpoint names to in-memory servers instead. Set before the first
+    /// session forwards anywhere.
     /// </summary>
-    internal Func<WorkerEndpoint, GrpcChannel> OpenPeerChannel { get; set; } = WorkerChannels.Open;
+    internal Func<WorkerEndpoint, WorkerCredentials, GrpcChannel> OpenPeerChannel { get; set; } = WorkerChannels.Open;
 
-    /// <summary>A channel to the next stage, shared by every session that forwards there.</summary>
-    public LlamaWorker.LlamaWorkerClient PeerClient(WorkerEndpoint endpoint) =>
-        new(peers.GetOrAdd(endpoint.ToString(), _ => OpenPeerChannel(endpoint)));
+    /// <summary>A channel to the next stage, shared by every session that forwards there with the same pins.</summary>
+    public LlamaWorker.LlamaWorkerClient PeerClient(WorkerEndpoint endpoint)
+    {
+        var credentials = PeerCredentials(endpoint);
+        var key = $"{endpoint}|{string.Join(",", credentials.CertificateThumbprints)}";
+        return new(peers.GetOrAdd(key, _ => OpenPeerChannel(endpoint, credentials)));
+    }
+
+    private WorkerCredentials PeerCredentials(WorkerEndpoint endpoint) => new()
+    {
+        Token = Options.Token,
+        CertificateThumbprints = peerPins.TryGetValue(endpoint.ToString(), out var pins) ? pins : [],
+    };
+
+    /// <summary>
+    /// Checks the next stage an OpenSession names before any session forwards there: its certificate pins are
+    /// recorded for the channel, and, when this worker has a token, the next stage must prove in a handshake
+    /// that it holds the same one. So a worker never relays activations (or connects at all, beyond that
+    /// handshake) to an address that is not another worker of the same cluster. Proven stages are remembered
+    /// for <see cref="VerifiedPeerLifetime"/>.
+    /// </summary>
+    public async Task VerifyNextStageAsync(OpenSessionRequest request, CancellationToken cancellationToken)
+    {
+        if (request.NextEndpoint.Length == 0)
+        {
+            return;
+        }
+        if (!WorkerEndpoint.TryParse(request.NextEndpoint, out var next, out var problem))
+        {
+            throw WorkerErrors.Invalid(problem);
+        }
+        string[] pins;
+        try
+        {
+            pins = request.NextCertificateThumbprints.Take(16).Select(CertificatePins.Normalize).Distinct().ToArray();
+        }
+        catch (ArgumentException exception)
+        {
+            throw WorkerErrors.Invalid(exception.Message);
+        }
+        var endpointKey = next.ToString();
+        peerPins[endpointKey] = pins;
+        if (Options.Token is not { } token)
+        {
+            return;
+        }
+        var proofKey = $"{endpointKey}|{string.Join(",", pins)}";
+        if (verifiedPeers.TryGetValue(proofKey, out var provenAt) && DateTime.UtcNow - provenAt < VerifiedPeerLifetime)
+        {
+            return;
+        }
+        try
+        {
+            await WorkerClient.HandshakeAsync(next, PeerClient(next), token, $"worker {Identity.HostName}", cancellationToken).ConfigureAwait(false);
+        }
+        catch (WorkerCallException exception)
+        {
+            throw WorkerErrors.Create(StatusCode.FailedPrecondition, WorkerFailure.Rejected,
+                $"The next stage {next} is not a worker of this cluster: {exception.Message}");
+        }
+        verifiedPeers[proofKey] = DateTime.UtcNow;
+    }
+
+    /// <summary>How long a next stage's proof of the token is trusted before it is asked again.</summary>
+    public static readonly TimeSpan VerifiedPeerLifetime = TimeSpan.FromMinutes(10);
 
     public void Dispose()
     {

@@ -27,7 +27,7 @@ internal sealed class InProcessWorker : IAsyncDisposable
         Runtime = runtime;
         Endpoint = endpoint;
         server = application.GetTestServer();
-        Channel = OpenChannel();
+        Channel = OpenChannel(token: runtime.Options.Token);
         Client = new LlamaWorker.LlamaWorkerClient(Channel);
     }
 
@@ -37,7 +37,7 @@ internal sealed class InProcessWorker : IAsyncDisposable
 
     public string CacheDirectory => Runtime.Options.CacheDirectory;
 
-    /// <summary>The test's own channel (limits as every LlamaDist peer sets them).</summary>
+    /// <summary>The test's own channel (limits as every LlamaDist peer sets them, the worker's token when it has one).</summary>
     public GrpcChannel Channel { get; }
 
     public LlamaWorker.LlamaWorkerClient Client { get; }
@@ -57,28 +57,29 @@ internal sealed class InProcessWorker : IAsyncDisposable
 
     /// <summary>
     /// A new channel to this worker. <paramref name="unlimitedSend"/> lifts the client's own send limit so a
-    /// too-large message reaches the worker and the worker's limit is what refuses it.
+    /// too-large message reaches the worker and the worker's limit is what refuses it; <paramref name="token"/>
+    /// goes with every call as the cluster token.
     /// </summary>
-    public GrpcChannel OpenChannel(bool unlimitedSend = false) =>
+    public GrpcChannel OpenChannel(bool unlimitedSend = false, string? token = null) =>
         GrpcChannel.ForAddress(server.BaseAddress, new GrpcChannelOptions
         {
-            HttpHandler = server.CreateHandler(),
+            HttpHandler = token is null ? server.CreateHandler() : new BearerTokenHandler(token, server.CreateHandler()),
             MaxReceiveMessageSize = WorkerChannels.MaxMessageBytes,
             MaxSendMessageSize = unlimitedSend ? null : WorkerChannels.MaxMessageBytes,
             ThrowOperationCanceledOnCancellation = true,
         });
 
     /// <summary>A coordinator's client for this worker (handshake done), over an in-memory channel.</summary>
-    public Task<WorkerClient> ConnectAsync() =>
-        WorkerClient.ConnectAsync(Endpoint, OpenChannel(), "tests", CancellationToken.None);
+    public Task<WorkerClient> ConnectAsync(string? token = null) =>
+        WorkerClient.ConnectAsync(Endpoint, OpenChannel(token: token), new WorkerCredentials { Token = token }, "tests", CancellationToken.None);
 
     /// <summary>Lets each of <paramref name="workers"/> open its next-stage channel to any of the others by endpoint.</summary>
     public static void Route(params InProcessWorker[] workers)
     {
         foreach (var worker in workers)
         {
-            worker.Runtime.OpenPeerChannel = endpoint =>
-                workers.Single(w => w.Endpoint.ToString() == endpoint.ToString()).OpenChannel();
+            worker.Runtime.OpenPeerChannel = (endpoint, credentials) =>
+                workers.Single(w => w.Endpoint.ToString() == endpoint.ToString()).OpenChannel(token: credentials.Token);
         }
     }
 
