@@ -59,12 +59,13 @@ Describe 'Start-LlamaWorker and Get-LlamaWorker' {
         Get-ErrorIdOf { Start-LlamaWorker -Port $port -Threads 1 -Detached } | Should -Be 'PortInUse'
     }
 
-    It 'warns before binding beyond loopback, and refuses an address that is not this machine''s' {
-        $record = Get-ErrorRecordOf { Start-LlamaWorker -Address 192.0.2.1 -Port 0 -Threads 1 -WarningVariable warnings -WarningAction SilentlyContinue; $script:Warnings = $warnings }
+    It 'refuses beyond loopback without a token, warns with -AllowInsecure, and refuses an address that is not this machine''s' {
+        Get-ErrorIdOf { Start-LlamaWorker -Address 192.0.2.1 -Port 0 -Threads 1 } | Should -Be 'InsecureBinding'
+        $record = Get-ErrorRecordOf { Start-LlamaWorker -Address 192.0.2.1 -Port 0 -Threads 1 -AllowInsecure -WarningAction SilentlyContinue }
         ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'InvalidAddress'
-        Get-ErrorIdOf { Start-LlamaWorker -Address 'not-an-address' -Port 0 -WarningAction SilentlyContinue } | Should -Be 'InvalidAddress'
-        $null = Start-LlamaWorker -Address 192.0.2.1 -Port 0 -Threads 1 -WarningVariable warned -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
-        $warned | Should -Match 'no authentication'
+        Get-ErrorIdOf { Start-LlamaWorker -Address 'not-an-address' -Port 0 -AllowInsecure -WarningAction SilentlyContinue } | Should -Be 'InvalidAddress'
+        $null = Start-LlamaWorker -Address 192.0.2.1 -Port 0 -Threads 1 -AllowInsecure -WarningVariable warned -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
+        $warned | Should -Match 'without a cluster token'
     }
 }
 

@@ -49,7 +49,7 @@ internal static class ClusterCmdletSupport
             Token = credentials.Token, CertificateThumbprints = credentials.Thumbprints,
         };
         var progress = new ClusterProgress(cmdlet, progressId);
-        var cluster = ClusterModel.Create(request, progress, cmdlet.Token);
+        var cluster = ClusterModel.Create(request, progress, cmdlet.Cancellation);
         cmdlet.WriteProgress(new ProgressRecord(progressId, "Building cluster", "Done") { RecordType = ProgressRecordType.Completed });
         return cluster;
     }

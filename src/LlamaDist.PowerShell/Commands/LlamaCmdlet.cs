@@ -14,7 +14,7 @@ public abstract class LlamaCmdlet : PSCmdlet, IDisposable
     protected CancellationToken CancellationToken => cancellation.Token;
 
     /// <summary>The same token, for helpers outside the cmdlet class.</summary>
-    internal CancellationToken Token => cancellation.Token;
+    internal CancellationToken Cancellation => cancellation.Token;
 
     protected override void StopProcessing() => cancellation.Cancel();
 

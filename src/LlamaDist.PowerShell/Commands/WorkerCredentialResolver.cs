@@ -8,7 +8,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// Where a cmdlet that talks to workers gets the cluster token and the certificate thumbprints it trusts:
 /// -Token (SecureString), else -TokenFile (its first line), else the token of a worker this session started at
 /// one of the endpoints (so Start-LlamaWorker's object pipes into New-LlamaCluster as it is), else the
-/// LLAMADIST_TOKEN environment variable (for scripts and services). Thumbprints: -CertificateThumbprint plus those
+/// LLAMADIST_TOKEN environment variable (for scripts and services). Thumbprints: -CertificateThumbprint, else those
 /// of the session's own TLS workers at the endpoints.
 /// </summary>
 internal static class WorkerCredentialResolver
@@ -19,8 +19,8 @@ internal static class WorkerCredentialResolver
         IEnumerable<string> endpoints, Func<string, string> resolvePath)
     {
         var known = SessionRegistry.Workers.Where(worker => endpoints.Contains(worker.Endpoint, StringComparer.OrdinalIgnoreCase)).ToList();
-        var pins = (thumbprints ?? []).Concat(known.Select(worker => worker.CertificateThumbprint).OfType<string>())
-            .Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        var pins = thumbprints is { Length: > 0 } ? thumbprints
+            : known.Select(worker => worker.CertificateThumbprint).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
         return (ResolveToken(token, tokenFile, resolvePath) ?? known.Select(worker => worker.Token).FirstOrDefault(t => t is not null)
             ?? NullIfEmpty(Environment.GetEnvironmentVariable(TokenVariable)), pins);
     }

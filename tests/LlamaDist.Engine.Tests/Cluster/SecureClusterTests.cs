@@ -1,0 +1,120 @@
+using LlamaDist.Engine.Cluster;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Generation;
+using LlamaDist.Engine.Models;
+using LlamaDist.Engine.TestModels;
+using LlamaDist.Engine.Workers;
+
+namespace LlamaDist.Engine.Tests.Cluster;
+
+/// <summary>
+/// Real workers on loopback with a cluster token and TLS (self-signed certificates, pinned by thumbprint): the
+/// ring, worker to worker included, gives the local greedy tokens; a wrong token, no token, or a pin that differs
+/// is refused with its own error; a non-loopback address without a token is refused before anything listens.
+/// </summary>
+public sealed class SecureClusterTests : IDisposable
+{
+    private const string Token = "secure-cluster-test-token-0123456789";
+    private const string Prompt = "The quick brown fox jumps over the lazy dog because";
+    private readonly string directory = Path.Combine(Path.GetTempPath(), $"llamadist-secure-{Guid.NewGuid():N}");
+    private readonly List<EmbeddedWorker> workers = [];
+    private readonly List<string> thumbprints = [];
+    private readonly string modelPath;
+
+    public SecureClusterTests()
+    {
+        Directory.CreateDirectory(directory);
+        modelPath = Path.Combine(directory, "small-q8_0.gguf");
+        TestModelFactory.Create(modelPath, "Small", "Q8_0", seed: 5, vocabularyFrom: null, overwrite: true);
+        for (int i = 0; i < 2; i++)
+        {
+            var certificate = WorkerCertificate.CreateSelfSigned(Path.Combine(directory, $"worker-{i}.pfx"), ["localhost"], ["127.0.0.1"],
+                validDays: 2, password: "pfx-password", force: false);
+            thumbprints.Add(certificate.Thumbprint);
+            workers.Add(EmbeddedWorker.Start(new WorkerStartRequest
+            {
+                Port = 0, Threads = 1, Name = $"secure-{i}", CacheDirectory = Path.Combine(directory, $"cache-{i}"),
+                Token = Token, CertificatePath = certificate.Path, CertificatePassword = "pfx-password",
+            }));
+        }
+    }
+
+    private string[] Endpoints => workers.Select(worker => worker.Endpoint).ToArray();
+
+    private static GenerationRequest Greedy => new() { Prompt = Prompt, MaxTokens = 8, Temperature = 0, BatchSize = 5 };
+
+    [Fact]
+    public void A_token_and_pinned_certificates_give_the_local_greedy_tokens_through_tls_hops()
+    {
+        Assert.All(Endpoints, endpoint => Assert.StartsWith("https://127.0.0.1:", endpoint, StringComparison.Ordinal));
+        Assert.Equal(thumbprints, workers.Select(worker => worker.CertificateThumbprint));
+        int[] expected;
+        using (var local = LocalModel.Load(modelPath, threads: 1))
+        {
+            expected = local.Generate(Greedy).TokenIds;
+        }
+        // The workers have no model of their own: each receives its layers over TLS, and the first forwards to
+        // the second over TLS with the pin the coordinator sent.
+        using var cluster = ClusterModel.Create(new ClusterRequest
+        {
+            ModelPath = modelPath, Workers = Endpoints, Split = "Even", ActivationEncoding = "F32", Token = Token, CertificateThumbprints = thumbprints,
+        });
+        Assert.Equal(expected, cluster.Generate(Greedy).TokenIds);
+        var status = WorkerInspector.Query(Endpoints[1], Token, thumbprints);
+        Assert.True(status.ForwardMessagesReceived > 0);
+    }
+
+    [Fact]
+    public void A_wrong_or_missing_token_is_refused_as_an_authentication_failure()
+    {
+        foreach (var token in new[] { "not-the-cluster-token-0123456789", null })
+        {
+            var error = Assert.Throws<LlamaDistException>(() => ClusterModel.Create(new ClusterRequest
+            {
+                ModelPath = modelPath, Workers = Endpoints, Token = token, CertificateThumbprints = thumbprints,
+            }));
+            Assert.Equal(LlamaErrorKind.WorkerAuthenticationFailed, error.Kind);
+            Assert.Equal(Endpoints[0], error.Target);
+        }
+    }
+
+    [Fact]
+    public void A_certificate_that_matches_no_pin_is_refused()
+    {
+        var error = Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(Endpoints[0], Token, [new string('A', 64)]));
+        Assert.Equal(LlamaErrorKind.WorkerCertificateRejected, error.Kind);
+        // Without a pin the system's certificate authorities decide, and they do not know a self-signed certificate.
+        error = Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(Endpoints[0], Token, []));
+        Assert.Equal(LlamaErrorKind.WorkerCertificateRejected, error.Kind);
+        Assert.Equal("secure-0", WorkerInspector.Query(Endpoints[0], Token, [thumbprints[0]]).Name);
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    public void A_non_loopback_address_without_a_token_is_refused_before_listening(string address)
+    {
+        var error = Assert.Throws<LlamaDistException>(() => EmbeddedWorker.Start(new WorkerStartRequest { Address = address, Port = 0, Threads = 1 }));
+        Assert.Equal(LlamaErrorKind.InsecureBinding, error.Kind);
+        Assert.Contains("without a cluster token", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_short_token_is_refused()
+    {
+        var error = Assert.Throws<LlamaDistException>(() => EmbeddedWorker.Start(new WorkerStartRequest { Port = 0, Threads = 1, Token = "short" }));
+        Assert.Equal(LlamaErrorKind.InvalidArgument, error.Kind);
+    }
+
+    public void Dispose()
+    {
+        workers.ForEach(worker => worker.Dispose());
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
