@@ -30,7 +30,9 @@ public sealed class WorkerCallException : Exception
             {
                 StatusCode.Unauthenticated => WorkerFailure.AuthenticationFailed,
                 StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled => WorkerFailure.Unreachable,
-                StatusCode.ResourceExhausted => WorkerFailure.OutOfMemory,
+                // A worker short of memory says so in its trailer; a bare RESOURCE_EXHAUSTED is gRPC's own limit
+                // (a message larger than the channel takes), not the worker's memory.
+                StatusCode.ResourceExhausted => WorkerFailure.Failed,
                 StatusCode.InvalidArgument or StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.OutOfRange => WorkerFailure.Rejected,
                 _ => WorkerFailure.Failed,
             };

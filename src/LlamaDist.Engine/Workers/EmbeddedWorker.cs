@@ -42,9 +42,9 @@ public sealed class EmbeddedWorker : IDisposable
 
     internal static WorkerOptions WorkerOptionsFor(WorkerStartRequest request)
     {
-        if (request.Threads < 0 || request.MaxMemoryBytes < 0)
+        if (request.Threads < 0 || request.MaxMemoryBytes < 0 || request.MaxCacheBytes < 0)
         {
-            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "Threads and MaxMemory must be 0 (automatic) or positive.", nameof(request.Threads));
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "Threads, MaxMemory and MaxCacheSize must be 0 (automatic) or positive.", nameof(request.Threads));
         }
         var options = new WorkerOptions
         {
@@ -54,6 +54,7 @@ public sealed class EmbeddedWorker : IDisposable
             Name = request.Name,
             ModelPath = string.IsNullOrEmpty(request.ModelPath) ? null : Path.GetFullPath(request.ModelPath),
             MaxMemoryBytes = request.MaxMemoryBytes,
+            MaxCacheBytes = request.MaxCacheBytes > 0 ? request.MaxCacheBytes : WorkerOptions.DefaultMaxCacheBytes,
             WeightMemory = request.WeightMemory.ToCore(),
             Token = string.IsNullOrEmpty(request.Token) ? null : ValidToken(request.Token),
             AllowInsecure = request.AllowInsecure,

@@ -10,6 +10,8 @@ public sealed class WorkerStartRequest
     public string? Name { get; init; }
     public string? ModelPath { get; init; }
     public string? CacheDirectory { get; init; }
+    /// <summary>Most bytes of streamed ranges kept in the cache; 0: the worker's default (32 GiB).</summary>
+    public long MaxCacheBytes { get; init; }
     /// <summary>0: the machine's memory.</summary>
     public long MaxMemoryBytes { get; init; }
     /// <summary>Where hosted ranges' weight matrices are read from.</summary>

@@ -54,6 +54,11 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [ValidateRange(1, long.MaxValue)]
     public long MaxMemory { get; set; }
 
+    /// <summary>Most bytes of streamed layers the cache keeps (e.g. 64GB); least recently used ones are deleted first. 32 GiB when omitted.</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long MaxCacheSize { get; set; }
+
     /// <summary>
     /// Where the worker reads its layers' weight matrices from: Auto (default; resident in huge pages when they fit
     /// in half the available memory), Mapped or Resident, as for Invoke-LlamaPrompt.
@@ -115,6 +120,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 ModelPath = ModelPath is null ? null : ResolveSinglePath(ModelPath),
                 CacheDirectory = CacheDirectory is null ? null : ResolveSinglePath(CacheDirectory),
                 MaxMemoryBytes = MaxMemory,
+                MaxCacheBytes = MaxCacheSize,
                 WeightMemory = Enum.Parse<WeightMemoryMode>(WeightMemory),
                 Token = token,
                 AllowInsecure = AllowInsecure,

@@ -10,7 +10,7 @@ public static class WorkerCommandLine
     public const string Usage =
         "Usage: dotnet LlamaDist.Worker.dll [--address 127.0.0.1] [--port 50052] [--threads N] [--name NAME]\n" +
         "       [--model-path FILE|DIR] [--cache-directory DIR] [--max-memory BYTES] [--weight-memory auto|mapped|resident]\n" +
-        "       [--session-idle-seconds N] [--quiet true]\n" +
+        "       [--session-idle-seconds N] [--quiet true] [--max-cache-size BYTES]\n" +
         "       [--token-file FILE] [--allow-insecure true] [--certificate PFX|PEM] [--certificate-key PEM]\n" +
         "       [--certificate-password-file FILE]\n" +
         "The cluster token also comes from LLAMADIST_TOKEN, a certificate password from LLAMADIST_CERTIFICATE_PASSWORD.";
@@ -49,6 +49,7 @@ public static class WorkerCommandLine
                 "--model-path" => options with { ModelPath = Path.GetFullPath(value) },
                 "--cache-directory" => options with { CacheDirectory = Path.GetFullPath(value) },
                 "--max-memory" => options with { MaxMemoryBytes = Long(name, value) },
+                "--max-cache-size" => options with { MaxCacheBytes = Long(name, value) },
                 "--weight-memory" => options with { WeightMemory = Memory(name, value) },
                 "--quiet" => options with { Quiet = value.Equals("true", StringComparison.OrdinalIgnoreCase) },
                 "--session-idle-seconds" => options with { SessionIdleTimeout = TimeSpan.FromSeconds(Integer(name, value, 1, 86400)) },

@@ -33,6 +33,18 @@ public sealed record WorkerOptions
     /// <summary>Where hosted ranges' weight matrices are read from (Auto: resident in huge pages when they fit).</summary>
     public WeightMemory WeightMemory { get; init; } = WeightMemory.Auto;
 
+    /// <summary>Most bytes of streamed ranges kept in <see cref="CacheDirectory"/>; least recently used ones go first.</summary>
+    public long MaxCacheBytes { get; init; } = DefaultMaxCacheBytes;
+
+    /// <summary>32 GiB: a few models' worth of ranges; the disk's free space is checked as well.</summary>
+    public const long DefaultMaxCacheBytes = 32L << 30;
+
+    /// <summary>A LoadRange answered NEEDS_WEIGHTS is forgotten when no weight stream starts within this time.</summary>
+    public TimeSpan PendingLoadTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>At most this many ranges wait for weights at once; more are refused (RESOURCE_EXHAUSTED).</summary>
+    public int MaxPendingLoads { get; init; } = 16;
+
     /// <summary>Sessions with no step for this long are closed and their caches freed.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
@@ -74,7 +86,7 @@ public sealed record WorkerOptions
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, Name = {Name}, ModelPath = {ModelPath}, ");
-        builder.Append($"CacheDirectory = {CacheDirectory}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, ");
+        builder.Append($"CacheDirectory = {CacheDirectory}, MaxCacheBytes = {MaxCacheBytes}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, ");
         builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}");
         return true;
     }

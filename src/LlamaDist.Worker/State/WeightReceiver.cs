@@ -44,7 +44,7 @@ internal sealed class WeightReceiver
                     var chunk = chunks.Current;
                     if (chunk.RangeHash != range.Hash)
                     {
-                        throw WorkerErrors.Invalid($"A chunk names range {chunk.RangeHash} inside the stream of {range.Hash}.");
+                        throw WorkerErrors.Invalid($"A chunk names range {WorkerErrors.Quote(chunk.RangeHash)} inside the stream of {range.Hash}.");
                     }
                     if (chunk.Tensor is not null)
                     {
@@ -59,7 +59,7 @@ internal sealed class WeightReceiver
                     }
                     if (current is null || chunk.TensorName != current.Name || (long)chunk.Offset != filled)
                     {
-                        throw WorkerErrors.Invalid($"Chunk of {chunk.TensorName} at offset {chunk.Offset} is out of order; tensors come whole, in file order.");
+                        throw WorkerErrors.Invalid($"Chunk of {WorkerErrors.Quote(chunk.TensorName)} at offset {chunk.Offset} is out of order; tensors come whole, in file order.");
                     }
                     if (filled + chunk.Data.Length > current.ByteSize || received + chunk.Data.Length > range.TotalBytes)
                     {
@@ -72,9 +72,9 @@ internal sealed class WeightReceiver
                 }
                 while (await chunks.MoveNext(cancellationToken).ConfigureAwait(false));
 
-                if (current is null || filled != current.ByteSize || tensors.Count != range.TensorCount)
+                if (current is null || filled != current.ByteSize || tensors.Count != range.TensorCount || received != range.TotalBytes)
                 {
-                    throw WorkerErrors.Invalid($"The stream ended early: {tensors.Count} of {range.TensorCount} tensors, the last {filled} bytes into {current?.ByteSize ?? 0}.");
+                    throw WorkerErrors.Invalid($"The stream ended early: {tensors.Count} of {range.TensorCount} tensors and {received:N0} of {range.TotalBytes:N0} announced bytes, the last tensor {filled} bytes into {current?.ByteSize ?? 0}.");
                 }
                 var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
                 if (actual != range.Hash)
@@ -100,23 +100,35 @@ internal sealed class WeightReceiver
         var descriptor = chunk.Tensor;
         if (chunk.Offset != 0 || index >= range.TensorCount)
         {
-            throw WorkerErrors.Invalid($"Tensor {chunk.TensorName} is unexpected (offset {chunk.Offset}, tensor {index + 1} of {range.TensorCount}).");
+            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} is unexpected (offset {chunk.Offset}, tensor {index + 1} of {range.TensorCount}).");
         }
         if (!BelongsToRange(chunk.TensorName, range.Layers, range.Config.LayerCount))
         {
-            throw WorkerErrors.Invalid($"Tensor {chunk.TensorName} is not part of layers {range.Layers}.");
+            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} is not part of layers {range.Layers}.");
         }
         var type = (GgmlType)descriptor.GgmlType;
         if (!GgmlTypeInfo.IsKnown(type) || descriptor.Dimensions.Count is 0 or > 4 || descriptor.Dimensions.Any(d => d == 0 || d > int.MaxValue))
         {
-            throw WorkerErrors.Invalid($"Tensor {chunk.TensorName} has type {descriptor.GgmlType} and shape [{string.Join(", ", descriptor.Dimensions)}], which this worker cannot store.");
+            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} has type {descriptor.GgmlType} and shape [{string.Join(", ", descriptor.Dimensions.Take(4))}], which this worker cannot store.");
         }
         var dimensions = descriptor.Dimensions.Select(d => (long)d).ToArray();
-        long elements = dimensions.Aggregate(1L, (a, b) => checked(a * b));
-        long expected = GgmlTypeInfo.RowBytes(type, dimensions[0]) * (elements / dimensions[0]);
+        long expected;
+        try
+        {
+            long elements = dimensions.Aggregate(1L, (a, b) => checked(a * b));
+            expected = checked(GgmlTypeInfo.RowBytes(type, dimensions[0]) * (elements / dimensions[0]));
+        }
+        catch (Exception exception) when (exception is OverflowException or ArgumentException)
+        {
+            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} has a shape whose size overflows.");
+        }
+        if (expected > range.TotalBytes)
+        {
+            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} alone is larger than the {range.TotalBytes:N0} bytes the stream announced.");
+        }
         if ((long)descriptor.ByteSize != expected)
         {
-            throw WorkerErrors.Invalid($"Tensor {chunk.TensorName} announces {descriptor.ByteSize} bytes; its type and shape make {expected}.");
+            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} announces {descriptor.ByteSize} bytes; its type and shape make {expected}.");
         }
         return new ReceivedTensor(chunk.TensorName, type, dimensions, expected, scratchOffset);
     }

@@ -28,6 +28,7 @@ internal sealed class WorkerRuntime : IDisposable
     private readonly ConcurrentDictionary<string, GrpcChannel> peers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> hashes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string[]> peerPins = new(StringComparer.Ordinal);
+    private readonly ModelFileLocator locator;
     private readonly ConcurrentDictionary<string, DateTime> verifiedPeers = new(StringComparer.Ordinal);
     private readonly Timer collector;
     private long messagesReceived, bytesReceived, messagesSent, bytesSent;
@@ -35,6 +36,9 @@ internal sealed class WorkerRuntime : IDisposable
     public WorkerRuntime(WorkerOptions options)
     {
         Options = options;
+        Cache = new RangeCache(options.CacheDirectory, options.MaxCacheBytes);
+        locator = new ModelFileLocator(options.ModelPath,
+            trustCoordinatorPaths: options.ModelPath is null && System.Net.IPAddress.TryParse(options.Address, out var address) && System.Net.IPAddress.IsLoopback(address));
         Threads = new ComputeThreads(options.Threads > 0 ? options.Threads : Environment.ProcessorCount);
         var (gigaFlops, bytesPerSecond) = ThroughputProbe.Measure(Threads);
         Identity = new WorkerIdentity
@@ -50,6 +54,9 @@ internal sealed class WorkerRuntime : IDisposable
     }
 
     public WorkerOptions Options { get; }
+
+    /// <summary>Streamed ranges on disk, bounded by <see cref="WorkerOptions.MaxCacheBytes"/>.</summary>
+    public RangeCache Cache { get; }
 
     public ComputeThreads Threads { get; }
 
@@ -142,18 +149,19 @@ internal sealed class WorkerRuntime : IDisposable
             {
                 status.Ranges.Add(new LoadedRange
                 {
-                    Model = new ModelIdentity { FileName = range.FileName, RangeHash = range.Hash },
+                    Model = new ModelIdentity { FileName = WorkerErrors.Quote(range.FileName), RangeHash = range.Hash },
                     Layers = ProtocolMapping.ToMessage(range.Layers, range.Config.LayerCount),
                     State = RangeLoadState.Loaded,
                     WeightBytes = (ulong)range.WeightBytes,
                     Resident = range.Forward.Weights.Memory == WeightMemory.Resident,
                 });
             }
+            DropExpiredPending();
             foreach (var waiting in pending.Values)
             {
                 status.Ranges.Add(new LoadedRange
                 {
-                    Model = new ModelIdentity { FileName = waiting.FileName, RangeHash = waiting.Hash },
+                    Model = new ModelIdentity { FileName = WorkerErrors.Quote(waiting.FileName), RangeHash = waiting.Hash },
                     Layers = ProtocolMapping.ToMessage(waiting.Layers, waiting.Config.LayerCount),
                     State = RangeLoadState.NeedsWeights,
                 });
@@ -175,7 +183,7 @@ internal sealed class WorkerRuntime : IDisposable
         var hash = request.Model?.RangeHash ?? "";
         if (hash.Length != 64 || !hash.All(Uri.IsHexDigit))
         {
-            throw WorkerErrors.Invalid($"range_hash '{hash}' is not a SHA-256 in hex.");
+            throw WorkerErrors.Invalid($"range_hash {WorkerErrors.Quote(hash)} is not a SHA-256 in hex.");
         }
         LlamaConfig config;
         LayerRange layers;
@@ -194,14 +202,19 @@ internal sealed class WorkerRuntime : IDisposable
         {
             if (ranges.TryGetValue(hash, out var loaded))
             {
+                RefuseConflict(hash, loaded.Config, loaded.Layers, config, layers);
                 loaded.Holders++;
                 return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)loaded.WeightBytes, Message = "already loaded" };
+            }
+            if (pending.TryGetValue(hash, out var waiting))
+            {
+                RefuseConflict(hash, waiting.Config, waiting.Layers, config, layers);
             }
         }
 
         var fileName = Path.GetFileName(request.Model!.FileName ?? "");
         var mismatches = new List<string>();
-        foreach (var candidate in Candidates(request.WorkerPath, fileName))
+        foreach (var candidate in locator.Candidates(request.WorkerPath, fileName))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var range = TryOpen(candidate, hash, fileName, config, layers, mismatches, cancellationToken);
@@ -216,12 +229,13 @@ internal sealed class WorkerRuntime : IDisposable
                 $"The worker's copy of the model differs from the coordinator's: {string.Join("; ", mismatches)}. Give both the same GGUF file.");
         }
 
-        var cached = CacheFile(hash);
+        var cached = Cache.PathOf(hash);
         if (File.Exists(cached))
         {
-            var range = TryOpen(cached, hash, fileName, config, layers, mismatches, cancellationToken, source: "cache");
+            var range = TryOpen(new ModelFileLocator.Candidate(cached, Own: true), hash, fileName, config, layers, mismatches, cancellationToken, source: "cache");
             if (range is not null)
             {
+                Cache.Touch(cached);
                 return Register(range, "loaded from cache");
             }
             File.Delete(cached);  // corrupt or stale: fetch it again
@@ -229,23 +243,80 @@ internal sealed class WorkerRuntime : IDisposable
 
         if (request.Stream is null)
         {
-            throw WorkerErrors.Precondition($"The worker has no copy of range {hash[..12]} ({fileName}) and the caller offered no weight stream.");
+            throw WorkerErrors.Precondition($"The worker has no copy of range {hash[..12]} ({WorkerErrors.Quote(fileName)}) and the caller offered no weight stream.");
         }
-        EnsureMemory(request.Stream.TotalBytes);
+        return ExpectStream(hash, fileName, config, layers, request.Stream);
+    }
+
+    /// <summary>
+    /// Accepts the announcement of a weight stream: no larger than the range's tensors can be (see
+    /// <see cref="RangeByteBound"/>), room made for it in the cache and in memory, a bounded number waiting, each
+    /// forgotten after <see cref="WorkerOptions.PendingLoadTimeout"/>.
+    /// </summary>
+    private LoadRangeReply ExpectStream(string hash, string fileName, LlamaConfig config, LayerRange layers, WeightStreamSource stream)
+    {
+        long bound;
+        try
+        {
+            bound = RangeByteBound.Maximum(config, layers);
+        }
+        catch (OverflowException)
+        {
+            throw WorkerErrors.Invalid("The model's hyperparameters describe tensors too large to exist.");
+        }
+        if (stream.TotalBytes == 0 || stream.TotalBytes > (ulong)bound)
+        {
+            throw WorkerErrors.Invalid(
+                $"The weight stream announces {stream.TotalBytes:N0} bytes; layers {layers} of this model hold at most {bound:N0} (every value as F32).");
+        }
+        if (stream.TensorCount == 0 || stream.TensorCount > (uint)RangeByteBound.MaximumTensorCount(layers))
+        {
+            throw WorkerErrors.Invalid($"The weight stream announces {stream.TensorCount} tensors; layers {layers} have at most {RangeByteBound.MaximumTensorCount(layers)}.");
+        }
+        long total = (long)stream.TotalBytes;
+        EnsureMemory((ulong)total);
         lock (bookkeeping)
         {
-            pending[hash] = new PendingRange(hash, fileName, config, layers, (long)request.Stream.TotalBytes, (int)request.Stream.TensorCount);
+            DropExpiredPending();
+            if (!pending.ContainsKey(hash) && pending.Count >= Options.MaxPendingLoads)
+            {
+                throw WorkerErrors.Create(StatusCode.ResourceExhausted, WorkerFailure.Rejected,
+                    $"{pending.Count} ranges are already waiting for weights on this worker; stream one of them or try again later.");
+            }
+            Cache.Reserve(total, ranges.Keys.Concat(pending.Keys).ToHashSet(StringComparer.Ordinal));
+            pending[hash] = new PendingRange(hash, fileName, config, layers, total, (int)stream.TensorCount,
+                DateTime.UtcNow + Options.PendingLoadTimeout);
         }
         return new LoadRangeReply { State = RangeLoadState.NeedsWeights, Message = "no local copy: send the range's tensors" };
+    }
+
+    /// <summary>One hash names one range: a request for the same hash with other layers or another model is refused.</summary>
+    private static void RefuseConflict(string hash, LlamaConfig heldConfig, LayerRange heldLayers, LlamaConfig config, LayerRange layers)
+    {
+        if (heldLayers != layers || !ProtocolMapping.ToMessage(heldConfig).Equals(ProtocolMapping.ToMessage(config)))
+        {
+            throw WorkerErrors.Create(StatusCode.AlreadyExists, WorkerFailure.Rejected,
+                $"Range {hash[..12]} is held here as layers {heldLayers} of another configuration; the same hash cannot name layers {layers}.");
+        }
+    }
+
+    private void DropExpiredPending()
+    {
+        var now = DateTime.UtcNow;
+        foreach (var expired in pending.Values.Where(range => range.ExpiresUtc < now).Select(range => range.Hash).ToList())
+        {
+            pending.Remove(expired);
+        }
     }
 
     public PendingRange TakePending(string hash)
     {
         lock (bookkeeping)
         {
+            DropExpiredPending();
             if (!pending.Remove(hash, out var range))
             {
-                throw WorkerErrors.NotFound($"No LoadRange is waiting for weights of range {hash}; call LoadRange first.");
+                throw WorkerErrors.NotFound($"No LoadRange is waiting for weights of range {WorkerErrors.Quote(hash)} (never asked for, or expired); call LoadRange first.");
             }
             return range;
         }
@@ -268,7 +339,7 @@ internal sealed class WorkerRuntime : IDisposable
         }
     }
 
-    public string CacheFile(string hash) => Path.Combine(Options.CacheDirectory, hash + ".gguf");
+    public string CacheFile(string hash) => Cache.PathOf(hash);
 
     public ReleaseRangeReply ReleaseRange(string hash)
     {
@@ -296,32 +367,15 @@ internal sealed class WorkerRuntime : IDisposable
         return new ReleaseRangeReply { FreedBytes = (ulong)(freed?.WeightBytes ?? 0), ClosedSessions = (uint)closed.Count };
     }
 
-    private IEnumerable<string> Candidates(string coordinatorPath, string fileName)
-    {
-        if (!string.IsNullOrEmpty(Options.ModelPath))
-        {
-            if (Directory.Exists(Options.ModelPath))
-            {
-                if (fileName.Length > 0)
-                {
-                    yield return Path.Combine(Options.ModelPath, fileName);
-                }
-            }
-            else
-            {
-                yield return Options.ModelPath;
-            }
-            yield break;
-        }
-        if (!string.IsNullOrEmpty(coordinatorPath))
-        {
-            yield return coordinatorPath;
-        }
-    }
-
-    private HostedRange? TryOpen(string path, string hash, string fileName, LlamaConfig config, LayerRange layers,
+    /// <summary>
+    /// Opens <paramref name="candidate"/> as the range when its tensors hash to <paramref name="hash"/>. Why one of
+    /// the worker's own files cannot serve is added to <paramref name="mismatches"/>; a path the caller named fails
+    /// silently, exactly as if it did not exist (no existence, no contents, no reason leaks back).
+    /// </summary>
+    private HostedRange? TryOpen(ModelFileLocator.Candidate candidate, string hash, string fileName, LlamaConfig config, LayerRange layers,
         List<string> mismatches, CancellationToken cancellationToken, string? source = null)
     {
+        var path = candidate.Path;
         if (!File.Exists(path))
         {
             return null;
@@ -331,9 +385,12 @@ internal sealed class WorkerRuntime : IDisposable
         {
             file = GgufFile.Open(path);
         }
-        catch (GgufFormatException exception)
+        catch (Exception exception) when (exception is GgufFormatException or IOException or UnauthorizedAccessException)
         {
-            mismatches.Add($"{path} is not a valid GGUF ({exception.Message})");
+            if (candidate.Own)
+            {
+                mismatches.Add($"{path} is not a readable GGUF ({WorkerErrors.Quote(exception.Message)})");
+            }
             return null;
         }
         try
@@ -344,7 +401,10 @@ internal sealed class WorkerRuntime : IDisposable
             var actual = hashes.GetOrAdd(key, _ => RangeHasher.Hash(file, tensors, cancellationToken));
             if (!string.Equals(actual, hash, StringComparison.Ordinal))
             {
-                mismatches.Add($"layers {layers} of {path} hash to {actual[..12]}, the coordinator's to {hash[..12]}");
+                if (candidate.Own)
+                {
+                    mismatches.Add($"layers {layers} of {path} hash to {actual[..12]}, the coordinator's to {hash[..12]}");
+                }
                 file.Dispose();
                 return null;
             }
@@ -352,10 +412,14 @@ internal sealed class WorkerRuntime : IDisposable
             EnsureMemory((ulong)bytes);
             return new HostedRange(hash, fileName, file, config, layers, bytes, Threads, source ?? $"model file {path}", Options.WeightMemory);
         }
-        catch (Exception exception) when (exception is UnsupportedModelException or GgufFormatException or ArgumentException or KeyNotFoundException)
+        catch (Exception exception) when (exception is UnsupportedModelException or GgufFormatException or ArgumentException
+            or KeyNotFoundException or IOException or UnauthorizedAccessException)
         {
             file.Dispose();
-            mismatches.Add($"{path} cannot run layers {layers}: {exception.Message}");
+            if (candidate.Own)
+            {
+                mismatches.Add($"{path} cannot run layers {layers}: {WorkerErrors.Quote(exception.Message)}");
+            }
             return null;
         }
         catch
@@ -476,6 +540,10 @@ internal sealed class WorkerRuntime : IDisposable
 
     private void CollectIdleSessions()
     {
+        lock (bookkeeping)
+        {
+            DropExpiredPending();
+        }
         var limit = DateTime.UtcNow - Options.SessionIdleTimeout;
         List<string> idle;
         lock (bookkeeping)

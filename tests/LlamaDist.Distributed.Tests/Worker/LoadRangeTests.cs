@@ -51,14 +51,29 @@ public sealed class LoadRangeTests : IClassFixture<SharedWorker>
     [Fact]
     public async Task CopyThatHashesDifferently_IsModelMismatch()
     {
-        // The coordinator's hash is of the F32 file's layers; the worker's path holds the Q8_0 file.
+        // The coordinator's hash is of the F32 file's layers; the worker's own model path holds the Q8_0 file.
+        await using var own = await InProcessWorker.StartAsync("own-copy", new LlamaDist.Worker.Hosting.WorkerOptions { ModelPath = models.Q8Path });
         var request = models.LoadRequest(models.F32Path, models.FirstHalf);
-        request.WorkerPath = models.Q8Path;
-        var error = await FailsAsync(() => worker.Client.LoadRangeAsync(request).ResponseAsync, StatusCode.FailedPrecondition);
+        var error = await FailsAsync(() => own.Client.LoadRangeAsync(request).ResponseAsync, StatusCode.FailedPrecondition);
 
         Assert.Equal(nameof(WorkerFailure.ModelMismatch), error.Failure());
         Assert.Contains(models.Q8Path, error.Status.Detail);
-        Assert.DoesNotContain((await worker.StatusAsync()).Ranges, r => r.Model.RangeHash == request.Model.RangeHash);
+        Assert.DoesNotContain((await own.StatusAsync()).Ranges, r => r.Model.RangeHash == request.Model.RangeHash);
+    }
+
+    [Fact]
+    public async Task A_path_the_caller_names_that_does_not_hash_right_answers_as_a_missing_file()
+    {
+        // Naming a file the worker cannot use must tell the caller nothing a missing file would not.
+        var wrongFile = models.LoadRequest(models.F32Path, models.FirstHalf);
+        wrongFile.WorkerPath = models.Q8Path;
+        var missing = models.LoadRequest(models.F32Path, models.FirstHalf);
+        missing.WorkerPath = Path.Combine(models.Directory, "no-such-model.gguf");
+        var wrong = await FailsAsync(() => worker.Client.LoadRangeAsync(wrongFile).ResponseAsync, StatusCode.FailedPrecondition);
+        var absent = await FailsAsync(() => worker.Client.LoadRangeAsync(missing).ResponseAsync, StatusCode.FailedPrecondition);
+        Assert.Equal(absent.Status.Detail, wrong.Status.Detail);
+        Assert.Equal(absent.Failure(), wrong.Failure());
+        Assert.DoesNotContain(models.Q8Path, wrong.Status.Detail);
     }
 
     [Fact]

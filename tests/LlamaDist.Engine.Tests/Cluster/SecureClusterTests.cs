@@ -34,6 +34,7 @@ public sealed class SecureClusterTests : IDisposable
             workers.Add(EmbeddedWorker.Start(new WorkerStartRequest
             {
                 Port = 0, Threads = 1, Name = $"secure-{i}", CacheDirectory = Path.Combine(directory, $"cache-{i}"),
+                ModelPath = Directory.CreateDirectory(Path.Combine(directory, $"models-{i}")).FullName,  // empty: layers must be streamed
                 Token = Token, CertificatePath = certificate.Path, CertificatePassword = "pfx-password",
             }));
         }
