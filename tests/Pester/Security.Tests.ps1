@@ -110,4 +110,15 @@ Describe 'Workers serving TLS' {
         }
         finally { $detached | Stop-LlamaWorker }
     }
+
+    It 'serves a worker that requires a client certificate only to callers that present a trusted one' {
+        $coordinator = New-LlamaWorkerCertificate -Path (Join-Path $TestDrive 'coordinator.pfx') -DnsName coordinator -IPAddress 127.0.0.1
+        $mutual = Start-LlamaWorker -Port 0 -Threads 1 -Name 'secure-mutual' -CacheDirectory (Join-Path $TestDrive 'cache-m') -Token $script:Token `
+            -CertificatePath $script:Certificate.Path -ClientCertificateThumbprint $coordinator.Thumbprint
+        try {
+            (Get-LlamaWorker -Endpoint $mutual.Endpoint -ClientCertificatePath $coordinator.Path).Name | Should -Be 'secure-mutual'
+            Get-ErrorIdOf { Get-LlamaWorker -Endpoint $mutual.Endpoint } | Should -BeIn @('WorkerCertificateRejected', 'WorkerUnreachable')
+        }
+        finally { $mutual | Stop-LlamaWorker }
+    }
 }

@@ -61,7 +61,7 @@ public sealed class WorkerCallException : Exception
     }
 
     public static string CertificateMessage(string endpoint) =>
-        $"Worker {endpoint}: its TLS certificate is not trusted (its thumbprint matches no -CertificateThumbprint given, or, with none given, the system's certificate authorities refuse it).";
+        $"Worker {endpoint}: the TLS handshake failed. Either its certificate is not trusted (its thumbprint matches no -CertificateThumbprint given, or, with none given, the system's certificate authorities refuse it), or it requires a client certificate (mutual TLS) that was not given or that it does not trust.";
 
     /// <summary>Trailer in which a worker names the <see cref="WorkerFailure"/> of a failed call.</summary>
     public const string FailureTrailer = "llamadist-failure";

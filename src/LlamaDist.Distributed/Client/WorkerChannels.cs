@@ -33,6 +33,10 @@ public static class WorkerChannels
         if (endpoint.Tls)
         {
             sockets.SslOptions.RemoteCertificateValidationCallback = CertificatePins.Validator(credentials.CertificateThumbprints);
+            if (credentials.ClientCertificate is { } client)
+            {
+                sockets.SslOptions.ClientCertificates = [client];
+            }
         }
         HttpMessageHandler handler = credentials.Token is { } token ? new BearerTokenHandler(token, sockets) : sockets;
         return GrpcChannel.ForAddress(endpoint.ToUri(), new GrpcChannelOptions

@@ -49,7 +49,7 @@ internal static class ClusterLoader
             var summary = ModelInspector.Summarize(file);
 
             progress?.Report(new ClusterLoadProgress("Connecting", string.Join(", ", endpoints), 0));
-            var credentials = Credentials(request.Token, request.CertificateThumbprints);
+            var credentials = request.Access.ToCredentials();
             clients.AddRange(Task.WhenAll(endpoints.Select(endpoint => WorkerClient.ConnectAsync(endpoint, credentials, request.ClientName, cancellationToken)))
                 .GetAwaiter().GetResult());
 
@@ -258,18 +258,5 @@ internal static class ClusterLoader
             Mode = mode,
             ExplicitLayerCounts = counts,
         };
-    }
-
-    /// <summary>The credentials a request names, its token and thumbprints checked (InvalidArgument otherwise).</summary>
-    internal static WorkerCredentials Credentials(string? token, IReadOnlyList<string> thumbprints)
-    {
-        try
-        {
-            return WorkerCredentials.Create(token, thumbprints);
-        }
-        catch (ArgumentException exception)
-        {
-            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, exception.Message, "Token", exception);
-        }
     }
 }

@@ -27,11 +27,8 @@ public sealed class ClusterRequest
     /// <summary>Tokens of KV cache the plan reserves memory for per session.</summary>
     public int PlanContextSize { get; init; } = 4096;
 
-    /// <summary>The cluster token the workers were started with; null when they run without one.</summary>
-    public string? Token { get; init; }
-
-    /// <summary>SHA-256 thumbprints the workers' TLS certificates may have (https endpoints); empty: the system's CAs decide.</summary>
-    public IReadOnlyList<string> CertificateThumbprints { get; init; } = [];
+    /// <summary>The cluster token, the workers' certificate thumbprints and a client certificate, where the workers need them.</summary>
+    public LlamaDist.Engine.Workers.WorkerAccess Access { get; init; } = LlamaDist.Engine.Workers.WorkerAccess.None;
 
     /// <summary>Name used in workers' logs.</summary>
     public string ClientName { get; init; } = $"coordinator@{Environment.MachineName}";

@@ -119,6 +119,7 @@ public static class DetachedWorker
         if (options.AllowInsecure) { yield return "--allow-insecure"; yield return "true"; }
         if (options.CertificatePath is not null) { yield return "--certificate"; yield return options.CertificatePath; }
         if (options.CertificateKeyPath is not null) { yield return "--certificate-key"; yield return options.CertificateKeyPath; }
+        if (options.TrustedClientThumbprints.Count > 0) { yield return "--client-certificate-thumbprint"; yield return string.Join(",", options.TrustedClientThumbprints); }
     }
 
     /// <summary>The dotnet host running this process (pwsh as a dotnet tool runs under it), else dotnet on PATH.</summary>

@@ -61,8 +61,21 @@ public sealed class EmbeddedWorker : IDisposable
             CertificatePath = string.IsNullOrEmpty(request.CertificatePath) ? null : Path.GetFullPath(request.CertificatePath),
             CertificateKeyPath = string.IsNullOrEmpty(request.CertificateKeyPath) ? null : Path.GetFullPath(request.CertificateKeyPath),
             CertificatePassword = request.CertificatePassword,
+            TrustedClientThumbprints = ValidThumbprints(request.TrustedClientThumbprints),
         };
         return string.IsNullOrEmpty(request.CacheDirectory) ? options : options with { CacheDirectory = Path.GetFullPath(request.CacheDirectory) };
+    }
+
+    private static string[] ValidThumbprints(IReadOnlyList<string> thumbprints)
+    {
+        try
+        {
+            return thumbprints.Select(Distributed.Security.CertificatePins.Normalize).Distinct().ToArray();
+        }
+        catch (ArgumentException exception)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, exception.Message, "ClientCertificateThumbprint", exception);
+        }
     }
 
     private static string ValidToken(string token)

@@ -22,7 +22,7 @@ public sealed class WorkerCertificateInfo
 
 /// <summary>
 /// Self-signed TLS certificates for workers: an ECDSA P-256 key, the names and addresses clients may use in
-/// its subject alternative names (so system validation could pass too), server-authentication usage, written
+/// its subject alternative names (so system validation could pass too), server and client authentication usage, written
 /// as a PFX (PKCS#12) file the worker's --certificate takes. Coordinators trust it by pinning its thumbprint.
 /// </summary>
 public static class WorkerCertificate
@@ -55,7 +55,9 @@ public static class WorkerCertificate
         request.CertificateExtensions.Add(alternativeNames.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));  // server authentication
+        // Server authentication, and client authentication: a worker presents the same certificate to the next
+        // stage when that one requires client certificates (mutual TLS).
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
         var notBefore = DateTimeOffset.UtcNow.AddMinutes(-5);
         using var certificate = request.CreateSelfSigned(notBefore, notBefore.AddDays(validDays));
 

@@ -9,17 +9,17 @@ namespace LlamaDist.Engine.Workers;
 public static class WorkerInspector
 {
     public static WorkerStatusInfo Query(string endpoint, CancellationToken cancellationToken = default) =>
-        Query(endpoint, null, [], cancellationToken);
+        Query(endpoint, WorkerAccess.None, cancellationToken);
 
-    /// <summary>Queries with the cluster token and the certificate thumbprints to trust (https endpoints).</summary>
-    public static WorkerStatusInfo Query(string endpoint, string? token, IReadOnlyList<string> certificateThumbprints,
-        CancellationToken cancellationToken = default)
+    /// <summary>Queries with the token, certificate pins and client certificate <paramref name="access"/> gives.</summary>
+    public static WorkerStatusInfo Query(string endpoint, WorkerAccess access, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(access);
         if (!WorkerEndpoint.TryParse(endpoint, out var parsed, out var problem))
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, problem, endpoint);
         }
-        var credentials = Cluster.ClusterLoader.Credentials(token, certificateThumbprints);
+        var credentials = access.ToCredentials();
         return ExceptionTranslation.Run(endpoint, () =>
         {
             using var client = WorkerClient.ConnectAsync(parsed, credentials, $"status@{Environment.MachineName}", cancellationToken).GetAwaiter().GetResult();

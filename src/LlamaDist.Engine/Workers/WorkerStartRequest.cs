@@ -23,4 +23,6 @@ public sealed class WorkerStartRequest
     public string? CertificatePath { get; init; }
     public string? CertificateKeyPath { get; init; }
     public string? CertificatePassword { get; init; }
+    /// <summary>Mutual TLS: the SHA-256 thumbprints of the client certificates callers must present.</summary>
+    public IReadOnlyList<string> TrustedClientThumbprints { get; init; } = [];
 }

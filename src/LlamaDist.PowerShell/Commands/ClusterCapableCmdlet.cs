@@ -53,9 +53,18 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? CertificateThumbprint { get; set; }
 
+    /// <summary>A PFX file with the client certificate to present to workers that require one (mutual TLS).</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateNotNullOrEmpty]
+    public string? ClientCertificatePath { get; set; }
+
+    /// <summary>The password of the -ClientCertificatePath file.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    public System.Security.SecureString? ClientCertificatePassword { get; set; }
+
     /// <summary>The credentials for -Worker (see <see cref="WorkerCredentialResolver"/>).</summary>
-    internal (string? Token, string[] Thumbprints) WorkerCredentials() =>
-        WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, Worker, ResolveSinglePath);
+    internal Engine.Workers.WorkerAccess WorkerCredentials() =>
+        WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, Worker, ResolveSinglePath);
 
     /// <summary>A cluster from New-LlamaCluster, reused without reloading.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]

@@ -41,6 +41,15 @@ public sealed class GetLlamaWorkerCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? CertificateThumbprint { get; set; }
 
+    /// <summary>A PFX file with the client certificate to present to workers that require one (mutual TLS).</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    [ValidateNotNullOrEmpty]
+    public string? ClientCertificatePath { get; set; }
+
+    /// <summary>The password of the -ClientCertificatePath file.</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    public System.Security.SecureString? ClientCertificatePassword { get; set; }
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName == EndpointSet)
@@ -49,8 +58,9 @@ public sealed class GetLlamaWorkerCommand : LlamaCmdlet
             {
                 RunEngine(() =>
                 {
-                    var (token, thumbprints) = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, [endpoint], ResolveSinglePath);
-                    WriteObject(OutputMapping.ToWorkerStatus(WorkerInspector.Query(endpoint, token, thumbprints, CancellationToken)));
+                    var access = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword,
+                        [endpoint], ResolveSinglePath);
+                    WriteObject(OutputMapping.ToWorkerStatus(WorkerInspector.Query(endpoint, access, CancellationToken)));
                 }, endpoint);
             }
             return;

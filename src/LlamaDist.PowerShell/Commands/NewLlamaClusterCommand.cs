@@ -63,12 +63,21 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? CertificateThumbprint { get; set; }
 
+    /// <summary>A PFX file with the client certificate to present to workers that require one (mutual TLS).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ClientCertificatePath { get; set; }
+
+    /// <summary>The password of the -ClientCertificatePath file.</summary>
+    [Parameter]
+    public System.Security.SecureString? ClientCertificatePassword { get; set; }
+
     protected override void EndProcessing()
     {
         var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
         RunEngine(() =>
         {
-            var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, Worker, ResolveSinglePath);
+            var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, Worker, ResolveSinglePath);
             var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);

@@ -101,6 +101,11 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [Parameter]
     public System.Security.SecureString? CertificatePassword { get; set; }
 
+    /// <summary>Mutual TLS: callers must present a client certificate with one of these SHA-256 thumbprints (needs -CertificatePath).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? ClientCertificateThumbprint { get; set; }
+
     protected override void ProcessRecord()
     {
         if (!IsLoopback(Address) && AllowInsecure)
@@ -127,12 +132,20 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 CertificatePath = CertificatePath is null ? null : ResolveSinglePath(CertificatePath),
                 CertificateKeyPath = CertificateKeyPath is null ? null : ResolveSinglePath(CertificateKeyPath),
                 CertificatePassword = WorkerCredentialResolver.PlainText(CertificatePassword),
+                TrustedClientThumbprints = ClientCertificateThumbprint ?? [],
             };
             LlamaWorker worker;
             if (Detached)
             {
                 var (processId, processStartTime, endpoint, workerId, thumbprint) = DetachedWorker.Start(request, CancellationToken);
-                var status = WorkerInspector.Query(endpoint, token, thumbprint is null ? [] : [thumbprint], CancellationToken);
+                // Checked with the worker's own certificate as client certificate: a worker requiring client
+                // certificates trusts its own.
+                var status = WorkerInspector.Query(endpoint, new WorkerAccess
+                {
+                    Token = token, CertificateThumbprints = thumbprint is null ? [] : [thumbprint],
+                    ClientCertificatePath = request.TrustedClientThumbprints.Count > 0 && request.CertificateKeyPath is null ? request.CertificatePath : null,
+                    ClientCertificatePassword = request.CertificatePassword,
+                }, CancellationToken);
                 worker = new LlamaWorker
                 {
                     Name = status.Name, Endpoint = endpoint, ProcessId = processId, Backend = status.Backend, Threads = status.Threads,

@@ -12,7 +12,7 @@ public static class WorkerCommandLine
         "       [--model-path FILE|DIR] [--cache-directory DIR] [--max-memory BYTES] [--weight-memory auto|mapped|resident]\n" +
         "       [--session-idle-seconds N] [--quiet true] [--max-cache-size BYTES]\n" +
         "       [--token-file FILE] [--allow-insecure true] [--certificate PFX|PEM] [--certificate-key PEM]\n" +
-        "       [--certificate-password-file FILE]\n" +
+        "       [--certificate-password-file FILE] [--client-certificate-thumbprint SHA256[,SHA256...]]\n" +
         "The cluster token also comes from LLAMADIST_TOKEN, a certificate password from LLAMADIST_CERTIFICATE_PASSWORD.";
 
     /// <summary>Environment variables read when the matching file option is absent (never the command line: it is visible to every user).</summary>
@@ -58,6 +58,7 @@ public static class WorkerCommandLine
                 "--certificate" => options with { CertificatePath = Path.GetFullPath(value) },
                 "--certificate-key" => options with { CertificateKeyPath = Path.GetFullPath(value) },
                 "--certificate-password-file" => options with { CertificatePassword = FirstLine(value) },
+                "--client-certificate-thumbprint" => options with { TrustedClientThumbprints = [.. options.TrustedClientThumbprints, .. Thumbprints(value)] },
                 _ => throw new FormatException($"Unknown option '{name}'."),
             };
         }
@@ -87,6 +88,19 @@ public static class WorkerCommandLine
         catch (Exception exception) when (exception is ArgumentException or IOException or UnauthorizedAccessException)
         {
             throw new FormatException(exception.Message, exception);
+        }
+    }
+
+    private static IEnumerable<string> Thumbprints(string value)
+    {
+        try
+        {
+            return value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(LlamaDist.Distributed.Security.CertificatePins.Normalize).ToArray();
+        }
+        catch (ArgumentException exception)
+        {
+            throw new FormatException($"--client-certificate-thumbprint: {exception.Message}", exception);
         }
     }
 

@@ -77,6 +77,11 @@ public sealed class WorkerHost : IAsyncDisposable
                 $"Refusing to listen on {options.Address} without a cluster token: anyone who reaches the port could use the worker. Give a token (-Token/-TokenFile, --token-file), or -AllowInsecure on a network you trust.");
         }
         var certificate = LoadCertificate(options);
+        if (options.TrustedClientThumbprints.Count > 0 && certificate is null)
+        {
+            throw new WorkerStartException(WorkerStartFailure.InvalidCertificate,
+                "Client certificates (mutual TLS) need the worker to serve TLS itself: give it a certificate too.");
+        }
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "LlamaDist.Worker" });
         builder.Logging.ClearProviders();
@@ -88,7 +93,19 @@ public sealed class WorkerHost : IAsyncDisposable
                 listen.Protocols = HttpProtocols.Http2;
                 if (certificate is not null)
                 {
-                    listen.UseHttps(certificate);
+                    listen.UseHttps(https =>
+                    {
+                        https.ServerCertificate = certificate;
+                        if (options.TrustedClientThumbprints.Count > 0)
+                        {
+                            // Mutual TLS: the handshake itself refuses a caller without a pinned client certificate.
+                            // The worker's own certificate is trusted too: its operator's tools present it to check on it.
+                            var trusted = options.TrustedClientThumbprints.Select(CertificatePins.Normalize)
+                                .Append(CertificatePins.Thumbprint(certificate)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+                            https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+                            https.ClientCertificateValidation = (client, _, _) => trusted.Contains(CertificatePins.Thumbprint(client));
+                        }
+                    });
                 }
             });
             kestrel.Limits.MaxRequestBodySize = null;
@@ -98,7 +115,7 @@ public sealed class WorkerHost : IAsyncDisposable
             kestrel.Limits.Http2.InitialConnectionWindowSize = 4 << 20;
             kestrel.Limits.Http2.InitialStreamWindowSize = 2 << 20;
         });
-        var runtime = new WorkerRuntime(options);
+        var runtime = new WorkerRuntime(options) { OwnCertificate = certificate };
         var application = Build(builder, runtime);
         var startLog = application.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LlamaDist.Worker");
         if (!IPAddress.IsLoopback(address) && options.Token is null)

@@ -66,6 +66,13 @@ public sealed record WorkerOptions
     /// <summary>Password of the PFX file (or of an encrypted PEM key).</summary>
     public string? CertificatePassword { get; init; }
 
+    /// <summary>
+    /// Mutual TLS: when not empty, callers must present a client certificate whose SHA-256 thumbprint is one of
+    /// these (coordinators' certificates, and the other workers' own certificates, which they present when they
+    /// forward). Needs <see cref="CertificatePath"/>.
+    /// </summary>
+    public IReadOnlyList<string> TrustedClientThumbprints { get; init; } = [];
+
     /// <summary>No console log (the executable still prints its ready line).</summary>
     public bool Quiet { get; init; }
 
@@ -87,7 +94,8 @@ public sealed record WorkerOptions
     {
         builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, Name = {Name}, ModelPath = {ModelPath}, ");
         builder.Append($"CacheDirectory = {CacheDirectory}, MaxCacheBytes = {MaxCacheBytes}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, ");
-        builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}");
+        builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}, ");
+        builder.Append($"TrustedClientThumbprints = {TrustedClientThumbprints.Count}");
         return true;
     }
 }

@@ -568,9 +568,13 @@ internal sealed class WorkerRuntime : IDisposable
         return new(peers.GetOrAdd(key, _ => OpenPeerChannel(endpoint, credentials)));
     }
 
+    /// <summary>This worker's TLS certificate; presented as its client certificate to next stages that require one.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? OwnCertificate { get; init; }
+
     private WorkerCredentials PeerCredentials(WorkerEndpoint endpoint) => new()
     {
         Token = Options.Token,
+        ClientCertificate = OwnCertificate,
         CertificateThumbprints = peerPins.TryGetValue(endpoint.ToString(), out var pins) ? pins : [],
     };
 

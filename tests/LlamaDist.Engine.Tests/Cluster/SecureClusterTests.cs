@@ -58,10 +58,11 @@ public sealed class SecureClusterTests : IDisposable
         // the second over TLS with the pin the coordinator sent.
         using var cluster = ClusterModel.Create(new ClusterRequest
         {
-            ModelPath = modelPath, Workers = Endpoints, Split = "Even", ActivationEncoding = "F32", Token = Token, CertificateThumbprints = thumbprints,
+            ModelPath = modelPath, Workers = Endpoints, Split = "Even", ActivationEncoding = "F32",
+            Access = new WorkerAccess { Token = Token, CertificateThumbprints = thumbprints },
         });
         Assert.Equal(expected, cluster.Generate(Greedy).TokenIds);
-        var status = WorkerInspector.Query(Endpoints[1], Token, thumbprints);
+        var status = WorkerInspector.Query(Endpoints[1], new WorkerAccess { Token = Token, CertificateThumbprints = thumbprints });
         Assert.True(status.ForwardMessagesReceived > 0);
     }
 
@@ -72,7 +73,7 @@ public sealed class SecureClusterTests : IDisposable
         {
             var error = Assert.Throws<LlamaDistException>(() => ClusterModel.Create(new ClusterRequest
             {
-                ModelPath = modelPath, Workers = Endpoints, Token = token, CertificateThumbprints = thumbprints,
+                ModelPath = modelPath, Workers = Endpoints, Access = new WorkerAccess { Token = token, CertificateThumbprints = thumbprints },
             }));
             Assert.Equal(LlamaErrorKind.WorkerAuthenticationFailed, error.Kind);
             Assert.Equal(Endpoints[0], error.Target);
@@ -82,12 +83,55 @@ public sealed class SecureClusterTests : IDisposable
     [Fact]
     public void A_certificate_that_matches_no_pin_is_refused()
     {
-        var error = Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(Endpoints[0], Token, [new string('A', 64)]));
+        var error = Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(Endpoints[0], new WorkerAccess { Token = Token, CertificateThumbprints = [new string('A', 64)] }));
         Assert.Equal(LlamaErrorKind.WorkerCertificateRejected, error.Kind);
         // Without a pin the system's certificate authorities decide, and they do not know a self-signed certificate.
-        error = Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(Endpoints[0], Token, []));
+        error = Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(Endpoints[0], new WorkerAccess { Token = Token }));
         Assert.Equal(LlamaErrorKind.WorkerCertificateRejected, error.Kind);
-        Assert.Equal("secure-0", WorkerInspector.Query(Endpoints[0], Token, [thumbprints[0]]).Name);
+        Assert.Equal("secure-0", WorkerInspector.Query(Endpoints[0], new WorkerAccess { Token = Token, CertificateThumbprints = [thumbprints[0]] }).Name);
+    }
+
+    [Fact]
+    public void Workers_that_require_client_certificates_serve_a_coordinator_that_presents_one()
+    {
+        var client = WorkerCertificate.CreateSelfSigned(Path.Combine(directory, "coordinator.pfx"), ["coordinator"], ["127.0.0.1"], 2, null, false);
+        var mutual = new List<EmbeddedWorker>();
+        try
+        {
+            var certificates = Enumerable.Range(0, 2).Select(i => WorkerCertificate.CreateSelfSigned(Path.Combine(directory, $"mutual-{i}.pfx"),
+                ["localhost"], ["127.0.0.1"], 2, null, false)).ToList();
+            // Each worker trusts the coordinator and the other workers (a stage presents its own certificate onward).
+            string[] trusted = [client.Thumbprint, .. certificates.Select(c => c.Thumbprint)];
+            mutual.AddRange(certificates.Select((certificate, i) => EmbeddedWorker.Start(new WorkerStartRequest
+            {
+                Port = 0, Threads = 1, Name = $"mutual-{i}", CacheDirectory = Path.Combine(directory, $"mutual-cache-{i}"),
+                ModelPath = Directory.CreateDirectory(Path.Combine(directory, $"mutual-models-{i}")).FullName,
+                Token = Token, CertificatePath = certificate.Path, TrustedClientThumbprints = trusted,
+            })));
+            var pins = certificates.Select(c => c.Thumbprint).ToArray();
+            int[] expected;
+            using (var local = LocalModel.Load(modelPath, threads: 1))
+            {
+                expected = local.Generate(Greedy).TokenIds;
+            }
+            using (var cluster = ClusterModel.Create(new ClusterRequest
+            {
+                ModelPath = modelPath, Workers = mutual.Select(w => w.Endpoint).ToArray(), Split = "Even", ActivationEncoding = "F32",
+                Access = new WorkerAccess { Token = Token, CertificateThumbprints = pins, ClientCertificatePath = client.Path },
+            }))
+            {
+                Assert.Equal(expected, cluster.Generate(Greedy).TokenIds);
+            }
+            var refused = Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(mutual[0].Endpoint, new WorkerAccess { Token = Token, CertificateThumbprints = pins }));
+            Assert.Contains(refused.Kind, new[] { LlamaErrorKind.WorkerCertificateRejected, LlamaErrorKind.WorkerUnreachable });
+            var stranger = WorkerCertificate.CreateSelfSigned(Path.Combine(directory, "stranger.pfx"), ["stranger"], ["127.0.0.1"], 2, null, false);
+            Assert.Throws<LlamaDistException>(() => WorkerInspector.Query(mutual[0].Endpoint,
+                new WorkerAccess { Token = Token, CertificateThumbprints = pins, ClientCertificatePath = stranger.Path }));
+        }
+        finally
+        {
+            mutual.ForEach(worker => worker.Dispose());
+        }
     }
 
     [Theory]
