@@ -4,14 +4,16 @@ using LlamaDist.Core.Quantization;
 namespace LlamaDist.Core.Model;
 
 /// <summary>
-/// One llama transformer block over a micro-batch, step for step as llm_build_llama builds it. The residual
+/// One decoder block over a micro-batch, step for step as llm_build_llama builds it, with the differences of the
+/// block's architecture (<see cref="ModelArchitecture"/>: qwen2's Q/K/V biases and NeoX RoPE as llm_build_qwen2,
+/// qwen3's per-head Q/K norms as llm_build_qwen3, llama 3's RoPE frequency factors). The residual
 /// stream [tokens, n_embd] in <see cref="SessionBuffers.Residual"/> is the block input (inpL) and, on return,
 /// the block output (l_out).
 /// </summary>
 internal static unsafe class LlamaBlock
 {
-    public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, LlamaSession session,
-        int slot, int tokens, int position, TraceHook? trace)
+    public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, float[]? ropeFrequencyFactors,
+        LlamaSession session, int slot, int tokens, int position, TraceHook? trace)
     {
         SessionBuffers buffers = session.Buffers;
         int layer = weights.Index;
@@ -32,13 +34,30 @@ internal static unsafe class LlamaBlock
         // One conversion of attn_norm serves the three products, run as one parallel pass where types agree.
         MatrixKernels.MatMul3(threads, normalized, tokens, weights.Query, query, weights.Key, key, weights.Value, value);
 
-        // RoPE (normal mode) on every head of Qcur and Kcur at each token's own position.
+        // qwen2: Qcur += bq, Kcur += bk, Vcur += bv (token by token).
+        if (weights.QueryBias is { } queryBias)
+        {
+            AddRows(query, queryBias, tokens);
+            AddRows(key, weights.KeyBias!, tokens);
+            AddRows(value, weights.ValueBias!, tokens);
+        }
+        // qwen3: each head of Qcur and Kcur RMS-normalised over the head and scaled by attn_q_norm / attn_k_norm.
+        if (weights.QueryNorm is { } queryNorm)
+        {
+            RmsNormRows(query, queryNorm, config.RmsEpsilon, query, tokens * config.HeadCount, config.HeadDimension);
+            RmsNormRows(key, weights.KeyNorm!, config.RmsEpsilon, key, tokens * config.KvHeadCount, config.HeadDimension);
+        }
+
+        // RoPE (the architecture's pairing, llama 3's frequency factors where present) on every head of Qcur and
+        // Kcur at each token's own position.
+        RopeStyle style = config.Traits.Rope;
+        ReadOnlySpan<float> factors = ropeFrequencyFactors;
         for (int t = 0; t < tokens; t++)
         {
-            Rope.ApplyNormal(query.Slice(t * config.QueryWidth, config.QueryWidth), config.HeadCount,
-                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase);
-            Rope.ApplyNormal(key.Slice(t * config.KvWidth, config.KvWidth), config.KvHeadCount,
-                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase);
+            Rope.Apply(query.Slice(t * config.QueryWidth, config.QueryWidth), config.HeadCount,
+                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors);
+            Rope.Apply(key.Slice(t * config.KvWidth, config.KvWidth), config.KvHeadCount,
+                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors);
         }
         trace?.Invoke(TraceNames.Query, layer, tokens, query);
         trace?.Invoke(TraceNames.Key, layer, tokens, key);
@@ -61,6 +80,15 @@ internal static unsafe class LlamaBlock
         LlamaFeedForward.Run(threads, config, weights, buffers, tokens, trace);
         VectorMath.Add(residual, projection);
         trace?.Invoke(TraceNames.LayerOutput, layer, tokens, residual);
+    }
+
+    /// <summary>row t += bias, for rows [0, tokens) of the bias's width.</summary>
+    private static void AddRows(Span<float> rows, ReadOnlySpan<float> bias, int tokens)
+    {
+        for (int t = 0; t < tokens; t++)
+        {
+            VectorMath.Add(rows.Slice(t * bias.Length, bias.Length), bias);
+        }
     }
 
     /// <summary>dst row t = rms_norm(src row t) * weight, for rows [0, tokens) of width <paramref name="width"/>.</summary>

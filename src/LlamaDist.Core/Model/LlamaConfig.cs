@@ -4,12 +4,13 @@ using LlamaDist.Core.Gguf;
 namespace LlamaDist.Core.Model;
 
 /// <summary>
-/// Hyper-parameters of a llama model, read from GGUF metadata the way llama.cpp's llama_model_load_hparams reads
-/// them (keys prefixed by general.architecture) and checked for consistency before any tensor is touched.
+/// Hyper-parameters of a llama-family decoder (llama, qwen2, qwen3: see <see cref="ModelArchitecture"/>), read from
+/// GGUF metadata the way llama.cpp's llama_model_load_hparams reads them (keys prefixed by general.architecture)
+/// and checked for consistency before any tensor is touched.
 /// </summary>
 public sealed class LlamaConfig
 {
-    /// <summary>The only architecture this engine runs.</summary>
+    /// <summary>The llama architecture's name, the default of synthetic configurations.</summary>
     public const string LlamaArchitecture = "llama";
 
     private const float DefaultRopeFreqBase = 10000f;
@@ -44,7 +45,10 @@ public sealed class LlamaConfig
         }
     }
 
-    /// <summary>general.architecture ("llama").</summary>
+    /// <summary>What the architecture changes in the block (biases, norms, RoPE style).</summary>
+    public ModelArchitecture Traits => ModelArchitecture.For(Architecture);
+
+    /// <summary>general.architecture ("llama", "qwen2", "qwen3").</summary>
     public string Architecture { get; }
 
     /// <summary>n_embd: width of the residual stream (llama.embedding_length).</summary>
@@ -98,12 +102,7 @@ public sealed class LlamaConfig
     {
         ArgumentNullException.ThrowIfNull(file);
         string architecture = file.GetValue<string>("general.architecture");
-        if (architecture != LlamaArchitecture)
-        {
-            throw new UnsupportedModelException(
-                $"Model architecture '{architecture}' is not supported; LlamaDist runs '{LlamaArchitecture}' models only.",
-                tensorName: null, tensorType: null, architecture: architecture);
-        }
+        ModelArchitecture traits = ModelArchitecture.For(architecture);
         string prefix = architecture + ".";
 
         int embeddingLength = file.GetValue<int>(prefix + "embedding_length");
@@ -129,7 +128,7 @@ public sealed class LlamaConfig
         }
         int ropeDimensionCount = file.GetValueOrDefault(prefix + "rope.dimension_count", headDimension);
 
-        RejectRopeScaling(file, prefix);
+        RejectRopeScaling(file, prefix, traits);
         RejectExperts(file, prefix);
 
         int vocabularySize = ReadVocabularySize(file, embeddingLength);
@@ -176,8 +175,8 @@ public sealed class LlamaConfig
     /// <summary>A sentence describing the first inconsistency, or null when the sizes fit together.</summary>
     private string? FindInconsistency(bool explicitHeadDimension)
     {
-        if (Architecture != LlamaArchitecture)
-            return $"Model architecture '{Architecture}' is not supported; LlamaDist runs '{LlamaArchitecture}' models only.";
+        if (!ModelArchitecture.Supported.ContainsKey(Architecture))
+            return $"Model architecture '{Architecture}' is not supported; LlamaDist runs {string.Join(", ", ModelArchitecture.Supported.Keys)}.";
         if (EmbeddingLength <= 0)
             return $"Embedding length must be positive, not {EmbeddingLength}.";
         if (LayerCount <= 0)
@@ -228,10 +227,11 @@ public sealed class LlamaConfig
     }
 
     /// <summary>
-    /// The forward pass applies plain RoPE; scaled variants (linear, YaRN, llama 3 frequency factors) would give
-    /// wrong outputs silently, so they are refused. A scaling type of "none" or a factor of 1 is plain RoPE.
+    /// The forward pass applies unscaled RoPE, with llama 3's per-pair frequency factors (rope_freqs.weight) where
+    /// the architecture has them; scaled variants (linear, YaRN) would give wrong outputs silently, so they are
+    /// refused. A scaling type of "none" or a factor of 1 is plain RoPE.
     /// </summary>
-    private static void RejectRopeScaling(GgufFile file, string prefix)
+    private static void RejectRopeScaling(GgufFile file, string prefix, ModelArchitecture traits)
     {
         string scalingType = file.GetValueOrDefault(prefix + "rope.scaling.type", "none");
         float factor = file.GetValueOrDefault(prefix + "rope.scaling.factor", 1f);
@@ -241,11 +241,10 @@ public sealed class LlamaConfig
                 $"RoPE scaling '{scalingType}' with factor {factor.ToString(CultureInfo.InvariantCulture)} is not supported; " +
                 "only unscaled RoPE is implemented.");
         }
-        if (file.FindTensor(LlamaTensorNames.RopeFrequencies) is not null)
+        if (file.FindTensor(LlamaTensorNames.RopeFrequencies) is not null && !traits.RopeFrequencyFactors)
         {
             throw new UnsupportedModelException(
-                $"Tensor '{LlamaTensorNames.RopeFrequencies}' (llama 3 RoPE frequency factors) is not supported; " +
-                "only unscaled RoPE is implemented.",
+                $"Tensor '{LlamaTensorNames.RopeFrequencies}' (RoPE frequency factors) is not supported for '{traits.Name}' models.",
                 LlamaTensorNames.RopeFrequencies);
         }
     }
@@ -256,7 +255,7 @@ public sealed class LlamaConfig
         if (experts > 0)
         {
             throw new UnsupportedModelException(
-                $"Mixture-of-experts llama models ({experts} experts) are not supported.");
+                $"Mixture-of-experts models ({experts} experts) are not supported.");
         }
     }
 }

@@ -124,7 +124,7 @@ public sealed unsafe class LlamaForward
 
             for (int slot = 0; slot < Range.Count; slot++)
             {
-                LlamaBlock.Run(Threads, Config, Weights.Layers[slot], session, slot, count, position, trace);
+                LlamaBlock.Run(Threads, Config, Weights.Layers[slot], Weights.RopeFrequencyFactors, session, slot, count, position, trace);
             }
             session.Advance(count);
 

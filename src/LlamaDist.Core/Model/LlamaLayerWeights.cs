@@ -11,8 +11,14 @@ public sealed class LlamaLayerWeights
 {
     internal LlamaLayerWeights(int index, float[] attentionNorm, WeightMatrix query, WeightMatrix key,
         WeightMatrix value, WeightMatrix attentionOutput, float[] feedForwardNorm, WeightMatrix gate,
-        WeightMatrix up, WeightMatrix down)
+        WeightMatrix up, WeightMatrix down, QueryKeyValueExtras? extras = null)
     {
+        extras ??= QueryKeyValueExtras.None;
+        QueryBias = extras.QueryBias;
+        KeyBias = extras.KeyBias;
+        ValueBias = extras.ValueBias;
+        QueryNorm = extras.QueryNorm;
+        KeyNorm = extras.KeyNorm;
         Index = index;
         AttentionNorm = attentionNorm;
         Query = query;
@@ -40,6 +46,21 @@ public sealed class LlamaLayerWeights
     /// <summary>attn_v.weight [n_embd, n_head_kv * n_embd_head]: Vcur = Wv · attn_norm.</summary>
     public WeightMatrix Value { get; }
 
+    /// <summary>attn_q.bias [n_head * n_embd_head] (qwen2): added to Qcur; null where the architecture has none.</summary>
+    public float[]? QueryBias { get; }
+
+    /// <summary>attn_k.bias [n_head_kv * n_embd_head] (qwen2).</summary>
+    public float[]? KeyBias { get; }
+
+    /// <summary>attn_v.bias [n_head_kv * n_embd_head] (qwen2).</summary>
+    public float[]? ValueBias { get; }
+
+    /// <summary>attn_q_norm.weight [n_embd_head] (qwen3): scales each RMS-normalised head of Qcur before RoPE.</summary>
+    public float[]? QueryNorm { get; }
+
+    /// <summary>attn_k_norm.weight [n_embd_head] (qwen3).</summary>
+    public float[]? KeyNorm { get; }
+
     /// <summary>attn_output.weight [n_head * n_embd_head, n_embd]: attn_out = Wo · kqv_out.</summary>
     public WeightMatrix AttentionOutput { get; }
 
@@ -54,4 +75,10 @@ public sealed class LlamaLayerWeights
 
     /// <summary>ffn_down.weight [n_ff, n_embd]: ffn_out = Wdown · (silu(ffn_gate) * ffn_up).</summary>
     public WeightMatrix Down { get; }
+}
+
+/// <summary>The optional per-block vectors some architectures add around Qcur, Kcur and Vcur.</summary>
+internal sealed record QueryKeyValueExtras(float[]? QueryBias, float[]? KeyBias, float[]? ValueBias, float[]? QueryNorm, float[]? KeyNorm)
+{
+    public static QueryKeyValueExtras None { get; } = new(null, null, null, null, null);
 }

@@ -14,7 +14,7 @@ public static class LlamaTensorNames
     /// <summary>output.weight: [n_embd, n_vocab]; absent when tied to token_embd.weight.</summary>
     public const string Output = "output.weight";
 
-    /// <summary>rope_freqs.weight: llama 3 RoPE frequency factors (not supported).</summary>
+    /// <summary>rope_freqs.weight [n_rot / 2]: llama 3 RoPE frequency factors, dividing each pair's angle.</summary>
     public const string RopeFrequencies = "rope_freqs.weight";
 
     // Per-block suffixes after "blk.{layer}.".
@@ -24,6 +24,11 @@ public static class LlamaTensorNames
     public const string ValueSuffix = "attn_v.weight";
     public const string AttentionOutputSuffix = "attn_output.weight";
     public const string FeedForwardNormSuffix = "ffn_norm.weight";
+    public const string QueryBiasSuffix = "attn_q.bias";
+    public const string KeyBiasSuffix = "attn_k.bias";
+    public const string ValueBiasSuffix = "attn_v.bias";
+    public const string QueryNormSuffix = "attn_q_norm.weight";
+    public const string KeyNormSuffix = "attn_k_norm.weight";
     public const string GateSuffix = "ffn_gate.weight";
     public const string UpSuffix = "ffn_up.weight";
     public const string DownSuffix = "ffn_down.weight";

@@ -19,8 +19,10 @@ public sealed class LlamaWeights
     private readonly float[]? _outputNorm;
 
     private LlamaWeights(GgufFile file, LlamaConfig config, LayerRange range, WeightMemory memory,
-        LlamaLayerWeights[] layers, WeightMatrix tokenEmbedding, float[]? outputNorm, WeightMatrix output, bool outputTied)
+        LlamaLayerWeights[] layers, WeightMatrix tokenEmbedding, float[]? outputNorm, WeightMatrix output, bool outputTied,
+        float[]? ropeFrequencyFactors)
     {
+        RopeFrequencyFactors = ropeFrequencyFactors;
         File = file;
         Memory = memory;
         Config = config;
@@ -51,6 +53,9 @@ public sealed class LlamaWeights
 
     /// <summary>True when the range ends at the last layer and so holds output_norm and the output head.</summary>
     public bool HasOutput => Range.IncludesOutput(Config.LayerCount);
+
+    /// <summary>rope_freqs.weight [n_rot / 2] (llama 3): each pair's rotation angle is divided by its factor; null when absent.</summary>
+    public float[]? RopeFrequencyFactors { get; }
 
     /// <summary>True when the file has no output.weight and the head reuses token_embd.weight (tied embeddings).</summary>
     public bool OutputIsTiedToEmbedding { get; }
@@ -108,6 +113,9 @@ public sealed class LlamaWeights
         {
             layers[layer - range.Start] = LoadLayer(file, config, layer);
         }
+        float[]? ropeFactors = config.Traits.RopeFrequencyFactors && file.FindTensor(LlamaTensorNames.RopeFrequencies) is not null
+            ? LlamaTensorReader.Vector(file, LlamaTensorNames.RopeFrequencies, config.RopeDimensionCount / 2)
+            : null;
 
         WeightMatrix tokenEmbedding = default;
         WeightMatrix output = default;
@@ -123,7 +131,7 @@ public sealed class LlamaWeights
             output = tied ? tokenEmbedding
                 : LlamaTensorReader.Matrix(file, LlamaTensorNames.Output, embd, config.VocabularySize);
         }
-        return new LlamaWeights(file, config, range, memory, layers, tokenEmbedding, outputNorm, output, tied);
+        return new LlamaWeights(file, config, range, memory, layers, tokenEmbedding, outputNorm, output, tied, ropeFactors);
     }
 
     /// <summary>Copies the streamed matrices into process memory, regrouping those the kernels read faster so.</summary>
@@ -174,16 +182,33 @@ public sealed class LlamaWeights
             feedForwardNorm: LlamaTensorReader.Vector(file, Name(LlamaTensorNames.FeedForwardNormSuffix), embd),
             gate: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.GateSuffix), embd, config.FeedForwardLength),
             up: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.UpSuffix), embd, config.FeedForwardLength),
-            down: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.DownSuffix), config.FeedForwardLength, embd));
+            down: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.DownSuffix), config.FeedForwardLength, embd),
+            extras: LoadExtras(file, config, Name));
+    }
+
+    /// <summary>The biases (qwen2) or per-head norms (qwen3) the architecture adds around Qcur, Kcur and Vcur.</summary>
+    private static QueryKeyValueExtras LoadExtras(GgufFile file, LlamaConfig config, Func<string, string> name)
+    {
+        ModelArchitecture traits = config.Traits;
+        return new QueryKeyValueExtras(
+            traits.QueryKeyValueBiases ? LlamaTensorReader.Vector(file, name(LlamaTensorNames.QueryBiasSuffix), config.QueryWidth) : null,
+            traits.QueryKeyValueBiases ? LlamaTensorReader.Vector(file, name(LlamaTensorNames.KeyBiasSuffix), config.KvWidth) : null,
+            traits.QueryKeyValueBiases ? LlamaTensorReader.Vector(file, name(LlamaTensorNames.ValueBiasSuffix), config.KvWidth) : null,
+            traits.QueryKeyNorms ? LlamaTensorReader.Vector(file, name(LlamaTensorNames.QueryNormSuffix), config.HeadDimension) : null,
+            traits.QueryKeyNorms ? LlamaTensorReader.Vector(file, name(LlamaTensorNames.KeyNormSuffix), config.HeadDimension) : null);
     }
 
     /// <summary>
-    /// Refuses tensors of this range's blocks (and model-wide tensors) that the llama graph here does not use:
-    /// llama.cpp would apply them (biases, expert routers, rope factors), so ignoring them would give wrong outputs.
+    /// Refuses tensors of this range's blocks (and model-wide tensors) that the architecture's graph here does not
+    /// use: llama.cpp would apply them (biases, expert routers, rope factors), so ignoring them would give wrong outputs.
     /// </summary>
     private static void RejectUnknownTensors(GgufFile file, LlamaConfig config, LayerRange range)
     {
-        var blockSuffixes = new HashSet<string>(LlamaTensorNames.BlockSuffixes, StringComparer.Ordinal);
+        var blockSuffixes = new HashSet<string>(config.Traits.BlockSuffixes, StringComparer.Ordinal);
+        var shared = new HashSet<string>(config.Traits.SharedTensors, StringComparer.Ordinal)
+        {
+            LlamaTensorNames.TokenEmbedding, LlamaTensorNames.OutputNorm, LlamaTensorNames.Output,
+        };
         foreach (GgufTensorInfo tensor in file.Tensors)
         {
             string name = tensor.Name;
@@ -192,15 +217,15 @@ public sealed class LlamaWeights
                 if (layer < config.LayerCount && range.Contains(layer) && !blockSuffixes.Contains(suffix))
                 {
                     throw new UnsupportedModelException(
-                        $"Tensor '{name}' is not part of the plain llama block this engine implements " +
-                        "(attention/FFN biases and mixture-of-experts tensors are not supported).",
+                        $"Tensor '{name}' is not part of the {config.Architecture} block this engine implements " +
+                        "(mixture-of-experts tensors, and biases or norms the architecture does not have, are not supported).",
                         name);
                 }
             }
-            else if (name is not (LlamaTensorNames.TokenEmbedding or LlamaTensorNames.OutputNorm or LlamaTensorNames.Output))
+            else if (!shared.Contains(name))
             {
                 throw new UnsupportedModelException(
-                    $"Tensor '{name}' is not part of the llama architecture this engine implements.", name);
+                    $"Tensor '{name}' is not part of the {config.Architecture} architecture this engine implements.", name);
             }
         }
     }

@@ -29,15 +29,17 @@ public static class ProtocolMapping
     public static LlamaConfig ToConfig(ModelConfig message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (message.Architecture != LlamaConfig.LlamaArchitecture)
+        if (!ModelArchitecture.Supported.ContainsKey(message.Architecture))
         {
-            throw new ArgumentException($"Architecture '{message.Architecture}' is not supported; only '{LlamaConfig.LlamaArchitecture}' is.", nameof(message));
+            throw new ArgumentException(
+                $"Architecture '{(message.Architecture.Length > 40 ? message.Architecture[..40] + "…" : message.Architecture)}' is not supported; these are: {string.Join(", ", ModelArchitecture.Supported.Keys)}.",
+                nameof(message));
         }
         return new LlamaConfig(checked((int)message.EmbeddingLength), checked((int)message.LayerCount),
             checked((int)message.FeedForwardLength), checked((int)message.HeadCount), checked((int)message.KvHeadCount),
             message.RmsEpsilon, checked((int)message.ContextLength), checked((int)message.VocabularySize),
             headDimension: checked((int)message.HeadDimension), ropeFreqBase: message.RopeFreqBase,
-            ropeDimensionCount: checked((int)message.RopeDimensionCount));
+            ropeDimensionCount: checked((int)message.RopeDimensionCount), architecture: message.Architecture);
     }
 
     public static LayerSpan ToMessage(LayerRange range, int layerCount) => new()

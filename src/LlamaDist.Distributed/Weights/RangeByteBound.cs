@@ -7,7 +7,8 @@ namespace LlamaDist.Distributed.Weights;
 /// may hold at 4 bytes a value (F32, the widest type a model stores). A worker refuses a weight stream that
 /// announces more before it writes a byte; the exact size is checked again, tensor by tensor, as data arrives.
 /// Shapes: token_embd / output [n_embd, n_vocab]; per block two norms [n_embd], q and output [n_embd, n_q],
-/// k and v [n_embd, n_kv], gate/up/down [n_embd, n_ff]; output_norm [n_embd].
+/// k and v [n_embd, n_kv], gate/up/down [n_embd, n_ff], the biases and head norms some architectures add;
+/// output_norm [n_embd]; rope_freqs [n_rot / 2].
 /// </summary>
 public static class RangeByteBound
 {
@@ -19,8 +20,9 @@ public static class RangeByteBound
         {
             long embd = config.EmbeddingLength;
             long vocabularyMatrix = embd * config.VocabularySize;
-            long perBlock = 2 * embd + 2 * embd * config.QueryWidth + 2 * embd * config.KvWidth + 3 * embd * config.FeedForwardLength;
-            long values = perBlock * layers.Count;
+            long perBlock = 2 * embd + 2 * embd * config.QueryWidth + 2 * embd * config.KvWidth + 3 * embd * config.FeedForwardLength
+                + config.QueryWidth + 2L * config.KvWidth + 2L * config.HeadDimension;  // qwen2's biases, qwen3's head norms
+            long values = perBlock * layers.Count + config.RopeDimensionCount / 2;  // llama 3's rope_freqs
             if (layers.IncludesEmbedding)
             {
                 values += vocabularyMatrix;
@@ -33,6 +35,7 @@ public static class RangeByteBound
         }
     }
 
-    /// <summary>The most tensors a range can have: nine per block, plus the embedding, output norm and head.</summary>
-    public static int MaximumTensorCount(LayerRange layers) => checked(LlamaTensorNames.BlockSuffixes.Count * layers.Count + 3);
+    /// <summary>The most tensors a range can have: its architecture's per block, plus the embedding, output norm, head and shared ones.</summary>
+    public static int MaximumTensorCount(LlamaConfig config, LayerRange layers) =>
+        checked(config.Traits.BlockSuffixes.Count * layers.Count + 3 + config.Traits.SharedTensors.Count);
 }

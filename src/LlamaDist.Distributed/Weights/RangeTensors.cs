@@ -5,8 +5,9 @@ namespace LlamaDist.Distributed.Weights;
 
 /// <summary>
 /// The tensors a worker needs to run one layer range, in GGUF file order: every "blk.{i}.*" of the range, the
-/// token embedding for the first range, and the output norm and head for the last range (the head being the
-/// embedding itself when the model ties them). Exactly these are hashed, streamed and cached.
+/// token embedding for the first range, the output norm and head for the last range (the head being the
+/// embedding itself when the model ties them), and the architecture's model-wide tensors every range reads
+/// (llama 3's rope_freqs). Exactly these are hashed, streamed and cached.
 /// </summary>
 public static class RangeTensors
 {
@@ -17,11 +18,12 @@ public static class RangeTensors
         range.EnsureWithin(config.LayerCount, nameof(range));
         bool includesOutput = range.IncludesOutput(config.LayerCount);
         bool tied = file.FindTensor(LlamaTensorNames.Output) is null;
+        var shared = config.Traits.SharedTensors;
 
         var selected = new List<GgufTensorInfo>();
         foreach (GgufTensorInfo tensor in file.Tensors)
         {
-            if (Belongs(tensor.Name, range, includesOutput, tied))
+            if (Belongs(tensor.Name, range, includesOutput, tied) || shared.Contains(tensor.Name))
             {
                 selected.Add(tensor);
             }

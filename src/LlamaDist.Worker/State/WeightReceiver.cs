@@ -102,7 +102,7 @@ internal sealed class WeightReceiver
         {
             throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} is unexpected (offset {chunk.Offset}, tensor {index + 1} of {range.TensorCount}).");
         }
-        if (!BelongsToRange(chunk.TensorName, range.Layers, range.Config.LayerCount))
+        if (!BelongsToRange(chunk.TensorName, range.Layers, range.Config))
         {
             throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} is not part of layers {range.Layers}.");
         }
@@ -133,11 +133,12 @@ internal sealed class WeightReceiver
         return new ReceivedTensor(chunk.TensorName, type, dimensions, expected, scratchOffset);
     }
 
-    private static bool BelongsToRange(string name, LayerRange layers, int layerCount)
+    private static bool BelongsToRange(string name, LayerRange layers, LlamaConfig config)
     {
-        if (name is LlamaTensorNames.TokenEmbedding)
+        int layerCount = config.LayerCount;
+        if (name is LlamaTensorNames.TokenEmbedding || config.Traits.SharedTensors.Contains(name))
         {
-            return true;  // first range, or the tied head of the last
+            return true;  // first range, or the tied head of the last; tensors every range reads
         }
         if (name is LlamaTensorNames.OutputNorm or LlamaTensorNames.Output)
         {
@@ -154,15 +155,15 @@ internal sealed class WeightReceiver
     }
 
     /// <summary>
-    /// A GGUF holding the range's tensors and the llama hyperparameters, written beside the cache and renamed
-    /// into place so a reader never sees half a file.
+    /// A GGUF holding the range's tensors and the hyperparameters under its architecture's keys, written beside
+    /// the cache and renamed into place so a reader never sees half a file.
     /// </summary>
     private static void WriteCacheFile(string scratchPath, string cachePath, PendingRange range, List<ReceivedTensor> tensors)
     {
         var writer = new GgufWriter();
         var config = range.Config;
-        const string prefix = LlamaConfig.LlamaArchitecture + ".";
-        writer.SetMetadata("general.architecture", LlamaConfig.LlamaArchitecture);
+        string prefix = config.Architecture + ".";
+        writer.SetMetadata("general.architecture", config.Architecture);
         writer.SetMetadata("general.name", $"{range.FileName} layers {range.Layers}");
         writer.SetMetadata(prefix + "embedding_length", (uint)config.EmbeddingLength);
         writer.SetMetadata(prefix + "block_count", (uint)config.LayerCount);

@@ -269,9 +269,9 @@ internal sealed class WorkerRuntime : IDisposable
             throw WorkerErrors.Invalid(
                 $"The weight stream announces {stream.TotalBytes:N0} bytes; layers {layers} of this model hold at most {bound:N0} (every value as F32).");
         }
-        if (stream.TensorCount == 0 || stream.TensorCount > (uint)RangeByteBound.MaximumTensorCount(layers))
+        if (stream.TensorCount == 0 || stream.TensorCount > (uint)RangeByteBound.MaximumTensorCount(config, layers))
         {
-            throw WorkerErrors.Invalid($"The weight stream announces {stream.TensorCount} tensors; layers {layers} have at most {RangeByteBound.MaximumTensorCount(layers)}.");
+            throw WorkerErrors.Invalid($"The weight stream announces {stream.TensorCount} tensors; layers {layers} have at most {RangeByteBound.MaximumTensorCount(config, layers)}.");
         }
         long total = (long)stream.TotalBytes;
         EnsureMemory((ulong)total);

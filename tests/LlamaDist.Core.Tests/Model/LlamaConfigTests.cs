@@ -89,10 +89,40 @@ public sealed class LlamaConfigTests
             m.Metadata["llama.rope.scaling.type"] = "linear";
             m.Metadata["llama.rope.scaling.factor"] = 4f;
         })).Message);
+        // llama 3's frequency factors are part of the llama architecture; an architecture without them refuses them.
+        Assert.Equal("llama", Load(m => m.Add("rope_freqs.weight", GgmlType.F32, 4, 1, new float[4])).Architecture);
         Assert.Equal("rope_freqs.weight", Assert.Throws<UnsupportedModelException>(() => Load(m =>
-            m.Add("rope_freqs.weight", GgmlType.F32, 4, 1, new float[4]))).TensorName);
+        {
+            Rename(m, "qwen2");
+            m.Add("rope_freqs.weight", GgmlType.F32, 4, 1, new float[4]);
+        })).TensorName);
         Assert.Contains("experts", Assert.Throws<UnsupportedModelException>(() => Load(m =>
             m.Metadata["llama.expert_count"] = 8u)).Message);
+    }
+
+    [Theory]
+    [InlineData("qwen2", RopeStyle.NeoX)]
+    [InlineData("qwen3", RopeStyle.NeoX)]
+    [InlineData("llama", RopeStyle.Normal)]
+    public void Supported_architectures_read_their_own_keys(string architecture, RopeStyle rope)
+    {
+        var config = Load(m => Rename(m, architecture));
+        Assert.Equal(architecture, config.Architecture);
+        Assert.Equal(rope, config.Traits.Rope);
+        var unknown = Assert.Throws<UnsupportedModelException>(() => Load(m => Rename(m, "gemma2")));
+        Assert.Contains("'gemma2' is not supported", unknown.Message, StringComparison.Ordinal);
+        Assert.Contains("'qwen3'", unknown.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Moves the model's hyperparameters under another architecture's keys.</summary>
+    private static void Rename(SyntheticLlama model, string architecture)
+    {
+        foreach (var key in model.Metadata.Keys.Where(k => k.StartsWith("llama.", StringComparison.Ordinal) && architecture != "llama").ToList())
+        {
+            model.Metadata[architecture + key["llama".Length..]] = model.Metadata[key];
+            model.Metadata.Remove(key);
+        }
+        model.Metadata["general.architecture"] = architecture;
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using LlamaDist.Core.Model;
 using LlamaDist.Core.Numerics;
 using Xunit;
 
@@ -67,5 +68,40 @@ public class RopeTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Rope.ApplyNormal(new float[8], 2, 4, 0, 3, 10000f));
         Assert.Throws<ArgumentOutOfRangeException>(() => Rope.ApplyNormal(new float[8], 2, 4, 0, 6, 10000f));
         Assert.Throws<ArgumentException>(() => Rope.ApplyNormal(new float[7], 2, 4, 0, 4, 10000f));
+    }
+
+    [Fact]
+    public void NeoXPairsEachValueWithTheOneHalfTheRotatedWidthAway()
+    {
+        const int headDim = 8, rotated = 6, position = 5;
+        float[] values = Enumerable.Range(1, headDim).Select(i => i * 0.25f).ToArray();
+        float[] rotatedValues = (float[])values.Clone();
+        Rope.Apply(rotatedValues, 1, headDim, position, rotated, 10000f, RopeStyle.NeoX, ReadOnlySpan<float>.Empty);
+
+        float thetaScale = MathF.Pow(10000f, -2f / rotated);
+        float theta = position;
+        for (int i = 0; i < rotated / 2; i++)
+        {
+            float x0 = values[i], x1 = values[i + rotated / 2];
+            Assert.Equal(x0 * MathF.Cos(theta) - x1 * MathF.Sin(theta), rotatedValues[i]);
+            Assert.Equal(x0 * MathF.Sin(theta) + x1 * MathF.Cos(theta), rotatedValues[i + rotated / 2]);
+            theta *= thetaScale;
+        }
+        Assert.Equal(values[6..], rotatedValues[6..]);  // beyond n_rot: unchanged
+    }
+
+    [Fact]
+    public void FrequencyFactorsDivideEachPairsAngle()
+    {
+        const int headDim = 4, position = 9;
+        float[] factors = [1f, 8f];
+        float[] values = [0.5f, -1f, 2f, 0.25f];
+        float[] scaled = (float[])values.Clone();
+        Rope.Apply(scaled, 1, headDim, position, headDim, 500000f, RopeStyle.Normal, factors);
+
+        float theta1 = position * MathF.Pow(500000f, -2f / headDim);
+        Assert.Equal(values[0] * MathF.Cos(position) - values[1] * MathF.Sin(position), scaled[0]);
+        Assert.Equal(values[2] * MathF.Cos(theta1 / 8f) - values[3] * MathF.Sin(theta1 / 8f), scaled[2]);
+        Assert.Throws<ArgumentException>(() => Rope.Apply(new float[4], 1, 4, 1, 4, 10000f, RopeStyle.Normal, new float[3]));
     }
 }

@@ -1,0 +1,79 @@
+namespace LlamaDist.Core.Model;
+
+/// <summary>How an architecture rotates query and key pairs (llama.cpp's rope types).</summary>
+public enum RopeStyle
+{
+    /// <summary>GGML_ROPE_TYPE_NORM: adjacent values (2i, 2i + 1) of a head form a pair (llama, mistral).</summary>
+    Normal,
+
+    /// <summary>GGML_ROPE_TYPE_NEOX: value i pairs with value i + n_rot / 2 (qwen2, qwen3, phi3, gemma).</summary>
+    NeoX,
+}
+
+/// <summary>
+/// What one GGUF architecture ("general.architecture") changes in the shared decoder block, as llama.cpp builds it.
+/// The forward pass is written once; each architecture is a row of this table, never a copy of the pass:
+/// <code>
+/// llama : Qcur = Wq·x                 RoPE normal; optional rope_freqs (llama 3) and tied output head
+/// qwen2 : Qcur = Wq·x + bq (k, v too) RoPE NeoX
+/// qwen3 : Qcur = rms_norm_head(Wq·x) * attn_q_norm (k too)  RoPE NeoX
+/// </code>
+/// Every architecture reads its hyperparameters under "&lt;name&gt;." keys and may tie its output head to the
+/// token embedding (output.weight absent).
+/// </summary>
+public sealed record ModelArchitecture
+{
+    /// <summary>The value of general.architecture, and the prefix of its hyperparameter keys.</summary>
+    public required string Name { get; init; }
+
+    public RopeStyle Rope { get; init; } = RopeStyle.Normal;
+
+    /// <summary>blk.N.attn_q.bias, attn_k.bias, attn_v.bias [width] are added to Qcur, Kcur, Vcur.</summary>
+    public bool QueryKeyValueBiases { get; init; }
+
+    /// <summary>blk.N.attn_q_norm.weight, attn_k_norm.weight [head_dim]: each head of Qcur and Kcur is RMS-normalised.</summary>
+    public bool QueryKeyNorms { get; init; }
+
+    /// <summary>rope_freqs.weight [n_rot / 2] may divide the rotation angles (llama 3's long-context frequency factors).</summary>
+    public bool RopeFrequencyFactors { get; init; }
+
+    public static ModelArchitecture Llama { get; } = new() { Name = "llama", RopeFrequencyFactors = true };
+
+    public static ModelArchitecture Qwen2 { get; } = new() { Name = "qwen2", Rope = RopeStyle.NeoX, QueryKeyValueBiases = true };
+
+    public static ModelArchitecture Qwen3 { get; } = new() { Name = "qwen3", Rope = RopeStyle.NeoX, QueryKeyNorms = true };
+
+    /// <summary>The architectures this engine runs, by name.</summary>
+    public static IReadOnlyDictionary<string, ModelArchitecture> Supported { get; } =
+        new[] { Llama, Qwen2, Qwen3 }.ToDictionary(architecture => architecture.Name, StringComparer.Ordinal);
+
+    /// <summary>The architecture named <paramref name="name"/>, or <see cref="UnsupportedModelException"/> listing the supported ones.</summary>
+    public static ModelArchitecture For(string name) =>
+        Supported.TryGetValue(name, out var architecture) ? architecture
+            : throw new UnsupportedModelException(
+                $"Model architecture '{name}' is not supported; LlamaDist runs {string.Join(", ", Supported.Keys.Select(k => $"'{k}'"))}.",
+                tensorName: null, tensorType: null, architecture: name);
+
+    /// <summary>The block tensor suffixes (after "blk.N.") this architecture reads, in the order they are used.</summary>
+    public IReadOnlyList<string> BlockSuffixes
+    {
+        get
+        {
+            var suffixes = new List<string> { LlamaTensorNames.AttentionNormSuffix, LlamaTensorNames.QuerySuffix, LlamaTensorNames.KeySuffix, LlamaTensorNames.ValueSuffix };
+            if (QueryKeyValueBiases)
+            {
+                suffixes.AddRange([LlamaTensorNames.QueryBiasSuffix, LlamaTensorNames.KeyBiasSuffix, LlamaTensorNames.ValueBiasSuffix]);
+            }
+            if (QueryKeyNorms)
+            {
+                suffixes.AddRange([LlamaTensorNames.QueryNormSuffix, LlamaTensorNames.KeyNormSuffix]);
+            }
+            suffixes.AddRange([LlamaTensorNames.AttentionOutputSuffix, LlamaTensorNames.FeedForwardNormSuffix,
+                LlamaTensorNames.GateSuffix, LlamaTensorNames.UpSuffix, LlamaTensorNames.DownSuffix]);
+            return suffixes;
+        }
+    }
+
+    /// <summary>Model-wide tensors besides the embedding, output norm and head that every range needs.</summary>
+    public IReadOnlyList<string> SharedTensors => RopeFrequencyFactors ? [LlamaTensorNames.RopeFrequencies] : [];
+}
