@@ -57,8 +57,8 @@ internal static unsafe class LlamaAttention
             QueryWidth = config.QueryWidth,
             KvWidth = config.KvWidth,
             ContextSize = cache.ContextSize,
-            // kq_scale as llama.cpp builds it: 1.0f / sqrtf(float(n_embd_head)).
-            Scale = 1f / MathF.Sqrt(config.HeadDimension),
+            // kq_scale as llama.cpp builds it: 1.0f / sqrtf(float(n_embd_head)); 1 where the query was scaled already.
+            Scale = config.Traits.ScalesQuery ? 1f : 1f / MathF.Sqrt(config.HeadDimension),
             Grouped = F16Format.RunsRowsAtAvx2 && cache.ContextSize <= MaxGroupedContext,
         };
         threads.For(config.HeadCount, work);

@@ -6,7 +6,8 @@ namespace LlamaDist.Core.Model;
 /// <summary>
 /// One decoder block over a micro-batch, step for step as llm_build_llama builds it, with the differences of the
 /// block's architecture (<see cref="ModelArchitecture"/>: qwen2's Q/K/V biases and NeoX RoPE as llm_build_qwen2,
-/// qwen3's per-head Q/K norms as llm_build_qwen3, llama 3's RoPE frequency factors). The residual
+/// qwen3's per-head Q/K norms as llm_build_qwen3, phi3's fused products and query scaling as build_phi3, llama 3's
+/// RoPE frequency factors). The residual
 /// stream [tokens, n_embd] in <see cref="SessionBuffers.Residual"/> is the block input (inpL) and, on return,
 /// the block output (l_out).
 /// </summary>
@@ -32,7 +33,24 @@ internal static unsafe class LlamaBlock
 
         // Qcur = Wq · attn_norm, Kcur = Wk · attn_norm, Vcur = Wv · attn_norm (one batched product each).
         // One conversion of attn_norm serves the three products, run as one parallel pass where types agree.
-        MatrixKernels.MatMul3(threads, normalized, tokens, weights.Query, query, weights.Key, key, weights.Value, value);
+        if (weights.QueryKeyValue is { } fused)
+        {
+            // phi3: one product [tokens, n_q + 2 n_kv], whose column blocks are Qcur, Kcur and Vcur.
+            int width = config.QueryWidth + 2 * config.KvWidth;
+            Span<float> all = buffers.Fused.AsSpan(0, tokens * width);
+            MatrixKernels.MatMul(threads, fused, normalized, all, tokens);
+            for (int t = 0; t < tokens; t++)
+            {
+                Span<float> row = all.Slice(t * width, width);
+                row[..config.QueryWidth].CopyTo(query.Slice(t * config.QueryWidth, config.QueryWidth));
+                row.Slice(config.QueryWidth, config.KvWidth).CopyTo(key.Slice(t * config.KvWidth, config.KvWidth));
+                row.Slice(config.QueryWidth + config.KvWidth, config.KvWidth).CopyTo(value.Slice(t * config.KvWidth, config.KvWidth));
+            }
+        }
+        else
+        {
+            MatrixKernels.MatMul3(threads, normalized, tokens, weights.Query, query, weights.Key, key, weights.Value, value);
+        }
 
         // qwen2: Qcur += bq, Kcur += bk, Vcur += bv (token by token).
         if (weights.QueryBias is { } queryBias)
@@ -58,6 +76,11 @@ internal static unsafe class LlamaBlock
                 config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors);
             Rope.Apply(key.Slice(t * config.KvWidth, config.KvWidth), config.KvHeadCount,
                 config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors);
+        }
+        if (config.Traits.ScalesQuery)
+        {
+            // phi3: Qcur = Qcur * (1 / sqrt(n_embd_head)) after RoPE; the attention scores are then not scaled.
+            VectorMath.Scale(query, 1f / MathF.Sqrt(config.HeadDimension));
         }
         trace?.Invoke(TraceNames.Query, layer, tokens, query);
         trace?.Invoke(TraceNames.Key, layer, tokens, key);

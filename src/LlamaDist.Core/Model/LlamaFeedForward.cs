@@ -24,7 +24,22 @@ internal static unsafe class LlamaFeedForward
         Span<float> up = buffers.Up.AsSpan(0, hiddenElements);
         Span<float> output = buffers.Projection.AsSpan(0, tokens * config.EmbeddingLength);
 
-        MatrixKernels.MatMul2(threads, normalized, tokens, weights.Gate, gate, weights.Up, up);
+        if (weights.GateUp is { } fused)
+        {
+            // phi3: one product [tokens, 2 n_ff]; the first n_ff columns are the gate, the rest up.
+            int width = 2 * config.FeedForwardLength;
+            Span<float> all = buffers.Fused.AsSpan(0, tokens * width);
+            MatrixKernels.MatMul(threads, fused, normalized, all, tokens);
+            for (int t = 0; t < tokens; t++)
+            {
+                all.Slice(t * width, config.FeedForwardLength).CopyTo(gate.Slice(t * config.FeedForwardLength, config.FeedForwardLength));
+                all.Slice(t * width + config.FeedForwardLength, config.FeedForwardLength).CopyTo(up.Slice(t * config.FeedForwardLength, config.FeedForwardLength));
+            }
+        }
+        else
+        {
+            MatrixKernels.MatMul2(threads, normalized, tokens, weights.Gate, gate, weights.Up, up);
+        }
         trace?.Invoke(TraceNames.Gate, weights.Index, tokens, gate);
         trace?.Invoke(TraceNames.Up, weights.Index, tokens, up);
 

@@ -240,5 +240,6 @@ public sealed unsafe class LlamaForward
          a.FeedForwardLength == b.FeedForwardLength && a.HeadCount == b.HeadCount &&
          a.KvHeadCount == b.KvHeadCount && a.HeadDimension == b.HeadDimension &&
          a.VocabularySize == b.VocabularySize && a.RmsEpsilon == b.RmsEpsilon &&
-         a.RopeFreqBase == b.RopeFreqBase && a.RopeDimensionCount == b.RopeDimensionCount);
+         a.RopeFreqBase == b.RopeFreqBase && a.RopeDimensionCount == b.RopeDimensionCount &&
+         a.Architecture == b.Architecture);
 }

@@ -11,8 +11,11 @@ public sealed class LlamaLayerWeights
 {
     internal LlamaLayerWeights(int index, float[] attentionNorm, WeightMatrix query, WeightMatrix key,
         WeightMatrix value, WeightMatrix attentionOutput, float[] feedForwardNorm, WeightMatrix gate,
-        WeightMatrix up, WeightMatrix down, QueryKeyValueExtras? extras = null)
+        WeightMatrix up, WeightMatrix down, QueryKeyValueExtras? extras = null, WeightMatrix? queryKeyValue = null,
+        WeightMatrix? gateUp = null)
     {
+        QueryKeyValue = queryKeyValue;
+        GateUp = gateUp;
         extras ??= QueryKeyValueExtras.None;
         QueryBias = extras.QueryBias;
         KeyBias = extras.KeyBias;
@@ -45,6 +48,12 @@ public sealed class LlamaLayerWeights
 
     /// <summary>attn_v.weight [n_embd, n_head_kv * n_embd_head]: Vcur = Wv · attn_norm.</summary>
     public WeightMatrix Value { get; }
+
+    /// <summary>attn_qkv.weight [n_embd, n_q + 2 n_kv] (phi3): Q, K and V in one product; Query/Key/Value are unused then.</summary>
+    public WeightMatrix? QueryKeyValue { get; }
+
+    /// <summary>ffn_up.weight [n_embd, 2 n_ff] (phi3): gate then up in one product; Gate/Up are unused then.</summary>
+    public WeightMatrix? GateUp { get; }
 
     /// <summary>attn_q.bias [n_head * n_embd_head] (qwen2): added to Qcur; null where the architecture has none.</summary>
     public float[]? QueryBias { get; }

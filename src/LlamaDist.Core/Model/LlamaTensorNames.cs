@@ -20,6 +20,7 @@ public static class LlamaTensorNames
     // Per-block suffixes after "blk.{layer}.".
     public const string AttentionNormSuffix = "attn_norm.weight";
     public const string QuerySuffix = "attn_q.weight";
+    public const string QueryKeyValueSuffix = "attn_qkv.weight";
     public const string KeySuffix = "attn_k.weight";
     public const string ValueSuffix = "attn_v.weight";
     public const string AttentionOutputSuffix = "attn_output.weight";

@@ -148,7 +148,7 @@ public sealed class LlamaWeights
         var names = new List<string>();
         for (int layer = range.Start; layer < range.EndExclusive; layer++)
         {
-            foreach (string suffix in LlamaTensorNames.MatrixSuffixes)
+            foreach (string suffix in config.Traits.MatrixSuffixes)
             {
                 names.Add(LlamaTensorNames.Block(layer, suffix));
             }
@@ -171,19 +171,24 @@ public sealed class LlamaWeights
     private static LlamaLayerWeights LoadLayer(GgufFile file, LlamaConfig config, int layer)
     {
         int embd = config.EmbeddingLength;
+        ModelArchitecture traits = config.Traits;
         string Name(string suffix) => LlamaTensorNames.Block(layer, suffix);
+        WeightMatrix Matrix(string suffix, int columns, int rows) => LlamaTensorReader.Matrix(file, Name(suffix), columns, rows);
+        bool fusedQkv = traits.FusedQueryKeyValue, fusedUp = traits.FusedGateUp;
         return new LlamaLayerWeights(
             layer,
             attentionNorm: LlamaTensorReader.Vector(file, Name(LlamaTensorNames.AttentionNormSuffix), embd),
-            query: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.QuerySuffix), embd, config.QueryWidth),
-            key: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.KeySuffix), embd, config.KvWidth),
-            value: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.ValueSuffix), embd, config.KvWidth),
-            attentionOutput: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.AttentionOutputSuffix), config.QueryWidth, embd),
+            query: fusedQkv ? default : Matrix(LlamaTensorNames.QuerySuffix, embd, config.QueryWidth),
+            key: fusedQkv ? default : Matrix(LlamaTensorNames.KeySuffix, embd, config.KvWidth),
+            value: fusedQkv ? default : Matrix(LlamaTensorNames.ValueSuffix, embd, config.KvWidth),
+            attentionOutput: Matrix(LlamaTensorNames.AttentionOutputSuffix, config.QueryWidth, embd),
             feedForwardNorm: LlamaTensorReader.Vector(file, Name(LlamaTensorNames.FeedForwardNormSuffix), embd),
-            gate: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.GateSuffix), embd, config.FeedForwardLength),
-            up: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.UpSuffix), embd, config.FeedForwardLength),
-            down: LlamaTensorReader.Matrix(file, Name(LlamaTensorNames.DownSuffix), config.FeedForwardLength, embd),
-            extras: LoadExtras(file, config, Name));
+            gate: fusedUp ? default : Matrix(LlamaTensorNames.GateSuffix, embd, config.FeedForwardLength),
+            up: fusedUp ? default : Matrix(LlamaTensorNames.UpSuffix, embd, config.FeedForwardLength),
+            down: Matrix(LlamaTensorNames.DownSuffix, config.FeedForwardLength, embd),
+            extras: LoadExtras(file, config, Name),
+            queryKeyValue: fusedQkv ? Matrix(LlamaTensorNames.QueryKeyValueSuffix, embd, config.QueryWidth + 2 * config.KvWidth) : null,
+            gateUp: fusedUp ? Matrix(LlamaTensorNames.UpSuffix, embd, 2 * config.FeedForwardLength) : null);
     }
 
     /// <summary>The biases (qwen2) or per-head norms (qwen3) the architecture adds around Qcur, Kcur and Vcur.</summary>

@@ -17,6 +17,9 @@ public enum RopeStyle
 /// llama : Qcur = Wq·x                 RoPE normal; optional rope_freqs (llama 3) and tied output head
 /// qwen2 : Qcur = Wq·x + bq (k, v too) RoPE NeoX
 /// qwen3 : Qcur = rms_norm_head(Wq·x) * attn_q_norm (k too)  RoPE NeoX
+/// phi3  : [Q|K|V] = Wqkv·x (one fused matrix), Q scaled by 1/sqrt(head_dim) after RoPE NeoX; [gate|up] = Wup·x
+///         (fused), silu(gate) * up. Its sliding window is not applied, as llama.cpp no longer applies it either
+///         (the converters record a window the models were not trained with)
 /// </code>
 /// Every architecture reads its hyperparameters under "&lt;name&gt;." keys and may tie its output head to the
 /// token embedding (output.weight absent).
@@ -37,15 +40,30 @@ public sealed record ModelArchitecture
     /// <summary>rope_freqs.weight [n_rot / 2] may divide the rotation angles (llama 3's long-context frequency factors).</summary>
     public bool RopeFrequencyFactors { get; init; }
 
+    /// <summary>blk.N.attn_qkv.weight [n_embd, n_q + 2 n_kv] replaces attn_q/k/v: Q, K and V are its output's column blocks.</summary>
+    public bool FusedQueryKeyValue { get; init; }
+
+    /// <summary>blk.N.ffn_up.weight [n_embd, 2 n_ff] holds gate then up, and there is no ffn_gate.</summary>
+    public bool FusedGateUp { get; init; }
+
+    /// <summary>Q is multiplied by 1/sqrt(head_dim) after RoPE and the attention scores are not scaled again (phi3).</summary>
+    public bool ScalesQuery { get; init; }
+
+
     public static ModelArchitecture Llama { get; } = new() { Name = "llama", RopeFrequencyFactors = true };
 
     public static ModelArchitecture Qwen2 { get; } = new() { Name = "qwen2", Rope = RopeStyle.NeoX, QueryKeyValueBiases = true };
 
     public static ModelArchitecture Qwen3 { get; } = new() { Name = "qwen3", Rope = RopeStyle.NeoX, QueryKeyNorms = true };
 
+    public static ModelArchitecture Phi3 { get; } = new()
+    {
+        Name = "phi3", Rope = RopeStyle.NeoX, FusedQueryKeyValue = true, FusedGateUp = true, ScalesQuery = true,
+    };
+
     /// <summary>The architectures this engine runs, by name.</summary>
     public static IReadOnlyDictionary<string, ModelArchitecture> Supported { get; } =
-        new[] { Llama, Qwen2, Qwen3 }.ToDictionary(architecture => architecture.Name, StringComparer.Ordinal);
+        new[] { Llama, Qwen2, Qwen3, Phi3 }.ToDictionary(architecture => architecture.Name, StringComparer.Ordinal);
 
     /// <summary>The architecture named <paramref name="name"/>, or <see cref="UnsupportedModelException"/> listing the supported ones.</summary>
     public static ModelArchitecture For(string name) =>
@@ -59,7 +77,8 @@ public sealed record ModelArchitecture
     {
         get
         {
-            var suffixes = new List<string> { LlamaTensorNames.AttentionNormSuffix, LlamaTensorNames.QuerySuffix, LlamaTensorNames.KeySuffix, LlamaTensorNames.ValueSuffix };
+            var suffixes = new List<string> { LlamaTensorNames.AttentionNormSuffix };
+            suffixes.AddRange(MatrixSuffixes.Take(FusedQueryKeyValue ? 1 : 3));
             if (QueryKeyValueBiases)
             {
                 suffixes.AddRange([LlamaTensorNames.QueryBiasSuffix, LlamaTensorNames.KeyBiasSuffix, LlamaTensorNames.ValueBiasSuffix]);
@@ -68,8 +87,32 @@ public sealed record ModelArchitecture
             {
                 suffixes.AddRange([LlamaTensorNames.QueryNormSuffix, LlamaTensorNames.KeyNormSuffix]);
             }
-            suffixes.AddRange([LlamaTensorNames.AttentionOutputSuffix, LlamaTensorNames.FeedForwardNormSuffix,
-                LlamaTensorNames.GateSuffix, LlamaTensorNames.UpSuffix, LlamaTensorNames.DownSuffix]);
+            suffixes.Add(LlamaTensorNames.FeedForwardNormSuffix);
+            suffixes.AddRange(MatrixSuffixes.Skip(FusedQueryKeyValue ? 1 : 3));
+            return suffixes;
+        }
+    }
+
+    /// <summary>The block's weight matrices, in the order they are used.</summary>
+    public IReadOnlyList<string> MatrixSuffixes
+    {
+        get
+        {
+            var suffixes = new List<string>();
+            if (FusedQueryKeyValue)
+            {
+                suffixes.Add(LlamaTensorNames.QueryKeyValueSuffix);
+            }
+            else
+            {
+                suffixes.AddRange([LlamaTensorNames.QuerySuffix, LlamaTensorNames.KeySuffix, LlamaTensorNames.ValueSuffix]);
+            }
+            suffixes.Add(LlamaTensorNames.AttentionOutputSuffix);
+            if (!FusedGateUp)
+            {
+                suffixes.Add(LlamaTensorNames.GateSuffix);
+            }
+            suffixes.AddRange([LlamaTensorNames.UpSuffix, LlamaTensorNames.DownSuffix]);
             return suffixes;
         }
     }

@@ -23,7 +23,14 @@ internal sealed unsafe class SessionBuffers
         Up = new PinnedArray<float>((long)rows * config.FeedForwardLength, "feed-forward up buffer");
         Scores = new PinnedArray<float>((long)config.HeadCount * contextSize, "attention score buffer");
         RoundedQuery = new PinnedArray<float>((long)config.HeadCount * config.HeadDimension, "rounded query buffer");
+        ModelArchitecture traits = config.Traits;
+        long fusedWidth = Math.Max(traits.FusedQueryKeyValue ? config.QueryWidth + 2L * config.KvWidth : 0,
+            traits.FusedGateUp ? 2L * config.FeedForwardLength : 0);
+        Fused = new PinnedArray<float>(Math.Max(1, rows * fusedWidth), "fused product buffer");
     }
+
+    /// <summary>The output of a fused product before it is split: [rows, n_q + 2 n_kv] or [rows, 2 n_ff] (phi3).</summary>
+    public PinnedArray<float> Fused { get; }
 
     /// <summary>Tokens per micro-batch.</summary>
     public int Rows { get; }

@@ -9,8 +9,8 @@ using Xunit.Abstractions;
 namespace LlamaDist.Engine.Tests.Agreement;
 
 /// <summary>
-/// qwen2 (Q/K/V biases, NeoX RoPE), qwen3 (per-head Q/K norms, NeoX RoPE) and llama 3 (RoPE frequency factors,
-/// tied head) against llama.cpp on the same files: prompt ids, last logits within the weight type's tolerance,
+/// qwen2 (Q/K/V biases, NeoX RoPE), qwen3 (per-head Q/K norms, NeoX RoPE), llama 3 (RoPE frequency factors,
+/// tied head) and phi3 (fused products, scaled query) against llama.cpp on the same files: prompt ids, last logits within the weight type's tolerance,
 /// greedy continuations, perplexity within 1%; and a 2-worker cluster gives the local greedy tokens.
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
@@ -108,6 +108,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     [InlineData("qwen2")]
     [InlineData("qwen3")]
     [InlineData("llama3")]
+    [InlineData("phi3")]
     public void A_two_worker_cluster_gives_the_local_greedy_tokens(string architecture)
     {
         var path = ModelPath(architecture, "F32");

@@ -13,11 +13,16 @@ namespace LlamaDist.Engine.Tests.Agreement;
 /// qwen3  : blk.N.attn_q_norm.weight / attn_k_norm.weight [head_dim], key_length  0.75 .. 1.25
 /// llama3 : rope_freqs.weight [n_rot / 2] (1 for high frequencies rising to 8 for low ones, as llama 3's
 ///          long-context scaling shapes them), no output.weight (the head is tied to token_embd), base 500000
+/// phi3   : blk.N.attn_qkv.weight = rows of attn_q, attn_k, attn_v; blk.N.ffn_up.weight = rows of ffn_gate then
+///          ffn_up (no ffn_gate); a sliding window of 8 positions, which llama.cpp (and so this engine) ignores
 /// </code>
 /// </summary>
 public static class ArchitectureVariants
 {
-    public static readonly string[] Names = ["qwen2", "qwen3", "llama3"];
+    public static readonly string[] Names = ["qwen2", "qwen3", "llama3", "phi3"];
+
+    /// <summary>The sliding window the phi3 variant declares.</summary>
+    public const uint Phi3Window = 8;
 
     public static string Write(string sourcePath, string destinationPath, string variant, int seed)
     {
@@ -43,11 +48,19 @@ public static class ArchitectureVariants
         {
             writer.SetMetadata("llama.rope.freq_base", 500000f);
         }
+        if (variant == "phi3")
+        {
+            writer.SetMetadata("phi3.attention.sliding_window", Phi3Window);
+        }
 
         var random = new Random(seed);
         foreach (var tensor in source.Tensors)
         {
             if (variant == "llama3" && tensor.Name == LlamaTensorNames.Output)
+            {
+                continue;
+            }
+            if (variant == "phi3" && Fuse(source, writer, tensor))
             {
                 continue;
             }
@@ -77,6 +90,40 @@ public static class ArchitectureVariants
         }
         writer.WriteTo(destinationPath);
         return destinationPath;
+    }
+
+    /// <summary>
+    /// phi3's fused matrices: at attn_q the rows of q, k and v as attn_qkv, at ffn_gate the rows of gate and up as
+    /// ffn_up (rows of a matrix are whole blocks, so their bytes concatenate); the parts themselves are dropped.
+    /// </summary>
+    private static bool Fuse(GgufFile source, GgufWriter writer, GgufTensorInfo tensor)
+    {
+        static bool Is(GgufTensorInfo t, string suffix) => t.Name.StartsWith("blk.", StringComparison.Ordinal) && t.Name.EndsWith(suffix, StringComparison.Ordinal);
+        string Sibling(string suffix, string ownSuffix) => tensor.Name[..^ownSuffix.Length] + suffix;
+        if (Is(tensor, LlamaTensorNames.QuerySuffix))
+        {
+            var parts = new[] { tensor, source.GetTensor(Sibling(LlamaTensorNames.KeySuffix, LlamaTensorNames.QuerySuffix)), source.GetTensor(Sibling(LlamaTensorNames.ValueSuffix, LlamaTensorNames.QuerySuffix)) };
+            WriteRows(source, writer, Sibling(LlamaTensorNames.QueryKeyValueSuffix, LlamaTensorNames.QuerySuffix), parts);
+            return true;
+        }
+        if (Is(tensor, LlamaTensorNames.GateSuffix))
+        {
+            var parts = new[] { tensor, source.GetTensor(Sibling(LlamaTensorNames.UpSuffix, LlamaTensorNames.GateSuffix)) };
+            WriteRows(source, writer, Sibling(LlamaTensorNames.UpSuffix, LlamaTensorNames.GateSuffix), parts);
+            return true;
+        }
+        return Is(tensor, LlamaTensorNames.KeySuffix) || Is(tensor, LlamaTensorNames.ValueSuffix) || Is(tensor, LlamaTensorNames.UpSuffix);
+    }
+
+    private static void WriteRows(GgufFile source, GgufWriter writer, string name, GgufTensorInfo[] parts)
+    {
+        if (parts.Any(part => part.Type != parts[0].Type))
+        {
+            throw new InvalidOperationException($"{name}: the parts have different types; fuse only uniformly typed models.");
+        }
+        var bytes = parts.SelectMany(part => source.GetTensorBytes(part).ToArray()).ToArray();
+        long rows = parts.Sum(part => part.Dimensions[1]);
+        writer.AddTensor(name, parts[0].Type, [parts[0].Dimensions[0], rows], stream => stream.Write(bytes));
     }
 
     private static void AddVector(GgufWriter writer, string name, float[] values) =>
