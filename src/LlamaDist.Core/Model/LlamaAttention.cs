@@ -59,6 +59,9 @@ internal static unsafe class LlamaAttention
             ContextSize = cache.ContextSize,
             // kq_scale as llama.cpp builds it: 1.0f / sqrtf(float(n_embd_head)); 1 where the query was scaled already.
             Scale = config.Traits.ScalesQuery ? 1f : 1f / MathF.Sqrt(config.HeadDimension),
+            // gemma2: kq = cap * tanh(kq / cap) before the softmax; its even layers see only the last n_swa positions.
+            SoftCap = config.AttentionSoftCap,
+            Window = config.UsesSlidingWindow(layer) ? config.SlidingWindow : 0,
             Grouped = F16Format.RunsRowsAtAvx2 && cache.ContextSize <= MaxGroupedContext,
         };
         threads.For(config.HeadCount, work);
@@ -95,6 +98,8 @@ internal static unsafe class LlamaAttention
         public int KvWidth;
         public int ContextSize;
         public float Scale;
+        public float SoftCap;
+        public int Window;
 
         public readonly void Execute(int start, int end)
         {
@@ -183,6 +188,15 @@ internal static unsafe class LlamaAttention
         private readonly void ScoresToProbabilities(float* scores, int head, int token, int length)
         {
             Span<float> row = new(scores, length);
+            if (SoftCap > 0f)
+            {
+                VectorMath.SoftCap(row, SoftCap);
+            }
+            if (Window > 0 && length > Window)
+            {
+                // Positions n_swa or more behind this token are masked (probability 0), as llama.cpp's window mask.
+                row[..(length - Window)].Fill(float.NegativeInfinity);
+            }
             if (TraceScores != null)
             {
                 CopyTraceRow(TraceScores, head, token, row, float.NegativeInfinity);

@@ -79,8 +79,8 @@ internal static unsafe class LlamaBlock
         }
         if (config.Traits.ScalesQuery)
         {
-            // phi3: Qcur = Qcur * (1 / sqrt(n_embd_head)) after RoPE; the attention scores are then not scaled.
-            VectorMath.Scale(query, 1f / MathF.Sqrt(config.HeadDimension));
+            // phi3, gemma2: Qcur = Qcur * scale after RoPE; the attention scores are then not scaled.
+            VectorMath.Scale(query, config.QueryScale);
         }
         trace?.Invoke(TraceNames.Query, layer, tokens, query);
         trace?.Invoke(TraceNames.Key, layer, tokens, key);
@@ -93,6 +93,11 @@ internal static unsafe class LlamaBlock
 
         // attn_out = Wo · kqv_out; ffn_inp = attn_out + inpL.
         MatrixKernels.MatMul(threads, weights.AttentionOutput, merged, projection, tokens);
+        if (weights.PostAttentionNorm is { } postAttentionNorm)
+        {
+            // gemma2: attn_post_norm = rms_norm(attn_out) * post_attention_norm.weight, then the residual add.
+            RmsNormRows(projection, postAttentionNorm, config.RmsEpsilon, projection, tokens, embd);
+        }
         trace?.Invoke(TraceNames.AttentionOutput, layer, tokens, projection);
         VectorMath.Add(residual, projection);
         trace?.Invoke(TraceNames.FeedForwardInput, layer, tokens, residual);
@@ -101,6 +106,10 @@ internal static unsafe class LlamaBlock
         RmsNormRows(residual, weights.FeedForwardNorm, config.RmsEpsilon, normalized, tokens, embd);
         trace?.Invoke(TraceNames.FeedForwardNorm, layer, tokens, normalized);
         LlamaFeedForward.Run(threads, config, weights, buffers, tokens, trace);
+        if (weights.PostFeedForwardNorm is { } postFeedForwardNorm)
+        {
+            RmsNormRows(projection, postFeedForwardNorm, config.RmsEpsilon, projection, tokens, embd);
+        }
         VectorMath.Add(residual, projection);
         trace?.Invoke(TraceNames.LayerOutput, layer, tokens, residual);
     }

@@ -23,9 +23,13 @@ public sealed class LlamaConfig
     /// <param name="ropeDimensionCount">Rotated dimensions per head; 0 means the head dimension.</param>
     public LlamaConfig(int embeddingLength, int layerCount, int feedForwardLength, int headCount, int kvHeadCount,
         float rmsEpsilon, int contextLength, int vocabularySize, int headDimension = 0, float ropeFreqBase = DefaultRopeFreqBase,
-        int ropeDimensionCount = 0, string architecture = LlamaArchitecture)
+        int ropeDimensionCount = 0, string architecture = LlamaArchitecture, int slidingWindow = 0,
+        float attentionSoftCap = 0f, float finalSoftCap = 0f)
     {
         Architecture = architecture;
+        SlidingWindow = slidingWindow;
+        AttentionSoftCap = attentionSoftCap;
+        FinalSoftCap = finalSoftCap;
         EmbeddingLength = embeddingLength;
         LayerCount = layerCount;
         FeedForwardLength = feedForwardLength;
@@ -44,6 +48,29 @@ public sealed class LlamaConfig
             throw new ArgumentException(problem);
         }
     }
+
+    /// <summary>
+    /// n_swa: on the layers the architecture windows (gemma2: even ones), attention reaches back over at most this
+    /// many positions, the token's own included; 0 means the whole context.
+    /// </summary>
+    public int SlidingWindow { get; }
+
+    /// <summary>Cap of the attention scores (gemma2's attn_logit_softcapping); 0: none.</summary>
+    public float AttentionSoftCap { get; }
+
+    /// <summary>Cap of the output logits (gemma2's final_logit_softcapping); 0: none.</summary>
+    public float FinalSoftCap { get; }
+
+    /// <summary>
+    /// The factor Q is multiplied by after RoPE where the architecture scales the query itself: 1/sqrt(head_dim),
+    /// except Gemma 2 27B (46 layers), whose query_pre_attn_scalar is n_embd / n_head, as llama.cpp decides it.
+    /// </summary>
+    public float QueryScale => Architecture == ModelArchitecture.Gemma2.Name && LayerCount == 46
+        ? 1f / MathF.Sqrt(EmbeddingLength / HeadCount)
+        : 1f / MathF.Sqrt(HeadDimension);
+
+    /// <summary>Whether model-wide layer <paramref name="layer"/> attends over the sliding window.</summary>
+    public bool UsesSlidingWindow(int layer) => SlidingWindow > 0 && Traits.SlidingWindowOnEvenLayers && layer % 2 == 0;
 
     /// <summary>What the architecture changes in the block (biases, norms, RoPE style).</summary>
     public ModelArchitecture Traits => ModelArchitecture.For(Architecture);
@@ -129,6 +156,9 @@ public sealed class LlamaConfig
         int ropeDimensionCount = file.GetValueOrDefault(prefix + "rope.dimension_count", headDimension);
 
         RejectRopeScaling(file, prefix, traits);
+        int slidingWindow = traits.SlidingWindowOnEvenLayers ? file.GetValueOrDefault(prefix + "attention.sliding_window", 0) : 0;
+        float attentionSoftCap = traits.SoftCapping ? file.GetValueOrDefault(prefix + "attn_logit_softcapping", 0f) : 0f;
+        float finalSoftCap = traits.SoftCapping ? file.GetValueOrDefault(prefix + "final_logit_softcapping", 0f) : 0f;
         RejectExperts(file, prefix);
 
         int vocabularySize = ReadVocabularySize(file, embeddingLength);
@@ -140,7 +170,7 @@ public sealed class LlamaConfig
         }
 
         var config = new LlamaConfig(architecture, embeddingLength, layerCount, feedForwardLength, headCount,
-            kvHeadCount, headDimension, rmsEpsilon, ropeFreqBase, ropeDimensionCount, contextLength, vocabularySize);
+            kvHeadCount, headDimension, rmsEpsilon, ropeFreqBase, ropeDimensionCount, contextLength, vocabularySize, slidingWindow, attentionSoftCap, finalSoftCap);
         string? problem = config.FindInconsistency(explicitHeadDimension);
         if (problem is not null)
         {
@@ -156,9 +186,12 @@ public sealed class LlamaConfig
     // Unvalidated constructor for FromGguf, which reports problems as UnsupportedModelException instead.
     private LlamaConfig(string architecture, int embeddingLength, int layerCount, int feedForwardLength, int headCount,
         int kvHeadCount, int headDimension, float rmsEpsilon, float ropeFreqBase, int ropeDimensionCount,
-        int contextLength, int vocabularySize)
+        int contextLength, int vocabularySize, int slidingWindow, float attentionSoftCap, float finalSoftCap)
     {
         Architecture = architecture;
+        SlidingWindow = slidingWindow;
+        AttentionSoftCap = attentionSoftCap;
+        FinalSoftCap = finalSoftCap;
         EmbeddingLength = embeddingLength;
         LayerCount = layerCount;
         FeedForwardLength = feedForwardLength;
@@ -203,6 +236,10 @@ public sealed class LlamaConfig
             return $"Context length must be positive, not {ContextLength}.";
         if (VocabularySize <= 0)
             return $"Vocabulary size must be positive, not {VocabularySize}.";
+        if (SlidingWindow < 0 || (SlidingWindow > 0 && !Traits.SlidingWindowOnEvenLayers))
+            return $"A sliding window of {SlidingWindow} does not apply to '{Architecture}' models.";
+        if (!(AttentionSoftCap >= 0f) || !(FinalSoftCap >= 0f) || ((AttentionSoftCap > 0f || FinalSoftCap > 0f) && !Traits.SoftCapping))
+            return $"Soft-capping ({AttentionSoftCap}, {FinalSoftCap}) does not apply to '{Architecture}' models.";
         if ((long)HeadCount * HeadDimension > int.MaxValue / 4)
             return $"{HeadCount} heads of {HeadDimension} are too wide.";
         return null;

@@ -48,7 +48,7 @@ internal static unsafe class LlamaFeedForward
         fixed (float* gatePointer = gate)
         fixed (float* upPointer = up)
         {
-            threads.For(tokens, new SwiGluWork(gatePointer, upPointer, config.FeedForwardLength));
+            threads.For(tokens, new GatedUnitWork(gatePointer, upPointer, config.FeedForwardLength, config.Traits.GeluFeedForward));
         }
         trace?.Invoke(TraceNames.SwiGlu, weights.Index, tokens, gate);
 
@@ -56,13 +56,22 @@ internal static unsafe class LlamaFeedForward
         trace?.Invoke(TraceNames.FeedForwardOutput, weights.Index, tokens, output);
     }
 
-    /// <summary>SwiGLU of token rows [start, end) of gate [tokens, width] with up, in place in gate.</summary>
-    private readonly struct SwiGluWork(float* gate, float* up, int width) : IRangeWork
+    /// <summary>SwiGLU (or GeGLU) of token rows [start, end) of gate [tokens, width] with up, in place in gate.</summary>
+    private readonly struct GatedUnitWork(float* gate, float* up, int width, bool gelu) : IRangeWork
     {
         public void Execute(int start, int end)
         {
             long offset = (long)start * width, count = (long)(end - start) * width;
-            VectorMath.SwiGlu(new Span<float>(gate + offset, (int)count), new ReadOnlySpan<float>(up + offset, (int)count));
+            var gates = new Span<float>(gate + offset, (int)count);
+            var ups = new ReadOnlySpan<float>(up + offset, (int)count);
+            if (gelu)
+            {
+                VectorMath.GeGlu(gates, ups);
+            }
+            else
+            {
+                VectorMath.SwiGlu(gates, ups);
+            }
         }
     }
 }

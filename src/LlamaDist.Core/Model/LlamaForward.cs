@@ -1,3 +1,4 @@
+using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
 
 namespace LlamaDist.Core.Model;
@@ -115,6 +116,11 @@ public sealed unsafe class LlamaForward
                 {
                     MatrixKernels.GetRow(embedding, tokens[done + t], residual.Slice(t * embd, embd));
                 }
+                if (Config.Traits.ScalesEmbedding)
+                {
+                    // gemma: inp_scaled = inp_embd * sqrtf(n_embd).
+                    VectorMath.Scale(residual, MathF.Sqrt(embd));
+                }
                 trace?.Invoke(TraceNames.InputEmbedding, -1, count, residual);
             }
             else
@@ -156,6 +162,11 @@ public sealed unsafe class LlamaForward
         LlamaBlock.RmsNormRows(residual, Weights.OutputNorm, Config.RmsEpsilon, normalized, rows, embd);
         trace?.Invoke(TraceNames.ResultNorm, -1, rows, normalized);
         MatrixKernels.MatMul(Threads, Weights.Output, normalized, logits, rows);
+        if (Config.FinalSoftCap > 0f)
+        {
+            // gemma2: logits = cap * tanh(logits / cap).
+            VectorMath.SoftCap(logits[..(rows * Config.VocabularySize)], Config.FinalSoftCap);
+        }
         trace?.Invoke(TraceNames.ResultOutput, -1, rows, logits);
     }
 
@@ -241,5 +252,6 @@ public sealed unsafe class LlamaForward
          a.KvHeadCount == b.KvHeadCount && a.HeadDimension == b.HeadDimension &&
          a.VocabularySize == b.VocabularySize && a.RmsEpsilon == b.RmsEpsilon &&
          a.RopeFreqBase == b.RopeFreqBase && a.RopeDimensionCount == b.RopeDimensionCount &&
-         a.Architecture == b.Architecture);
+         a.Architecture == b.Architecture && a.SlidingWindow == b.SlidingWindow &&
+         a.AttentionSoftCap == b.AttentionSoftCap && a.FinalSoftCap == b.FinalSoftCap);
 }

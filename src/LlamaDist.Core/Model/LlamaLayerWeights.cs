@@ -12,8 +12,10 @@ public sealed class LlamaLayerWeights
     internal LlamaLayerWeights(int index, float[] attentionNorm, WeightMatrix query, WeightMatrix key,
         WeightMatrix value, WeightMatrix attentionOutput, float[] feedForwardNorm, WeightMatrix gate,
         WeightMatrix up, WeightMatrix down, QueryKeyValueExtras? extras = null, WeightMatrix? queryKeyValue = null,
-        WeightMatrix? gateUp = null)
+        WeightMatrix? gateUp = null, float[]? postAttentionNorm = null, float[]? postFeedForwardNorm = null)
     {
+        PostAttentionNorm = postAttentionNorm;
+        PostFeedForwardNorm = postFeedForwardNorm;
         QueryKeyValue = queryKeyValue;
         GateUp = gateUp;
         extras ??= QueryKeyValueExtras.None;
@@ -54,6 +56,12 @@ public sealed class LlamaLayerWeights
 
     /// <summary>ffn_up.weight [n_embd, 2 n_ff] (phi3): gate then up in one product; Gate/Up are unused then.</summary>
     public WeightMatrix? GateUp { get; }
+
+    /// <summary>post_attention_norm.weight [n_embd] (gemma2): RMS-normalises attn_out before the residual add.</summary>
+    public float[]? PostAttentionNorm { get; }
+
+    /// <summary>post_ffw_norm.weight [n_embd] (gemma2): RMS-normalises ffn_out before the residual add.</summary>
+    public float[]? PostFeedForwardNorm { get; }
 
     /// <summary>attn_q.bias [n_head * n_embd_head] (qwen2): added to Qcur; null where the architecture has none.</summary>
     public float[]? QueryBias { get; }

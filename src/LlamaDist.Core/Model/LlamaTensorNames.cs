@@ -30,6 +30,8 @@ public static class LlamaTensorNames
     public const string ValueBiasSuffix = "attn_v.bias";
     public const string QueryNormSuffix = "attn_q_norm.weight";
     public const string KeyNormSuffix = "attn_k_norm.weight";
+    public const string PostAttentionNormSuffix = "post_attention_norm.weight";
+    public const string PostFeedForwardNormSuffix = "post_ffw_norm.weight";
     public const string GateSuffix = "ffn_gate.weight";
     public const string UpSuffix = "ffn_up.weight";
     public const string DownSuffix = "ffn_down.weight";

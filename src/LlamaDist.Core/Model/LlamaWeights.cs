@@ -188,7 +188,9 @@ public sealed class LlamaWeights
             down: Matrix(LlamaTensorNames.DownSuffix, config.FeedForwardLength, embd),
             extras: LoadExtras(file, config, Name),
             queryKeyValue: fusedQkv ? Matrix(LlamaTensorNames.QueryKeyValueSuffix, embd, config.QueryWidth + 2 * config.KvWidth) : null,
-            gateUp: fusedUp ? Matrix(LlamaTensorNames.UpSuffix, embd, 2 * config.FeedForwardLength) : null);
+            gateUp: fusedUp ? Matrix(LlamaTensorNames.UpSuffix, embd, 2 * config.FeedForwardLength) : null,
+            postAttentionNorm: traits.PostNorms ? LlamaTensorReader.Vector(file, Name(LlamaTensorNames.PostAttentionNormSuffix), embd) : null,
+            postFeedForwardNorm: traits.PostNorms ? LlamaTensorReader.Vector(file, Name(LlamaTensorNames.PostFeedForwardNormSuffix), embd) : null);
     }
 
     /// <summary>The biases (qwen2) or per-head norms (qwen3) the architecture adds around Qcur, Kcur and Vcur.</summary>

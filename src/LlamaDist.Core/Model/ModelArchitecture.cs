@@ -20,6 +20,9 @@ public enum RopeStyle
 /// phi3  : [Q|K|V] = Wqkv·x (one fused matrix), Q scaled by 1/sqrt(head_dim) after RoPE NeoX; [gate|up] = Wup·x
 ///         (fused), silu(gate) * up. Its sliding window is not applied, as llama.cpp no longer applies it either
 ///         (the converters record a window the models were not trained with)
+/// gemma2: embeddings scaled by sqrt(n_embd); Q scaled after RoPE NeoX; attention scores soft-capped; even layers
+///         attend over a sliding window; post-attention and post-FFN norms; GeGLU feed-forward (tanh GELU, through
+///         ggml's f16 table); final logits soft-capped; tied output head
 /// </code>
 /// Every architecture reads its hyperparameters under "&lt;name&gt;." keys and may tie its output head to the
 /// token embedding (output.weight absent).
@@ -46,8 +49,23 @@ public sealed record ModelArchitecture
     /// <summary>blk.N.ffn_up.weight [n_embd, 2 n_ff] holds gate then up, and there is no ffn_gate.</summary>
     public bool FusedGateUp { get; init; }
 
-    /// <summary>Q is multiplied by 1/sqrt(head_dim) after RoPE and the attention scores are not scaled again (phi3).</summary>
+    /// <summary>Q is multiplied by 1/sqrt(head_dim) after RoPE and the attention scores are not scaled again (phi3, gemma2).</summary>
     public bool ScalesQuery { get; init; }
+
+    /// <summary>The token embeddings are multiplied by sqrt(n_embd) (gemma).</summary>
+    public bool ScalesEmbedding { get; init; }
+
+    /// <summary>blk.N.post_attention_norm.weight and post_ffw_norm.weight RMS-normalise each sub-layer's output before its residual add.</summary>
+    public bool PostNorms { get; init; }
+
+    /// <summary>The feed-forward is GeGLU (tanh GELU of the gate) instead of SwiGLU.</summary>
+    public bool GeluFeedForward { get; init; }
+
+    /// <summary>Attention scores and final logits are soft-capped (cap * tanh(x / cap)) by "&lt;name&gt;.*_logit_softcapping".</summary>
+    public bool SoftCapping { get; init; }
+
+    /// <summary>Even layers attend only to the last "&lt;name&gt;.attention.sliding_window" positions (gemma2's alternating pattern).</summary>
+    public bool SlidingWindowOnEvenLayers { get; init; }
 
 
     public static ModelArchitecture Llama { get; } = new() { Name = "llama", RopeFrequencyFactors = true };
@@ -61,9 +79,15 @@ public sealed record ModelArchitecture
         Name = "phi3", Rope = RopeStyle.NeoX, FusedQueryKeyValue = true, FusedGateUp = true, ScalesQuery = true,
     };
 
+    public static ModelArchitecture Gemma2 { get; } = new()
+    {
+        Name = "gemma2", Rope = RopeStyle.NeoX, ScalesQuery = true, ScalesEmbedding = true, PostNorms = true, GeluFeedForward = true,
+        SoftCapping = true, SlidingWindowOnEvenLayers = true,
+    };
+
     /// <summary>The architectures this engine runs, by name.</summary>
     public static IReadOnlyDictionary<string, ModelArchitecture> Supported { get; } =
-        new[] { Llama, Qwen2, Qwen3, Phi3 }.ToDictionary(architecture => architecture.Name, StringComparer.Ordinal);
+        new[] { Llama, Qwen2, Qwen3, Phi3, Gemma2 }.ToDictionary(architecture => architecture.Name, StringComparer.Ordinal);
 
     /// <summary>The architecture named <paramref name="name"/>, or <see cref="UnsupportedModelException"/> listing the supported ones.</summary>
     public static ModelArchitecture For(string name) =>
@@ -87,8 +111,16 @@ public sealed record ModelArchitecture
             {
                 suffixes.AddRange([LlamaTensorNames.QueryNormSuffix, LlamaTensorNames.KeyNormSuffix]);
             }
+            if (PostNorms)
+            {
+                suffixes.Add(LlamaTensorNames.PostAttentionNormSuffix);
+            }
             suffixes.Add(LlamaTensorNames.FeedForwardNormSuffix);
             suffixes.AddRange(MatrixSuffixes.Skip(FusedQueryKeyValue ? 1 : 3));
+            if (PostNorms)
+            {
+                suffixes.Add(LlamaTensorNames.PostFeedForwardNormSuffix);
+            }
             return suffixes;
         }
     }

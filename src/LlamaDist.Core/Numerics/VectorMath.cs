@@ -79,6 +79,48 @@ public static class VectorMath
         }
     }
 
+    /// <summary>
+    /// GeGLU, as ggml computes it: gate[i] = gelu(gate[i]) * up[i], where gelu is the tanh approximation looked up
+    /// in ggml's table of half-precision results for the input rounded to half (inputs at or below -10 give 0, at
+    /// or above 10 themselves).
+    /// </summary>
+    public static void GeGlu(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        RequireSameLength(gate.Length, up.Length, nameof(up));
+        float[] table = GeluTable.Value;
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float x = gate[i];
+            float gelu = x <= -10f ? 0f : x >= 10f ? x : table[Quantization.F16Format.FromSingle(x)];
+            gate[i] = gelu * up[i];
+        }
+    }
+
+    /// <summary>values[i] = cap * tanh(values[i] / cap), as ggml's scale, tanh, scale sequence computes it.</summary>
+    public static void SoftCap(Span<float> values, float cap)
+    {
+        float inverse = 1f / cap;
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = MathF.Tanh(values[i] * inverse) * cap;
+        }
+    }
+
+    /// <summary>gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), in float as ggml_gelu_f32.</summary>
+    public static float Gelu(float x) => 0.5f * x * (1.0f + MathF.Tanh(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
+
+    // ggml_table_gelu_f16: the half-precision gelu of every half value, widened back to float.
+    private static readonly Lazy<float[]> GeluTable = new(() =>
+    {
+        var table = new float[65536];
+        for (int bits = 0; bits < table.Length; bits++)
+        {
+            float x = Quantization.F16Format.ToSingle((ushort)bits);
+            table[bits] = Quantization.F16Format.ToSingle(Quantization.F16Format.FromSingle(Gelu(x)));
+        }
+        return table;
+    });
+
     /// <summary>dst[i] += src[i] (residual connections).</summary>
     public static void Add(Span<float> destination, ReadOnlySpan<float> source)
     {

@@ -22,6 +22,9 @@ public static class ProtocolMapping
             RopeDimensionCount = (uint)config.RopeDimensionCount,
             ContextLength = (uint)config.ContextLength,
             VocabularySize = (uint)config.VocabularySize,
+            SlidingWindow = (uint)config.SlidingWindow,
+            AttentionLogitSoftcap = config.AttentionSoftCap,
+            FinalLogitSoftcap = config.FinalSoftCap,
         };
     }
 
@@ -39,7 +42,9 @@ public static class ProtocolMapping
             checked((int)message.FeedForwardLength), checked((int)message.HeadCount), checked((int)message.KvHeadCount),
             message.RmsEpsilon, checked((int)message.ContextLength), checked((int)message.VocabularySize),
             headDimension: checked((int)message.HeadDimension), ropeFreqBase: message.RopeFreqBase,
-            ropeDimensionCount: checked((int)message.RopeDimensionCount), architecture: message.Architecture);
+            ropeDimensionCount: checked((int)message.RopeDimensionCount), architecture: message.Architecture,
+            slidingWindow: checked((int)message.SlidingWindow), attentionSoftCap: message.AttentionLogitSoftcap,
+            finalSoftCap: message.FinalLogitSoftcap);
     }
 
     public static LayerSpan ToMessage(LayerRange range, int layerCount) => new()

@@ -176,6 +176,15 @@ internal sealed class WeightReceiver
         writer.SetMetadata(prefix + "rope.dimension_count", (uint)config.RopeDimensionCount);
         writer.SetMetadata(prefix + "context_length", (uint)config.ContextLength);
         writer.SetMetadata(prefix + "vocab_size", (uint)config.VocabularySize);
+        if (config.SlidingWindow > 0)
+        {
+            writer.SetMetadata(prefix + "attention.sliding_window", (uint)config.SlidingWindow);
+        }
+        if (config.Traits.SoftCapping)
+        {
+            writer.SetMetadata(prefix + "attn_logit_softcapping", config.AttentionSoftCap);
+            writer.SetMetadata(prefix + "final_logit_softcapping", config.FinalSoftCap);
+        }
         using var scratch = new FileStream(scratchPath, FileMode.Open, FileAccess.Read, FileShare.Read);
         foreach (var tensor in tensors)
         {

@@ -10,7 +10,8 @@ namespace LlamaDist.Engine.Tests.Agreement;
 
 /// <summary>
 /// qwen2 (Q/K/V biases, NeoX RoPE), qwen3 (per-head Q/K norms, NeoX RoPE), llama 3 (RoPE frequency factors,
-/// tied head) and phi3 (fused products, scaled query) against llama.cpp on the same files: prompt ids, last logits within the weight type's tolerance,
+/// tied head), phi3 (fused products, scaled query) and gemma2 (scaled embeddings, post norms, GeGLU, soft-capping,
+/// sliding window on even layers) against llama.cpp on the same files: prompt ids, last logits within the weight type's tolerance,
 /// greedy continuations, perplexity within 1%; and a 2-worker cluster gives the local greedy tokens.
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
@@ -109,6 +110,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     [InlineData("qwen3")]
     [InlineData("llama3")]
     [InlineData("phi3")]
+    [InlineData("gemma2")]
     public void A_two_worker_cluster_gives_the_local_greedy_tokens(string architecture)
     {
         var path = ModelPath(architecture, "F32");

@@ -15,11 +15,14 @@ namespace LlamaDist.Engine.Tests.Agreement;
 ///          long-context scaling shapes them), no output.weight (the head is tied to token_embd), base 500000
 /// phi3   : blk.N.attn_qkv.weight = rows of attn_q, attn_k, attn_v; blk.N.ffn_up.weight = rows of ffn_gate then
 ///          ffn_up (no ffn_gate); a sliding window of 8 positions, which llama.cpp (and so this engine) ignores
+/// gemma2 : blk.N.post_attention_norm / post_ffw_norm [n_embd] 0.75 .. 1.25, no output.weight (tied), attention
+///          and final logit soft-caps 50 and 30, a sliding window of 8 (so the even layers' window is crossed),
+///          key/value lengths
 /// </code>
 /// </summary>
 public static class ArchitectureVariants
 {
-    public static readonly string[] Names = ["qwen2", "qwen3", "llama3", "phi3"];
+    public static readonly string[] Names = ["qwen2", "qwen3", "llama3", "phi3", "gemma2"];
 
     /// <summary>The sliding window the phi3 variant declares.</summary>
     public const uint Phi3Window = 8;
@@ -52,11 +55,19 @@ public static class ArchitectureVariants
         {
             writer.SetMetadata("phi3.attention.sliding_window", Phi3Window);
         }
+        if (variant == "gemma2")
+        {
+            writer.SetMetadata("gemma2.attention.sliding_window", Phi3Window);
+            writer.SetMetadata("gemma2.attn_logit_softcapping", 50f);
+            writer.SetMetadata("gemma2.final_logit_softcapping", 30f);
+            writer.SetMetadata("gemma2.attention.key_length", (uint)config.HeadDimension);
+            writer.SetMetadata("gemma2.attention.value_length", (uint)config.HeadDimension);
+        }
 
         var random = new Random(seed);
         foreach (var tensor in source.Tensors)
         {
-            if (variant == "llama3" && tensor.Name == LlamaTensorNames.Output)
+            if (variant is "llama3" or "gemma2" && tensor.Name == LlamaTensorNames.Output)
             {
                 continue;
             }
@@ -74,6 +85,11 @@ public static class ArchitectureVariants
                     AddVector(writer, prefix + LlamaTensorNames.QueryBiasSuffix, Uniform(random, config.QueryWidth, 0.5f));
                     AddVector(writer, prefix + LlamaTensorNames.KeyBiasSuffix, Uniform(random, config.KvWidth, 0.5f));
                     AddVector(writer, prefix + LlamaTensorNames.ValueBiasSuffix, Uniform(random, config.KvWidth, 0.5f));
+                }
+                if (variant == "gemma2")
+                {
+                    AddVector(writer, prefix + LlamaTensorNames.PostAttentionNormSuffix, NearOne(random, config.EmbeddingLength));
+                    AddVector(writer, prefix + LlamaTensorNames.PostFeedForwardNormSuffix, NearOne(random, config.EmbeddingLength));
                 }
                 if (variant == "qwen3")
                 {
