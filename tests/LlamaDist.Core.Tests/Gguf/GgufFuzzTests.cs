@@ -1,42 +1,51 @@
 using System.Diagnostics;
 using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Tokenization;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace LlamaDist.Core.Tests.Gguf;
 
 /// <summary>
-/// Mutates the real model thousands of times (fixed seed, so failures reproduce) and opens each result: it must
-/// either open, with every tensor's bytes readable, or throw <see cref="GgufFormatException"/> — never another
-/// exception, a crash, or a hang. Mutations (bit flips, random bytes, truncations, inserted 0xFF runs) target the
-/// header (metadata) and the tensor-info region, where the parser makes its decisions.
+/// Mutates the real model thousands of times (fixed seed, so failures reproduce) and loads each result as the
+/// engine does — header, every tensor's bytes, the llama hyper-parameters, the tokenizer: every case must load, or
+/// fail with <see cref="GgufFormatException"/> or <see cref="InvalidVocabularyException"/> (both InvalidGguf to a
+/// user), or, when the mutation produced a well-formed file of another architecture or shape (say "llama" became
+/// "llamb"), with <see cref="UnsupportedModelException"/>/<see cref="UnsupportedTokenizerException"/>. Never
+/// another exception, a crash, or a hang. Mutations (bit flips, random bytes, truncations, inserted 0xFF runs)
+/// target the header (metadata) and the tensor-info region, where the parser makes its decisions.
 /// One copy of the file is patched in place and restored after each case, so a case costs a few small writes
-/// instead of a fresh 1.7 MB file.
+/// instead of a fresh 1.7 MB file. <see cref="FuzzSettings.IterationsVariable"/> sets the count (build.ps1 -Task Fuzz).
 /// </summary>
-public class GgufFuzzTests
+public class GgufFuzzTests(ITestOutputHelper output)
 {
-    private const int CaseCount = 3000;
+    private const int QuickCaseCount = 2000;
     private const ulong Seed = 0x5EED_0660F;
     private static readonly TimeSpan CaseTimeLimit = TimeSpan.FromSeconds(10);
 
+    private enum Outcome { Loaded, InvalidGguf, Unsupported }
+
     [Fact]
-    public async Task Mutated_files_open_or_fail_with_GgufFormatException()
+    [Trait("Category", FuzzSettings.Category)]
+    public async Task Mutated_files_load_or_fail_as_InvalidGguf()
     {
+        int caseCount = FuzzSettings.Iterations(QuickCaseCount);
         byte[] original = File.ReadAllBytes(RealModel.Path);
         using var directory = new TemporaryDirectory();
         string path = directory.File("fuzz.gguf");
         File.WriteAllBytes(path, original);
         var random = new SplitMix64(Seed);
-        int opened = 0;
-        int rejected = 0;
+        var outcomes = new Dictionary<Outcome, int> { [Outcome.Loaded] = 0, [Outcome.InvalidGguf] = 0, [Outcome.Unsupported] = 0 };
         var stopwatch = Stopwatch.StartNew();
-        for (int i = 0; i < CaseCount; i++)
+        for (int i = 0; i < caseCount; i++)
         {
             Mutation mutation = NextMutation(original, random);
             mutation.Apply(path, original);
-            bool openedFine;
+            Outcome outcome;
             try
             {
-                openedFine = await Task.Run(() => TryOpenAndTouch(path)).WaitAsync(CaseTimeLimit);
+                outcome = await Task.Run(() => Load(path)).WaitAsync(CaseTimeLimit);
             }
             catch (TimeoutException)
             {
@@ -48,26 +57,20 @@ public class GgufFuzzTests
                 Assert.Fail($"Case {i} ({mutation}) threw {unexpected}");
                 throw;
             }
-            if (openedFine)
-            {
-                opened++;
-            }
-            else
-            {
-                rejected++;
-            }
+            outcomes[outcome]++;
             mutation.Restore(path, original);
         }
+        output.WriteLine($"GGUF fuzz: {caseCount} mutated files, seed 0x{Seed:X}, {stopwatch.Elapsed.TotalSeconds:F1} s: " +
+            string.Join(", ", outcomes.Select(pair => $"{pair.Key} {pair.Value}")));
         Assert.Equal(original, File.ReadAllBytes(path)); // every case was restored, so every case saw one mutation
-        Assert.Equal(CaseCount, opened + rejected);
+        Assert.Equal(caseCount, outcomes.Values.Sum());
         // Both outcomes must actually occur, or the mutations are not exercising the parser.
-        Assert.InRange(rejected, CaseCount / 4, CaseCount - 1);
-        Assert.InRange(opened, 1, CaseCount);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(60), $"fuzzing took {stopwatch.Elapsed}");
+        Assert.InRange(outcomes[Outcome.InvalidGguf], caseCount / 4, caseCount - 1);
+        Assert.InRange(outcomes[Outcome.Loaded], 1, caseCount);
     }
 
-    /// <summary>True when the file opened (after reading every tensor), false on GgufFormatException.</summary>
-    private static bool TryOpenAndTouch(string path)
+    /// <summary>Loads the file as the engine would; the outcome, or the unexpected exception thrown on.</summary>
+    private static Outcome Load(string path)
     {
         try
         {
@@ -82,11 +85,18 @@ public class GgufFuzzTests
             {
                 checksum += entry.Key.Length;
             }
-            return checksum >= 0;
+            var config = LlamaConfig.FromGguf(file);
+            var tokenizer = TokenizerFactory.FromGguf(file);
+            checksum += config.VocabularySize + tokenizer.Encode("Hello world", addSpecial: true).Length;
+            return checksum >= 0 ? Outcome.Loaded : Outcome.InvalidGguf;
         }
-        catch (GgufFormatException)
+        catch (Exception exception) when (exception is GgufFormatException or InvalidVocabularyException)
         {
-            return false;
+            return Outcome.InvalidGguf;
+        }
+        catch (Exception exception) when (exception is UnsupportedModelException or UnsupportedTokenizerException)
+        {
+            return Outcome.Unsupported;
         }
     }
 
