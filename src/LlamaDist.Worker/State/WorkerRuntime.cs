@@ -153,12 +153,21 @@ internal sealed class WorkerRuntime : IDisposable
     /// verifying the hash; answers NeedsWeights when it has no copy. A copy that exists but hashes differently
     /// is refused rather than replaced: the coordinator and worker disagree about the model.
     /// </summary>
+    /// <summary>Longest file name and path a LoadRange may carry (the file systems' own limits are lower).</summary>
+    private const int MaxFileNameLength = 255, MaxPathLength = 4096;
+
+    /// <summary>Most tensors one range may have (a model has about ten per layer).</summary>
+    private const long MaxRangeTensors = 1 << 16;
+
     public LoadRangeReply LoadRange(LoadRangeRequest request, CancellationToken cancellationToken)
     {
-        var hash = request.Model?.RangeHash ?? "";
-        if (hash.Length != 64 || !hash.All(Uri.IsHexDigit))
+        var hash = WorkerInput.RangeHash(request.Model?.RangeHash, "model.range_hash");
+        WorkerInput.Length(request.Model!.FileName, MaxFileNameLength, "model.file_name");
+        WorkerInput.Length(request.WorkerPath, MaxPathLength, "worker_path");
+        if (request.Stream is { } offered)
         {
-            throw WorkerErrors.Invalid($"range_hash '{hash}' is not a SHA-256 in hex.");
+            WorkerInput.AtMost(offered.TotalBytes, long.MaxValue, "stream.total_bytes");
+            WorkerInput.AtMost(offered.TensorCount, MaxRangeTensors, "stream.tensor_count");
         }
         LlamaConfig config;
         LayerRange layers;
@@ -212,7 +221,7 @@ internal sealed class WorkerRuntime : IDisposable
 
         if (request.Stream is null)
         {
-            throw WorkerErrors.Precondition($"The worker has no copy of range {hash[..12]} ({fileName}) and the caller offered no weight stream.");
+            throw WorkerErrors.Precondition($"The worker has no copy of range {hash[..12]} ({WorkerInput.Quote(fileName)}) and the caller offered no weight stream.");
         }
         EnsureMemory(request.Stream.TotalBytes);
         lock (bookkeeping)
@@ -228,7 +237,7 @@ internal sealed class WorkerRuntime : IDisposable
         {
             if (!pending.Remove(hash, out var range))
             {
-                throw WorkerErrors.NotFound($"No LoadRange is waiting for weights of range {hash}; call LoadRange first.");
+                throw WorkerErrors.NotFound($"No LoadRange is waiting for weights of range {WorkerInput.Quote(hash)}; call LoadRange first.");
             }
             return range;
         }
@@ -316,7 +325,7 @@ internal sealed class WorkerRuntime : IDisposable
         }
         catch (GgufFormatException exception)
         {
-            mismatches.Add($"{path} is not a valid GGUF ({exception.Message})");
+            mismatches.Add($"{WorkerInput.Quote(path)} is not a valid GGUF ({exception.Problem})");
             return null;
         }
         try
@@ -327,7 +336,7 @@ internal sealed class WorkerRuntime : IDisposable
             var actual = hashes.GetOrAdd(key, _ => RangeHasher.Hash(file, tensors, cancellationToken));
             if (!string.Equals(actual, hash, StringComparison.Ordinal))
             {
-                mismatches.Add($"layers {layers} of {path} hash to {actual[..12]}, the coordinator's to {hash[..12]}");
+                mismatches.Add($"layers {layers} of {WorkerInput.Quote(path)} hash to {actual[..12]}, the coordinator's to {hash[..12]}");
                 file.Dispose();
                 return null;
             }
@@ -338,7 +347,7 @@ internal sealed class WorkerRuntime : IDisposable
         catch (Exception exception) when (exception is UnsupportedModelException or GgufFormatException or ArgumentException or KeyNotFoundException)
         {
             file.Dispose();
-            mismatches.Add($"{path} cannot run layers {layers}: {exception.Message}");
+            mismatches.Add($"{WorkerInput.Quote(path)} cannot run layers {layers}: {WorkerInput.Quote(exception.Message)}");
             return null;
         }
         catch
@@ -375,12 +384,14 @@ internal sealed class WorkerRuntime : IDisposable
 
     // ---- sessions --------------------------------------------------------------------------------------------
 
+    /// <summary>Longest next_endpoint (a DNS name of 253 characters, a colon and a port).</summary>
+    private const int MaxEndpointLength = 260;
+
     public OpenSessionReply OpenSession(OpenSessionRequest request)
     {
-        if (string.IsNullOrEmpty(request.SessionId) || request.SessionId.Length > 128)
-        {
-            throw WorkerErrors.Invalid("session_id must be 1 to 128 characters.");
-        }
+        WorkerInput.SessionId(request.SessionId);
+        WorkerInput.RangeHash(request.RangeHash);
+        WorkerInput.Length(request.NextEndpoint, MaxEndpointLength, "next_endpoint");
         if (request.ContextSize == 0 || request.MaxBatchTokens == 0 || request.MaxBatchTokens > request.ContextSize)
         {
             throw WorkerErrors.Invalid($"context_size ({request.ContextSize}) and max_batch_tokens ({request.MaxBatchTokens}) must be positive, the batch no larger than the context.");
@@ -388,7 +399,7 @@ internal sealed class WorkerRuntime : IDisposable
         WorkerEndpoint? next = null;
         if (request.NextEndpoint.Length > 0 && !WorkerEndpoint.TryParse(request.NextEndpoint, out next, out var problem))
         {
-            throw WorkerErrors.Invalid(problem);
+            throw WorkerErrors.Invalid(WorkerErrors.Bound(problem));
         }
         HostedRange range;
         lock (bookkeeping)
@@ -425,7 +436,7 @@ internal sealed class WorkerRuntime : IDisposable
         lock (bookkeeping)
         {
             return sessions.TryGetValue(id, out var session) ? session
-                : throw WorkerErrors.NotFound($"Session {id} is not open on this worker (closed, collected when idle, or never opened).");
+                : throw WorkerErrors.NotFound($"Session {WorkerInput.Quote(id)} is not open on this worker (closed, collected when idle, or never opened).");
         }
     }
 
