@@ -14,8 +14,11 @@ namespace LlamaDist.Worker.Service;
 /// </summary>
 internal static class HardenedServiceBinding
 {
-    /// <summary>Named by <see cref="BindServiceMethodAttribute"/> on <see cref="WorkerService"/>; gRPC calls it with a null service.</summary>
-    public static void BindService(ServiceBinderBase binder, WorkerService? service) =>
+    /// <summary>
+    /// Named by <see cref="BindServiceMethodAttribute"/> on <see cref="WorkerService"/>; gRPC calls it with a null
+    /// service. The parameter is the generated base type: gRPC matches handlers by the base method they override.
+    /// </summary>
+    public static void BindService(ServiceBinderBase binder, LlamaWorker.LlamaWorkerBase? service) =>
         LlamaWorker.BindService(new Binder(binder), service);
 
     private static Method<TRequest, TResponse> Harden<TRequest, TResponse>(Method<TRequest, TResponse> method)

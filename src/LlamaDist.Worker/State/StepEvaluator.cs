@@ -27,6 +27,7 @@ internal static class StepEvaluator
         {
             throw WorkerErrors.Invalid($"token_count {request.TokenCount} is outside 1..{session.MaxBatch} (the session's max_batch_tokens).");
         }
+        WorkerInput.Encoding(request.ReplyEncoding, "reply_encoding");
 
         lock (runtime.ComputeLock)
         {

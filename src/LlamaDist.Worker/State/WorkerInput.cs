@@ -1,4 +1,5 @@
 using System.Text;
+using LlamaDist.Distributed.Protocol;
 
 namespace LlamaDist.Worker.State;
 
@@ -92,6 +93,16 @@ internal static class WorkerInput
             throw WorkerErrors.Invalid($"{field} {value:N0} is more than this worker accepts ({maximum:N0}).");
         }
         return (long)value;
+    }
+
+    /// <summary>An activation encoding this worker writes (unspecified: the caller leaves the choice to the worker).</summary>
+    public static ActivationEncoding Encoding(ActivationEncoding value, string field)
+    {
+        if (value is not (ActivationEncoding.Unspecified or ActivationEncoding.F32 or ActivationEncoding.F16))
+        {
+            throw WorkerErrors.Invalid($"{field} {(int)value} is not an activation encoding this worker writes (F32 or F16).");
+        }
+        return value;
     }
 
     /// <summary>A string field no longer than <paramref name="maximum"/> characters.</summary>
