@@ -35,7 +35,8 @@ public class GgufFuzzTests(ITestOutputHelper output)
         using var directory = new TemporaryDirectory();
         string path = directory.File("fuzz.gguf");
         File.WriteAllBytes(path, original);
-        var random = new SplitMix64(Seed);
+        ulong seed = FuzzSettings.Seed(Seed);
+        var random = new SplitMix64(seed);
         var outcomes = new Dictionary<Outcome, int> { [Outcome.Loaded] = 0, [Outcome.InvalidGguf] = 0, [Outcome.Unsupported] = 0 };
         var stopwatch = Stopwatch.StartNew();
         for (int i = 0; i < caseCount; i++)
@@ -60,7 +61,7 @@ public class GgufFuzzTests(ITestOutputHelper output)
             outcomes[outcome]++;
             mutation.Restore(path, original);
         }
-        output.WriteLine($"GGUF fuzz: {caseCount} mutated files, seed 0x{Seed:X}, {stopwatch.Elapsed.TotalSeconds:F1} s: " +
+        output.WriteLine($"GGUF fuzz: {caseCount} mutated files, seed 0x{seed:X}, {stopwatch.Elapsed.TotalSeconds:F1} s: " +
             string.Join(", ", outcomes.Select(pair => $"{pair.Key} {pair.Value}")));
         Assert.Equal(original, File.ReadAllBytes(path)); // every case was restored, so every case saw one mutation
         Assert.Equal(caseCount, outcomes.Values.Sum());

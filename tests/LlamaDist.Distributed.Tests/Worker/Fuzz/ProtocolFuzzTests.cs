@@ -39,7 +39,8 @@ public sealed class ProtocolFuzzTests(WorkerModels models, ITestOutputHelper out
         await using var worker = await InProcessWorker.StartAsync("worker-a", options);
         await using var next = await InProcessWorker.StartAsync("worker-b", options);
         worker.Runtime.OpenPeerChannel = _ => next.OpenChannel();
-        var cases = new ProtocolFuzzCases(worker, models, Seed, CallDeadline);
+        ulong seed = FuzzSettings.Seed(Seed);
+        var cases = new ProtocolFuzzCases(worker, models, seed, CallDeadline);
         await cases.LoadRangesAsync();
 
         var byStatus = new SortedDictionary<string, int>(StringComparer.Ordinal);
@@ -57,7 +58,7 @@ public sealed class ProtocolFuzzTests(WorkerModels models, ITestOutputHelper out
             }
         }
         clock.Stop();
-        output.WriteLine($"Protocol fuzz: {caseCount} cases, seed 0x{Seed:X}, {clock.Elapsed.TotalSeconds:F1} s: " +
+        output.WriteLine($"Protocol fuzz: {caseCount} cases, seed 0x{seed:X}, {clock.Elapsed.TotalSeconds:F1} s: " +
             string.Join(", ", byStatus.Select(pair => $"{pair.Key} {pair.Value}")));
 
         Assert.True(failures.Count == 0, $"{failures.Count} of {caseCount} cases got an undocumented status, a hang or an overlong message; " +
