@@ -13,8 +13,9 @@ namespace LlamaDist.Core.Tests.Gguf;
 /// fail with <see cref="GgufFormatException"/> or <see cref="InvalidVocabularyException"/> (both InvalidGguf to a
 /// user), or, when the mutation produced a well-formed file of another architecture or shape (say "llama" became
 /// "llamb"), with <see cref="UnsupportedModelException"/>/<see cref="UnsupportedTokenizerException"/>. Never
-/// another exception, a crash, or a hang. Mutations (bit flips, random bytes, truncations, inserted 0xFF runs)
-/// target the header (metadata) and the tensor-info region, where the parser makes its decisions.
+/// another exception, a crash, or a hang. Mutations (bit flips, random bytes, truncations, inserted 0xFF runs,
+/// tensor data offsets pointed at other tensors or outside the file) target the header (metadata) and the
+/// tensor-info region, where the parser makes its decisions; a tensor moved onto another one must be refused.
 /// One copy of the file is patched in place and restored after each case, so a case costs a few small writes
 /// instead of a fresh 1.7 MB file. <see cref="FuzzSettings.IterationsVariable"/> sets the count (build.ps1 -Task Fuzz).
 /// </summary>
@@ -37,11 +38,12 @@ public class GgufFuzzTests(ITestOutputHelper output)
         File.WriteAllBytes(path, original);
         ulong seed = FuzzSettings.Seed(Seed);
         var random = new SplitMix64(seed);
+        List<(int Position, ulong Value)> offsetFields = TensorOffsetFields(original);
         var outcomes = new Dictionary<Outcome, int> { [Outcome.Loaded] = 0, [Outcome.InvalidGguf] = 0, [Outcome.Unsupported] = 0 };
         var stopwatch = Stopwatch.StartNew();
         for (int i = 0; i < caseCount; i++)
         {
-            Mutation mutation = NextMutation(original, random);
+            Mutation mutation = random.Next(8) == 0 ? NextOffsetMutation(offsetFields, random) : NextMutation(original, random);
             mutation.Apply(path, original);
             Outcome outcome;
             try
@@ -58,6 +60,7 @@ public class GgufFuzzTests(ITestOutputHelper output)
                 Assert.Fail($"Case {i} ({mutation}) threw {unexpected}");
                 throw;
             }
+            Assert.False(mutation.MustBeRefused && outcome != Outcome.InvalidGguf, $"Case {i} ({mutation}) was not refused: {outcome}.");
             outcomes[outcome]++;
             mutation.Restore(path, original);
         }
@@ -101,6 +104,46 @@ public class GgufFuzzTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Points one tensor's data offset somewhere else: at another tensor's data (they overlap), at 0 (as a file
+    /// with every offset 0 has it), at a random aligned place, or far past the end of the file.
+    /// </summary>
+    private static Mutation NextOffsetMutation(List<(int Position, ulong Value)> fields, SplitMix64 random)
+    {
+        var (position, value) = fields[(int)random.Next((ulong)fields.Count)];
+        ulong replacement = random.Next(4) switch
+        {
+            0 => fields[(int)random.Next((ulong)fields.Count)].Value,
+            1 => 0,
+            2 => random.Next((ulong)RealModel.FileSize) & ~31UL,
+            _ => ulong.MaxValue - 31,
+        };
+        // Every tensor of the model has data, so a tensor moved onto another's offset overlaps it.
+        bool overlaps = replacement != value && fields.Any(field => field.Value == replacement);
+        return new Mutation(MutationKind.Overwrite, position, BitConverter.GetBytes(replacement),
+            $"tensor data offset at {position} changed from {value} to {replacement}", overlaps || replacement > (ulong)RealModel.FileSize);
+    }
+
+    /// <summary>
+    /// Where each tensor info's data offset lies in the file, read from the tensor-info region: name (u64 length,
+    /// bytes), n_dims (u32), dims (u64 each), type (u32), offset (u64).
+    /// </summary>
+    private static List<(int Position, ulong Value)> TensorOffsetFields(byte[] file)
+    {
+        var fields = new List<(int, ulong)>();
+        int position = (int)RealModel.EndOfMetadata;
+        while (position < RealModel.EndOfTensorInfos)
+        {
+            position += 8 + (int)BitConverter.ToUInt64(file, position);
+            int dimensions = (int)BitConverter.ToUInt32(file, position);
+            position += 4 + 8 * dimensions + 4;
+            fields.Add((position, BitConverter.ToUInt64(file, position)));
+            position += 8;
+        }
+        Assert.Equal(RealModel.EndOfTensorInfos, position);
+        return fields;
+    }
+
     private static Mutation NextMutation(byte[] original, SplitMix64 random)
     {
         // Half of the mutations land in the first 4 KiB (magic, counts, first keys, small scalars), a quarter in
@@ -141,7 +184,7 @@ public class GgufFuzzTests(ITestOutputHelper output)
     private enum MutationKind { Overwrite, Truncate, Insert }
 
     /// <summary>One change to the file, applied in place and undone from the original bytes.</summary>
-    private sealed record Mutation(MutationKind Kind, int Position, byte[] Bytes, string Description)
+    private sealed record Mutation(MutationKind Kind, int Position, byte[] Bytes, string Description, bool MustBeRefused = false)
     {
         public void Apply(string path, byte[] original)
         {
