@@ -148,17 +148,17 @@ internal sealed class WorkerRuntime : IDisposable
 
     // ---- ranges ----------------------------------------------------------------------------------------------
 
-    /// <summary>
-    /// Loads a range from the worker's own copy (its -ModelPath, else the coordinator's path) or its cache,
-    /// verifying the hash; answers NeedsWeights when it has no copy. A copy that exists but hashes differently
-    /// is refused rather than replaced: the coordinator and worker disagree about the model.
-    /// </summary>
     /// <summary>Longest file name and path a LoadRange may carry (the file systems' own limits are lower).</summary>
     private const int MaxFileNameLength = 255, MaxPathLength = 4096;
 
     /// <summary>Most tensors one range may have (a model has about ten per layer).</summary>
     private const long MaxRangeTensors = 1 << 16;
 
+    /// <summary>
+    /// Loads a range from the worker's own copy (its -ModelPath, else the coordinator's path) or its cache,
+    /// verifying the hash; answers NeedsWeights when it has no copy. A copy that exists but hashes differently
+    /// is refused rather than replaced: the coordinator and worker disagree about the model.
+    /// </summary>
     public LoadRangeReply LoadRange(LoadRangeRequest request, CancellationToken cancellationToken)
     {
         var hash = WorkerInput.RangeHash(request.Model?.RangeHash, "model.range_hash");
@@ -399,7 +399,7 @@ internal sealed class WorkerRuntime : IDisposable
         WorkerEndpoint? next = null;
         if (request.NextEndpoint.Length > 0 && !WorkerEndpoint.TryParse(request.NextEndpoint, out next, out var problem))
         {
-            throw WorkerErrors.Invalid(WorkerErrors.Bound(problem));
+            throw WorkerErrors.Invalid(problem);  // problem quotes the endpoint, whose length is bounded above
         }
         HostedRange range;
         lock (bookkeeping)
