@@ -5,13 +5,18 @@
     A dependency-free task table. Run from a fresh machine with only the .NET SDK:
         dotnet tool restore && dotnet pwsh ./build.ps1 -Task Demo
         dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+        dotnet tool restore && dotnet pwsh ./build.ps1 -Task Fuzz -FuzzIterations 10000
     -Task takes several names (Build,Test or "Build,Test"); each runs once, in the order given, after the tasks
     it depends on.
 #>
 [CmdletBinding()]
 param(
-    # Clean, Build, Test, Benchmark, Demo, Package. Validated after splitting (see below), not by ValidateSet.
+    # Clean, Build, Test, Fuzz, Benchmark, Demo, Package. Validated after splitting (see below), not by ValidateSet.
     [string[]] $Task = @('Build'),
+
+    # Cases per fuzz test for -Task Fuzz (the ordinary Test task runs each fuzz test's quick default).
+    [ValidateRange(1, [int]::MaxValue)]
+    [int] $FuzzIterations = 10000,
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release'
@@ -125,6 +130,22 @@ $TaskTable = [ordered]@{
             if ($problems.Count -gt 0 -and $failed -eq 0) { $failed = $problems.Count }
             Write-Host "$passed passed, $failed failed, $skipped skipped"
             if ($failed -gt 0) { throw "Tests failed." }
+        }
+    }
+    Fuzz      = @{ DependsOn = @(); Action = {
+            # The fuzz tests (trait Category=Fuzz: mutated GGUF files, hostile protocol messages) in their long mode:
+            # same fixed seeds as in the Test task, continued to $FuzzIterations cases each. Not part of Test.
+            $previous = $env:LLAMADIST_FUZZ_ITERATIONS
+            $env:LLAMADIST_FUZZ_ITERATIONS = "$FuzzIterations"
+            try {
+                foreach ($project in @('tests/LlamaDist.Core.Tests', 'tests/LlamaDist.Distributed.Tests')) {
+                    & dotnet test (Join-Path $RepositoryRoot $project) -c $Configuration --nologo --filter 'Category=Fuzz' `
+                        --logger 'console;verbosity=detailed'
+                    if ($LASTEXITCODE -ne 0) { throw "Fuzzing $project failed (exit code $LASTEXITCODE)." }
+                }
+            }
+            finally { $env:LLAMADIST_FUZZ_ITERATIONS = $previous }
+            Write-Host "Fuzzing passed: $FuzzIterations cases per fuzz test (counts by outcome above)."
         }
     }
     Benchmark = @{ DependsOn = @('Build'); Action = {

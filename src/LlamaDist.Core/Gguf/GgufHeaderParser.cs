@@ -149,7 +149,31 @@ internal static class GgufHeaderParser
             tensorsByName.Add(info.Name, tensor);
         }
 
+        RejectOverlaps(reader, infos.Select(info => (info.Name, (long)info.RelativeOffset, info.ByteSize, info.FieldOffset)).ToList(), dataOffset);
         return new GgufHeader(version, alignment, dataOffset, metadata, metadataByKey, tensors, tensorsByName);
+    }
+
+    /// <summary>
+    /// Tensors must not share bytes: llama.cpp lays each tensor after the previous one, so overlapping data (say,
+    /// every offset 0) means a corrupt or hostile header, and weights read from it would silently alias.
+    /// Sorted by offset, each tensor must end at or before the next begins. Offsets and sizes are already inside
+    /// the data section, so the sums cannot overflow.
+    /// </summary>
+    private static void RejectOverlaps(GgufByteReader reader, List<(string Name, long Offset, long ByteSize, long FieldOffset)> tensors,
+        long dataOffset)
+    {
+        tensors.Sort((a, b) => a.Offset != b.Offset ? a.Offset.CompareTo(b.Offset) : a.ByteSize.CompareTo(b.ByteSize));
+        for (int i = 1; i < tensors.Count; i++)
+        {
+            var previous = tensors[i - 1];
+            var current = tensors[i];
+            if (current.Offset < previous.Offset + previous.ByteSize)
+            {
+                throw reader.Error(current.FieldOffset,
+                    $"tensor '{current.Name}' data [{current.Offset}, +{current.ByteSize}) overlaps tensor '{previous.Name}' " +
+                    $"[{previous.Offset}, +{previous.ByteSize}) in the data section that starts at {dataOffset}.");
+            }
+        }
     }
 
     // Counts are already bounded by the file size, but a huge file could still claim more than an int; the

@@ -162,11 +162,13 @@ public sealed class LlamaConfig
         RejectExperts(file, prefix);
 
         int vocabularySize = ReadVocabularySize(file, embeddingLength);
-        if (file.TryGetValue(prefix + "vocab_size", out int declaredVocabulary) && declaredVocabulary != vocabularySize)
+        // Optional, but when present it must agree: a file whose header says 2^31 tokens and whose embeddings
+        // say 32000 is corrupt, whichever is right.
+        long declaredVocabulary = file.GetValueOrDefault(prefix + "vocab_size", (long)vocabularySize);
+        if (declaredVocabulary != vocabularySize)
         {
-            throw new UnsupportedModelException(
-                $"{prefix}vocab_size is {declaredVocabulary} but token_embd.weight has {vocabularySize} rows.",
-                LlamaTensorNames.TokenEmbedding);
+            throw new GgufFormatException(file.FilePath, -1,
+                $"metadata key '{prefix}vocab_size' is {declaredVocabulary} but tensor '{LlamaTensorNames.TokenEmbedding}' has {vocabularySize} rows.");
         }
 
         var config = new LlamaConfig(architecture, embeddingLength, layerCount, feedForwardLength, headCount,
@@ -252,8 +254,12 @@ public sealed class LlamaConfig
             ?? throw new UnsupportedModelException(
                 $"Tensor '{LlamaTensorNames.TokenEmbedding}' is missing; a llama model needs its token embeddings.",
                 LlamaTensorNames.TokenEmbedding);
-        if (embedding.Dimensions.Length != 2 || embedding.Dimensions[0] != embeddingLength ||
-            embedding.Dimensions[1] <= 0 || embedding.Dimensions[1] > int.MaxValue)
+        if (embedding.Dimensions.Length == 2 && embedding.Dimensions[0] == embeddingLength && embedding.Dimensions[1] > int.MaxValue)
+        {
+            throw new GgufFormatException(file.FilePath, -1,
+                $"tensor '{embedding.Name}' claims {embedding.Dimensions[1]} vocabulary rows, more than a vocabulary can have.");
+        }
+        if (embedding.Dimensions.Length != 2 || embedding.Dimensions[0] != embeddingLength || embedding.Dimensions[1] <= 0)
         {
             throw new UnsupportedModelException(
                 $"Tensor '{embedding.Name}' has shape [{string.Join(", ", embedding.Dimensions)}]; expected " +

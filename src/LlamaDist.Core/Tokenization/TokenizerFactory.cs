@@ -25,7 +25,8 @@ public static class TokenizerFactory
     /// <summary>
     /// The tokenizer for <paramref name="file"/>. "llama" gives a <see cref="SentencePieceTokenizer"/>; any other model
     /// (e.g. "gpt2") throws <see cref="UnsupportedTokenizerException"/>. A missing or malformed required key
-    /// (model, tokens) throws <see cref="GgufFormatException"/>; inconsistent arrays throw <see cref="InvalidVocabularyException"/>.
+    /// (model, tokens) or vocabulary arrays of different lengths throw <see cref="GgufFormatException"/> naming the key;
+    /// a vocabulary that cannot tokenize (e.g. no byte fallback) throws <see cref="InvalidVocabularyException"/>.
     /// </summary>
     public static ITokenizer FromGguf(GgufFile file)
     {
@@ -45,6 +46,7 @@ public static class TokenizerFactory
         string[] tokens = file.GetArray<string>(TokensKey);
         float[]? scores = file.Metadata.ContainsKey(ScoresKey) ? file.GetArray<float>(ScoresKey) : null;
         int[]? types = file.Metadata.ContainsKey(TokenTypesKey) ? file.GetArray<int>(TokenTypesKey) : null;
+        RequireConsistentArrays(file, tokens, scores, types);
 
         var defaults = new SentencePieceOptions();
         var options = new SentencePieceOptions
@@ -60,6 +62,28 @@ public static class TokenizerFactory
         };
 
         return new SentencePieceTokenizer(tokens, scores, types, options);
+    }
+
+    /// <summary>
+    /// The vocabulary arrays are parallel (entry i of each describes token i); a file whose arrays disagree in
+    /// length is malformed, and the error names the key, as any other malformed metadata does.
+    /// </summary>
+    private static void RequireConsistentArrays(GgufFile file, string[] tokens, float[]? scores, int[]? types)
+    {
+        if (tokens.Length == 0)
+        {
+            throw new GgufFormatException(file.FilePath, -1, $"metadata key '{TokensKey}' is an empty array; a vocabulary needs tokens.");
+        }
+        if (scores is not null && scores.Length != tokens.Length)
+        {
+            throw new GgufFormatException(file.FilePath, -1,
+                $"metadata key '{ScoresKey}' has {scores.Length} entries but '{TokensKey}' has {tokens.Length}.");
+        }
+        if (types is not null && types.Length != tokens.Length)
+        {
+            throw new GgufFormatException(file.FilePath, -1,
+                $"metadata key '{TokenTypesKey}' has {types.Length} entries but '{TokensKey}' has {tokens.Length}.");
+        }
     }
 
     private static int ReadSpecialId(GgufFile file, string key, int defaultId, int vocabularySize)

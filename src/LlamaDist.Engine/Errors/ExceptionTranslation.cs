@@ -27,6 +27,9 @@ internal static class ExceptionTranslation
     {
         LlamaDistException => null,
         GgufFormatException gguf => new LlamaDistException(LlamaErrorKind.InvalidModelFile, gguf.Message, gguf.FilePath, gguf),
+        // The vocabulary a file carries cannot work (say, no byte tokens and no unknown token): the file is at fault.
+        InvalidVocabularyException vocabulary => new LlamaDistException(LlamaErrorKind.InvalidModelFile,
+            $"The model's vocabulary is invalid: {vocabulary.Message}", modelPath, vocabulary),
         UnsupportedTokenizerException tokenizer => new LlamaDistException(LlamaErrorKind.UnsupportedTokenizer, tokenizer.Message, modelPath, tokenizer),
         UnsupportedModelException model => new LlamaDistException(
             model.TensorType is null ? LlamaErrorKind.UnsupportedModel : LlamaErrorKind.UnsupportedWeightType,

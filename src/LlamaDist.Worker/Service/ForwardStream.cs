@@ -59,12 +59,12 @@ internal sealed class ForwardStream
                     {
                         throw WorkerErrors.Invalid("attach_result_stream must be the first message of its own Forward call.");
                     }
-                    await AttachAsync(request.SessionId).ConfigureAwait(false);
+                    await AttachAsync(WorkerInput.SessionId(request.SessionId)).ConfigureAwait(false);
                     return;
                 }
 
                 runtime.CountReceived(request.CalculateSize());
-                var current = runtime.GetSession(request.SessionId);
+                var current = runtime.GetSession(WorkerInput.SessionId(request.SessionId));
                 if (session is null)
                 {
                     session = current;

@@ -8,8 +8,10 @@ namespace LlamaDist.Worker.Service;
 /// <summary>
 /// The llamadist.v1 LlamaWorker service: a thin translation from gRPC calls to <see cref="WorkerRuntime"/>.
 /// Long work (hashing, loading) runs off the request thread; every failure leaves as an RpcException with a
-/// status and a reason trailer.
+/// status and a reason trailer. Every request field is checked (<see cref="WorkerInput"/>) before it is used;
+/// malformed messages are refused before they get here (<see cref="HardenedServiceBinding"/>).
 /// </summary>
+[BindServiceMethod(typeof(HardenedServiceBinding), nameof(HardenedServiceBinding.BindService))]
 internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
 {
     private readonly WorkerRuntime runtime;
@@ -29,7 +31,7 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
             throw WorkerErrors.Create(StatusCode.FailedPrecondition, Distributed.Client.WorkerFailure.ProtocolMismatch,
                 $"This worker speaks protocol {WireProtocol.Major}.{WireProtocol.Minor}; the caller speaks {version}. Use the same LlamaDist major version on both.");
         }
-        logger.LogInformation("Handshake from {Client} at {Peer}", request.ClientName.Length > 100 ? request.ClientName[..100] : request.ClientName, context.Peer);
+        logger.LogInformation("Handshake from {Client} at {Peer}", WorkerInput.Quote(request.ClientName), context.Peer);
         return Task.FromResult(runtime.Handshake(request));
     }
 
@@ -40,7 +42,8 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
         Task.Run(() =>
         {
             var reply = runtime.LoadRange(request, context.CancellationToken);
-            logger.LogInformation("LoadRange {Layers} of {File}: {State} ({Message})", request.Layers, request.Model?.FileName, reply.State, reply.Message);
+            logger.LogInformation("LoadRange {Layers} of {File}: {State} ({Message})", request.Layers, WorkerInput.Quote(request.Model?.FileName),
+                reply.State, reply.Message);
             return reply;
         });
 
@@ -48,7 +51,7 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
         new WeightReceiver(runtime).ReceiveAsync(requestStream, context.CancellationToken);
 
     public override Task<ReleaseRangeReply> ReleaseRange(ReleaseRangeRequest request, ServerCallContext context) =>
-        Task.FromResult(runtime.ReleaseRange(request.RangeHash));
+        Task.FromResult(runtime.ReleaseRange(WorkerInput.RangeHash(request.RangeHash)));
 
     public override async Task<OpenSessionReply> OpenSession(OpenSessionRequest request, ServerCallContext context)
     {
@@ -57,7 +60,7 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
     }
 
     public override Task<CloseSessionReply> CloseSession(CloseSessionRequest request, ServerCallContext context) =>
-        Task.FromResult(new CloseSessionReply { Closed = runtime.CloseSession(request.SessionId) });
+        Task.FromResult(new CloseSessionReply { Closed = runtime.CloseSession(WorkerInput.SessionId(request.SessionId)) });
 
     public override Task Forward(IAsyncStreamReader<ForwardRequest> requestStream, IServerStreamWriter<ForwardReply> responseStream,
         ServerCallContext context) =>

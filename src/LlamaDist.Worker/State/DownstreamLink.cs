@@ -64,7 +64,8 @@ internal sealed class DownstreamLink : IDisposable
             // Keep the failing stage's own words and reason; say which hop reported it.
             var detail = exception.Status.Detail.StartsWith("Worker ", StringComparison.Ordinal)
                 ? exception.Status.Detail : $"Worker {Endpoint}: {exception.Status.Detail}";
-            Failure = new RpcException(new Status(exception.StatusCode, detail), exception.Trailers);
+            // Bounded again: each hop adds its prefix to a message the next stage may already have filled.
+            Failure = new RpcException(new Status(exception.StatusCode, WorkerErrors.Bound(detail)), exception.Trailers);
         }
         catch (Exception exception) when (exception is RpcException or IOException or InvalidOperationException or OperationCanceledException)
         {

@@ -15,6 +15,9 @@ namespace LlamaDist.Worker.State;
 internal static class StepEvaluator
 {
     /// <summary>The step's output and this stage's timing, ready to become a request or a reply.</summary>
+    /// <summary>Most stage timings a step may carry in: one per stage before this one.</summary>
+    private const int MaxStages = 256;
+
     public sealed record Output(HiddenState? Hidden, Logits? Logits, int? GreedyToken, StageTiming Timing);
 
     public static Output Evaluate(WorkerRuntime runtime, HostedSession session, ForwardRequest request)
@@ -27,6 +30,8 @@ internal static class StepEvaluator
         {
             throw WorkerErrors.Invalid($"token_count {request.TokenCount} is outside 1..{session.MaxBatch} (the session's max_batch_tokens).");
         }
+        WorkerInput.Encoding(request.ReplyEncoding, "reply_encoding");
+        WorkerInput.AtMost((ulong)request.Stages.Count, MaxStages, "stages");  // each stage appends one; a ring is never this long
 
         lock (runtime.ComputeLock)
         {

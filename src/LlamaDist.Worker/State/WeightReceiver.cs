@@ -27,7 +27,7 @@ internal sealed class WeightReceiver
         {
             throw WorkerErrors.Invalid("The weight stream was empty.");
         }
-        var range = runtime.TakePending(chunks.Current.RangeHash);
+        var range = runtime.TakePending(WorkerInput.RangeHash(chunks.Current.RangeHash));
         Directory.CreateDirectory(runtime.Options.CacheDirectory);
         var scratchPath = Path.Combine(runtime.Options.CacheDirectory, $"{range.Hash}.{Guid.NewGuid():N}.part");
         var tensors = new List<ReceivedTensor>();
@@ -44,13 +44,13 @@ internal sealed class WeightReceiver
                     var chunk = chunks.Current;
                     if (chunk.RangeHash != range.Hash)
                     {
-                        throw WorkerErrors.Invalid($"A chunk names range {WorkerErrors.Quote(chunk.RangeHash)} inside the stream of {range.Hash}.");
+                        throw WorkerErrors.Invalid($"A chunk names range {WorkerInput.Quote(chunk.RangeHash)} inside the stream of {range.Hash}.");
                     }
                     if (chunk.Tensor is not null)
                     {
                         if (current is not null && filled != current.ByteSize)
                         {
-                            throw WorkerErrors.Invalid($"Tensor {current.Name} ended after {filled} of its {current.ByteSize} bytes.");
+                            throw WorkerErrors.Invalid($"Tensor {WorkerInput.Quote(current.Name)} ended after {filled} of its {current.ByteSize} bytes.");
                         }
                         current = StartTensor(chunk, range, scratch.Position, tensors.Count);
                         tensors.Add(current);
@@ -59,11 +59,11 @@ internal sealed class WeightReceiver
                     }
                     if (current is null || chunk.TensorName != current.Name || (long)chunk.Offset != filled)
                     {
-                        throw WorkerErrors.Invalid($"Chunk of {WorkerErrors.Quote(chunk.TensorName)} at offset {chunk.Offset} is out of order; tensors come whole, in file order.");
+                        throw WorkerErrors.Invalid($"Chunk of {WorkerInput.Quote(chunk.TensorName)} at offset {chunk.Offset} is out of order; tensors come whole, in file order.");
                     }
                     if (filled + chunk.Data.Length > current.ByteSize || received + chunk.Data.Length > range.TotalBytes)
                     {
-                        throw WorkerErrors.Invalid($"Tensor {current.Name} received more than its {current.ByteSize} bytes (or the range more than the announced {range.TotalBytes}).");
+                        throw WorkerErrors.Invalid($"Tensor {WorkerInput.Quote(current.Name)} received more than its {current.ByteSize} bytes (or the range more than the announced {range.TotalBytes}).");
                     }
                     hash.AppendData(chunk.Data.Span);
                     await scratch.WriteAsync(chunk.Data.Memory, cancellationToken).ConfigureAwait(false);
@@ -100,35 +100,39 @@ internal sealed class WeightReceiver
         var descriptor = chunk.Tensor;
         if (chunk.Offset != 0 || index >= range.TensorCount)
         {
-            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} is unexpected (offset {chunk.Offset}, tensor {index + 1} of {range.TensorCount}).");
+            throw WorkerErrors.Invalid($"Tensor {WorkerInput.Quote(chunk.TensorName)} is unexpected (offset {chunk.Offset}, tensor {index + 1} of {range.TensorCount}).");
         }
         if (!BelongsToRange(chunk.TensorName, range.Layers, range.Config))
         {
-            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} is not part of layers {range.Layers}.");
+            throw WorkerErrors.Invalid($"Tensor {WorkerInput.Quote(chunk.TensorName)} is not part of layers {range.Layers}.");
         }
         var type = (GgmlType)descriptor.GgmlType;
+        string tensor = WorkerInput.Quote(chunk.TensorName);
         if (!GgmlTypeInfo.IsKnown(type) || descriptor.Dimensions.Count is 0 or > 4 || descriptor.Dimensions.Any(d => d == 0 || d > int.MaxValue))
         {
-            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} has type {descriptor.GgmlType} and shape [{string.Join(", ", descriptor.Dimensions.Take(4))}], which this worker cannot store.");
+            throw WorkerErrors.Invalid($"Tensor {tensor} has type {descriptor.GgmlType} and shape " +
+                $"[{string.Join(", ", descriptor.Dimensions.Take(4))}{(descriptor.Dimensions.Count > 4 ? ", …" : "")}], which this worker cannot store.");
         }
         var dimensions = descriptor.Dimensions.Select(d => (long)d).ToArray();
         long expected;
         try
         {
+            // Four dimensions of up to 2^31-1 overflow 64 bits; such a tensor is malformed, not a worker failure.
             long elements = dimensions.Aggregate(1L, (a, b) => checked(a * b));
             expected = checked(GgmlTypeInfo.RowBytes(type, dimensions[0]) * (elements / dimensions[0]));
         }
-        catch (Exception exception) when (exception is OverflowException or ArgumentException)
+        catch (OverflowException)
         {
-            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} has a shape whose size overflows.");
+            throw WorkerErrors.Invalid($"Tensor {tensor} of shape [{string.Join(", ", dimensions)}] has more bytes than a file can hold.");
         }
-        if (expected > range.TotalBytes)
+        catch (ArgumentException exception)
         {
-            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} alone is larger than the {range.TotalBytes:N0} bytes the stream announced.");
+            throw WorkerErrors.Invalid($"Tensor {tensor} of type {type} cannot have shape [{string.Join(", ", dimensions)}]: {exception.Message}");
         }
-        if ((long)descriptor.ByteSize != expected)
+        if (expected > range.TotalBytes || (long)descriptor.ByteSize != expected)
         {
-            throw WorkerErrors.Invalid($"Tensor {WorkerErrors.Quote(chunk.TensorName)} announces {descriptor.ByteSize} bytes; its type and shape make {expected}.");
+            throw WorkerErrors.Invalid($"Tensor {tensor} announces {descriptor.ByteSize} bytes; its type and shape make {expected} " +
+                $"(the range announced {range.TotalBytes} in all).");
         }
         return new ReceivedTensor(chunk.TensorName, type, dimensions, expected, scratchOffset);
     }

@@ -6,32 +6,35 @@ namespace LlamaDist.Worker.State;
 /// <summary>
 /// Failures a worker reports: a gRPC status plus the <see cref="WorkerFailure"/> trailer the coordinator turns
 /// back into a typed exception. Nothing a caller sends can do more than fail its own call.
+/// Messages quote caller input only through <see cref="WorkerInput.Quote"/>, and are cut at
+/// <see cref="MaxMessageCharacters"/> besides: the message travels percent-encoded in the grpc-message trailer,
+/// and trailers past the peer's header-list limit (HTTP/2, 64 KiB by default) break the call as Unavailable
+/// instead of delivering the status.
 /// </summary>
 internal static class WorkerErrors
 {
-    /// <summary>Longest status message a worker sends: it travels in a header, and callers put it in their errors.</summary>
-    public const int MaxMessageLength = 1024;
-
-    /// <summary>Longest piece of caller-supplied text quoted in a message.</summary>
-    public const int MaxQuoteLength = 80;
+    /// <summary>Longest status message a worker sends (at most about 9 KiB once percent-encoded).</summary>
+    public const int MaxMessageCharacters = 1024;
 
     public static RpcException Create(StatusCode code, WorkerFailure failure, string message)
     {
         var trailers = new Metadata { { WorkerCallException.FailureTrailer, failure.ToString() } };
-        var bounded = message.Length <= MaxMessageLength ? message : message[..(MaxMessageLength - 1)] + "…";
-        return new RpcException(new Status(code, bounded), trailers);
+        return new RpcException(new Status(code, Bound(message)), trailers);
     }
 
-    /// <summary>
-    /// Caller-supplied text as a message may quote it: in quotes, control characters escaped, cut to
-    /// <see cref="MaxQuoteLength"/> characters with its full length said (a 1 MiB hash is not echoed back).
-    /// </summary>
-    public static string Quote(string? text)
+    /// <summary><paramref name="message"/>, cut to <see cref="MaxMessageCharacters"/> (never inside a surrogate pair).</summary>
+    public static string Bound(string message)
     {
-        text ??= "";
-        var shown = text.Length <= MaxQuoteLength ? text : text[..MaxQuoteLength];
-        var escaped = string.Concat(shown.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
-        return text.Length <= MaxQuoteLength ? $"'{escaped}'" : $"'{escaped}…' ({text.Length:N0} characters)";
+        if (message.Length <= MaxMessageCharacters)
+        {
+            return message;
+        }
+        int keep = MaxMessageCharacters - 1;
+        if (char.IsHighSurrogate(message[keep - 1]))
+        {
+            keep--;
+        }
+        return string.Concat(message.AsSpan(0, keep), "…");
     }
 
     public static RpcException Invalid(string message) => Create(StatusCode.InvalidArgument, WorkerFailure.Rejected, message);

@@ -149,7 +149,7 @@ internal sealed class WorkerRuntime : IDisposable
             {
                 status.Ranges.Add(new LoadedRange
                 {
-                    Model = new ModelIdentity { FileName = WorkerErrors.Quote(range.FileName), RangeHash = range.Hash },
+                    Model = new ModelIdentity { FileName = WorkerInput.Quote(range.FileName), RangeHash = range.Hash },
                     Layers = ProtocolMapping.ToMessage(range.Layers, range.Config.LayerCount),
                     State = RangeLoadState.Loaded,
                     WeightBytes = (ulong)range.WeightBytes,
@@ -161,7 +161,7 @@ internal sealed class WorkerRuntime : IDisposable
             {
                 status.Ranges.Add(new LoadedRange
                 {
-                    Model = new ModelIdentity { FileName = WorkerErrors.Quote(waiting.FileName), RangeHash = waiting.Hash },
+                    Model = new ModelIdentity { FileName = WorkerInput.Quote(waiting.FileName), RangeHash = waiting.Hash },
                     Layers = ProtocolMapping.ToMessage(waiting.Layers, waiting.Config.LayerCount),
                     State = RangeLoadState.NeedsWeights,
                 });
@@ -173,6 +173,12 @@ internal sealed class WorkerRuntime : IDisposable
 
     // ---- ranges ----------------------------------------------------------------------------------------------
 
+    /// <summary>Longest file name and path a LoadRange may carry (the file systems' own limits are lower).</summary>
+    private const int MaxFileNameLength = 255, MaxPathLength = 4096;
+
+    /// <summary>Most tensors one range may have (a model has about ten per layer).</summary>
+    private const long MaxRangeTensors = 1 << 16;
+
     /// <summary>
     /// Loads a range from the worker's own copy (its -ModelPath, else the coordinator's path) or its cache,
     /// verifying the hash; answers NeedsWeights when it has no copy. A copy that exists but hashes differently
@@ -180,10 +186,13 @@ internal sealed class WorkerRuntime : IDisposable
     /// </summary>
     public LoadRangeReply LoadRange(LoadRangeRequest request, CancellationToken cancellationToken)
     {
-        var hash = request.Model?.RangeHash ?? "";
-        if (hash.Length != 64 || !hash.All(Uri.IsHexDigit))
+        var hash = WorkerInput.RangeHash(request.Model?.RangeHash, "model.range_hash");
+        WorkerInput.Length(request.Model!.FileName, MaxFileNameLength, "model.file_name");
+        WorkerInput.Length(request.WorkerPath, MaxPathLength, "worker_path");
+        if (request.Stream is { } offered)
         {
-            throw WorkerErrors.Invalid($"range_hash {WorkerErrors.Quote(hash)} is not a SHA-256 in hex.");
+            WorkerInput.AtMost(offered.TotalBytes, long.MaxValue, "stream.total_bytes");
+            WorkerInput.AtMost(offered.TensorCount, MaxRangeTensors, "stream.tensor_count");
         }
         LlamaConfig config;
         LayerRange layers;
@@ -243,7 +252,7 @@ internal sealed class WorkerRuntime : IDisposable
 
         if (request.Stream is null)
         {
-            throw WorkerErrors.Precondition($"The worker has no copy of range {hash[..12]} ({WorkerErrors.Quote(fileName)}) and the caller offered no weight stream.");
+            throw WorkerErrors.Precondition($"The worker has no copy of range {hash[..12]} ({WorkerInput.Quote(fileName)}) and the caller offered no weight stream.");
         }
         return ExpectStream(hash, fileName, config, layers, request.Stream);
     }
@@ -316,7 +325,7 @@ internal sealed class WorkerRuntime : IDisposable
             DropExpiredPending();
             if (!pending.Remove(hash, out var range))
             {
-                throw WorkerErrors.NotFound($"No LoadRange is waiting for weights of range {WorkerErrors.Quote(hash)} (never asked for, or expired); call LoadRange first.");
+                throw WorkerErrors.NotFound($"No LoadRange is waiting for weights of range {WorkerInput.Quote(hash)} (never asked for, or expired); call LoadRange first.");
             }
             return range;
         }
@@ -389,7 +398,7 @@ internal sealed class WorkerRuntime : IDisposable
         {
             if (candidate.Own)
             {
-                mismatches.Add($"{path} is not a readable GGUF ({WorkerErrors.Quote(exception.Message)})");
+                mismatches.Add($"{WorkerInput.Quote(path)} is not a readable GGUF ({(exception is GgufFormatException format ? format.Problem : WorkerInput.Quote(exception.Message))})");
             }
             return null;
         }
@@ -403,7 +412,7 @@ internal sealed class WorkerRuntime : IDisposable
             {
                 if (candidate.Own)
                 {
-                    mismatches.Add($"layers {layers} of {path} hash to {actual[..12]}, the coordinator's to {hash[..12]}");
+                    mismatches.Add($"layers {layers} of {WorkerInput.Quote(path)} hash to {actual[..12]}, the coordinator's to {hash[..12]}");
                 }
                 file.Dispose();
                 return null;
@@ -418,7 +427,7 @@ internal sealed class WorkerRuntime : IDisposable
             file.Dispose();
             if (candidate.Own)
             {
-                mismatches.Add($"{path} cannot run layers {layers}: {WorkerErrors.Quote(exception.Message)}");
+                mismatches.Add($"{WorkerInput.Quote(path)} cannot run layers {layers}: {WorkerInput.Quote(exception.Message)}");
             }
             return null;
         }
@@ -456,12 +465,14 @@ internal sealed class WorkerRuntime : IDisposable
 
     // ---- sessions --------------------------------------------------------------------------------------------
 
+    /// <summary>Longest next_endpoint (a DNS name of 253 characters, a colon and a port).</summary>
+    private const int MaxEndpointLength = 260;
+
     public OpenSessionReply OpenSession(OpenSessionRequest request)
     {
-        if (string.IsNullOrEmpty(request.SessionId) || request.SessionId.Length > 128)
-        {
-            throw WorkerErrors.Invalid("session_id must be 1 to 128 characters.");
-        }
+        WorkerInput.SessionId(request.SessionId);
+        WorkerInput.RangeHash(request.RangeHash);
+        WorkerInput.Length(request.NextEndpoint, MaxEndpointLength, "next_endpoint");
         if (request.ContextSize == 0 || request.MaxBatchTokens == 0 || request.MaxBatchTokens > request.ContextSize)
         {
             throw WorkerErrors.Invalid($"context_size ({request.ContextSize}) and max_batch_tokens ({request.MaxBatchTokens}) must be positive, the batch no larger than the context.");
@@ -469,7 +480,7 @@ internal sealed class WorkerRuntime : IDisposable
         WorkerEndpoint? next = null;
         if (request.NextEndpoint.Length > 0 && !WorkerEndpoint.TryParse(request.NextEndpoint, out next, out var problem))
         {
-            throw WorkerErrors.Invalid(problem);
+            throw WorkerErrors.Invalid(problem);  // problem quotes the endpoint, whose length is bounded above
         }
         HostedRange range;
         lock (bookkeeping)
@@ -506,7 +517,7 @@ internal sealed class WorkerRuntime : IDisposable
         lock (bookkeeping)
         {
             return sessions.TryGetValue(id, out var session) ? session
-                : throw WorkerErrors.NotFound($"Session {id} is not open on this worker (closed, collected when idle, or never opened).");
+                : throw WorkerErrors.NotFound($"Session {WorkerInput.Quote(id)} is not open on this worker (closed, collected when idle, or never opened).");
         }
     }
 

@@ -1,42 +1,54 @@
 using System.Diagnostics;
 using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Tokenization;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace LlamaDist.Core.Tests.Gguf;
 
 /// <summary>
-/// Mutates the real model thousands of times (fixed seed, so failures reproduce) and opens each result: it must
-/// either open, with every tensor's bytes readable, or throw <see cref="GgufFormatException"/> — never another
-/// exception, a crash, or a hang. Mutations (bit flips, random bytes, truncations, inserted 0xFF runs) target the
-/// header (metadata) and the tensor-info region, where the parser makes its decisions.
+/// Mutates the real model thousands of times (fixed seed, so failures reproduce) and loads each result as the
+/// engine does — header, every tensor's bytes, the llama hyper-parameters, the tokenizer: every case must load, or
+/// fail with <see cref="GgufFormatException"/> or <see cref="InvalidVocabularyException"/> (both InvalidGguf to a
+/// user), or, when the mutation produced a well-formed file of another architecture or shape (say "llama" became
+/// "llamb"), with <see cref="UnsupportedModelException"/>/<see cref="UnsupportedTokenizerException"/>. Never
+/// another exception, a crash, or a hang. Mutations (bit flips, random bytes, truncations, inserted 0xFF runs,
+/// tensor data offsets pointed at other tensors or outside the file) target the header (metadata) and the
+/// tensor-info region, where the parser makes its decisions; a tensor moved onto another one must be refused.
 /// One copy of the file is patched in place and restored after each case, so a case costs a few small writes
-/// instead of a fresh 1.7 MB file.
+/// instead of a fresh 1.7 MB file. <see cref="FuzzSettings.IterationsVariable"/> sets the count (build.ps1 -Task Fuzz).
 /// </summary>
-public class GgufFuzzTests
+public class GgufFuzzTests(ITestOutputHelper output)
 {
-    private const int CaseCount = 3000;
+    private const int QuickCaseCount = 2000;
     private const ulong Seed = 0x5EED_0660F;
     private static readonly TimeSpan CaseTimeLimit = TimeSpan.FromSeconds(10);
 
+    private enum Outcome { Loaded, InvalidGguf, Unsupported }
+
     [Fact]
-    public async Task Mutated_files_open_or_fail_with_GgufFormatException()
+    [Trait("Category", FuzzSettings.Category)]
+    public async Task Mutated_files_load_or_fail_as_InvalidGguf()
     {
+        int caseCount = FuzzSettings.Iterations(QuickCaseCount);
         byte[] original = File.ReadAllBytes(RealModel.Path);
         using var directory = new TemporaryDirectory();
         string path = directory.File("fuzz.gguf");
         File.WriteAllBytes(path, original);
-        var random = new SplitMix64(Seed);
-        int opened = 0;
-        int rejected = 0;
+        ulong seed = FuzzSettings.Seed(Seed);
+        var random = new SplitMix64(seed);
+        List<(int Position, ulong Value)> offsetFields = TensorOffsetFields(original);
+        var outcomes = new Dictionary<Outcome, int> { [Outcome.Loaded] = 0, [Outcome.InvalidGguf] = 0, [Outcome.Unsupported] = 0 };
         var stopwatch = Stopwatch.StartNew();
-        for (int i = 0; i < CaseCount; i++)
+        for (int i = 0; i < caseCount; i++)
         {
-            Mutation mutation = NextMutation(original, random);
+            Mutation mutation = random.Next(8) == 0 ? NextOffsetMutation(offsetFields, random) : NextMutation(original, random);
             mutation.Apply(path, original);
-            bool openedFine;
+            Outcome outcome;
             try
             {
-                openedFine = await Task.Run(() => TryOpenAndTouch(path)).WaitAsync(CaseTimeLimit);
+                outcome = await Task.Run(() => Load(path)).WaitAsync(CaseTimeLimit);
             }
             catch (TimeoutException)
             {
@@ -48,26 +60,21 @@ public class GgufFuzzTests
                 Assert.Fail($"Case {i} ({mutation}) threw {unexpected}");
                 throw;
             }
-            if (openedFine)
-            {
-                opened++;
-            }
-            else
-            {
-                rejected++;
-            }
+            Assert.False(mutation.MustBeRefused && outcome != Outcome.InvalidGguf, $"Case {i} ({mutation}) was not refused: {outcome}.");
+            outcomes[outcome]++;
             mutation.Restore(path, original);
         }
+        output.WriteLine($"GGUF fuzz: {caseCount} mutated files, seed 0x{seed:X}, {stopwatch.Elapsed.TotalSeconds:F1} s: " +
+            string.Join(", ", outcomes.Select(pair => $"{pair.Key} {pair.Value}")));
         Assert.Equal(original, File.ReadAllBytes(path)); // every case was restored, so every case saw one mutation
-        Assert.Equal(CaseCount, opened + rejected);
+        Assert.Equal(caseCount, outcomes.Values.Sum());
         // Both outcomes must actually occur, or the mutations are not exercising the parser.
-        Assert.InRange(rejected, CaseCount / 4, CaseCount - 1);
-        Assert.InRange(opened, 1, CaseCount);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(60), $"fuzzing took {stopwatch.Elapsed}");
+        Assert.InRange(outcomes[Outcome.InvalidGguf], caseCount / 4, caseCount - 1);
+        Assert.InRange(outcomes[Outcome.Loaded], 1, caseCount);
     }
 
-    /// <summary>True when the file opened (after reading every tensor), false on GgufFormatException.</summary>
-    private static bool TryOpenAndTouch(string path)
+    /// <summary>Loads the file as the engine would; the outcome, or the unexpected exception thrown on.</summary>
+    private static Outcome Load(string path)
     {
         try
         {
@@ -82,12 +89,59 @@ public class GgufFuzzTests
             {
                 checksum += entry.Key.Length;
             }
-            return checksum >= 0;
+            var config = LlamaConfig.FromGguf(file);
+            var tokenizer = TokenizerFactory.FromGguf(file);
+            checksum += config.VocabularySize + tokenizer.Encode("Hello world", addSpecial: true).Length;
+            return checksum >= 0 ? Outcome.Loaded : Outcome.InvalidGguf;
         }
-        catch (GgufFormatException)
+        catch (Exception exception) when (exception is GgufFormatException or InvalidVocabularyException)
         {
-            return false;
+            return Outcome.InvalidGguf;
         }
+        catch (Exception exception) when (exception is UnsupportedModelException or UnsupportedTokenizerException)
+        {
+            return Outcome.Unsupported;
+        }
+    }
+
+    /// <summary>
+    /// Points one tensor's data offset somewhere else: at another tensor's data (they overlap), at 0 (as a file
+    /// with every offset 0 has it), at a random aligned place, or far past the end of the file.
+    /// </summary>
+    private static Mutation NextOffsetMutation(List<(int Position, ulong Value)> fields, SplitMix64 random)
+    {
+        var (position, value) = fields[(int)random.Next((ulong)fields.Count)];
+        ulong replacement = random.Next(4) switch
+        {
+            0 => fields[(int)random.Next((ulong)fields.Count)].Value,
+            1 => 0,
+            2 => random.Next((ulong)RealModel.FileSize) & ~31UL,
+            _ => ulong.MaxValue - 31,
+        };
+        // Every tensor of the model has data, so a tensor moved onto another's offset overlaps it.
+        bool overlaps = replacement != value && fields.Any(field => field.Value == replacement);
+        return new Mutation(MutationKind.Overwrite, position, BitConverter.GetBytes(replacement),
+            $"tensor data offset at {position} changed from {value} to {replacement}", overlaps || replacement > (ulong)RealModel.FileSize);
+    }
+
+    /// <summary>
+    /// Where each tensor info's data offset lies in the file, read from the tensor-info region: name (u64 length,
+    /// bytes), n_dims (u32), dims (u64 each), type (u32), offset (u64).
+    /// </summary>
+    private static List<(int Position, ulong Value)> TensorOffsetFields(byte[] file)
+    {
+        var fields = new List<(int, ulong)>();
+        int position = (int)RealModel.EndOfMetadata;
+        while (position < RealModel.EndOfTensorInfos)
+        {
+            position += 8 + (int)BitConverter.ToUInt64(file, position);
+            int dimensions = (int)BitConverter.ToUInt32(file, position);
+            position += 4 + 8 * dimensions + 4;
+            fields.Add((position, BitConverter.ToUInt64(file, position)));
+            position += 8;
+        }
+        Assert.Equal(RealModel.EndOfTensorInfos, position);
+        return fields;
     }
 
     private static Mutation NextMutation(byte[] original, SplitMix64 random)
@@ -130,7 +184,7 @@ public class GgufFuzzTests
     private enum MutationKind { Overwrite, Truncate, Insert }
 
     /// <summary>One change to the file, applied in place and undone from the original bytes.</summary>
-    private sealed record Mutation(MutationKind Kind, int Position, byte[] Bytes, string Description)
+    private sealed record Mutation(MutationKind Kind, int Position, byte[] Bytes, string Description, bool MustBeRefused = false)
     {
         public void Apply(string path, byte[] original)
         {

@@ -97,7 +97,7 @@ public sealed class FileAccessTests : IDisposable
             var request = models.StreamRequest(models.F32Path, models.SecondHalf);
             request.Stream = new WeightStreamSource { TotalBytes = bytes, TensorCount = tensors };
             var error = await FailsAsync(() => worker.Client.LoadRangeAsync(request).ResponseAsync, StatusCode.InvalidArgument);
-            Assert.Contains("announces", error.Status.Detail, StringComparison.Ordinal);
+            Assert.Contains("stream", error.Status.Detail, StringComparison.Ordinal);
         }
         Assert.Empty((await worker.StatusAsync()).Ranges);
         Assert.False(Directory.Exists(worker.CacheDirectory) && Directory.EnumerateFiles(worker.CacheDirectory).Any());
@@ -222,7 +222,7 @@ public sealed class FileAccessTests : IDisposable
         var error = await FailsAsync(() => worker.Client.LoadRangeAsync(request).ResponseAsync, StatusCode.InvalidArgument);
         Assert.True(error.Status.Detail.Length < 300, $"{error.Status.Detail.Length} characters echoed");
         Assert.Contains("1,048,576 characters", error.Status.Detail, StringComparison.Ordinal);
-        Assert.True(WorkerErrors.Create(StatusCode.InvalidArgument, WorkerFailure.Rejected, new string('m', 100_000)).Status.Detail.Length <= WorkerErrors.MaxMessageLength);
+        Assert.True(WorkerErrors.Create(StatusCode.InvalidArgument, WorkerFailure.Rejected, new string('m', 100_000)).Status.Detail.Length <= WorkerErrors.MaxMessageCharacters);
     }
 
     [Fact]
