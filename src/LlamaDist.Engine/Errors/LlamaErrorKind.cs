@@ -39,4 +39,7 @@ public enum LlamaErrorKind
 
     /// <summary>The ASP.NET Core runtime the worker host needs is not installed.</summary>
     RuntimeMissing,
+
+    /// <summary>A chat template (the model's, or a name given) matches no known template family.</summary>
+    UnsupportedChatTemplate,
 }
