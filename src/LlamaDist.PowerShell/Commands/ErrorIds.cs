@@ -25,6 +25,7 @@ internal static class ErrorIds
         LlamaErrorKind.PortInUse => "PortInUse",
         LlamaErrorKind.InvalidAddress => "InvalidAddress",
         LlamaErrorKind.RuntimeMissing => "RuntimeMissing",
+        LlamaErrorKind.UnsupportedChatTemplate => "UnsupportedChatTemplate",
         _ => "LlamaDistError",
     };
 
@@ -52,6 +53,7 @@ internal static class ErrorIds
         LlamaErrorKind.PortInUse => ErrorCategory.ResourceUnavailable,
         LlamaErrorKind.InvalidAddress => ErrorCategory.InvalidArgument,
         LlamaErrorKind.RuntimeMissing => ErrorCategory.NotInstalled,
+        LlamaErrorKind.UnsupportedChatTemplate => ErrorCategory.NotImplemented,
         _ => ErrorCategory.NotSpecified,
     };
 }
