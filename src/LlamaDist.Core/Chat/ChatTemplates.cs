@@ -61,21 +61,26 @@ public static class ChatTemplates
                 b.Template("<|im_start|>").Content(m.Role).Template("<|im_sep|>").Content(m.Content).Template("<|im_end|>");
             if (addAssistant) b.Template("<|im_start|>assistant<|im_sep|>");
         }),
+        new("smolvlm", t => Has(t, "<|im_start|>") && Has(t, "<end_of_utterance>"), (b, chat, addAssistant) =>
+        {
+            // <|im_start|> is SmolVLM's BOS here, not a chatml turn.
+            b.Template("<|im_start|>");
+            foreach (var m in chat)
+            {
+                if (m.Role == ChatMessage.SystemRole) b.Content(m.Content).Template("\n\n");
+                else if (m.Role == ChatMessage.UserRole) b.Template("User: ").Content(m.Content).Template("<end_of_utterance>\n");
+                else b.Template("Assistant: ").Content(m.Content).Template("<end_of_utterance>\n");
+            }
+            if (addAssistant) b.Template("Assistant:");
+        }),
         new("chatml", t => Has(t, "<|im_start|>"), (b, chat, addAssistant) =>
         {
             foreach (var m in chat)
                 b.Template("<|im_start|>").Content(m.Role).Template("\n").Content(m.Content).Template("<|im_end|>\n");
             if (addAssistant) b.Template("<|im_start|>assistant\n");
         }),
-        new("mistral-v7", t => MistralOrLlama2(t) && Has(t, "[SYSTEM_PROMPT]"), (b, chat, _) =>
-        {
-            foreach (var m in chat)
-            {
-                if (m.Role == ChatMessage.SystemRole) b.Template("[SYSTEM_PROMPT] ").Content(m.Content).Template("[/SYSTEM_PROMPT]");
-                else if (m.Role == ChatMessage.UserRole) b.Template("[INST] ").Content(m.Content).Template("[/INST]");
-                else b.Template(" ").Content(m.Content).Template("</s>");
-            }
-        }),
+        new("mistral-v7", t => MistralOrLlama2(t) && Has(t, "[SYSTEM_PROMPT]"), (b, chat, _) => RenderMistralV7(b, chat, " ")),
+        new("mistral-v7-tekken", _ => false, (b, chat, _) => RenderMistralV7(b, chat, "")),
         new("mistral-v1", t => OfficialMistral(t) && Has(t, " [INST]"), (b, chat, _) => RenderMistral(b, chat, " ", " ", trimAssistant: false)),
         new("mistral-v3-tekken", t => OfficialMistral(t) && Has(t, "\"[INST]\""), (b, chat, _) => RenderMistral(b, chat, "", "", trimAssistant: false)),
         new("mistral-v3", OfficialMistral, (b, chat, _) => RenderMistral(b, chat, "", " ", trimAssistant: true)),
@@ -93,13 +98,20 @@ public static class ChatTemplates
                 b.Template("<|").Content(m.Role).Template("|>\n").Content(m.Content).Template("<|end|>\n");
             if (addAssistant) b.Template("<|assistant|>\n");
         }),
+        new("chatglm4", t => Has(t, "[gMASK]<sop>"), (b, chat, addAssistant) =>
+        {
+            b.Template("[gMASK]<sop>");
+            foreach (var m in chat)
+                b.Template("<|").Content(m.Role).Template("|>\n").Content(m.Content);
+            if (addAssistant) b.Template("<|assistant|>\n");
+        }),
         new("falcon3", t => Has(t, "<|assistant|>") && Has(t, "<|user|>") && Has(t, "</s>"), (b, chat, addAssistant) =>
         {
             foreach (var m in chat)
                 b.Template("<|").Content(m.Role).Template("|>\n").Content(m.Content).Template("\n");
             if (addAssistant) b.Template("<|assistant|>\n");
         }),
-        new("glmedge", t => Has(t, "<|assistant|>") && Has(t, "<|user|>"), (b, chat, addAssistant) =>
+        new("glmedge", t => (Has(t, "<|assistant|>") && Has(t, "<|user|>")) || (Has(t, "<|{{ item['role'] }}|>") && Has(t, "<|begin_of_image|>")), (b, chat, addAssistant) =>
         {
             foreach (var m in chat)
                 b.Template("<|").Content(m.Role).Template("|>\n").Content(m.Content);
@@ -126,7 +138,7 @@ public static class ChatTemplates
             {
                 if (m.Role == ChatMessage.SystemRole)
                 {
-                    system = m.Content;
+                    system += m.Content;
                     continue;
                 }
                 if (m.Role == ChatMessage.UserRole)
@@ -191,13 +203,6 @@ public static class ChatTemplates
                 b.Template("<|").Content(m.Role).Template("|>\n ").Content(m.Content);
             if (addAssistant) b.Template("<|assistant|>");
         }),
-        new("chatglm4", t => Has(t, "[gMASK]<sop>"), (b, chat, addAssistant) =>
-        {
-            b.Template("[gMASK]<sop>");
-            foreach (var m in chat)
-                b.Template("<|").Content(m.Role).Template("|>\n").Content(m.Content);
-            if (addAssistant) b.Template("<|assistant|>\n");
-        }),
         new("minicpm", t => Has(t, "<用户>"), (b, chat, _) =>
         {
             foreach (var m in chat)
@@ -226,6 +231,17 @@ public static class ChatTemplates
             }
             if (addAssistant) b.Template("<｜Assistant｜>");
         }),
+        new("exaone4", t => Has(t, "[|system|]") && Has(t, "[|assistant|]") && Has(t, "[|endofturn|]") && Has(t, "[|tool|]"), (b, chat, addAssistant) =>
+        {
+            foreach (var m in chat)
+            {
+                if (m.Role == ChatMessage.SystemRole) b.Template("[|system|]").Content(Trim(m.Content)).Template("[|endofturn|]\n");
+                else if (m.Role == ChatMessage.UserRole) b.Template("[|user|]").Content(Trim(m.Content)).Template("\n");
+                else if (m.Role == ChatMessage.AssistantRole) b.Template("[|assistant|]").Content(Trim(m.Content)).Template("[|endofturn|]\n");
+                else if (m.Role == "tool") b.Template("[|tool|]").Content(Trim(m.Content)).Template("[|endofturn|]\n");
+            }
+            if (addAssistant) b.Template("[|assistant|]");
+        }),
         new("exaone3", t => Has(t, "[|system|]") && Has(t, "[|assistant|]") && Has(t, "[|endofturn|]"), (b, chat, addAssistant) =>
         {
             foreach (var m in chat)
@@ -236,7 +252,7 @@ public static class ChatTemplates
             }
             if (addAssistant) b.Template("[|assistant|]");
         }),
-        new("rwkv-world", t => Has(t, "rwkv-world"), (b, chat, _) =>
+        new("rwkv-world", t => Has(t, "rwkv-world") || Has(t, "{{- 'User: ' + message['content']|trim + '\\n\\n' -}}"), (b, chat, _) =>
         {
             // Needs a model whose end of turn is "\n\n"; a conversation ending with a user turn opens the reply whatever
             // add_ass says.
@@ -283,7 +299,90 @@ public static class ChatTemplates
                 b.Template("<|role_start|>").Content(m.Role).Template("<|role_end|>").Content(m.Content).Template("<|turn_end|>");
             if (addAssistant) b.Template("<|role_start|>assistant<|role_end|>");
         }),
+        new("yandex", t => Has(t, " Ассистент:"), (b, chat, addAssistant) =>
+        {
+            // "\n\n" is this model's end of turn.
+            foreach (var m in chat)
+            {
+                if (m.Role == ChatMessage.UserRole) b.Template(" Пользователь: ").Content(m.Content).Template("\n\n");
+                else if (m.Role == ChatMessage.AssistantRole) b.Template(" Ассистент: ").Content(m.Content).Template("\n\n");
+            }
+            if (addAssistant) b.Template(" Ассистент:[SEP]");
+        }),
+        new("bailing", t => Has(t, "<role>ASSISTANT</role>") && Has(t, "'HUMAN'"), (b, chat, addAssistant) =>
+        {
+            foreach (var m in chat)
+                b.Template("<role>").Content(m.Role == ChatMessage.UserRole ? "HUMAN" : UpperAscii(m.Role)).Template("</role>").Content(m.Content);
+            if (addAssistant) b.Template("<role>ASSISTANT</role>");
+        }),
+        new("llama4", t => Has(t, "<|header_start|>") && Has(t, "<|header_end|>"), (b, chat, addAssistant) =>
+        {
+            foreach (var m in chat)
+                b.Template("<|header_start|>").Content(m.Role).Template("<|header_end|>\n\n").Content(Trim(m.Content)).Template("<|eot|>");
+            if (addAssistant) b.Template("<|header_start|>assistant<|header_end|>\n\n");
+        }),
+        new("hunyuan-moe", t => Has(t, "<|extra_0|>") && Has(t, "<|extra_4|>"), (b, chat, _) =>
+        {
+            foreach (var m in chat)
+            {
+                if (m.Role == ChatMessage.SystemRole) b.Template("<|startoftext|>").Content(m.Content).Template("<|extra_4|>");
+                else if (m.Role == ChatMessage.AssistantRole) b.Content(m.Content).Template("<|eos|>");
+                else b.Template("<|startoftext|>").Content(m.Content).Template("<|extra_0|>");
+            }
+        }),
+        new("gpt-oss", t => Has(t, "<|start|>") && Has(t, "<|channel|>"), (b, chat, addAssistant) =>
+        {
+            // OpenAI's Harmony format.
+            foreach (var m in chat)
+                b.Template("<|start|>").Content(m.Role).Template("<|message|>").Content(m.Content)
+                    .Template(m.Role == ChatMessage.AssistantRole ? "<|return|>" : "<|end|>");
+            if (addAssistant) b.Template("<|start|>assistant");
+        }),
+        new("hunyuan-dense", t => Has(t, "<｜hy_Assistant｜>") && Has(t, "<｜hy_place▁holder▁no▁3｜>"), (b, chat, _) =>
+        {
+            for (int i = 0; i < chat.Count; i++)
+            {
+                var m = chat[i];
+                if (i == 0 && m.Role == ChatMessage.SystemRole) b.Content(m.Content).Template("<｜hy_place▁holder▁no▁3｜>");
+                if (m.Role == ChatMessage.AssistantRole) b.Template("<｜hy_Assistant｜>").Content(m.Content).Template("<｜hy_place▁holder▁no▁2｜>");
+                else if (m.Role == ChatMessage.UserRole) b.Template("<｜hy_User｜>").Content(m.Content).Template("<｜hy_Assistant｜>");
+            }
+        }),
+        new("kimi-k2", t => Has(t, "<|im_assistant|>assistant<|im_middle|>"), (b, chat, addAssistant) =>
+        {
+            foreach (var m in chat)
+            {
+                string opening = m.Role switch
+                {
+                    ChatMessage.SystemRole => "<|im_system|>system<|im_middle|>",
+                    ChatMessage.UserRole => "<|im_user|>user<|im_middle|>",
+                    ChatMessage.AssistantRole => "<|im_assistant|>assistant<|im_middle|>",
+                    "tool" => "<|im_system|>tool<|im_middle|>",
+                    _ => "",
+                };
+                b.Template(opening).Content(m.Content).Template("<|im_end|>");
+            }
+            if (addAssistant) b.Template("<|im_assistant|>assistant<|im_middle|>");
+        }),
+        new("seed_oss", t => Has(t, "<seed:bos>"), (b, chat, addAssistant) =>
+        {
+            foreach (var m in chat)
+                b.Template("<seed:bos>").Content(m.Role).Template("\n")
+                    .Content(m.Role == ChatMessage.AssistantRole ? Trim(m.Content) : m.Content).Template("<seed:eos>");
+            if (addAssistant) b.Template("<seed:bos>assistant\n");
+        }),
     ];
+
+    // Mistral v7 and v7-tekken (which llama.cpp picks only by name): system, user and assistant each in their own markers.
+    private static void RenderMistralV7(ChatPromptBuilder b, IReadOnlyList<ChatMessage> chat, string trailingSpace)
+    {
+        foreach (var m in chat)
+        {
+            if (m.Role == ChatMessage.SystemRole) b.Template("[SYSTEM_PROMPT]" + trailingSpace).Content(m.Content).Template("[/SYSTEM_PROMPT]");
+            else if (m.Role == ChatMessage.UserRole) b.Template("[INST]" + trailingSpace).Content(m.Content).Template("[/INST]");
+            else b.Template(trailingSpace).Content(m.Content).Template("</s>");
+        }
+    }
 
     // Mistral v1 / v3 / v3-tekken: one [INST] opens a turn that a system and a user message share; no generation prompt.
     private static void RenderMistral(ChatPromptBuilder b, IReadOnlyList<ChatMessage> chat, string leadingSpace, string trailingSpace, bool trimAssistant)
@@ -341,7 +440,7 @@ public static class ChatTemplates
         {
             if (m.Role == ChatMessage.SystemRole)
             {
-                system = Trim(m.Content);
+                system += Trim(m.Content);
                 continue;
             }
             bool isModel = m.Role == ChatMessage.AssistantRole;
@@ -378,6 +477,12 @@ public static class ChatTemplates
     private static readonly char[] CWhitespace = [' ', '\t', '\n', '\v', '\f', '\r'];
 
     internal static string Trim(string text) => text.Trim(CWhitespace);
+
+    // std::toupper per byte: ASCII letters only.
+    private static string UpperAscii(string text) => string.Create(text.Length, text, static (span, source) =>
+    {
+        for (int i = 0; i < source.Length; i++) span[i] = source[i] is >= 'a' and <= 'z' ? (char)(source[i] - 32) : source[i];
+    });
 
     // llama.cpp upper-cases the role's first byte with toupper: ASCII letters only.
     private static string CapitaliseFirstByte(string role) =>

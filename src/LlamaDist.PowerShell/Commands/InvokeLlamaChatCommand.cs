@@ -36,10 +36,12 @@ public sealed class InvokeLlamaChatCommand : GenerationCmdlet
 
     /// <summary>The template family (llama.cpp's names); detected from the model's tokenizer.chat_template when omitted.</summary>
     [Parameter]
-    [ValidateSet("chatglm3", "chatglm4", "chatml", "command-r", "deepseek", "deepseek2", "deepseek3", "exaone3",
-        "falcon3", "gemma", "gigachat", "glmedge", "granite", "llama2", "llama2-sys", "llama2-sys-bos", "llama2-sys-strip",
-        "llama3", "megrez", "minicpm", "mistral-v1", "mistral-v3", "mistral-v3-tekken", "mistral-v7", "monarch", "openchat",
-        "orion", "phi3", "phi4", "rwkv-world", "vicuna", "vicuna-orca", "zephyr")]
+    [ValidateSet("bailing", "chatglm3", "chatglm4", "chatml", "command-r", "deepseek", "deepseek2", "deepseek3",
+        "exaone3", "exaone4", "falcon3", "gemma", "gigachat", "glmedge", "gpt-oss", "granite", "hunyuan-dense",
+        "hunyuan-moe", "kimi-k2", "llama2", "llama2-sys", "llama2-sys-bos", "llama2-sys-strip", "llama3", "llama4",
+        "megrez", "minicpm", "mistral-v1", "mistral-v3", "mistral-v3-tekken", "mistral-v7", "mistral-v7-tekken",
+        "monarch", "openchat", "orion", "phi3", "phi4", "rwkv-world", "seed_oss", "smolvlm", "vicuna", "vicuna-orca",
+        "yandex", "zephyr")]
     public string? ChatTemplate { get; set; }
 
     protected override void ProcessRecord()
