@@ -115,7 +115,9 @@ Describe '-Stop' {
         $stop = $full.Text.Substring(8, 4)
         $stopped = Invoke-LlamaPrompt -Model $EmbeddedModel -Prompt 'Once upon a time' -MaxTokens 24 -Temperature 0 -Threads 2 -Stop $stop
         $stopped.StopReason | Should -Be 'StopString'
+        $stopped.StopString | Should -BeExactly $stop
         $stopped.Text | Should -BeExactly $full.Text.Substring(0, $full.Text.IndexOf($stop))
+        $full.StopString | Should -BeNullOrEmpty
     }
 
     It 'ends Invoke-LlamaChat''s reply the same way' {

@@ -54,6 +54,7 @@ internal static class OutputMapping
         SampleMs = Math.Round(result.SampleMs, 3),
         TotalMs = Math.Round(result.TotalMs, 3),
         StopReason = result.StopReason.ToString(),
+        StopString = result.StopString,
         Threads = result.Threads,
         ContextSize = result.ContextSize,
         Seed = result.Seed,

@@ -32,6 +32,9 @@ public class LlamaPromptResult
     public double SampleMs { get; init; }
     public double TotalMs { get; init; }
     public string StopReason { get; init; } = "";
+
+    /// <summary>The -Stop string that ended the text when StopReason is StopString; else null.</summary>
+    public string? StopString { get; init; }
     public int Threads { get; init; }
     public int ContextSize { get; init; }
     public int Seed { get; init; }
