@@ -64,6 +64,17 @@ Describe 'Invoke-LlamaChat' {
         $second.PromptTokens | Should -BeGreaterThan $first.PromptTokens
     }
 
+    It 'continues a conversation saved as JSON or CliXml and read back' {
+        $fromJson = $first | ConvertTo-Json -Depth 4 | ConvertFrom-Json
+        $path = Join-Path $TestDrive 'conversation.xml'
+        $first | Export-Clixml -Path $path
+        foreach ($saved in @($fromJson, (Import-Clixml -Path $path))) {
+            $next = $saved | Invoke-LlamaChat -Model $chatml -Message 'and then?' @chatOptions
+            $next.Messages.Role | Should -Be @('user', 'assistant', 'user', 'assistant')
+            $next.Messages[1].Content | Should -BeExactly $first.Reply
+        }
+    }
+
     It 'takes a conversation of hashtables and a system prompt' {
         $conversation = @(@{ Role = 'user'; Content = 'Hi' }, @{ Role = 'assistant'; Content = 'Hello!' })
         $result = Invoke-LlamaChat -Model $chatml -Conversation $conversation -SystemPrompt 'Be brief.' -Message 'Why?' @chatOptions
