@@ -16,6 +16,7 @@
         'Get-LlamaModel'
         'Get-LlamaWorker'
         'Invoke-LlamaBenchmark'
+        'Invoke-LlamaChat'
         'Invoke-LlamaPrompt'
         'Measure-LlamaPerplexity'
         'New-LlamaCluster'

@@ -5,12 +5,13 @@ BeforeAll {
 Describe 'LlamaDist module' {
     It 'exports its cmdlets from the built module' {
         $names = (Get-Command -Module LlamaDist).Name | Sort-Object
-        $names | Should -Be @('ConvertTo-LlamaQuantized', 'Get-LlamaCluster', 'Get-LlamaModel', 'Get-LlamaWorker', 'Invoke-LlamaBenchmark', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaCluster', 'New-LlamaTestModel', 'Remove-LlamaCluster', 'Start-LlamaWorker', 'Stop-LlamaWorker')
+        $names | Should -Be @('ConvertTo-LlamaQuantized', 'Get-LlamaCluster', 'Get-LlamaModel', 'Get-LlamaWorker', 'Invoke-LlamaBenchmark', 'Invoke-LlamaChat', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaCluster', 'New-LlamaTestModel', 'Remove-LlamaCluster', 'Start-LlamaWorker', 'Stop-LlamaWorker')
     }
 
     It 'declares the output type of <Name>' -ForEach @(
         @{ Name = 'Get-LlamaModel'; Type = 'LlamaDist.PowerShell.Output.LlamaModelInfo' }
         @{ Name = 'Invoke-LlamaPrompt'; Type = 'LlamaDist.PowerShell.Output.LlamaPromptResult' }
+        @{ Name = 'Invoke-LlamaChat'; Type = 'LlamaDist.PowerShell.Output.LlamaChatResult' }
         @{ Name = 'Invoke-LlamaBenchmark'; Type = 'LlamaDist.PowerShell.Output.LlamaBenchmarkResult' }
         @{ Name = 'Measure-LlamaPerplexity'; Type = 'LlamaDist.PowerShell.Output.LlamaPerplexityResult' }
         @{ Name = 'New-LlamaTestModel'; Type = 'LlamaDist.PowerShell.Output.LlamaModelInfo' }

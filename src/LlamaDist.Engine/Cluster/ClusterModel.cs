@@ -7,6 +7,7 @@ using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 using LlamaDist.Distributed.Ring;
 using LlamaDist.Engine.Benchmarks;
+using LlamaDist.Engine.Chat;
 using LlamaDist.Engine.Errors;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
@@ -85,6 +86,13 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         return ExceptionTranslation.Run(Summary.Path, () => new GenerationLoop(this).Run(request, onText, cancellationToken));
+    }
+
+    /// <summary>The assistant's reply to a conversation, rendered with the model's chat template (or the one named).</summary>
+    public ChatResult Chat(ChatRequest request, Action<string>? onText = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return ExceptionTranslation.Run(Summary.Path, () => ChatGeneration.Run(this, Summary.ChatTemplate, request, onText, cancellationToken));
     }
 
     /// <summary>llama-bench's pp/tg tests through the ring (see <see cref="BenchmarkRunner"/>).</summary>

@@ -51,4 +51,6 @@ public enum LlamaErrorKind
 
     /// <summary>A worker's TLS certificate cannot be used.</summary>
     InvalidCertificate,
+    /// <summary>A chat template (the model's, or a name given) matches no known template family.</summary>
+    UnsupportedChatTemplate,
 }

@@ -7,8 +7,8 @@ using LlamaDist.Engine.Errors;
 namespace LlamaDist.Engine.Generation;
 
 /// <summary>
-/// Prompt in, tokens out: batched prompt evaluation, then sample / decode one token at a time until end of
-/// sequence, MaxTokens or a full cache. Tokenization and sampling live here, not in the model.
+/// Prompt in, tokens out: batched prompt evaluation, then sample / decode one token at a time until an
+/// end-of-generation token, a stop string, MaxTokens or a full cache. Tokenization and sampling live here, not in the model.
 /// </summary>
 internal sealed class GenerationLoop
 {
@@ -24,7 +24,13 @@ internal sealed class GenerationLoop
         var tokenizer = model.Tokenizer;
         var contextSize = request.ContextSize > 0 ? request.ContextSize : Math.Min(config.ContextLength > 0 ? config.ContextLength : 4096, 4096);
 
-        var promptTokens = tokenizer.Encode(request.Prompt, addSpecial: true);
+        var promptTokens = request.PromptTokenIds?.ToArray() ?? tokenizer.Encode(request.Prompt, addSpecial: true);
+        foreach (var id in promptTokens)
+        {
+            if ((uint)id >= (uint)config.VocabularySize)
+                throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                    $"Prompt token id {id} is outside the vocabulary (0 .. {config.VocabularySize - 1}).", nameof(request.PromptTokenIds));
+        }
         if (promptTokens.Length == 0)
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "The prompt produced no tokens.", nameof(request.Prompt));
@@ -59,7 +65,17 @@ internal sealed class GenerationLoop
         history.AddRange(promptTokens);
         var generated = new List<int>(request.MaxTokens);
         var decoder = new Utf8StreamDecoder();
+        var stopMatcher = new StopStringMatcher(request.Stop);
         var text = new System.Text.StringBuilder();
+        void Emit(string piece)
+        {
+            var shown = stopMatcher.Push(piece);
+            if (shown.Length > 0)
+            {
+                text.Append(shown);
+                onText?.Invoke(shown);
+            }
+        }
 
         // Prompt evaluation: batches of up to batchSize tokens; only the last position's logits are kept.
         var promptClock = Stopwatch.StartNew();
@@ -104,8 +120,12 @@ internal sealed class GenerationLoop
             var piece = decoder.Push(tokenizer.TokenToBytes(token));
             if (piece.Length > 0)
             {
-                text.Append(piece);
-                onText?.Invoke(piece);
+                Emit(piece);
+                if (stopMatcher.Matched is not null)
+                {
+                    stopReason = StopReason.StopString;
+                    break;
+                }
             }
 
             if (generated.Count == request.MaxTokens)
@@ -133,11 +153,24 @@ internal sealed class GenerationLoop
             evalRuns++;
         }
 
-        var tail = decoder.Flush();
-        if (tail.Length > 0)
+        // Bytes of an unfinished character, then text held back as a possible stop string that never completed.
+        if (stopMatcher.Matched is null)
         {
-            text.Append(tail);
-            onText?.Invoke(tail);
+            var tail = decoder.Flush();
+            if (tail.Length > 0)
+            {
+                Emit(tail);
+                if (stopMatcher.Matched is not null)
+                {
+                    stopReason = StopReason.StopString;
+                }
+            }
+            var held = stopMatcher.Flush();
+            if (held.Length > 0)
+            {
+                text.Append(held);
+                onText?.Invoke(held);
+            }
         }
 
         return new GenerationResult
@@ -146,6 +179,7 @@ internal sealed class GenerationLoop
             PromptTokenIds = promptTokens,
             TokenIds = generated.ToArray(),
             StopReason = stopReason,
+            StopString = stopMatcher.Matched,
             Seed = seed,
             Threads = model.Threads,
             ContextSize = contextSize,
@@ -171,5 +205,10 @@ internal sealed class GenerationLoop
         if (request.Temperature < 0 || request.TopP is < 0 or > 1 || request.MinP is < 0 or > 1 || request.RepeatPenalty <= 0)
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
                 "Sampling settings out of range: Temperature >= 0, TopP and MinP in [0, 1], RepeatPenalty > 0.", "Sampling");
+        if (request.Stop is null || request.Stop.Count > GenerationRequest.MaxStopStrings
+            || request.Stop.Any(stop => stop is null || stop.Length > GenerationRequest.MaxStopStringLength))
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                $"Stop takes at most {GenerationRequest.MaxStopStrings} strings of at most {GenerationRequest.MaxStopStringLength} characters each.",
+                nameof(request.Stop));
     }
 }

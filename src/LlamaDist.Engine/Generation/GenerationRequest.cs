@@ -1,9 +1,23 @@
 namespace LlamaDist.Engine.Generation;
 
 /// <summary>One prompt and how to continue it. Defaults are llama.cpp's.</summary>
-public sealed class GenerationRequest
+public sealed record GenerationRequest
 {
+    /// <summary>
+    /// The prompt text, tokenized with the model's BOS and without special-token parsing, unless
+    /// <see cref="PromptTokenIds"/> is given (then it only names the prompt).
+    /// </summary>
     public required string Prompt { get; init; }
+
+    /// <summary>The prompt already tokenized (a rendered chat, for instance), evaluated as is.</summary>
+    public IReadOnlyList<int>? PromptTokenIds { get; init; }
+
+    /// <summary>Generation ends when the text contains one of these; the text stops just before it.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Most stop strings, and the longest one: bounds on the text held back while matching.</summary>
+    public const int MaxStopStrings = 64;
+    public const int MaxStopStringLength = 1024;
 
     /// <summary>Most tokens to generate (llama.cpp's -n). Generation also stops at end of sequence.</summary>
     public int MaxTokens { get; init; } = 128;

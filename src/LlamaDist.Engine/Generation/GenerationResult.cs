@@ -11,6 +11,9 @@ public sealed class GenerationResult
     public required int[] PromptTokenIds { get; init; }
     public required int[] TokenIds { get; init; }
     public required StopReason StopReason { get; init; }
+
+    /// <summary>The stop string that ended generation when <see cref="StopReason"/> is StopString, else null.</summary>
+    public string? StopString { get; init; }
     public required int Seed { get; init; }
     public required int Threads { get; init; }
     public required int ContextSize { get; init; }

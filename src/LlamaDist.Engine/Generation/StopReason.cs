@@ -10,4 +10,6 @@ public enum StopReason
     MaxTokens,
     /// <summary>The KV cache is full.</summary>
     ContextFull,
+    /// <summary>The text reached one of the request's stop strings (not included in the output).</summary>
+    StopString,
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Engine.Benchmarks;
+using LlamaDist.Engine.Chat;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Core.Tokenization;
@@ -107,6 +108,10 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 
     public GenerationResult Generate(GenerationRequest request, Action<string>? onText = null, CancellationToken cancellationToken = default) =>
         ExceptionTranslation.Run(Summary.Path, () => new GenerationLoop(this).Run(request, onText, cancellationToken));
+
+    /// <summary>The assistant's reply to a conversation, rendered with the model's chat template (or the one named).</summary>
+    public ChatResult Chat(ChatRequest request, Action<string>? onText = null, CancellationToken cancellationToken = default) =>
+        ExceptionTranslation.Run(Summary.Path, () => ChatGeneration.Run(this, Summary.ChatTemplate, request, onText, cancellationToken));
 
     public PerplexityResult MeasurePerplexity(string text, int contextSize, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
         ExceptionTranslation.Run(Summary.Path, () => new PerplexityMeter(this).Measure(text, contextSize, progress, cancellationToken));

@@ -1,4 +1,5 @@
 using System.Globalization;
+using LlamaDist.Core.Chat;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Engine.Errors;
@@ -49,6 +50,7 @@ public static class ModelInspector
             ContextLength = config.ContextLength,
             VocabularySize = config.VocabularySize,
             TokenizerModel = file.GetValueOrDefault("tokenizer.ggml.model", "none"),
+            ChatTemplate = file.TryGetValue(ChatTemplates.MetadataKey, out string chatTemplate) ? chatTemplate : null,
         };
     }
 }

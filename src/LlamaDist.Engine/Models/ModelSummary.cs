@@ -25,4 +25,7 @@ public sealed class ModelSummary
     public required int ContextLength { get; init; }
     public required int VocabularySize { get; init; }
     public required string TokenizerModel { get; init; }
+
+    /// <summary>The model's tokenizer.chat_template (a Jinja source or a template name), or null when it has none.</summary>
+    public string? ChatTemplate { get; init; }
 }

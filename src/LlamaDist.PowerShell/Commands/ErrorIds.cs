@@ -29,6 +29,7 @@ internal static class ErrorIds
         LlamaErrorKind.WorkerCertificateRejected => "WorkerCertificateRejected",
         LlamaErrorKind.InsecureBinding => "InsecureBinding",
         LlamaErrorKind.InvalidCertificate => "InvalidCertificate",
+        LlamaErrorKind.UnsupportedChatTemplate => "UnsupportedChatTemplate",
         _ => "LlamaDistError",
     };
 
@@ -60,6 +61,7 @@ internal static class ErrorIds
         LlamaErrorKind.WorkerCertificateRejected => ErrorCategory.SecurityError,
         LlamaErrorKind.InsecureBinding => ErrorCategory.SecurityError,
         LlamaErrorKind.InvalidCertificate => ErrorCategory.InvalidData,
+        LlamaErrorKind.UnsupportedChatTemplate => ErrorCategory.NotImplemented,
         _ => ErrorCategory.NotSpecified,
     };
 }

@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Cluster;
-using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Output;
 
@@ -10,156 +9,31 @@ namespace LlamaDist.PowerShell.Commands;
 /// <para type="synopsis">Generates text from a prompt with a GGUF model and returns the text with llama.cpp-style timings.</para>
 /// <example><code>Invoke-LlamaPrompt -Model .\tiny.gguf -Prompt 'Once upon a time' -MaxTokens 32 -Temperature 0</code></example>
 /// <example><code>'Hello', 'Bonjour' | Invoke-LlamaPrompt -Model .\tiny.gguf | Export-Csv runs.csv</code></example>
+/// <example><code>Invoke-LlamaPrompt -Model .\tiny.gguf -Prompt 'Q: 2+2? A:' -Stop "`n", 'Q:'</code></example>
 /// <example><code>Invoke-LlamaPrompt -Model .\tiny.gguf -Worker pc1:50052, mac1:50052 -Prompt 'Once upon a time'</code></example>
 /// <example><code>$c = New-LlamaCluster .\tiny.gguf -Worker $w1, $w2; 1..10 | % { Invoke-LlamaPrompt -Cluster $c -Prompt "Story $_" }</code></example>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "LlamaPrompt", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaPromptResult))]
-public sealed class InvokeLlamaPromptCommand : ClusterCapableCmdlet
+public sealed class InvokeLlamaPromptCommand : GenerationCmdlet
 {
-    private const int LoadProgressId = 1;
-
-    // Held as IDisposable so the cmdlet's own type never names engine types in fields (see ModuleInitializer):
-    // a local model, or a cluster (owned when this cmdlet built it from -Worker, borrowed with -Cluster).
-    private IDisposable? loadedModel;
-    private bool ownsModel;
-
-    /// <summary>The GGUF model; the embedded default model when omitted.</summary>
-    [Parameter(Position = 1, ParameterSetName = LocalSet)]
-    [Parameter(Position = 1, ParameterSetName = WorkerSet)]
-    [ValidateNotNullOrEmpty]
-    public string? Model { get; set; }
-
-    /// <summary>With -Worker: F16 or F32 hidden states between nodes.</summary>
-    [Parameter(ParameterSetName = WorkerSet)]
-    [ValidateSet("F16", "F32")]
-    public string ActivationEncoding { get; set; } = "F16";
-
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [AllowEmptyString]
     public string Prompt { get; set; } = "";
 
-    /// <summary>Most tokens to generate (llama.cpp -n).</summary>
-    [Parameter]
-    [ValidateRange(0, 1_000_000)]
-    public int MaxTokens { get; set; } = 128;
-
-    /// <summary>0 means greedy (argmax).</summary>
-    [Parameter]
-    [ValidateRange(0.0, 100.0)]
-    public float Temperature { get; set; } = 0.8f;
-
-    /// <summary>0 disables top-k.</summary>
-    [Parameter]
-    [ValidateRange(0, int.MaxValue)]
-    public int TopK { get; set; } = 40;
-
-    [Parameter]
-    [ValidateRange(0.0, 1.0)]
-    public float TopP { get; set; } = 0.95f;
-
-    [Parameter]
-    [ValidateRange(0.0, 1.0)]
-    public float MinP { get; set; } = 0.05f;
-
-    /// <summary>1.0 disables the penalty.</summary>
-    [Parameter]
-    [ValidateRange(0.01, 100.0)]
-    public float RepeatPenalty { get; set; } = 1.0f;
-
-    [Parameter]
-    [ValidateRange(0, 1_000_000)]
-    public int RepeatLastN { get; set; } = 64;
-
-    /// <summary>Same seed, same model, same prompt: same text.</summary>
-    [Parameter]
-    public int? Seed { get; set; }
-
-    /// <summary>Compute threads (of the local stage with -Worker -IncludeLocal); physical cores when omitted.</summary>
-    [Parameter(ParameterSetName = LocalSet)]
-    [Parameter(ParameterSetName = WorkerSet)]
-    [ValidateRange(1, 1024)]
-    public int Threads { get; set; }
-
-    /// <summary>KV cache size in tokens; the model's context (at most 4096) when omitted.</summary>
-    [Parameter]
-    [ValidateRange(0, 1_048_576)]
-    public int ContextSize { get; set; }
-
-    /// <summary>Write the text to the host as it is generated.</summary>
-    [Parameter]
-    public SwitchParameter Stream { get; set; }
-
-    protected override void BeginProcessing()
-    {
-        if (ParameterSetName == ClusterSet)
-        {
-            loadedModel = ResolveCluster(out var error);
-            if (error is not null)
-            {
-                ThrowTerminatingError(error);
-            }
-            return;
-        }
-
-        var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
-        ownsModel = true;
-        if (ParameterSetName == WorkerSet)
-        {
-            RunEngine(() => loadedModel = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads,
-                ActivationEncoding, LoadProgressId, WorkerCredentials()), modelPath, terminating: true);
-            return;
-        }
-
-        RunEngine(() =>
-        {
-            var progress = CreateProgress(LoadProgressId, "Loading model", modelPath);
-            loadedModel = LocalModel.Load(modelPath, Threads, progress, CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
-            CompleteProgress(LoadProgressId, "Loading model");
-        }, modelPath, terminating: true);
-    }
-
     protected override void ProcessRecord()
     {
-        var request = new GenerationRequest
-        {
-            Prompt = Prompt,
-            MaxTokens = MaxTokens,
-            Temperature = Temperature,
-            TopK = TopK,
-            TopP = TopP,
-            MinP = MinP,
-            RepeatPenalty = RepeatPenalty,
-            RepeatLastN = RepeatLastN,
-            Seed = Seed,
-            ContextSize = ContextSize,
-        };
-
+        var request = CreateRequest(Prompt);
         RunEngine(() =>
         {
-            // Streamed text goes where Write-Host goes (the information stream, tagged PSHOST): shown as it comes,
-            // and capturable with 6>&1 like any host output.
-            Action<string>? onText = Stream ? text => WriteHostText(text, newLine: false) : null;
-            var (name, result) = loadedModel switch
+            var result = LoadedModel switch
             {
-                LocalModel local => (local.Summary.Name, local.Generate(request, onText, CancellationToken)),
-                ClusterModel cluster => (cluster.Summary.Name, cluster.Generate(request, onText, CancellationToken)),
+                LocalModel local => local.Generate(request, StreamTarget, CancellationToken),
+                ClusterModel cluster => cluster.Generate(request, StreamTarget, CancellationToken),
                 _ => throw new InvalidOperationException("No model is loaded."),
             };
-            if (Stream) WriteHostText("", newLine: true);
-            WriteObject(OutputMapping.ToPromptResult(name, Prompt, result));
+            EndStream();
+            WriteObject(OutputMapping.ToPromptResult<LlamaPromptResult>(ModelName, Prompt, result));
         }, Prompt);
-    }
-
-    private void WriteHostText(string text, bool newLine) =>
-        WriteInformation(new HostInformationMessage { Message = text, NoNewLine = !newLine }, ["PSHOST"]);
-
-    protected override void DisposeResources()
-    {
-        if (ownsModel)
-        {
-            loadedModel?.Dispose();
-        }
-        loadedModel = null;
     }
 }

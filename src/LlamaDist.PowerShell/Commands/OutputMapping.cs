@@ -35,7 +35,8 @@ internal static class OutputMapping
         TokenizerModel = summary.TokenizerModel,
     };
 
-    public static LlamaPromptResult ToPromptResult(string model, string prompt, GenerationResult result) => new()
+    /// <summary>A prompt result, or a chat result (which adds the conversation to the same figures).</summary>
+    public static TResult ToPromptResult<TResult>(string model, string prompt, GenerationResult result) where TResult : LlamaPromptResult, new() => new()
     {
         Model = model,
         Prompt = prompt,
@@ -53,6 +54,7 @@ internal static class OutputMapping
         SampleMs = Math.Round(result.SampleMs, 3),
         TotalMs = Math.Round(result.TotalMs, 3),
         StopReason = result.StopReason.ToString(),
+        StopString = result.StopString,
         Threads = result.Threads,
         ContextSize = result.ContextSize,
         Seed = result.Seed,

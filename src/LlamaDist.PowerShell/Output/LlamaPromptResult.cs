@@ -3,11 +3,11 @@ using System.Management.Automation;
 namespace LlamaDist.PowerShell.Output;
 
 /// <summary>
-/// Invoke-LlamaPrompt's output: the text and its timings, named and counted like llama.cpp's perf lines.
+/// Invoke-LlamaPrompt's output (and the figures of Invoke-LlamaChat's): the text and its timings, named and counted like llama.cpp's perf lines.
 /// Every timing is a flat number so results pipe into Measure-Object and Export-Csv; the two nested values
 /// (TokenIds, Workers) are hidden from Export-Csv and the default views, and still readable by name.
 /// </summary>
-public sealed class LlamaPromptResult
+public class LlamaPromptResult
 {
     public string Model { get; init; } = "";
     public string Prompt { get; init; } = "";
@@ -32,6 +32,9 @@ public sealed class LlamaPromptResult
     public double SampleMs { get; init; }
     public double TotalMs { get; init; }
     public string StopReason { get; init; } = "";
+
+    /// <summary>The -Stop string that ended the text when StopReason is StopString; else null.</summary>
+    public string? StopString { get; init; }
     public int Threads { get; init; }
     public int ContextSize { get; init; }
     public int Seed { get; init; }
