@@ -39,11 +39,6 @@ public static class Program
             Console.WriteLine(WorkerCommandLine.Usage);
             return 0;
         }
-        if (options.Detach)
-        {
-            ProcessSession.Detach();
-        }
-
         RotatingLogFile? log = null;
         try
         {
@@ -53,6 +48,11 @@ public static class Program
         {
             await Console.Error.WriteLineAsync($"Cannot write the log file {options.LogFile}: {exception.Message}").ConfigureAwait(false);
             return 2;
+        }
+        // Detached only now: until here errors still reach whoever started the worker; from here on they go to the log.
+        if (options.Detach)
+        {
+            ProcessSession.Detach();
         }
         using (log)
         {

@@ -38,10 +38,10 @@ Describe 'A detached worker seen from a new session' {
             $listed = Invoke-NewSession "Get-LlamaWorker -Name 'lifecycle-listed' | ForEach-Object { '{0}|{1}|{2}' -f `$_.Endpoint, `$_.ProcessId, `$_.Detached }"
             $listed | Should -Be "$($worker.Endpoint)|$($worker.ProcessId)|True"
 
-            $null = Invoke-NewSession "Get-LlamaWorker -Name 'lifecycle-listed' | Stop-LlamaWorker"
+            Invoke-NewSession "Get-LlamaWorker -Name 'lifecycle-listed' | Stop-LlamaWorker; @(Get-LlamaWorker -Name 'lifecycle-listed').Count" |
+                Should -Be '0'
             Wait-ProcessExit $worker.ProcessId | Should -BeTrue
             Test-Path (Join-Path $script:StateDirectory "$($worker.ProcessId).json") | Should -BeFalse
-            Invoke-NewSession "@(Get-LlamaWorker -Name 'lifecycle-listed').Count" | Should -Be '0'
         }
         finally { $worker | Stop-LlamaWorker -ErrorAction SilentlyContinue }
     }
@@ -163,6 +163,12 @@ Describe 'Wildcard addresses and failed starts' {
 }
 
 Describe 'The log of a detached worker' {
+    It 'reports a log file it cannot write, with the worker''s own reason' -Skip:($IsWindows) {
+        $record = Get-ErrorRecordOf { Start-LlamaWorker -Port 0 -Threads 1 -Detached -LogPath '/proc/llamadist-no-such-dir/worker.log' }
+        ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'WorkerFailed'
+        $record.Exception.Message | Should -Match 'Cannot write the log file /proc/llamadist-no-such-dir/worker.log'
+    }
+
     It 'logs to the state directory by default (workers/PORT.log), and to -LogPath' {
         $port = Get-Random -Minimum 20000 -Maximum 60000
         $default = Start-LlamaWorker -Port $port -Threads 1 -Detached -ErrorAction SilentlyContinue

@@ -95,8 +95,10 @@ public static class DetachedWorker
                 6 => LlamaErrorKind.InvalidCertificate,
                 _ => LlamaErrorKind.WorkerFailed,
             };
-            throw new LlamaDistException(kind,
-                message.Length > 0 ? message : $"The worker did not report ready within {ReadyTimeout.TotalSeconds} s; see its log {logPath}.",
+            var fallback = exited
+                ? $"The worker exited with code {process.ExitCode} before it was ready; see its log {logPath}."
+                : $"The worker did not report ready within {ReadyTimeout.TotalSeconds} s and was stopped; see its log {logPath}.";
+            throw new LlamaDistException(kind, message.Length > 0 ? message : fallback,
                 $"{options.Address}:{options.Port}");
         }
     }
