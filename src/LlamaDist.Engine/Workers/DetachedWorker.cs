@@ -20,7 +20,10 @@ public static class DetachedWorker
     /// <summary>Most characters of a failed worker's own error quoted in the exception.</summary>
     private const int MaxQuotedError = 2000;
 
-    /// <summary>&lt;state root&gt;/workers/&lt;port&gt;.log (port 0: worker-&lt;random&gt;.log); the state root is $XDG_STATE_HOME/llamadist, ~/.local/state/llamadist, or LocalApplicationData\llamadist.</summary>
+    /// <summary>
+    /// &lt;state root&gt;/workers/&lt;port&gt;.log (port 0: worker-&lt;random&gt;.log); the state root is
+    /// $XDG_STATE_HOME/llamadist, ~/.local/state/llamadist, or LocalApplicationData\llamadist.
+    /// </summary>
     public static string DefaultLogPath(int port) =>
         Path.Combine(WorkerStateDirectory.DefaultPath,
             port > 0 ? $"{port.ToString(CultureInfo.InvariantCulture)}.log" : $"worker-{Guid.NewGuid().ToString("N")[..8]}.log");

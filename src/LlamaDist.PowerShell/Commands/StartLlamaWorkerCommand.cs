@@ -18,6 +18,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// New-LlamaCluster.</para>
 /// <example><code>$w1 = Start-LlamaWorker -Port 50052; $w2 = Start-LlamaWorker -Port 50053 -Threads 1</code></example>
 /// <example><code>Invoke-Command -ComputerName pc1 { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ~/.llamadist/cluster.token }</code></example>
+/// <example><code>Invoke-Command -HostName pc1 -UserName me { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ~/.llamadist/cluster.token }</code></example>
 /// <example><code>Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -Detached | New-LlamaCluster -Model ./tiny.gguf -TokenFile ./cluster.token</code></example>
 /// <example><code>$cert = New-LlamaWorkerCertificate -Path ~/.llamadist/worker.pfx; Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -CertificatePath $cert.Path</code></example>
 /// </summary>
