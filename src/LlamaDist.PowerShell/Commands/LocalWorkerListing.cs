@@ -27,7 +27,7 @@ internal static class LocalWorkerListing
             {
                 Name = found.Name, Endpoint = found.Endpoint, ProcessId = found.ProcessId, Threads = found.Threads,
                 MemoryBytes = found.TotalMemoryBytes, Memory = HumanReadable.Bytes(found.TotalMemoryBytes),
-                Detached = true, WorkerId = found.WorkerId, Started = found.ProcessStartTime.ToLocalTime(),
+                Detached = found.Detached, WorkerId = found.WorkerId, Started = found.ProcessStartTime.ToLocalTime(),
                 ProcessStartTime = found.ProcessStartTime, CertificateThumbprint = found.CertificateThumbprint,
                 LogPath = found.LogPath, RecordedAuthenticated = found.Authenticated,
             };

@@ -133,8 +133,10 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
         {
             host.Dispose();
         }
-        else if (worker.Detached)
+        else if (worker.ProcessStartTime != default)
         {
+            // A worker process of this machine: detached, or a worker executable another way started (a service
+            // run as this user), known by its process id and start time.
             RunEngine(() =>
             {
                 var outcome = DetachedWorkerStopper.Stop(worker.ProcessId, worker.ProcessStartTime);
