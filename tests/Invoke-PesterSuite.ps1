@@ -26,7 +26,15 @@ else {
     $configuration.Filter.ExcludeTag = 'Benchmark'
 }
 
-$result = Invoke-Pester -Configuration $configuration
+# Workers the suites start record themselves and log under a state directory of this run's own (TestHelpers.ps1),
+# removed afterwards.
+$env:LLAMADIST_TEST_STATE = Join-Path ([IO.Path]::GetTempPath()) "llamadist-pester-state-$PID"
+try {
+    $result = Invoke-Pester -Configuration $configuration
+}
+finally {
+    Remove-Item -LiteralPath $env:LLAMADIST_TEST_STATE -Recurse -Force -ErrorAction SilentlyContinue
+}
 if ($SummaryPath) {
     [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount; Skipped = $result.SkippedCount } |
         ConvertTo-Json | Set-Content -Path $SummaryPath

@@ -2,6 +2,13 @@
 $script:RepositoryRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 $script:EmbeddedModel = Join-Path $script:RepositoryRoot 'module/Models/llama-2-tiny-random.gguf'
 Import-Module (Join-Path $script:RepositoryRoot 'LlamaDist.psd1') -Force
+# Workers record themselves (and log) under XDG_STATE_HOME, and Get-LlamaWorker lists every worker recorded there:
+# the suites get a state directory of their own, so they list and stop only the workers they started. New
+# sessions the tests start inherit it.
+if (-not $env:LLAMADIST_TEST_STATE) {
+    $env:LLAMADIST_TEST_STATE = Join-Path ([IO.Path]::GetTempPath()) "llamadist-pester-state-$PID"
+}
+$env:XDG_STATE_HOME = $env:LLAMADIST_TEST_STATE
 
 function Get-ErrorRecordOf {
     # The first ErrorRecord a script block produces, written (non-terminating) or thrown, or $null.

@@ -89,6 +89,10 @@ public sealed class WorkerClient : IDisposable
     public Task<WorkerStatus> GetStatusAsync(CancellationToken cancellationToken) =>
         Invoke(Endpoint, () => Calls.GetStatusAsync(new GetStatusRequest(), cancellationToken: cancellationToken).ResponseAsync);
 
+    /// <summary>Asks the worker to stop gracefully; it answers first, then stops (see the Shutdown RPC).</summary>
+    public Task<ShutdownReply> ShutdownAsync(string reason, CancellationToken cancellationToken) =>
+        Invoke(Endpoint, () => Calls.ShutdownAsync(new ShutdownRequest { Reason = reason }, cancellationToken: cancellationToken).ResponseAsync);
+
     public Task<LoadRangeReply> LoadRangeAsync(LoadRangeRequest request, CancellationToken cancellationToken) =>
         Invoke(Endpoint, () => Calls.LoadRangeAsync(request, cancellationToken: cancellationToken).ResponseAsync);
 

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -66,22 +65,24 @@ public static partial class DetachedWorkerStopper
     }
 
     /// <summary>The start time of a running process, to tell it apart from a later one with the same id.</summary>
-    public static DateTime StartTimeOf(Process process)
-    {
-        ArgumentNullException.ThrowIfNull(process);
-        return process.StartTime.ToUniversalTime();
-    }
+    public static DateTime StartTimeOf(Process process) => Worker.Lifecycle.ProcessIdentity.StartTimeOf(process);
 
-    private static bool IsSameProcess(Process process, DateTime processStartTime)
+    private static bool IsSameProcess(Process process, DateTime processStartTime) =>
+        Worker.Lifecycle.ProcessIdentity.Matches(process, processStartTime);
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the process to exit; true when it is gone.</summary>
+    public static bool WaitForExit(int processId, DateTime processStartTime, TimeSpan timeout)
     {
-        try
+        var clock = Stopwatch.StartNew();
+        while (Worker.Lifecycle.ProcessIdentity.IsRunning(processId, processStartTime))
         {
-            return !process.HasExited && StartTimeOf(process) == processStartTime.ToUniversalTime();
+            if (clock.Elapsed >= timeout)
+            {
+                return false;
+            }
+            Thread.Sleep(50);
         }
-        catch (Exception exception) when (exception is InvalidOperationException or Win32Exception)
-        {
-            return false; // exited meanwhile, or not ours to inspect
-        }
+        return true;
     }
 
     private static bool Terminate(int processId) => SendSignal(processId, SignalTerminate) == 0;

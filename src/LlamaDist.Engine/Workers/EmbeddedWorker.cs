@@ -62,8 +62,24 @@ public sealed class EmbeddedWorker : IDisposable
             CertificateKeyPath = string.IsNullOrEmpty(request.CertificateKeyPath) ? null : Path.GetFullPath(request.CertificateKeyPath),
             CertificatePassword = request.CertificatePassword,
             TrustedClientThumbprints = ValidThumbprints(request.TrustedClientThumbprints),
+            AdvertiseAddress = ValidAdvertiseAddress(request.AdvertiseAddress),
         };
         return string.IsNullOrEmpty(request.CacheDirectory) ? options : options with { CacheDirectory = Path.GetFullPath(request.CacheDirectory) };
+    }
+
+    private static string? ValidAdvertiseAddress(string? address)
+    {
+        if (string.IsNullOrWhiteSpace(address))
+        {
+            return null;
+        }
+        var host = address.Trim();
+        if (Uri.CheckHostName(host) is not (UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6))
+        {
+            var shown = host.Length > 100 ? host[..100] + "..." : host;
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"'{shown}' is not a host name or address others can dial.", "AdvertiseAddress");
+        }
+        return host;
     }
 
     private static string[] ValidThumbprints(IReadOnlyList<string> thumbprints)

@@ -23,6 +23,10 @@ public sealed class WorkerStartRequest
     public string? CertificatePath { get; init; }
     public string? CertificateKeyPath { get; init; }
     public string? CertificatePassword { get; init; }
+    /// <summary>The host others dial when bound to 0.0.0.0 or ::; null: the first non-loopback interface address, else the host name.</summary>
+    public string? AdvertiseAddress { get; init; }
+    /// <summary>A detached worker's log file; null: <see cref="DetachedWorker.DefaultLogPath"/>.</summary>
+    public string? LogPath { get; init; }
     /// <summary>Mutual TLS: the SHA-256 thumbprints of the client certificates callers must present.</summary>
     public IReadOnlyList<string> TrustedClientThumbprints { get; init; } = [];
 }

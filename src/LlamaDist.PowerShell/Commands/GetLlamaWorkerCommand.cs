@@ -5,8 +5,14 @@ using LlamaDist.PowerShell.Output;
 namespace LlamaDist.PowerShell.Commands;
 
 /// <summary>
-/// <para type="synopsis">Lists the workers this session started, or asks workers anywhere for their status.</para>
+/// <para type="synopsis">Lists the workers of this machine, or asks workers anywhere for their status.</para>
+/// <para type="description">Without -Endpoint: the workers this session started, and the worker executables of
+/// this user that run on this machine (detached workers started from any session, and services run as this
+/// user), as recorded in $XDG_STATE_HOME/llamadist/workers (~/.local/state/llamadist/workers;
+/// %LOCALAPPDATA%\llamadist\workers on Windows). With -Endpoint: each worker's own report.</para>
 /// <example><code>Get-LlamaWorker</code></example>
+/// <example><code>Get-LlamaWorker | Where-Object Detached | Stop-LlamaWorker</code></example>
+/// <example><code>Get-LlamaWorker -Endpoint pc1:50052 -TokenFile ./cluster.token | Stop-LlamaWorker -TokenFile ./cluster.token</code></example>
 /// <example><code>Get-LlamaWorker -Endpoint pc1:50052, mac1:50052 | Format-List</code></example>
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "LlamaWorker", DefaultParameterSetName = LocalSet)]
@@ -17,7 +23,7 @@ public sealed class GetLlamaWorkerCommand : LlamaCmdlet
     private const string LocalSet = "Session";
     private const string EndpointSet = "Endpoint";
 
-    /// <summary>Names of workers this session started (wildcards allowed).</summary>
+    /// <summary>Names or endpoints of workers of this machine (wildcards allowed).</summary>
     [Parameter(Position = 0, ParameterSetName = LocalSet)]
     [SupportsWildcards]
     public string[]? Name { get; set; }
@@ -67,7 +73,7 @@ public sealed class GetLlamaWorkerCommand : LlamaCmdlet
         }
 
         var patterns = (Name ?? ["*"]).Select(name => new WildcardPattern(name, WildcardOptions.IgnoreCase)).ToArray();
-        foreach (var worker in SessionRegistry.Workers)
+        foreach (var worker in LocalWorkerListing.All())
         {
             if (patterns.Any(pattern => pattern.IsMatch(worker.Name) || pattern.IsMatch(worker.Endpoint)))
             {

@@ -12,6 +12,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// memory; a list of numbers gives the layers per node.</para>
 /// <example><code>$c = New-LlamaCluster -Model .\tiny.gguf -Worker pc1:50052, mac1:50052 -Split Auto; $c.Nodes</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker $w1, $w2 -IncludeLocal -Split 2,5,4</code></example>
+/// <example><code>$w1, $w2 | New-LlamaCluster -Model .\tiny.gguf</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker https://pc1:50052 -TokenFile .\cluster.token -CertificateThumbprint $thumb</code></example>
 /// </summary>
 [Cmdlet(VerbsCommon.New, "LlamaCluster")]
@@ -25,10 +26,14 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 
-    /// <summary>Workers in ring order: host:port, or worker objects from Start-LlamaWorker.</summary>
-    [Parameter(Mandatory = true, Position = 1)]
+    /// <summary>Workers in ring order: host:port, or worker objects from Start-LlamaWorker (also from the pipeline).</summary>
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Endpoint")]
     [ValidateNotNullOrEmpty]
     public string[] Worker { get; set; } = [];
+
+    /// <summary>Every worker given, in order, whether by parameter or one pipeline object at a time.</summary>
+    private readonly List<string> workers = [];
 
     /// <summary>Run the first layers in this process as well.</summary>
     [Parameter]
@@ -72,13 +77,15 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [Parameter]
     public System.Security.SecureString? ClientCertificatePassword { get; set; }
 
+    protected override void ProcessRecord() => workers.AddRange(Worker);
+
     protected override void EndProcessing()
     {
         var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
         RunEngine(() =>
         {
-            var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, Worker, ResolveSinglePath);
-            var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials);
+            var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, workers, ResolveSinglePath);
+            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);
             WriteObject(output);

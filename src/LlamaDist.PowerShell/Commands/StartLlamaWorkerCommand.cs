@@ -10,10 +10,16 @@ namespace LlamaDist.PowerShell.Commands;
 /// <summary>
 /// <para type="synopsis">Starts a LlamaDist worker that runs layer ranges for clusters.</para>
 /// <para type="description">Without -Detached the worker is hosted inside this PowerShell process and stops with
-/// it (or with Stop-LlamaWorker). With -Detached the module starts its LlamaDist.Worker executable, waits until
-/// it listens, and the worker outlives this session (for remoting and services).</para>
+/// it (or with Stop-LlamaWorker). With -Detached the module starts its LlamaDist.Worker executable in a session
+/// of its own (no terminal: Ctrl+C and closing the console do not stop it), logging to -LogPath, waits until it
+/// listens, and the worker outlives this session (for remoting); Get-LlamaWorker and Stop-LlamaWorker in any later
+/// session of the same user find it. Bound to 0.0.0.0 or ::, the worker advertises an address others can dial
+/// (the first non-loopback interface address, or -AdvertiseAddress), and the object returned pipes straight into
+/// New-LlamaCluster.</para>
 /// <example><code>$w1 = Start-LlamaWorker -Port 50052; $w2 = Start-LlamaWorker -Port 50053 -Threads 1</code></example>
 /// <example><code>Invoke-Command -ComputerName pc1 { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ~/.llamadist/cluster.token }</code></example>
+/// <example><code>Invoke-Command -HostName pc1 -UserName me { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ~/.llamadist/cluster.token }</code></example>
+/// <example><code>Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -Detached | New-LlamaCluster -Model ./tiny.gguf -TokenFile ./cluster.token</code></example>
 /// <example><code>$cert = New-LlamaWorkerCertificate -Path ~/.llamadist/worker.pfx; Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -CertificatePath $cert.Path</code></example>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "LlamaWorker")]
@@ -70,6 +76,20 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     /// <summary>Run the worker as its own process that outlives this session.</summary>
     [Parameter]
     public SwitchParameter Detached { get; set; }
+
+    /// <summary>
+    /// With -Detached: the worker's log file, rotated at 10 MiB with 3 files kept. By default
+    /// $XDG_STATE_HOME/llamadist/workers/&lt;port&gt;.log (~/.local/state/... without XDG_STATE_HOME;
+    /// %LOCALAPPDATA%\llamadist\workers on Windows).
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? LogPath { get; set; }
+
+    /// <summary>The host name or address others dial when -Address is 0.0.0.0 or :: (by default the first non-loopback interface address).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? AdvertiseAddress { get; set; }
 
     /// <summary>
     /// The cluster secret every call to the worker must carry (coordinators and the other workers use the same).
@@ -133,26 +153,13 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 CertificateKeyPath = CertificateKeyPath is null ? null : ResolveSinglePath(CertificateKeyPath),
                 CertificatePassword = WorkerCredentialResolver.PlainText(CertificatePassword),
                 TrustedClientThumbprints = ClientCertificateThumbprint ?? [],
+                AdvertiseAddress = AdvertiseAddress,
+                LogPath = LogPath is null ? null : GetUnresolvedProviderPathFromPSPath(LogPath),
             };
             LlamaWorker worker;
             if (Detached)
             {
-                var (processId, processStartTime, endpoint, workerId, thumbprint) = DetachedWorker.Start(request, CancellationToken);
-                // Checked with the worker's own certificate as client certificate: a worker requiring client
-                // certificates trusts its own.
-                var status = WorkerInspector.Query(endpoint, new WorkerAccess
-                {
-                    Token = token, CertificateThumbprints = thumbprint is null ? [] : [thumbprint],
-                    ClientCertificatePath = request.TrustedClientThumbprints.Count > 0 && request.CertificateKeyPath is null ? request.CertificatePath : null,
-                    ClientCertificatePassword = request.CertificatePassword,
-                }, CancellationToken);
-                worker = new LlamaWorker
-                {
-                    Name = status.Name, Endpoint = endpoint, ProcessId = processId, Backend = status.Backend, Threads = status.Threads,
-                    MemoryBytes = status.TotalMemoryBytes, Memory = HumanReadable.Bytes(status.TotalMemoryBytes), Detached = true,
-                    WorkerId = workerId, Started = DateTime.Now, ProcessStartTime = processStartTime,
-                    CertificateThumbprint = thumbprint, Token = token,
-                };
+                worker = StartDetached(request, token);
             }
             else
             {
@@ -168,6 +175,39 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
             SessionRegistry.Add(worker);
             WriteObject(worker);
         }, $"{Address}:{Port}");
+    }
+
+    /// <summary>
+    /// Starts the worker process and checks it over loopback (a wildcard address cannot be dialled); if the check
+    /// fails the process is stopped before the error is reported, so no orphan is left running.
+    /// </summary>
+    private LlamaWorker StartDetached(WorkerStartRequest request, string? token)
+    {
+        var started = DetachedWorker.Start(request, CancellationToken);
+        WorkerStatusInfo status;
+        try
+        {
+            // Checked with the worker's own certificate as client certificate: a worker requiring client
+            // certificates trusts its own.
+            status = WorkerInspector.Query(started.LocalEndpoint, new WorkerAccess
+            {
+                Token = token, CertificateThumbprints = started.CertificateThumbprint is null ? [] : [started.CertificateThumbprint],
+                ClientCertificatePath = request.TrustedClientThumbprints.Count > 0 && request.CertificateKeyPath is null ? request.CertificatePath : null,
+                ClientCertificatePassword = request.CertificatePassword,
+            }, CancellationToken);
+        }
+        catch
+        {
+            DetachedWorkerStopper.Stop(started.ProcessId, started.ProcessStartTime);
+            throw;
+        }
+        return new LlamaWorker
+        {
+            Name = status.Name, Endpoint = started.Endpoint, ProcessId = started.ProcessId, Backend = status.Backend, Threads = status.Threads,
+            MemoryBytes = status.TotalMemoryBytes, Memory = HumanReadable.Bytes(status.TotalMemoryBytes), Detached = true,
+            WorkerId = started.WorkerId, Started = DateTime.Now, ProcessStartTime = started.ProcessStartTime,
+            CertificateThumbprint = started.CertificateThumbprint, Token = token, LogPath = started.LogPath,
+        };
     }
 
     private static bool IsLoopback(string address) =>

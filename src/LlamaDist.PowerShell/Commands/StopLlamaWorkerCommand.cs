@@ -5,9 +5,15 @@ using LlamaDist.PowerShell.Output;
 namespace LlamaDist.PowerShell.Commands;
 
 /// <summary>
-/// <para type="synopsis">Stops workers this session started (embedded or detached).</para>
+/// <para type="synopsis">Stops workers: those of this machine (embedded or detached), or any worker by endpoint.</para>
+/// <para type="description">Worker objects and -Name stop the workers this session started and the detached
+/// workers of this user on this machine (SIGTERM, then a kill after 10 s; only the very process that was started,
+/// checked by its start time). -Endpoint asks a worker anywhere to shut down gracefully with the Shutdown call,
+/// authenticated with the cluster token; a worker on this machine is then watched until it has exited.</para>
 /// <example><code>Get-LlamaWorker | Stop-LlamaWorker</code></example>
 /// <example><code>Stop-LlamaWorker -Name test* -WhatIf</code></example>
+/// <example><code>Stop-LlamaWorker -Endpoint pc1:50052 -TokenFile ./cluster.token</code></example>
+/// <example><code>Get-LlamaWorker -Endpoint pc1:50052, pc2:50052 | Stop-LlamaWorker</code></example>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Stop, "LlamaWorker", SupportsShouldProcess = true, DefaultParameterSetName = WorkerSet)]
 [OutputType(typeof(LlamaWorker))]
@@ -15,6 +21,7 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
 {
     private const string WorkerSet = "Worker";
     private const string NameSet = "Name";
+    private const string EndpointSet = "Endpoint";
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = WorkerSet)]
     public LlamaWorker[] Worker { get; set; } = [];
@@ -23,12 +30,51 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
     [SupportsWildcards]
     public string[] Name { get; set; } = [];
 
-    /// <summary>Write the stopped workers to the pipeline.</summary>
+    /// <summary>host:port (or https://host:port) of workers to ask to shut down; binds the Endpoint of piped status objects.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = EndpointSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Endpoint { get; set; } = [];
+
+    /// <summary>With -Endpoint: the cluster token the workers run with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    public System.Security.SecureString? Token { get; set; }
+
+    /// <summary>With -Endpoint: a file whose first line is the cluster token.</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    [ValidateNotNullOrEmpty]
+    public string? TokenFile { get; set; }
+
+    /// <summary>With -Endpoint: SHA-256 thumbprints the workers' TLS certificates may have (https:// endpoints).</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? CertificateThumbprint { get; set; }
+
+    /// <summary>With -Endpoint: a PFX file with the client certificate to present to workers that require one (mutual TLS).</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    [ValidateNotNullOrEmpty]
+    public string? ClientCertificatePath { get; set; }
+
+    /// <summary>The password of the -ClientCertificatePath file.</summary>
+    [Parameter(ParameterSetName = EndpointSet)]
+    public System.Security.SecureString? ClientCertificatePassword { get; set; }
+
+    /// <summary>Write the stopped workers to the pipeline (worker objects and -Name).</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == EndpointSet)
+        {
+            foreach (var endpoint in Endpoint)
+            {
+                if (ShouldProcess(endpoint, "Shut down LlamaDist worker"))
+                {
+                    StopByEndpoint(endpoint);
+                }
+            }
+            return;
+        }
         var targets = ParameterSetName == NameSet ? Match(Name) : Worker;
         foreach (var worker in targets)
         {
@@ -49,10 +95,10 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
         foreach (var name in names)
         {
             var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
-            var matches = SessionRegistry.Workers.Where(w => pattern.IsMatch(w.Name) || pattern.IsMatch(w.Endpoint)).ToArray();
+            var matches = LocalWorkerListing.All().Where(w => pattern.IsMatch(w.Name) || pattern.IsMatch(w.Endpoint)).ToArray();
             if (matches.Length == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
             {
-                WriteError(new ErrorRecord(new ItemNotFoundException($"No worker named '{name}' was started in this session."),
+                WriteError(new ErrorRecord(new ItemNotFoundException($"No worker named '{name}' runs on this machine."),
                     ErrorIds.WorkerNotFound, ErrorCategory.ObjectNotFound, name));
             }
             foreach (var match in matches)
@@ -62,14 +108,35 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
         }
     }
 
+    private void StopByEndpoint(string endpoint)
+    {
+        RunEngine(() =>
+        {
+            var access = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword,
+                [endpoint], ResolveSinglePath);
+            var result = WorkerShutdown.Request(endpoint, access, CancellationToken);
+            WriteVerbose(result.Exited
+                ? $"Worker at {endpoint} (process {result.ProcessId}) shut down and exited."
+                : $"Worker at {endpoint} (process {result.ProcessId}) is shutting down ({result.OpenSessions} sessions were open).");
+            foreach (var worker in SessionRegistry.Workers.Where(w => w.Endpoint.Equals(endpoint, StringComparison.OrdinalIgnoreCase)))
+            {
+                worker.Host?.Dispose();
+                worker.State = "Stopped";
+                SessionRegistry.Remove(worker);
+            }
+        }, endpoint);
+    }
+
     private void Stop(LlamaWorker worker)
     {
         if (worker.Host is { } host)
         {
             host.Dispose();
         }
-        else if (worker.Detached)
+        else if (worker.ProcessStartTime != default)
         {
+            // A worker process of this machine: detached, or a worker executable another way started (a service
+            // run as this user), known by its process id and start time.
             RunEngine(() =>
             {
                 var outcome = DetachedWorkerStopper.Stop(worker.ProcessId, worker.ProcessStartTime);

@@ -26,7 +26,14 @@ public sealed class LlamaWorker
     /// <summary>SHA-256 thumbprint of the worker's TLS certificate (what -CertificateThumbprint pins); empty for cleartext.</summary>
     public string? CertificateThumbprint { get; init; }
     /// <summary>Whether calls must carry a cluster token.</summary>
-    public bool Authenticated => Token is not null;
+    public bool Authenticated => Token is not null || RecordedAuthenticated;
+
+    /// <summary>A detached worker's log file (rotated at 10 MiB, 3 files kept); empty for embedded workers.</summary>
+    public string? LogPath { get; init; }
+
+    /// <summary>What a worker found in the state directory recorded about its token (its value is never recorded).</summary>
+    [Hidden]
+    internal bool RecordedAuthenticated { get; init; }
 
     /// <summary>The cluster token it was started with: cmdlets given this worker (or its endpoint) use it.</summary>
     [Hidden]

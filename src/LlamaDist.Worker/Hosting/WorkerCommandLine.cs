@@ -13,6 +13,10 @@ public static class WorkerCommandLine
         "       [--session-idle-seconds N] [--quiet true] [--max-cache-size BYTES]\n" +
         "       [--token-file FILE] [--allow-insecure true] [--certificate PFX|PEM] [--certificate-key PEM]\n" +
         "       [--certificate-password-file FILE] [--client-certificate-thumbprint SHA256[,SHA256...]]\n" +
+        "       [--advertise-address HOST] [--log-file FILE] [--log-max-size BYTES] [--log-files N]\n" +
+        "       [--state-directory DIR|none] [--detach true]\n" +
+        "The state directory (default $XDG_STATE_HOME/llamadist/workers, else ~/.local/state/llamadist/workers) lists\n" +
+        "running workers for Get-LlamaWorker and Stop-LlamaWorker in any session of the same user.\n" +
         "The cluster token also comes from LLAMADIST_TOKEN, a certificate password from LLAMADIST_CERTIFICATE_PASSWORD.";
 
     /// <summary>Environment variables read when the matching file option is absent (never the command line: it is visible to every user).</summary>
@@ -27,7 +31,7 @@ public static class WorkerCommandLine
     public static WorkerOptions? Parse(IReadOnlyList<string> args, Func<string, string?>? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
-        var options = new WorkerOptions();
+        var options = new WorkerOptions { StateDirectory = Lifecycle.WorkerStateDirectory.DefaultPath };
         for (int i = 0; i < args.Count; i++)
         {
             var name = args[i];
@@ -58,6 +62,12 @@ public static class WorkerCommandLine
                 "--certificate" => options with { CertificatePath = Path.GetFullPath(value) },
                 "--certificate-key" => options with { CertificateKeyPath = Path.GetFullPath(value) },
                 "--certificate-password-file" => options with { CertificatePassword = FirstLine(value) },
+                "--advertise-address" => options with { AdvertiseAddress = value },
+                "--log-file" => options with { LogFile = Path.GetFullPath(value) },
+                "--log-max-size" => options with { LogMaxBytes = Math.Max(1024, Long(name, value)) },
+                "--log-files" => options with { LogFiles = Integer(name, value, 1, 100) },
+                "--state-directory" => options with { StateDirectory = value.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : Path.GetFullPath(value) },
+                "--detach" => options with { Detach = Boolean(name, value) },
                 "--client-certificate-thumbprint" => options with { TrustedClientThumbprints = [.. options.TrustedClientThumbprints, .. Thumbprints(value)] },
                 _ => throw new FormatException($"Unknown option '{name}'."),
             };

@@ -29,19 +29,26 @@ public sealed class WorkerHost : IAsyncDisposable
     private readonly WebApplication application;
     private readonly WorkerRuntime runtime;
 
-    private WorkerHost(WebApplication application, WorkerRuntime runtime, WorkerEndpoint endpoint, string? certificateThumbprint)
+    private WorkerHost(WebApplication application, WorkerRuntime runtime, WorkerEndpoint endpoint, WorkerEndpoint localEndpoint, string? certificateThumbprint)
     {
         this.application = application;
         this.runtime = runtime;
         Endpoint = endpoint;
+        LocalEndpoint = localEndpoint;
         CertificateThumbprint = certificateThumbprint;
     }
 
     /// <summary>SHA-256 thumbprint of the TLS certificate clients pin for this worker; null when it serves cleartext.</summary>
     public string? CertificateThumbprint { get; }
 
-    /// <summary>The address actually bound (the real port when 0 was asked for).</summary>
+    /// <summary>
+    /// The endpoint others dial, with the real port when 0 was asked for: the bound address, or for a wildcard
+    /// (0.0.0.0, ::) the advertised one (see <see cref="Lifecycle.AdvertisedAddress"/>).
+    /// </summary>
     public WorkerEndpoint Endpoint { get; }
+
+    /// <summary>The endpoint this machine dials: loopback for a wildcard binding, else <see cref="Endpoint"/>.</summary>
+    public WorkerEndpoint LocalEndpoint { get; }
 
     public string WorkerId => runtime.Identity.WorkerId;
 
@@ -58,7 +65,12 @@ public sealed class WorkerHost : IAsyncDisposable
     /// <summary>Completes when the host stops (Ctrl+C for the executable, <see cref="DisposeAsync"/> otherwise).</summary>
     public Task Stopped => application.WaitForShutdownAsync();
 
-    public static async Task<WorkerHost> StartAsync(WorkerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts a worker. <paramref name="logging"/> adds log providers; <paramref name="services"/> adds host services
+    /// (the executable's systemd and Windows service integration).
+    /// </summary>
+    public static async Task<WorkerHost> StartAsync(WorkerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default,
+        Action<IServiceCollection>? services = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (!IPAddress.TryParse(options.Address, out var address) && !options.Address.Equals("localhost", StringComparison.OrdinalIgnoreCase))
@@ -86,6 +98,7 @@ public sealed class WorkerHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "LlamaDist.Worker" });
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
+        services?.Invoke(builder.Services);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(address, options.Port, listen =>
@@ -143,8 +156,14 @@ public sealed class WorkerHost : IAsyncDisposable
 
         var bound = application.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var port = new Uri(bound).Port;
-        return new WorkerHost(application, runtime, new WorkerEndpoint(address.ToString(), port) { Tls = certificate is not null },
-            certificate is null ? null : CertificatePins.Thumbprint(certificate));
+        var tls = certificate is not null;
+        var advertised = new WorkerEndpoint(Lifecycle.AdvertisedAddress.For(address, options.AdvertiseAddress), port) { Tls = tls };
+        var local = new WorkerEndpoint(Lifecycle.AdvertisedAddress.LocalDialAddress(address).ToString(), port) { Tls = tls };
+        if (Lifecycle.AdvertisedAddress.IsWildcard(address))
+        {
+            startLog.LogInformation("Bound to {Address}; advertising {Endpoint}", options.Address, advertised);
+        }
+        return new WorkerHost(application, runtime, advertised, local, certificate is null ? null : CertificatePins.Thumbprint(certificate));
     }
 
     /// <summary>

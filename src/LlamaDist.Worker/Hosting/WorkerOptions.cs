@@ -76,6 +76,25 @@ public sealed record WorkerOptions
     /// <summary>No console log (the executable still prints its ready line).</summary>
     public bool Quiet { get; init; }
 
+    /// <summary>
+    /// The host others dial when the worker is bound to a wildcard (0.0.0.0, ::); null: the first non-loopback
+    /// interface address, else the host name (see <see cref="Lifecycle.AdvertisedAddress"/>).
+    /// </summary>
+    public string? AdvertiseAddress { get; init; }
+
+    /// <summary>Log to this file (rotated at <see cref="LogMaxBytes"/>, <see cref="LogFiles"/> files kept) instead of the console.</summary>
+    public string? LogFile { get; init; }
+
+    public long LogMaxBytes { get; init; } = Lifecycle.RotatingLogFile.DefaultMaxBytes;
+
+    public int LogFiles { get; init; } = Lifecycle.RotatingLogFile.DefaultMaxFiles;
+
+    /// <summary>Where the executable records itself while it runs (&lt;pid&gt;.json); null: no record.</summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>Leave the starter's session and terminal (setsid, standard handles on /dev/null): a detached worker.</summary>
+    public bool Detach { get; init; }
+
     /// <summary>~/.cache/llamadist/ranges (XDG_CACHE_HOME honoured), or LocalApplicationData on Windows.</summary>
     public static string DefaultCacheDirectory
     {
@@ -95,7 +114,8 @@ public sealed record WorkerOptions
         builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, Name = {Name}, ModelPath = {ModelPath}, ");
         builder.Append($"CacheDirectory = {CacheDirectory}, MaxCacheBytes = {MaxCacheBytes}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, ");
         builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}, ");
-        builder.Append($"TrustedClientThumbprints = {TrustedClientThumbprints.Count}");
+        builder.Append($"TrustedClientThumbprints = {TrustedClientThumbprints.Count}, AdvertiseAddress = {AdvertiseAddress}, LogFile = {LogFile}, ");
+        builder.Append($"StateDirectory = {StateDirectory}, Detach = {Detach}");
         return true;
     }
 }

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using LlamaDist.Distributed.Protocol;
 using LlamaDist.Worker.State;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace LlamaDist.Worker.Service;
@@ -16,11 +17,13 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
 {
     private readonly WorkerRuntime runtime;
     private readonly ILogger<WorkerService> logger;
+    private readonly IHostApplicationLifetime lifetime;
 
-    public WorkerService(WorkerRuntime runtime, ILogger<WorkerService> logger)
+    public WorkerService(WorkerRuntime runtime, ILogger<WorkerService> logger, IHostApplicationLifetime lifetime)
     {
         this.runtime = runtime;
         this.logger = logger;
+        this.lifetime = lifetime;
     }
 
     public override Task<HandshakeReply> Handshake(HandshakeRequest request, ServerCallContext context)
@@ -65,4 +68,19 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
     public override Task Forward(IAsyncStreamReader<ForwardRequest> requestStream, IServerStreamWriter<ForwardReply> responseStream,
         ServerCallContext context) =>
         new ForwardStream(runtime, requestStream, responseStream, context).RunAsync();
+
+    public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
+    {
+        var reason = request.Reason.Length > 100 ? request.Reason[..100] : request.Reason;
+        logger.LogWarning("Shutdown requested by {Peer} ({Reason})", context.Peer, reason);
+        var reply = new ShutdownReply { ProcessId = (uint)Environment.ProcessId, OpenSessions = (uint)runtime.SessionCount };
+        // Stopped a moment after answering: the host's graceful stop waits for running calls, this one included,
+        // and the caller should get its reply before the connection closes.
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+            lifetime.StopApplication();
+        });
+        return Task.FromResult(reply);
+    }
 }

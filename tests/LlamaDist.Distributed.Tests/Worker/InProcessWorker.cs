@@ -33,6 +33,9 @@ internal sealed class InProcessWorker : IAsyncDisposable
 
     public WorkerRuntime Runtime { get; }
 
+    /// <summary>The host's lifetime: ApplicationStopping fires when the worker is asked to shut down.</summary>
+    public Microsoft.Extensions.Hosting.IHostApplicationLifetime Lifetime => application.Lifetime;
+
     public WorkerEndpoint Endpoint { get; }
 
     public string CacheDirectory => Runtime.Options.CacheDirectory;
