@@ -70,8 +70,8 @@ public sealed class StopAndEndOfGenerationTests
     [Fact]
     public void TooManyOrTooLongStopStringsAreRefused()
     {
-        Assert.Throws<Errors.LlamaDistException>(() => Run(Sentence, Enumerable.Repeat("x", GenerationRequest.MaxStopStrings + 1).ToArray(), null));
-        Assert.Throws<Errors.LlamaDistException>(() => Run(Sentence, [new string('x', GenerationRequest.MaxStopStringLength + 1)], null));
+        Assert.Throws<LlamaDist.Engine.Errors.LlamaDistException>(() => Run(Sentence, Enumerable.Repeat("x", GenerationRequest.MaxStopStrings + 1).ToArray(), null));
+        Assert.Throws<LlamaDist.Engine.Errors.LlamaDistException>(() => Run(Sentence, [new string('x', GenerationRequest.MaxStopStringLength + 1)], null));
     }
 
     [Theory]
