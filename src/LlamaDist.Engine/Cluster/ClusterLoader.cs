@@ -41,6 +41,7 @@ internal static class ClusterLoader
         var file = GgufFile.Open(path);
         var clients = new List<WorkerClient>();
         ComputeThreads? localThreads = null;
+        LeaseKeeper? leases = null;
         try
         {
             var config = LlamaConfig.FromGguf(file);
@@ -52,6 +53,9 @@ internal static class ClusterLoader
             var credentials = Credentials(request.Token, request.CertificateThumbprints);
             clients.AddRange(Task.WhenAll(endpoints.Select(endpoint => WorkerClient.ConnectAsync(endpoint, credentials, request.ClientName, cancellationToken)))
                 .GetAwaiter().GetResult());
+            // Renewed from here on: loading (hashing, streaming weights) may take longer than a lease, and what a
+            // failed load leaves behind on the workers expires with it.
+            leases = new LeaseKeeper(clients);
 
             var nodes = new List<PlanNode>();
             if (request.IncludeLocal)
@@ -108,10 +112,11 @@ internal static class ClusterLoader
             }
             progress?.Report(new ClusterLoadProgress("Cluster ready", plan.ToString(), 1));
             return new ClusterModel(file, config, tokenizer, summary, stages, clusterNodes, localForward, localThreads, encoding,
-                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds);
+                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases);
         }
         catch
         {
+            leases?.Dispose();
             foreach (var client in clients)
             {
                 client.Dispose();
