@@ -39,6 +39,7 @@ public sealed class WorkerContractTests
     [InlineData("OpenSession", false, false)]
     [InlineData("CloseSession", false, false)]
     [InlineData("Forward", true, true)]
+    [InlineData("RenewLease", false, false)]
     public void Service_MethodsHaveTheirStreamingShape(string name, bool clientStreaming, bool serverStreaming)
     {
         ServiceDescriptor service = Assert.Single(File.Services);
@@ -53,7 +54,7 @@ public sealed class WorkerContractTests
     public void Service_HasExactlyTheContractMethods()
     {
         Assert.Equal(
-            ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward"],
+            ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "RenewLease"],
             File.Services[0].Methods.Select(method => method.Name));
     }
 
