@@ -1,11 +1,12 @@
 namespace LlamaDist.Distributed.Client;
 
 /// <summary>
-/// Renews a coordinator's leases on its workers in the background while its cluster lives: RenewLease on every
-/// client at once, then again after a third of the shortest lease a worker reported (so two renewals may be
-/// lost before anything expires). A failed renewal is not an error here — the worker is down or unreachable, and
-/// the ring reports that when it is used. Disposing stops renewing; the coordinator releases what it holds
-/// itself, and if it dies instead, the workers free it when the lease runs out.
+/// Renews a coordinator's leases on its workers in the background while its cluster lives: RenewLease on each
+/// worker at once, then again after a third of the lease that worker reported (so two renewals may be lost
+/// before anything expires). Each worker has its own loop, so one that hangs or is gone delays no other's
+/// renewal. A failed renewal is not an error here — the worker is down or unreachable, and the ring reports
+/// that when it is used. Disposing stops renewing; the coordinator releases what it holds itself, and if it
+/// dies instead, the workers free it when the lease runs out.
 /// </summary>
 public sealed class LeaseKeeper : IDisposable
 {
@@ -14,38 +15,41 @@ public sealed class LeaseKeeper : IDisposable
 
     public static readonly TimeSpan MaximumPeriod = TimeSpan.FromSeconds(30);
 
-    private readonly IReadOnlyList<WorkerClient> clients;
     private readonly CancellationTokenSource stop = new();
-    private readonly Task loop;
+    private readonly Task[] loops;
     private long renewals;
 
     public LeaseKeeper(IReadOnlyList<WorkerClient> clients)
     {
         ArgumentNullException.ThrowIfNull(clients);
-        this.clients = clients.ToArray();
-        loop = Task.Run(RunAsync);
+        loops = clients.Select(client => Task.Run(() => RenewAsync(client))).ToArray();
     }
 
-    /// <summary>Rounds of renewal done so far (each renews every client once).</summary>
+    /// <summary>Renewals the workers confirmed so far, all workers together.</summary>
     public long Renewals => Interlocked.Read(ref renewals);
 
-    private async Task RunAsync()
+    private async Task RenewAsync(WorkerClient client)
     {
         var period = MaximumPeriod;
         while (!stop.IsCancellationRequested)
         {
+            // A renewal may take up to the last lease the worker reported (30 s before the first answer).
+            var lease = period * 3;
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop.Token))
             {
-                timeout.CancelAfter(period);
-                var replies = await Task.WhenAll(clients.Select(client => RenewAsync(client, timeout.Token))).ConfigureAwait(false);
-                var leases = replies.Where(lease => lease > TimeSpan.Zero).ToList();
-                if (leases.Count > 0)
+                timeout.CancelAfter(lease > MaximumPeriod ? MaximumPeriod : lease);
+                try
                 {
-                    var third = leases.Min() / 3;
+                    var reply = await client.RenewLeaseAsync(timeout.Token).ConfigureAwait(false);
+                    var third = TimeSpan.FromMilliseconds(reply.LeaseMilliseconds) / 3;
                     period = third < MinimumPeriod ? MinimumPeriod : third > MaximumPeriod ? MaximumPeriod : third;
+                    Interlocked.Increment(ref renewals);
+                }
+                catch (Exception exception) when (exception is WorkerCallException or OperationCanceledException or ObjectDisposedException)
+                {
+                    // Unreachable or gone for now: try again after the period.
                 }
             }
-            Interlocked.Increment(ref renewals);
             try
             {
                 await Task.Delay(period, stop.Token).ConfigureAwait(false);
@@ -54,19 +58,6 @@ public sealed class LeaseKeeper : IDisposable
             {
                 return;
             }
-        }
-    }
-
-    private static async Task<TimeSpan> RenewAsync(WorkerClient client, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var reply = await client.RenewLeaseAsync(cancellationToken).ConfigureAwait(false);
-            return TimeSpan.FromMilliseconds(reply.LeaseMilliseconds);
-        }
-        catch (Exception exception) when (exception is WorkerCallException or OperationCanceledException or ObjectDisposedException)
-        {
-            return TimeSpan.Zero;
         }
     }
 
@@ -79,13 +70,13 @@ public sealed class LeaseKeeper : IDisposable
         stop.Cancel();
         try
         {
-            loop.Wait(TimeSpan.FromSeconds(5));
+            Task.WaitAll(loops, TimeSpan.FromSeconds(5));
         }
         catch (AggregateException)
         {
-            // The loop only ends by cancellation; nothing else to report.
+            // The loops only end by cancellation; nothing else to report.
         }
-        if (loop.IsCompleted)
+        if (loops.All(loop => loop.IsCompleted))
         {
             stop.Dispose();
         }

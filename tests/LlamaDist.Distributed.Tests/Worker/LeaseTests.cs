@@ -9,12 +9,12 @@ namespace LlamaDist.Distributed.Tests.Worker;
 /// <summary>
 /// Ranges and sessions belong to the owner that created them and live while it renews its lease: a silent
 /// owner's sessions close (streamed or not) and its holds go, a range staying while another live owner holds it;
-/// no owner can release or close another's. Leases of one second, swept every quarter second; waits are bounded.
+/// no owner can release or close another's. Leases of two seconds, swept every half second; waits are bounded.
 /// </summary>
 [Collection(WorkerCollection.Name)]
 public sealed class LeaseTests
 {
-    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(2);
 
     private readonly WorkerModels models;
 
@@ -67,7 +67,7 @@ public sealed class LeaseTests
         await using var worker = await StartAsync();
         await LoadAsync(worker, "coordinator-b");
         var session = await OpenAsync(worker, "coordinator-b");
-        for (int i = 0; i < 12; i++)
+        for (int i = 0; i < 10; i++)
         {
             var reply = await worker.Client.RenewLeaseAsync(new RenewLeaseRequest { OwnerId = "coordinator-b" });
             Assert.Equal((ulong)Lease.TotalMilliseconds, reply.LeaseMilliseconds);
@@ -75,7 +75,7 @@ public sealed class LeaseTests
             Assert.Equal(1u, reply.Sessions);
             await Task.Delay(Lease / 4);
         }
-        // Three leases later everything is still there, and the session still evaluates.
+        // Two and a half leases later everything is still there, and the session still evaluates.
         using var call = worker.Client.Forward();
         var step = TokenStep(session, 1, 0, Prompt);
         step.WantGreedyToken = true;
