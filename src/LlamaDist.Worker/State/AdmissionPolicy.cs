@@ -13,6 +13,12 @@ namespace LlamaDist.Worker.State;
 /// </summary>
 internal static class AdmissionPolicy
 {
+    /// <summary>
+    /// Most tokens one Forward step may carry, whatever the context: 64 micro-batches of llama.cpp's default
+    /// size; a step's activations must also fit one message (WorkerChannels.MaxMessageBytes).
+    /// </summary>
+    public const int MaxBatchTokens = 512 * 64;
+
     /// <summary>Checks the shape of the request against the model and the limits; returns the bytes the session will hold.</summary>
     public static long SessionBytes(WorkerOptions options, HostedRange range, OpenSessionRequest request)
     {
@@ -21,6 +27,10 @@ internal static class AdmissionPolicy
         {
             throw WorkerErrors.Invalid(
                 $"context_size ({request.ContextSize}) and max_batch_tokens ({request.MaxBatchTokens}) must be positive, the batch no larger than the context.");
+        }
+        if (request.MaxBatchTokens > MaxBatchTokens)
+        {
+            throw WorkerErrors.Invalid($"max_batch_tokens {request.MaxBatchTokens} is beyond the {MaxBatchTokens} tokens a step may carry.");
         }
         if (config.ContextLength > 0 && request.ContextSize > (uint)config.ContextLength)
         {

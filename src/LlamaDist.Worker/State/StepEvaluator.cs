@@ -48,7 +48,8 @@ internal static class StepEvaluator
                 session.Logits = new float[rows * config.VocabularySize];
             }
 
-            var clock = Stopwatch.StartNew();
+            // Compute time only: the waits for the gate between micro-batches are other sessions' time.
+            var clock = new Stopwatch();
             int step = Math.Max(1, runtime.Options.MaxStepTokens);
             for (int done = 0; done < n; done += step)
             {
@@ -59,7 +60,9 @@ internal static class StepEvaluator
                     {
                         throw WorkerErrors.NotFound($"Session {session.Id} was closed.");
                     }
+                    clock.Start();
                     EvaluateMicroBatch(session, tokens, done, count, n, all);
+                    clock.Stop();
                     runtime.MicroBatchEvaluated?.Invoke(session.Id, count);
                 }
             }
