@@ -215,11 +215,7 @@ internal sealed class WorkerRuntime : IDisposable
             {
                 // The hash names the bytes; the layers and config say how they are run. A request that names a
                 // loaded hash with others would share a range it cannot use (and leak a hold): refuse it.
-                if (loaded.Layers != layers || !ProtocolMapping.ToMessage(loaded.Config).Equals(ProtocolMapping.ToMessage(config)))
-                {
-                    throw WorkerErrors.Precondition(
-                        $"Range {hash[..12]} is loaded here as layers {loaded.Layers} with another configuration than this request's ({layers}).");
-                }
+                EnsureSameRange(loaded, layers, config);
                 loaded.Holders.Add(owner);
                 return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)loaded.WeightBytes, Message = "already loaded" };
             }
@@ -470,6 +466,11 @@ internal sealed class WorkerRuntime : IDisposable
             if (ranges.TryGetValue(range.Hash, out var existing))
             {
                 // Loaded concurrently by another cluster: keep one copy.
+                if (existing.Layers != range.Layers || !SameConfig(existing.Config, range.Config))
+                {
+                    range.Dispose();
+                    EnsureSameRange(existing, range.Layers, range.Config);
+                }
                 existing.Holders.Add(owner);
                 range.Dispose();
                 return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)existing.WeightBytes, Message = "already loaded" };
@@ -479,6 +480,21 @@ internal sealed class WorkerRuntime : IDisposable
         }
         return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)range.WeightBytes, Message = message };
     }
+
+    /// <summary>
+    /// The hash names the bytes; the layers and config say how they are run. A LoadRange naming a loaded hash
+    /// with other layers or another configuration would share a range it cannot use: refused, taking no hold.
+    /// </summary>
+    private static void EnsureSameRange(HostedRange loaded, LayerRange layers, LlamaConfig config)
+    {
+        if (loaded.Layers != layers || !SameConfig(loaded.Config, config))
+        {
+            throw WorkerErrors.Precondition(
+                $"Range {loaded.Hash[..12]} is loaded here as layers {loaded.Layers} of its model; this request names it with layers {layers} or another model configuration.");
+        }
+    }
+
+    private static bool SameConfig(LlamaConfig a, LlamaConfig b) => ProtocolMapping.ToMessage(a).Equals(ProtocolMapping.ToMessage(b));
 
     private void EnsureMemory(ulong bytes, string what = "The range")
     {
