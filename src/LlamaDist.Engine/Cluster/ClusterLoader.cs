@@ -42,6 +42,7 @@ internal static class ClusterLoader
         var clients = new List<WorkerClient>();
         ComputeThreads? localThreads = null;
         LeaseKeeper? leases = null;
+        var stages = new List<RingStage>();
         try
         {
             var config = LlamaConfig.FromGguf(file);
@@ -70,7 +71,6 @@ internal static class ClusterLoader
             var (mode, counts) = ParseSplit(request);
             var plan = PlanWithHead(nodes, file, config, request, mode, counts);
 
-            var stages = new List<RingStage>();
             var clusterNodes = new List<ClusterNode>();
             LlamaForward? localForward = null;
             foreach (var assignment in plan.Stages)
@@ -117,6 +117,7 @@ internal static class ClusterLoader
         catch
         {
             leases?.Dispose();
+            ReleaseQuietly(stages);
             foreach (var client in clients)
             {
                 client.Dispose();
@@ -124,6 +125,26 @@ internal static class ClusterLoader
             localThreads?.Dispose();
             file.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A load that failed part-way gives back the ranges it had loaded at once (the workers would free them when
+    /// the lease ends anyway); a worker that does not answer within a few seconds is left to its lease.
+    /// </summary>
+    private static void ReleaseQuietly(IEnumerable<RingStage> stages)
+    {
+        foreach (var stage in stages)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                stage.Worker.ReleaseRangeAsync(stage.RangeHash, timeout.Token).GetAwaiter().GetResult();
+            }
+            catch (Exception exception) when (exception is WorkerCallException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Gone or slow: its lease frees the range.
+            }
         }
     }
 

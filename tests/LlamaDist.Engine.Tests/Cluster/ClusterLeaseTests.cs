@@ -83,6 +83,27 @@ public sealed class ClusterLeaseTests : IDisposable
         Assert.Equal(0, RangesLoaded());
     }
 
+    [Fact]
+    public void ALoadThatFailsPartWay_GivesBackWhatItLoaded_WithoutWaitingForTheLease()
+    {
+        // The second worker has its own, different copy of the model under the same name: ModelMismatch there,
+        // after the first worker has loaded its layers.
+        var otherDirectory = Path.Combine(directory, "other");
+        Directory.CreateDirectory(otherDirectory);
+        TestModelFactory.Create(Path.Combine(otherDirectory, "small-F32.gguf"), "Small", "F32", seed: 6, vocabularyFrom: null, overwrite: true);
+        using var mismatched = EmbeddedWorker.Start(new WorkerStartRequest
+        {
+            Port = 0, Threads = 1, Name = "lease-mismatched", CacheDirectory = Path.Combine(directory, "cache-m"), ModelPath = otherDirectory,
+            LeaseTimeout = TimeSpan.FromMinutes(5),
+        });
+        var error = Assert.Throws<LlamaDist.Engine.Errors.LlamaDistException>(() => ClusterModel.Create(new ClusterRequest
+        {
+            ModelPath = ModelPath, Workers = [workers[0].Endpoint, mismatched.Endpoint], Split = "Even",
+        }));
+        Assert.Equal(LlamaDist.Engine.Errors.LlamaErrorKind.ModelMismatch, error.Kind);
+        Assert.Empty(WorkerInspector.Query(workers[0].Endpoint).Ranges);
+    }
+
     public void Dispose()
     {
         foreach (var worker in workers)
