@@ -29,7 +29,8 @@ internal sealed class WorkerRuntime : IDisposable
     private readonly ConcurrentDictionary<string, string> hashes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string[]> peerPins = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTime> verifiedPeers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> pendingOwners = new(StringComparer.Ordinal);
+    // Who asked for each pending load, kept with the load itself (it goes when the load is received or dropped).
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<PendingRange, string> pendingOwners = new();
     private readonly Timer collector;
     private long messagesReceived, bytesReceived, messagesSent, bytesSent;
 
@@ -213,9 +214,6 @@ internal sealed class WorkerRuntime : IDisposable
         {
             if (ranges.TryGetValue(hash, out var loaded))
             {
-                // The hash names the bytes; the layers and config say how they are run. A request that names a
-                // loaded hash with others would share a range it cannot use (and leak a hold): refuse it.
-                EnsureSameRange(loaded, layers, config);
                 loaded.Holders.Add(owner);
                 return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)loaded.WeightBytes, Message = "already loaded" };
             }
@@ -257,7 +255,7 @@ internal sealed class WorkerRuntime : IDisposable
         lock (bookkeeping)
         {
             pending[hash] = new PendingRange(hash, fileName, config, layers, (long)request.Stream.TotalBytes, (int)request.Stream.TensorCount);
-            pendingOwners[hash] = owner;
+            pendingOwners.AddOrUpdate(pending[hash], owner);
         }
         return new LoadRangeReply { State = RangeLoadState.NeedsWeights, Message = "no local copy: send the range's tensors" };
     }
@@ -282,11 +280,7 @@ internal sealed class WorkerRuntime : IDisposable
         try
         {
             var tensors = RangeTensors.Select(file, range.Config, range.Layers);
-            string owner;
-            lock (bookkeeping)
-            {
-                owner = pendingOwners.Remove(range.Hash, out var waiting) ? waiting : "";
-            }
+            var owner = pendingOwners.TryGetValue(range, out var waiting) ? waiting : "";
             return Register(new HostedRange(range.Hash, range.FileName, file, range.Config, range.Layers,
                 RangeTensors.ByteCount(tensors), Threads, "streamed weights", Options.WeightMemory), owner, "loaded from streamed weights");
         }
@@ -311,10 +305,9 @@ internal sealed class WorkerRuntime : IDisposable
         var closed = new List<HostedSession>();
         lock (bookkeeping)
         {
-            if (pendingOwners.TryGetValue(hash, out var waiting) && waiting == owner)
+            if (pending.TryGetValue(hash, out var load) && pendingOwners.TryGetValue(load, out var waiting) && waiting == owner)
             {
                 pending.Remove(hash);
-                pendingOwners.Remove(hash);
             }
             if (ranges.TryGetValue(hash, out var range))
             {
@@ -466,11 +459,6 @@ internal sealed class WorkerRuntime : IDisposable
             if (ranges.TryGetValue(range.Hash, out var existing))
             {
                 // Loaded concurrently by another cluster: keep one copy.
-                if (existing.Layers != range.Layers || !SameConfig(existing.Config, range.Config))
-                {
-                    range.Dispose();
-                    EnsureSameRange(existing, range.Layers, range.Config);
-                }
                 existing.Holders.Add(owner);
                 range.Dispose();
                 return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)existing.WeightBytes, Message = "already loaded" };
@@ -480,21 +468,6 @@ internal sealed class WorkerRuntime : IDisposable
         }
         return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)range.WeightBytes, Message = message };
     }
-
-    /// <summary>
-    /// The hash names the bytes; the layers and config say how they are run. A LoadRange naming a loaded hash
-    /// with other layers or another configuration would share a range it cannot use: refused, taking no hold.
-    /// </summary>
-    private static void EnsureSameRange(HostedRange loaded, LayerRange layers, LlamaConfig config)
-    {
-        if (loaded.Layers != layers || !SameConfig(loaded.Config, config))
-        {
-            throw WorkerErrors.Precondition(
-                $"Range {loaded.Hash[..12]} is loaded here as layers {loaded.Layers} of its model; this request names it with layers {layers} or another model configuration.");
-        }
-    }
-
-    private static bool SameConfig(LlamaConfig a, LlamaConfig b) => ProtocolMapping.ToMessage(a).Equals(ProtocolMapping.ToMessage(b));
 
     private void EnsureMemory(ulong bytes, string what = "The range")
     {
@@ -639,10 +612,9 @@ internal sealed class WorkerRuntime : IDisposable
                     freed.Add(Unregister(range, closed));
                 }
             }
-            foreach (var hash in pendingOwners.Where(entry => entry.Value == owner).Select(entry => entry.Key).ToList())
+            foreach (var load in pending.Values.Where(load => pendingOwners.TryGetValue(load, out var waiting) && waiting == owner).ToList())
             {
-                pendingOwners.Remove(hash);
-                pending.Remove(hash);
+                pending.Remove(load.Hash);
             }
         }
         Dispose(closed, null);

@@ -121,20 +121,4 @@ public sealed class AdmissionTests
         var error = Assert.Throws<RpcException>(() => AdmissionPolicy.SessionBytes(options, range, zero));
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
     }
-
-    [Fact]
-    public async Task LoadRange_OfALoadedHashWithOtherLayers_IsRefused_AndTakesNoHold()
-    {
-        await using var worker = await InProcessWorker.StartAsync();
-        var request = models.LoadRequest(models.F32Path, models.Whole);
-        await worker.Client.LoadRangeAsync(request);
-        var other = models.LoadRequest(models.F32Path, models.FirstHalf);
-        other.Model.RangeHash = WholeHash;
-        await FailsAsync(() => worker.Client.LoadRangeAsync(other).ResponseAsync, StatusCode.FailedPrecondition);
-
-        // One hold only: one release frees it.
-        var release = await worker.Client.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = WholeHash });
-        Assert.True(release.FreedBytes > 0);
-        Assert.Empty((await worker.StatusAsync()).Ranges);
-    }
 }

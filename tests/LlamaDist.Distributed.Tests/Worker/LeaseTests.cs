@@ -137,6 +137,31 @@ public sealed class LeaseTests
     }
 
     [Fact]
+    public async Task AStreamedRange_BelongsToTheOwnerWhoseLoadAskedForIt()
+    {
+        await using var worker = await InProcessWorker.StartAsync();
+        var request = models.StreamRequest(models.F32Path, models.Whole);
+        request.OwnerId = "streamer";
+        Assert.Equal(RangeLoadState.NeedsWeights, (await worker.Client.LoadRangeAsync(request)).State);
+        using (var call = worker.Client.StreamWeights())
+        {
+            foreach (var chunk in models.Chunks(models.F32Path, models.Whole))
+            {
+                await call.RequestStream.WriteAsync(chunk).WaitAsync(Bound);
+            }
+            await call.RequestStream.CompleteAsync().WaitAsync(Bound);
+            Assert.Equal(RangeLoadState.Loaded, (await call.ResponseAsync.WaitAsync(Bound)).State);
+        }
+
+        await FailsAsync(() => worker.Client.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = WholeHash, OwnerId = "other" }).ResponseAsync,
+            StatusCode.PermissionDenied);
+        var renewed = await worker.Client.RenewLeaseAsync(new RenewLeaseRequest { OwnerId = "streamer" });
+        Assert.Equal(1u, renewed.Ranges);
+        Assert.True((await worker.Client.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = WholeHash, OwnerId = "streamer" })).FreedBytes > 0);
+        Assert.Empty((await worker.StatusAsync()).Ranges);
+    }
+
+    [Fact]
     public async Task AnOwnerIdTooLong_IsInvalidArgument_AndNotEchoed()
     {
         await using var worker = await InProcessWorker.StartAsync();
