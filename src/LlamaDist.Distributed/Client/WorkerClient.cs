@@ -40,6 +40,13 @@ public sealed class WorkerClient : IDisposable
 
     public string WorkerId => Handshake.Worker.WorkerId;
 
+    /// <summary>
+    /// Who owns what this client loads and opens on the worker (owner_id of LoadRange, ReleaseRange,
+    /// OpenSession, CloseSession, RenewLease): fresh per client, so ranges and sessions die with their lease when
+    /// this coordinator stops renewing (see <see cref="LeaseKeeper"/>), and no other client can free them.
+    /// </summary>
+    public string OwnerId { get; } = Guid.NewGuid().ToString("N");
+
     /// <summary>Connects and performs the handshake; a different protocol major is refused here.</summary>
     public static Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, string clientName, CancellationToken cancellationToken) =>
         ConnectAsync(endpoint, WorkerCredentials.None, clientName, cancellationToken);
@@ -93,17 +100,39 @@ public sealed class WorkerClient : IDisposable
     public Task<ShutdownReply> ShutdownAsync(string reason, CancellationToken cancellationToken) =>
         Invoke(Endpoint, () => Calls.ShutdownAsync(new ShutdownRequest { Reason = reason }, cancellationToken: cancellationToken).ResponseAsync);
 
-    public Task<LoadRangeReply> LoadRangeAsync(LoadRangeRequest request, CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.LoadRangeAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+    /// <summary>LoadRange as this client's owner (an owner_id already set is kept).</summary>
+    public Task<LoadRangeReply> LoadRangeAsync(LoadRangeRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.OwnerId.Length == 0)
+        {
+            request.OwnerId = OwnerId;
+        }
+        return Invoke(Endpoint, () => Calls.LoadRangeAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+    }
 
     public Task<ReleaseRangeReply> ReleaseRangeAsync(string rangeHash, CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = rangeHash }, cancellationToken: cancellationToken).ResponseAsync);
+        Invoke(Endpoint, () => Calls.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = rangeHash, OwnerId = OwnerId },
+            cancellationToken: cancellationToken).ResponseAsync);
 
-    public Task<OpenSessionReply> OpenSessionAsync(OpenSessionRequest request, CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.OpenSessionAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+    /// <summary>OpenSession as this client's owner (an owner_id already set is kept).</summary>
+    public Task<OpenSessionReply> OpenSessionAsync(OpenSessionRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.OwnerId.Length == 0)
+        {
+            request.OwnerId = OwnerId;
+        }
+        return Invoke(Endpoint, () => Calls.OpenSessionAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+    }
 
     public Task<CloseSessionReply> CloseSessionAsync(string sessionId, CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.CloseSessionAsync(new CloseSessionRequest { SessionId = sessionId }, cancellationToken: cancellationToken).ResponseAsync);
+        Invoke(Endpoint, () => Calls.CloseSessionAsync(new CloseSessionRequest { SessionId = sessionId, OwnerId = OwnerId },
+            cancellationToken: cancellationToken).ResponseAsync);
+
+    /// <summary>Renews this owner's lease on the worker; the reply gives the lease to renew within.</summary>
+    public Task<RenewLeaseReply> RenewLeaseAsync(CancellationToken cancellationToken) =>
+        Invoke(Endpoint, () => Calls.RenewLeaseAsync(new RenewLeaseRequest { OwnerId = OwnerId }, cancellationToken: cancellationToken).ResponseAsync);
 
     /// <summary>
     /// Sends exactly <paramref name="tensors"/> of <paramref name="file"/> in file order, in chunks of

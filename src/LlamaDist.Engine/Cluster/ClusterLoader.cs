@@ -41,6 +41,8 @@ internal static class ClusterLoader
         var file = GgufFile.Open(path);
         var clients = new List<WorkerClient>();
         ComputeThreads? localThreads = null;
+        LeaseKeeper? leases = null;
+        var stages = new List<RingStage>();
         try
         {
             var config = LlamaConfig.FromGguf(file);
@@ -52,6 +54,9 @@ internal static class ClusterLoader
             var credentials = request.Access.ToCredentials();
             clients.AddRange(Task.WhenAll(endpoints.Select(endpoint => WorkerClient.ConnectAsync(endpoint, credentials, request.ClientName, cancellationToken)))
                 .GetAwaiter().GetResult());
+            // Renewed from here on: loading (hashing, streaming weights) may take longer than a lease, and what a
+            // failed load leaves behind on the workers expires with it.
+            leases = new LeaseKeeper(clients);
 
             var nodes = new List<PlanNode>();
             if (request.IncludeLocal)
@@ -66,7 +71,6 @@ internal static class ClusterLoader
             var (mode, counts) = ParseSplit(request);
             var plan = PlanWithHead(nodes, file, config, request, mode, counts);
 
-            var stages = new List<RingStage>();
             var clusterNodes = new List<ClusterNode>();
             LlamaForward? localForward = null;
             foreach (var assignment in plan.Stages)
@@ -108,10 +112,12 @@ internal static class ClusterLoader
             }
             progress?.Report(new ClusterLoadProgress("Cluster ready", plan.ToString(), 1));
             return new ClusterModel(file, config, tokenizer, summary, stages, clusterNodes, localForward, localThreads, encoding,
-                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds);
+                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases);
         }
         catch
         {
+            leases?.Dispose();
+            ReleaseQuietly(stages);
             foreach (var client in clients)
             {
                 client.Dispose();
@@ -119,6 +125,26 @@ internal static class ClusterLoader
             localThreads?.Dispose();
             file.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A load that failed part-way gives back the ranges it had loaded at once (the workers would free them when
+    /// the lease ends anyway); a worker that does not answer within a few seconds is left to its lease.
+    /// </summary>
+    private static void ReleaseQuietly(IEnumerable<RingStage> stages)
+    {
+        foreach (var stage in stages)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                stage.Worker.ReleaseRangeAsync(stage.RangeHash, timeout.Token).GetAwaiter().GetResult();
+            }
+            catch (Exception exception) when (exception is WorkerCallException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Gone or slow: its lease frees the range.
+            }
         }
     }
 

@@ -17,7 +17,8 @@ namespace LlamaDist.Engine.Cluster;
 /// <summary>
 /// A model split across workers (and optionally this process): the plan, the connections, the loaded ranges.
 /// Many prompts reuse it without reloading; each prompt is a ring session with its own KV caches.
-/// Dispose releases every worker's range (freeing its memory).
+/// Dispose releases every worker's range (freeing its memory). While it lives its leases on the workers are
+/// renewed in the background; a coordinator that exits without Dispose leaves nothing behind once they expire.
 /// </summary>
 public sealed class ClusterModel : IDisposable, IGenerationModel
 {
@@ -26,12 +27,14 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     private readonly LlamaForward? localForward;
     private readonly ComputeThreads? localThreads;
     private readonly ActivationEncoding encoding;
+    private readonly LeaseKeeper leases;
     private bool disposed;
 
     internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, IReadOnlyList<RingStage> stages,
         IReadOnlyList<ClusterNode> nodes, LlamaForward? localForward, ComputeThreads? localThreads, ActivationEncoding encoding,
-        string split, double loadMs)
+        string split, double loadMs, LeaseKeeper leases)
     {
+        this.leases = leases;
         this.file = file;
         this.stages = stages;
         this.localForward = localForward;
@@ -62,6 +65,12 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     public double LoadMs { get; }
 
     public bool IsDisposed => disposed;
+
+    /// <summary>Rounds of lease renewal so far (tests: renewals keep the workers' ranges alive).</summary>
+    internal long LeaseRenewals => leases.Renewals;
+
+    /// <summary>Stops renewing without releasing anything: what a coordinator that died leaves (tests of lease expiry).</summary>
+    internal void StopRenewingLeases() => leases.Dispose();
 
     /// <summary>Threads of the local stage, or of the first worker when there is none.</summary>
     public int Threads => localThreads?.ThreadCount ?? (int)stages[0].Worker.Handshake.Capabilities.Threads;
@@ -133,6 +142,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             return;
         }
         disposed = true;
+        leases.Dispose();
         foreach (var stage in stages)
         {
             try

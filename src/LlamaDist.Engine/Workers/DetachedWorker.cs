@@ -171,6 +171,10 @@ public static class DetachedWorker
         yield return "--weight-memory"; yield return options.WeightMemory.ToString().ToLowerInvariant();
         if (options.MaxMemoryBytes > 0) { yield return "--max-memory"; yield return options.MaxMemoryBytes.ToString(CultureInfo.InvariantCulture); }
         yield return "--max-cache-size"; yield return options.MaxCacheBytes.ToString(CultureInfo.InvariantCulture);
+        yield return "--max-sessions"; yield return options.MaxSessions.ToString(CultureInfo.InvariantCulture);
+        yield return "--max-context"; yield return options.MaxContext.ToString(CultureInfo.InvariantCulture);
+        yield return "--max-step-tokens"; yield return options.MaxStepTokens.ToString(CultureInfo.InvariantCulture);
+        yield return "--lease-timeout"; yield return ((long)Math.Ceiling(options.LeaseTimeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         if (options.AllowInsecure) { yield return "--allow-insecure"; yield return "true"; }
         if (options.CertificatePath is not null) { yield return "--certificate"; yield return options.CertificatePath; }
         if (options.CertificateKeyPath is not null) { yield return "--certificate-key"; yield return options.CertificateKeyPath; }

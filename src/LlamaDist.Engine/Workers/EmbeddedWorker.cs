@@ -46,6 +46,11 @@ public sealed class EmbeddedWorker : IDisposable
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "Threads, MaxMemory and MaxCacheSize must be 0 (automatic) or positive.", nameof(request.Threads));
         }
+        if (request.MaxSessions < 0 || request.MaxContext < 0 || request.LeaseTimeout < TimeSpan.Zero)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "MaxSessions, MaxContext and LeaseTimeout must be 0 (the default) or positive.", nameof(request.MaxSessions));
+        }
+        var defaults = new WorkerOptions();
         var options = new WorkerOptions
         {
             Address = request.Address,
@@ -55,6 +60,9 @@ public sealed class EmbeddedWorker : IDisposable
             ModelPath = string.IsNullOrEmpty(request.ModelPath) ? null : Path.GetFullPath(request.ModelPath),
             MaxMemoryBytes = request.MaxMemoryBytes,
             MaxCacheBytes = request.MaxCacheBytes > 0 ? request.MaxCacheBytes : WorkerOptions.DefaultMaxCacheBytes,
+            MaxSessions = request.MaxSessions > 0 ? request.MaxSessions : defaults.MaxSessions,
+            MaxContext = request.MaxContext > 0 ? request.MaxContext : defaults.MaxContext,
+            LeaseTimeout = request.LeaseTimeout > TimeSpan.Zero ? request.LeaseTimeout : defaults.LeaseTimeout,
             WeightMemory = request.WeightMemory.ToCore(),
             Token = string.IsNullOrEmpty(request.Token) ? null : ValidToken(request.Token),
             AllowInsecure = request.AllowInsecure,

@@ -12,8 +12,14 @@ public sealed class WorkerStartRequest
     public string? CacheDirectory { get; init; }
     /// <summary>Most bytes of streamed ranges kept in the cache; 0: the worker's default (32 GiB).</summary>
     public long MaxCacheBytes { get; init; }
-    /// <summary>0: the machine's memory.</summary>
+    /// <summary>0: the memory free when the worker starts.</summary>
     public long MaxMemoryBytes { get; init; }
+    /// <summary>Sessions open at once; 0: the worker's default.</summary>
+    public int MaxSessions { get; init; }
+    /// <summary>Most tokens of one session's context; 0: the worker's default.</summary>
+    public int MaxContext { get; init; }
+    /// <summary>How long a coordinator's ranges and sessions outlive its last call or renewal; zero: the worker's default.</summary>
+    public TimeSpan LeaseTimeout { get; init; }
     /// <summary>Where hosted ranges' weight matrices are read from.</summary>
     public LlamaDist.Engine.Models.WeightMemoryMode WeightMemory { get; init; }
     /// <summary>The cluster token every call must carry; null: none (loopback only, unless <see cref="AllowInsecure"/>).</summary>

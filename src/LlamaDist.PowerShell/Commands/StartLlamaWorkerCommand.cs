@@ -55,7 +55,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string? CacheDirectory { get; set; }
 
-    /// <summary>Most bytes of weights and KV caches the worker holds (e.g. 8GB); all memory when omitted.</summary>
+    /// <summary>Most bytes of weights and KV caches the worker holds (e.g. 8GB); the memory free at start when omitted.</summary>
     [Parameter]
     [ValidateRange(1, long.MaxValue)]
     public long MaxMemory { get; set; }
@@ -64,6 +64,23 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [Parameter]
     [ValidateRange(1, long.MaxValue)]
     public long MaxCacheSize { get; set; }
+    /// <summary>Sessions (prompts in progress, all coordinators together) the worker holds at once; 64 when omitted.</summary>
+    [Parameter]
+    [ValidateRange(1, 65536)]
+    public int MaxSessions { get; set; }
+
+    /// <summary>Most tokens one session's context may hold (also capped by the model's training context); 32768 when omitted.</summary>
+    [Parameter]
+    [ValidateRange(1, 1 << 24)]
+    public int MaxContext { get; set; }
+
+    /// <summary>
+    /// How long a coordinator's layers and sessions stay after its last call: a coordinator renews in the
+    /// background while its cluster lives, so this bounds what one that died leaves behind. 90 seconds when omitted.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 86400)]
+    public int LeaseTimeout { get; set; }
 
     /// <summary>
     /// Where the worker reads its layers' weight matrices from: Auto (default; resident in huge pages when they fit
@@ -146,6 +163,9 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 CacheDirectory = CacheDirectory is null ? null : ResolveSinglePath(CacheDirectory),
                 MaxMemoryBytes = MaxMemory,
                 MaxCacheBytes = MaxCacheSize,
+                MaxSessions = MaxSessions,
+                MaxContext = MaxContext,
+                LeaseTimeout = TimeSpan.FromSeconds(LeaseTimeout),
                 WeightMemory = Enum.Parse<WeightMemoryMode>(WeightMemory),
                 Token = token,
                 AllowInsecure = AllowInsecure,

@@ -10,7 +10,8 @@ public static class WorkerCommandLine
     public const string Usage =
         "Usage: dotnet LlamaDist.Worker.dll [--address 127.0.0.1] [--port 50052] [--threads N] [--name NAME]\n" +
         "       [--model-path FILE|DIR] [--cache-directory DIR] [--max-memory BYTES] [--weight-memory auto|mapped|resident]\n" +
-        "       [--session-idle-seconds N] [--quiet true] [--max-cache-size BYTES]\n" +
+        "       [--session-idle-seconds N] [--max-sessions N] [--max-context TOKENS] [--max-step-tokens TOKENS]\n" +
+        "       [--lease-timeout SECONDS] [--quiet true] [--max-cache-size BYTES]\n" +
         "       [--token-file FILE] [--allow-insecure true] [--certificate PFX|PEM] [--certificate-key PEM]\n" +
         "       [--certificate-password-file FILE] [--client-certificate-thumbprint SHA256[,SHA256...]]\n" +
         "       [--advertise-address HOST] [--log-file FILE] [--log-max-size BYTES] [--log-files N]\n" +
@@ -57,6 +58,10 @@ public static class WorkerCommandLine
                 "--weight-memory" => options with { WeightMemory = Memory(name, value) },
                 "--quiet" => options with { Quiet = value.Equals("true", StringComparison.OrdinalIgnoreCase) },
                 "--session-idle-seconds" => options with { SessionIdleTimeout = TimeSpan.FromSeconds(Integer(name, value, 1, 86400)) },
+                "--max-sessions" => options with { MaxSessions = Integer(name, value, 1, 65536) },
+                "--max-context" => options with { MaxContext = Integer(name, value, 1, 1 << 24) },
+                "--max-step-tokens" => options with { MaxStepTokens = Integer(name, value, 1, 1 << 16) },
+                "--lease-timeout" => options with { LeaseTimeout = TimeSpan.FromSeconds(Integer(name, value, 1, 86400)) },
                 "--token-file" => options with { Token = TokenFromFile(value) },
                 "--allow-insecure" => options with { AllowInsecure = Boolean(name, value) },
                 "--certificate" => options with { CertificatePath = Path.GetFullPath(value) },

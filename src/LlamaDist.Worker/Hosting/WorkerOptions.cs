@@ -27,8 +27,38 @@ public sealed record WorkerOptions
     /// <summary>Where streamed ranges are stored by hash.</summary>
     public string CacheDirectory { get; init; } = DefaultCacheDirectory;
 
-    /// <summary>Most bytes of weights and KV caches the worker will hold; 0 means the machine's memory.</summary>
+    /// <summary>
+    /// Most bytes of weights and KV caches the worker will hold; 0 means what was free when the worker started
+    /// (see <see cref="AdmissionLimits"/>), so a worker never promises memory the machine does not have.
+    /// </summary>
     public long MaxMemoryBytes { get; init; }
+
+    /// <summary>Sessions open at once (every coordinator together); more are refused with ResourceExhausted.</summary>
+    public int MaxSessions { get; init; } = DefaultMaxSessions;
+
+    /// <summary>Most tokens one session's context may hold (also capped by the model's training context).</summary>
+    public int MaxContext { get; init; } = DefaultMaxContext;
+
+    /// <summary>
+    /// Tokens evaluated per micro-batch: a longer Forward step is cut into micro-batches of this many tokens and
+    /// other sessions' steps run in between, so one long prompt delays another session by one micro-batch at most.
+    /// </summary>
+    public int MaxStepTokens { get; init; } = DefaultMaxStepTokens;
+
+    /// <summary>
+    /// How long the ranges and sessions of a coordinator live after its last call (LoadRange, OpenSession,
+    /// RenewLease...): a coordinator that exits or freezes without releasing them leaks nothing beyond this.
+    /// </summary>
+    public TimeSpan LeaseTimeout { get; init; } = DefaultLeaseTimeout;
+
+    public const int DefaultMaxSessions = 64;
+
+    public const int DefaultMaxContext = 32768;
+
+    /// <summary>llama.cpp's default n_ubatch, and the activation buffers' micro-batch (LlamaSession.MaxMicroBatch).</summary>
+    public const int DefaultMaxStepTokens = 512;
+
+    public static readonly TimeSpan DefaultLeaseTimeout = TimeSpan.FromSeconds(90);
 
     /// <summary>Where hosted ranges' weight matrices are read from (Auto: resident in huge pages when they fit).</summary>
     public WeightMemory WeightMemory { get; init; } = WeightMemory.Auto;
@@ -113,6 +143,7 @@ public sealed record WorkerOptions
     {
         builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, Name = {Name}, ModelPath = {ModelPath}, ");
         builder.Append($"CacheDirectory = {CacheDirectory}, MaxCacheBytes = {MaxCacheBytes}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, ");
+        builder.Append($"MaxSessions = {MaxSessions}, MaxContext = {MaxContext}, MaxStepTokens = {MaxStepTokens}, LeaseTimeout = {LeaseTimeout}, ");
         builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}, ");
         builder.Append($"TrustedClientThumbprints = {TrustedClientThumbprints.Count}, AdvertiseAddress = {AdvertiseAddress}, LogFile = {LogFile}, ");
         builder.Append($"StateDirectory = {StateDirectory}, Detach = {Detach}");

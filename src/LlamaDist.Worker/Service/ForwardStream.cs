@@ -75,7 +75,7 @@ internal sealed class ForwardStream
                     throw WorkerErrors.Invalid($"This stream carries session {session.Id}; open another Forward call for {current.Id}.");
                 }
 
-                var output = StepEvaluator.Evaluate(runtime, session, request);
+                var output = await StepEvaluator.EvaluateAsync(runtime, session, request, context.CancellationToken).ConfigureAwait(false);
                 if (session.Next is { } next)
                 {
                     session.Downstream ??= new DownstreamLink(next, runtime.PeerClient(next));

@@ -54,7 +54,7 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
         new WeightReceiver(runtime).ReceiveAsync(requestStream, context.CancellationToken);
 
     public override Task<ReleaseRangeReply> ReleaseRange(ReleaseRangeRequest request, ServerCallContext context) =>
-        Task.FromResult(runtime.ReleaseRange(WorkerInput.RangeHash(request.RangeHash)));
+        Task.FromResult(runtime.ReleaseRange(WorkerInput.RangeHash(request.RangeHash), request.OwnerId));
 
     public override async Task<OpenSessionReply> OpenSession(OpenSessionRequest request, ServerCallContext context)
     {
@@ -63,7 +63,10 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
     }
 
     public override Task<CloseSessionReply> CloseSession(CloseSessionRequest request, ServerCallContext context) =>
-        Task.FromResult(new CloseSessionReply { Closed = runtime.CloseSession(WorkerInput.SessionId(request.SessionId)) });
+        Task.FromResult(new CloseSessionReply { Closed = runtime.CloseSession(WorkerInput.SessionId(request.SessionId), request.OwnerId) });
+
+    public override Task<RenewLeaseReply> RenewLease(RenewLeaseRequest request, ServerCallContext context) =>
+        Task.FromResult(runtime.RenewLease(request.OwnerId));
 
     public override Task Forward(IAsyncStreamReader<ForwardRequest> requestStream, IServerStreamWriter<ForwardReply> responseStream,
         ServerCallContext context) =>

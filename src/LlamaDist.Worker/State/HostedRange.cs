@@ -41,8 +41,8 @@ internal sealed class HostedRange : IDisposable
 
     public LlamaForward Forward { get; }
 
-    /// <summary>Clusters holding the range (LoadRange calls not yet matched by ReleaseRange).</summary>
-    public int Holders { get; set; } = 1;
+    /// <summary>Coordinators holding the range (LoadRange calls not yet matched by ReleaseRange), per owner.</summary>
+    public RangeHolders Holders { get; } = new();
 
     public bool IncludesEmbedding => Layers.IncludesEmbedding;
 

@@ -25,6 +25,16 @@ internal sealed class HostedSession : IDisposable
 
     public string Id { get; }
 
+    /// <summary>The coordinator that opened it (OpenSessionRequest.owner_id): the session ends with its lease.</summary>
+    public string Owner { get; init; } = "";
+
+    /// <summary>Set while a Forward step of this session is being evaluated: a session runs one step at a time.</summary>
+    private int stepping;
+
+    public bool TryBeginStep() => Interlocked.CompareExchange(ref stepping, 1, 0) == 0;
+
+    public void EndStep() => Volatile.Write(ref stepping, 0);
+
     public HostedRange Range { get; }
 
     /// <summary>Next stage of the ring; null on the last stage.</summary>

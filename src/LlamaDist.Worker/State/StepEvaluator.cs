@@ -8,9 +8,10 @@ using LlamaDist.Distributed.Protocol;
 namespace LlamaDist.Worker.State;
 
 /// <summary>
-/// Runs one Forward step of a session on this worker's range and builds what goes on: the hidden state for the
-/// next stage, or, on the last stage, the greedy token or the logits the step asked for. Every check on the
-/// request happens before any state changes; a malformed step fails its stream (and so its session), nothing else.
+/// Runs one Forward step of a session on this worker's range, in fair micro-batches, and builds what goes on:
+/// the hidden state for the next stage, or, on the last stage, the greedy token or the logits the step asked for.
+/// Every check on the request happens before any state changes; a malformed step fails its stream (and so its
+/// session), nothing else.
 /// </summary>
 internal static class StepEvaluator
 {
@@ -20,12 +21,18 @@ internal static class StepEvaluator
 
     public sealed record Output(HiddenState? Hidden, Logits? Logits, int? GreedyToken, StageTiming Timing);
 
-    public static Output Evaluate(WorkerRuntime runtime, HostedSession session, ForwardRequest request)
+    /// <summary>
+    /// Evaluates the step in micro-batches of at most --max-step-tokens tokens, entering the compute gate once
+    /// for each, so steps of other sessions run in between (see <see cref="FairComputeGate"/>). The result is
+    /// the same, bit for bit, as one pass over the whole step: every token's computation reads only the KV cache
+    /// of the positions before it, which the earlier micro-batches have written, and each micro-batch continues
+    /// at the session's position.
+    /// </summary>
+    public static async Task<Output> EvaluateAsync(WorkerRuntime runtime, HostedSession session, ForwardRequest request,
+        CancellationToken cancellationToken)
     {
-        var range = session.Range;
-        var config = range.Config;
+        var config = session.Range.Config;
         int n = (int)request.TokenCount;
-        int embd = config.EmbeddingLength;
         if (n < 1 || n > session.MaxBatch)
         {
             throw WorkerErrors.Invalid($"token_count {request.TokenCount} is outside 1..{session.MaxBatch} (the session's max_batch_tokens).");
@@ -33,111 +40,164 @@ internal static class StepEvaluator
         WorkerInput.Encoding(request.ReplyEncoding, "reply_encoding");
         WorkerInput.AtMost((ulong)request.Stages.Count, MaxStages, "stages");  // each stage appends one; a ring is never this long
 
-        lock (runtime.ComputeLock)
+        if (!session.TryBeginStep())
         {
-            if (session.Cache.IsDisposed)
+            throw WorkerErrors.Precondition($"Session {session.Id} is already evaluating a step; a session takes one step at a time, on one stream.");
+        }
+        try
+        {
+            var tokens = Prepare(session, request, n);
+            bool all = request.WantLogits && request.LogitsForAllTokens;
+            int rows = all ? n : 1;
+            if (session.Range.IncludesOutput && session.Logits.Length < rows * config.VocabularySize)
             {
-                throw WorkerErrors.NotFound($"Session {session.Id} was closed.");
-            }
-            if (request.StartPosition != session.Cache.Position)
-            {
-                throw WorkerErrors.Precondition(
-                    $"Step {request.Sequence} starts at position {request.StartPosition} but session {session.Id} holds {session.Cache.Position} tokens.");
-            }
-            if (session.Cache.Position + n > session.Cache.ContextSize)
-            {
-                throw WorkerErrors.Create(Grpc.Core.StatusCode.OutOfRange, Distributed.Client.WorkerFailure.Rejected,
-                    $"Session {session.Id} holds {session.Cache.ContextSize} tokens; {session.Cache.Position} are used and {n} more do not fit.");
+                session.Logits = new float[rows * config.VocabularySize];
             }
 
-            int[]? tokens = null;
-            switch (request.InputCase)
+            // Compute time only: the waits for the gate between micro-batches are other sessions' time.
+            var clock = new Stopwatch();
+            int step = Math.Max(1, runtime.Options.MaxStepTokens);
+            for (int done = 0; done < n; done += step)
             {
-                case ForwardRequest.InputOneofCase.Tokens when range.IncludesEmbedding:
-                    if (request.Tokens.Ids.Count != n)
+                int count = Math.Min(step, n - done);
+                using (await runtime.Compute.EnterAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (session.Cache.IsDisposed)
                     {
-                        throw WorkerErrors.Invalid($"The step carries {request.Tokens.Ids.Count} token ids for token_count {n}.");
+                        throw WorkerErrors.NotFound($"Session {session.Id} was closed.");
                     }
-                    tokens = request.Tokens.Ids.ToArray();
-                    foreach (var id in tokens)
-                    {
-                        if ((uint)id >= (uint)config.VocabularySize)
-                        {
-                            throw WorkerErrors.Invalid($"Token id {id} is outside the vocabulary (0..{config.VocabularySize - 1}).");
-                        }
-                    }
-                    break;
-                case ForwardRequest.InputOneofCase.Hidden when !range.IncludesEmbedding:
-                    try
-                    {
-                        if (request.Hidden.EmbeddingLength != embd)
-                        {
-                            throw new ActivationPayloadException($"The hidden state is {request.Hidden.EmbeddingLength} wide; this model's is {embd}.");
-                        }
-                        ActivationCodec.Decode(request.Hidden.Data.Span, request.Hidden.Encoding, n, embd, session.HiddenIn.AsSpan(0, n * embd));
-                    }
-                    catch (ActivationPayloadException exception)
-                    {
-                        throw WorkerErrors.Invalid(exception.Message);
-                    }
-                    break;
-                default:
-                    throw WorkerErrors.Invalid(range.IncludesEmbedding
-                        ? $"Layers {range.Layers} start the model: a step must carry token ids, not {request.InputCase}."
-                        : $"Layers {range.Layers} continue the model: a step must carry a hidden state, not {request.InputCase}.");
+                    clock.Start();
+                    EvaluateMicroBatch(session, tokens, done, count, n, all);
+                    clock.Stop();
+                    runtime.MicroBatchEvaluated?.Invoke(session.Id, count);
+                }
             }
 
-            var clock = Stopwatch.StartNew();
-            var forward = range.Forward;
-            Output output;
-            if (range.IncludesOutput)
+            var timing = Timing(clock, request);
+            session.Touch();
+            if (session.Range.IncludesOutput)
             {
-                bool all = request.WantLogits && request.LogitsForAllTokens;
-                int rows = all ? n : 1;
-                if (session.Logits.Length < rows * config.VocabularySize)
-                {
-                    session.Logits = new float[rows * config.VocabularySize];
-                }
-                var logits = session.Logits.AsSpan(0, rows * config.VocabularySize);
-                if (tokens is not null)
-                {
-                    forward.EvaluateTokens(session.Cache, tokens, logits, all);
-                }
-                else
-                {
-                    forward.EvaluateHiddenToLogits(session.Cache, session.HiddenIn.AsSpan(0, n * embd), n, logits, all);
-                }
-                var timing = Timing(runtime, clock, request);
-                output = request.WantGreedyToken && !request.WantLogits
-                    ? new Output(null, null, VectorMath.ArgMax(logits[^config.VocabularySize..]), timing)
+                var logits = session.Logits.AsMemory(0, rows * config.VocabularySize);
+                return request.WantGreedyToken && !request.WantLogits
+                    ? new Output(null, null, VectorMath.ArgMax(logits.Span[^config.VocabularySize..]), timing)
                     : new Output(null, new Logits
                     {
                         VocabularySize = (uint)config.VocabularySize,
                         RowCount = (uint)rows,
-                        Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(logits)),
+                        Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(logits.Span)),
                     }, null, timing);
             }
-            else
-            {
-                var hiddenOut = session.HiddenOut.AsSpan(0, n * embd);
-                if (tokens is not null)
-                {
-                    forward.EvaluateTokensToHidden(session.Cache, tokens, hiddenOut);
-                }
-                else
-                {
-                    forward.EvaluateHidden(session.Cache, session.HiddenIn.AsSpan(0, n * embd), n, hiddenOut);
-                }
-                var encoding = request.ReplyEncoding != ActivationEncoding.Unspecified ? request.ReplyEncoding
-                    : request.InputCase == ForwardRequest.InputOneofCase.Hidden ? request.Hidden.Encoding : ActivationEncoding.F16;
-                output = new Output(ActivationCodec.ToMessage(hiddenOut, n, embd, encoding), null, null, Timing(runtime, clock, request));
-            }
-            session.Touch();
-            return output;
+            var encoding = request.ReplyEncoding != ActivationEncoding.Unspecified ? request.ReplyEncoding
+                : request.InputCase == ForwardRequest.InputOneofCase.Hidden ? request.Hidden.Encoding : ActivationEncoding.F16;
+            int embd = config.EmbeddingLength;
+            return new Output(ActivationCodec.ToMessage(session.HiddenOut.AsSpan(0, n * embd), n, embd, encoding), null, null, timing);
+        }
+        finally
+        {
+            session.EndStep();
         }
     }
 
-    private static StageTiming Timing(WorkerRuntime runtime, Stopwatch clock, ForwardRequest request) => new()
+    /// <summary>
+    /// Every check on the step before any state changes: the session's position and room, and the input (token
+    /// ids in the vocabulary, or a hidden state decoded into the session's input buffer). Returns the token ids
+    /// of a first range, null for a later one.
+    /// </summary>
+    private static int[]? Prepare(HostedSession session, ForwardRequest request, int n)
+    {
+        var range = session.Range;
+        var config = range.Config;
+        int embd = config.EmbeddingLength;
+        if (session.Cache.IsDisposed)
+        {
+            throw WorkerErrors.NotFound($"Session {session.Id} was closed.");
+        }
+        if (request.StartPosition != session.Cache.Position)
+        {
+            throw WorkerErrors.Precondition(
+                $"Step {request.Sequence} starts at position {request.StartPosition} but session {session.Id} holds {session.Cache.Position} tokens.");
+        }
+        if (session.Cache.Position + n > session.Cache.ContextSize)
+        {
+            throw WorkerErrors.Create(Grpc.Core.StatusCode.OutOfRange, Distributed.Client.WorkerFailure.Rejected,
+                $"Session {session.Id} holds {session.Cache.ContextSize} tokens; {session.Cache.Position} are used and {n} more do not fit.");
+        }
+
+        switch (request.InputCase)
+        {
+            case ForwardRequest.InputOneofCase.Tokens when range.IncludesEmbedding:
+                if (request.Tokens.Ids.Count != n)
+                {
+                    throw WorkerErrors.Invalid($"The step carries {request.Tokens.Ids.Count} token ids for token_count {n}.");
+                }
+                var tokens = request.Tokens.Ids.ToArray();
+                foreach (var id in tokens)
+                {
+                    if ((uint)id >= (uint)config.VocabularySize)
+                    {
+                        throw WorkerErrors.Invalid($"Token id {id} is outside the vocabulary (0..{config.VocabularySize - 1}).");
+                    }
+                }
+                return tokens;
+            case ForwardRequest.InputOneofCase.Hidden when !range.IncludesEmbedding:
+                try
+                {
+                    if (request.Hidden.EmbeddingLength != embd)
+                    {
+                        throw new ActivationPayloadException($"The hidden state is {request.Hidden.EmbeddingLength} wide; this model's is {embd}.");
+                    }
+                    ActivationCodec.Decode(request.Hidden.Data.Span, request.Hidden.Encoding, n, embd, session.HiddenIn.AsSpan(0, n * embd));
+                }
+                catch (ActivationPayloadException exception)
+                {
+                    throw WorkerErrors.Invalid(exception.Message);
+                }
+                return null;
+            default:
+                throw WorkerErrors.Invalid(range.IncludesEmbedding
+                    ? $"Layers {range.Layers} start the model: a step must carry token ids, not {request.InputCase}."
+                    : $"Layers {range.Layers} continue the model: a step must carry a hidden state, not {request.InputCase}.");
+        }
+    }
+
+    /// <summary>
+    /// Tokens [done, done + count) of an n-token step, on the compute gate. A last stage writes the logits rows
+    /// asked for: each micro-batch its own rows for all-token logits; otherwise only the step's final micro-batch
+    /// runs the output head, and earlier ones stop at the hidden state (as one pass would skip those rows too).
+    /// </summary>
+    private static void EvaluateMicroBatch(HostedSession session, int[]? tokens, int done, int count, int n, bool allLogits)
+    {
+        var range = session.Range;
+        var forward = range.Forward;
+        int embd = range.Config.EmbeddingLength;
+        int vocabulary = range.Config.VocabularySize;
+        var hiddenIn = session.HiddenIn.AsSpan(done * embd, count * embd);
+        var hiddenOut = session.HiddenOut.AsSpan(done * embd, count * embd);
+        var chunk = tokens is null ? ReadOnlySpan<int>.Empty : tokens.AsSpan(done, count);
+        bool last = done + count == n;
+        if (range.IncludesOutput && (allLogits || last))
+        {
+            var logits = allLogits ? session.Logits.AsSpan(done * vocabulary, count * vocabulary) : session.Logits.AsSpan(0, vocabulary);
+            if (tokens is not null)
+            {
+                forward.EvaluateTokens(session.Cache, chunk, logits, allLogits);
+            }
+            else
+            {
+                forward.EvaluateHiddenToLogits(session.Cache, hiddenIn, count, logits, allLogits);
+            }
+        }
+        else if (tokens is not null)
+        {
+            forward.EvaluateTokensToHidden(session.Cache, chunk, hiddenOut);
+        }
+        else
+        {
+            forward.EvaluateHidden(session.Cache, hiddenIn, count, hiddenOut);
+        }
+    }
+
+    private static StageTiming Timing(Stopwatch clock, ForwardRequest request) => new()
     {
         ComputeMicroseconds = (ulong)clock.Elapsed.TotalMicroseconds,
         BytesReceived = (ulong)request.CalculateSize(),

@@ -30,6 +30,8 @@ internal sealed class WorkerRuntime : IDisposable
     private readonly ConcurrentDictionary<string, string[]> peerPins = new(StringComparer.Ordinal);
     private readonly ModelFileLocator locator;
     private readonly ConcurrentDictionary<string, DateTime> verifiedPeers = new(StringComparer.Ordinal);
+    // Who asked for each pending load, kept with the load itself (it goes when the load is received or dropped).
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<PendingRange, string> pendingOwners = new();
     private readonly Timer collector;
     private long messagesReceived, bytesReceived, messagesSent, bytesSent;
 
@@ -49,8 +51,11 @@ internal sealed class WorkerRuntime : IDisposable
         };
         GigaFlops = gigaFlops;
         BytesPerSecond = bytesPerSecond;
-        var period = TimeSpan.FromSeconds(Math.Clamp(options.SessionIdleTimeout.TotalSeconds / 4, 1, 30));
-        collector = new Timer(_ => CollectIdleSessions(), null, period, period);
+        MemoryLimitBytes = options.MaxMemoryBytes > 0 ? options.MaxMemoryBytes : SystemMemory.Available();
+        Leases = new LeaseTable(options.LeaseTimeout);
+        var sweep = Math.Min(options.SessionIdleTimeout.TotalSeconds, options.LeaseTimeout.TotalSeconds) / 4;
+        var period = TimeSpan.FromSeconds(Math.Clamp(sweep, 0.25, 30));
+        collector = new Timer(_ => Collect(), null, period, period);
     }
 
     public WorkerOptions Options { get; }
@@ -66,10 +71,22 @@ internal sealed class WorkerRuntime : IDisposable
 
     public double BytesPerSecond { get; }
 
-    /// <summary>Serialises evaluation: one step at a time on the compute threads.</summary>
-    public object ComputeLock { get; } = new();
+    /// <summary>Serialises evaluation, one micro-batch at a time on the compute threads, fairly between sessions.</summary>
+    public FairComputeGate Compute { get; } = new();
 
-    public long TotalMemoryBytes => Options.MaxMemoryBytes > 0 ? Options.MaxMemoryBytes : SystemMemory.Total();
+    /// <summary>When each owner last called; see <see cref="Collect"/>.</summary>
+    public LeaseTable Leases { get; }
+
+    /// <summary>Test hook: called on the compute gate after each micro-batch with the session id and its token count.</summary>
+    internal Action<string, int>? MicroBatchEvaluated { get; set; }
+
+    /// <summary>
+    /// Bytes of weights and KV caches this worker admits: --max-memory, or what was free when it started (never
+    /// more than the machine can give, so eight huge contexts are refused rather than swapped or killed).
+    /// </summary>
+    public long MemoryLimitBytes { get; }
+
+    public long TotalMemoryBytes => MemoryLimitBytes;
 
     public long UsedMemoryBytes
     {
@@ -83,9 +100,7 @@ internal sealed class WorkerRuntime : IDisposable
     }
 
     /// <summary>What the planner may still use here.</summary>
-    public long FreeMemoryBytes => Options.MaxMemoryBytes > 0
-        ? Math.Max(0, Options.MaxMemoryBytes - UsedMemoryBytes)
-        : SystemMemory.Available();
+    public long FreeMemoryBytes => Math.Max(0, MemoryLimitBytes - UsedMemoryBytes);
 
     /// <summary>Counts one Forward step message that arrived here.</summary>
     public void CountReceived(int bytes)
@@ -168,6 +183,10 @@ internal sealed class WorkerRuntime : IDisposable
             }
             status.OpenSessions = (uint)sessions.Count;
         }
+        status.MaxSessions = (uint)Options.MaxSessions;
+        status.MaxContext = (uint)Options.MaxContext;
+        status.MaxStepTokens = (uint)Options.MaxStepTokens;
+        status.LeaseMilliseconds = (ulong)Options.LeaseTimeout.TotalMilliseconds;
         return status;
     }
 
@@ -186,6 +205,7 @@ internal sealed class WorkerRuntime : IDisposable
     /// </summary>
     public LoadRangeReply LoadRange(LoadRangeRequest request, CancellationToken cancellationToken)
     {
+        var owner = Owner(request.OwnerId);
         var hash = WorkerInput.RangeHash(request.Model?.RangeHash, "model.range_hash");
         WorkerInput.Length(request.Model!.FileName, MaxFileNameLength, "model.file_name");
         WorkerInput.Length(request.WorkerPath, MaxPathLength, "worker_path");
@@ -212,7 +232,7 @@ internal sealed class WorkerRuntime : IDisposable
             if (ranges.TryGetValue(hash, out var loaded))
             {
                 RefuseConflict(hash, loaded.Config, loaded.Layers, config, layers);
-                loaded.Holders++;
+                loaded.Holders.Add(owner);
                 return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)loaded.WeightBytes, Message = "already loaded" };
             }
             if (pending.TryGetValue(hash, out var waiting))
@@ -229,7 +249,7 @@ internal sealed class WorkerRuntime : IDisposable
             var range = TryOpen(candidate, hash, fileName, config, layers, mismatches, cancellationToken);
             if (range is not null)
             {
-                return Register(range, $"loaded from {range.Source}");
+                return Register(range, owner, $"loaded from {range.Source}");
             }
         }
         if (mismatches.Count > 0)
@@ -245,7 +265,7 @@ internal sealed class WorkerRuntime : IDisposable
             if (range is not null)
             {
                 Cache.Touch(cached);
-                return Register(range, "loaded from cache");
+                return Register(range, owner, "loaded from cache");
             }
             File.Delete(cached);  // corrupt or stale: fetch it again
         }
@@ -254,7 +274,7 @@ internal sealed class WorkerRuntime : IDisposable
         {
             throw WorkerErrors.Precondition($"The worker has no copy of range {hash[..12]} ({WorkerInput.Quote(fileName)}) and the caller offered no weight stream.");
         }
-        return ExpectStream(hash, fileName, config, layers, request.Stream);
+        return ExpectStream(hash, fileName, config, layers, request.Stream, owner);
     }
 
     /// <summary>
@@ -262,7 +282,7 @@ internal sealed class WorkerRuntime : IDisposable
     /// <see cref="RangeByteBound"/>), room made for it in the cache and in memory, a bounded number waiting, each
     /// forgotten after <see cref="WorkerOptions.PendingLoadTimeout"/>.
     /// </summary>
-    private LoadRangeReply ExpectStream(string hash, string fileName, LlamaConfig config, LayerRange layers, WeightStreamSource stream)
+    private LoadRangeReply ExpectStream(string hash, string fileName, LlamaConfig config, LayerRange layers, WeightStreamSource stream, string owner)
     {
         long bound;
         try
@@ -295,6 +315,7 @@ internal sealed class WorkerRuntime : IDisposable
             Cache.Reserve(total, ranges.Keys.Concat(pending.Keys).ToHashSet(StringComparer.Ordinal));
             pending[hash] = new PendingRange(hash, fileName, config, layers, total, (int)stream.TensorCount,
                 DateTime.UtcNow + Options.PendingLoadTimeout);
+            pendingOwners.AddOrUpdate(pending[hash], owner);
         }
         return new LoadRangeReply { State = RangeLoadState.NeedsWeights, Message = "no local copy: send the range's tensors" };
     }
@@ -323,10 +344,11 @@ internal sealed class WorkerRuntime : IDisposable
         lock (bookkeeping)
         {
             DropExpiredPending();
-            if (!pending.Remove(hash, out var range))
+            if (!pending.TryGetValue(hash, out var range))
             {
                 throw WorkerErrors.NotFound($"No LoadRange is waiting for weights of range {WorkerInput.Quote(hash)} (never asked for, or expired); call LoadRange first.");
             }
+            pending.Remove(hash);
             return range;
         }
     }
@@ -338,8 +360,9 @@ internal sealed class WorkerRuntime : IDisposable
         try
         {
             var tensors = RangeTensors.Select(file, range.Config, range.Layers);
+            var owner = pendingOwners.TryGetValue(range, out var waiting) ? waiting : "";
             return Register(new HostedRange(range.Hash, range.FileName, file, range.Config, range.Layers,
-                RangeTensors.ByteCount(tensors), Threads, "streamed weights", Options.WeightMemory), "loaded from streamed weights");
+                RangeTensors.ByteCount(tensors), Threads, "streamed weights", Options.WeightMemory), owner, "loaded from streamed weights");
         }
         catch
         {
@@ -350,30 +373,94 @@ internal sealed class WorkerRuntime : IDisposable
 
     public string CacheFile(string hash) => Cache.PathOf(hash);
 
-    public ReleaseRangeReply ReleaseRange(string hash)
+    /// <summary>
+    /// Drops one of <paramref name="ownerId"/>'s holds on a range; the range (and every session on it) is freed
+    /// when nobody holds it any more. A range only other owners hold is refused: a careless neighbour cannot pull
+    /// a live cluster's layers away.
+    /// </summary>
+    public ReleaseRangeReply ReleaseRange(string hash, string ownerId)
     {
+        var owner = Owner(ownerId);
         HostedRange? freed = null;
         var closed = new List<HostedSession>();
         lock (bookkeeping)
         {
-            pending.Remove(hash);
-            if (ranges.TryGetValue(hash, out var range) && --range.Holders <= 0)
+            if (pending.TryGetValue(hash, out var load) && pendingOwners.TryGetValue(load, out var waiting) && waiting == owner)
             {
-                ranges.Remove(hash);
-                freed = range;
-                foreach (var session in sessions.Values.Where(s => s.Range == range).ToList())
+                pending.Remove(hash);
+            }
+            if (ranges.TryGetValue(hash, out var range))
+            {
+                if (!range.Holders.Release(owner))
                 {
-                    sessions.Remove(session.Id);
-                    closed.Add(session);
+                    throw WorkerErrors.Create(StatusCode.PermissionDenied, WorkerFailure.Rejected,
+                        $"Range {hash[..Math.Min(hash.Length, 12)]} is held by another coordinator; only its holders may release it.");
+                }
+                if (range.Holders.IsEmpty)
+                {
+                    freed = Unregister(range, closed);
                 }
             }
         }
-        lock (ComputeLock)
+        Dispose(closed, freed);
+        return new ReleaseRangeReply { FreedBytes = (ulong)(freed?.WeightBytes ?? 0), ClosedSessions = (uint)closed.Count };
+    }
+
+    /// <summary>Removes a range nobody holds and the sessions on it (bookkeeping lock held); they are disposed after.</summary>
+    private HostedRange Unregister(HostedRange range, List<HostedSession> closed)
+    {
+        ranges.Remove(range.Hash);
+        foreach (var session in sessions.Values.Where(s => s.Range == range).ToList())
+        {
+            sessions.Remove(session.Id);
+            closed.Add(session);
+        }
+        return range;
+    }
+
+    /// <summary>Frees caches and ranges between micro-batches, never under a running evaluation.</summary>
+    private void Dispose(List<HostedSession> closed, HostedRange? freed)
+    {
+        if (closed.Count == 0 && freed is null)
+        {
+            return;
+        }
+        using (Compute.Enter())
         {
             closed.ForEach(session => session.Dispose());
             freed?.Dispose();
         }
-        return new ReleaseRangeReply { FreedBytes = (ulong)(freed?.WeightBytes ?? 0), ClosedSessions = (uint)closed.Count };
+    }
+
+    /// <summary>Checks an owner id from the wire and renews its lease: every call of an owner shows it is alive.</summary>
+    public string Owner(string? ownerId)
+    {
+        string owner;
+        try
+        {
+            owner = LeaseTable.Validate(ownerId);
+        }
+        catch (ArgumentException exception)
+        {
+            throw WorkerErrors.Invalid(exception.Message);
+        }
+        Leases.Renew(owner);
+        return owner;
+    }
+
+    /// <summary>RenewLease: what the owner holds here, and the lease it must renew within.</summary>
+    public RenewLeaseReply RenewLease(string ownerId)
+    {
+        var owner = Owner(ownerId);
+        lock (bookkeeping)
+        {
+            return new RenewLeaseReply
+            {
+                LeaseMilliseconds = (ulong)Options.LeaseTimeout.TotalMilliseconds,
+                Ranges = (uint)ranges.Values.Sum(range => range.Holders.CountOf(owner)),
+                Sessions = (uint)sessions.Values.Count(session => session.Owner == owner),
+            };
+        }
     }
 
     /// <summary>
@@ -438,28 +525,30 @@ internal sealed class WorkerRuntime : IDisposable
         }
     }
 
-    private LoadRangeReply Register(HostedRange range, string message)
+    private LoadRangeReply Register(HostedRange range, string owner, string message)
     {
         lock (bookkeeping)
         {
             if (ranges.TryGetValue(range.Hash, out var existing))
             {
                 // Loaded concurrently by another cluster: keep one copy.
-                existing.Holders++;
+                existing.Holders.Add(owner);
                 range.Dispose();
                 return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)existing.WeightBytes, Message = "already loaded" };
             }
+            range.Holders.Add(owner);
             ranges[range.Hash] = range;
         }
         return new LoadRangeReply { State = RangeLoadState.Loaded, WeightBytes = (ulong)range.WeightBytes, Message = message };
     }
 
-    private void EnsureMemory(ulong bytes)
+    private void EnsureMemory(ulong bytes, string what = "The range")
     {
-        if (Options.MaxMemoryBytes > 0 && (long)bytes > FreeMemoryBytes)
+        var free = FreeMemoryBytes;
+        if (bytes > (ulong)free)
         {
             throw WorkerErrors.OutOfMemory(
-                $"The range needs {bytes:N0} bytes but this worker has {FreeMemoryBytes:N0} of its {Options.MaxMemoryBytes:N0}-byte limit free.");
+                $"{what} needs {bytes:N0} bytes but this worker has {free:N0} of its {MemoryLimitBytes:N0}-byte limit free (--max-memory / -MaxMemory).");
         }
     }
 
@@ -477,6 +566,7 @@ internal sealed class WorkerRuntime : IDisposable
         {
             throw WorkerErrors.Invalid($"context_size ({request.ContextSize}) and max_batch_tokens ({request.MaxBatchTokens}) must be positive, the batch no larger than the context.");
         }
+        var owner = Owner(request.OwnerId);
         WorkerEndpoint? next = null;
         if (request.NextEndpoint.Length > 0 && !WorkerEndpoint.TryParse(request.NextEndpoint, out next, out var problem))
         {
@@ -494,19 +584,19 @@ internal sealed class WorkerRuntime : IDisposable
                 throw WorkerErrors.Precondition($"Session {request.SessionId} is already open.");
             }
         }
-        if (request.ContextSize > 1 << 20 || request.MaxBatchTokens > LlamaSession.MaxMicroBatch * 64)
-        {
-            throw WorkerErrors.Invalid($"context_size {request.ContextSize} or max_batch_tokens {request.MaxBatchTokens} is beyond what a worker accepts.");
-        }
-        long kvBytes = 2L * range.Layers.Count * request.ContextSize * range.Config.KvWidth * sizeof(ushort);
-        EnsureMemory((ulong)kvBytes);
-        var session = new HostedSession(request.SessionId, range, (int)request.ContextSize, (int)request.MaxBatchTokens, next);
+        long sessionBytes = AdmissionPolicy.SessionBytes(Options, range, request);
         lock (bookkeeping)
         {
-            if (!ranges.ContainsKey(range.Hash) || !sessions.TryAdd(session.Id, session))
+            AdmissionPolicy.EnsureSessionSlot(Options, sessions.Count);
+        }
+        EnsureMemory((ulong)sessionBytes, $"A session of {request.ContextSize} tokens");
+        var session = new HostedSession(request.SessionId, range, (int)request.ContextSize, (int)request.MaxBatchTokens, next) { Owner = owner };
+        lock (bookkeeping)
+        {
+            if (!ranges.ContainsKey(range.Hash) || sessions.Count >= Options.MaxSessions || !sessions.TryAdd(session.Id, session))
             {
                 session.Dispose();
-                throw WorkerErrors.Precondition($"Session {request.SessionId} could not be opened (range released or id taken).");
+                throw WorkerErrors.Precondition($"Session {request.SessionId} could not be opened (range released, id taken, or the last session slot taken meanwhile).");
             }
         }
         return new OpenSessionReply { KvCacheBytes = (ulong)session.Cache.KvCacheBytes };
@@ -521,6 +611,22 @@ internal sealed class WorkerRuntime : IDisposable
         }
     }
 
+    /// <summary>CloseSession from the wire: only the session's owner may close it.</summary>
+    public bool CloseSession(string id, string ownerId)
+    {
+        var owner = Owner(ownerId);
+        lock (bookkeeping)
+        {
+            if (sessions.TryGetValue(id, out var session) && session.Owner != owner)
+            {
+                throw WorkerErrors.Create(StatusCode.PermissionDenied, WorkerFailure.Rejected,
+                    "The session belongs to another coordinator; only its owner may close it.");
+            }
+        }
+        return CloseSession(id);
+    }
+
+    /// <summary>Closes a session for the worker's own reasons (its stream ended, idle, lease expired).</summary>
     public bool CloseSession(string id)
     {
         HostedSession? session;
@@ -531,10 +637,7 @@ internal sealed class WorkerRuntime : IDisposable
                 return false;
             }
         }
-        lock (ComputeLock)
-        {
-            session.Dispose();
-        }
+        Dispose([session], null);
         return true;
     }
 
@@ -549,7 +652,12 @@ internal sealed class WorkerRuntime : IDisposable
         }
     }
 
-    private void CollectIdleSessions()
+    /// <summary>
+    /// The periodic sweep: sessions idle past the idle timeout close; owners whose lease ran out lose everything
+    /// they held here — their sessions (streaming or not: a frozen coordinator's stream stays open) and their
+    /// holds on ranges, a range being freed once nobody holds it.
+    /// </summary>
+    private void Collect()
     {
         lock (bookkeeping)
         {
@@ -562,6 +670,38 @@ internal sealed class WorkerRuntime : IDisposable
             idle = sessions.Values.Where(s => !s.Streaming && s.LastUsedUtc < limit).Select(s => s.Id).ToList();
         }
         idle.ForEach(id => CloseSession(id));
+        foreach (var owner in Leases.TakeExpired())
+        {
+            ExpireOwner(owner);
+        }
+    }
+
+    /// <summary>Frees what an owner whose lease expired held (see <see cref="Collect"/>).</summary>
+    internal void ExpireOwner(string owner)
+    {
+        var closed = new List<HostedSession>();
+        var freed = new List<HostedRange>();
+        lock (bookkeeping)
+        {
+            foreach (var session in sessions.Values.Where(s => s.Owner == owner).ToList())
+            {
+                sessions.Remove(session.Id);
+                closed.Add(session);
+            }
+            foreach (var range in ranges.Values.ToList())
+            {
+                if (range.Holders.ReleaseAll(owner) && range.Holders.IsEmpty)
+                {
+                    freed.Add(Unregister(range, closed));
+                }
+            }
+            foreach (var load in pending.Values.Where(load => pendingOwners.TryGetValue(load, out var waiting) && waiting == owner).ToList())
+            {
+                pending.Remove(load.Hash);
+            }
+        }
+        Dispose(closed, null);
+        freed.ForEach(range => Dispose([], range));
     }
 
     /// <summary>

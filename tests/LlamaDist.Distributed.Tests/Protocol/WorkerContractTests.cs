@@ -40,6 +40,7 @@ public sealed class WorkerContractTests
     [InlineData("CloseSession", false, false)]
     [InlineData("Forward", true, true)]
     [InlineData("Shutdown", false, false)]
+    [InlineData("RenewLease", false, false)]
     public void Service_MethodsHaveTheirStreamingShape(string name, bool clientStreaming, bool serverStreaming)
     {
         ServiceDescriptor service = Assert.Single(File.Services);
@@ -54,7 +55,7 @@ public sealed class WorkerContractTests
     public void Service_HasExactlyTheContractMethods()
     {
         Assert.Equal(
-            ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "Shutdown"],
+            ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "Shutdown", "RenewLease"],
             File.Services[0].Methods.Select(method => method.Name));
     }
 

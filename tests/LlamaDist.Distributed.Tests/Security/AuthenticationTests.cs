@@ -64,6 +64,7 @@ public sealed class AuthenticationTests : IAsyncLifetime
             ("ReleaseRange", async () => await client.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = hash })),
             ("OpenSession", async () => await client.OpenSessionAsync(new OpenSessionRequest { SessionId = "s", RangeHash = hash, ContextSize = 8, MaxBatchTokens = 4 })),
             ("CloseSession", async () => await client.CloseSessionAsync(new CloseSessionRequest { SessionId = "s" })),
+            ("RenewLease", async () => await client.RenewLeaseAsync(new RenewLeaseRequest { OwnerId = "o" })),
             ("Forward", async () =>
             {
                 using var call = client.Forward();

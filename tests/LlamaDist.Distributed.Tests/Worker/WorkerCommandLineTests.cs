@@ -25,6 +25,23 @@ public sealed class WorkerCommandLineTests
         Assert.True(options.Quiet);
     }
 
+    [Fact]
+    public void Admission_and_lease_options_are_parsed_and_have_defaults()
+    {
+        WorkerOptions options = WorkerCommandLine.Parse(
+            ["--max-sessions", "4", "--max-context", "2048", "--max-step-tokens", "64", "--lease-timeout", "30"])!;
+        Assert.Equal(4, options.MaxSessions);
+        Assert.Equal(2048, options.MaxContext);
+        Assert.Equal(64, options.MaxStepTokens);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.LeaseTimeout);
+
+        var defaults = WorkerCommandLine.Parse([])!;
+        Assert.Equal(WorkerOptions.DefaultMaxSessions, defaults.MaxSessions);
+        Assert.Equal(WorkerOptions.DefaultMaxContext, defaults.MaxContext);
+        Assert.Equal(512, defaults.MaxStepTokens);
+        Assert.Equal(TimeSpan.FromSeconds(90), defaults.LeaseTimeout);
+    }
+
     [Theory]
     [InlineData("auto", WeightMemory.Auto)]
     [InlineData("mapped", WeightMemory.Mapped)]
@@ -46,6 +63,10 @@ public sealed class WorkerCommandLineTests
     [InlineData("--port", "70000")]
     [InlineData("--threads", "0")]
     [InlineData("--max-memory", "-1")]
+    [InlineData("--max-sessions", "0")]
+    [InlineData("--max-context", "0")]
+    [InlineData("--max-step-tokens", "0")]
+    [InlineData("--lease-timeout", "0")]
     public void A_bad_value_is_refused_naming_the_option(string name, string value)
     {
         var error = Assert.Throws<FormatException>(() => WorkerCommandLine.Parse([name, value]));
