@@ -33,6 +33,8 @@ internal static class OutputMapping
         ContextLength = summary.ContextLength,
         VocabularySize = summary.VocabularySize,
         TokenizerModel = summary.TokenizerModel,
+        Supported = summary.Supported,
+        Reason = summary.Reason,
     };
 
     public static LlamaPromptResult ToPromptResult(string model, string prompt, GenerationResult result) => new()
