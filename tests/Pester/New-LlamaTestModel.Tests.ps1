@@ -28,6 +28,7 @@ Describe 'New-LlamaTestModel' {
         @{ Architecture = 'Qwen2'; Expected = 'qwen2'; Tensors = 27 }
         @{ Architecture = 'Qwen3'; Expected = 'qwen3'; Tensors = 24 }
         @{ Architecture = 'Phi3'; Expected = 'phi3'; Tensors = 15 }
+        @{ Architecture = 'Phi35'; Expected = 'phi3'; Tensors = 17 }
         @{ Architecture = 'Gemma2'; Expected = 'gemma2'; Tensors = 24 }
         @{ Architecture = 'Mistral'; Expected = 'llama'; Tensors = 21 }
     ) {

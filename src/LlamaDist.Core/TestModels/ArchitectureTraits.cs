@@ -57,8 +57,14 @@ public sealed record ArchitectureTraits
     /// <summary>rope_freqs.weight [head width / 2] with Llama 3.1's scaling factors (<see cref="Llama3RopeFactors"/>).</summary>
     public bool Llama3RopeScaling { get; init; }
 
-    /// <summary>Writes rope.scaling.original_context_length = context length (Phi-3 mini 4k).</summary>
-    public bool WritesOriginalContextLength { get; init; }
+    /// <summary>rope.scaling.original_context_length for a shape (Phi-3); null writes none.</summary>
+    public Func<TestModelShape, int>? OriginalContextLength { get; init; }
+
+    /// <summary>
+    /// rope_factors_long.weight / rope_factors_short.weight [head width / 2] and rope.scaling.attn_factor, as the
+    /// converter writes them for a LongRoPE ("longrope" / "su") checkpoint (<see cref="LongRopeFactors"/>).
+    /// </summary>
+    public bool LongRope { get; init; }
 
     /// <summary>attention.sliding_window for a shape; null writes none.</summary>
     public Func<TestModelShape, int>? SlidingWindow { get; init; }
@@ -103,8 +109,18 @@ public sealed record ArchitectureTraits
         TestModelArchitecture.Phi3 => new()
         {
             GgufName = "phi3", DisplayName = "LlamaDist synthetic Phi mini", RmsEpsilon = 1e-5f, RopeFreqBase = 10000f,
-            WritesRopeDimensionCount = true, FusedQkv = true, FusedGateUp = true, WritesOriginalContextLength = true,
-            SlidingWindow = shape => shape.ContextLength / 2 - 1,
+            WritesRopeDimensionCount = true, FusedQkv = true, FusedGateUp = true,
+            OriginalContextLength = shape => shape.ContextLength, SlidingWindow = shape => shape.ContextLength / 2 - 1,
+        },
+        // Phi-3.5 mini: 131072 context over an original 4096, sliding_window 262144 (twice the context: no
+        // window in effect). The original context written is half the context, so a test can run both
+        // factor sets: llama.cpp takes the long factors when the context it is given exceeds the original.
+        TestModelArchitecture.Phi35 => new()
+        {
+            GgufName = "phi3", DisplayName = "LlamaDist synthetic Phi mini long", RmsEpsilon = 1e-5f, RopeFreqBase = 10000f,
+            WritesRopeDimensionCount = true, FusedQkv = true, FusedGateUp = true, LongRope = true,
+            OriginalContextLength = shape => shape.ContextLength / LongRopeFactors.ContextScale,
+            SlidingWindow = shape => shape.ContextLength * 2,
         },
         // Gemma 2: soft-caps 50 / 30, head_dim explicit, tied embeddings. The real window is half the context
         // (4096 of 8192); an eighth is written so that sequences of test length cross it on the sliding layers.

@@ -21,6 +21,12 @@ public enum TestModelArchitecture
     /// <summary>Phi-3 mini: phi3 keys, fused attn_qkv, ffn_up holding gate then up, sliding_window.</summary>
     Phi3,
 
+    /// <summary>
+    /// Phi-3.5 mini (and Phi-3 128k): the Phi3 layout with LongRoPE, i.e. rope_factors_long / rope_factors_short
+    /// tensors, rope.scaling.attn_factor, and an original context half the context.
+    /// </summary>
+    Phi35,
+
     /// <summary>Gemma 2: gemma2 keys, post-attention and post-FFN norms, soft-capping, sliding window, tied embeddings.</summary>
     Gemma2,
 

@@ -49,6 +49,13 @@ internal static class TestModelTensorPlan
             tensors.Add(new SyntheticTensor("rope_freqs.weight", [headWidth / 2], GgmlType.F32, 0f, 0f,
                 Llama3RopeFactors.Compute((int)headWidth, ropeBase)));
         }
+        if (traits.LongRope)
+        {
+            tensors.Add(new SyntheticTensor("rope_factors_long.weight", [headWidth / 2], GgmlType.F32, 0f, 0f,
+                LongRopeFactors.Long((int)headWidth)));
+            tensors.Add(new SyntheticTensor("rope_factors_short.weight", [headWidth / 2], GgmlType.F32, 0f, 0f,
+                LongRopeFactors.Short((int)headWidth)));
+        }
         for (int layer = 0; layer < shape.LayerCount; layer++)
         {
             string block = $"blk.{layer}.";

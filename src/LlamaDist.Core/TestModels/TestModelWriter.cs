@@ -164,9 +164,14 @@ public static class TestModelWriter
         {
             writer.SetMetadata(prefix + "vocab_size", (uint)shape.VocabularySize);
         }
-        if (traits.WritesOriginalContextLength)
+        if (traits.OriginalContextLength is { } originalContextLength)
         {
-            writer.SetMetadata(prefix + "rope.scaling.original_context_length", (uint)shape.ContextLength);
+            writer.SetMetadata(prefix + "rope.scaling.original_context_length", (uint)originalContextLength(shape));
+        }
+        if (traits.LongRope)
+        {
+            writer.SetMetadata(prefix + "rope.scaling.attn_factor",
+                LongRopeFactors.AttentionFactor(shape.ContextLength, traits.OriginalContextLength!(shape)));
         }
         if (traits.SlidingWindow is { } slidingWindow)
         {

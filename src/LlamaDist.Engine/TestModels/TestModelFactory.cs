@@ -15,7 +15,7 @@ public static class TestModelFactory
     public static IReadOnlyList<string> Presets { get; } = Enum.GetNames<TestModelPreset>();
 
     /// <summary>
-    /// Architectures by name: Llama (the default), Llama3, Qwen2, Qwen3, Phi3, Gemma2, Mistral; each written with
+    /// Architectures by name: Llama (the default), Llama3, Qwen2, Qwen3, Phi3, Phi35, Gemma2, Mistral; each written with
     /// the keys and tensors llama.cpp's converter gives that family.
     /// </summary>
     public static IReadOnlyList<string> Architectures { get; } = Enum.GetNames<TestModelArchitecture>();

@@ -26,11 +26,11 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
 
     /// <summary>
     /// The GGUF layout llama.cpp's converter gives that family: Llama (Llama 2 / TinyLlama), Llama3 (rope_freqs,
-    /// tied embeddings), Qwen2 (Q/K/V biases), Qwen3 (Q/K norms), Phi3 (fused QKV and gate/up), Gemma2
-    /// (post-norms, soft-capping, sliding window) or Mistral.
+    /// tied embeddings), Qwen2 (Q/K/V biases), Qwen3 (Q/K norms), Phi3 (fused QKV and gate/up), Phi35 (Phi3 with
+    /// LongRoPE factors), Gemma2 (post-norms, soft-capping, sliding window) or Mistral.
     /// </summary>
     [Parameter]
-    [ValidateSet("Llama", "Llama3", "Qwen2", "Qwen3", "Phi3", "Gemma2", "Mistral")]
+    [ValidateSet("Llama", "Llama3", "Qwen2", "Qwen3", "Phi3", "Phi35", "Gemma2", "Mistral")]
     public string Architecture { get; set; } = "Llama";
 
     [Parameter]

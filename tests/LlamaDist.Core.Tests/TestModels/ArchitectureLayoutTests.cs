@@ -117,6 +117,27 @@ public class ArchitectureLayoutTests : IDisposable
     }
 
     [Fact]
+    public void Phi35_adds_long_rope_factors_and_their_attention_factor()
+    {
+        using GgufFile model = Write(TestModelArchitecture.Phi35);
+        Assert.Equal("phi3", model.GetValue<string>("general.architecture"));
+        Assert.Equal(256u, model.Metadata["phi3.rope.scaling.original_context_length"]);
+        Assert.Equal(1024u, model.Metadata["phi3.attention.sliding_window"]);
+        // sqrt(1 + ln(512 / 256) / ln(256))
+        Assert.Equal(MathF.Sqrt(1 + MathF.Log(2) / MathF.Log(256)), (float)model.Metadata["phi3.rope.scaling.attn_factor"], 1e-6f);
+        AssertTensor(model, "rope_factors_long.weight", GgmlType.F32, 8);
+        AssertTensor(model, "rope_factors_short.weight", GgmlType.F32, 8);
+        float[] longFactors = Decode(model, "rope_factors_long.weight");
+        float[] shortFactors = Decode(model, "rope_factors_short.weight");
+        Assert.Equal(1f, longFactors[0]);
+        Assert.Equal(2f, longFactors[^1], 1e-5f);
+        Assert.Equal(1f, shortFactors[0]);
+        Assert.Equal(1.5f, shortFactors[^1], 1e-6f);
+        Assert.True(longFactors.Zip(longFactors.Skip(1)).All(pair => pair.First < pair.Second), "long factors rise");
+        AssertTensor(model, "blk.0.attn_qkv.weight", GgmlType.F32, 64, 192);
+    }
+
+    [Fact]
     public void Gemma2_has_post_norms_soft_caps_window_and_tied_embeddings()
     {
         using GgufFile model = Write(TestModelArchitecture.Gemma2, GgmlType.Q4_0);

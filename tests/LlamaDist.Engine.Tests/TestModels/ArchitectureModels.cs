@@ -15,7 +15,7 @@ public static class ArchitectureModels
     private static readonly Dictionary<string, string> Written = new(StringComparer.Ordinal);
     private static readonly Lazy<string> Directory = new(CreateDirectory);
 
-    /// <summary>Every architecture name (TestModelFactory.Architectures): Llama, Llama3, Qwen2, Qwen3, Phi3, Gemma2, Mistral.</summary>
+    /// <summary>Every architecture name (TestModelFactory.Architectures): Llama, Llama3, Qwen2, Qwen3, Phi3, Phi35, Gemma2, Mistral.</summary>
     public static TheoryData<string> Names()
     {
         var data = new TheoryData<string>();

@@ -57,6 +57,29 @@ public sealed class ArchitectureModelsLlamaCppTests
         }
     }
 
+    /// <summary>
+    /// Phi35's original context is half its 512: llama.cpp takes the short factors for a context of 128 (which it
+    /// rounds up to 256) and the long ones for 512, so the same prompt gives different logits; Phi3 (no factors)
+    /// does not change.
+    /// </summary>
+    [Fact]
+    public void Phi35_long_rope_factors_take_effect_beyond_the_original_context()
+    {
+        var tokens = Array.Empty<int>();
+        float[] LastLogits(string architecture, int contextSize)
+        {
+            using var oracle = LlamaCppOracle.Load(ArchitectureModels.Get(architecture), contextSize, Threads);
+            tokens = oracle.Tokenize(Prompt, addBos: true);
+            return oracle.EvaluateLastLogits(tokens);
+        }
+
+        var longRopeDifference = MaxAbsoluteDifference(LastLogits("Phi35", 128), LastLogits("Phi35", 512));
+        var plainDifference = MaxAbsoluteDifference(LastLogits("Phi3", 128), LastLogits("Phi3", 512));
+
+        Assert.True(longRopeDifference > 0.1f, $"short and long factors gave logits within {longRopeDifference}");
+        Assert.True(plainDifference < 1e-3f, $"without factors the context size changed logits by {plainDifference}");
+    }
+
     private static void AssertRuns(LlamaCppOracle oracle)
     {
         Assert.Equal(32000, oracle.VocabularySize);

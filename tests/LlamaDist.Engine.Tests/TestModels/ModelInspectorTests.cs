@@ -78,7 +78,7 @@ public sealed class ModelInspectorTests : IDisposable
     {
         var summary = ModelInspector.Inspect(ArchitectureModels.Get(architecture));
 
-        var expected = architecture switch { "Llama3" or "Mistral" => "llama", _ => architecture.ToLowerInvariant() };
+        var expected = architecture switch { "Llama3" or "Mistral" => "llama", "Phi35" => "phi3", _ => architecture.ToLowerInvariant() };
         Assert.Equal(expected, summary.Architecture);
         Assert.Equal((2, 64, 192, 4, 4, 512, 32000), (summary.LayerCount, summary.EmbeddingLength,
             summary.FeedForwardLength, summary.HeadCount, summary.KvHeadCount, summary.ContextLength, summary.VocabularySize));
