@@ -124,6 +124,9 @@ public sealed record ArchitectureTraits
         },
         // Gemma 2: soft-caps 50 / 30, head_dim explicit, tied embeddings. The real window is half the context
         // (4096 of 8192); an eighth is written so that sequences of test length cross it on the sliding layers.
+        // Gemma2Model writes no rope.freq_base and no query_pre_attn_scalar (llama.cpp scales attention by
+        // 1/sqrt(head_dim), by 1/sqrt(embd/heads) for the 46-layer 27B). Its tokenizer.ggml.add_space_prefix
+        // false belongs to Gemma's own vocabulary; the copied SPM vocabulary keeps its own tokenizer keys.
         TestModelArchitecture.Gemma2 => new()
         {
             GgufName = "gemma2", DisplayName = "LlamaDist synthetic gemma2", RmsEpsilon = 1e-6f,
