@@ -43,7 +43,7 @@ public static class ArchitectureModels
 
     private static string CreateDirectory()
     {
-        var directory = Path.Combine(Path.GetTempPath(), $"llamadist-architectures-{Environment.ProcessId}");
+        var directory = Path.Combine(Path.GetTempPath(), $"llamadist-test-architectures-{Environment.ProcessId}");
         System.IO.Directory.CreateDirectory(directory);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
