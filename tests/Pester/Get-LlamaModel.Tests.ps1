@@ -71,3 +71,61 @@ Describe 'Errors for models the engine cannot run' {
         Get-ErrorIdOf { Invoke-LlamaPrompt -Model $path -Prompt 'x' } | Should -Be 'UnsupportedTokenizer'
     }
 }
+
+Describe 'Get-LlamaModel on a folder of mixed models' {
+    BeforeAll {
+        $folder = Join-Path $TestDrive 'mixed'
+        $null = New-Item -ItemType Directory -Path $folder
+        foreach ($architecture in 'Llama', 'Qwen2', 'Qwen3', 'Phi3', 'Gemma2') {
+            $null = New-LlamaTestModel -Path (Join-Path $folder "$architecture.gguf") -Architecture $architecture -Type Q8_0
+        }
+        New-ModelWithArchitecture -Source (Join-Path $folder 'Llama.gguf') -Path (Join-Path $folder 'Mamba.gguf') -Architecture mamba
+        $errors = @()
+        $models = Get-ChildItem -Path $folder -Filter *.gguf | Get-LlamaModel -ErrorVariable errors
+        $byName = @{}
+        foreach ($model in $models) { $byName[[IO.Path]::GetFileNameWithoutExtension($model.Path)] = $model }
+    }
+
+    It 'lists every file without an error' {
+        $errors | Should -HaveCount 0
+        $models | Should -HaveCount 6
+    }
+
+    It 'reads <Name> as <Architecture> from its own keys' -ForEach @(
+        @{ Name = 'Llama'; Architecture = 'llama' }
+        @{ Name = 'Qwen2'; Architecture = 'qwen2' }
+        @{ Name = 'Qwen3'; Architecture = 'qwen3' }
+        @{ Name = 'Phi3'; Architecture = 'phi3' }
+        @{ Name = 'Gemma2'; Architecture = 'gemma2' }
+        @{ Name = 'Mamba'; Architecture = 'mamba' }
+    ) {
+        $model = $byName[$Name]
+        $model.Architecture | Should -Be $Architecture
+        # The Tiny shape: 2 layers, embedding 64, FFN 192, 4 heads, context 512, 32000 tokens.
+        $model.LayerCount | Should -Be 2
+        $model.EmbeddingLength | Should -Be 64
+        $model.FeedForwardLength | Should -Be 192
+        $model.HeadCount | Should -Be 4
+        $model.ContextLength | Should -Be 512
+        $model.VocabularySize | Should -Be 32000
+        $model.Supported | Should -Be ($model.Reason -eq '')
+    }
+
+    It 'marks the runnable llama model Supported' {
+        $byName['Llama'].Supported | Should -BeTrue
+        $byName['Llama'].Reason | Should -BeNullOrEmpty
+    }
+
+    It 'marks an architecture the engine does not run Supported = $false, giving the reason' {
+        $byName['Mamba'].Supported | Should -BeFalse
+        $byName['Mamba'].Reason | Should -Match "'mamba'"
+    }
+
+    It 'shows the architecture and whether it is supported in the table view' {
+        $table = $models | Format-Table | Out-String -Width 200
+        $table | Should -Match 'Arch'
+        $table | Should -Match 'Supported'
+        $table | Should -Match 'mamba'
+        $table | Should -Match 'False'
+    }
+}

@@ -23,6 +23,27 @@ Describe 'New-LlamaTestModel' {
         $read.VocabularySize | Should -Be 32000
     }
 
+    It 'writes a <Architecture> model as general.architecture <Expected>' -ForEach @(
+        @{ Architecture = 'Llama3'; Expected = 'llama'; Tensors = 21 }
+        @{ Architecture = 'Qwen2'; Expected = 'qwen2'; Tensors = 27 }
+        @{ Architecture = 'Qwen3'; Expected = 'qwen3'; Tensors = 24 }
+        @{ Architecture = 'Phi3'; Expected = 'phi3'; Tensors = 15 }
+        @{ Architecture = 'Phi35'; Expected = 'phi3'; Tensors = 17 }
+        @{ Architecture = 'Gemma2'; Expected = 'gemma2'; Tensors = 24 }
+        @{ Architecture = 'Mistral'; Expected = 'llama'; Tensors = 21 }
+    ) {
+        $path = Join-Path $TestDrive "$Architecture.gguf"
+        $info = New-LlamaTestModel -Path $path -Architecture $Architecture -Type Q8_0 -Seed 3
+        $info.Architecture | Should -Be $Expected
+        $info.TensorCount | Should -Be $Tensors
+        $info.LayerCount | Should -Be 2
+        $info.Supported | Should -Be ($info.Reason -eq '')
+    }
+
+    It 'refuses an architecture it does not know' {
+        { New-LlamaTestModel -Path (Join-Path $TestDrive 'x.gguf') -Architecture Falcon } | Should -Throw -ErrorId 'ParameterArgumentValidationError,LlamaDist.PowerShell.Commands.NewLlamaTestModelCommand'
+    }
+
     It 'writes the same bytes for the same seed' {
         $a = Join-Path $TestDrive 'a.gguf'; $b = Join-Path $TestDrive 'b.gguf'
         $null = New-LlamaTestModel -Path $a -Type Q4_0 -Seed 9

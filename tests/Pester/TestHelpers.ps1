@@ -66,3 +66,19 @@ function New-ModelWithTokenizer {
     $bytes.Insert($dataOffset - 1, 0)
     [IO.File]::WriteAllBytes($Path, $bytes.ToArray())
 }
+
+function New-ModelWithArchitecture {
+    # Copies a llama model as another architecture of the same name length ('mamba'): general.architecture and
+    # every 'llama.' key prefix are rewritten in place, so the header keeps its size and every tensor its offset.
+    # Latin-1 maps bytes to characters one to one, so the text round trip changes nothing else.
+    param([string] $Source, [string] $Path, [string] $Architecture)
+    if ($Architecture.Length -ne 5) { throw "The architecture name must be 5 characters long, as 'llama' is." }
+    $latin1 = [Text.Encoding]::Latin1
+    $text = $latin1.GetString([IO.File]::ReadAllBytes($Source))
+    $tensorInfos = $text.IndexOf('token_embd.weight', [StringComparison]::Ordinal)   # metadata ends before it
+    $header = $text.Substring(0, $tensorInfos).Replace('llama.', "$Architecture.")
+    $key = 'general.architecture'
+    $value = $header.IndexOf($key, [StringComparison]::Ordinal) + $key.Length + 4 + 8  # after type (u32), length (u64)
+    $header = $header.Substring(0, $value) + $Architecture + $header.Substring($value + 5)
+    [IO.File]::WriteAllBytes($Path, $latin1.GetBytes($header + $text.Substring($tensorInfos)))
+}

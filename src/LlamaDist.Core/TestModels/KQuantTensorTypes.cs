@@ -24,14 +24,19 @@ internal static class KQuantTensorTypes
     public static bool IsKQuant(GgmlType type) =>
         type is GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
-    /// <summary>The tensor with its storage type adjusted for a <paramref name="matrixType"/> model.</summary>
-    public static SyntheticTensor Adjust(SyntheticTensor tensor, GgmlType matrixType)
+    /// <summary>
+    /// The tensor with its storage type adjusted for a <paramref name="matrixType"/> model. With
+    /// <paramref name="tiedEmbeddings"/> (no output.weight) token_embd.weight is the output head, and llama-quantize
+    /// gives it the head's type.
+    /// </summary>
+    public static SyntheticTensor Adjust(SyntheticTensor tensor, GgmlType matrixType, bool tiedEmbeddings = false)
     {
         if (!IsKQuant(matrixType) || tensor.Type != matrixType)
         {
             return tensor; // norms (F32) and non-K models keep their types
         }
-        GgmlType type = (matrixType is GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K) && tensor.Name == "output.weight"
+        GgmlType type = (matrixType is GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K) 
+            && (tensor.Name == "output.weight" || (tiedEmbeddings && tensor.Name == "token_embd.weight"))
             ? GgmlType.Q6_K
             : matrixType;
         if (tensor.Columns % GgmlTypeInfo.BlockSize(type) != 0)

@@ -5,7 +5,7 @@ using LlamaDist.Core.Quantization;
 namespace LlamaDist.Core.TestModels;
 
 /// <summary>
-/// Writes synthetic llama GGUF models with deterministic random weights, for tests and benchmarks that need a
+/// Writes synthetic GGUF models (llama, Llama 3, Qwen 2/3, Phi-3, Gemma 2, Mistral) with deterministic random weights, for tests and benchmarks that need a
 /// model of a given size without downloading one. The tokenizer (tokenizer.* metadata) is copied from a real
 /// GGUF so the model tokenizes like that file. Tensors are generated row by row in parallel and streamed into a
 /// <see cref="GgufWriter"/>: memory use is a few MB of row buffers whatever the model size (TinyLlama F16 is
@@ -19,13 +19,25 @@ public static class TestModelWriter
     // Rows generated per batch: bounded by bytes so huge rows (TinyLlama FFN) and tiny rows both batch sensibly.
     private const long BatchBytes = 4 << 20;
 
-    /// <summary>Writes the <paramref name="preset"/> shape; see the shape overload.</summary>
+    /// <summary>Writes a llama model of the <paramref name="preset"/> shape; see the full overload.</summary>
     public static void Write(string path, TestModelPreset preset, GgmlType type, int seed, string vocabularyGgufPath,
         IProgress<double>? progress, CancellationToken ct) =>
-        Write(path, TestModelShape.For(preset), type, seed, vocabularyGgufPath, progress, ct);
+        Write(path, TestModelShape.For(preset), TestModelArchitecture.Llama, type, seed, vocabularyGgufPath, progress, ct);
+
+    /// <summary>Writes an <paramref name="architecture"/> model of the <paramref name="preset"/> shape; see the full overload.</summary>
+    public static void Write(string path, TestModelPreset preset, TestModelArchitecture architecture, GgmlType type,
+        int seed, string vocabularyGgufPath, IProgress<double>? progress, CancellationToken ct) =>
+        Write(path, TestModelShape.For(preset), architecture, type, seed, vocabularyGgufPath, progress, ct);
+
+    /// <summary>Writes a llama model of <paramref name="shape"/>; see the full overload.</summary>
+    public static void Write(string path, TestModelShape shape, GgmlType type, int seed, string vocabularyGgufPath,
+        IProgress<double>? progress, CancellationToken ct) =>
+        Write(path, shape, TestModelArchitecture.Llama, type, seed, vocabularyGgufPath, progress, ct);
 
     /// <summary>
-    /// Writes a llama model of <paramref name="shape"/> to <paramref name="path"/>.
+    /// Writes a model of <paramref name="shape"/> laid out as llama.cpp's converter lays out
+    /// <paramref name="architecture"/> (keys, tensor names and shapes; see <see cref="ArchitectureTraits"/>) to
+    /// <paramref name="path"/>.
     /// </summary>
     /// <param name="type">Storage type of every matrix: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (norm weights stay
     /// F32; K-quant models store tensors with rows that are not multiples of 256 as Q8_0, see KQuantTensorTypes).</param>
@@ -35,18 +47,19 @@ public static class TestModelWriter
     /// <param name="progress">Receives the fraction of tensor bytes written (increasing, at most once per percent,
     /// ending with 1.0), on the writing thread.</param>
     /// <param name="ct">Cancels between row batches; the partial file is deleted.</param>
-    public static void Write(string path, TestModelShape shape, GgmlType type, int seed, string vocabularyGgufPath,
-        IProgress<double>? progress, CancellationToken ct)
+    public static void Write(string path, TestModelShape shape, TestModelArchitecture architecture, GgmlType type,
+        int seed, string vocabularyGgufPath, IProgress<double>? progress, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentException.ThrowIfNullOrEmpty(vocabularyGgufPath);
+        ArchitectureTraits traits = ArchitectureTraits.For(architecture);
         uint fileType = LlamaFileType(type);
         ct.ThrowIfCancellationRequested();
 
         List<KeyValuePair<string, object>> tokenizer = ReadTokenizerMetadata(vocabularyGgufPath, out int vocabularySize);
         TestModelShape fullShape = shape.WithVocabulary(vocabularySize);
-        List<SyntheticTensor> tensors = TestModelTensorPlan.Build(fullShape, type);
+        List<SyntheticTensor> tensors = TestModelTensorPlan.Build(fullShape, type, traits);
         foreach (SyntheticTensor tensor in tensors)
         {
             if (tensor.Columns % GgmlTypeInfo.BlockSize(tensor.Type) != 0)
@@ -58,7 +71,7 @@ public static class TestModelWriter
         }
 
         var writer = new GgufWriter();
-        SetModelMetadata(writer, fullShape, fileType, seed);
+        SetModelMetadata(writer, fullShape, traits, fileType, seed);
         string[] fallbacks = tensors.Where(t => t.Type == KQuantTensorTypes.FallbackType && t.Type != type)
             .Select(t => t.Name).ToArray();
         if (fallbacks.Length > 0)
@@ -119,21 +132,59 @@ public static class TestModelWriter
         return vocabulary.MetadataEntries.Where(e => e.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal)).ToList();
     }
 
-    private static void SetModelMetadata(GgufWriter writer, TestModelShape shape, uint fileType, int seed)
+    private static void SetModelMetadata(GgufWriter writer, TestModelShape shape, ArchitectureTraits traits,
+        uint fileType, int seed)
     {
-        writer.SetMetadata("general.architecture", "llama");
-        writer.SetMetadata("general.name", "LlamaDist synthetic llama");
+        string prefix = traits.GgufName + ".";
+        writer.SetMetadata("general.architecture", traits.GgufName);
+        writer.SetMetadata("general.name", traits.DisplayName);
         writer.SetMetadata("general.file_type", fileType);
         writer.SetMetadata("llamadist.synthetic.seed", seed);
-        writer.SetMetadata("llama.context_length", (uint)shape.ContextLength);
-        writer.SetMetadata("llama.embedding_length", (uint)shape.EmbeddingLength);
-        writer.SetMetadata("llama.block_count", (uint)shape.LayerCount);
-        writer.SetMetadata("llama.feed_forward_length", (uint)shape.FeedForwardLength);
-        writer.SetMetadata("llama.attention.head_count", (uint)shape.HeadCount);
-        writer.SetMetadata("llama.attention.head_count_kv", (uint)shape.KvHeadCount);
-        writer.SetMetadata("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        writer.SetMetadata("llama.rope.freq_base", 10000f);
-        writer.SetMetadata("llama.rope.dimension_count", (uint)shape.HeadDimension);
+        writer.SetMetadata(prefix + "context_length", (uint)shape.ContextLength);
+        writer.SetMetadata(prefix + "embedding_length", (uint)shape.EmbeddingLength);
+        writer.SetMetadata(prefix + "block_count", (uint)shape.LayerCount);
+        writer.SetMetadata(prefix + "feed_forward_length", (uint)shape.FeedForwardLength);
+        writer.SetMetadata(prefix + "attention.head_count", (uint)shape.HeadCount);
+        writer.SetMetadata(prefix + "attention.head_count_kv", (uint)shape.KvHeadCount);
+        writer.SetMetadata(prefix + "attention.layer_norm_rms_epsilon", traits.RmsEpsilon);
+        if (traits.RopeFreqBase is float ropeFreqBase)
+        {
+            writer.SetMetadata(prefix + "rope.freq_base", ropeFreqBase);
+        }
+        if (traits.WritesRopeDimensionCount)
+        {
+            writer.SetMetadata(prefix + "rope.dimension_count", (uint)traits.HeadWidth(shape));
+        }
+        if (traits.WritesKeyLength)
+        {
+            writer.SetMetadata(prefix + "attention.key_length", (uint)traits.HeadWidth(shape));
+            writer.SetMetadata(prefix + "attention.value_length", (uint)traits.HeadWidth(shape));
+        }
+        if (traits.WritesVocabularySize)
+        {
+            writer.SetMetadata(prefix + "vocab_size", (uint)shape.VocabularySize);
+        }
+        if (traits.OriginalContextLength is { } originalContextLength)
+        {
+            writer.SetMetadata(prefix + "rope.scaling.original_context_length", (uint)originalContextLength(shape));
+        }
+        if (traits.LongRope)
+        {
+            writer.SetMetadata(prefix + "rope.scaling.attn_factor",
+                LongRopeFactors.AttentionFactor(shape.ContextLength, traits.OriginalContextLength!(shape)));
+        }
+        if (traits.SlidingWindow is { } slidingWindow)
+        {
+            writer.SetMetadata(prefix + "attention.sliding_window", (uint)slidingWindow(shape));
+        }
+        if (traits.AttentionLogitSoftcap is float attentionSoftcap)
+        {
+            writer.SetMetadata(prefix + "attn_logit_softcapping", attentionSoftcap);
+        }
+        if (traits.FinalLogitSoftcap is float finalSoftcap)
+        {
+            writer.SetMetadata(prefix + "final_logit_softcapping", finalSoftcap);
+        }
     }
 
     /// <summary>
@@ -150,6 +201,14 @@ public static class TestModelWriter
         ulong key = SyntheticWeights.TensorKey(tensor.Name);
         var options = new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount };
 
+        if (tensor.Values is { } values)
+        {
+            // A computed tensor (one row, e.g. rope_freqs.weight): written as given.
+            Quantizer.QuantizeRow(tensor.Type, values, batch.AsSpan(0, rowBytes));
+            stream.Write(batch, 0, rowBytes);
+            tracker.Add(rowBytes);
+            return;
+        }
         for (long firstRow = 0; firstRow < tensor.Rows; firstRow += batchRows)
         {
             ct.ThrowIfCancellationRequested();

@@ -48,7 +48,7 @@ internal static class ClusterLoader
             var config = LlamaConfig.FromGguf(file);
             var tokenizer = TokenizerFactory.FromGguf(file);
             LlamaWeights.Load(file, config, LayerRange.All(config.LayerCount), WeightMemory.Mapped);  // every tensor checked before anything is sent; nothing copied
-            var summary = ModelInspector.Summarize(file);
+            var summary = ModelInspector.Summarize(file, config);
 
             progress?.Report(new ClusterLoadProgress("Connecting", string.Join(", ", endpoints), 0));
             var credentials = request.Access.ToCredentials();

@@ -79,7 +79,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
                 var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount), weightMemory.ToCore());
                 PageIn(file, progress, cancellationToken);
                 pool = new ComputeThreads(threads == 0 ? CpuTopology.PhysicalCoreCount : threads);
-                var summary = ModelInspector.Summarize(file);
+                var summary = ModelInspector.Summarize(file, config);
                 return new LocalModel(file, config, tokenizer, weights, pool, summary, stopwatch.Elapsed.TotalMilliseconds);
             }
             catch

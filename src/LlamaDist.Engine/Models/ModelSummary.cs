@@ -1,6 +1,9 @@
 namespace LlamaDist.Engine.Models;
 
-/// <summary>What a GGUF model is, read from its header without loading weights (Get-LlamaModel's data).</summary>
+/// <summary>
+/// What a GGUF model is, read from its header without loading weights (Get-LlamaModel's data). Shape values come
+/// from the &lt;architecture&gt;.* keys; one the header does not state as a single number is 0.
+/// </summary>
 public sealed class ModelSummary
 {
     public required string Path { get; init; }
@@ -28,4 +31,9 @@ public sealed class ModelSummary
 
     /// <summary>The model's tokenizer.chat_template (a Jinja source or a template name), or null when it has none.</summary>
     public string? ChatTemplate { get; init; }
+    /// <summary>Whether the engine can run the model (its hyper-parameters, tokenizer and tensors all load).</summary>
+    public required bool Supported { get; init; }
+
+    /// <summary>Why the engine cannot run it (the loader's own message); empty when <see cref="Supported"/>.</summary>
+    public required string Reason { get; init; }
 }

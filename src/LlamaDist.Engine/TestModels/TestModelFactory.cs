@@ -5,23 +5,39 @@ using LlamaDist.Engine.Models;
 
 namespace LlamaDist.Engine.TestModels;
 
-/// <summary>Writes synthetic llama models (deterministic pseudo-random weights) for tests and benchmarks.</summary>
+/// <summary>
+/// Writes synthetic models (deterministic pseudo-random weights) for tests and benchmarks, in the GGUF layout of
+/// one of the architectures llama.cpp runs.
+/// </summary>
 public static class TestModelFactory
 {
     /// <summary>Presets by name: Tiny (multi-head), Small (grouped-query), TinyLlama (the 1.1B shape).</summary>
     public static IReadOnlyList<string> Presets { get; } = Enum.GetNames<TestModelPreset>();
 
+    /// <summary>
+    /// Architectures by name: Llama (the default), Llama3, Qwen2, Qwen3, Phi3, Phi35, Gemma2, Mistral; each written with
+    /// the keys and tensors llama.cpp's converter gives that family.
+    /// </summary>
+    public static IReadOnlyList<string> Architectures { get; } = Enum.GetNames<TestModelArchitecture>();
+
     /// <summary>Weight types the writer can produce.</summary>
     public static IReadOnlyList<string> WeightTypes { get; } = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];
 
     /// <param name="vocabularyFrom">A GGUF whose tokenizer the new model copies (the embedded model when null).</param>
+    /// <param name="architecture">One of <see cref="Architectures"/>.</param>
     public static ModelSummary Create(string path, string preset, string weightType, int seed, string? vocabularyFrom,
-        bool overwrite, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+        bool overwrite, IProgress<double>? progress = null, CancellationToken cancellationToken = default,
+        string architecture = nameof(TestModelArchitecture.Llama))
     {
         var fullPath = Path.GetFullPath(path);
         if (!Enum.TryParse<TestModelPreset>(preset, ignoreCase: true, out var parsedPreset))
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Unknown preset '{preset}'. Presets: {string.Join(", ", Presets)}.", nameof(preset));
+        }
+        if (!Enum.TryParse<TestModelArchitecture>(architecture, ignoreCase: true, out var parsedArchitecture)
+            || !Enum.IsDefined(parsedArchitecture))
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Unknown architecture '{architecture}'. Architectures: {string.Join(", ", Architectures)}.", nameof(architecture));
         }
         if (!WeightTypes.Contains(weightType, StringComparer.OrdinalIgnoreCase) || !Enum.TryParse<GgmlType>(weightType, ignoreCase: true, out var type))
         {
@@ -44,7 +60,8 @@ public static class TestModelFactory
         {
             ExceptionTranslation.Run(vocabularyPath, () =>
             {
-                TestModelWriter.Write(temporaryPath, parsedPreset, type, seed, vocabularyPath, progress, cancellationToken);
+                TestModelWriter.Write(temporaryPath, parsedPreset, parsedArchitecture, type, seed, vocabularyPath, progress,
+                    cancellationToken);
                 return true;
             });
             File.Move(temporaryPath, fullPath, overwrite: true);

@@ -5,8 +5,9 @@ using LlamaDist.PowerShell.Output;
 namespace LlamaDist.PowerShell.Commands;
 
 /// <summary>
-/// <para type="synopsis">Writes a llama GGUF model with deterministic pseudo-random weights, for tests and benchmarks.</para>
+/// <para type="synopsis">Writes a GGUF model with deterministic pseudo-random weights, for tests and benchmarks.</para>
 /// <example><code>New-LlamaTestModel -Path ./tinyllama-q8.gguf -Preset TinyLlama -Type Q8_0</code></example>
+/// <example><code>New-LlamaTestModel -Path ./qwen3-small.gguf -Preset Small -Architecture Qwen3 -Type Q4_K</code></example>
 /// </summary>
 [Cmdlet(VerbsCommon.New, "LlamaTestModel", SupportsShouldProcess = true)]
 [OutputType(typeof(LlamaModelInfo))]
@@ -22,6 +23,15 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
     [Parameter]
     [ValidateSet("Tiny", "Small", "TinyLlama")]
     public string Preset { get; set; } = "Tiny";
+
+    /// <summary>
+    /// The GGUF layout llama.cpp's converter gives that family: Llama (Llama 2 / TinyLlama), Llama3 (rope_freqs,
+    /// tied embeddings), Qwen2 (Q/K/V biases), Qwen3 (Q/K norms), Phi3 (fused QKV and gate/up), Phi35 (Phi3 with
+    /// LongRoPE factors), Gemma2 (post-norms, soft-capping, sliding window) or Mistral.
+    /// </summary>
+    [Parameter]
+    [ValidateSet("Llama", "Llama3", "Qwen2", "Qwen3", "Phi3", "Phi35", "Gemma2", "Mistral")]
+    public string Architecture { get; set; } = "Llama";
 
     [Parameter]
     [ValidateSet("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")]
@@ -43,7 +53,7 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
     protected override void ProcessRecord()
     {
         var path = ResolveSinglePath(Path);
-        if (!ShouldProcess(path, $"Write {Preset} {Type} test model"))
+        if (!ShouldProcess(path, $"Write {Preset} {Architecture} {Type} test model"))
         {
             return;
         }
@@ -51,8 +61,9 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
         var vocabulary = VocabFrom is null ? null : ResolveSinglePath(VocabFrom);
         RunEngine(() =>
         {
-            var progress = CreateProgress(ProgressId, "Writing test model", $"{Preset} {Type} -> {path}");
-            var summary = TestModelFactory.Create(path, Preset, Type, Seed, vocabulary, Force, progress, CancellationToken);
+            var progress = CreateProgress(ProgressId, "Writing test model", $"{Preset} {Architecture} {Type} -> {path}");
+            var summary = TestModelFactory.Create(path, Preset, Type, Seed, vocabulary, Force, progress, CancellationToken,
+                Architecture);
             CompleteProgress(ProgressId, "Writing test model");
             WriteObject(OutputMapping.ToModelInfo(summary));
         }, path);

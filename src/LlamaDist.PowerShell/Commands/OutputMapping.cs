@@ -33,6 +33,8 @@ internal static class OutputMapping
         ContextLength = summary.ContextLength,
         VocabularySize = summary.VocabularySize,
         TokenizerModel = summary.TokenizerModel,
+        Supported = summary.Supported,
+        Reason = summary.Reason,
     };
 
     /// <summary>A prompt result, or a chat result (which adds the conversation to the same figures).</summary>

@@ -32,4 +32,10 @@ public sealed class LlamaModelInfo
     public int ContextLength { get; init; }
     public int VocabularySize { get; init; }
     public string TokenizerModel { get; init; } = "";
+
+    /// <summary>Whether LlamaDist can run the model; when not, <see cref="Reason"/> says why.</summary>
+    public bool Supported { get; init; }
+
+    /// <summary>Why the model cannot run (architecture, tokenizer or tensor refused); empty when supported.</summary>
+    public string Reason { get; init; } = "";
 }
