@@ -21,11 +21,14 @@ public static class TokenizerFactory
     public const string AddBosKey = "tokenizer.ggml.add_bos_token";
     public const string AddEosKey = "tokenizer.ggml.add_eos_token";
     public const string AddSpacePrefixKey = "tokenizer.ggml.add_space_prefix";
+    public const string PreTokenizerKey = "tokenizer.ggml.pre";
+    public const string MergesKey = "tokenizer.ggml.merges";
 
     /// <summary>
-    /// The tokenizer for <paramref name="file"/>. "llama" gives a <see cref="SentencePieceTokenizer"/>; any other model
-    /// (e.g. "gpt2") throws <see cref="UnsupportedTokenizerException"/>. A missing or malformed required key
-    /// (model, tokens) throws <see cref="GgufFormatException"/>; inconsistent arrays throw <see cref="InvalidVocabularyException"/>.
+    /// The tokenizer for <paramref name="file"/>. "llama" gives a <see cref="SentencePieceTokenizer"/>, "gpt2" a
+    /// <see cref="BytePairTokenizer"/>; any other model, or a BPE pre-tokenizer (tokenizer.ggml.pre) this engine does
+    /// not know, throws <see cref="UnsupportedTokenizerException"/>. A missing or malformed required key
+    /// (model, tokens, merges) throws <see cref="GgufFormatException"/>; inconsistent arrays throw <see cref="InvalidVocabularyException"/>.
     /// </summary>
     public static ITokenizer FromGguf(GgufFile file)
     {
@@ -34,6 +37,7 @@ public static class TokenizerFactory
         return model switch
         {
             "llama" => CreateSentencePiece(file),
+            "gpt2" => CreateBytePair(file),
             _ => throw new UnsupportedTokenizerException(model),
         };
     }
@@ -60,6 +64,32 @@ public static class TokenizerFactory
         };
 
         return new SentencePieceTokenizer(tokens, scores, types, options);
+    }
+
+    /// <summary>A byte-level BPE tokenizer from the file's vocabulary, merges and pre-tokenizer name.</summary>
+    public static BytePairTokenizer CreateBytePair(GgufFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        string[] tokens = file.GetArray<string>(TokensKey);
+        int[]? types = file.Metadata.ContainsKey(TokenTypesKey) ? file.GetArray<int>(TokenTypesKey) : null;
+        string[] merges = file.GetArray<string>(MergesKey);
+        string? preTokenizer = file.GetValueOrDefault<string?>(PreTokenizerKey, null);
+
+        var defaults = new BytePairOptions();
+        var options = new BytePairOptions
+        {
+            PreTokenizer = preTokenizer,
+            BosId = ReadSpecialId(file, BosIdKey, defaults.BosId, tokens.Length),
+            EosId = ReadSpecialId(file, EosIdKey, defaults.EosId, tokens.Length),
+            UnknownId = ReadSpecialId(file, UnknownIdKey, defaults.UnknownId, tokens.Length),
+            EndOfTurnId = ReadSpecialId(file, EndOfTurnIdKey, defaults.EndOfTurnId, tokens.Length),
+            EndOfMessageId = ReadSpecialId(file, EndOfMessageIdKey, defaults.EndOfMessageId, tokens.Length),
+            AddBos = file.Metadata.ContainsKey(AddBosKey) ? file.GetValue<bool>(AddBosKey) : null,
+            AddEos = file.GetValueOrDefault(AddEosKey, defaults.AddEos),
+            AddSpacePrefix = file.GetValueOrDefault(AddSpacePrefixKey, defaults.AddSpacePrefix),
+        };
+
+        return new BytePairTokenizer(tokens, types, merges, options);
     }
 
     private static int ReadSpecialId(GgufFile file, string key, int defaultId, int vocabularySize)
