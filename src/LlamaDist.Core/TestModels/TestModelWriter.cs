@@ -1,6 +1,7 @@
 using LlamaDist.Core.Conversion;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Core.Tokenization;
 
 namespace LlamaDist.Core.TestModels;
 
@@ -38,14 +39,22 @@ public static class TestModelWriter
     public static void Write(string path, TestModelShape shape, GgmlType type, int seed, string vocabularyGgufPath,
         IProgress<double>? progress, CancellationToken ct)
     {
+        ArgumentException.ThrowIfNullOrEmpty(vocabularyGgufPath);
+        Write(path, shape, type, seed, ReadTokenizerMetadata(vocabularyGgufPath), progress, ct);
+    }
+
+    /// <summary>Writes a llama model of <paramref name="shape"/> whose vocabulary is <paramref name="tokenizer"/>
+    /// (e.g. one imported from a tokenizer.json); its size replaces <see cref="TestModelShape.VocabularySize"/>.</summary>
+    public static void Write(string path, TestModelShape shape, GgmlType type, int seed, TokenizerMetadata tokenizer,
+        IProgress<double>? progress, CancellationToken ct)
+    {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(shape);
-        ArgumentException.ThrowIfNullOrEmpty(vocabularyGgufPath);
+        ArgumentNullException.ThrowIfNull(tokenizer);
         uint fileType = LlamaFileType(type);
         ct.ThrowIfCancellationRequested();
 
-        List<KeyValuePair<string, object>> tokenizer = ReadTokenizerMetadata(vocabularyGgufPath, out int vocabularySize);
-        TestModelShape fullShape = shape.WithVocabulary(vocabularySize);
+        TestModelShape fullShape = shape.WithVocabulary(tokenizer.VocabularySize);
         List<SyntheticTensor> tensors = TestModelTensorPlan.Build(fullShape, type);
         foreach (SyntheticTensor tensor in tensors)
         {
@@ -68,7 +77,7 @@ public static class TestModelWriter
             writer.SetMetadata("llamadist.synthetic.k_quant_fallback_type", GgmlTypeInfo.Name(KQuantTensorTypes.FallbackType));
             writer.SetMetadata("llamadist.synthetic.k_quant_fallback_tensors", fallbacks);
         }
-        foreach (KeyValuePair<string, object> entry in tokenizer)
+        foreach (KeyValuePair<string, object> entry in tokenizer.Entries)
         {
             writer.SetMetadata(entry.Key, entry.Value);
         }
@@ -106,17 +115,37 @@ public static class TestModelWriter
             nameof(type)),
     });
 
-    private static List<KeyValuePair<string, object>> ReadTokenizerMetadata(string vocabularyGgufPath,
-        out int vocabularySize)
+    /// <summary>
+    /// Writes a vocabulary-only GGUF: the llama hyper-parameters of <paramref name="shape"/> (which llama.cpp reads
+    /// even when it loads only the vocabulary) and the tokenizer, no tensors.
+    /// </summary>
+    public static void WriteVocabularyOnly(string path, TestModelShape shape, TokenizerMetadata tokenizer)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var writer = new GgufWriter();
+        SetModelMetadata(writer, shape.WithVocabulary(tokenizer.VocabularySize), LlamaFileType(GgmlType.F32), seed: 0);
+        foreach (KeyValuePair<string, object> entry in tokenizer.Entries)
+        {
+            writer.SetMetadata(entry.Key, entry.Value);
+        }
+
+        writer.WriteTo(path);
+    }
+
+    private static TokenizerMetadata ReadTokenizerMetadata(string vocabularyGgufPath)
     {
         using GgufFile vocabulary = GgufFile.Open(vocabularyGgufPath);
-        vocabularySize = vocabulary.GetArray<string>(TokensKey).Length;
+        int vocabularySize = vocabulary.GetArray<string>(TokensKey).Length;
         if (vocabularySize == 0)
         {
             throw new GgufFormatException(vocabulary.FilePath, -1, $"'{TokensKey}' is empty.");
         }
         // The writer only reads these values (it never mutates a GgufArray), so they can be passed on as they are.
-        return vocabulary.MetadataEntries.Where(e => e.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal)).ToList();
+        var entries = vocabulary.MetadataEntries.Where(e => e.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal)).ToList();
+        return new TokenizerMetadata(entries, vocabularySize,
+            vocabulary.GetValueOrDefault<string?>(TokenizerFactory.PreTokenizerKey, null) ?? "");
     }
 
     private static void SetModelMetadata(GgufWriter writer, TestModelShape shape, uint fileType, int seed)

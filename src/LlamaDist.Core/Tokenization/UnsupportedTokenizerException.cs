@@ -27,6 +27,11 @@ public sealed class UnsupportedTokenizerException : NotSupportedException
     /// <summary>The unknown <c>tokenizer.ggml.pre</c> value, when that is what is unsupported; otherwise null.</summary>
     public string? PreTokenizerName { get; }
 
+    internal static UnsupportedTokenizerException ForUnrecognisedPreTokenizer(string description) =>
+        new("gpt2", description,
+            $"The tokenizer.json pre-tokenizer '{description}' has no llama.cpp pre-tokenizer name this engine " +
+            "recognises (known: the Llama 3 and Qwen 2 Split expressions, plain GPT-2 ByteLevel).");
+
     internal static UnsupportedTokenizerException ForPreTokenizer(string preTokenizerName, IEnumerable<string> knownNames) =>
         new("gpt2", preTokenizerName,
             $"Pre-tokenizer '{preTokenizerName}' (GGUF key tokenizer.ggml.pre) is not supported; supported: " +
