@@ -49,6 +49,7 @@ public static class ModelInspector
             ContextLength = config.ContextLength,
             VocabularySize = config.VocabularySize,
             TokenizerModel = file.GetValueOrDefault("tokenizer.ggml.model", "none"),
+            PreTokenizer = file.GetValueOrDefault("tokenizer.ggml.pre", ""),
         };
     }
 }

@@ -25,4 +25,11 @@ public sealed class ModelSummary
     public required int ContextLength { get; init; }
     public required int VocabularySize { get; init; }
     public required string TokenizerModel { get; init; }
+
+    /// <summary>The tokenizer kind as llama.cpp names it: "spm" (tokenizer.ggml.model "llama"), "gpt2" (byte-level
+    /// BPE), otherwise the model value itself.</summary>
+    public string Tokenizer => TokenizerModel == "llama" ? "spm" : TokenizerModel;
+
+    /// <summary>tokenizer.ggml.pre of a byte-level BPE vocabulary ("llama-bpe", "qwen2" ...); empty when the file has none.</summary>
+    public string PreTokenizer { get; init; } = "";
 }

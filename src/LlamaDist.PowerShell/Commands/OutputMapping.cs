@@ -33,6 +33,8 @@ internal static class OutputMapping
         ContextLength = summary.ContextLength,
         VocabularySize = summary.VocabularySize,
         TokenizerModel = summary.TokenizerModel,
+        Tokenizer = summary.Tokenizer,
+        PreTokenizer = summary.PreTokenizer,
     };
 
     public static LlamaPromptResult ToPromptResult(string model, string prompt, GenerationResult result) => new()

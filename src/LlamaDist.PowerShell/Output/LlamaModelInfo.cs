@@ -32,4 +32,10 @@ public sealed class LlamaModelInfo
     public int ContextLength { get; init; }
     public int VocabularySize { get; init; }
     public string TokenizerModel { get; init; } = "";
+
+    /// <summary>"spm" or "gpt2" (llama.cpp's names for SentencePiece and byte-level BPE).</summary>
+    public string Tokenizer { get; init; } = "";
+
+    /// <summary>The byte-level BPE pre-tokenizer (tokenizer.ggml.pre), e.g. "llama-bpe"; empty for SentencePiece.</summary>
+    public string PreTokenizer { get; init; } = "";
 }
