@@ -244,6 +244,21 @@ public sealed class BytePairTokenizer : ITokenizer
     /// the token text, as llama.cpp's llama_decode_text writes it.</summary>
     private static byte[] DecodeByteAlphabet(string text)
     {
+        // Fast path: every character is one of the 256 (all normal tokens of a well-formed vocabulary).
+        var direct = new byte[text.Length];
+        for (int position = 0; position < text.Length; position++)
+        {
+            if (!ByteUnicodeMap.TryToByte(text[position], out direct[position]))
+            {
+                return DecodeByteAlphabetSlowly(text);
+            }
+        }
+
+        return direct;
+    }
+
+    private static byte[] DecodeByteAlphabetSlowly(string text)
+    {
         var bytes = new List<byte>(text.Length);
         Span<byte> utf8 = stackalloc byte[4];
         int index = 0;

@@ -8,14 +8,31 @@ namespace LlamaDist.Core.Tokenization;
 internal static class ByteUnicodeMap
 {
     private static readonly char[] CharByByte = BuildTable();
-    private static readonly Dictionary<char, byte> ByteByChar = Enumerable.Range(0, 256)
-        .ToDictionary(value => CharByByte[value], value => (byte)value);
+    // The 256 characters all lie below U+0144, so a flat table indexed by character answers the reverse lookup.
+    private static readonly short[] ByteByChar = BuildReverseTable();
 
     /// <summary>The character that spells byte <paramref name="value"/>.</summary>
     public static char ToChar(byte value) => CharByByte[value];
 
     /// <summary>The byte a vocabulary character spells, if it is one of the 256.</summary>
-    public static bool TryToByte(char character, out byte value) => ByteByChar.TryGetValue(character, out value);
+    public static bool TryToByte(char character, out byte value)
+    {
+        short entry = character < ByteByChar.Length ? ByteByChar[character] : (short)-1;
+        value = (byte)entry;
+        return entry >= 0;
+    }
+
+    private static short[] BuildReverseTable()
+    {
+        var table = new short[CharByByte.Max() + 1];
+        Array.Fill(table, (short)-1);
+        for (int value = 0; value < 256; value++)
+        {
+            table[CharByByte[value]] = (short)value;
+        }
+
+        return table;
+    }
 
     private static char[] BuildTable()
     {
