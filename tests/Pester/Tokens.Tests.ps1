@@ -17,6 +17,13 @@ Describe 'New-LlamaTestModel -Tokenizer' {
         (Get-LlamaModel -Path $EmbeddedModel).PreTokenizer | Should -BeNullOrEmpty
     }
 
+    It 'writes a model Invoke-LlamaPrompt runs, its prompt tokenized as ConvertTo-LlamaToken -AddSpecial does' {
+        $result = Invoke-LlamaPrompt -Model $Llama3Model -Prompt 'Hello world' -MaxTokens 2 -Temperature 0
+        $result.PromptTokens | Should -Be 3
+        $result.TokenIds | Should -HaveCount 2
+        $result.TokenIds | ForEach-Object { $_ | Should -BeLessThan 128256 }
+    }
+
     It 'refuses -TokenizerConfig without -Tokenizer as InvalidArgument' {
         Get-ErrorIdOf { New-LlamaTestModel -Path (Join-Path $TestDrive 'x.gguf') -TokenizerConfig $Llama3Config } |
             Should -Be 'InvalidArgument'
