@@ -32,4 +32,8 @@ public sealed class BytePairOptions
 
     /// <summary>tokenizer.ggml.add_space_prefix (default false for BPE; only decoding reads it).</summary>
     public bool AddSpacePrefix { get; init; }
+
+    /// <summary>Special tokens swallow the whitespace after them, as llama.cpp does for Phi-3 vocabularies (chosen by
+    /// general.name containing "phi-3" or "phi3").</summary>
+    public bool RightStripSpecialTokens { get; init; }
 }

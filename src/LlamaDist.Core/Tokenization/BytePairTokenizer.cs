@@ -51,7 +51,8 @@ public sealed class BytePairTokenizer : ITokenizer
 
         // Type overrides must happen before the splitter and the piece cache read the types.
         endOfGenerationIds = EndOfGenerationTokens.Detect(vocabulary, EosId, EndOfTurnId, EndOfMessageId);
-        splitter = new SpecialTokenSplitter(vocabulary);
+        splitter = new SpecialTokenSplitter(vocabulary,
+            options.RightStripSpecialTokens ? SpecialTokenSplitter.PhiThreeUnstrippedTexts : null);
         pieces = new byte[vocabulary.Count][];
         for (int id = 0; id < vocabulary.Count; id++)
         {

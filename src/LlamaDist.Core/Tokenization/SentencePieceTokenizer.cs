@@ -49,7 +49,8 @@ public sealed class SentencePieceTokenizer : ITokenizer
 
         // Type overrides must happen before the splitter and the piece cache read the types.
         endOfGenerationIds = EndOfGenerationTokens.Detect(vocabulary, EosId, EndOfTurnId, EndOfMessageId);
-        splitter = new SpecialTokenSplitter(vocabulary);
+        splitter = new SpecialTokenSplitter(vocabulary,
+            options.RightStripSpecialTokens ? SpecialTokenSplitter.PhiThreeUnstrippedTexts : null);
         byteTokenIds = FindByteTokens(vocabulary);
         byteToToken = ByteToToken;
         pieces = new byte[vocabulary.Count][];

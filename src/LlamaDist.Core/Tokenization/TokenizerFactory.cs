@@ -61,6 +61,7 @@ public static class TokenizerFactory
             AddBos = file.GetValueOrDefault(AddBosKey, defaults.AddBos),
             AddEos = file.GetValueOrDefault(AddEosKey, defaults.AddEos),
             AddSpacePrefix = file.GetValueOrDefault(AddSpacePrefixKey, defaults.AddSpacePrefix),
+            RightStripSpecialTokens = IsPhiThree(file),
         };
 
         return new SentencePieceTokenizer(tokens, scores, types, options);
@@ -87,9 +88,17 @@ public static class TokenizerFactory
             AddBos = file.Metadata.ContainsKey(AddBosKey) ? file.GetValue<bool>(AddBosKey) : null,
             AddEos = file.GetValueOrDefault(AddEosKey, defaults.AddEos),
             AddSpacePrefix = file.GetValueOrDefault(AddSpacePrefixKey, defaults.AddSpacePrefix),
+            RightStripSpecialTokens = IsPhiThree(file),
         };
 
         return new BytePairTokenizer(tokens, types, merges, options);
+    }
+
+    /// <summary>llama.cpp gives Phi-3's special tokens right-strip by model name (general.name, any case).</summary>
+    private static bool IsPhiThree(GgufFile file)
+    {
+        string name = file.TryGetValue("general.name", out string? value) ? value ?? "" : "";
+        return name.Contains("phi-3", StringComparison.OrdinalIgnoreCase) || name.Contains("phi3", StringComparison.OrdinalIgnoreCase);
     }
 
     private static int ReadSpecialId(GgufFile file, string key, int defaultId, int vocabularySize)

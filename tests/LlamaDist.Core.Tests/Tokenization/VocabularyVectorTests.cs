@@ -79,4 +79,17 @@ public sealed class VocabularyVectorTests
                 .Replace(" 's", "'s").Replace(" 'm", "'m").Replace(" 're", "'re").Replace(" 've", "'ve"), decoded);
         }
     }
+
+    [Fact]
+    public void PhiThreeSpecialTokensSwallowTheWhitespaceAfterThem()
+    {
+        // llama.cpp marks Phi-3's special tokens right-strip (by general.name): the newline after "<|user|>" goes.
+        ITokenizer phi3 = VocabularyTestVectors.Tokenizer("phi-3");
+        Assert.True(((SentencePieceTokenizer)phi3).Vocabulary.TryGetId("<|user|>", out int user));
+
+        int[] ids = phi3.Encode("<|user|>\nHello", addSpecial: false, parseSpecial: true);
+
+        Assert.Equal(user, ids[0]);
+        Assert.Equal(phi3.Encode("Hello", addSpecial: false), ids[1..]);
+    }
 }
