@@ -36,6 +36,8 @@ internal static class TokenizerCorpus
         "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|start_header_id|>user<|end_header_id|>\n\n",
         "<|im_start|>system\nYou are helpful.<|im_end|>", "<|endoftext|>", "<think>reasoning</think>", "<tool_call>",
         "<|reserved_special_token_5|>", "<s>", "</s>", "<|im_end", "|>",
+        // code points no Unicode version assigns (llama.cpp's hand-written splitters give each its own word)
+        "x\u0378y", " \u0378\u0379!", "\U000E0080\U000E0081 z", "?\u0378?",
     ];
 
     private static readonly string[] Separators = ["", " ", "  ", "\n", "\t", " \n", "\n\n", ", ", ". ", "\r\n", "   "];
