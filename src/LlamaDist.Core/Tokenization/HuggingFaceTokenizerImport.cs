@@ -22,6 +22,10 @@ public static class HuggingFaceTokenizerImport
     // Turn-ending texts llama.cpp recognises, in the order an EOT id is chosen from them.
     private static readonly string[] EndOfTurnTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"];
 
+    /// <summary>Largest vocabulary accepted (ids 0..2^21-1; today's largest vocabularies hold about 262k tokens), so a
+    /// single huge id cannot make the import allocate millions of padding tokens.</summary>
+    public const int MaximumVocabularySize = 1 << 21;
+
     /// <summary>Largest tokenizer.json accepted (uncompressed), so a hostile file cannot exhaust memory.</summary>
     public const long MaximumJsonBytes = 256L << 20;
 
@@ -43,7 +47,7 @@ public static class HuggingFaceTokenizerImport
         if (modelType != "BPE")
         {
             throw new InvalidVocabularyException(
-                $"tokenizer.json holds a '{modelType}' model; only byte-level BPE tokenizers can be imported.");
+                $"tokenizer.json holds a '{TextSanitizer.ForMessage(modelType)}' model; only byte-level BPE tokenizers can be imported.");
         }
 
         var textById = new Dictionary<int, string>();
@@ -199,10 +203,10 @@ public static class HuggingFaceTokenizerImport
                 return "qwen2";
             }
 
-            throw UnsupportedTokenizerException.ForUnrecognisedPreTokenizer(expression ?? "Sequence without a Split");
+            throw UnsupportedTokenizerException.ForUnrecognisedPreTokenizer(TextSanitizer.ForMessage(expression ?? "Sequence without a Split"));
         }
 
-        throw UnsupportedTokenizerException.ForUnrecognisedPreTokenizer(preType);
+        throw UnsupportedTokenizerException.ForUnrecognisedPreTokenizer(TextSanitizer.ForMessage(preType));
     }
 
     private static string[] ReadMerges(JsonElement merges)
@@ -334,9 +338,10 @@ public static class HuggingFaceTokenizerImport
 
     private static int ReadId(JsonElement value, string text)
     {
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int id) || id < 0 || id >= 1 << 24)
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int id) || id < 0 || id >= MaximumVocabularySize)
         {
-            throw new InvalidVocabularyException($"tokenizer.json gives token '{text}' an id that is not in 0..16777215.");
+            throw new InvalidVocabularyException(
+                $"tokenizer.json gives token '{TextSanitizer.ForMessage(text)}' an id that is not in 0..{MaximumVocabularySize - 1}.");
         }
 
         return id;

@@ -35,4 +35,8 @@ internal static class TextSanitizer
 
         return builder.ToString();
     }
+
+    /// <summary>Text from a file, cut to 64 characters for an error message (a hostile file's value could be
+    /// megabytes long).</summary>
+    public static string ForMessage(string text) => text.Length <= 64 ? text : text[..64] + "...";
 }

@@ -8,7 +8,7 @@ namespace LlamaDist.Core.Tokenization;
 public sealed class UnsupportedTokenizerException : NotSupportedException
 {
     public UnsupportedTokenizerException(string modelName)
-        : base($"Tokenizer model '{modelName}' (GGUF key tokenizer.ggml.model) is not supported; " +
+        : base($"Tokenizer model '{TextSanitizer.ForMessage(modelName)}' (GGUF key tokenizer.ggml.model) is not supported; " +
                "supported models: 'llama' (SentencePiece), 'gpt2' (byte-level BPE).")
     {
         ModelName = modelName;
@@ -34,6 +34,6 @@ public sealed class UnsupportedTokenizerException : NotSupportedException
 
     internal static UnsupportedTokenizerException ForPreTokenizer(string preTokenizerName, IEnumerable<string> knownNames) =>
         new("gpt2", preTokenizerName,
-            $"Pre-tokenizer '{preTokenizerName}' (GGUF key tokenizer.ggml.pre) is not supported; supported: " +
+            $"Pre-tokenizer '{TextSanitizer.ForMessage(preTokenizerName)}' (GGUF key tokenizer.ggml.pre) is not supported; supported: " +
             string.Join(", ", knownNames.Order(StringComparer.Ordinal).Select(name => $"'{name}'")) + ".");
 }

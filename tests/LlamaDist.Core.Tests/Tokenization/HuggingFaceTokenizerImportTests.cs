@@ -115,4 +115,20 @@ public sealed class HuggingFaceTokenizerImportTests : IDisposable
 
         Assert.Contains("WordPiece", error.Message);
     }
+
+    [Fact]
+    public void AHugeIdIsRefusedInsteadOfPaddingMillionsOfTokens()
+    {
+        string path = Path.Combine(directory, "tokenizer.json");
+        File.WriteAllText(path, """
+            {"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+             "added_tokens": [{"id": 2000000000, "content": "<x>", "special": true}],
+             "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}}
+            """);
+
+        var error = Assert.Throws<InvalidVocabularyException>(() => HuggingFaceTokenizerImport.Read(path, null));
+
+        Assert.Contains("<x>", error.Message);
+        Assert.Contains((HuggingFaceTokenizerImport.MaximumVocabularySize - 1).ToString(), error.Message);
+    }
 }
