@@ -128,8 +128,8 @@ public sealed class TokenizerOracleAgreementTests(TokenizerOracleFixture fixture
     public void AMegabyteOfTextTokenizesInWellUnderAFewSeconds()
     {
         ModelTokenizer ours = ModelTokenizer.Load(fixture.Paths["llama3"]);
-        string text = string.Concat(Enumerable.Repeat(string.Join(" ", TokenizerCorpus.Build(300)), 220));
-        text = text[..Math.Min(text.Length, 1 << 20)];
+        string block = string.Join(" ", TokenizerCorpus.Build(300));
+        string text = string.Concat(Enumerable.Repeat(block, (1 << 20) / block.Length + 1))[..(1 << 20)];
         ours.Tokenize("warm up", addSpecial: false, parseSpecial: false);
 
         var clock = Stopwatch.StartNew();
@@ -137,7 +137,6 @@ public sealed class TokenizerOracleAgreementTests(TokenizerOracleFixture fixture
         clock.Stop();
 
         output.WriteLine($"{text.Length} chars -> {ids.Length} tokens in {clock.ElapsedMilliseconds} ms");
-        Assert.True(text.Length >= 1 << 20, $"only {text.Length} chars");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
         Assert.True(ids.Length > text.Length / 8, $"only {ids.Length} tokens");
     }
