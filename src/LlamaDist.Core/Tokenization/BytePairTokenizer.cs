@@ -17,17 +17,19 @@ public sealed class BytePairTokenizer : ITokenizer
     private readonly byte[][] pieces; // per id: the bytes llama_token_to_piece(special: true) gives
 
     /// <param name="tokens">tokenizer.ggml.tokens (normal tokens in GPT-2's byte alphabet).</param>
+    /// <param name="scores">tokenizer.ggml.scores when the file has them (BPE does not use them; they are checked
+    /// against the token count like every vocabulary array), or null.</param>
     /// <param name="tokenTypes">tokenizer.ggml.token_type (see <see cref="TokenType"/>), or null (all Normal).</param>
     /// <param name="merges">tokenizer.ggml.merges: "left right" per entry, highest priority first.</param>
     /// <param name="options">Pre-tokenizer, special ids and flags; null for llama.cpp's BPE defaults.</param>
     /// <exception cref="UnsupportedTokenizerException">The pre-tokenizer name is not one this engine knows.</exception>
-    public BytePairTokenizer(IReadOnlyList<string> tokens, IReadOnlyList<int>? tokenTypes, IReadOnlyList<string> merges,
-        BytePairOptions? options = null)
+    public BytePairTokenizer(IReadOnlyList<string> tokens, IReadOnlyList<float>? scores, IReadOnlyList<int>? tokenTypes,
+        IReadOnlyList<string> merges, BytePairOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(merges);
         options ??= new BytePairOptions();
         PreTokenizer = BytePairPreTokenizer.FromName(options.PreTokenizer);
-        vocabulary = new TokenVocabulary(tokens, scores: null, tokenTypes);
+        vocabulary = new TokenVocabulary(tokens, scores, tokenTypes);
 
         BosId = CheckSpecialId(options.BosId, nameof(options.BosId));
         EosId = CheckSpecialId(options.EosId, nameof(options.EosId));

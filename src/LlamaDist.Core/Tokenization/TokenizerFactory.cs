@@ -72,6 +72,7 @@ public static class TokenizerFactory
     {
         ArgumentNullException.ThrowIfNull(file);
         string[] tokens = file.GetArray<string>(TokensKey);
+        float[]? scores = file.Metadata.ContainsKey(ScoresKey) ? file.GetArray<float>(ScoresKey) : null;
         int[]? types = file.Metadata.ContainsKey(TokenTypesKey) ? file.GetArray<int>(TokenTypesKey) : null;
         string[] merges = file.GetArray<string>(MergesKey);
         string? preTokenizer = file.GetValueOrDefault<string?>(PreTokenizerKey, null);
@@ -91,7 +92,7 @@ public static class TokenizerFactory
             RightStripSpecialTokens = IsPhiThree(file),
         };
 
-        return new BytePairTokenizer(tokens, types, merges, options);
+        return new BytePairTokenizer(tokens, scores, types, merges, options);
     }
 
     /// <summary>llama.cpp gives Phi-3's special tokens right-strip by model name (general.name, any case).</summary>

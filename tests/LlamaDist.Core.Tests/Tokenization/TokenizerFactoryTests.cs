@@ -73,6 +73,21 @@ public sealed class TokenizerFactoryTests : IDisposable
     }
 
     [Fact]
+    public void AGpt2VocabularyWithScoresOfAnotherLengthIsInvalid()
+    {
+        string path = WriteVocabulary("gpt2", writer =>
+        {
+            writer.SetMetadata(TokenizerFactory.MergesKey, new[] { "a b" });
+            writer.SetMetadata(TokenizerFactory.ScoresKey, new[] { 0f, 0f });
+        });
+        using GgufFile file = GgufFile.Open(path);
+
+        var error = Assert.Throws<InvalidVocabularyException>(() => TokenizerFactory.FromGguf(file));
+
+        Assert.Contains("2 scores", error.Message);
+    }
+
+    [Fact]
     public void AGpt2VocabularyMergesByRankAndReadsItsSettings()
     {
         string path = WriteVocabulary("gpt2", writer =>
