@@ -11,7 +11,9 @@
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/LlamaDist.Format.ps1xml')
     CmdletsToExport      = @(
+        'ConvertFrom-LlamaToken'
         'ConvertTo-LlamaQuantized'
+        'ConvertTo-LlamaToken'
         'Get-LlamaCluster'
         'Get-LlamaModel'
         'Get-LlamaWorker'

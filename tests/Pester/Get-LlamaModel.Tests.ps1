@@ -65,9 +65,9 @@ Describe 'Errors for models the engine cannot run' {
     }
 
     It 'reports an unsupported tokenizer as UnsupportedTokenizer' {
-        $path = Join-Path $TestDrive 'gpt2.gguf'
+        $path = Join-Path $TestDrive 'rwkv.gguf'
         New-ModelWithTokenizer -Path $path
-        (Get-LlamaModel -Path $path).TokenizerModel | Should -Be 'gpt2'
+        (Get-LlamaModel -Path $path).TokenizerModel | Should -Be 'rwkv'
         Get-ErrorIdOf { Invoke-LlamaPrompt -Model $path -Prompt 'x' } | Should -Be 'UnsupportedTokenizer'
     }
 }

@@ -5,7 +5,7 @@ BeforeAll {
 Describe 'LlamaDist module' {
     It 'exports its cmdlets from the built module' {
         $names = (Get-Command -Module LlamaDist).Name | Sort-Object
-        $names | Should -Be @('ConvertTo-LlamaQuantized', 'Get-LlamaCluster', 'Get-LlamaModel', 'Get-LlamaWorker', 'Invoke-LlamaBenchmark', 'Invoke-LlamaChat', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaCluster', 'New-LlamaTestModel', 'Remove-LlamaCluster', 'Start-LlamaWorker', 'Stop-LlamaWorker')
+        $names | Should -Be @('ConvertFrom-LlamaToken', 'ConvertTo-LlamaQuantized', 'ConvertTo-LlamaToken', 'Get-LlamaCluster', 'Get-LlamaModel', 'Get-LlamaWorker', 'Invoke-LlamaBenchmark', 'Invoke-LlamaChat', 'Invoke-LlamaPrompt', 'Measure-LlamaPerplexity', 'New-LlamaCluster', 'New-LlamaTestModel', 'New-LlamaWorkerCertificate', 'Remove-LlamaCluster', 'Start-LlamaWorker', 'Stop-LlamaWorker')
     }
 
     It 'declares the output type of <Name>' -ForEach @(
@@ -16,6 +16,7 @@ Describe 'LlamaDist module' {
         @{ Name = 'Measure-LlamaPerplexity'; Type = 'LlamaDist.PowerShell.Output.LlamaPerplexityResult' }
         @{ Name = 'New-LlamaTestModel'; Type = 'LlamaDist.PowerShell.Output.LlamaModelInfo' }
         @{ Name = 'ConvertTo-LlamaQuantized'; Type = 'LlamaDist.PowerShell.Output.LlamaConversionResult' }
+        @{ Name = 'ConvertFrom-LlamaToken'; Type = 'System.String' }
         @{ Name = 'Start-LlamaWorker'; Type = 'LlamaDist.PowerShell.Output.LlamaWorker' }
         @{ Name = 'Stop-LlamaWorker'; Type = 'LlamaDist.PowerShell.Output.LlamaWorker' }
         @{ Name = 'New-LlamaCluster'; Type = 'LlamaDist.PowerShell.Output.LlamaCluster' }

@@ -53,15 +53,16 @@ function New-ModelWithTensorType {
 }
 
 function New-ModelWithTokenizer {
-    # Copies the embedded model with tokenizer.ggml.model 'llama' renamed to 'gpt2' (one byte shorter: a zero
-    # byte of alignment padding before the data section keeps every tensor offset where it was).
-    param([string] $Path)
+    # Copies the embedded model with tokenizer.ggml.model 'llama' renamed to a four-letter tokenizer model this
+    # engine does not implement ('rwkv'; one byte shorter: a zero byte of alignment padding before the data section
+    # keeps every tensor offset where it was).
+    param([string] $Path, [ValidateLength(4, 4)][string] $TokenizerModel = 'rwkv')
     $bytes = [Collections.Generic.List[byte]]::new([IO.File]::ReadAllBytes($EmbeddedModel))
     $key = [Text.Encoding]::ASCII.GetBytes('tokenizer.ggml.model')
     $valueOffset = (Find-Bytes $bytes.ToArray() $key) + $key.Length + 4   # after the value type (u32)
     $bytes[$valueOffset] = 4                                              # string length (u64, low byte)
     $bytes.RemoveRange($valueOffset + 8, 5)
-    $bytes.InsertRange($valueOffset + 8, [Text.Encoding]::ASCII.GetBytes('gpt2'))
+    $bytes.InsertRange($valueOffset + 8, [Text.Encoding]::ASCII.GetBytes($TokenizerModel))
     $dataOffset = 724416                                                  # unchanged: header end + padding
     $bytes.Insert($dataOffset - 1, 0)
     [IO.File]::WriteAllBytes($Path, $bytes.ToArray())

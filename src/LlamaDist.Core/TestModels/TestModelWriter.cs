@@ -1,6 +1,7 @@
 using LlamaDist.Core.Conversion;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Core.Tokenization;
 
 namespace LlamaDist.Core.TestModels;
 
@@ -34,31 +35,44 @@ public static class TestModelWriter
         IProgress<double>? progress, CancellationToken ct) =>
         Write(path, shape, TestModelArchitecture.Llama, type, seed, vocabularyGgufPath, progress, ct);
 
+    /// <summary>Writes an <paramref name="architecture"/> model whose vocabulary is copied from another GGUF's tokenizer.* metadata.</summary>
+    /// <param name="vocabularyGgufPath">GGUF whose tokenizer.* metadata is copied; its token count replaces
+    /// <see cref="TestModelShape.VocabularySize"/>.</param>
+    public static void Write(string path, TestModelShape shape, TestModelArchitecture architecture, GgmlType type,
+        int seed, string vocabularyGgufPath, IProgress<double>? progress, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(vocabularyGgufPath);
+        Write(path, shape, architecture, type, seed, ReadTokenizerMetadata(vocabularyGgufPath), progress, ct);
+    }
+
+    /// <summary>Writes a llama model of <paramref name="shape"/> whose vocabulary is <paramref name="tokenizer"/>.</summary>
+    public static void Write(string path, TestModelShape shape, GgmlType type, int seed, TokenizerMetadata tokenizer,
+        IProgress<double>? progress, CancellationToken ct) =>
+        Write(path, shape, TestModelArchitecture.Llama, type, seed, tokenizer, progress, ct);
+
     /// <summary>
     /// Writes a model of <paramref name="shape"/> laid out as llama.cpp's converter lays out
     /// <paramref name="architecture"/> (keys, tensor names and shapes; see <see cref="ArchitectureTraits"/>) to
-    /// <paramref name="path"/>.
+    /// <paramref name="path"/>, whose vocabulary is <paramref name="tokenizer"/> (e.g. one imported from a
+    /// tokenizer.json); its size replaces <see cref="TestModelShape.VocabularySize"/>.
     /// </summary>
     /// <param name="type">Storage type of every matrix: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (norm weights stay
     /// F32; K-quant models store tensors with rows that are not multiples of 256 as Q8_0, see KQuantTensorTypes).</param>
     /// <param name="seed">Weight seed: same seed, same bytes; different seeds, different weights.</param>
-    /// <param name="vocabularyGgufPath">GGUF whose tokenizer.* metadata is copied; its token count replaces
-    /// <see cref="TestModelShape.VocabularySize"/>.</param>
     /// <param name="progress">Receives the fraction of tensor bytes written (increasing, at most once per percent,
     /// ending with 1.0), on the writing thread.</param>
     /// <param name="ct">Cancels between row batches; the partial file is deleted.</param>
-    public static void Write(string path, TestModelShape shape, TestModelArchitecture architecture, GgmlType type,
-        int seed, string vocabularyGgufPath, IProgress<double>? progress, CancellationToken ct)
+    public static void Write(string path, TestModelShape shape, TestModelArchitecture architecture, GgmlType type, int seed,
+        TokenizerMetadata tokenizer, IProgress<double>? progress, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(shape);
-        ArgumentException.ThrowIfNullOrEmpty(vocabularyGgufPath);
+        ArgumentNullException.ThrowIfNull(tokenizer);
         ArchitectureTraits traits = ArchitectureTraits.For(architecture);
         uint fileType = LlamaFileType(type);
         ct.ThrowIfCancellationRequested();
 
-        List<KeyValuePair<string, object>> tokenizer = ReadTokenizerMetadata(vocabularyGgufPath, out int vocabularySize);
-        TestModelShape fullShape = shape.WithVocabulary(vocabularySize);
+        TestModelShape fullShape = shape.WithVocabulary(tokenizer.VocabularySize);
         List<SyntheticTensor> tensors = TestModelTensorPlan.Build(fullShape, type, traits);
         foreach (SyntheticTensor tensor in tensors)
         {
@@ -81,7 +95,7 @@ public static class TestModelWriter
             writer.SetMetadata("llamadist.synthetic.k_quant_fallback_type", GgmlTypeInfo.Name(KQuantTensorTypes.FallbackType));
             writer.SetMetadata("llamadist.synthetic.k_quant_fallback_tensors", fallbacks);
         }
-        foreach (KeyValuePair<string, object> entry in tokenizer)
+        foreach (KeyValuePair<string, object> entry in tokenizer.Entries)
         {
             writer.SetMetadata(entry.Key, entry.Value);
         }
@@ -119,17 +133,38 @@ public static class TestModelWriter
             nameof(type)),
     });
 
-    private static List<KeyValuePair<string, object>> ReadTokenizerMetadata(string vocabularyGgufPath,
-        out int vocabularySize)
+    /// <summary>
+    /// Writes a vocabulary-only GGUF: the llama hyper-parameters of <paramref name="shape"/> (which llama.cpp reads
+    /// even when it loads only the vocabulary) and the tokenizer, no tensors.
+    /// </summary>
+    public static void WriteVocabularyOnly(string path, TestModelShape shape, TokenizerMetadata tokenizer)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var writer = new GgufWriter();
+        SetModelMetadata(writer, shape.WithVocabulary(tokenizer.VocabularySize), ArchitectureTraits.For(TestModelArchitecture.Llama),
+            LlamaFileType(GgmlType.F32), seed: 0);
+        foreach (KeyValuePair<string, object> entry in tokenizer.Entries)
+        {
+            writer.SetMetadata(entry.Key, entry.Value);
+        }
+
+        writer.WriteTo(path);
+    }
+
+    private static TokenizerMetadata ReadTokenizerMetadata(string vocabularyGgufPath)
     {
         using GgufFile vocabulary = GgufFile.Open(vocabularyGgufPath);
-        vocabularySize = vocabulary.GetArray<string>(TokensKey).Length;
+        int vocabularySize = vocabulary.GetArray<string>(TokensKey).Length;
         if (vocabularySize == 0)
         {
             throw new GgufFormatException(vocabulary.FilePath, -1, $"'{TokensKey}' is empty.");
         }
         // The writer only reads these values (it never mutates a GgufArray), so they can be passed on as they are.
-        return vocabulary.MetadataEntries.Where(e => e.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal)).ToList();
+        var entries = vocabulary.MetadataEntries.Where(e => e.Key.StartsWith(TokenizerPrefix, StringComparison.Ordinal)).ToList();
+        return new TokenizerMetadata(entries, vocabularySize,
+            vocabulary.GetValueOrDefault<string?>(TokenizerFactory.PreTokenizerKey, null) ?? "");
     }
 
     private static void SetModelMetadata(GgufWriter writer, TestModelShape shape, ArchitectureTraits traits,

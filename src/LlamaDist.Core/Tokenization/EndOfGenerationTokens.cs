@@ -15,11 +15,13 @@ internal static class EndOfGenerationTokens
         "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
     ];
 
-    // Texts that end generation whatever the metadata says.
+    // Texts that end generation whatever the metadata says (llama.cpp's list as LLamaSharp 0.30 ships it; "</s>" is
+    // on it, so in a byte-level vocabulary that holds "</s>" as an ordinary token it becomes a Control token too).
     private static readonly string[] AlwaysEndTexts =
     [
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-        "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+        "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+        "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
         // fill-in-the-middle padding, repository and file separators (Qwen and CodeLlama style)
         "<|fim_pad|>", "<fim-pad>", "<PAD>", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<|file_sep|>",
     ];
@@ -43,6 +45,15 @@ internal static class EndOfGenerationTokens
         }
 
         MarkByText(vocabulary, ids, AlwaysEndTexts);
+
+        // Gemma 4 spells text "</s>" and ends turns with "<|tool_response>"; there "</s>" stays Control but does not
+        // end generation (llama.cpp's exception for that vocabulary).
+        if (vocabulary.TryGetId("<|tool_response>", out _) && vocabulary.TryGetId("</s>", out int closingTag)
+            && closingTag != eosId && closingTag != endOfTurnId && closingTag != endOfMessageId)
+        {
+            ids.Remove(closingTag);
+        }
+
         return ids;
     }
 

@@ -29,4 +29,8 @@ public sealed class SentencePieceOptions
 
     /// <summary>tokenizer.ggml.add_space_prefix (default true for SPM).</summary>
     public bool AddSpacePrefix { get; init; } = true;
+
+    /// <summary>Special tokens swallow the whitespace after them, as llama.cpp does for Phi-3 vocabularies (chosen by
+    /// general.name containing "phi-3" or "phi3").</summary>
+    public bool RightStripSpecialTokens { get; init; }
 }

@@ -49,7 +49,8 @@ public sealed class SentencePieceTokenizer : ITokenizer
 
         // Type overrides must happen before the splitter and the piece cache read the types.
         endOfGenerationIds = EndOfGenerationTokens.Detect(vocabulary, EosId, EndOfTurnId, EndOfMessageId);
-        splitter = new SpecialTokenSplitter(vocabulary);
+        splitter = new SpecialTokenSplitter(vocabulary,
+            options.RightStripSpecialTokens ? SpecialTokenSplitter.PhiThreeUnstrippedTexts : null);
         byteTokenIds = FindByteTokens(vocabulary);
         byteToToken = ByteToToken;
         pieces = new byte[vocabulary.Count][];
@@ -94,7 +95,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
 
         if (text.Length > 0)
         {
-            string input = ReplaceLoneSurrogates(text);
+            string input = TextSanitizer.ReplaceLoneSurrogates(text);
 
             // The space prefix goes before the first text fragment and before any text that follows a special token.
             bool previousWasSpecial = true;
@@ -282,37 +283,6 @@ public sealed class SentencePieceTokenizer : ITokenizer
 
             state.input.AsSpan(state.offset, state.length).Replace(destination[start..], ' ', SpaceMarker);
         });
-    }
-
-    /// <summary>A lone UTF-16 surrogate has no UTF-8 form; like any UTF-8 conversion, it becomes U+FFFD.</summary>
-    private static string ReplaceLoneSurrogates(string text)
-    {
-        int index = 0;
-        while (index < text.Length)
-        {
-            if (Rune.DecodeFromUtf16(text.AsSpan(index), out _, out int consumed) != System.Buffers.OperationStatus.Done)
-            {
-                break;
-            }
-
-            index += consumed;
-        }
-
-        if (index == text.Length)
-        {
-            return text;
-        }
-
-        var builder = new StringBuilder(text.Length);
-        builder.Append(text, 0, index);
-        while (index < text.Length)
-        {
-            Rune.DecodeFromUtf16(text.AsSpan(index), out Rune rune, out int consumed); // invalid -> U+FFFD, 1 char
-            builder.Append(rune.ToString());
-            index += consumed;
-        }
-
-        return builder.ToString();
     }
 
     private int CheckSpecialId(int id, string name)

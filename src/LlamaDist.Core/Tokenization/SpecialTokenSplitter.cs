@@ -4,7 +4,9 @@ namespace LlamaDist.Core.Tokenization;
 /// llama.cpp's tokenizer_st_partition: before the model tokenizer runs, occurrences of special-token texts in the input
 /// are cut out as whole tokens. Tokens are tried longest text first; each one splits every remaining raw-text fragment
 /// at its leftmost non-overlapping occurrences. User-defined tokens are always split out; control and unknown tokens
-/// only when special parsing is asked for (so plain text "&lt;s&gt;" stays text by default).
+/// only when special parsing is asked for (so plain text "&lt;s&gt;" stays text by default). Tokens marked
+/// right-strip (llama.cpp's LLAMA_TOKEN_ATTR_RSTRIP, which it sets on Phi-3's special tokens) also swallow the ASCII
+/// whitespace that follows them.
 /// </summary>
 internal sealed class SpecialTokenSplitter
 {
@@ -13,8 +15,11 @@ internal sealed class SpecialTokenSplitter
     // Control, user-defined and unknown ids, longest text first (ties by id, so the order is deterministic).
     private readonly int[] specialIds;
     private readonly bool hasUserDefined;
+    private readonly HashSet<int> rightStripIds;
 
-    public SpecialTokenSplitter(TokenVocabulary vocabulary)
+    /// <param name="rightStripTexts">When not null, every special token except these texts is right-strip
+    /// (Phi-3: all but "&lt;unk&gt;", "&lt;s&gt;" and "&lt;|endoftext|&gt;"); null for none.</param>
+    public SpecialTokenSplitter(TokenVocabulary vocabulary, IReadOnlyCollection<string>? rightStripTexts = null)
     {
         this.vocabulary = vocabulary;
         var ids = new List<int>();
@@ -32,7 +37,13 @@ internal sealed class SpecialTokenSplitter
             .OrderByDescending(id => vocabulary.GetText(id).Length)
             .ThenBy(id => id)
             .ToArray();
+        rightStripIds = rightStripTexts is null
+            ? []
+            : ids.Where(id => !rightStripTexts.Contains(vocabulary.GetText(id))).ToHashSet();
     }
+
+    /// <summary>The texts llama.cpp leaves without right-strip in a Phi-3 vocabulary.</summary>
+    public static IReadOnlyCollection<string> PhiThreeUnstrippedTexts { get; } = ["<unk>", "<s>", "<|endoftext|>"];
 
     /// <summary>Splits <paramref name="text"/> (non-empty) into raw-text and token fragments, in text order.</summary>
     public List<TextFragment> Split(string text, bool parseSpecial)
@@ -56,13 +67,14 @@ internal sealed class SpecialTokenSplitter
                 continue;
             }
 
-            fragments = SplitAll(fragments, text, tokenText, id);
+            fragments = SplitAll(fragments, text, tokenText, id, rightStripIds.Contains(id));
         }
 
         return fragments;
     }
 
-    private static List<TextFragment> SplitAll(List<TextFragment> fragments, string text, string tokenText, int id)
+    private static List<TextFragment> SplitAll(List<TextFragment> fragments, string text, string tokenText, int id,
+        bool rightStrip)
     {
         var result = new List<TextFragment>(fragments.Count + 2);
         foreach (TextFragment fragment in fragments)
@@ -90,6 +102,10 @@ internal sealed class SpecialTokenSplitter
 
                 result.Add(TextFragment.Token(id));
                 position = match + tokenText.Length;
+                while (rightStrip && position < end && text[position] is ' ' or '\t' or '\n' or '\v' or '\f' or '\r')
+                {
+                    position++;
+                }
             }
 
             if (position < end)

@@ -21,12 +21,15 @@ public static class TokenizerFactory
     public const string AddBosKey = "tokenizer.ggml.add_bos_token";
     public const string AddEosKey = "tokenizer.ggml.add_eos_token";
     public const string AddSpacePrefixKey = "tokenizer.ggml.add_space_prefix";
+    public const string PreTokenizerKey = "tokenizer.ggml.pre";
+    public const string MergesKey = "tokenizer.ggml.merges";
 
     /// <summary>
-    /// The tokenizer for <paramref name="file"/>. "llama" gives a <see cref="SentencePieceTokenizer"/>; any other model
-    /// (e.g. "gpt2") throws <see cref="UnsupportedTokenizerException"/>. A missing or malformed required key
-    /// (model, tokens) or vocabulary arrays of different lengths throw <see cref="GgufFormatException"/> naming the key;
-    /// a vocabulary that cannot tokenize (e.g. no byte fallback) throws <see cref="InvalidVocabularyException"/>.
+    /// The tokenizer for <paramref name="file"/>. "llama" gives a <see cref="SentencePieceTokenizer"/>, "gpt2" a
+    /// <see cref="BytePairTokenizer"/>; any other model, or a BPE pre-tokenizer (tokenizer.ggml.pre) this engine does
+    /// not know, throws <see cref="UnsupportedTokenizerException"/>. A missing or malformed required key
+    /// (model, tokens, merges) or vocabulary arrays of different lengths throw <see cref="GgufFormatException"/>
+    /// naming the key; a vocabulary that cannot tokenize (e.g. no byte fallback) throws <see cref="InvalidVocabularyException"/>.
     /// </summary>
     public static ITokenizer FromGguf(GgufFile file)
     {
@@ -35,6 +38,7 @@ public static class TokenizerFactory
         return model switch
         {
             "llama" => CreateSentencePiece(file),
+            "gpt2" => CreateBytePair(file),
             _ => throw new UnsupportedTokenizerException(model),
         };
     }
@@ -59,6 +63,7 @@ public static class TokenizerFactory
             AddBos = file.GetValueOrDefault(AddBosKey, defaults.AddBos),
             AddEos = file.GetValueOrDefault(AddEosKey, defaults.AddEos),
             AddSpacePrefix = file.GetValueOrDefault(AddSpacePrefixKey, defaults.AddSpacePrefix),
+            RightStripSpecialTokens = IsPhiThree(file),
         };
 
         return new SentencePieceTokenizer(tokens, scores, types, options);
@@ -84,6 +89,42 @@ public static class TokenizerFactory
             throw new GgufFormatException(file.FilePath, -1,
                 $"metadata key '{TokenTypesKey}' has {types.Length} entries but '{TokensKey}' has {tokens.Length}.");
         }
+    }
+
+    /// <summary>A byte-level BPE tokenizer from the file's vocabulary, merges and pre-tokenizer name.</summary>
+    public static BytePairTokenizer CreateBytePair(GgufFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        string[] tokens = file.GetArray<string>(TokensKey);
+        float[]? scores = file.Metadata.ContainsKey(ScoresKey) ? file.GetArray<float>(ScoresKey) : null;
+        int[]? types = file.Metadata.ContainsKey(TokenTypesKey) ? file.GetArray<int>(TokenTypesKey) : null;
+        RequireConsistentArrays(file, tokens, scores, types);
+        string[] merges = file.GetArray<string>(MergesKey);
+        string? preTokenizer = file.GetValueOrDefault<string?>(PreTokenizerKey, null);
+
+        var defaults = new BytePairOptions();
+        var options = new BytePairOptions
+        {
+            PreTokenizer = preTokenizer,
+            BosId = ReadSpecialId(file, BosIdKey, defaults.BosId, tokens.Length),
+            EosId = ReadSpecialId(file, EosIdKey, defaults.EosId, tokens.Length),
+            UnknownId = ReadSpecialId(file, UnknownIdKey, defaults.UnknownId, tokens.Length),
+            EndOfTurnId = ReadSpecialId(file, EndOfTurnIdKey, defaults.EndOfTurnId, tokens.Length),
+            EndOfMessageId = ReadSpecialId(file, EndOfMessageIdKey, defaults.EndOfMessageId, tokens.Length),
+            AddBos = file.Metadata.ContainsKey(AddBosKey) ? file.GetValue<bool>(AddBosKey) : null,
+            AddEos = file.GetValueOrDefault(AddEosKey, defaults.AddEos),
+            AddSpacePrefix = file.GetValueOrDefault(AddSpacePrefixKey, defaults.AddSpacePrefix),
+            RightStripSpecialTokens = IsPhiThree(file),
+        };
+
+        return new BytePairTokenizer(tokens, scores, types, merges, options);
+    }
+
+    /// <summary>llama.cpp gives Phi-3's special tokens right-strip by model name (general.name, any case).</summary>
+    private static bool IsPhiThree(GgufFile file)
+    {
+        string name = file.TryGetValue("general.name", out string? value) ? value ?? "" : "";
+        return name.Contains("phi-3", StringComparison.OrdinalIgnoreCase) || name.Contains("phi3", StringComparison.OrdinalIgnoreCase);
     }
 
     private static int ReadSpecialId(GgufFile file, string key, int defaultId, int vocabularySize)

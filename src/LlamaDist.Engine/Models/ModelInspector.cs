@@ -83,6 +83,7 @@ public static class ModelInspector
             ContextLength = shape.ContextLength,
             VocabularySize = shape.VocabularySize,
             TokenizerModel = file.TryGetValue("tokenizer.ggml.model", out string tokenizer) ? tokenizer : "none",
+            PreTokenizer = file.TryGetValue("tokenizer.ggml.pre", out string preTokenizer) ? preTokenizer : "",
             ChatTemplate = file.TryGetValue(ChatTemplates.MetadataKey, out string chatTemplate) ? chatTemplate : null,
             Supported = reason is null,
             Reason = reason ?? "",

@@ -36,4 +36,10 @@ public sealed class ModelSummary
 
     /// <summary>Why the engine cannot run it (the loader's own message); empty when <see cref="Supported"/>.</summary>
     public required string Reason { get; init; }
+    /// <summary>The tokenizer kind as llama.cpp names it: "spm" (tokenizer.ggml.model "llama"), "gpt2" (byte-level
+    /// BPE), otherwise the model value itself.</summary>
+    public string Tokenizer => TokenizerModel == "llama" ? "spm" : TokenizerModel;
+
+    /// <summary>tokenizer.ggml.pre of a byte-level BPE vocabulary ("llama-bpe", "qwen2" ...); empty when the file has none.</summary>
+    public string PreTokenizer { get; init; } = "";
 }

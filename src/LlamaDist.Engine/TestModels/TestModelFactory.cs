@@ -1,5 +1,6 @@
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.TestModels;
+using LlamaDist.Core.Tokenization;
 using LlamaDist.Engine.Errors;
 using LlamaDist.Engine.Models;
 
@@ -7,7 +8,7 @@ namespace LlamaDist.Engine.TestModels;
 
 /// <summary>
 /// Writes synthetic models (deterministic pseudo-random weights) for tests and benchmarks, in the GGUF layout of
-/// one of the architectures llama.cpp runs.
+/// one of the architectures llama.cpp runs, with the vocabulary of another GGUF or of a Hugging Face tokenizer.json.
 /// </summary>
 public static class TestModelFactory
 {
@@ -30,6 +31,62 @@ public static class TestModelFactory
         string architecture = nameof(TestModelArchitecture.Llama))
     {
         var fullPath = Path.GetFullPath(path);
+        var (parsedPreset, parsedArchitecture, type) = CheckRequest(fullPath, preset, architecture, weightType, overwrite);
+
+        var vocabularyPath = ModelPaths.Resolve(vocabularyFrom ?? ModelPaths.DefaultModelPath());
+        return WriteInPlace(fullPath, vocabularyPath, temporaryPath =>
+            TestModelWriter.Write(temporaryPath, parsedPreset, parsedArchitecture, type, seed, vocabularyPath, progress, cancellationToken));
+    }
+
+    /// <summary>
+    /// Like <see cref="Create"/>, with the vocabulary imported from a Hugging Face tokenizer.json (gzipped or not) and
+    /// optionally its tokenizer_config.json (BOS/EOS, add_bos/add_eos, chat template); the model's vocabulary size
+    /// follows the tokenizer. An unusable tokenizer file is InvalidArgument; an unrecognised pre-tokenizer is
+    /// UnsupportedTokenizer.
+    /// </summary>
+    public static ModelSummary CreateWithTokenizer(string path, string preset, string weightType, int seed,
+        string tokenizerJsonPath, string? tokenizerConfigPath, bool overwrite, IProgress<double>? progress = null,
+        CancellationToken cancellationToken = default, string architecture = nameof(TestModelArchitecture.Llama))
+    {
+        var fullPath = Path.GetFullPath(path);
+        var (parsedPreset, parsedArchitecture, type) = CheckRequest(fullPath, preset, architecture, weightType, overwrite);
+        TokenizerMetadata tokenizer = ImportTokenizer(tokenizerJsonPath, tokenizerConfigPath);
+        return WriteInPlace(fullPath, tokenizerJsonPath, temporaryPath =>
+            TestModelWriter.Write(temporaryPath, TestModelShape.For(parsedPreset), parsedArchitecture, type, seed, tokenizer, progress,
+                cancellationToken));
+    }
+
+    /// <summary>Reads tokenizer.json (+ tokenizer_config.json) into GGUF tokenizer metadata, with engine errors.</summary>
+    public static TokenizerMetadata ImportTokenizer(string tokenizerJsonPath, string? tokenizerConfigPath)
+    {
+        string jsonPath = ResolveInput(tokenizerJsonPath, "tokenizer.json");
+        string? configPath = tokenizerConfigPath is null ? null : ResolveInput(tokenizerConfigPath, "tokenizer_config.json");
+        return ExceptionTranslation.Run(jsonPath, () =>
+        {
+            try
+            {
+                return HuggingFaceTokenizerImport.Read(jsonPath, configPath);
+            }
+            catch (InvalidVocabularyException invalid)
+            {
+                throw new LlamaDistException(LlamaErrorKind.InvalidArgument, invalid.Message, jsonPath, invalid);
+            }
+        });
+    }
+
+    private static string ResolveInput(string path, string what)
+    {
+        var fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"The {what} file '{fullPath}' does not exist.", fullPath);
+        }
+        return fullPath;
+    }
+
+    private static (TestModelPreset Preset, TestModelArchitecture Architecture, GgmlType Type) CheckRequest(string fullPath, string preset,
+        string architecture, string weightType, bool overwrite)
+    {
         if (!Enum.TryParse<TestModelPreset>(preset, ignoreCase: true, out var parsedPreset))
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Unknown preset '{preset}'. Presets: {string.Join(", ", Presets)}.", nameof(preset));
@@ -52,16 +109,18 @@ public static class TestModelFactory
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"The directory '{directory}' does not exist.", directory);
         }
+        return (parsedPreset, parsedArchitecture, type);
+    }
 
-        var vocabularyPath = ModelPaths.Resolve(vocabularyFrom ?? ModelPaths.DefaultModelPath());
+    private static ModelSummary WriteInPlace(string fullPath, string sourcePath, Action<string> write)
+    {
         // Write beside the target and move into place, so a cancelled or failed run never leaves half a model.
         var temporaryPath = fullPath + ".partial";
         try
         {
-            ExceptionTranslation.Run(vocabularyPath, () =>
+            ExceptionTranslation.Run(sourcePath, () =>
             {
-                TestModelWriter.Write(temporaryPath, parsedPreset, parsedArchitecture, type, seed, vocabularyPath, progress,
-                    cancellationToken);
+                write(temporaryPath);
                 return true;
             });
             File.Move(temporaryPath, fullPath, overwrite: true);

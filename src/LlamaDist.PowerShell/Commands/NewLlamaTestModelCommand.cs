@@ -46,6 +46,17 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string? VocabFrom { get; set; }
 
+    /// <summary>A Hugging Face tokenizer.json (gzipped or not) to build the vocabulary from; the model's vocabulary
+    /// size follows it. Byte-level BPE tokenizers (Llama 3, Qwen 2/3, GPT-2 style).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Tokenizer { get; set; }
+
+    /// <summary>The tokenizer_config.json beside -Tokenizer: BOS/EOS, add_bos/add_eos and the chat template.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? TokenizerConfig { get; set; }
+
     /// <summary>Overwrite an existing file.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -58,12 +69,23 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
             return;
         }
 
+        if (Tokenizer is not null && VocabFrom is not null || TokenizerConfig is not null && Tokenizer is null)
+        {
+            ThrowTerminatingError(new ErrorRecord(
+                new ArgumentException("Use either -VocabFrom or -Tokenizer (with an optional -TokenizerConfig)."),
+                "InvalidArgument", ErrorCategory.InvalidArgument, Tokenizer ?? TokenizerConfig));
+        }
+
         var vocabulary = VocabFrom is null ? null : ResolveSinglePath(VocabFrom);
+        var tokenizerJson = Tokenizer is null ? null : ResolveSinglePath(Tokenizer);
+        var tokenizerConfig = TokenizerConfig is null ? null : ResolveSinglePath(TokenizerConfig);
         RunEngine(() =>
         {
             var progress = CreateProgress(ProgressId, "Writing test model", $"{Preset} {Architecture} {Type} -> {path}");
-            var summary = TestModelFactory.Create(path, Preset, Type, Seed, vocabulary, Force, progress, CancellationToken,
-                Architecture);
+            var summary = tokenizerJson is null
+                ? TestModelFactory.Create(path, Preset, Type, Seed, vocabulary, Force, progress, CancellationToken, Architecture)
+                : TestModelFactory.CreateWithTokenizer(path, Preset, Type, Seed, tokenizerJson, tokenizerConfig, Force,
+                    progress, CancellationToken, Architecture);
             CompleteProgress(ProgressId, "Writing test model");
             WriteObject(OutputMapping.ToModelInfo(summary));
         }, path);

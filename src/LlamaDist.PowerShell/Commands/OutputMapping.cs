@@ -35,6 +35,8 @@ internal static class OutputMapping
         TokenizerModel = summary.TokenizerModel,
         Supported = summary.Supported,
         Reason = summary.Reason,
+        Tokenizer = summary.Tokenizer,
+        PreTokenizer = summary.PreTokenizer,
     };
 
     /// <summary>A prompt result, or a chat result (which adds the conversation to the same figures).</summary>

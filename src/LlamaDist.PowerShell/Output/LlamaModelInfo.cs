@@ -38,4 +38,9 @@ public sealed class LlamaModelInfo
 
     /// <summary>Why the model cannot run (architecture, tokenizer or tensor refused); empty when supported.</summary>
     public string Reason { get; init; } = "";
+    /// <summary>"spm" or "gpt2" (llama.cpp's names for SentencePiece and byte-level BPE).</summary>
+    public string Tokenizer { get; init; } = "";
+
+    /// <summary>The byte-level BPE pre-tokenizer (tokenizer.ggml.pre), e.g. "llama-bpe"; empty for SentencePiece.</summary>
+    public string PreTokenizer { get; init; } = "";
 }

@@ -42,15 +42,74 @@ public sealed class TokenizerFactoryTests : IDisposable
     }
 
     [Fact]
-    public void ANonLlamaTokenizerModelIsRejectedByName()
+    public void AnUnknownTokenizerModelIsRejectedByName()
     {
-        string path = WriteVocabulary("gpt2", writer => { });
+        string path = WriteVocabulary("rwkv", writer => { });
         using GgufFile file = GgufFile.Open(path);
 
         var error = Assert.Throws<UnsupportedTokenizerException>(() => TokenizerFactory.FromGguf(file));
 
-        Assert.Equal("gpt2", error.ModelName);
-        Assert.Contains("'gpt2'", error.Message);
+        Assert.Equal("rwkv", error.ModelName);
+        Assert.Null(error.PreTokenizerName);
+        Assert.Contains("'rwkv'", error.Message);
+    }
+
+    [Fact]
+    public void AGpt2VocabularyWithAnUnknownPreTokenizerIsRejectedNamingIt()
+    {
+        string path = WriteVocabulary("gpt2", writer =>
+        {
+            writer.SetMetadata(TokenizerFactory.PreTokenizerKey, "mystery-pre");
+            writer.SetMetadata(TokenizerFactory.MergesKey, new[] { "a b" });
+        });
+        using GgufFile file = GgufFile.Open(path);
+
+        var error = Assert.Throws<UnsupportedTokenizerException>(() => TokenizerFactory.FromGguf(file));
+
+        Assert.Equal("mystery-pre", error.PreTokenizerName);
+        Assert.Contains("'mystery-pre'", error.Message);
+        Assert.Contains("tokenizer.ggml.pre", error.Message);
+        Assert.Contains("'llama-bpe'", error.Message);
+    }
+
+    [Fact]
+    public void AGpt2VocabularyWithScoresOfAnotherLengthIsInvalid()
+    {
+        string path = WriteVocabulary("gpt2", writer =>
+        {
+            writer.SetMetadata(TokenizerFactory.MergesKey, new[] { "a b" });
+            writer.SetMetadata(TokenizerFactory.ScoresKey, new[] { 0f, 0f });
+        });
+        using GgufFile file = GgufFile.Open(path);
+
+        var error = Assert.Throws<InvalidVocabularyException>(() => TokenizerFactory.FromGguf(file));
+
+        Assert.Contains("2 scores", error.Message);
+    }
+
+    [Fact]
+    public void AGpt2VocabularyMergesByRankAndReadsItsSettings()
+    {
+        string path = WriteVocabulary("gpt2", writer =>
+        {
+            writer.SetMetadata(TokenizerFactory.PreTokenizerKey, "qwen2");
+            writer.SetMetadata(TokenizerFactory.MergesKey, new[] { "a b" });
+            writer.SetMetadata(TokenizerFactory.BosIdKey, 1u);
+            writer.SetMetadata(TokenizerFactory.EosIdKey, 2u);
+            writer.SetMetadata(TokenizerFactory.AddBosKey, true);
+        });
+        using GgufFile file = GgufFile.Open(path);
+
+        var tokenizer = Assert.IsType<BytePairTokenizer>(TokenizerFactory.FromGguf(file));
+
+        Assert.Equal("qwen2", tokenizer.PreTokenizer.Name);
+        Assert.Equal([1, 5, 3], tokenizer.Encode("aba", addSpecial: true));
+        // Without parse-special, "</s>" is plain text: its characters have no tokens here, so only the letters remain.
+        Assert.Equal([3, 3], tokenizer.Encode("a</s>a", addSpecial: false, parseSpecial: false));
+        Assert.Equal([3, 2, 3], tokenizer.Encode("a</s>a", addSpecial: false, parseSpecial: true));
+        Assert.True(tokenizer.IsEndOfGeneration(2));
+        Assert.Equal("aba", tokenizer.Decode([1, 5, 3]));
+        Assert.Equal("<s>aba</s>", tokenizer.Decode([1, 5, 3, 2], removeSpecial: false, unparseSpecial: true));
     }
 
     [Fact]
