@@ -48,7 +48,7 @@ Describe 'Start-LlamaWorker and Get-LlamaWorker' {
     It 'asks any worker for its status by endpoint' {
         $status = Get-LlamaWorker -Endpoint $script:D1.Endpoint
         $status.Name | Should -Be 'pester-detached'
-        $status.Protocol | Should -Be '1.0'
+        $status.Protocol | Should -Be '1.1'
         $status.BytesPerSecond | Should -BeGreaterThan 0
         $status.Sessions | Should -Be 0
     }

@@ -9,8 +9,12 @@ public static class WireProtocol
     /// <summary>Incompatible revisions; a handshake with another major is refused.</summary>
     public const uint Major = 1;
 
-    /// <summary>Compatible additions within <see cref="Major"/>.</summary>
-    public const uint Minor = 0;
+    /// <summary>
+    /// Compatible additions within <see cref="Major"/>. 1: handshake challenge and proof, next-stage certificate
+    /// pins, owners and leases (RenewLease), Shutdown, the architecture fields of ModelConfig, worker limits in
+    /// WorkerStatus.
+    /// </summary>
+    public const uint Minor = 1;
 
     /// <summary>This assembly's version as the handshake sends it.</summary>
     public static ProtocolVersion Current => new() { Major = Major, Minor = Minor };
