@@ -18,10 +18,9 @@ namespace LlamaDist.PowerShell.Commands;
 [Cmdlet(VerbsCommon.Get, "LlamaWorker", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaWorker), ParameterSetName = [LocalSet])]
 [OutputType(typeof(LlamaWorkerStatus), ParameterSetName = [EndpointSet])]
-public sealed class GetLlamaWorkerCommand : LlamaCmdlet
+public sealed class GetLlamaWorkerCommand : EndpointAccessCmdlet
 {
     private const string LocalSet = "Session";
-    private const string EndpointSet = "Endpoint";
 
     /// <summary>Names or endpoints of workers of this machine (wildcards allowed).</summary>
     [Parameter(Position = 0, ParameterSetName = LocalSet)]
@@ -33,29 +32,6 @@ public sealed class GetLlamaWorkerCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[] Endpoint { get; set; } = [];
 
-    /// <summary>With -Endpoint: the cluster token the workers run with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    public System.Security.SecureString? Token { get; set; }
-
-    /// <summary>With -Endpoint: a file whose first line is the cluster token.</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    [ValidateNotNullOrEmpty]
-    public string? TokenFile { get; set; }
-
-    /// <summary>With -Endpoint: SHA-256 thumbprints the workers' TLS certificates may have (https:// endpoints).</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    [ValidateNotNullOrEmpty]
-    public string[]? CertificateThumbprint { get; set; }
-
-    /// <summary>A PFX file with the client certificate to present to workers that require one (mutual TLS).</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    [ValidateNotNullOrEmpty]
-    public string? ClientCertificatePath { get; set; }
-
-    /// <summary>The password of the -ClientCertificatePath file.</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    public System.Security.SecureString? ClientCertificatePassword { get; set; }
-
     protected override void ProcessRecord()
     {
         if (ParameterSetName == EndpointSet)
@@ -64,8 +40,7 @@ public sealed class GetLlamaWorkerCommand : LlamaCmdlet
             {
                 RunEngine(() =>
                 {
-                    var access = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword,
-                        [endpoint], ResolveSinglePath);
+                    var access = AccessFor(endpoint);
                     WriteObject(OutputMapping.ToWorkerStatus(WorkerInspector.Query(endpoint, access, CancellationToken)));
                 }, endpoint);
             }

@@ -17,11 +17,10 @@ namespace LlamaDist.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Stop, "LlamaWorker", SupportsShouldProcess = true, DefaultParameterSetName = WorkerSet)]
 [OutputType(typeof(LlamaWorker))]
-public sealed class StopLlamaWorkerCommand : LlamaCmdlet
+public sealed class StopLlamaWorkerCommand : EndpointAccessCmdlet
 {
     private const string WorkerSet = "Worker";
     private const string NameSet = "Name";
-    private const string EndpointSet = "Endpoint";
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = WorkerSet)]
     public LlamaWorker[] Worker { get; set; } = [];
@@ -34,29 +33,6 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
     [Parameter(Mandatory = true, ParameterSetName = EndpointSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string[] Endpoint { get; set; } = [];
-
-    /// <summary>With -Endpoint: the cluster token the workers run with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    public System.Security.SecureString? Token { get; set; }
-
-    /// <summary>With -Endpoint: a file whose first line is the cluster token.</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    [ValidateNotNullOrEmpty]
-    public string? TokenFile { get; set; }
-
-    /// <summary>With -Endpoint: SHA-256 thumbprints the workers' TLS certificates may have (https:// endpoints).</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    [ValidateNotNullOrEmpty]
-    public string[]? CertificateThumbprint { get; set; }
-
-    /// <summary>With -Endpoint: a PFX file with the client certificate to present to workers that require one (mutual TLS).</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    [ValidateNotNullOrEmpty]
-    public string? ClientCertificatePath { get; set; }
-
-    /// <summary>The password of the -ClientCertificatePath file.</summary>
-    [Parameter(ParameterSetName = EndpointSet)]
-    public System.Security.SecureString? ClientCertificatePassword { get; set; }
 
     /// <summary>Write the stopped workers to the pipeline (worker objects and -Name).</summary>
     [Parameter]
@@ -112,8 +88,7 @@ public sealed class StopLlamaWorkerCommand : LlamaCmdlet
     {
         RunEngine(() =>
         {
-            var access = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword,
-                [endpoint], ResolveSinglePath);
+            var access = AccessFor(endpoint);
             var result = WorkerShutdown.Request(endpoint, access, CancellationToken);
             WriteVerbose(result.Exited
                 ? $"Worker at {endpoint} (process {result.ProcessId}) shut down and exited."
