@@ -1,3 +1,4 @@
+using System.Net.Http;
 using Grpc.Core;
 
 namespace LlamaDist.Distributed.Client;
@@ -26,6 +27,9 @@ public sealed class WorkerCallException : Exception
         var failure = exception.Trailers.GetValue(FailureTrailer) is { } named && Enum.TryParse<WorkerFailure>(named, out var parsed)
             ? parsed
             : IsCertificateFailure(exception) ? WorkerFailure.CertificateRejected
+            // The HTTP/2 connection itself failed (refused, reset, or closed during its handshake, as a worker that
+            // requires a client certificate does to a caller without one): nothing answered the call.
+            : exception.Status.DebugException is HttpRequestException ? WorkerFailure.Unreachable
             : exception.StatusCode switch
             {
                 StatusCode.Unauthenticated => WorkerFailure.AuthenticationFailed,
