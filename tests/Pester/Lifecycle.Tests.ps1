@@ -182,7 +182,7 @@ Describe 'The log of a detached worker' {
             $null = Get-LlamaWorker -Endpoint $chosen.Endpoint
             $text = Get-Content $chosen.LogPath -Raw
             $text | Should -Match "process $($chosen.ProcessId)"
-            $text | Should -Match 'Handshake from status@'
+            $text | Should -Match "Handshake from 'status@"
             if (-not $IsWindows) {
                 (Get-Item $chosen.LogPath).UnixMode | Should -Be '-rw-------'
             }

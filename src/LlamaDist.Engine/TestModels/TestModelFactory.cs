@@ -57,7 +57,7 @@ public static class TestModelFactory
     }
 
     /// <summary>Reads tokenizer.json (+ tokenizer_config.json) into GGUF tokenizer metadata, with engine errors.</summary>
-    public static TokenizerMetadata ImportTokenizer(string tokenizerJsonPath, string? tokenizerConfigPath)
+    internal static TokenizerMetadata ImportTokenizer(string tokenizerJsonPath, string? tokenizerConfigPath)
     {
         string jsonPath = ResolveInput(tokenizerJsonPath, "tokenizer.json");
         string? configPath = tokenizerConfigPath is null ? null : ResolveInput(tokenizerConfigPath, "tokenizer_config.json");

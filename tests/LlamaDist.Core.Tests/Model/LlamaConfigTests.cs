@@ -103,14 +103,16 @@ public sealed class LlamaConfigTests
     [Theory]
     [InlineData("qwen2", RopeStyle.NeoX)]
     [InlineData("qwen3", RopeStyle.NeoX)]
+    [InlineData("phi3", RopeStyle.NeoX)]
+    [InlineData("gemma2", RopeStyle.NeoX)]
     [InlineData("llama", RopeStyle.Normal)]
     public void Supported_architectures_read_their_own_keys(string architecture, RopeStyle rope)
     {
         var config = Load(m => Rename(m, architecture));
         Assert.Equal(architecture, config.Architecture);
         Assert.Equal(rope, config.Traits.Rope);
-        var unknown = Assert.Throws<UnsupportedModelException>(() => Load(m => Rename(m, "gemma2")));
-        Assert.Contains("'gemma2' is not supported", unknown.Message, StringComparison.Ordinal);
+        var unknown = Assert.Throws<UnsupportedModelException>(() => Load(m => Rename(m, "mamba")));
+        Assert.Contains("'mamba' is not supported", unknown.Message, StringComparison.Ordinal);
         Assert.Contains("'qwen3'", unknown.Message, StringComparison.Ordinal);
     }
 
