@@ -73,9 +73,9 @@ internal static unsafe class LlamaBlock
         for (int t = 0; t < tokens; t++)
         {
             Rope.Apply(query.Slice(t * config.QueryWidth, config.QueryWidth), config.HeadCount,
-                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors);
+                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors, config.RopeAttentionFactor);
             Rope.Apply(key.Slice(t * config.KvWidth, config.KvWidth), config.KvHeadCount,
-                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors);
+                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors, config.RopeAttentionFactor);
         }
         if (config.Traits.ScalesQuery)
         {

@@ -24,9 +24,11 @@ public sealed class LlamaConfig
     public LlamaConfig(int embeddingLength, int layerCount, int feedForwardLength, int headCount, int kvHeadCount,
         float rmsEpsilon, int contextLength, int vocabularySize, int headDimension = 0, float ropeFreqBase = DefaultRopeFreqBase,
         int ropeDimensionCount = 0, string architecture = LlamaArchitecture, int slidingWindow = 0,
-        float attentionSoftCap = 0f, float finalSoftCap = 0f)
+        float attentionSoftCap = 0f, float finalSoftCap = 0f, int ropeOriginalContext = 0, float ropeAttentionFactor = 1f)
     {
         Architecture = architecture;
+        RopeOriginalContext = ropeOriginalContext > 0 ? ropeOriginalContext : contextLength;
+        RopeAttentionFactor = ropeAttentionFactor;
         SlidingWindow = slidingWindow;
         AttentionSoftCap = attentionSoftCap;
         FinalSoftCap = finalSoftCap;
@@ -54,6 +56,12 @@ public sealed class LlamaConfig
     /// many positions, the token's own included; 0 means the whole context.
     /// </summary>
     public int SlidingWindow { get; }
+
+    /// <summary>rope.scaling.original_context_length: LongRoPE's long factors apply to sessions longer than this.</summary>
+    public int RopeOriginalContext { get; }
+
+    /// <summary>rope.scaling.attn_factor: every RoPE cos/sin is multiplied by it (LongRoPE); 1 otherwise.</summary>
+    public float RopeAttentionFactor { get; }
 
     /// <summary>Cap of the attention scores (gemma2's attn_logit_softcapping); 0: none.</summary>
     public float AttentionSoftCap { get; }
@@ -159,6 +167,8 @@ public sealed class LlamaConfig
         int slidingWindow = traits.SlidingWindowOnEvenLayers ? file.GetValueOrDefault(prefix + "attention.sliding_window", 0) : 0;
         float attentionSoftCap = traits.SoftCapping ? file.GetValueOrDefault(prefix + "attn_logit_softcapping", 0f) : 0f;
         float finalSoftCap = traits.SoftCapping ? file.GetValueOrDefault(prefix + "final_logit_softcapping", 0f) : 0f;
+        int ropeOriginalContext = file.GetValueOrDefault(prefix + "rope.scaling.original_context_length", contextLength);
+        float ropeAttentionFactor = traits.LongRopeFactors ? file.GetValueOrDefault(prefix + "rope.scaling.attn_factor", 1f) : 1f;
         RejectExperts(file, prefix);
 
         int vocabularySize = ReadVocabularySize(file, embeddingLength);
@@ -172,7 +182,8 @@ public sealed class LlamaConfig
         }
 
         var config = new LlamaConfig(architecture, embeddingLength, layerCount, feedForwardLength, headCount,
-            kvHeadCount, headDimension, rmsEpsilon, ropeFreqBase, ropeDimensionCount, contextLength, vocabularySize, slidingWindow, attentionSoftCap, finalSoftCap);
+            kvHeadCount, headDimension, rmsEpsilon, ropeFreqBase, ropeDimensionCount, contextLength, vocabularySize, slidingWindow, attentionSoftCap, finalSoftCap,
+            ropeOriginalContext, ropeAttentionFactor);
         string? problem = config.FindInconsistency(explicitHeadDimension);
         if (problem is not null)
         {
@@ -188,9 +199,12 @@ public sealed class LlamaConfig
     // Unvalidated constructor for FromGguf, which reports problems as UnsupportedModelException instead.
     private LlamaConfig(string architecture, int embeddingLength, int layerCount, int feedForwardLength, int headCount,
         int kvHeadCount, int headDimension, float rmsEpsilon, float ropeFreqBase, int ropeDimensionCount,
-        int contextLength, int vocabularySize, int slidingWindow, float attentionSoftCap, float finalSoftCap)
+        int contextLength, int vocabularySize, int slidingWindow, float attentionSoftCap, float finalSoftCap,
+        int ropeOriginalContext, float ropeAttentionFactor)
     {
         Architecture = architecture;
+        RopeOriginalContext = ropeOriginalContext;
+        RopeAttentionFactor = ropeAttentionFactor;
         SlidingWindow = slidingWindow;
         AttentionSoftCap = attentionSoftCap;
         FinalSoftCap = finalSoftCap;
@@ -238,6 +252,8 @@ public sealed class LlamaConfig
             return $"Context length must be positive, not {ContextLength}.";
         if (VocabularySize <= 0)
             return $"Vocabulary size must be positive, not {VocabularySize}.";
+        if (RopeOriginalContext <= 0 || !(RopeAttentionFactor > 0f) || !float.IsFinite(RopeAttentionFactor))
+            return $"RoPE original context {RopeOriginalContext} and attention factor {RopeAttentionFactor} must be positive.";
         if (SlidingWindow < 0 || (SlidingWindow > 0 && !Traits.SlidingWindowOnEvenLayers))
             return $"A sliding window of {SlidingWindow} does not apply to '{Architecture}' models.";
         if (!(AttentionSoftCap >= 0f) || !(FinalSoftCap >= 0f) || ((AttentionSoftCap > 0f || FinalSoftCap > 0f) && !Traits.SoftCapping))

@@ -130,7 +130,7 @@ public sealed unsafe class LlamaForward
 
             for (int slot = 0; slot < Range.Count; slot++)
             {
-                LlamaBlock.Run(Threads, Config, Weights.Layers[slot], Weights.RopeFrequencyFactors, session, slot, count, position, trace);
+                LlamaBlock.Run(Threads, Config, Weights.Layers[slot], Weights.RopeFactorsFor(session.ContextSize), session, slot, count, position, trace);
             }
             session.Advance(count);
 
@@ -253,5 +253,6 @@ public sealed unsafe class LlamaForward
          a.VocabularySize == b.VocabularySize && a.RmsEpsilon == b.RmsEpsilon &&
          a.RopeFreqBase == b.RopeFreqBase && a.RopeDimensionCount == b.RopeDimensionCount &&
          a.Architecture == b.Architecture && a.SlidingWindow == b.SlidingWindow &&
-         a.AttentionSoftCap == b.AttentionSoftCap && a.FinalSoftCap == b.FinalSoftCap);
+         a.AttentionSoftCap == b.AttentionSoftCap && a.FinalSoftCap == b.FinalSoftCap &&
+         a.RopeOriginalContext == b.RopeOriginalContext && a.RopeAttentionFactor == b.RopeAttentionFactor);
 }

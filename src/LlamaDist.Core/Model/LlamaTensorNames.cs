@@ -17,6 +17,11 @@ public static class LlamaTensorNames
     /// <summary>rope_freqs.weight [n_rot / 2]: llama 3 RoPE frequency factors, dividing each pair's angle.</summary>
     public const string RopeFrequencies = "rope_freqs.weight";
 
+    /// <summary>rope_factors_long.weight / rope_factors_short.weight [n_rot / 2]: LongRoPE factors (Phi-3.5, Phi-3 128k).</summary>
+    public const string RopeFactorsLong = "rope_factors_long.weight";
+
+    public const string RopeFactorsShort = "rope_factors_short.weight";
+
     // Per-block suffixes after "blk.{layer}.".
     public const string AttentionNormSuffix = "attn_norm.weight";
     public const string QuerySuffix = "attn_q.weight";

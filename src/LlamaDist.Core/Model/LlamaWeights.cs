@@ -20,9 +20,11 @@ public sealed class LlamaWeights
 
     private LlamaWeights(GgufFile file, LlamaConfig config, LayerRange range, WeightMemory memory,
         LlamaLayerWeights[] layers, WeightMatrix tokenEmbedding, float[]? outputNorm, WeightMatrix output, bool outputTied,
-        float[]? ropeFrequencyFactors)
+        float[]? ropeFrequencyFactors, float[]? ropeFactorsLong, float[]? ropeFactorsShort)
     {
         RopeFrequencyFactors = ropeFrequencyFactors;
+        RopeFactorsLong = ropeFactorsLong;
+        RopeFactorsShort = ropeFactorsShort;
         File = file;
         Memory = memory;
         Config = config;
@@ -56,6 +58,19 @@ public sealed class LlamaWeights
 
     /// <summary>rope_freqs.weight [n_rot / 2] (llama 3): each pair's rotation angle is divided by its factor; null when absent.</summary>
     public float[]? RopeFrequencyFactors { get; }
+
+    /// <summary>rope_factors_long.weight / rope_factors_short.weight [n_rot / 2] (LongRoPE); null when absent.</summary>
+    public float[]? RopeFactorsLong { get; }
+
+    public float[]? RopeFactorsShort { get; }
+
+    /// <summary>
+    /// The factors that divide the RoPE angles of a session holding <paramref name="contextSize"/> tokens: llama 3's
+    /// rope_freqs, or LongRoPE's long factors beyond the original context and its short ones within it (as llama.cpp
+    /// chooses them by the context it was given); null: plain RoPE.
+    /// </summary>
+    public float[]? RopeFactorsFor(int contextSize) =>
+        RopeFrequencyFactors ?? (contextSize > Config.RopeOriginalContext ? RopeFactorsLong : RopeFactorsShort);
 
     /// <summary>True when the file has no output.weight and the head reuses token_embd.weight (tied embeddings).</summary>
     public bool OutputIsTiedToEmbedding { get; }
@@ -113,9 +128,15 @@ public sealed class LlamaWeights
         {
             layers[layer - range.Start] = LoadLayer(file, config, layer);
         }
-        float[]? ropeFactors = config.Traits.RopeFrequencyFactors && file.FindTensor(LlamaTensorNames.RopeFrequencies) is not null
-            ? LlamaTensorReader.Vector(file, LlamaTensorNames.RopeFrequencies, config.RopeDimensionCount / 2)
-            : null;
+        float[]? ropeFactors = OptionalVector(file, config.Traits.RopeFrequencyFactors, LlamaTensorNames.RopeFrequencies, config.RopeDimensionCount / 2);
+        float[]? longFactors = OptionalVector(file, config.Traits.LongRopeFactors, LlamaTensorNames.RopeFactorsLong, config.RopeDimensionCount / 2);
+        float[]? shortFactors = OptionalVector(file, config.Traits.LongRopeFactors, LlamaTensorNames.RopeFactorsShort, config.RopeDimensionCount / 2);
+        if ((longFactors is null) != (shortFactors is null))
+        {
+            throw new UnsupportedModelException(
+                $"The model has only one of '{LlamaTensorNames.RopeFactorsLong}' and '{LlamaTensorNames.RopeFactorsShort}'; LongRoPE needs both.",
+                longFactors is null ? LlamaTensorNames.RopeFactorsLong : LlamaTensorNames.RopeFactorsShort);
+        }
 
         WeightMatrix tokenEmbedding = default;
         WeightMatrix output = default;
@@ -131,8 +152,13 @@ public sealed class LlamaWeights
             output = tied ? tokenEmbedding
                 : LlamaTensorReader.Matrix(file, LlamaTensorNames.Output, embd, config.VocabularySize);
         }
-        return new LlamaWeights(file, config, range, memory, layers, tokenEmbedding, outputNorm, output, tied, ropeFactors);
+        return new LlamaWeights(file, config, range, memory, layers, tokenEmbedding, outputNorm, output, tied, ropeFactors,
+            longFactors, shortFactors);
     }
+
+    /// <summary>A model-wide F32 vector the architecture may have, or null when it has none (or the file lacks it).</summary>
+    private static float[]? OptionalVector(GgufFile file, bool architectureHasIt, string name, int length) =>
+        architectureHasIt && file.FindTensor(name) is not null ? LlamaTensorReader.Vector(file, name, length) : null;
 
     /// <summary>Copies the streamed matrices into process memory, regrouping those the kernels read faster so.</summary>
     private static unsafe void ReadIntoMemory(GgufFile file, IReadOnlyList<GgufTensorInfo> streamed) =>

@@ -43,6 +43,12 @@ public sealed record ModelArchitecture
     /// <summary>rope_freqs.weight [n_rot / 2] may divide the rotation angles (llama 3's long-context frequency factors).</summary>
     public bool RopeFrequencyFactors { get; init; }
 
+    /// <summary>
+    /// rope_factors_long/short.weight may divide the rotation angles (LongRoPE): the long ones when a session's
+    /// context exceeds rope.scaling.original_context_length, with every cos/sin scaled by rope.scaling.attn_factor.
+    /// </summary>
+    public bool LongRopeFactors { get; init; }
+
     /// <summary>blk.N.attn_qkv.weight [n_embd, n_q + 2 n_kv] replaces attn_q/k/v: Q, K and V are its output's column blocks.</summary>
     public bool FusedQueryKeyValue { get; init; }
 
@@ -76,7 +82,7 @@ public sealed record ModelArchitecture
 
     public static ModelArchitecture Phi3 { get; } = new()
     {
-        Name = "phi3", Rope = RopeStyle.NeoX, FusedQueryKeyValue = true, FusedGateUp = true, ScalesQuery = true,
+        Name = "phi3", Rope = RopeStyle.NeoX, FusedQueryKeyValue = true, FusedGateUp = true, ScalesQuery = true, LongRopeFactors = true,
     };
 
     public static ModelArchitecture Gemma2 { get; } = new()
@@ -150,5 +156,8 @@ public sealed record ModelArchitecture
     }
 
     /// <summary>Model-wide tensors besides the embedding, output norm and head that every range needs.</summary>
-    public IReadOnlyList<string> SharedTensors => RopeFrequencyFactors ? [LlamaTensorNames.RopeFrequencies] : [];
+    public IReadOnlyList<string> SharedTensors =>
+        RopeFrequencyFactors ? [LlamaTensorNames.RopeFrequencies]
+        : LongRopeFactors ? [LlamaTensorNames.RopeFactorsLong, LlamaTensorNames.RopeFactorsShort]
+        : [];
 }

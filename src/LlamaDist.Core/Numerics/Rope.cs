@@ -26,10 +26,11 @@ public static class Rope
     /// Rotates <paramref name="headValues"/> [headCount, headDim] in place for one token at
     /// <paramref name="position"/>, pairing values as <paramref name="style"/> says; <paramref name="frequencyFactors"/>
     /// ([ropeDimensions / 2], or empty) divide the angles. Only the first <paramref name="ropeDimensions"/> values
-    /// of each head rotate; the rest are left unchanged, as ggml copies them.
+    /// of each head rotate; the rest are left unchanged, as ggml copies them. <paramref name="magnitude"/> scales every
+    /// cos and sin (LongRoPE's attention factor; 1 for plain RoPE).
     /// </summary>
     public static void Apply(Span<float> headValues, int headCount, int headDim, int position,
-        int ropeDimensions, float freqBase, Model.RopeStyle style, ReadOnlySpan<float> frequencyFactors)
+        int ropeDimensions, float freqBase, Model.RopeStyle style, ReadOnlySpan<float> frequencyFactors, float magnitude = 1f)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headCount);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
@@ -54,6 +55,15 @@ public static class Rope
         Span<float> cosines = pairs <= StackPairs ? stackalloc float[pairs] : new float[pairs];
         Span<float> sines = pairs <= StackPairs ? stackalloc float[pairs] : new float[pairs];
         FillCache(position, ropeDimensions, freqBase, frequencyFactors, cosines, sines);
+        if (magnitude != 1f)
+        {
+            // LongRoPE's attention factor: ggml's rope_yarn multiplies cos and sin by mscale.
+            for (int i = 0; i < pairs; i++)
+            {
+                cosines[i] *= magnitude;
+                sines[i] *= magnitude;
+            }
+        }
 
         // Normal: pair i is (2i, 2i + 1); NeoX: (i, i + pairs).
         int stride = style == Model.RopeStyle.NeoX ? 1 : 2;

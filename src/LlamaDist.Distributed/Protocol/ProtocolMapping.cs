@@ -25,6 +25,8 @@ public static class ProtocolMapping
             SlidingWindow = (uint)config.SlidingWindow,
             AttentionLogitSoftcap = config.AttentionSoftCap,
             FinalLogitSoftcap = config.FinalSoftCap,
+            RopeOriginalContext = (uint)config.RopeOriginalContext,
+            RopeAttentionFactor = config.RopeAttentionFactor,
         };
     }
 
@@ -44,7 +46,8 @@ public static class ProtocolMapping
             headDimension: checked((int)message.HeadDimension), ropeFreqBase: message.RopeFreqBase,
             ropeDimensionCount: checked((int)message.RopeDimensionCount), architecture: message.Architecture,
             slidingWindow: checked((int)message.SlidingWindow), attentionSoftCap: message.AttentionLogitSoftcap,
-            finalSoftCap: message.FinalLogitSoftcap);
+            finalSoftCap: message.FinalLogitSoftcap, ropeOriginalContext: checked((int)message.RopeOriginalContext),
+            ropeAttentionFactor: message.RopeAttentionFactor == 0f ? 1f : message.RopeAttentionFactor);
     }
 
     public static LayerSpan ToMessage(LayerRange range, int layerCount) => new()

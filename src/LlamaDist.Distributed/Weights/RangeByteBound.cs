@@ -22,7 +22,7 @@ public static class RangeByteBound
             long vocabularyMatrix = embd * config.VocabularySize;
             long perBlock = 2 * embd + 2 * embd * config.QueryWidth + 2 * embd * config.KvWidth + 3 * embd * config.FeedForwardLength
                 + config.QueryWidth + 2L * config.KvWidth + 2L * config.HeadDimension;  // qwen2's biases, qwen3's head norms
-            long values = perBlock * layers.Count + config.RopeDimensionCount / 2;  // llama 3's rope_freqs
+            long values = perBlock * layers.Count + config.RopeDimensionCount;  // rope_freqs (llama 3) or the two LongRoPE factor sets
             if (layers.IncludesEmbedding)
             {
                 values += vocabularyMatrix;

@@ -184,6 +184,11 @@ internal sealed class WeightReceiver
         {
             writer.SetMetadata(prefix + "attention.sliding_window", (uint)config.SlidingWindow);
         }
+        if (config.Traits.LongRopeFactors)
+        {
+            writer.SetMetadata(prefix + "rope.scaling.original_context_length", (uint)config.RopeOriginalContext);
+            writer.SetMetadata(prefix + "rope.scaling.attn_factor", config.RopeAttentionFactor);
+        }
         if (config.Traits.SoftCapping)
         {
             writer.SetMetadata(prefix + "attn_logit_softcapping", config.AttentionSoftCap);

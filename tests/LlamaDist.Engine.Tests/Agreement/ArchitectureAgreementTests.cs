@@ -30,8 +30,8 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
         return directory;
     });
 
-    /// <summary>The architectures New-LlamaTestModel writes that the engine runs (Phi35's long-context factors it refuses).</summary>
-    public static readonly string[] Architectures = ["Llama3", "Qwen2", "Qwen3", "Phi3", "Gemma2", "Mistral"];
+    /// <summary>The architectures New-LlamaTestModel writes beside plain llama.</summary>
+    public static readonly string[] Architectures = ["Llama3", "Qwen2", "Qwen3", "Phi3", "Phi35", "Gemma2", "Mistral"];
 
     public static TheoryData<string, string> Models()
     {
@@ -79,7 +79,8 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
                 Assert.True(cosine >= tolerance.MinimumCosine, $"cosine {cosine}");
                 Assert.True(maxAbs <= tolerance.MaximumAbsoluteDifference, $"max |diff| {maxAbs} > {tolerance.MaximumAbsoluteDifference}");
 
-                var greedy = ours.Generate(new GenerationRequest { Prompt = prompt, MaxTokens = 8, Temperature = 0 }).TokenIds;
+                // The same context as llama.cpp's: LongRoPE (Phi35) chooses its factors by it.
+                var greedy = ours.Generate(new GenerationRequest { Prompt = prompt, MaxTokens = 8, Temperature = 0, ContextSize = 128 }).TokenIds;
                 var referenceGreedy = reference.GenerateGreedy(tokens, greedy.Length);
                 for (int i = 0; i < greedy.Length; i++)
                 {
@@ -105,6 +106,36 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     }
 
     public static TheoryData<string> ArchitectureNames() => new(Architectures);
+
+    /// <summary>
+    /// Phi-3.5's LongRoPE: within the original context (256 on Tiny) the short factors apply, beyond it the long ones,
+    /// both with the attention factor, as llama.cpp chooses them by the context it is given (it rounds 128 up to 256).
+    /// Greedy continuations at a context of each kind equal llama.cpp's at the same context.
+    /// </summary>
+    [Theory]
+    [InlineData(128)]
+    [InlineData(512)]
+    public void Phi35_greedy_tokens_agree_within_and_beyond_the_original_context(int contextSize)
+    {
+        var path = Path.Combine(Directory.Value, "tiny-Phi35-F32.gguf");
+        lock (Gate)
+        {
+            if (!File.Exists(path))
+            {
+                TestModelFactory.Create(path, "Tiny", "F32", seed: 17, vocabularyFrom: null, overwrite: true, architecture: "Phi35");
+            }
+        }
+        using var ours = LocalModel.Load(path, Threads);
+        using var reference = LlamaCppOracle.Load(path, contextSize: contextSize, threads: Threads);
+        foreach (var prompt in LlamaCppAgreementTests.Prompts.Take(3))
+        {
+            var tokens = ours.Tokenize(prompt);
+            var greedy = ours.Generate(new GenerationRequest { Prompt = prompt, MaxTokens = 8, Temperature = 0, ContextSize = contextSize }).TokenIds;
+            var expected = reference.GenerateGreedy(tokens, greedy.Length);
+            output.WriteLine($"Phi35 context {contextSize} '{prompt}': ours [{string.Join(", ", greedy)}], llama.cpp [{string.Join(", ", expected)}]");
+            Assert.Equal(expected, greedy);
+        }
+    }
 
     [Theory]
     [MemberData(nameof(ArchitectureNames))]
