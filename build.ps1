@@ -112,7 +112,7 @@ $TaskTable = [ordered]@{
                 $counters = ([xml](Get-Content $trxPath -Raw)).TestRun.ResultSummary.Counters
                 $passed += [int]$counters.passed
                 $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
-                $skipped += [int]$counters.notExecuted
+                $skipped += [int]$counters.total - [int]$counters.executed  # xunit skips are counted as not executed
             }
 
             # Pester: the module end to end, in a fresh pwsh process.
