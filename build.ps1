@@ -100,12 +100,14 @@ $TaskTable = [ordered]@{
             }
             foreach ($run in $runs) {
                 $resultFile = "$($run.Name).trx"
-                if ($run.Avx512Off) { $env:DOTNET_EnableAVX512F = '0'; Write-Host "$($run.Name): DOTNET_EnableAVX512F=0" }
+                # .NET 10 reads DOTNET_EnableAVX512 (DOTNET_EnableAVX512F alone no longer turns AVX-512 off); older
+                # runtimes read the F form. Both are set so the pass runs the AVX2 paths on either.
+                if ($run.Avx512Off) { $env:DOTNET_EnableAVX512 = '0'; $env:DOTNET_EnableAVX512F = '0'; Write-Host "$($run.Name): DOTNET_EnableAVX512=0" }
                 try {
                     & dotnet test $run.Project.FullName -c $Configuration --nologo --logger "trx;LogFileName=$resultFile" `
                         --results-directory $TestResultDirectory
                 }
-                finally { if ($run.Avx512Off) { Remove-Item Env:DOTNET_EnableAVX512F } }
+                finally { if ($run.Avx512Off) { Remove-Item Env:DOTNET_EnableAVX512, Env:DOTNET_EnableAVX512F } }
                 if ($LASTEXITCODE -ne 0) { $problems += "$($run.Name) exited with $LASTEXITCODE" }
                 $trxPath = Join-Path $TestResultDirectory $resultFile
                 if (-not (Test-Path $trxPath)) { $problems += "$($run.Name) wrote no results"; continue }
