@@ -1,3 +1,4 @@
+using LlamaDist.Tests.Shared;
 using System.Diagnostics;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;

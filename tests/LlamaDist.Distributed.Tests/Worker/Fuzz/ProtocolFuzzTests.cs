@@ -1,3 +1,4 @@
+using LlamaDist.Tests.Shared;
 using System.Diagnostics;
 using Grpc.Core;
 using LlamaDist.Worker.Hosting;

@@ -1,9 +1,9 @@
-namespace LlamaDist.Core.Tests;
+namespace LlamaDist.Tests.Shared;
 
 /// <summary>
 /// How many cases a fuzz test runs: its quick default in the ordinary test run, or LLAMADIST_FUZZ_ITERATIONS
-/// (the long mode of build.ps1 -Task Fuzz). The seeds stay fixed either way, so a failure reproduces; a longer
-/// run only continues the same sequence further.
+/// (the long mode of build.ps1 -Task Fuzz). Linked into every test project that fuzzes. The seeds stay fixed either
+/// way, so a failure reproduces; a longer run only continues the same sequence further.
 /// </summary>
 internal static class FuzzSettings
 {
