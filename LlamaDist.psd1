@@ -7,7 +7,8 @@
     CompanyName          = 'LlamaDist'
     Copyright            = '(c) LlamaDist contributors. MIT licence.'
     Description          = 'Distributed LLM inference for GGUF models: split a model''s layers across machines and generate as if it were one.'
-    PowerShellVersion    = '7.4'
+    # The binaries target .NET 10, which PowerShell runs on from 7.6.
+    PowerShellVersion    = '7.6'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/LlamaDist.Format.ps1xml')
     CmdletsToExport      = @(
@@ -33,8 +34,21 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags       = @('LLM', 'GGUF', 'llama', 'inference', 'distributed')
-            LicenseUri = 'https://opensource.org/licenses/MIT'
+            Tags         = @('LLM', 'GGUF', 'llama', 'inference', 'distributed', 'llama.cpp', 'AI', 'PSEdition_Core', 'Linux', 'Windows', 'MacOS')
+            ProjectUri   = 'https://github.com/LlamaDist/LlamaDist'
+            LicenseUri   = 'https://github.com/LlamaDist/LlamaDist/blob/main/LICENSE'
+            ReleaseNotes = @'
+0.1.0
+- Local inference on GGUF models (llama, Llama 3, Qwen 2/3, Phi-3/3.5, Gemma 2, Mistral families) with
+  llama.cpp-matching tokenization, sampling, chat templates, perplexity and llama-bench style benchmarks.
+- Distributed inference: Start-LlamaWorker, New-LlamaCluster and -Worker/-Cluster on the generating cmdlets
+  split a model's layers across machines (cluster token, TLS and mutual TLS, leases and per-worker limits).
+- ConvertTo-LlamaQuantized (llama-quantize types and K mixes), New-LlamaTestModel, token conversion.
+- Help for every cmdlet (Get-Help <cmdlet> -Full, -Online) and the about_LlamaDist and
+  about_LlamaDist_Distributed topics.
+- Needs PowerShell 7.6 (.NET 10); the worker host needs the ASP.NET Core Runtime 10, and -Detached a dotnet
+  host on PATH (errors with ErrorId RuntimeMissing name what to install).
+'@
         }
     }
 }

@@ -29,6 +29,8 @@ $RepositoryRoot = $PSScriptRoot
 $ModuleBinDirectory = Join-Path $RepositoryRoot 'module/bin'
 $DependencyDirectory = Join-Path $ModuleBinDirectory 'Dependencies'
 $OutputDirectory = Join-Path $RepositoryRoot 'out'
+# Generated help: PowerShell reads a module's help from <module base>/<culture>, beside the manifest.
+$HelpDirectory = Join-Path $RepositoryRoot 'en-US'
 $TestResultDirectory = Join-Path $OutputDirectory 'test-results'
 
 # pwsh -File build.ps1 -Task A,B passes "A,B" as one string, so split every entry on commas.
@@ -63,7 +65,7 @@ function Start-FreshPwsh {
 
 $TaskTable = [ordered]@{
     Clean     = @{ DependsOn = @(); Action = {
-            foreach ($path in @($ModuleBinDirectory, $OutputDirectory)) {
+            foreach ($path in @($ModuleBinDirectory, $OutputDirectory, $HelpDirectory)) {
                 if (Test-Path $path) { Remove-Item $path -Recurse -Force }
             }
             Get-ChildItem $RepositoryRoot -Directory -Recurse -Include bin, obj -ErrorAction SilentlyContinue |
@@ -82,6 +84,9 @@ $TaskTable = [ordered]@{
                 '-c', $Configuration, '-o', $cmdletPublish, '--nologo', '-v', 'quiet')
             Copy-Item (Join-Path $cmdletPublish 'LlamaDist.PowerShell.*') $ModuleBinDirectory
             Write-Host "Module laid out under $ModuleBinDirectory"
+            # Help: MAML from module/help-src and the compiled cmdlets, in a fresh process (it imports the module).
+            $exit = Start-FreshPwsh "& '$RepositoryRoot/build/New-ModuleHelp.ps1' -ManifestPath '$RepositoryRoot/LlamaDist.psd1' -SourceDirectory '$RepositoryRoot/module/help-src' -OutputDirectory '$HelpDirectory'"
+            if ($exit -ne 0) { throw "Writing the help failed (exit code $exit)." }
         }
     }
     Test      = @{ DependsOn = @('Build'); Action = {
