@@ -57,6 +57,12 @@ finally {
 Import-Module LlamaDist
 `$module = Get-Module LlamaDist
 `$result = Invoke-LlamaPrompt -Prompt 'Once upon a time' -MaxTokens 4 -Temperature 0 -Threads 1
+# An installation that lost the worker's runtime configuration cannot start a detached worker: the error must
+# stop the pipeline (terminating even under ErrorAction Continue) with ErrorId RuntimeMissing.
+Remove-Item (Join-Path `$module.ModuleBase 'bin/Dependencies/LlamaDist.Worker.runtimeconfig.json')
+`$ErrorActionPreference = 'Continue'
+`$missing = try { Start-LlamaWorker -Port 0 -Detached; 'not terminating' } catch { @{ ErrorId = `$_.FullyQualifiedErrorId; Message = `$_.Exception.Message } }
+`$ErrorActionPreference = 'Stop'
 [pscustomobject]@{
     ModuleBase = `$module.ModuleBase
     Version = `$module.Version.ToString()
@@ -65,6 +71,7 @@ Import-Module LlamaDist
     TokenIds = `$result.TokenIds
     Synopsis = (Get-Help Invoke-LlamaPrompt).Synopsis
     AboutTopic = (Get-Help about_LlamaDist | Out-String)
+    MissingRuntime = `$missing
 } | ConvertTo-Json -Compress
 "@
     $script:Installed = (Invoke-CleanPwsh $use @{ XDG_DATA_HOME = $IsolatedData; XDG_STATE_HOME = $env:XDG_STATE_HOME }) | ConvertFrom-Json
@@ -104,6 +111,12 @@ Describe 'build.ps1 -Task Package' {
         $Installed.Commands | Should -Be 16
         $Installed.GeneratedTokens | Should -Be 4
         $Installed.TokenIds | Should -HaveCount 4
+    }
+
+    It 'stops with RuntimeMissing when the installation cannot run a detached worker' {
+        $Installed.MissingRuntime.ErrorId | Should -Be 'RuntimeMissing,LlamaDist.PowerShell.Commands.StartLlamaWorkerCommand'
+        $Installed.MissingRuntime.Message | Should -Match 'LlamaDist\.Worker\.runtimeconfig\.json'
+        $Installed.MissingRuntime.Message | Should -Match 'reinstall the module'
     }
 
     It 'gives the installed module''s help' {

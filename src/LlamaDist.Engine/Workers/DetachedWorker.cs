@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Workers.Runtime;
 using LlamaDist.Worker.Hosting;
 using LlamaDist.Worker.Lifecycle;
 
@@ -45,7 +46,8 @@ public static class DetachedWorker
         var state = WorkerStateDirectory.Default;
         // Every handle redirected: the worker inherits none of this console's (it points its own at /dev/null
         // once it has left this session); only argument errors are written before that, to the error pipe.
-        var start = new ProcessStartInfo(DotnetHost(), [workerDll])
+        var dotnetHost = RuntimeRequirements.EnsureDetachedWorkerHost(workerDll);
+        var start = new ProcessStartInfo(dotnetHost, [workerDll])
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -179,18 +181,5 @@ public static class DetachedWorker
         if (options.CertificatePath is not null) { yield return "--certificate"; yield return options.CertificatePath; }
         if (options.CertificateKeyPath is not null) { yield return "--certificate-key"; yield return options.CertificateKeyPath; }
         if (options.TrustedClientThumbprints.Count > 0) { yield return "--client-certificate-thumbprint"; yield return string.Join(",", options.TrustedClientThumbprints); }
-    }
-
-    /// <summary>The dotnet host running this process (pwsh as a dotnet tool runs under it), else dotnet on PATH.</summary>
-    private static string DotnetHost()
-    {
-        var self = Environment.ProcessPath;
-        if (self is not null && Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            return self;
-        }
-        var root = Environment.GetEnvironmentVariable("DOTNET_ROOT");
-        var candidate = root is null ? null : Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
-        return candidate is not null && File.Exists(candidate) ? candidate : "dotnet";
     }
 }

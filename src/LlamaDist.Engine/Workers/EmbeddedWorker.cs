@@ -1,6 +1,7 @@
 using LlamaDist.Engine.Errors;
 using LlamaDist.Engine.Formatting;
 using LlamaDist.Engine.Models;
+using LlamaDist.Engine.Workers.Runtime;
 using LlamaDist.Worker.Hosting;
 
 namespace LlamaDist.Engine.Workers;
@@ -36,6 +37,8 @@ public sealed class EmbeddedWorker : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var options = WorkerOptionsFor(request);
+        // Before the host's types are touched: without ASP.NET Core they would fail to load with no useful message.
+        RuntimeRequirements.EnsureEmbeddedWorkerHost();
         return ExceptionTranslation.Run($"{request.Address}:{request.Port}",
             () => new EmbeddedWorker(WorkerHost.StartAsync(options).GetAwaiter().GetResult()));
     }

@@ -19,7 +19,7 @@ public abstract class LlamaCmdlet : PSCmdlet, IDisposable
     protected override void StopProcessing() => cancellation.Cancel();
 
     /// <summary>Runs engine work; engine errors become ErrorRecords, cancellation stops the pipeline.</summary>
-    /// <param name="terminating">True when nothing useful can follow (the model failed to load).</param>
+    /// <param name="terminating">True when nothing useful can follow (the model failed to load); a missing runtime always is.</param>
     protected void RunEngine(Action work, object? target, bool terminating = false)
     {
         try
@@ -33,7 +33,8 @@ public abstract class LlamaCmdlet : PSCmdlet, IDisposable
         catch (LlamaDistException exception)
         {
             var record = new ErrorRecord(exception, ErrorIds.For(exception.Kind), ErrorIds.CategoryFor(exception.Kind), exception.Target ?? target);
-            if (terminating) ThrowTerminatingError(record);
+            // A missing runtime fails every later record the same way: stop the pipeline at the first.
+            if (terminating || exception.Kind == LlamaErrorKind.RuntimeMissing) ThrowTerminatingError(record);
             else WriteError(record);
         }
     }
