@@ -86,7 +86,7 @@ function Get-DefaultValue([object] $Instance, [string] $Name) {
     # The value a new cmdlet object holds: what the cmdlet uses when the parameter is not given. Zero, empty and
     # null mean "not set" (the parameter's text says what happens then).
     $property = $Instance.GetType().GetProperty($Name)
-    if (-not $property) { return 'None' }
+    if (-not $property) { return $(if ($ShouldProcessHelp.ContainsKey($Name)) { 'False' } else { 'None' }) }
     $value = $property.GetValue($Instance)
     if ($value -is [System.Management.Automation.SwitchParameter]) { return "$($value.IsPresent)" }
     if ($null -eq $value) { return 'None' }
@@ -111,7 +111,14 @@ function Write-Parameter {
     param([System.Xml.XmlWriter] $Writer, [System.Management.Automation.ParameterMetadata] $Parameter, [string] $Text,
         [bool] $Required, [string] $Position, [string] $Default, [switch] $InSyntax)
     $isSwitch = $Parameter.SwitchParameter
+    # The values a closed set allows: a ValidateSet, or the names of an enum type (of the elements, for arrays).
     $validateSet = $Parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateSetAttribute] } | Select-Object -First 1
+    $values = @(if ($validateSet) { $validateSet.ValidValues } else {
+        $elementType = if ($Parameter.ParameterType.IsArray) { $Parameter.ParameterType.GetElementType() } else { $Parameter.ParameterType }
+        $underlying = [Nullable]::GetUnderlyingType($elementType)
+        if ($underlying) { $elementType = $underlying }
+        if ($elementType.IsEnum) { [Enum]::GetNames($elementType) }
+    })
     $globbing = @($Parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] }).Count -gt 0
     $Writer.WriteStartElement('command', 'parameter', $CommandNamespace)
     $Writer.WriteAttributeString('required', $Required.ToString().ToLowerInvariant())
@@ -122,9 +129,9 @@ function Write-Parameter {
     $Writer.WriteAttributeString('aliases', $(if ($Parameter.Aliases.Count) { $Parameter.Aliases -join ', ' } else { 'none' }))
     $Writer.WriteElementString('maml', 'name', $MamlNamespace, $Parameter.Name)
     Write-Description $Writer $Text
-    if ($validateSet -and $InSyntax) {
+    if ($values.Count -gt 0 -and $InSyntax) {
         $Writer.WriteStartElement('command', 'parameterValueGroup', $CommandNamespace)
-        foreach ($value in $validateSet.ValidValues) {
+        foreach ($value in $values) {
             $Writer.WriteStartElement('command', 'parameterValue', $CommandNamespace)
             $Writer.WriteAttributeString('required', 'false')
             $Writer.WriteAttributeString('command', 'variableLength', $CommandNamespace, 'false')
@@ -308,8 +315,11 @@ function Write-Command([System.Xml.XmlWriter] $Writer, [System.Management.Automa
 $null = New-Item -ItemType Directory -Path $OutputDirectory -Force
 $assemblyFile = Split-Path $module.ImplementingAssembly.Location -Leaf
 $helpPath = Join-Path $OutputDirectory "$assemblyFile-Help.xml"
+# Written aside and moved into place when complete: a failed run never leaves half a help file.
+$partialPath = "$helpPath.partial"
 $settings = [System.Xml.XmlWriterSettings]@{ Indent = $true; Encoding = [System.Text.UTF8Encoding]::new($false) }
-$writer = [System.Xml.XmlWriter]::Create($helpPath, $settings)
+$writer = [System.Xml.XmlWriter]::Create($partialPath, $settings)
+$complete = $false
 try {
     $writer.WriteStartDocument()
     $writer.WriteStartElement('helpItems', 'http://msh')
@@ -317,9 +327,12 @@ try {
     foreach ($command in ($module.ExportedCmdlets.Values | Sort-Object Name)) { Write-Command $writer $command }
     $writer.WriteEndElement()
     $writer.WriteEndDocument()
+    $complete = $true
 }
 finally {
     $writer.Dispose()
+    if ($complete) { Move-Item -LiteralPath $partialPath -Destination $helpPath -Force }
+    else { Remove-Item -LiteralPath $partialPath -Force -ErrorAction SilentlyContinue }
 }
 
 # The about topics are plain text; PowerShell finds them as <module base>/<culture>/about_*.help.txt.
