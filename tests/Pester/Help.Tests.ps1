@@ -50,7 +50,17 @@ Describe 'Help for <Name>' -ForEach $cmdletCases {
     It 'links to related commands that exist and to the online docs' {
         $links = @($help.relatedLinks.navigationLink)
         $online = $links | Where-Object { $_.uri } | Select-Object -First 1
-        $online.uri | Should -BeLike "$($Module.ProjectUri.AbsoluteUri.TrimEnd('/'))/*"
+        $prefix = "$($Module.ProjectUri.AbsoluteUri.TrimEnd('/'))/blob/main/"
+        $online.uri | Should -BeLike "$prefix*"
+        # The page is a file of this repository, and an anchor one of its headings (GitHub's slug of it).
+        $page, $anchor = $online.uri.Substring($prefix.Length) -split '#', 2
+        $pagePath = Join-Path $RepositoryRoot $page
+        $pagePath | Should -Exist
+        if ($anchor) {
+            $slugs = Select-String -Path $pagePath -Pattern '^#+\s+(.+)$' | ForEach-Object {
+                ($_.Matches[0].Groups[1].Value.ToLowerInvariant() -replace '[^a-z0-9 _-]', '') -replace ' ', '-' }
+            $slugs | Should -Contain $anchor
+        }
         $related = @($links | Where-Object { -not $_.uri } | ForEach-Object { $_.linkText.Trim() })
         $related.Count | Should -BeGreaterThan 0
         foreach ($target in $related) {
