@@ -108,7 +108,7 @@ Describe 'build.ps1 -Task Package' {
     It 'imports by name in a clean pwsh and runs a prompt on the embedded model' {
         $Installed.ModuleBase | Should -Be (Join-Path $InstallPath "LlamaDist/$Version")
         $Installed.Version | Should -Be $Version
-        $Installed.Commands | Should -Be 16
+        $Installed.Commands | Should -Be @((Import-PowerShellDataFile (Join-Path $RepositoryRoot 'LlamaDist.psd1')).CmdletsToExport).Count
         $Installed.GeneratedTokens | Should -Be 4
         $Installed.TokenIds | Should -HaveCount 4
     }
