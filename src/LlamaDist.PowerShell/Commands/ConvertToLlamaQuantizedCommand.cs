@@ -56,6 +56,14 @@ public sealed class ConvertToLlamaQuantizedCommand : LlamaCmdlet
             var progress = CreateProgress(ProgressId, "Quantizing model", $"{Type} -> {destination}");
             var result = ModelConverter.Convert(source, destination, Type, Force, Threads, progress, CancellationToken);
             CompleteProgress(ProgressId, "Quantizing model");
+            foreach (var fallback in result.Fallbacks)
+            {
+                WriteVerbose(fallback.ToString());
+            }
+            if (result.Fallbacks.Count > 0)
+            {
+                WriteVerbose($"{result.Fallbacks.Count} of {result.QuantizedTensorCount} tensor(s) required fallback quantization.");
+            }
             WriteObject(new LlamaConversionResult
             {
                 Path = result.DestinationPath,
@@ -68,6 +76,13 @@ public sealed class ConvertToLlamaQuantizedCommand : LlamaCmdlet
                 TensorCount = result.TensorCount,
                 ConvertedTensors = result.ConvertedTensorCount,
                 TensorTypes = string.Join(" ", result.TensorCounts.OrderByDescending(pair => pair.Value).Select(pair => $"{pair.Key}:{pair.Value}")),
+                QuantizedTensors = result.QuantizedTensorCount,
+                FallbackCount = result.Fallbacks.Count,
+                Fallbacks = [.. result.Fallbacks.Select(fallback => new LlamaQuantizationFallback
+                {
+                    Tensor = fallback.Tensor, Columns = fallback.Columns, Rows = fallback.Rows, PlannedType = fallback.PlannedType,
+                    PlannedBlockSize = fallback.PlannedBlockSize, FallbackType = fallback.FallbackType,
+                })],
                 ElapsedMs = result.ElapsedMilliseconds,
             });
         }, source);
