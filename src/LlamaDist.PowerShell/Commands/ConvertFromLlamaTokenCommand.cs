@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Tokens;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -15,6 +16,7 @@ public sealed class ConvertFromLlamaTokenCommand : LlamaCmdlet
     private ModelTokenizer? tokenizer;
 
     [Parameter(Mandatory = true)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Tokens;
 using LlamaDist.PowerShell.Output;
 
@@ -16,6 +17,7 @@ public sealed class ConvertToLlamaTokenCommand : LlamaCmdlet
     private ModelTokenizer? tokenizer;
 
     [Parameter(Mandatory = true)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
@@ -21,6 +22,7 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
     /// <summary>The GGUF model; the embedded default model when omitted.</summary>
     [Parameter(Position = 1, ParameterSetName = LocalSet)]
     [Parameter(Position = 1, ParameterSetName = WorkerSet)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Workers;
 using LlamaDist.PowerShell.Output;
 
@@ -23,12 +24,14 @@ public sealed class GetLlamaWorkerCommand : EndpointAccessCmdlet
     private const string LocalSet = "Session";
 
     /// <summary>Names or endpoints of workers of this machine (wildcards allowed).</summary>
-    [Parameter(Position = 0, ParameterSetName = LocalSet)]
+    [Parameter(Position = 0, ParameterSetName = LocalSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(WorkerNameCompleter))]
     [SupportsWildcards]
     public string[]? Name { get; set; }
 
     /// <summary>host:port of workers to query, started here or anywhere.</summary>
     [Parameter(Mandatory = true, ParameterSetName = EndpointSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(WorkerEndpointCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Endpoint { get; set; } = [];
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Models;
@@ -22,6 +23,7 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LocalSet)]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = WorkerSet)]
     [Alias("FullName", "Path")]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Output;
 
@@ -15,6 +16,7 @@ public sealed class MeasureLlamaPerplexityCommand : LlamaCmdlet
     private const int ProgressId = 2;
 
     [Parameter(Mandatory = true, Position = 0)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

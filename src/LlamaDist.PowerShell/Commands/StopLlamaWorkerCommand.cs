@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Workers;
 using LlamaDist.PowerShell.Output;
 
@@ -15,7 +16,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>Stop-LlamaWorker -Endpoint pc1:50052 -TokenFile ./cluster.token</code></example>
 /// <example><code>Get-LlamaWorker -Endpoint pc1:50052, pc2:50052 | Stop-LlamaWorker</code></example>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Stop, "LlamaWorker", SupportsShouldProcess = true, DefaultParameterSetName = WorkerSet)]
+[Cmdlet(VerbsLifecycle.Stop, "LlamaWorker", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = WorkerSet)]
 [OutputType(typeof(LlamaWorker))]
 public sealed class StopLlamaWorkerCommand : EndpointAccessCmdlet
 {
@@ -25,12 +26,14 @@ public sealed class StopLlamaWorkerCommand : EndpointAccessCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = WorkerSet)]
     public LlamaWorker[] Worker { get; set; } = [];
 
-    [Parameter(Mandatory = true, ParameterSetName = NameSet)]
+    [Parameter(Mandatory = true, ParameterSetName = NameSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(WorkerNameCompleter))]
     [SupportsWildcards]
     public string[] Name { get; set; } = [];
 
     /// <summary>host:port (or https://host:port) of workers to ask to shut down; binds the Endpoint of piped status objects.</summary>
     [Parameter(Mandatory = true, ParameterSetName = EndpointSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(WorkerEndpointCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Endpoint { get; set; } = [];
 
