@@ -24,7 +24,7 @@ public sealed class GetLlamaWorkerCommand : EndpointAccessCmdlet
     private const string LocalSet = "Session";
 
     /// <summary>Names or endpoints of workers of this machine (wildcards allowed).</summary>
-    [Parameter(Position = 0, ParameterSetName = LocalSet, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ParameterSetName = LocalSet)]
     [ArgumentCompleter(typeof(WorkerNameCompleter))]
     [SupportsWildcards]
     public string[]? Name { get; set; }

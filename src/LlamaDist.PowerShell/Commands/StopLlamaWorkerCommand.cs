@@ -26,7 +26,7 @@ public sealed class StopLlamaWorkerCommand : EndpointAccessCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = WorkerSet)]
     public LlamaWorker[] Worker { get; set; } = [];
 
-    [Parameter(Mandatory = true, ParameterSetName = NameSet, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, ParameterSetName = NameSet)]
     [ArgumentCompleter(typeof(WorkerNameCompleter))]
     [SupportsWildcards]
     public string[] Name { get; set; } = [];
