@@ -49,6 +49,15 @@ Describe 'ConvertTo-LlamaQuantized' {
         $result.Fallbacks | Should -BeNullOrEmpty
     }
 
+    It 'explains a tensor no type fits, as llama-quantize stops on it too' {
+        # The embedded model's rows are 8 wide: the output head's Q8_0 (32-blocks) cannot hold them.
+        $record = Get-ErrorRecordOf { ConvertTo-LlamaQuantized -Path $EmbeddedModel -Destination (Join-Path $TestDrive 'unfit.gguf') -Type Q4_K_M }
+        ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'UnsupportedWeightType'
+        $record.Exception.Message | Should -Match "Tensor 'output\.weight' \(Q4_K_M stores this tensor as Q8_0\)"
+        $record.Exception.Message | Should -Match 'convert the model to F16, BF16 or F32'
+        Test-Path (Join-Path $TestDrive 'unfit.gguf') | Should -BeFalse
+    }
+
     It 'refuses to overwrite without -Force, and honours -WhatIf' {
         $destination = Join-Path $TestDrive 'exists.gguf'
         Set-Content -Path $destination -Value 'keep me'

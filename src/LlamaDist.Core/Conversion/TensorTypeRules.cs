@@ -78,7 +78,7 @@ public static class TensorTypeRules
                 continue;
             }
             GgmlType type = ChooseType(state, tensor, baseType);
-            targets[index] = Fallback(tensor, type);
+            targets[index] = Fallback(tensor, type, preset, baseType);
             planned[index] = type;
         }
         return tensors.Select((tensor, i) => new TensorConversion(tensor, targets[i], planned[i])).ToArray();
@@ -107,7 +107,11 @@ public static class TensorTypeRules
         return columns % GgmlTypeInfo.BlockSize(fallback) == 0 ? fallback : GgmlType.F16;
     }
 
-    private static GgmlType Fallback(GgufTensorInfo tensor, GgmlType type)
+    /// <summary>
+    /// <see cref="FallbackType"/> for one tensor; when nothing fits, the error names the tensor, why it got that type
+    /// (the output head's Q8_0 is not the preset's own type) and what to do instead.
+    /// </summary>
+    private static GgmlType Fallback(GgufTensorInfo tensor, GgmlType type, QuantizationPreset preset, GgmlType baseType)
     {
         try
         {
@@ -115,7 +119,10 @@ public static class TensorTypeRules
         }
         catch (NotSupportedException exception)
         {
-            throw new NotSupportedException($"Tensor '{tensor.Name}': {exception.Message}", exception);
+            string why = type == baseType ? "" : $" ({preset} stores this tensor as {GgmlTypeInfo.Name(type)})";
+            throw new NotSupportedException(
+                $"Tensor '{tensor.Name}'{why}: {exception.Message} llama-quantize stops on this tensor too; convert the " +
+                "model to F16, BF16 or F32 instead.", exception);
         }
     }
 
