@@ -2,15 +2,13 @@
 # and sizes are binary units everywhere.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Small = Join-Path $TestDrive 'small-f32.gguf'
-    $null = New-LlamaTestModel -Path $script:Small -Preset Small -Type F32 -Seed 5
-    # Tiny's 64- and 192-wide rows fit no 256-block: a quick conversion whose K tensors all fall back.
-    $tiny = Join-Path $TestDrive 'tiny-f32.gguf'
-    $null = New-LlamaTestModel -Path $tiny -Preset Tiny -Type F32 -Seed 5
-    $script:Quantized = ConvertTo-LlamaQuantized -Path $tiny -Destination (Join-Path $TestDrive 'tiny-q4km.gguf') -Type Q4_K_M
+    # Tiny (2 layers): its 64- and 192-wide rows fit no 256-block, a quick conversion whose K tensors all fall back.
+    $script:Tiny = Join-Path $TestDrive 'tiny-f32.gguf'
+    $null = New-LlamaTestModel -Path $script:Tiny -Preset Tiny -Type F32 -Seed 5
+    $script:Quantized = ConvertTo-LlamaQuantized -Path $script:Tiny -Destination (Join-Path $TestDrive 'tiny-q4km.gguf') -Type Q4_K_M
     $script:W1 = Start-LlamaWorker -Port 0 -Threads 1 -Name 'format-1'
     $script:W2 = Start-LlamaWorker -Port 0 -Threads 1 -Name 'format-2'
-    $script:Cluster = New-LlamaCluster -Model $script:Small -Worker $script:W1, $script:W2 -Split 2,2
+    $script:Cluster = New-LlamaCluster -Model $script:Tiny -Worker $script:W1, $script:W2 -Split 1,1
     $script:Distributed = Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt 'Once upon a time' -MaxTokens 4 -Temperature 0
     $script:Local = Invoke-LlamaPrompt -Model $EmbeddedModel -Prompt 'Once upon a time' -MaxTokens 4 -Temperature 0 -Threads 1
     $script:Chat = Invoke-LlamaChat -Model $EmbeddedModel -ChatTemplate chatml -Message 'Hi' -MaxTokens 3 -Temperature 0 -Threads 1
@@ -34,7 +32,7 @@ AfterAll {
 
 Describe 'Table views at 80 columns' {
     It '<Name> fits 80 columns with its key headers whole' -ForEach @(
-        @{ Name = 'LlamaModelInfo'; Objects = { Get-LlamaModel -Path $script:Small, $EmbeddedModel }; Headers = 'Name', 'Arch', 'Type', 'Params', 'Size', 'Layers', 'Context', 'Supported' }
+        @{ Name = 'LlamaModelInfo'; Objects = { Get-LlamaModel -Path $script:Tiny, $EmbeddedModel }; Headers = 'Name', 'Arch', 'Type', 'Params', 'Size', 'Layers', 'Context', 'Supported' }
         @{ Name = 'LlamaPromptResult'; Objects = { $script:Local }; Headers = 'Text', 'Prompt t', 'Gen t', 'Eval t/s', 'Total ms', 'Stop' }
         @{ Name = 'LlamaChatResult'; Objects = { $script:Chat }; Headers = 'Reply', 'Template', 'Turns', 'Gen t', 'Eval t/s', 'Stop' }
         @{ Name = 'LlamaPerplexityResult'; Objects = { $script:Perplexity }; Headers = 'Model', 'PPL', '+/-', 'Scored', 'Chunks', 'Context', 't/s' }
@@ -81,8 +79,8 @@ Describe 'List views' {
     It 'shows a chat''s messages, a cluster''s nodes and a conversion''s fallbacks' {
         ((Get-View $script:Chat -List) -join "`n") | Should -Match 'Messages\s+: user: Hi'
         $cluster = (Get-View $script:Cluster -List) -join "`n"
-        $cluster | Should -Match ([regex]::Escape("$($script:W1.Endpoint) [0-1]: "))
-        $cluster | Should -Match ([regex]::Escape("$($script:W2.Endpoint) [2-3]: "))
+        $cluster | Should -Match ([regex]::Escape("$($script:W1.Endpoint) [0-0]: "))
+        $cluster | Should -Match ([regex]::Escape("$($script:W2.Endpoint) [1-1]: "))
         $conversion = (Get-View $script:Quantized -List) -join "`n"
         $first = $script:Quantized.Fallbacks[0]
         $conversion | Should -Match ('Fallbacks\s+: ' + [regex]::Escape("$($first.Tensor) ($($first.Columns) x $($first.Rows)): $($first.PlannedType) -> $($first.FallbackType)"))
