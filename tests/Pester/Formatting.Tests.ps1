@@ -32,7 +32,7 @@ AfterAll {
 
 Describe 'Table views at 80 columns' {
     It '<Name> fits 80 columns with its key headers whole' -ForEach @(
-        @{ Name = 'LlamaModelInfo'; Objects = { Get-LlamaModel -Path $script:Tiny, $EmbeddedModel }; Headers = 'Name', 'Arch', 'Type', 'Params', 'Size', 'Layers', 'Context', 'Supported' }
+        @{ Name = 'LlamaModelInfo'; Objects = { Get-LlamaModel -Path $script:Tiny, $EmbeddedModel }; Headers = 'File', 'Arch', 'Type', 'Params', 'Size', 'Layers', 'Context', 'Supported' }
         @{ Name = 'LlamaPromptResult'; Objects = { $script:Local }; Headers = 'Text', 'Prompt t', 'Gen t', 'Eval t/s', 'Total ms', 'Stop' }
         @{ Name = 'LlamaChatResult'; Objects = { $script:Chat }; Headers = 'Reply', 'Template', 'Turns', 'Gen t', 'Eval t/s', 'Stop' }
         @{ Name = 'LlamaPerplexityResult'; Objects = { $script:Perplexity }; Headers = 'Model', 'PPL', '+/-', 'Scored', 'Chunks', 'Context', 't/s' }
@@ -57,6 +57,13 @@ Describe 'Table views at 80 columns' {
         $header | Should -Match $pattern
         # One data row per object below the header and the dashes.
         @($lines | Where-Object { $_ -match '\S' }).Count | Should -Be (2 + $objects.Count)
+    }
+}
+
+Describe 'Model table' {
+    It 'names each model by its file, so a folder listing tells them apart' {
+        $lines = Get-View (Get-LlamaModel -Path $script:Tiny)
+        $lines[3] | Should -Match '^tiny-f32\.gguf\s+llama\s+F32\s'
     }
 }
 
