@@ -82,13 +82,16 @@ Describe 'Workers' {
 }
 
 Describe 'Clusters' {
-    It 'binds Id by property name to Get-LlamaCluster and Remove-LlamaCluster' {
+    It 'binds Id and Cluster by property name to Get-LlamaCluster and Remove-LlamaCluster' {
         $worker = Start-LlamaWorker -Port 0 -Threads 1
         $cluster = New-LlamaCluster -Model $EmbeddedModel -Worker $worker
         ([pscustomobject]@{ Id = $cluster.Id } | Get-LlamaCluster).Id | Should -Be $cluster.Id
         [pscustomobject]@{ Id = $cluster.Id } | Remove-LlamaCluster
         $cluster.State | Should -Be 'Removed'
         Get-ErrorIdOf { Remove-LlamaCluster -Id $cluster.Id } | Should -Be 'ClusterNotFound'
+        $second = New-LlamaCluster -Model $EmbeddedModel -Worker $worker
+        [pscustomobject]@{ Cluster = $second.Id } | Remove-LlamaCluster
+        $second.State | Should -Be 'Removed'
         $worker | Stop-LlamaWorker
     }
 }

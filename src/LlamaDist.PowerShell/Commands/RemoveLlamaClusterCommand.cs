@@ -16,8 +16,8 @@ public sealed class RemoveLlamaClusterCommand : LlamaCmdlet
     private const string ClusterSet = "Cluster";
     private const string IdSet = "Id";
 
-    /// <summary>Clusters from New-LlamaCluster or Get-LlamaCluster (or their Ids).</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = ClusterSet)]
+    /// <summary>Clusters from New-LlamaCluster or Get-LlamaCluster (or their Ids); binds the Cluster property of piped objects.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ClusterSet)]
     [ClusterTransformation]
     [ArgumentCompleter(typeof(ClusterIdCompleter))]
     public LlamaCluster[] Cluster { get; set; } = [];
