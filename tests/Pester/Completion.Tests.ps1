@@ -49,6 +49,18 @@ Describe 'Model paths' {
         Get-Completion "ConvertTo-LlamaQuantized -Path '$absolute o" | Should -Be @("'$absolute one.gguf'")
     }
 
+    It 'completes paths under ~, keeping the ~ as typed' -Skip:$IsWindows {
+        # .NET reads the home folder from HOME on Unix; on Windows from the profile, which a test cannot point elsewhere.
+        $savedHome = $env:HOME
+        try {
+            $env:HOME = $script:Models
+            Get-Completion 'Get-LlamaModel ~/tiny.' | Should -Be @('~/tiny.gguf')
+        }
+        finally {
+            $env:HOME = $savedHome
+        }
+    }
+
     It 'completes the model parameter of <Command>' -ForEach @(
         @{ Command = 'Get-LlamaModel -Path' }, @{ Command = 'Invoke-LlamaPrompt -Model' }, @{ Command = 'Invoke-LlamaChat -Model' },
         @{ Command = 'Invoke-LlamaBenchmark -Model' }, @{ Command = 'Measure-LlamaPerplexity -Model' }, @{ Command = 'New-LlamaCluster -Model' },
