@@ -1,6 +1,6 @@
 using System.Management.Automation;
-using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Tokens;
+using LlamaDist.PowerShell.Completion;
 
 namespace LlamaDist.PowerShell.Commands;
 

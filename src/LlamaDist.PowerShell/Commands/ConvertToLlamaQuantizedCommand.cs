@@ -1,7 +1,7 @@
 using System.Management.Automation;
-using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Conversion;
 using LlamaDist.Engine.Formatting;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;

@@ -1,8 +1,8 @@
 using System.Management.Automation;
-using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 
 namespace LlamaDist.PowerShell.Commands;
 

@@ -1,8 +1,8 @@
 using System.Management.Automation;
-using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;

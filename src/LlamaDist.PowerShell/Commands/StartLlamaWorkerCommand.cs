@@ -1,9 +1,9 @@
 using System.Management.Automation;
-using LlamaDist.PowerShell.Completion;
 using System.Net;
 using LlamaDist.Engine.Formatting;
 using LlamaDist.Engine.Models;
 using LlamaDist.Engine.Workers;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;

@@ -1,6 +1,6 @@
 using System.Management.Automation;
-using LlamaDist.PowerShell.Completion;
 using LlamaDist.Engine.Workers;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
