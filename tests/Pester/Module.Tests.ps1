@@ -37,6 +37,6 @@ Describe 'LlamaDist module' {
     It 'has a default table view for each output type' {
         $view = Get-LlamaModel -Path $EmbeddedModel | Format-Table | Out-String
         $view | Should -Match 'Params'
-        $view | Should -Match 'KvHeads'
+        $view | Should -Match 'Context'
     }
 }

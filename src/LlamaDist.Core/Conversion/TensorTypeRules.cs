@@ -3,13 +3,20 @@ using LlamaDist.Core.Gguf;
 
 namespace LlamaDist.Core.Conversion;
 
-/// <summary>What the converter does with one tensor: its source entry and the type it is written in.</summary>
-public sealed record TensorConversion(GgufTensorInfo Source, GgmlType TargetType)
+/// <summary>
+/// What the converter does with one tensor: its source entry and the type it is written in. When the rules chose a
+/// block type whose blocks do not divide the rows, <paramref name="PlannedType"/> is that type and
+/// <paramref name="TargetType"/> the fallback written instead (llama-quantize's "using fallback quantization").
+/// </summary>
+public sealed record TensorConversion(GgufTensorInfo Source, GgmlType TargetType, GgmlType? PlannedType = null)
 {
     public string Name => Source.Name;
 
     /// <summary>False when the bytes are copied unchanged (same type, or a tensor that is never quantized).</summary>
     public bool Converts => Source.Type != TargetType;
+
+    /// <summary>True when the rows did not fit the planned type's blocks and a fallback type was written.</summary>
+    public bool IsFallback => PlannedType is { } planned && planned != TargetType;
 }
 
 /// <summary>
@@ -26,7 +33,9 @@ public sealed record TensorConversion(GgufTensorInfo Source, GgmlType TargetType
 /// The K mixes raise attn_v, attn_output and ffn_down by layer (use_more_bits: the first and last eighth of the
 /// layers and every third layer between get more bits), e.g. Q4_K_M stores half the attn_v and ffn_down in Q6_K.</item>
 /// <item>A tensor whose rows are not whole 256-element super-blocks falls back: Q2_K/Q3_K → Q4_0, Q4_K → Q5_0,
-/// Q5_K → Q5_1, Q6_K → Q8_0, and to F16 when the rows are not even whole 32-blocks.</item>
+/// Q5_K → Q5_1, Q6_K → Q8_0, and to F16 when the rows are not even whole 32-blocks. llama.cpp falls back from
+/// Q2_K/Q3_K to IQ4_NL, which this engine has no kernels for; Q4_0 has the same 32-element blocks and size (4.5
+/// bits per weight). The conversion records the planned type of each tensor, so fallbacks can be reported.</item>
 /// </list>
 /// Counters (the i-th attn_v, the i-th ffn_down) run over tensors in llama.cpp's order (by layer number, then
 /// name), so the choice does not depend on the order the source file lists its tensors in.
@@ -53,6 +62,7 @@ public static class TensorTypeRules
             hasOutput: tensors.Any(t => Categorize(t.Name) == Category.Output));
 
         var targets = new GgmlType[tensors.Count];
+        var planned = new GgmlType?[tensors.Count];
         foreach (int index in Enumerable.Range(0, tensors.Count).OrderBy(i => LayerOf(tensors[i].Name))
                      .ThenBy(i => tensors[i].Name, StringComparer.Ordinal))
         {
@@ -68,9 +78,10 @@ public static class TensorTypeRules
                 continue;
             }
             GgmlType type = ChooseType(state, tensor, baseType);
-            targets[index] = Fallback(tensor, type);
+            targets[index] = Fallback(tensor, type, preset, baseType);
+            planned[index] = type;
         }
-        return tensors.Select((tensor, i) => new TensorConversion(tensor, targets[i])).ToArray();
+        return tensors.Select((tensor, i) => new TensorConversion(tensor, targets[i], planned[i])).ToArray();
     }
 
     /// <summary>
@@ -96,7 +107,11 @@ public static class TensorTypeRules
         return columns % GgmlTypeInfo.BlockSize(fallback) == 0 ? fallback : GgmlType.F16;
     }
 
-    private static GgmlType Fallback(GgufTensorInfo tensor, GgmlType type)
+    /// <summary>
+    /// <see cref="FallbackType"/> for one tensor; when nothing fits, the error names the tensor, why it got that type
+    /// (the output head's Q8_0 is not the preset's own type) and what to do instead.
+    /// </summary>
+    private static GgmlType Fallback(GgufTensorInfo tensor, GgmlType type, QuantizationPreset preset, GgmlType baseType)
     {
         try
         {
@@ -104,7 +119,10 @@ public static class TensorTypeRules
         }
         catch (NotSupportedException exception)
         {
-            throw new NotSupportedException($"Tensor '{tensor.Name}': {exception.Message}", exception);
+            string why = type == baseType ? "" : $" ({preset} stores this tensor as {GgmlTypeInfo.Name(type)})";
+            throw new NotSupportedException(
+                $"Tensor '{tensor.Name}'{why}: {exception.Message} llama-quantize stops on this tensor too; convert the " +
+                "model to F16, BF16 or F32 instead.", exception);
         }
     }
 

@@ -5,8 +5,10 @@ public sealed class ModelConversionResult
 {
     internal ModelConversionResult(string sourcePath, string destinationPath, string type, long sourceBytes,
         long destinationBytes, int tensorCount, int convertedTensorCount, IReadOnlyDictionary<string, int> tensorCounts,
-        long elapsedMilliseconds)
+        long elapsedMilliseconds, IReadOnlyList<QuantizationFallback> fallbacks, int quantizedTensorCount)
     {
+        Fallbacks = fallbacks;
+        QuantizedTensorCount = quantizedTensorCount;
         SourcePath = sourcePath;
         DestinationPath = destinationPath;
         Type = type;
@@ -41,6 +43,15 @@ public sealed class ModelConversionResult
 
     /// <summary>Tensors per storage type in the written file, by ggml type name ("F32" → 9, "Q4_K" → 20, ...).</summary>
     public IReadOnlyDictionary<string, int> TensorCounts { get; }
+
+    /// <summary>
+    /// Tensors written in a fallback type because their rows are not whole blocks of the planned type, in file
+    /// order; empty when every tensor got its planned type (and always for F32/F16/BF16).
+    /// </summary>
+    public IReadOnlyList<QuantizationFallback> Fallbacks { get; }
+
+    /// <summary>Tensors the preset quantizes (llama-quantize's "N of M tensor(s) required fallback quantization" M).</summary>
+    public int QuantizedTensorCount { get; }
 
     /// <summary>Wall-clock time of the conversion.</summary>
     public long ElapsedMilliseconds { get; }

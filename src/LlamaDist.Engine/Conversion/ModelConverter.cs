@@ -90,8 +90,13 @@ public static class ModelConverter
             .GroupBy(t => GgmlTypeInfo.Name(t.TargetType))
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var fallbacks = result.Tensors
+            .Where(t => t.IsFallback)
+            .Select(t => new QuantizationFallback(t.Name, t.Source.Columns, t.Source.Rows, GgmlTypeInfo.Name(t.PlannedType!.Value),
+                GgmlTypeInfo.BlockSize(t.PlannedType.Value), GgmlTypeInfo.Name(t.TargetType)))
+            .ToArray();
         return new ModelConversionResult(result.SourcePath, result.DestinationPath, preset.ToString(), result.SourceBytes,
             result.DestinationBytes, result.Tensors.Count, result.Tensors.Count(t => t.Converts), counts,
-            (long)result.Elapsed.TotalMilliseconds);
+            (long)result.Elapsed.TotalMilliseconds, fallbacks, result.Tensors.Count(t => t.PlannedType is not null));
     }
 }

@@ -15,7 +15,7 @@ public sealed class WorkerStatusInfo
     public required long FreeMemoryBytes { get; init; }
     public required double BytesPerSecond { get; init; }
     public required double GigaFlops { get; init; }
-    /// <summary>Loaded ranges, e.g. "tiny.gguf [0, 11) 560 MB loaded".</summary>
+    /// <summary>Loaded ranges, e.g. "tiny.gguf [0, 11) 560 MiB loaded".</summary>
     public required IReadOnlyList<string> Ranges { get; init; }
     public required int OpenSessions { get; init; }
     public required long ForwardMessagesReceived { get; init; }

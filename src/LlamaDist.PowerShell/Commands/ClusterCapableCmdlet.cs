@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -27,6 +28,7 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
 
     /// <summary>Workers to split the model across for this call (a cluster built and removed around it).</summary>
     [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]
+    [ArgumentCompleter(typeof(WorkerEndpointCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Worker { get; set; } = [];
 
@@ -36,6 +38,7 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
 
     /// <summary>With -Worker: Auto, Even, Memory or layer counts per node.</summary>
     [Parameter(ParameterSetName = WorkerSet)]
+    [ArgumentCompleter(typeof(SplitModeCompleter))]
     [ValidateNotNullOrEmpty]
     public string[]? Split { get; set; }
 
@@ -66,8 +69,10 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
     internal Engine.Workers.WorkerAccess WorkerCredentials() =>
         WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, Worker, ResolveSinglePath);
 
-    /// <summary>A cluster from New-LlamaCluster, reused without reloading.</summary>
+    /// <summary>A cluster from New-LlamaCluster, reused without reloading (or its Id).</summary>
     [Parameter(Mandatory = true, ParameterSetName = ClusterSet)]
+    [ClusterTransformation]
+    [ArgumentCompleter(typeof(ClusterIdCompleter))]
     [ValidateNotNull]
     public LlamaCluster? Cluster { get; set; }
 

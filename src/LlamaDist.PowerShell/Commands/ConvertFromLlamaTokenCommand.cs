@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Tokens;
+using LlamaDist.PowerShell.Completion;
 
 namespace LlamaDist.PowerShell.Commands;
 
@@ -15,6 +16,7 @@ public sealed class ConvertFromLlamaTokenCommand : LlamaCmdlet
     private ModelTokenizer? tokenizer;
 
     [Parameter(Mandatory = true)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

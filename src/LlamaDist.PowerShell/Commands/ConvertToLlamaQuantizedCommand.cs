@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Conversion;
 using LlamaDist.Engine.Formatting;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -13,7 +14,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>ConvertTo-LlamaQuantized -Path .\model-f16.gguf -Destination .\model-q4_k_m.gguf -Type Q4_K_M</code></example>
 /// <example><code>'Q8_0', 'Q4_0' | ForEach-Object { ConvertTo-LlamaQuantized .\model-f16.gguf ".\model-$_.gguf" -Type $_ }</code></example>
 /// </summary>
-[Cmdlet(VerbsData.ConvertTo, "LlamaQuantized", SupportsShouldProcess = true)]
+[Cmdlet(VerbsData.ConvertTo, "LlamaQuantized", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(LlamaConversionResult))]
 public sealed class ConvertToLlamaQuantizedCommand : LlamaCmdlet
 {
@@ -22,6 +23,7 @@ public sealed class ConvertToLlamaQuantizedCommand : LlamaCmdlet
     /// <summary>The source GGUF (F32, F16, BF16 or already quantized).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
@@ -39,7 +41,7 @@ public sealed class ConvertToLlamaQuantizedCommand : LlamaCmdlet
     [ValidateRange(1, 1024)]
     public int Threads { get; set; }
 
-    /// <summary>Overwrite the destination.</summary>
+    /// <summary>Overwrite the destination (without it an existing destination is error FileExists).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
@@ -56,6 +58,14 @@ public sealed class ConvertToLlamaQuantizedCommand : LlamaCmdlet
             var progress = CreateProgress(ProgressId, "Quantizing model", $"{Type} -> {destination}");
             var result = ModelConverter.Convert(source, destination, Type, Force, Threads, progress, CancellationToken);
             CompleteProgress(ProgressId, "Quantizing model");
+            foreach (var fallback in result.Fallbacks)
+            {
+                WriteVerbose(fallback.ToString());
+            }
+            if (result.Fallbacks.Count > 0)
+            {
+                WriteVerbose($"{result.Fallbacks.Count} of {result.QuantizedTensorCount} tensor(s) required fallback quantization.");
+            }
             WriteObject(new LlamaConversionResult
             {
                 Path = result.DestinationPath,
@@ -68,6 +78,13 @@ public sealed class ConvertToLlamaQuantizedCommand : LlamaCmdlet
                 TensorCount = result.TensorCount,
                 ConvertedTensors = result.ConvertedTensorCount,
                 TensorTypes = string.Join(" ", result.TensorCounts.OrderByDescending(pair => pair.Value).Select(pair => $"{pair.Key}:{pair.Value}")),
+                QuantizedTensors = result.QuantizedTensorCount,
+                FallbackCount = result.Fallbacks.Count,
+                Fallbacks = [.. result.Fallbacks.Select(fallback => new LlamaQuantizationFallback
+                {
+                    Tensor = fallback.Tensor, Columns = fallback.Columns, Rows = fallback.Rows, PlannedType = fallback.PlannedType,
+                    PlannedBlockSize = fallback.PlannedBlockSize, FallbackType = fallback.FallbackType,
+                })],
                 ElapsedMs = result.ElapsedMilliseconds,
             });
         }, source);

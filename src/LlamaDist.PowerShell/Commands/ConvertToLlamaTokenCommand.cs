@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Tokens;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -16,6 +17,7 @@ public sealed class ConvertToLlamaTokenCommand : LlamaCmdlet
     private ModelTokenizer? tokenizer;
 
     [Parameter(Mandatory = true)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 
 namespace LlamaDist.PowerShell.Commands;
 
@@ -21,6 +22,7 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
     /// <summary>The GGUF model; the embedded default model when omitted.</summary>
     [Parameter(Position = 1, ParameterSetName = LocalSet)]
     [Parameter(Position = 1, ParameterSetName = WorkerSet)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 

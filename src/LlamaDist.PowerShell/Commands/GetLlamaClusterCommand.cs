@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -11,16 +12,25 @@ namespace LlamaDist.PowerShell.Commands;
 [OutputType(typeof(LlamaCluster))]
 public sealed class GetLlamaClusterCommand : LlamaCmdlet
 {
-    [Parameter(Position = 0)]
+    /// <summary>Cluster ids (wildcards allowed); every cluster of the session when omitted.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ClusterIdCompleter))]
     [SupportsWildcards]
     public string[]? Id { get; set; }
 
     protected override void ProcessRecord()
     {
-        var patterns = (Id ?? ["*"]).Select(id => new WildcardPattern(id, WildcardOptions.IgnoreCase)).ToArray();
-        foreach (var cluster in SessionRegistry.Clusters.Where(c => patterns.Any(p => p.IsMatch(c.Id))))
+        var clusters = SessionRegistry.Clusters;
+        foreach (var id in Id ?? ["*"])
         {
-            WriteObject(cluster);
+            var pattern = new WildcardPattern(id, WildcardOptions.IgnoreCase);
+            var matches = clusters.Where(cluster => pattern.IsMatch(cluster.Id)).ToArray();
+            if (matches.Length == 0 && !WildcardPattern.ContainsWildcardCharacters(id))
+            {
+                WriteError(new ErrorRecord(new ItemNotFoundException($"No cluster with Id '{id}' in this session."),
+                    ErrorIds.ClusterNotFound, ErrorCategory.ObjectNotFound, id));
+            }
+            WriteObject(matches, enumerateCollection: true);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -15,6 +16,7 @@ public sealed class GetLlamaModelCommand : LlamaCmdlet
     /// <summary>Model files; wildcards allowed. Takes FileInfo objects (FullName) from the pipeline.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName", "Model")]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = [];
 

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Workers;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -24,11 +25,13 @@ public sealed class GetLlamaWorkerCommand : EndpointAccessCmdlet
 
     /// <summary>Names or endpoints of workers of this machine (wildcards allowed).</summary>
     [Parameter(Position = 0, ParameterSetName = LocalSet)]
+    [ArgumentCompleter(typeof(WorkerNameCompleter))]
     [SupportsWildcards]
     public string[]? Name { get; set; }
 
     /// <summary>host:port of workers to query, started here or anywhere.</summary>
     [Parameter(Mandatory = true, ParameterSetName = EndpointSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(WorkerEndpointCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Endpoint { get; set; } = [];
 

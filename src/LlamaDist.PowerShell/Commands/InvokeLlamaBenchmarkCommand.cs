@@ -2,6 +2,7 @@ using System.Management.Automation;
 using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -22,6 +23,7 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LocalSet)]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = WorkerSet)]
     [Alias("FullName", "Path")]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

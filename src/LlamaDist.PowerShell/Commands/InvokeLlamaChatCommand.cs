@@ -18,7 +18,7 @@ namespace LlamaDist.PowerShell.Commands;
 public sealed class InvokeLlamaChatCommand : GenerationCmdlet
 {
     /// <summary>The user's message: the turn the model answers.</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
     public string Message { get; set; } = "";
 

@@ -17,7 +17,8 @@ namespace LlamaDist.PowerShell.Commands;
 [OutputType(typeof(LlamaPromptResult))]
 public sealed class InvokeLlamaPromptCommand : GenerationCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    /// <summary>The prompt text; pipeline strings, or the Prompt property of piped objects (Import-Csv rows), one run each.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
     public string Prompt { get; set; } = "";
 

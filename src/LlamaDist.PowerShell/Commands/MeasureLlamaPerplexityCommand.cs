@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -15,6 +16,7 @@ public sealed class MeasureLlamaPerplexityCommand : LlamaCmdlet
     private const int ProgressId = 2;
 
     [Parameter(Mandatory = true, Position = 0)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string Model { get; set; } = "";
 

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Models;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -15,7 +16,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>$w1, $w2 | New-LlamaCluster -Model .\tiny.gguf</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker https://pc1:50052 -TokenFile .\cluster.token -CertificateThumbprint $thumb</code></example>
 /// </summary>
-[Cmdlet(VerbsCommon.New, "LlamaCluster")]
+[Cmdlet(VerbsCommon.New, "LlamaCluster", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(LlamaCluster))]
 public sealed class NewLlamaClusterCommand : LlamaCmdlet
 {
@@ -23,12 +24,14 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
 
     /// <summary>The GGUF model on this machine; the embedded default model when omitted.</summary>
     [Parameter(Position = 0)]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 
     /// <summary>Workers in ring order: host:port, or worker objects from Start-LlamaWorker (also from the pipeline).</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Endpoint")]
+    [ArgumentCompleter(typeof(WorkerEndpointCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Worker { get; set; } = [];
 
@@ -41,6 +44,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
 
     /// <summary>Auto (default), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal).</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(SplitModeCompleter))]
     [ValidateNotNullOrEmpty]
     public string[]? Split { get; set; }
 
@@ -82,6 +86,10 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     protected override void EndProcessing()
     {
         var modelPath = Model is null ? ModelPaths.DefaultModelPath() : ResolveSinglePath(Model);
+        if (!ShouldProcess($"{string.Join(", ", workers)}{(IncludeLocal ? " and this process" : "")}", $"Load the layers of {modelPath}"))
+        {
+            return;
+        }
         RunEngine(() =>
         {
             var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, workers, ResolveSinglePath);

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.TestModels;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -9,7 +10,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>New-LlamaTestModel -Path ./tinyllama-q8.gguf -Preset TinyLlama -Type Q8_0</code></example>
 /// <example><code>New-LlamaTestModel -Path ./qwen3-small.gguf -Preset Small -Architecture Qwen3 -Type Q4_K</code></example>
 /// </summary>
-[Cmdlet(VerbsCommon.New, "LlamaTestModel", SupportsShouldProcess = true)]
+[Cmdlet(VerbsCommon.New, "LlamaTestModel", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(LlamaModelInfo))]
 public sealed class NewLlamaTestModelCommand : LlamaCmdlet
 {
@@ -43,6 +44,7 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
 
     /// <summary>A GGUF whose tokenizer to copy; the embedded model's 32000-token vocabulary when omitted.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string? VocabFrom { get; set; }
 
@@ -57,7 +59,7 @@ public sealed class NewLlamaTestModelCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string? TokenizerConfig { get; set; }
 
-    /// <summary>Overwrite an existing file.</summary>
+    /// <summary>Overwrite an existing file (without it an existing file is error FileExists).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

@@ -13,7 +13,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>$cert = New-LlamaWorkerCertificate -Path ~/.llamadist/worker.pfx; $cert.Thumbprint</code></example>
 /// <example><code>New-LlamaWorkerCertificate -Path ./pc1.pfx -DnsName pc1, pc1.lan -IPAddress 192.0.2.10 -ValidDays 730 -Password (Read-Host -AsSecureString)</code></example>
 /// </summary>
-[Cmdlet(VerbsCommon.New, "LlamaWorkerCertificate", SupportsShouldProcess = true)]
+[Cmdlet(VerbsCommon.New, "LlamaWorkerCertificate", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(LlamaWorkerCertificate))]
 public sealed class NewLlamaWorkerCertificateCommand : LlamaCmdlet
 {
@@ -41,7 +41,7 @@ public sealed class NewLlamaWorkerCertificateCommand : LlamaCmdlet
     [Parameter]
     public System.Security.SecureString? Password { get; set; }
 
-    /// <summary>Replace an existing file.</summary>
+    /// <summary>Replace an existing file (without it an existing file is error FileExists).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

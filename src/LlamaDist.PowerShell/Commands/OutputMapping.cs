@@ -152,6 +152,7 @@ internal static class OutputMapping
         Model = summary.Name,
         ModelType = $"{summary.Architecture} {HumanReadable.Count(summary.ParameterCount)} {summary.PredominantType}",
         ModelSize = summary.FileSize,
+        Size = HumanReadable.Bytes(summary.FileSize),
         ModelParameters = summary.ParameterCount,
         Backend = backend,
         Threads = row.Threads,

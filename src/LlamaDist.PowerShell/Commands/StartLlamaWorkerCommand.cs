@@ -3,6 +3,7 @@ using System.Net;
 using LlamaDist.Engine.Formatting;
 using LlamaDist.Engine.Models;
 using LlamaDist.Engine.Workers;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -22,31 +23,33 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -Detached | New-LlamaCluster -Model ./tiny.gguf -TokenFile ./cluster.token</code></example>
 /// <example><code>$cert = New-LlamaWorkerCertificate -Path ~/.llamadist/worker.pfx; Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -CertificatePath $cert.Path</code></example>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Start, "LlamaWorker")]
+[Cmdlet(VerbsLifecycle.Start, "LlamaWorker", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(LlamaWorker))]
 public sealed class StartLlamaWorkerCommand : LlamaCmdlet
 {
     /// <summary>TCP port; 0 picks a free one.</summary>
-    [Parameter(Position = 0)]
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateRange(0, 65535)]
     public int Port { get; set; } = 50052;
 
     /// <summary>Address to listen on; loopback by default.</summary>
-    [Parameter]
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Address { get; set; } = "127.0.0.1";
 
     /// <summary>Compute threads; physical cores when omitted.</summary>
-    [Parameter]
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateRange(1, 1024)]
     public int Threads { get; set; }
 
-    [Parameter]
+    /// <summary>The worker's name (the host name when omitted).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 
     /// <summary>A GGUF file, or a directory of them, the worker loads its layers from (instead of receiving them).</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ModelPathCompleter))]
     [ValidateNotNullOrEmpty]
     public string? ModelPath { get; set; }
 
@@ -145,6 +148,10 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
 
     protected override void ProcessRecord()
     {
+        if (!ShouldProcess($"{Address}:{Port}", Detached ? "Start detached LlamaDist worker" : "Start LlamaDist worker"))
+        {
+            return;
+        }
         if (!IsLoopback(Address) && AllowInsecure)
         {
             WriteWarning($"The worker listens on {Address} without a cluster token (-AllowInsecure): anyone who can reach this port can use it.");

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Workers;
+using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
 
 namespace LlamaDist.PowerShell.Commands;
@@ -15,7 +16,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>Stop-LlamaWorker -Endpoint pc1:50052 -TokenFile ./cluster.token</code></example>
 /// <example><code>Get-LlamaWorker -Endpoint pc1:50052, pc2:50052 | Stop-LlamaWorker</code></example>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Stop, "LlamaWorker", SupportsShouldProcess = true, DefaultParameterSetName = WorkerSet)]
+[Cmdlet(VerbsLifecycle.Stop, "LlamaWorker", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = WorkerSet)]
 [OutputType(typeof(LlamaWorker))]
 public sealed class StopLlamaWorkerCommand : EndpointAccessCmdlet
 {
@@ -26,11 +27,13 @@ public sealed class StopLlamaWorkerCommand : EndpointAccessCmdlet
     public LlamaWorker[] Worker { get; set; } = [];
 
     [Parameter(Mandatory = true, ParameterSetName = NameSet)]
+    [ArgumentCompleter(typeof(WorkerNameCompleter))]
     [SupportsWildcards]
     public string[] Name { get; set; } = [];
 
     /// <summary>host:port (or https://host:port) of workers to ask to shut down; binds the Endpoint of piped status objects.</summary>
     [Parameter(Mandatory = true, ParameterSetName = EndpointSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(WorkerEndpointCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Endpoint { get; set; } = [];
 

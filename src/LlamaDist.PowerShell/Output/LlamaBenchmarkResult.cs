@@ -14,6 +14,9 @@ public sealed class LlamaBenchmarkResult
     public string ModelType { get; init; } = "";
 
     public long ModelSize { get; init; }
+
+    /// <summary><see cref="ModelSize"/> in binary units ("636.18 MiB"), as every size LlamaDist shows.</summary>
+    public string Size { get; init; } = "";
     public long ModelParameters { get; init; }
     public string Backend { get; init; } = "";
     public int Threads { get; init; }

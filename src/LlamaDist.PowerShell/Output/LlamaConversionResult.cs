@@ -1,6 +1,12 @@
+using System.Management.Automation;
+
 namespace LlamaDist.PowerShell.Output;
 
-/// <summary>ConvertTo-LlamaQuantized's output: what was written and how much smaller it is.</summary>
+/// <summary>
+/// ConvertTo-LlamaQuantized's output: what was written, how much smaller it is, and which tensors fell back to
+/// another type. Fallbacks (nested) is hidden from Export-Csv like the prompt result's TokenIds; FallbackCount is
+/// its flat count, and the list view shows both.
+/// </summary>
 public sealed class LlamaConversionResult
 {
     public string Path { get; init; } = "";
@@ -16,5 +22,15 @@ public sealed class LlamaConversionResult
     public int ConvertedTensors { get; init; }
     /// <summary>Tensors per storage type in the output: "Q4_K:23 Q6_K:4 F32:9".</summary>
     public string TensorTypes { get; init; } = "";
+    /// <summary>Tensors the preset quantizes (the M of llama-quantize's "N of M tensor(s) required fallback quantization").</summary>
+    public int QuantizedTensors { get; init; }
+
+    /// <summary>Tensors written in a fallback type (the N).</summary>
+    public int FallbackCount { get; init; }
+
+    /// <summary>Each tensor written in a fallback type, in file order.</summary>
+    [Hidden]
+    public LlamaQuantizationFallback[] Fallbacks { get; init; } = [];
+
     public double ElapsedMs { get; init; }
 }

@@ -13,7 +13,7 @@ public sealed class LlamaModelInfo
 
     public long FileSize { get; init; }
 
-    /// <summary>"636.18 MB".</summary>
+    /// <summary>"636.18 MiB" (binary units, as every size LlamaDist shows).</summary>
     public string Size { get; init; } = "";
 
     /// <summary>The weight type of most parameters ("Q8_0").</summary>

@@ -16,7 +16,7 @@ public sealed class LlamaWorker
     public int Threads { get; init; }
     /// <summary>Memory the worker may use for weights and caches, in bytes.</summary>
     public long MemoryBytes { get; init; }
-    /// <summary><see cref="MemoryBytes"/> for people ("23.4 GB").</summary>
+    /// <summary><see cref="MemoryBytes"/> for people ("23.4 GiB").</summary>
     public string Memory { get; init; } = "";
     /// <summary>Running or Stopped.</summary>
     public string State { get; internal set; } = "Running";

@@ -113,6 +113,23 @@ public sealed class TensorTypeRulesTests(SmallModelFixture small) : IClassFixtur
         Assert.Throws<NotSupportedException>(() => TensorTypeRules.FallbackType(GgmlType.Q8_0, 100));
 
     [Fact]
+    public void The_plan_records_the_planned_type_of_each_tensor_that_fell_back()
+    {
+        using GgufFile model = GgufFile.Open(small.F32Path);
+        var plan = TensorTypeRules.Plan(model, QuantizationPreset.Q4_K_M);
+
+        // Q4_K_M: ffn_down of layers 0-1 planned Q4_K, of layers 2-3 (use_more_bits) Q6_K; 704-wide rows fit neither.
+        var fallbacks = plan.Where(t => t.IsFallback).ToDictionary(t => t.Name);
+        Assert.Equal(["blk.0.ffn_down.weight", "blk.1.ffn_down.weight", "blk.2.ffn_down.weight", "blk.3.ffn_down.weight"],
+            fallbacks.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal((GgmlType.Q4_K, GgmlType.Q5_0), (fallbacks["blk.0.ffn_down.weight"].PlannedType!.Value, fallbacks["blk.0.ffn_down.weight"].TargetType));
+        Assert.Equal((GgmlType.Q6_K, GgmlType.Q8_0), (fallbacks["blk.3.ffn_down.weight"].PlannedType!.Value, fallbacks["blk.3.ffn_down.weight"].TargetType));
+        Assert.Equal(GgmlType.Q4_K, plan.Single(t => t.Name == "blk.0.ffn_up.weight").PlannedType);
+        Assert.Null(plan.Single(t => t.Name == "output_norm.weight").PlannedType); // never quantized
+        Assert.DoesNotContain(TensorTypeRules.Plan(model, QuantizationPreset.F16), t => t.IsFallback);
+    }
+
+    [Fact]
     public void Presets_carry_llama_cpp_file_type_numbers_and_parse_aliases()
     {
         Assert.Equal(17, QuantizationPresets.Names.Count);

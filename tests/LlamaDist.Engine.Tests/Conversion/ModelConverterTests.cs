@@ -46,6 +46,31 @@ public sealed class ModelConverterTests : IDisposable
     }
 
     [Fact]
+    public void Reports_each_tensor_that_falls_back_as_llama_quantize_does()
+    {
+        // Tiny's rows are 64 and 192 wide: no K type fits, so every K tensor falls back to a 32-block type; the
+        // output head is Q8_0 by the head rule (llama.cpp does not count it as a fallback either).
+        var source = Path.Combine(directory, "tiny-f32.gguf");
+        LlamaDist.Engine.TestModels.TestModelFactory.Create(source, "Tiny", "F32", 7, null, false, null, CancellationToken.None);
+        var result = ModelConverter.Convert(source, Path.Combine(directory, "tiny-q4_k_m.gguf"), "Q4_K_M", overwrite: false,
+            threads: 1, progress: null, CancellationToken.None);
+
+        Assert.Equal(16, result.QuantizedTensorCount); // 7 matrices per layer x 2, token_embd, output
+        Assert.Equal(15, result.Fallbacks.Count);
+        Assert.DoesNotContain(result.Fallbacks, fallback => fallback.Tensor == "output.weight");
+        Assert.All(result.Fallbacks, fallback =>
+        {
+            Assert.Equal(256, fallback.PlannedBlockSize);
+            Assert.NotEqual(0, fallback.Columns % 256);
+            Assert.Equal(fallback.PlannedType == "Q6_K" ? "Q8_0" : "Q5_0", fallback.FallbackType);
+        });
+        var down = result.Fallbacks.Single(fallback => fallback.Tensor == "blk.1.ffn_down.weight"); // use_more_bits: Q6_K
+        Assert.Equal(("Q6_K", "Q8_0", 192L), (down.PlannedType, down.FallbackType, down.Columns));
+        Assert.Equal("blk.1.ffn_down.weight: rows of 192 are not divisible by 256, required for Q6_K; using fallback quantization Q8_0",
+            down.ToString());
+    }
+
+    [Fact]
     public void Errors_have_stable_kinds()
     {
         var source = ModelPaths.DefaultModelPath();
