@@ -10,7 +10,8 @@ session ends. A removed cluster cannot be used with -Cluster any more (ClusterNo
 Remove-LlamaCluster supports -WhatIf and -Confirm.
 '@
     Parameters  = @{
-        Cluster = 'Clusters from New-LlamaCluster or Get-LlamaCluster (also from the pipeline).'
+        Cluster = 'Clusters from New-LlamaCluster or Get-LlamaCluster (also from the pipeline), or their Ids.'
+        Id      = 'Ids of this session''s clusters (wildcards allowed; Tab completes them); binds the Id property of piped objects.'
     }
     Examples    = @(
         @{
@@ -24,6 +25,10 @@ $cluster | Remove-LlamaCluster
         @{
             Title   = 'Every cluster of this session, confirming each'
             Code    = 'Get-LlamaCluster | Remove-LlamaCluster -Confirm'
+        }
+        @{
+            Title   = 'A cluster by its Id'
+            Code    = 'Remove-LlamaCluster -Id 3f2a*'
         }
     )
     Links       = @('New-LlamaCluster', 'Get-LlamaCluster', 'Stop-LlamaWorker', 'about_LlamaDist_Distributed')
