@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using LlamaDist.Core.Numerics;
@@ -55,25 +54,15 @@ internal static class StepEvaluator
             }
 
             // Compute time only: the waits for the gate between micro-batches are other sessions' time.
-            var clock = new Stopwatch();
             int step = Math.Max(1, runtime.Options.MaxStepTokens);
+            var compute = TimeSpan.Zero;
             for (int done = 0; done < n; done += step)
             {
                 int count = Math.Min(step, n - done);
-                using (await runtime.Compute.EnterAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    if (session.Cache.IsDisposed)
-                    {
-                        throw WorkerErrors.NotFound($"Session {session.Id} was closed.");
-                    }
-                    clock.Start();
-                    EvaluateMicroBatch(session, tokens, done, count, n, all);
-                    clock.Stop();
-                    runtime.MicroBatchEvaluated?.Invoke(session.Id, count);
-                }
+                compute += await EvaluateMicroBatchAsync(runtime, session, tokens, done, count, n, all, cancellationToken).ConfigureAwait(false);
             }
 
-            var timing = Timing(clock, request);
+            var timing = Timing(compute, request);
             session.Touch();
             if (session.Range.IncludesOutput)
             {
@@ -161,6 +150,35 @@ internal static class StepEvaluator
     }
 
     /// <summary>
+    /// Tokens [done, done + count) of an n-token step through the <see cref="StepBatcher"/>: in one pass with the
+    /// micro-batches of other sessions on the same range that wait for the device at the same time. All-token
+    /// logits and micro-batches longer than one batched pass run alone, as <see cref="EvaluateMicroBatch"/>.
+    /// </summary>
+    private static Task<TimeSpan> EvaluateMicroBatchAsync(WorkerRuntime runtime, HostedSession session, int[]? tokens, int done,
+        int count, int n, bool allLogits, CancellationToken cancellationToken)
+    {
+        var range = session.Range;
+        void Alone() => EvaluateMicroBatch(session, tokens, done, count, n, allLogits);
+        if (allLogits || count > Core.Model.BatchedForward.MaxRows)
+        {
+            return runtime.Batcher.EvaluateAsync(session, count, null, Alone, cancellationToken);
+        }
+        int embd = range.Config.EmbeddingLength;
+        bool logits = range.IncludesOutput && done + count == n;
+        var step = new Core.Model.BatchedStep
+        {
+            Session = session.Cache,
+            Count = count,
+            Tokens = tokens is null ? ReadOnlyMemory<int>.Empty : tokens.AsMemory(done, count),
+            Hidden = tokens is null ? session.HiddenIn.AsMemory(done * embd, count * embd) : ReadOnlyMemory<float>.Empty,
+            // Earlier micro-batches of a last stage stop at the hidden state, as one pass skips those rows' logits.
+            Output = logits ? session.Logits.AsMemory(0, range.Config.VocabularySize) : session.HiddenOut.AsMemory(done * embd, count * embd),
+            WantsLogits = logits,
+        };
+        return runtime.Batcher.EvaluateAsync(session, count, step, Alone, cancellationToken);
+    }
+
+    /// <summary>
     /// Tokens [done, done + count) of an n-token step, on the compute gate. A last stage writes the logits rows
     /// asked for: each micro-batch its own rows for all-token logits; otherwise only the step's final micro-batch
     /// runs the output head, and earlier ones stop at the hidden state (as one pass would skip those rows too).
@@ -197,9 +215,9 @@ internal static class StepEvaluator
         }
     }
 
-    private static StageTiming Timing(Stopwatch clock, ForwardRequest request) => new()
+    private static StageTiming Timing(TimeSpan compute, ForwardRequest request) => new()
     {
-        ComputeMicroseconds = (ulong)clock.Elapsed.TotalMicroseconds,
+        ComputeMicroseconds = (ulong)compute.TotalMicroseconds,
         BytesReceived = (ulong)request.CalculateSize(),
     };
 
