@@ -37,6 +37,10 @@ internal static class StepEvaluator
             throw WorkerErrors.Invalid($"token_count {request.TokenCount} is outside 1..{session.MaxBatch} (the session's max_batch_tokens).");
         }
         WorkerInput.Encoding(request.ReplyEncoding, "reply_encoding");
+        if (request.CacheOnly && (request.WantLogits || request.WantGreedyToken))
+        {
+            throw WorkerErrors.Invalid("cache_only excludes want_logits and want_greedy_token: a cache-only step has no output.");
+        }
         WorkerInput.AtMost((ulong)request.Stages.Count, MaxStages, "stages");  // each stage appends one; a ring is never this long
 
         if (!session.TryBeginStep())
@@ -59,11 +63,17 @@ internal static class StepEvaluator
             for (int done = 0; done < n; done += step)
             {
                 int count = Math.Min(step, n - done);
-                compute += await EvaluateMicroBatchAsync(runtime, session, tokens, done, count, n, all, cancellationToken).ConfigureAwait(false);
+                // A cache-only step's rows all stop at the hidden state, as earlier micro-batches of a step do.
+                int outputAt = request.CacheOnly ? n + 1 : n;
+                compute += await EvaluateMicroBatchAsync(runtime, session, tokens, done, count, outputAt, all, cancellationToken).ConfigureAwait(false);
             }
 
             var timing = Timing(compute, request);
             session.Touch();
+            if (session.Range.IncludesOutput && request.CacheOnly)
+            {
+                return new Output(null, null, null, timing);
+            }
             if (session.Range.IncludesOutput)
             {
                 var logits = session.Logits.AsMemory(0, rows * config.VocabularySize);
@@ -235,6 +245,7 @@ internal static class StepEvaluator
             LogitsForAllTokens = request.LogitsForAllTokens,
             WantGreedyToken = request.WantGreedyToken,
             ReplyEncoding = request.ReplyEncoding,
+            CacheOnly = request.CacheOnly,
         };
         next.Stages.AddRange(request.Stages);
         next.Stages.Add(output.Timing);
