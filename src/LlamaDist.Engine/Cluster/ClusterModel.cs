@@ -70,7 +70,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     public int MicroBatchSize { get; init; }
 
     /// <summary>The ring's learnt step costs, shared by its sessions (see <see cref="ClusterCosts"/>).</summary>
-    internal RingCostModel Costs => costs ??= ClusterCosts.Create(Nodes, stages);
+    internal RingCostModel Costs => LazyInitializer.EnsureInitialized(ref costs, () => ClusterCosts.Create(Nodes, stages));
 
     private RingCostModel? costs;
 

@@ -15,6 +15,15 @@ internal sealed class LocalBatcher
     private readonly List<Work> queued = [];
     private readonly BatchedForward batched;
     private bool busy;
+    private int sequences;
+    private double lastPassMs;
+
+    /// <summary>
+    /// Longest a step that got the device waits for the model's other sequences to come back with theirs (each
+    /// samples its token between steps): without it, the first one back would run alone and split the next pass.
+    /// Also never more than a tenth of the last pass, so a fast model loses little when a sequence does not come.
+    /// </summary>
+    public static readonly TimeSpan GatherWindow = TimeSpan.FromMilliseconds(2);
 
     public LocalBatcher(LlamaForward forward) => batched = new BatchedForward(forward);
 
@@ -25,6 +34,25 @@ internal sealed class LocalBatcher
 
     private long sharedPasses;
 
+    /// <summary>A sequence starts using the model (its steps are waited for, see <see cref="GatherWindow"/>).</summary>
+    public void Join()
+    {
+        lock (sync)
+        {
+            sequences++;
+        }
+    }
+
+    /// <summary>A sequence is done with the model.</summary>
+    public void Leave()
+    {
+        lock (sync)
+        {
+            sequences--;
+            Monitor.PulseAll(sync);
+        }
+    }
+
     /// <summary>Evaluates <paramref name="tokens"/> for <paramref name="session"/> and writes the last position's logits.</summary>
     public void Evaluate(LlamaSession session, ReadOnlySpan<int> tokens, float[] logits)
     {
@@ -34,6 +62,7 @@ internal sealed class LocalBatcher
         lock (sync)
         {
             queued.Add(work);
+            Monitor.PulseAll(sync);  // a step gathering company may be waiting for this one
             // Wait for the device, or for a pass of another sequence to have taken this step along.
             while (busy && !work.Done)
             {
@@ -42,6 +71,7 @@ internal sealed class LocalBatcher
             if (!work.Done)
             {
                 busy = true;
+                Gather(work);
             }
         }
         if (!work.Done)
@@ -65,9 +95,25 @@ internal sealed class LocalBatcher
         }
     }
 
+    /// <summary>Holding the device (and the lock): waits a moment for the other sequences' steps, see <see cref="GatherWindow"/>.</summary>
+    private void Gather(Work own)
+    {
+        if (own.Alone)
+        {
+            return;
+        }
+        var window = TimeSpan.FromMilliseconds(Math.Min(GatherWindow.TotalMilliseconds, lastPassMs / 10));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (queued.Count < sequences && clock.Elapsed < window)
+        {
+            Monitor.Wait(sync, window - clock.Elapsed);
+        }
+    }
+
     /// <summary>Holding the device: the caller's step and every queued one that fits beside it, in one pass.</summary>
     private void RunPass(Work own)
     {
+        var passClock = System.Diagnostics.Stopwatch.StartNew();
         var batch = new List<Work> { own };
         lock (sync)
         {
@@ -118,6 +164,7 @@ internal sealed class LocalBatcher
         lock (sync)
         {
             batch.ForEach(work => work.Done = true);
+            lastPassMs = passClock.Elapsed.TotalMilliseconds;
         }
     }
 

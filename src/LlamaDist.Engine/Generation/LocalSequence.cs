@@ -17,6 +17,7 @@ internal sealed class LocalSequence : IGenerationSequence
         var config = compute.Forward.Config;
         session = new LlamaSession(config, LayerRange.All(config.LayerCount), contextSize, batchSize);
         logits = new float[config.VocabularySize];
+        compute.Join();
     }
 
     public int Position => session.Position;
@@ -35,5 +36,12 @@ internal sealed class LocalSequence : IGenerationSequence
         return VectorMath.ArgMax(logits);
     }
 
-    public void Dispose() => session.Dispose();
+    public void Dispose()
+    {
+        if (!session.IsDisposed)
+        {
+            compute.Leave();
+            session.Dispose();
+        }
+    }
 }

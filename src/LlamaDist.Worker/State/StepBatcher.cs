@@ -24,12 +24,26 @@ internal sealed class StepBatcher
     private readonly List<Work> queued = [];
     private readonly ConditionalWeakTable<LlamaForward, BatchedForward> passes = new();
 
+    private readonly Func<HostedRange, int> streamingElsewhere;
+    private double lastPassMs;
+    private TaskCompletionSource arrival = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Longest a micro-batch that got the device waits for the steps of other sessions of its range that stream
+    /// but are elsewhere in the ring (their previous step is still being passed on, or their coordinator is
+    /// sampling): without it the first step back would run alone and split the next pass in two. Never more than
+    /// a tenth of the last pass, so a fast range loses little when no step comes.
+    /// </summary>
+    public static readonly TimeSpan GatherWindow = TimeSpan.FromMilliseconds(2);
+
     /// <param name="gate">The worker's compute device.</param>
     /// <param name="maxRows">Most rows (tokens of all sessions together) one pass takes.</param>
-    public StepBatcher(FairComputeGate gate, int maxRows)
+    /// <param name="streamingElsewhere">Sessions of a range with a step stream open and no step here now.</param>
+    public StepBatcher(FairComputeGate gate, int maxRows, Func<HostedRange, int> streamingElsewhere)
     {
         this.gate = gate;
         this.maxRows = Math.Clamp(maxRows, 1, BatchedForward.MaxRows);
+        this.streamingElsewhere = streamingElsewhere;
     }
 
     /// <summary>Called inside the gate after each micro-batch with its session and rows (tests observe the order).</summary>
@@ -64,6 +78,9 @@ internal sealed class StepBatcher
         lock (sync)
         {
             queued.Add(work);
+            var arrived = arrival;
+            arrival = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            arrived.TrySetResult();  // wakes a pass gathering company
         }
 
         using var leave = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -83,6 +100,7 @@ internal sealed class StepBatcher
                 {
                     if (!work.Done.Task.IsCompleted)
                     {
+                        await GatherAsync(work, cancellationToken).ConfigureAwait(false);
                         RunPass(work);
                     }
                 }
@@ -97,6 +115,36 @@ internal sealed class StepBatcher
             }
         }
         return await work.Done.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>On the gate: waits a moment for the range's other streaming sessions (see <see cref="GatherWindow"/>).</summary>
+    private async Task GatherAsync(Work own, CancellationToken cancellationToken)
+    {
+        if (own.Step is null)
+        {
+            return;
+        }
+        var window = TimeSpan.FromMilliseconds(Math.Min(GatherWindow.TotalMilliseconds, Volatile.Read(ref lastPassMs) / 10));
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < window && streamingElsewhere(own.Session.Range) > 0)
+        {
+            Task next;
+            lock (sync)
+            {
+                if (queued.Where(work => ReferenceEquals(work.Session.Range, own.Session.Range)).Sum(work => work.Rows) >= maxRows)
+                {
+                    return;
+                }
+                next = arrival.Task;
+            }
+            var remaining = window - clock.Elapsed;
+            if (remaining <= TimeSpan.Zero)
+            {
+                return;
+            }
+            await Task.WhenAny(next, Task.Delay(remaining, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
     }
 
     /// <summary>On the gate: the caller's work and whatever of the same range is queued and fits, in one pass.</summary>
@@ -132,6 +180,7 @@ internal sealed class StepBatcher
                 }
             }
             clock.Stop();
+            Volatile.Write(ref lastPassMs, clock.Elapsed.TotalMilliseconds);
             foreach (var work in runnable)
             {
                 Evaluated?.Invoke(work.Session.Id, work.Rows);

@@ -63,9 +63,9 @@ internal static class StepEvaluator
             for (int done = 0; done < n; done += step)
             {
                 int count = Math.Min(step, n - done);
-                // A cache-only step's rows all stop at the hidden state, as earlier micro-batches of a step do.
-                int outputAt = request.CacheOnly ? n + 1 : n;
-                compute += await EvaluateMicroBatchAsync(runtime, session, tokens, done, count, outputAt, all, cancellationToken).ConfigureAwait(false);
+                // Only the step's final micro-batch runs the output head; none of a cache-only step's does.
+                bool output = done + count == n && !request.CacheOnly;
+                compute += await EvaluateMicroBatchAsync(runtime, session, tokens, done, count, output, all, cancellationToken).ConfigureAwait(false);
             }
 
             var timing = Timing(compute, request);
@@ -160,21 +160,21 @@ internal static class StepEvaluator
     }
 
     /// <summary>
-    /// Tokens [done, done + count) of an n-token step through the <see cref="StepBatcher"/>: in one pass with the
+    /// Tokens [done, done + count) of a step through the <see cref="StepBatcher"/>: in one pass with the
     /// micro-batches of other sessions on the same range that wait for the device at the same time. All-token
     /// logits and micro-batches longer than one batched pass run alone, as <see cref="EvaluateMicroBatch"/>.
     /// </summary>
     private static Task<TimeSpan> EvaluateMicroBatchAsync(WorkerRuntime runtime, HostedSession session, int[]? tokens, int done,
-        int count, int n, bool allLogits, CancellationToken cancellationToken)
+        int count, bool output, bool allLogits, CancellationToken cancellationToken)
     {
         var range = session.Range;
-        void Alone() => EvaluateMicroBatch(session, tokens, done, count, n, allLogits);
+        void Alone() => EvaluateMicroBatch(session, tokens, done, count, output, allLogits);
         if (allLogits || count > Core.Model.BatchedForward.MaxRows)
         {
             return runtime.Batcher.EvaluateAsync(session, count, null, Alone, cancellationToken);
         }
         int embd = range.Config.EmbeddingLength;
-        bool logits = range.IncludesOutput && done + count == n;
+        bool logits = range.IncludesOutput && output;
         var step = new Core.Model.BatchedStep
         {
             Session = session.Cache,
@@ -189,11 +189,12 @@ internal static class StepEvaluator
     }
 
     /// <summary>
-    /// Tokens [done, done + count) of an n-token step, on the compute gate. A last stage writes the logits rows
-    /// asked for: each micro-batch its own rows for all-token logits; otherwise only the step's final micro-batch
-    /// runs the output head, and earlier ones stop at the hidden state (as one pass would skip those rows too).
+    /// Tokens [done, done + count) of a step, on the compute gate. A last stage writes the logits rows asked for:
+    /// each micro-batch its own rows for all-token logits; otherwise only the micro-batch that gives the step's
+    /// <paramref name="output"/> runs the output head, and the others stop at the hidden state (as one pass would
+    /// skip those rows too).
     /// </summary>
-    private static void EvaluateMicroBatch(HostedSession session, int[]? tokens, int done, int count, int n, bool allLogits)
+    private static void EvaluateMicroBatch(HostedSession session, int[]? tokens, int done, int count, bool output, bool allLogits)
     {
         var range = session.Range;
         var forward = range.Forward;
@@ -202,8 +203,7 @@ internal static class StepEvaluator
         var hiddenIn = session.HiddenIn.AsSpan(done * embd, count * embd);
         var hiddenOut = session.HiddenOut.AsSpan(done * embd, count * embd);
         var chunk = tokens is null ? ReadOnlySpan<int>.Empty : tokens.AsSpan(done, count);
-        bool last = done + count == n;
-        if (range.IncludesOutput && (allLogits || last))
+        if (range.IncludesOutput && (allLogits || output))
         {
             var logits = allLogits ? session.Logits.AsSpan(done * vocabulary, count * vocabulary) : session.Logits.AsSpan(0, vocabulary);
             if (tokens is not null)

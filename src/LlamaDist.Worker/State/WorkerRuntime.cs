@@ -78,7 +78,16 @@ internal sealed class WorkerRuntime : IDisposable
     public LeaseTable Leases { get; }
 
     /// <summary>Micro-batches of sessions on the same range, evaluated together on the compute gate.</summary>
-    public StepBatcher Batcher => batcher ??= new StepBatcher(Compute, Options.MaxStepTokens);
+    public StepBatcher Batcher => LazyInitializer.EnsureInitialized(ref batcher, () => new StepBatcher(Compute, Options.MaxStepTokens, StreamingElsewhere));
+
+    /// <summary>Sessions on <paramref name="range"/> with a step stream open but no step on this worker right now.</summary>
+    private int StreamingElsewhere(HostedRange range)
+    {
+        lock (bookkeeping)
+        {
+            return sessions.Values.Count(session => session.Range == range && session.Streaming && !session.IsStepping);
+        }
+    }
 
     private StepBatcher? batcher;
 
