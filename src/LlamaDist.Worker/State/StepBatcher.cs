@@ -67,11 +67,12 @@ internal sealed class StepBatcher
     private long sharedPasses;
 
     /// <summary>
-    /// Evaluates <paramref name="step"/> for <paramref name="session"/> (combined with others' where possible),
-    /// or <paramref name="alone"/> when the step cannot be combined (all-token logits). Returns the compute time
-    /// of the pass that evaluated it.
+    /// Evaluates <paramref name="step"/> for <paramref name="session"/>, combined with others' where possible;
+    /// <paramref name="alone"/> evaluates the same micro-batch on its own (used when nothing else is queued, and
+    /// for a null <paramref name="step"/>: all-token logits, or more rows than one batched pass takes). Returns the
+    /// compute time of the pass that evaluated it.
     /// </summary>
-    public async Task<TimeSpan> EvaluateAsync(HostedSession session, int rows, BatchedStep? step, Action? alone,
+    public async Task<TimeSpan> EvaluateAsync(HostedSession session, int rows, BatchedStep? step, Action alone,
         CancellationToken cancellationToken)
     {
         var work = new Work(session, rows, step, alone);
@@ -166,17 +167,23 @@ internal sealed class StepBatcher
                     runnable.Add(work);
                 }
             }
-            if (runnable.Count == 1 && runnable[0].Alone is { } alone)
+            if (runnable.Count == 1)
             {
-                alone();
+                runnable[0].Alone();
             }
             else if (runnable.Count > 0)
             {
                 var forward = runnable[0].Session.Range.Forward;
-                passes.GetValue(forward, key => new BatchedForward(key)).Evaluate(runnable.Select(work => work.Step!).ToList());
-                if (runnable.Count > 1)
+                try
                 {
+                    passes.GetValue(forward, key => new BatchedForward(key)).Evaluate(runnable.Select(work => work.Step!).ToList());
                     Interlocked.Increment(ref sharedPasses);
+                }
+                catch (Exception exception) when (exception is ArgumentException or InvalidOperationException or ObjectDisposedException)
+                {
+                    // A batched pass checks every step before it changes anything: one bad step must not fail the
+                    // others' streams, so each runs alone and only a bad one fails.
+                    runnable = RunEachAlone(runnable);
                 }
             }
             clock.Stop();
@@ -194,6 +201,25 @@ internal sealed class StepBatcher
                 work.Done.TrySetException(exception);
             }
         }
+    }
+
+    /// <summary>Each work on its own; returns those that succeeded (the others have failed with their own error).</summary>
+    private static List<Work> RunEachAlone(List<Work> works)
+    {
+        var succeeded = new List<Work>(works.Count);
+        foreach (var work in works)
+        {
+            try
+            {
+                work.Alone();
+                succeeded.Add(work);
+            }
+            catch (Exception exception)
+            {
+                work.Done.TrySetException(exception);
+            }
+        }
+        return succeeded;
     }
 
     /// <summary>Removes and returns the caller's work plus queued work of the same range that fits beside it.</summary>
@@ -244,7 +270,7 @@ internal sealed class StepBatcher
         }
     }
 
-    private sealed class Work(HostedSession session, int rows, BatchedStep? step, Action? alone)
+    private sealed class Work(HostedSession session, int rows, BatchedStep? step, Action alone)
     {
         public HostedSession Session { get; } = session;
 
@@ -252,7 +278,7 @@ internal sealed class StepBatcher
 
         public BatchedStep? Step { get; } = step;
 
-        public Action? Alone { get; } = alone;
+        public Action Alone { get; } = alone;
 
         public TaskCompletionSource<TimeSpan> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
