@@ -11,6 +11,7 @@ include the network hops of the ring.
 The rows pipe into Export-Csv or ConvertTo-Json for comparison across machines, models and splits.
 '@
     Parameters  = @{
+        Concurrency               = 'Sequences run at the same time, each with its own KV cache; tokens per second counts the tokens of all of them.'
         Model                     = 'The GGUF model file. FileInfo objects from Get-ChildItem bind by their FullName property, so several models can be measured in one pipeline.'
         PromptTokens              = 'Tokens of the prompt-processing test (llama-bench -p); 0 skips it.'
         GenTokens                 = 'Tokens of the generation test (llama-bench -n); 0 skips it.'

@@ -15,6 +15,7 @@ weights came from. The cluster renews its lease on the workers in the background
 Remove-LlamaCluster releases it at once.
 '@
     Parameters  = @{
+        MicroBatchSize            = 'Tokens per micro-batch of a prompt pipelined through the ring (llama.cpp -ub); 0 or omitted: chosen per prompt from the stages on distinct machines and the measured link.'
         Model                     = 'The GGUF model on this machine (the workers find theirs by file name, or receive their ranges). The embedded default model when omitted.'
         Worker                    = 'Workers in ring order: host:port or https://host:port, or worker objects from Start-LlamaWorker and Get-LlamaWorker (also from the pipeline; their Endpoint binds).'
         IncludeLocal              = 'Runs the first layers in this process as well, as the ring''s first stage.'

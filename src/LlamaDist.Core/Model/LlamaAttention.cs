@@ -23,7 +23,17 @@ internal static unsafe class LlamaAttention
     /// <paramref name="trace"/> when set.
     /// </summary>
     public static void Run(ComputeThreads threads, LlamaConfig config, LlamaSession session, int slot, int layer,
-        int tokens, int position, TraceHook? trace)
+        int tokens, int position, TraceHook? trace) =>
+        Run(threads, config, session, slot, layer, tokens, position, trace,
+            session.Buffers.Query.Pointer, session.Buffers.AttentionOutput.Pointer);
+
+    /// <summary>
+    /// As above, with Qcur [tokens, Q] read from <paramref name="query"/> and kqv_out written to
+    /// <paramref name="output"/>: the rows of one session inside a batch of several (<see cref="BatchedForward"/>).
+    /// The session's own scratch (scores, rounded query) is used, so sessions of one batch never share it.
+    /// </summary>
+    public static void Run(ComputeThreads threads, LlamaConfig config, LlamaSession session, int slot, int layer,
+        int tokens, int position, TraceHook? trace, float* query, float* output)
     {
         SessionBuffers buffers = session.Buffers;
         KvCache cache = session.Cache;
@@ -42,10 +52,10 @@ internal static unsafe class LlamaAttention
             // One F16 x F16 row dot serves both products, at the SIMD level MatrixKernels uses for F16 weights
             // (ggml_vec_dot_f16's lane layout and reduction).
             Dot = F16Format.RoundedSingleDotKernel(Quantizer.DefaultLevel(GgmlType.F16)),
-            Query = buffers.Query.Pointer,
+            Query = query,
             Keys = cache.Keys(slot),
             ValuesTransposed = cache.ValuesTransposed(slot),
-            Output = buffers.AttentionOutput.Pointer,
+            Output = output,
             Scores = buffers.Scores.Pointer,
             RoundedQuery = buffers.RoundedQuery.Pointer,
             TraceScores = traceScores,

@@ -16,7 +16,20 @@ internal static unsafe class LlamaBlock
     public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, float[]? ropeFrequencyFactors,
         LlamaSession session, int slot, int tokens, int position, TraceHook? trace)
     {
-        SessionBuffers buffers = session.Buffers;
+        var only = new BatchSegment(session, 0, tokens, position, ropeFrequencyFactors);
+        Run(threads, config, weights, session.Buffers, new ReadOnlySpan<BatchSegment>(ref only), tokens, slot, trace);
+    }
+
+    /// <summary>
+    /// The block over rows of several sessions at once (<see cref="BatchedForward"/>): the residual stream of
+    /// <paramref name="buffers"/> holds <paramref name="tokens"/> rows, segment by segment. Norms and matrix
+    /// products run over all rows together (each weight read once for the whole batch); RoPE, the KV cache and
+    /// attention run per segment at its session's own positions. Every row's values are those of its session
+    /// evaluated alone.
+    /// </summary>
+    public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, SessionBuffers buffers,
+        ReadOnlySpan<BatchSegment> segments, int tokens, int slot, TraceHook? trace)
+    {
         int layer = weights.Index;
         int embd = config.EmbeddingLength;
         Span<float> residual = buffers.Residual.AsSpan(0, tokens * embd);
@@ -69,13 +82,17 @@ internal static unsafe class LlamaBlock
         // RoPE (the architecture's pairing, llama 3's frequency factors where present) on every head of Qcur and
         // Kcur at each token's own position.
         RopeStyle style = config.Traits.Rope;
-        ReadOnlySpan<float> factors = ropeFrequencyFactors;
-        for (int t = 0; t < tokens; t++)
+        foreach (BatchSegment segment in segments)
         {
-            Rope.Apply(query.Slice(t * config.QueryWidth, config.QueryWidth), config.HeadCount,
-                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors, config.RopeAttentionFactor);
-            Rope.Apply(key.Slice(t * config.KvWidth, config.KvWidth), config.KvHeadCount,
-                config.HeadDimension, position + t, config.RopeDimensionCount, config.RopeFreqBase, style, factors, config.RopeAttentionFactor);
+            ReadOnlySpan<float> factors = segment.RopeFrequencyFactors;
+            for (int i = 0; i < segment.Tokens; i++)
+            {
+                int t = segment.FirstRow + i, position = segment.Position + i;
+                Rope.Apply(query.Slice(t * config.QueryWidth, config.QueryWidth), config.HeadCount,
+                    config.HeadDimension, position, config.RopeDimensionCount, config.RopeFreqBase, style, factors, config.RopeAttentionFactor);
+                Rope.Apply(key.Slice(t * config.KvWidth, config.KvWidth), config.KvHeadCount,
+                    config.HeadDimension, position, config.RopeDimensionCount, config.RopeFreqBase, style, factors, config.RopeAttentionFactor);
+            }
         }
         if (config.Traits.ScalesQuery)
         {
@@ -87,8 +104,13 @@ internal static unsafe class LlamaBlock
         trace?.Invoke(TraceNames.Value, layer, tokens, value);
 
         // The pass's keys and values enter the F16 cache first; attention then reads them back from it.
-        session.Cache.Store(slot, buffers.Key.Pointer, buffers.Value.Pointer, tokens, position);
-        LlamaAttention.Run(threads, config, session, slot, layer, tokens, position, trace);
+        foreach (BatchSegment segment in segments)
+        {
+            long kvOffset = (long)segment.FirstRow * config.KvWidth, queryOffset = (long)segment.FirstRow * config.QueryWidth;
+            segment.Session.Cache.Store(slot, buffers.Key.Pointer + kvOffset, buffers.Value.Pointer + kvOffset, segment.Tokens, segment.Position);
+            LlamaAttention.Run(threads, config, segment.Session, slot, layer, segment.Tokens, segment.Position, trace,
+                buffers.Query.Pointer + queryOffset, buffers.AttentionOutput.Pointer + queryOffset);
+        }
         trace?.Invoke(TraceNames.AttentionOutputMerged, layer, tokens, merged);
 
         // attn_out = Wo · kqv_out; ffn_inp = attn_out + inpL.

@@ -15,4 +15,13 @@ public sealed record RingOptions
 
     /// <summary>F16 by default (n_embd x 2 bytes per token per hop); F32 for exact hand-offs.</summary>
     public ActivationEncoding Encoding { get; init; } = ActivationEncoding.F16;
+
+    /// <summary>
+    /// Tokens per micro-batch of a prompt sent through the ring pipelined (every stage working at once); 0 lets
+    /// <see cref="Costs"/> choose (see <see cref="PrefillPlanner"/>), or sends each step whole without it.
+    /// </summary>
+    public int MicroBatchTokens { get; init; }
+
+    /// <summary>The ring's learnt costs, shared by the sessions of one cluster; null: steps go whole.</summary>
+    public RingCostModel? Costs { get; init; }
 }

@@ -120,7 +120,12 @@ public sealed class RingSession : IDisposable
         }
     }
 
-    /// <summary>Evaluates <paramref name="tokens"/> at <see cref="Position"/> through every stage.</summary>
+    /// <summary>
+    /// Evaluates <paramref name="tokens"/> at <see cref="Position"/> through every stage. A step of several tokens
+    /// goes in micro-batches when the ring's stages can overlap (see <see cref="PrefillPlanner"/>): all of them are
+    /// sent at once, each stage starts on the next as soon as it passed one on, and only the last one asks for
+    /// the output; the result is the same as one step's.
+    /// </summary>
     public RingStepResult Step(ReadOnlySpan<int> tokens, RingOutput output, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -137,38 +142,13 @@ public sealed class RingSession : IDisposable
             throw new ArgumentOutOfRangeException(nameof(tokens), $"The session holds {options.ContextSize} tokens; {Position} are used and {tokens.Length} more do not fit.");
         }
 
-        var clock = Stopwatch.StartNew();
-        var request = new ForwardRequest
-        {
-            SessionId = SessionId,
-            Sequence = ++sequence,
-            StartPosition = (uint)Position,
-            TokenCount = (uint)tokens.Length,
-            WantGreedyToken = output == RingOutput.GreedyToken,
-            WantLogits = output == RingOutput.LastLogits,
-            ReplyEncoding = options.Encoding,
-        };
-        long bytesSent;
-        if (local is not null)
-        {
-            var localClock = Stopwatch.StartNew();
-            var hidden = localHidden.AsSpan(0, tokens.Length * options.EmbeddingLength);
-            local.Forward.EvaluateTokensToHidden(local.Session, tokens, hidden);
-            request.Hidden = ActivationCodec.ToMessage(hidden, tokens.Length, options.EmbeddingLength, options.Encoding);
-            request.Stages.Add(new StageTiming { ComputeMicroseconds = (ulong)(localClock.Elapsed.TotalMicroseconds) });
-            bytesSent = request.Hidden.Data.Length;
-        }
-        else
-        {
-            request.Tokens = new TokenIds();
-            request.Tokens.Ids.Add(tokens.ToArray());
-            bytesSent = tokens.Length * sizeof(int);
-        }
-
-        ForwardReply reply;
+        int microBatch = MicroBatchFor(tokens.Length);
+        RingStepResult result;
         try
         {
-            reply = ExchangeAsync(request, cancellationToken).GetAwaiter().GetResult();
+            result = microBatch < tokens.Length
+                ? PipelinedAsync(tokens.ToArray(), microBatch, output, cancellationToken).GetAwaiter().GetResult()
+                : WholeAsync(tokens.ToArray(), output, cancellationToken).GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
         {
@@ -182,32 +162,164 @@ public sealed class RingSession : IDisposable
         }
 
         Position += tokens.Length;
-        return ToResult(reply, clock.Elapsed.TotalMilliseconds, bytesSent);
+        return result;
+    }
+
+    /// <summary>The micro-batch this ring uses for a step of <paramref name="tokens"/> tokens.</summary>
+    public int MicroBatchFor(int tokens)
+    {
+        if (tokens <= 1)
+        {
+            return tokens;
+        }
+        if (options.MicroBatchTokens > 0)
+        {
+            return Math.Min(tokens, options.MicroBatchTokens);
+        }
+        return options.Costs?.MicroBatch(tokens, options.MaxBatchTokens) ?? tokens;
+    }
+
+    /// <summary>Hops of a step: into every remote stage, and back to the coordinator.</summary>
+    private int Hops => stages.Count + (local is null ? 1 : 0);
+
+    private async Task<RingStepResult> WholeAsync(int[] tokens, RingOutput output, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var (request, bytesSent) = BuildRequest(tokens, Position, output, cacheOnly: false);
+        request.Sequence = ++sequence;
+        await WriteAsync(request, cancellationToken).ConfigureAwait(false);
+        var reply = await ReadReplyAsync(request, writer: null, cancellationToken).ConfigureAwait(false);
+        var result = ToResult(reply, clock.Elapsed.TotalMilliseconds, bytesSent);
+        options.Costs?.Observe(reply.Stages, tokens.Length, result.WallMilliseconds, Hops);
+        return result;
+    }
+
+    /// <summary>
+    /// The step in micro-batches of <paramref name="microBatch"/> tokens: written one after another by one task
+    /// (the local stage, if any, computing each before it goes), while this one reads the last stage's replies:
+    /// empty ones for the cache-only micro-batches, the output for the last. Stage timings are summed.
+    /// </summary>
+    private async Task<RingStepResult> PipelinedAsync(int[] tokens, int microBatch, RingOutput output, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        int start = Position;
+        var requests = new List<(ulong Sequence, uint Start, int Count)>();
+        for (int done = 0; done < tokens.Length; done += microBatch)
+        {
+            requests.Add((++sequence, (uint)(start + done), Math.Min(microBatch, tokens.Length - done)));
+        }
+        long bytesSent = 0;
+        var writer = Task.Run(async () =>
+        {
+            for (int i = 0; i < requests.Count; i++)
+            {
+                var (number, position, count) = requests[i];
+                int offset = (int)position - start;
+                var (request, bytes) = BuildRequest(tokens.AsSpan(offset, count), (int)position, output, cacheOnly: i < requests.Count - 1);
+                request.Sequence = number;
+                bytesSent += bytes;
+                await WriteAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+        }, CancellationToken.None);
+
+        var totals = new List<StageTiming>();
+        ForwardReply? last = null;
+        foreach (var (number, position, count) in requests)
+        {
+            var expected = new ForwardRequest { Sequence = number, StartPosition = position };
+            last = await ReadReplyAsync(expected, writer, cancellationToken).ConfigureAwait(false);
+            options.Costs?.Observe(last.Stages, count, wallMs: null, Hops);
+            for (int i = 0; i < last.Stages.Count; i++)
+            {
+                if (totals.Count <= i)
+                {
+                    totals.Add(new StageTiming());
+                }
+                totals[i].ComputeMicroseconds += last.Stages[i].ComputeMicroseconds;
+                totals[i].BytesReceived += last.Stages[i].BytesReceived;
+            }
+        }
+        await writer.ConfigureAwait(false);
+        last!.Stages.Clear();
+        last.Stages.AddRange(totals);
+        return ToResult(last, clock.Elapsed.TotalMilliseconds, bytesSent, requests.Count);
+    }
+
+    /// <summary>
+    /// The request of one step (or micro-batch) at <paramref name="position"/>: token ids for the first remote
+    /// stage, or the hidden state of the coordinator's own stage evaluated here. Returns it with its payload bytes.
+    /// </summary>
+    private (ForwardRequest Request, long Bytes) BuildRequest(ReadOnlySpan<int> tokens, int position, RingOutput output, bool cacheOnly)
+    {
+        var request = new ForwardRequest
+        {
+            SessionId = SessionId,
+            StartPosition = (uint)position,
+            TokenCount = (uint)tokens.Length,
+            WantGreedyToken = !cacheOnly && output == RingOutput.GreedyToken,
+            WantLogits = !cacheOnly && output == RingOutput.LastLogits,
+            CacheOnly = cacheOnly,
+            ReplyEncoding = options.Encoding,
+        };
+        if (local is not null)
+        {
+            var localClock = Stopwatch.StartNew();
+            var hidden = localHidden.AsSpan(0, tokens.Length * options.EmbeddingLength);
+            local.Forward.EvaluateTokensToHidden(local.Session, tokens, hidden);
+            request.Hidden = ActivationCodec.ToMessage(hidden, tokens.Length, options.EmbeddingLength, options.Encoding);
+            request.Stages.Add(new StageTiming { ComputeMicroseconds = (ulong)(localClock.Elapsed.TotalMicroseconds) });
+            return (request, request.Hidden.Data.Length);
+        }
+        request.Tokens = new TokenIds();
+        request.Tokens.Ids.Add(tokens.ToArray());
+        return (request, tokens.Length * sizeof(int));
     }
 
     /// <summary>The worker id the coordinator's own stage reports in <see cref="StageTiming"/>.</summary>
     public const string LocalWorkerId = "local";
 
-    private async Task<ForwardReply> ExchangeAsync(ForwardRequest request, CancellationToken cancellationToken)
+    private async Task WriteAsync(ForwardRequest request, CancellationToken cancellationToken)
     {
-        var firstStage = stages[0].Worker.Endpoint;
-        await WorkerClient.Invoke(firstStage, async () =>
+        await WorkerClient.Invoke(stages[0].Worker.Endpoint, async () =>
         {
             await first.RequestStream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// The last stage's reply to <paramref name="request"/> (its sequence and position checked). A failure
+    /// anywhere ends it: the first stage's stream ending (a stage failed and the status travelled back up), or
+    /// the task writing a pipelined step's micro-batches failing.
+    /// </summary>
+    private async Task<ForwardReply> ReadReplyAsync(ForwardRequest request, Task? writer, CancellationToken cancellationToken)
+    {
+        var firstStage = stages[0].Worker.Endpoint;
         var lastStage = stages[^1].Worker.Endpoint;
         var next = results.ResponseStream.MoveNext(cancellationToken);
+        var failures = new List<Task>(3) { next };
         if (firstStreamEnded is not null)
         {
-            var winner = await Task.WhenAny(next, firstStreamEnded).ConfigureAwait(false);
+            failures.Add(firstStreamEnded);
+        }
+        if (writer is not null)
+        {
+            failures.Add(writer);
+        }
+        while (true)
+        {
+            var winner = await Task.WhenAny(failures).ConfigureAwait(false);
             if (winner == firstStreamEnded)
             {
-                // The first stage ended its stream: a stage failed and the status travelled back up the ring.
                 await WorkerClient.Invoke(firstStage, async () => await firstStreamEnded.ConfigureAwait(false)).ConfigureAwait(false);
                 throw new RingBrokenException($"Worker {firstStage} closed the ring of session {SessionId} without an error.");
             }
+            if (winner != writer)
+            {
+                break;
+            }
+            await writer.ConfigureAwait(false);  // rethrows why the micro-batches could not be sent
+            failures.Remove(writer);             // all sent: wait for the reply alone
         }
         var hasReply = await WorkerClient.Invoke(lastStage, () => next).ConfigureAwait(false);
         if (!hasReply)
@@ -223,12 +335,12 @@ public sealed class RingSession : IDisposable
         return reply;
     }
 
-    private RingStepResult ToResult(ForwardReply reply, double wallMilliseconds, long bytesSent)
+    private RingStepResult ToResult(ForwardReply reply, double wallMilliseconds, long bytesSent, int microBatches = 1)
     {
         switch (reply.OutputCase)
         {
             case ForwardReply.OutputOneofCase.GreedyToken:
-                return new RingStepResult { GreedyToken = reply.GreedyToken, Stages = reply.Stages, WallMilliseconds = wallMilliseconds, BytesSent = bytesSent, BytesReceived = sizeof(int) };
+                return new RingStepResult { GreedyToken = reply.GreedyToken, Stages = reply.Stages, WallMilliseconds = wallMilliseconds, BytesSent = bytesSent, BytesReceived = sizeof(int), MicroBatches = microBatches };
             case ForwardReply.OutputOneofCase.Logits:
                 var logits = reply.Logits;
                 if (logits.VocabularySize != options.VocabularySize || logits.Data.Length != (long)logits.RowCount * logits.VocabularySize * sizeof(float))
@@ -241,7 +353,7 @@ public sealed class RingSession : IDisposable
                 {
                     throw new PlatformNotSupportedException("Logits decoding assumes a little-endian machine.");
                 }
-                return new RingStepResult { Logits = values, Stages = reply.Stages, WallMilliseconds = wallMilliseconds, BytesSent = bytesSent, BytesReceived = logits.Data.Length };
+                return new RingStepResult { Logits = values, Stages = reply.Stages, WallMilliseconds = wallMilliseconds, BytesSent = bytesSent, BytesReceived = logits.Data.Length, MicroBatches = microBatches };
             default:
                 throw new RingBrokenException($"Worker {stages[^1].Worker.Endpoint} answered with {reply.OutputCase} where a token or logits were expected.");
         }

@@ -23,4 +23,7 @@ public sealed class RingStepResult
 
     /// <summary>Payload bytes the last stage sent back to the coordinator.</summary>
     public required long BytesReceived { get; init; }
+
+    /// <summary>Micro-batches the step went through the ring in (1: whole; more: pipelined).</summary>
+    public int MicroBatches { get; init; } = 1;
 }

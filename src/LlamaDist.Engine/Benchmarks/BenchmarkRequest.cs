@@ -14,4 +14,13 @@ public sealed class BenchmarkRequest
 
     /// <summary>Prompt tokens evaluated per batch (llama-bench's -b).</summary>
     public int BatchSize { get; init; } = 512;
+
+    /// <summary>
+    /// Sequences run at the same time, each with its own KV cache (llama-batched-bench's parallel prompts): every
+    /// one evaluates the test's tokens, and t/s counts the tokens of all of them.
+    /// </summary>
+    public int Concurrency { get; init; } = 1;
+
+    /// <summary>Most sequences a benchmark runs at once.</summary>
+    public const int MaxConcurrency = 64;
 }

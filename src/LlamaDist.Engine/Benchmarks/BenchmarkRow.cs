@@ -8,6 +8,9 @@ public sealed class BenchmarkRow
     public required int PromptTokens { get; init; }
     public required int GenerationTokens { get; init; }
     public required int Threads { get; init; }
+
+    /// <summary>Sequences run at the same time; the t/s figures count the tokens of all of them.</summary>
+    public int Concurrency { get; init; } = 1;
     public required double AverageTokensPerSecond { get; init; }
     public required double StandardDeviationTokensPerSecond { get; init; }
     public required double AverageMs { get; init; }

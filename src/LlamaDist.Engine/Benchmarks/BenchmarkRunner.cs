@@ -40,15 +40,11 @@ internal sealed class BenchmarkRunner
             for (var run = -1; run < request.Repetitions; run++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                using var session = model.Open(contextSize, batchSize);
-                var clock = Stopwatch.StartNew();
-                if (test.Prompt > 0) EvaluatePrompt(session, tokens.AsSpan(0, test.Prompt), batchSize, cancellationToken);
-                else Generate(session, tokens.AsSpan(0, test.Generation), cancellationToken);
-                clock.Stop();
+                var elapsed = Measure(test.Prompt, test.Generation, request.Concurrency, contextSize, batchSize, tokens, cancellationToken);
                 if (run >= 0)
                 {
-                    milliseconds[run] = clock.Elapsed.TotalMilliseconds;
-                    samples[run] = (test.Prompt + test.Generation) * 1000.0 / milliseconds[run];
+                    milliseconds[run] = elapsed;
+                    samples[run] = (long)request.Concurrency * (test.Prompt + test.Generation) * 1000.0 / milliseconds[run];
                 }
                 progress?.Report(++runsDone / (double)runsTotal);
             }
@@ -59,6 +55,7 @@ internal sealed class BenchmarkRunner
                 PromptTokens = test.Prompt,
                 GenerationTokens = test.Generation,
                 Threads = model.Threads,
+                Concurrency = request.Concurrency,
                 AverageTokensPerSecond = samples.Average(),
                 StandardDeviationTokensPerSecond = StandardDeviation(samples),
                 AverageMs = milliseconds.Average(),
@@ -66,6 +63,54 @@ internal sealed class BenchmarkRunner
             });
         }
         return rows;
+    }
+
+    /// <summary>
+    /// One repetition: <paramref name="concurrency"/> fresh sequences (opened before the clock starts), each on a
+    /// thread of its own evaluating the same test at the same time; milliseconds until the last one finished.
+    /// </summary>
+    private double Measure(int prompt, int generation, int concurrency, int contextSize, int batchSize, int[] tokens,
+        CancellationToken cancellationToken)
+    {
+        var sessions = new List<IGenerationSequence>(concurrency);
+        try
+        {
+            for (int i = 0; i < concurrency; i++)
+            {
+                sessions.Add(model.Open(contextSize, batchSize));
+            }
+            void Run(IGenerationSequence session)
+            {
+                if (prompt > 0) EvaluatePrompt(session, tokens.AsSpan(0, prompt), batchSize, cancellationToken);
+                else Generate(session, tokens.AsSpan(0, generation), cancellationToken);
+            }
+            var clock = Stopwatch.StartNew();
+            if (concurrency == 1)
+            {
+                Run(sessions[0]);
+            }
+            else
+            {
+                // Dedicated threads: the sequences block on their steps, which must not starve the thread pool
+                // that completes a cluster's network calls.
+                // Each run stops by itself at its next step once cancelled, so all have ended before the sessions go.
+                var runs = sessions.Select(session => Task.Factory.StartNew(() => Run(session), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+                try
+                {
+                    Task.WaitAll(runs);
+                }
+                catch (AggregateException exception) when (exception.InnerExceptions.Count > 0)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(exception.InnerExceptions[0]);
+                }
+            }
+            return clock.Elapsed.TotalMilliseconds;
+        }
+        finally
+        {
+            sessions.ForEach(session => session.Dispose());
+        }
     }
 
     private static void EvaluatePrompt(IGenerationSequence session, ReadOnlySpan<int> tokens, int batchSize, CancellationToken cancellationToken)
@@ -117,6 +162,8 @@ internal sealed class BenchmarkRunner
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "PromptTokens and GenerationTokens must be 0 or more, and not both 0.", "Tests");
         if (request.Repetitions < 1)
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Repetitions must be at least 1, not {request.Repetitions}.", nameof(request.Repetitions));
+        if (request.Concurrency is < 1 or > BenchmarkRequest.MaxConcurrency)
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Concurrency must be 1 to {BenchmarkRequest.MaxConcurrency}, not {request.Concurrency}.", nameof(request.Concurrency));
         if (request.BatchSize < 1)
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"BatchSize must be at least 1, not {request.BatchSize}.", nameof(request.BatchSize));
     }

@@ -112,7 +112,10 @@ internal static class ClusterLoader
             }
             progress?.Report(new ClusterLoadProgress("Cluster ready", plan.ToString(), 1));
             return new ClusterModel(file, config, tokenizer, summary, stages, clusterNodes, localForward, localThreads, encoding,
-                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases);
+                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases)
+            {
+                MicroBatchSize = request.MicroBatchSize,
+            };
         }
         catch
         {

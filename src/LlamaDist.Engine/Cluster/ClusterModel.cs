@@ -66,6 +66,14 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
 
     public bool IsDisposed => disposed;
 
+    /// <summary>Tokens per micro-batch of a pipelined prompt; 0: chosen per prompt by <see cref="Costs"/>.</summary>
+    public int MicroBatchSize { get; init; }
+
+    /// <summary>The ring's learnt step costs, shared by its sessions (see <see cref="ClusterCosts"/>).</summary>
+    internal RingCostModel Costs => LazyInitializer.EnsureInitialized(ref costs, () => ClusterCosts.Create(Nodes, stages));
+
+    private RingCostModel? costs;
+
     /// <summary>Rounds of lease renewal so far (tests: renewals keep the workers' ranges alive).</summary>
     internal long LeaseRenewals => leases.Renewals;
 
@@ -120,6 +128,8 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             EmbeddingLength = Config.EmbeddingLength,
             VocabularySize = Config.VocabularySize,
             Encoding = encoding,
+            MicroBatchTokens = MicroBatchSize,
+            Costs = Costs,
         };
         LlamaSession? localSession = localForward is null ? null : new LlamaSession(Config, localForward.Range, contextSize, batchSize);
         try

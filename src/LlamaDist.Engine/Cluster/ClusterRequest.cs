@@ -24,6 +24,12 @@ public sealed class ClusterRequest
     /// <summary>F16 (default, n_embd x 2 bytes per token per hop) or F32 (exact hand-off between stages).</summary>
     public string ActivationEncoding { get; init; } = "F16";
 
+    /// <summary>
+    /// Tokens per micro-batch of a prompt pipelined through the ring (llama.cpp's n_ubatch); 0 chooses it from the
+    /// stages that can overlap (distinct machines) and the measured link (see PrefillPlanner).
+    /// </summary>
+    public int MicroBatchSize { get; init; }
+
     /// <summary>Tokens of KV cache the plan reserves memory for per session.</summary>
     public int PlanContextSize { get; init; } = 4096;
 

@@ -32,6 +32,9 @@ internal sealed class ClusterSequence : IGenerationSequence
 
     public IReadOnlyList<StageStatistics> Stages => stages;
 
+    /// <summary>Messages the coordinator sent into the ring: one per step, or one per micro-batch of a pipelined prompt.</summary>
+    public int MicroBatches { get; private set; }
+
     public void Evaluate(ReadOnlySpan<int> tokens, Span<float> logits)
     {
         var result = ring.Step(tokens, RingOutput.LastLogits, CancellationToken.None);
@@ -52,6 +55,7 @@ internal sealed class ClusterSequence : IGenerationSequence
     /// </summary>
     private void Record(RingStepResult result)
     {
+        MicroBatches += result.MicroBatches;
         double computeMs = 0;
         for (int i = 0; i < stages.Length && i < result.Stages.Count; i++)
         {

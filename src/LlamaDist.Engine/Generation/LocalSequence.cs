@@ -3,32 +3,45 @@ using LlamaDist.Core.Numerics;
 
 namespace LlamaDist.Engine.Generation;
 
-/// <summary>A sequence whose every layer runs in this process: one session over the whole model.</summary>
+/// <summary>A sequence whose every layer runs in this process: one session over the whole model, evaluated through the model's <see cref="LocalBatcher"/>.</summary>
 internal sealed class LocalSequence : IGenerationSequence
 {
-    private readonly LlamaForward forward;
+    private readonly LocalBatcher compute;
     private readonly LlamaSession session;
     private readonly float[] logits;
 
-    public LocalSequence(LlamaForward forward, int contextSize, int batchSize)
+    /// <param name="compute">The model's compute, shared with the other sequences running on it at the same time.</param>
+    public LocalSequence(LocalBatcher compute, int contextSize, int batchSize)
     {
-        this.forward = forward;
-        session = new LlamaSession(forward.Config, LayerRange.All(forward.Config.LayerCount), contextSize, batchSize);
-        logits = new float[forward.Config.VocabularySize];
+        this.compute = compute;
+        var config = compute.Forward.Config;
+        session = new LlamaSession(config, LayerRange.All(config.LayerCount), contextSize, batchSize);
+        logits = new float[config.VocabularySize];
+        compute.Join();
     }
 
     public int Position => session.Position;
 
     public IReadOnlyList<StageStatistics> Stages => [];
 
-    public void Evaluate(ReadOnlySpan<int> tokens, Span<float> output) =>
-        forward.EvaluateTokens(session, tokens, output, logitsForAllTokens: false);
+    public void Evaluate(ReadOnlySpan<int> tokens, Span<float> output)
+    {
+        compute.Evaluate(session, tokens, logits);
+        logits.AsSpan(0, output.Length).CopyTo(output);
+    }
 
     public int EvaluateGreedy(ReadOnlySpan<int> tokens)
     {
-        forward.EvaluateTokens(session, tokens, logits, logitsForAllTokens: false);
+        compute.Evaluate(session, tokens, logits);
         return VectorMath.ArgMax(logits);
     }
 
-    public void Dispose() => session.Dispose();
+    public void Dispose()
+    {
+        if (!session.IsDisposed)
+        {
+            compute.Leave();
+            session.Dispose();
+        }
+    }
 }

@@ -31,6 +31,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
         Summary = summary;
         LoadMs = loadMs;
         Forward = new LlamaForward(config, weights, threads);
+        Compute = new LocalBatcher(Forward);
     }
 
     public ModelSummary Summary { get; }
@@ -47,10 +48,13 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     internal ITokenizer Tokenizer { get; }
     internal LlamaForward Forward { get; }
 
+    /// <summary>Evaluates the steps of the sequences running on this model at the same time together.</summary>
+    internal LocalBatcher Compute { get; }
+
     LlamaConfig IGenerationModel.Config => Config;
     ITokenizer IGenerationModel.Tokenizer => Tokenizer;
 
-    IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize) => new LocalSequence(Forward, contextSize, batchSize);
+    IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize) => new LocalSequence(Compute, contextSize, batchSize);
 
     /// <summary>
     /// Maps the model, checks every tensor of the llama architecture, reads the weight matrices into process memory

@@ -39,14 +39,14 @@ internal static class ClusterCmdletSupport
     /// Invoke-LlamaPrompt -Worker, Invoke-LlamaBenchmark -Worker), with progress.
     /// </summary>
     public static ClusterModel Create(LlamaCmdlet cmdlet, string modelPath, IReadOnlyList<string> workers, bool includeLocal,
-        string[]? split, int threads, string activationEncoding, int progressId, Engine.Workers.WorkerAccess access)
+        string[]? split, int threads, string activationEncoding, int progressId, Engine.Workers.WorkerAccess access, int microBatchSize = 0)
     {
         var (mode, counts) = ParseSplit(split);
         var request = new ClusterRequest
         {
             ModelPath = modelPath, Workers = workers, IncludeLocal = includeLocal, Split = mode == "Explicit" ? "Auto" : mode,
             LayerCounts = counts, Threads = threads, ActivationEncoding = activationEncoding,
-            Access = access,
+            Access = access, MicroBatchSize = microBatchSize,
         };
         var progress = new ClusterProgress(cmdlet, progressId);
         var cluster = ClusterModel.Create(request, progress, cmdlet.Cancellation);

@@ -12,6 +12,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>Invoke-LlamaBenchmark -Model .\tinyllama-q4_0.gguf -Threads 2 | Export-Csv bench.csv</code></example>
 /// <example><code>Invoke-LlamaBenchmark -Model .\tinyllama-q8_0.gguf -Worker pc1:50052, mac1:50052 -Repetitions 3</code></example>
 /// <example><code>Invoke-LlamaBenchmark -Cluster $c -PromptTokens 128 -GenTokens 32</code></example>
+/// <example><code>1, 4, 8 | ForEach-Object { Invoke-LlamaBenchmark -Cluster $c -PromptTokens 0 -GenTokens 32 -Concurrency $_ }</code></example>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "LlamaBenchmark", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaBenchmarkResult))]
@@ -51,9 +52,20 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
     [ValidateRange(1, 1_048_576)]
     public int BatchSize { get; set; } = 512;
 
+    /// <summary>
+    /// Sequences run at the same time, each with its own KV cache, as concurrent prompts are: on a local model or
+    /// a cluster their steps are evaluated together. t/s counts the tokens of all of them.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, BenchmarkRequest.MaxConcurrency)]
+    public int Concurrency { get; set; } = 1;
+
     protected override void ProcessRecord()
     {
-        var request = new BenchmarkRequest { PromptTokens = PromptTokens, GenerationTokens = GenTokens, Repetitions = Repetitions, BatchSize = BatchSize };
+        var request = new BenchmarkRequest
+        {
+            PromptTokens = PromptTokens, GenerationTokens = GenTokens, Repetitions = Repetitions, BatchSize = BatchSize, Concurrency = Concurrency,
+        };
         if (ParameterSetName == ClusterSet)
         {
             var cluster = ResolveCluster(out var error);

@@ -58,6 +58,14 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateSet("F16", "F32")]
     public string ActivationEncoding { get; set; } = "F16";
 
+    /// <summary>
+    /// Tokens per micro-batch of a prompt pipelined through the ring, so every stage works at once (llama.cpp's
+    /// -ub); omitted or 0: chosen per prompt from the stages on distinct machines and the measured link.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0, 4096)]
+    public int MicroBatchSize { get; set; }
+
     /// <summary>The cluster token the workers were started with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
     [Parameter]
     public System.Security.SecureString? Token { get; set; }
@@ -93,7 +101,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
         RunEngine(() =>
         {
             var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, workers, ResolveSinglePath);
-            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials);
+            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials, MicroBatchSize);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);
             WriteObject(output);

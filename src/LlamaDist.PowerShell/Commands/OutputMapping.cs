@@ -156,6 +156,7 @@ internal static class OutputMapping
         ModelParameters = summary.ParameterCount,
         Backend = backend,
         Threads = row.Threads,
+        Concurrency = row.Concurrency,
         WeightMemory = weightMemory,
         Test = row.Test,
         PromptTokens = row.PromptTokens,

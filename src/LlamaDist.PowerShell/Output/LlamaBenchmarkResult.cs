@@ -21,6 +21,9 @@ public sealed class LlamaBenchmarkResult
     public string Backend { get; init; } = "";
     public int Threads { get; init; }
 
+    /// <summary>Sequences run at the same time (-Concurrency); the t/s figures count the tokens of all of them.</summary>
+    public int Concurrency { get; init; } = 1;
+
     /// <summary>Where the local weights were read from (Mapped or Resident, llama-bench's mmap column); empty for a cluster.</summary>
     public string WeightMemory { get; init; } = "";
 

@@ -35,6 +35,9 @@ internal sealed class HostedSession : IDisposable
 
     public void EndStep() => Volatile.Write(ref stepping, 0);
 
+    /// <summary>True while a step of this session is on this worker (queued or evaluating).</summary>
+    public bool IsStepping => Volatile.Read(ref stepping) == 1;
+
     public HostedRange Range { get; }
 
     /// <summary>Next stage of the ring; null on the last stage.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using LlamaDist.Core.Numerics;
@@ -38,6 +37,10 @@ internal static class StepEvaluator
             throw WorkerErrors.Invalid($"token_count {request.TokenCount} is outside 1..{session.MaxBatch} (the session's max_batch_tokens).");
         }
         WorkerInput.Encoding(request.ReplyEncoding, "reply_encoding");
+        if (request.CacheOnly && (request.WantLogits || request.WantGreedyToken))
+        {
+            throw WorkerErrors.Invalid("cache_only excludes want_logits and want_greedy_token: a cache-only step has no output.");
+        }
         WorkerInput.AtMost((ulong)request.Stages.Count, MaxStages, "stages");  // each stage appends one; a ring is never this long
 
         if (!session.TryBeginStep())
@@ -55,26 +58,22 @@ internal static class StepEvaluator
             }
 
             // Compute time only: the waits for the gate between micro-batches are other sessions' time.
-            var clock = new Stopwatch();
             int step = Math.Max(1, runtime.Options.MaxStepTokens);
+            var compute = TimeSpan.Zero;
             for (int done = 0; done < n; done += step)
             {
                 int count = Math.Min(step, n - done);
-                using (await runtime.Compute.EnterAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    if (session.Cache.IsDisposed)
-                    {
-                        throw WorkerErrors.NotFound($"Session {session.Id} was closed.");
-                    }
-                    clock.Start();
-                    EvaluateMicroBatch(session, tokens, done, count, n, all);
-                    clock.Stop();
-                    runtime.MicroBatchEvaluated?.Invoke(session.Id, count);
-                }
+                // Only the step's final micro-batch runs the output head; none of a cache-only step's does.
+                bool output = done + count == n && !request.CacheOnly;
+                compute += await EvaluateMicroBatchAsync(runtime, session, tokens, done, count, output, all, cancellationToken).ConfigureAwait(false);
             }
 
-            var timing = Timing(clock, request);
+            var timing = Timing(compute, request);
             session.Touch();
+            if (session.Range.IncludesOutput && request.CacheOnly)
+            {
+                return new Output(null, null, null, timing);
+            }
             if (session.Range.IncludesOutput)
             {
                 var logits = session.Logits.AsMemory(0, rows * config.VocabularySize);
@@ -161,11 +160,41 @@ internal static class StepEvaluator
     }
 
     /// <summary>
-    /// Tokens [done, done + count) of an n-token step, on the compute gate. A last stage writes the logits rows
-    /// asked for: each micro-batch its own rows for all-token logits; otherwise only the step's final micro-batch
-    /// runs the output head, and earlier ones stop at the hidden state (as one pass would skip those rows too).
+    /// Tokens [done, done + count) of a step through the <see cref="StepBatcher"/>: in one pass with the
+    /// micro-batches of other sessions on the same range that wait for the device at the same time. All-token
+    /// logits and micro-batches longer than one batched pass run alone, as <see cref="EvaluateMicroBatch"/>.
     /// </summary>
-    private static void EvaluateMicroBatch(HostedSession session, int[]? tokens, int done, int count, int n, bool allLogits)
+    private static Task<TimeSpan> EvaluateMicroBatchAsync(WorkerRuntime runtime, HostedSession session, int[]? tokens, int done,
+        int count, bool output, bool allLogits, CancellationToken cancellationToken)
+    {
+        var range = session.Range;
+        void Alone() => EvaluateMicroBatch(session, tokens, done, count, output, allLogits);
+        if (allLogits || count > Core.Model.BatchedForward.MaxRows)
+        {
+            return runtime.Batcher.EvaluateAsync(session, count, null, Alone, cancellationToken);
+        }
+        int embd = range.Config.EmbeddingLength;
+        bool logits = range.IncludesOutput && output;
+        var step = new Core.Model.BatchedStep
+        {
+            Session = session.Cache,
+            Count = count,
+            Tokens = tokens is null ? ReadOnlyMemory<int>.Empty : tokens.AsMemory(done, count),
+            Hidden = tokens is null ? session.HiddenIn.AsMemory(done * embd, count * embd) : ReadOnlyMemory<float>.Empty,
+            // Earlier micro-batches of a last stage stop at the hidden state, as one pass skips those rows' logits.
+            Output = logits ? session.Logits.AsMemory(0, range.Config.VocabularySize) : session.HiddenOut.AsMemory(done * embd, count * embd),
+            WantsLogits = logits,
+        };
+        return runtime.Batcher.EvaluateAsync(session, count, step, Alone, cancellationToken);
+    }
+
+    /// <summary>
+    /// Tokens [done, done + count) of a step, on the compute gate. A last stage writes the logits rows asked for:
+    /// each micro-batch its own rows for all-token logits; otherwise only the micro-batch that gives the step's
+    /// <paramref name="output"/> runs the output head, and the others stop at the hidden state (as one pass would
+    /// skip those rows too).
+    /// </summary>
+    private static void EvaluateMicroBatch(HostedSession session, int[]? tokens, int done, int count, bool output, bool allLogits)
     {
         var range = session.Range;
         var forward = range.Forward;
@@ -174,8 +203,7 @@ internal static class StepEvaluator
         var hiddenIn = session.HiddenIn.AsSpan(done * embd, count * embd);
         var hiddenOut = session.HiddenOut.AsSpan(done * embd, count * embd);
         var chunk = tokens is null ? ReadOnlySpan<int>.Empty : tokens.AsSpan(done, count);
-        bool last = done + count == n;
-        if (range.IncludesOutput && (allLogits || last))
+        if (range.IncludesOutput && (allLogits || output))
         {
             var logits = allLogits ? session.Logits.AsSpan(done * vocabulary, count * vocabulary) : session.Logits.AsSpan(0, vocabulary);
             if (tokens is not null)
@@ -197,9 +225,9 @@ internal static class StepEvaluator
         }
     }
 
-    private static StageTiming Timing(Stopwatch clock, ForwardRequest request) => new()
+    private static StageTiming Timing(TimeSpan compute, ForwardRequest request) => new()
     {
-        ComputeMicroseconds = (ulong)clock.Elapsed.TotalMicroseconds,
+        ComputeMicroseconds = (ulong)compute.TotalMicroseconds,
         BytesReceived = (ulong)request.CalculateSize(),
     };
 
@@ -217,6 +245,7 @@ internal static class StepEvaluator
             LogitsForAllTokens = request.LogitsForAllTokens,
             WantGreedyToken = request.WantGreedyToken,
             ReplyEncoding = request.ReplyEncoding,
+            CacheOnly = request.CacheOnly,
         };
         next.Stages.AddRange(request.Stages);
         next.Stages.Add(output.Timing);

@@ -77,8 +77,26 @@ internal sealed class WorkerRuntime : IDisposable
     /// <summary>When each owner last called; see <see cref="Collect"/>.</summary>
     public LeaseTable Leases { get; }
 
+    /// <summary>Micro-batches of sessions on the same range, evaluated together on the compute gate.</summary>
+    public StepBatcher Batcher => LazyInitializer.EnsureInitialized(ref batcher, () => new StepBatcher(Compute, Options.MaxStepTokens, StreamingElsewhere));
+
+    /// <summary>Sessions on <paramref name="range"/> with a step stream open but no step on this worker right now.</summary>
+    private int StreamingElsewhere(HostedRange range)
+    {
+        lock (bookkeeping)
+        {
+            return sessions.Values.Count(session => session.Range == range && session.Streaming && !session.IsStepping);
+        }
+    }
+
+    private StepBatcher? batcher;
+
     /// <summary>Test hook: called on the compute gate after each micro-batch with the session id and its token count.</summary>
-    internal Action<string, int>? MicroBatchEvaluated { get; set; }
+    internal Action<string, int>? MicroBatchEvaluated
+    {
+        get => Batcher.Evaluated;
+        set => Batcher.Evaluated = value;
+    }
 
     /// <summary>
     /// Bytes of weights and KV caches this worker admits: --max-memory, or what was free when it started (never

@@ -1,0 +1,67 @@
+using LlamaDist.Engine.Benchmarks;
+using LlamaDist.Engine.Generation;
+using LlamaDist.Engine.Models;
+using LlamaDist.Engine.TestModels;
+
+namespace LlamaDist.Engine.Tests.Generation;
+
+/// <summary>
+/// Prompts generated at the same time on one local model are decoded together (one pass for the steps that meet),
+/// and each gives exactly the tokens it gives alone.
+/// </summary>
+public sealed class ConcurrentLocalGenerationTests : IDisposable
+{
+    private readonly string directory = Path.Combine(Path.GetTempPath(), $"llamadist-concurrent-{Guid.NewGuid():N}");
+
+    public ConcurrentLocalGenerationTests() => Directory.CreateDirectory(directory);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Theory]
+    [InlineData("F32")]
+    [InlineData("Q8_0")]
+    public void ConcurrentPromptsEachGiveTheirOwnTokens(string type)
+    {
+        var path = Path.Combine(directory, $"tiny-{type}.gguf");
+        TestModelFactory.Create(path, "Small", type, seed: 11, vocabularyFrom: null, overwrite: true);
+        string[] prompts = ["Once upon a time", "The capital of France is", "In a hole in the ground", "Four score and", "Hello", "A", "Why is the sky", "Numbers: 1, 2,"];
+        using var model = LocalModel.Load(path, threads: 2);
+        GenerationRequest Greedy(string prompt) => new() { Prompt = prompt, MaxTokens = 16, Temperature = 0 };
+        var alone = prompts.Select(prompt => model.Generate(Greedy(prompt)).TokenIds).ToArray();
+
+        var together = prompts.Select(prompt => Task.Factory.StartNew(() => model.Generate(Greedy(prompt)).TokenIds,
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        Assert.True(Task.WaitAll(together, TimeSpan.FromSeconds(60)), "The concurrent prompts did not finish.");
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            Assert.Equal(alone[i], together[i].Result);
+        }
+        // Eight decoders stepping in tight loops meet on the device: some passes carried several of them.
+        Assert.True(model.Compute.SharedPasses > 0);
+    }
+
+    [Fact]
+    public void ABenchmarkWithConcurrencyCountsEveryTokenOfEverySequence()
+    {
+        var path = Path.Combine(directory, "bench.gguf");
+        TestModelFactory.Create(path, "Small", "Q8_0", seed: 3, vocabularyFrom: null, overwrite: true);
+        using var model = LocalModel.Load(path, threads: 1);
+        var rows = model.Benchmark(new BenchmarkRequest { PromptTokens = 8, GenerationTokens = 8, Repetitions = 1, Concurrency = 4 });
+        Assert.Equal(["pp8", "tg8"], rows.Select(row => row.Test));
+        Assert.All(rows, row =>
+        {
+            Assert.Equal(4, row.Concurrency);
+            Assert.Equal(4 * 8 * 1000.0 / row.AverageMs, row.AverageTokensPerSecond, 6);
+        });
+        Assert.Throws<LlamaDist.Engine.Errors.LlamaDistException>(() => model.Benchmark(new BenchmarkRequest { Concurrency = 0 }));
+    }
+}
