@@ -1,4 +1,4 @@
-using LlamaDist.Core.Model;
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Numerics;
 
 namespace LlamaDist.Engine.Generation;
@@ -6,14 +6,14 @@ namespace LlamaDist.Engine.Generation;
 /// <summary>A sequence whose every layer runs in this process: one session over the whole model.</summary>
 internal sealed class LocalSequence : IGenerationSequence
 {
-    private readonly LlamaForward forward;
-    private readonly LlamaSession session;
+    private readonly IRangeForward forward;
+    private readonly IForwardSession session;
     private readonly float[] logits;
 
-    public LocalSequence(LlamaForward forward, int contextSize, int batchSize)
+    public LocalSequence(IRangeForward forward, int contextSize, int batchSize)
     {
         this.forward = forward;
-        session = new LlamaSession(forward.Config, LayerRange.All(forward.Config.LayerCount), contextSize, batchSize);
+        session = forward.CreateSession(contextSize, batchSize);
         logits = new float[forward.Config.VocabularySize];
     }
 

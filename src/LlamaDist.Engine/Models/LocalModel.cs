@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Chat;
@@ -30,7 +31,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
         Tokenizer = tokenizer;
         Summary = summary;
         LoadMs = loadMs;
-        Forward = new LlamaForward(config, weights, threads);
+        Forward = new CpuBackend(threads).Load(config, weights);
     }
 
     public ModelSummary Summary { get; }
@@ -45,7 +46,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 
     internal LlamaConfig Config { get; }
     internal ITokenizer Tokenizer { get; }
-    internal LlamaForward Forward { get; }
+    internal IRangeForward Forward { get; }
 
     LlamaConfig IGenerationModel.Config => Config;
     ITokenizer IGenerationModel.Tokenizer => Tokenizer;
@@ -100,7 +101,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     public float[] EvaluateLastLogits(int[] tokenIds)
     {
         ArgumentNullException.ThrowIfNull(tokenIds);
-        using var session = new LlamaSession(Config, new LayerRange(0, Config.LayerCount), Math.Max(tokenIds.Length, 1), Math.Max(tokenIds.Length, 1));
+        using var session = Forward.CreateSession(Math.Max(tokenIds.Length, 1), Math.Max(tokenIds.Length, 1));
         var logits = new float[Config.VocabularySize];
         Forward.EvaluateTokens(session, tokenIds, logits, logitsForAllTokens: false);
         return logits;

@@ -1,3 +1,4 @@
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
@@ -21,7 +22,9 @@ internal sealed class HostedRange : IDisposable
         Layers = layers;
         WeightBytes = weightBytes;
         Source = source;
-        Forward = new LlamaForward(config, LlamaWeights.Load(file, config, layers, memory), threads);
+        var weights = LlamaWeights.Load(file, config, layers, memory);
+        Memory = weights.Memory;
+        Forward = new CpuBackend(threads).Load(config, weights);
     }
 
     public string Hash { get; }
@@ -39,7 +42,10 @@ internal sealed class HostedRange : IDisposable
     /// <summary>Where the weights came from: "model file &lt;path&gt;" or "cache".</summary>
     public string Source { get; }
 
-    public LlamaForward Forward { get; }
+    /// <summary>Where the weights were read: mapped or resident (Auto resolved at load).</summary>
+    public WeightMemory Memory { get; }
+
+    public IRangeForward Forward { get; }
 
     /// <summary>Coordinators holding the range (LoadRange calls not yet matched by ReleaseRange), per owner.</summary>
     public RangeHolders Holders { get; } = new();
@@ -48,5 +54,9 @@ internal sealed class HostedRange : IDisposable
 
     public bool IncludesOutput => Layers.IncludesOutput(Config.LayerCount);
 
-    public void Dispose() => File.Dispose();
+    public void Dispose()
+    {
+        Forward.Dispose();
+        File.Dispose();
+    }
 }

@@ -168,7 +168,7 @@ internal sealed class WorkerRuntime : IDisposable
                     Layers = ProtocolMapping.ToMessage(range.Layers, range.Config.LayerCount),
                     State = RangeLoadState.Loaded,
                     WeightBytes = (ulong)range.WeightBytes,
-                    Resident = range.Forward.Weights.Memory == WeightMemory.Resident,
+                    Resident = range.Memory == WeightMemory.Resident,
                 });
             }
             DropExpiredPending();
