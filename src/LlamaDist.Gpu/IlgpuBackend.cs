@@ -1,0 +1,138 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+using LlamaDist.Core.Backends;
+using LlamaDist.Core.Model;
+
+namespace LlamaDist.Gpu;
+
+/// <summary>
+/// ILGPU's accelerators as a compute backend: the first CUDA device, the first OpenCL GPU, or ILGPU's CPU
+/// accelerator (the same kernels on CPU threads). One context and accelerator per backend; the kernels are compiled
+/// once when it is created; each session gets its own stream.
+/// </summary>
+public sealed class IlgpuBackend : IComputeBackend
+{
+    private readonly Context context;
+    private bool disposed;
+
+    private IlgpuBackend(ComputeBackendKind kind, Context context, Accelerator accelerator)
+    {
+        Kind = kind;
+        this.context = context;
+        Accelerator = accelerator;
+        Kernels = new IlgpuKernels(accelerator);
+    }
+
+    public ComputeBackendKind Kind { get; }
+
+    internal Accelerator Accelerator { get; }
+
+    internal IlgpuKernels Kernels { get; }
+
+    /// <summary>Called with a warning when weights of a type no kernel reads natively are converted to F16 at load.</summary>
+    public Action<string>? Warning { get; set; }
+
+    public ComputeDeviceInfo Device => new(Kind, Accelerator.Name, Accelerator.MemorySize, FreeMemory());
+
+    /// <summary>
+    /// Opens the device of <paramref name="kind"/> (Cuda, OpenCL or IlgpuCpu); <see cref="BackendUnavailableException"/>
+    /// names what is missing when there is none.
+    /// </summary>
+    public static IlgpuBackend Create(ComputeBackendKind kind)
+    {
+        Context? context = null;
+        try
+        {
+            switch (kind)
+            {
+                case ComputeBackendKind.Cuda:
+                {
+                    context = Context.Create(builder => builder.Cuda().EnableAlgorithms());
+                    var devices = context.GetDevices<CudaDevice>();
+                    if (devices.Count == 0)
+                    {
+                        throw new BackendUnavailableException(kind,
+                            "No CUDA device is available: the NVIDIA driver's libcuda was not found or reports no device.");
+                    }
+                    return new IlgpuBackend(kind, context, devices[0].CreateAccelerator(context));
+                }
+                case ComputeBackendKind.OpenCL:
+                {
+                    context = Context.Create(builder => builder.OpenCL().EnableAlgorithms());
+                    var devices = context.GetDevices<CLDevice>();
+                    if (devices.Count == 0)
+                    {
+                        throw new BackendUnavailableException(kind,
+                            "No OpenCL device is available: no OpenCL ICD (libOpenCL and a vendor driver) reports a device ILGPU supports.");
+                    }
+                    return new IlgpuBackend(kind, context, devices[0].CreateAccelerator(context));
+                }
+                case ComputeBackendKind.IlgpuCpu:
+                {
+                    // Four threads per warp, four warps per group: group barriers stay cheap on few cores.
+                    var device = new CPUDevice(4, 4, 1);
+                    context = Context.Create(builder => builder.CPU(device).EnableAlgorithms());
+                    return new IlgpuBackend(kind, context, context.GetDevices<CPUDevice>()[0].CreateAccelerator(context));
+                }
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(kind), kind, "The ILGPU backend runs Cuda, OpenCL or IlgpuCpu.");
+            }
+        }
+        catch (BackendUnavailableException)
+        {
+            context?.Dispose();
+            throw;
+        }
+        catch (Exception exception) when (exception is not ArgumentOutOfRangeException)
+        {
+            context?.Dispose();
+            throw new BackendUnavailableException(kind, $"The {kind} backend could not start: {exception.Message}", exception);
+        }
+    }
+
+    public IRangeForward Load(LlamaConfig config, LlamaWeights weights)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(weights);
+        var forward = new IlgpuRangeForward(this, config, weights);
+        if (forward.ConvertedTypes.Count > 0)
+        {
+            Warning?.Invoke($"No {Kind} kernel reads {string.Join(", ", forward.ConvertedTypes)} weights in their own format; " +
+                "they were converted to F16 on upload (more device memory, same results as dequantizing).");
+        }
+        return forward;
+    }
+
+    /// <summary>Throws <see cref="DeviceMemoryException"/> unless <paramref name="bytes"/> fit in the device's free memory.</summary>
+    internal void RequireFree(long bytes, string what)
+    {
+        long free = FreeMemory();
+        if (bytes > free)
+        {
+            throw new DeviceMemoryException(Accelerator.Name, bytes, free, what);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+        disposed = true;
+        Accelerator.Dispose();
+        context.Dispose();
+    }
+
+    /// <summary>CUDA reports free memory; OpenCL only the total; the CPU accelerator has the process's memory.</summary>
+    private long FreeMemory() => Accelerator switch
+    {
+        CudaAccelerator cuda => cuda.GetFreeMemory(),
+        CPUAccelerator => Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - GC.GetGCMemoryInfo().MemoryLoadBytes),
+        _ => Accelerator.MemorySize,
+    };
+}
