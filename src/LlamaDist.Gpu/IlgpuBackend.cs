@@ -72,8 +72,9 @@ public sealed class IlgpuBackend : IComputeBackend
                 }
                 case ComputeBackendKind.IlgpuCpu:
                 {
-                    // Four threads per warp, four warps per group: group barriers stay cheap on few cores.
-                    var device = new CPUDevice(4, 4, 1);
+                    // Groups of two threads: the group reductions and barriers run as on a GPU, while barriers
+                    // among simulated threads stay cheap on a machine with few cores.
+                    var device = new CPUDevice(2, 1, 1);
                     context = Context.Create(builder => builder.CPU(device).EnableAlgorithms());
                     return new IlgpuBackend(kind, context, context.GetDevices<CPUDevice>()[0].CreateAccelerator(context));
                 }

@@ -61,9 +61,9 @@ internal static class MatMulKernels
             }
             Group.Barrier();
         }
-        if (lane < count)
+        for (int k = lane; k < count; k += groupSize)
         {
-            y[shape.YOffset + (long)(firstToken + lane) * shape.YStride + row] = shared[lane * Stride];
+            y[shape.YOffset + (long)(firstToken + k) * shape.YStride + row] = shared[k * Stride];
         }
     }
 
