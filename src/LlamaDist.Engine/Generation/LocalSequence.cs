@@ -1,5 +1,6 @@
 using LlamaDist.Core.Backends;
 using LlamaDist.Core.Numerics;
+using LlamaDist.Gpu;
 
 namespace LlamaDist.Engine.Generation;
 
@@ -26,6 +27,11 @@ internal sealed class LocalSequence : IGenerationSequence
 
     public int EvaluateGreedy(ReadOnlySpan<int> tokens)
     {
+        if (forward is IlgpuRangeForward device)
+        {
+            // Picked on the device: only the token id crosses the bus.
+            return device.EvaluateGreedy(session, tokens);
+        }
         forward.EvaluateTokens(session, tokens, logits, logitsForAllTokens: false);
         return VectorMath.ArgMax(logits);
     }
