@@ -2,6 +2,7 @@ using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Gpu;
 
 namespace LlamaDist.Worker.State;
 
@@ -13,7 +14,7 @@ namespace LlamaDist.Worker.State;
 internal sealed class HostedRange : IDisposable
 {
     public HostedRange(string hash, string fileName, GgufFile file, LlamaConfig config, LayerRange layers, long weightBytes,
-        ComputeThreads threads, string source, WeightMemory memory)
+        IComputeBackend backend, string source, WeightMemory memory)
     {
         Hash = hash;
         FileName = fileName;
@@ -22,9 +23,16 @@ internal sealed class HostedRange : IDisposable
         Layers = layers;
         WeightBytes = weightBytes;
         Source = source;
-        var weights = LlamaWeights.Load(file, config, layers, memory);
+        var weights = LlamaWeights.Load(file, config, layers, ComputeBackends.WeightMemoryFor(backend, memory));
         Memory = weights.Memory;
-        Forward = new CpuBackend(threads).Load(config, weights);
+        try
+        {
+            Forward = backend.Load(config, weights);
+        }
+        catch (DeviceMemoryException exception)
+        {
+            throw WorkerErrors.OutOfMemory(exception.Message);
+        }
     }
 
     public string Hash { get; }

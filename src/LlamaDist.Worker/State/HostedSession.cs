@@ -14,7 +14,14 @@ internal sealed class HostedSession : IDisposable
         Id = id;
         Range = range;
         Next = next;
-        Cache = range.Forward.CreateSession(contextSize, maxBatch);
+        try
+        {
+            Cache = range.Forward.CreateSession(contextSize, maxBatch);
+        }
+        catch (DeviceMemoryException exception)
+        {
+            throw WorkerErrors.OutOfMemory(exception.Message);
+        }
         MaxBatch = maxBatch;
         int embd = range.Config.EmbeddingLength;
         HiddenIn = new float[maxBatch * embd];
