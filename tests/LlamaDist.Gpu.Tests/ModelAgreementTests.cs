@@ -33,7 +33,6 @@ public sealed class ModelAgreementTests(IlgpuCpuFixture fixture) : IDisposable
         { TestModelArchitecture.Qwen2, GgmlType.F32 },
         { TestModelArchitecture.Qwen3, GgmlType.F32 },
         { TestModelArchitecture.Phi3, GgmlType.F16 },
-        { TestModelArchitecture.Mistral, GgmlType.F16 },
     };
 
     [Theory]
