@@ -18,8 +18,8 @@ fi
     echo "== device check"
 } > "$OUT/devicecheck.log"
 # The whole check bounds itself (330 s by default); the outer timeout only guards against a hung driver call.
-# DOTNET_BUNDLE_EXTRACT_BASE_DIR: the single file extracts its native runtime pieces under $OUT, not a read-only home.
-export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$OUT/.bundle}"
+# DOTNET_BUNDLE_EXTRACT_BASE_DIR: where the single file extracts its native runtime pieces (a writable temp folder).
+export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-${TMPDIR:-/tmp}/llamadist-devicecheck-bundle}"
 timeout 360 "$binary" --out "$OUT" "$@" 2>&1 | tee -a "$OUT/devicecheck.log"
 status=${PIPESTATUS[0]}
 echo "== exit code $status" | tee -a "$OUT/devicecheck.log"
