@@ -28,6 +28,9 @@ public sealed class EmbeddedWorker : IDisposable
 
     public long TotalMemoryBytes => host.TotalMemoryBytes;
 
+    /// <summary>CPU, CUDA, OPENCL or ILGPUCPU.</summary>
+    public string Backend => host.Backend;
+
     public int OpenSessions => host.SessionCount;
 
     public bool IsStopped { get; private set; }

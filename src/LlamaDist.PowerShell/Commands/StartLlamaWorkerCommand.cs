@@ -195,7 +195,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 var host = EmbeddedWorker.Start(request);
                 worker = new LlamaWorker
                 {
-                    Name = host.Name, Endpoint = host.Endpoint, ProcessId = Environment.ProcessId, Backend = "CPU", Threads = host.Threads,
+                    Name = host.Name, Endpoint = host.Endpoint, ProcessId = Environment.ProcessId, Backend = host.Backend, Threads = host.Threads,
                     MemoryBytes = host.TotalMemoryBytes, Memory = HumanReadable.Bytes(host.TotalMemoryBytes), Detached = false,
                     WorkerId = host.WorkerId, Started = DateTime.Now, Host = host,
                     CertificateThumbprint = host.CertificateThumbprint, Token = token,
