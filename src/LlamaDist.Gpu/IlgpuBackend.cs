@@ -62,12 +62,13 @@ public sealed class IlgpuBackend : IComputeBackend
                 }
                 case ComputeBackendKind.OpenCL:
                 {
-                    context = Context.Create(builder => builder.OpenCL().EnableAlgorithms());
+                    // GPUs only: an OpenCL CPU driver (pocl and the like) would be slower than the CPU engine.
+                    context = Context.Create(builder => builder.OpenCL(device => device.DeviceType == CLDeviceType.CL_DEVICE_TYPE_GPU).EnableAlgorithms());
                     var devices = context.GetDevices<CLDevice>();
                     if (devices.Count == 0)
                     {
                         throw new BackendUnavailableException(kind,
-                            "No OpenCL device is available: no OpenCL ICD (libOpenCL and a vendor driver) reports a device ILGPU supports.");
+                            "No OpenCL GPU is available: no OpenCL ICD (libOpenCL and a vendor driver) reports a GPU ILGPU supports.");
                     }
                     return new IlgpuBackend(kind, context, devices[0].CreateAccelerator(context));
                 }

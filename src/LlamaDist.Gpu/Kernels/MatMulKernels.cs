@@ -10,7 +10,7 @@ namespace LlamaDist.Gpu.Kernels;
 /// </summary>
 internal static class MatMulKernels
 {
-    public const int TokenTile = 4;
+    public const int TokenTile = 8;
 
     public static void MatMul<TFormat>(ArrayView<byte> weights, ArrayView<float> x, ArrayView<float> y, MatMulShape shape)
         where TFormat : struct, IDeviceFormat
@@ -24,22 +24,41 @@ internal static class MatMulKernels
         long rowStart = row * shape.RowBytes;
         long x0 = shape.XOffset + (long)firstToken * columns;
         TFormat format = default;
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+        // Eight accumulators in registers: each weight read serves up to eight token rows (prompt batches);
+        // a single token (decode) skips the other seven.
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         for (int column = lane; column < columns; column += groupSize)
         {
             float w = format.Weight(weights, rowStart, column);
-            a0 += w * x[x0 + column];
+            long at = x0 + column;
+            a0 += w * x[at];
             if (count > 1)
             {
-                a1 += w * x[x0 + columns + column];
-            }
-            if (count > 2)
-            {
-                a2 += w * x[x0 + 2L * columns + column];
-            }
-            if (count > 3)
-            {
-                a3 += w * x[x0 + 3L * columns + column];
+                a1 += w * x[at + columns];
+                if (count > 2)
+                {
+                    a2 += w * x[at + 2L * columns];
+                    if (count > 3)
+                    {
+                        a3 += w * x[at + 3L * columns];
+                        if (count > 4)
+                        {
+                            a4 += w * x[at + 4L * columns];
+                            if (count > 5)
+                            {
+                                a5 += w * x[at + 5L * columns];
+                                if (count > 6)
+                                {
+                                    a6 += w * x[at + 6L * columns];
+                                    if (count > 7)
+                                    {
+                                        a7 += w * x[at + 7L * columns];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
 
@@ -49,15 +68,19 @@ internal static class MatMulKernels
         shared[Stride + lane] = a1;
         shared[2 * Stride + lane] = a2;
         shared[3 * Stride + lane] = a3;
+        shared[4 * Stride + lane] = a4;
+        shared[5 * Stride + lane] = a5;
+        shared[6 * Stride + lane] = a6;
+        shared[7 * Stride + lane] = a7;
         Group.Barrier();
         for (int half = groupSize / 2; half > 0; half >>= 1)
         {
             if (lane < half)
             {
-                shared[lane] += shared[lane + half];
-                shared[Stride + lane] += shared[Stride + lane + half];
-                shared[2 * Stride + lane] += shared[2 * Stride + lane + half];
-                shared[3 * Stride + lane] += shared[3 * Stride + lane + half];
+                for (int k = 0; k < count; k++)
+                {
+                    shared[k * Stride + lane] += shared[k * Stride + lane + half];
+                }
             }
             Group.Barrier();
         }
