@@ -214,9 +214,11 @@ public sealed class IlgpuRangeForward : IRangeForward
         }
         else
         {
-            Product(session, layer.Query!, session.Normalized, session.Query, count);
-            Product(session, layer.Key!, session.Normalized, session.Key, count);
-            Product(session, layer.Value!, session.Normalized, session.Value, count);
+            // One rounding of attn_norm serves the three F16 products.
+            var input = new ProductInput(session.Normalized, count * embd);
+            Product(session, layer.Query!, ref input, session.Query, count);
+            Product(session, layer.Key!, ref input, session.Key, count);
+            Product(session, layer.Value!, ref input, session.Value, count);
         }
         if (layer.QueryBias is { } queryBias)
         {
@@ -282,8 +284,9 @@ public sealed class IlgpuRangeForward : IRangeForward
         }
         else
         {
-            Product(session, layer.Gate!, session.Normalized, session.Gate, count);
-            Product(session, layer.Up!, session.Normalized, session.Up, count);
+            var input = new ProductInput(session.Normalized, count * embd);
+            Product(session, layer.Gate!, ref input, session.Gate, count);
+            Product(session, layer.Up!, ref input, session.Up, count);
         }
         kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up);
         Product(session, layer.Down, session.Gate, session.Projection, count);
@@ -310,12 +313,32 @@ public sealed class IlgpuRangeForward : IRangeForward
     /// <summary>y = W · x for <paramref name="tokens"/> rows; F16 weights see x rounded to half (ggml's F16 × F16 product).</summary>
     private void Product(IlgpuSession session, DeviceMatrix matrix, ArrayView<float> x, ArrayView<float> y, int tokens)
     {
+        var input = new ProductInput(x, tokens * matrix.Columns);
+        Product(session, matrix, ref input, y, tokens);
+    }
+
+    /// <summary>As above, for an input several products share: it is rounded to half at most once.</summary>
+    private void Product(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input, ArrayView<float> y, int tokens)
+    {
+        var x = input.Values;
         if (matrix.Type == GgmlType.F16)
         {
-            kernels.RoundToHalf(session.Stream, tokens * matrix.Columns, x, session.Rounded);
+            if (!input.Rounded)
+            {
+                kernels.RoundToHalf(session.Stream, input.Elements, input.Values, session.Rounded);
+                input.Rounded = true;
+            }
             x = session.Rounded;
         }
         kernels.MatMul(session.Stream, matrix, x, y, tokens);
+    }
+
+    /// <summary>Activations [tokens, columns] about to enter products, and whether Rounded holds their half-rounded copy.</summary>
+    private struct ProductInput(ArrayView<float> values, int elements)
+    {
+        public ArrayView<float> Values = values;
+        public int Elements = elements;
+        public bool Rounded;
     }
 
     private void Validate(IlgpuSession session, ReadOnlySpan<int> tokens, ReadOnlySpan<float> hiddenIn, int n, bool fromTokens,
