@@ -52,8 +52,14 @@ internal static class DeviceCheckRunner
                 report.Add("backend", "q8_0 matvec 4096x4096", options.Backend.ToString(), bytesPerSecond / 1e9, "GB/s", "info", $"{gigaFlops:F1} GFLOP/s");
 
                 Stage(report, "kernel", () => KernelChecks.Run(backend, report, options.Short));
-                Stage(report, "model", () => ModelChecks.Run(backend, threads, report, directory, options.Short, timeLimit.Token));
+                // The small models first, then the benchmarks (the figures a GPU session is for), then the wide
+                // models while time is left.
+                Stage(report, "model", () => ModelChecks.Run(backend, threads, report, directory, options.Short, ModelChecks.Small, timeLimit.Token));
                 Stage(report, "bench", () => Benchmarks.Run(backend, threads, report, directory, options.Short, Remaining, timeLimit.Token));
+                if (!options.Short)
+                {
+                    Stage(report, "model", () => ModelChecks.Run(backend, threads, report, directory, options.Short, ModelChecks.Wide, timeLimit.Token));
+                }
             }
         }
         finally

@@ -15,15 +15,16 @@ internal static class ModelChecks
 {
     private static readonly int[] Prompt = [1, 300, 401, 17, 288, 500, 42, 260];
 
+    /// <summary>A small model: every layer type of the block, cheap enough for the simulated accelerator.</summary>
+    public static readonly (string Name, TestModelShape Shape) Small = ("small", new TestModelShape(256, 512, 2, 4, 2, 512, 256));
+
+    /// <summary>TinyLlama's width, heads and 32000-token vocabulary with two layers: the real kernel sizes.</summary>
+    public static readonly (string Name, TestModelShape Shape) Wide = ("tinyllama-2-layers", new TestModelShape(2048, 5632, 2, 32, 4, 32000, 2048));
+
     public static void Run(IlgpuBackend backend, ComputeThreads threads, Report report, string directory, bool isShort,
-        CancellationToken cancellationToken)
+        (string Name, TestModelShape Shape) model, CancellationToken cancellationToken)
     {
-        var shapes = new List<(string Name, TestModelShape Shape)> { ("small", new TestModelShape(256, 512, 2, 4, 2, 512, 256)) };
-        if (!isShort)
-        {
-            // TinyLlama's width and heads with two layers and its 32000-token vocabulary.
-            shapes.Add(("tinyllama-2-layers", new TestModelShape(2048, 5632, 2, 32, 4, 32000, 2048)));
-        }
+        var shapes = new[] { model };
         string kind = backend.Kind.ToString();
         foreach (var (name, shape) in shapes)
         {
