@@ -15,7 +15,7 @@ internal static class Diagnostics
         report.Add("machine", "logical processors", "", Environment.ProcessorCount, "", "info");
 
         bool driver = NativeLibrary.TryLoad("libcuda.so.1", out IntPtr handle) || NativeLibrary.TryLoad("libcuda.so", out handle);
-        report.Add("cuda", "driver library (libcuda)", "", null, "", driver ? "info" : "info", driver ? "found" : "not found");
+        report.Add("cuda", "driver library (libcuda)", "", null, "", "info", driver ? "found" : "not found");
         if (driver)
         {
             NativeLibrary.Free(handle);
