@@ -11,7 +11,7 @@
 #>
 [CmdletBinding()]
 param(
-    # Clean, Build, Test, Fuzz, Benchmark, Demo, Package. Validated after splitting (see below), not by ValidateSet.
+    # Clean, Build, Test, Fuzz, Benchmark, DeviceCheck, Demo, Package. Validated after splitting (see below), not by ValidateSet.
     [string[]] $Task = @('Build'),
 
     # Cases per fuzz test for -Task Fuzz (the ordinary Test task runs each fuzz test's quick default).
@@ -160,6 +160,20 @@ $TaskTable = [ordered]@{
                 '-c', 'Release', '--nologo', '-v', 'quiet')
             $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Benchmark -PesterModule '$(Get-PesterModulePath)'"
             if ($exit -ne 0) { throw "Benchmarks failed (exit code $exit)." }
+        }
+    }
+    DeviceCheck = @{ DependsOn = @(); Action = {
+            # The GPU device check as one self-contained linux-x64 file (no .NET on the GPU machine), with
+            # tests/Device/run-gpu-check.sh beside it: copy out/devicecheck there and run the script.
+            $deviceCheckDirectory = Join-Path $OutputDirectory 'devicecheck'
+            if (Test-Path $deviceCheckDirectory) { Remove-Item $deviceCheckDirectory -Recurse -Force }
+            Invoke-Native dotnet @('publish', (Join-Path $RepositoryRoot 'tests/LlamaDist.DeviceCheck/LlamaDist.DeviceCheck.csproj'),
+                '-c', $Configuration, '-r', 'linux-x64', '--self-contained', '-p:PublishSingleFile=true',
+                '-p:EnableCompressionInSingleFile=true', '-p:DebugType=none', '-o', $deviceCheckDirectory, '--nologo', '-v', 'quiet')
+            Copy-Item (Join-Path $RepositoryRoot 'tests/Device/run-gpu-check.sh') $deviceCheckDirectory
+            $size = (Get-ChildItem $deviceCheckDirectory -File | Measure-Object Length -Sum).Sum
+            if ($size -gt 64MB) { throw "The device check is $([math]::Round($size / 1MB, 1)) MiB; it must stay under 64 MiB." }
+            Write-Host ("Device check in {0} ({1:N1} MiB): run-gpu-check.sh there." -f $deviceCheckDirectory, ($size / 1MB))
         }
     }
     Demo      = @{ DependsOn = @('Build'); Action = {

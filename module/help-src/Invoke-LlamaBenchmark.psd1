@@ -11,6 +11,7 @@ include the network hops of the ring.
 The rows pipe into Export-Csv or ConvertTo-Json for comparison across machines, models and splits.
 '@
     Parameters  = @{
+        Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         Concurrency               = 'Sequences run at the same time, each with its own KV cache; tokens per second counts the tokens of all of them.'
         Model                     = 'The GGUF model file. FileInfo objects from Get-ChildItem bind by their FullName property, so several models can be measured in one pipeline.'
         PromptTokens              = 'Tokens of the prompt-processing test (llama-bench -p); 0 skips it.'

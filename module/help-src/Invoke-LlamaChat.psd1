@@ -13,6 +13,7 @@ Piping a result back in continues the conversation: its Messages bind to -Conver
 split across -Worker endpoints for this call, or on a -Cluster from New-LlamaCluster.
 '@
     Parameters  = @{
+        Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         Message                   = 'The user''s message: the turn the model answers. Strings from the pipeline are messages, each answered in turn.'
         Conversation              = 'The conversation to continue: an Invoke-LlamaChat result (piped in, its Messages property binds here), or messages with Role (system, user, assistant) and Content, as hashtables or objects.'
         SystemPrompt              = 'The system message; replaces the conversation''s own system message when it has one.'

@@ -16,6 +16,7 @@ Without -Model the module's embedded model (llama-2-tiny-random, random weights:
 design) is used, so every example here runs without downloading anything.
 '@
     Parameters  = @{
+        Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         ThrottleLimit             = 'Prompts from the pipeline generated at the same time on the one model or cluster, their steps evaluated together; results in input order. 1 (default): one after another. Not with -Stream.'
         Prompt                    = 'The text to complete. Strings from the pipeline are prompts, each generated on its own with the model loaded once.'
         Model                     = 'The GGUF model file (a path; PowerShell paths and PSDrives work). The embedded default model when omitted.'

@@ -9,6 +9,7 @@ token counts and the time taken. Lower is better; a quantized model's perplexity
 what the quantization cost.
 '@
     Parameters  = @{
+        Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         Model        = 'The GGUF model file.'
         Path         = 'The UTF-8 text file to score. FileInfo objects from Get-ChildItem bind by their FullName property.'
         ContextSize  = 'Tokens per chunk (llama-perplexity -c); the second half of each chunk is scored.'

@@ -21,6 +21,7 @@ runtime PowerShell runs on; -Detached needs a dotnet host (on PATH or under DOTN
 ASP.NET Core 10 runtimes. Without them the cmdlet stops with ErrorId RuntimeMissing, naming what to install.
 '@
     Parameters  = @{
+        Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         Port                        = 'The TCP port to listen on; 0 picks a free one (the Endpoint of the result says which).'
         Address                     = 'The address to listen on: 127.0.0.1 (the default) or ::1 for this machine only; 0.0.0.0 or :: for every interface (then a cluster token is required).'
         Threads                     = 'Compute threads of the worker. The number of physical cores when omitted.'

@@ -1,3 +1,4 @@
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
 
@@ -18,7 +19,7 @@ namespace LlamaDist.Core.Model;
 /// allocates nothing. A range that is not the whole model exchanges hidden states [n, n_embd] (the l_out of its
 /// last block) with its neighbours.
 /// </summary>
-public sealed unsafe class LlamaForward
+public sealed unsafe class LlamaForward : IRangeForward
 {
     public LlamaForward(LlamaConfig config, LlamaWeights weights, ComputeThreads threads)
     {
@@ -82,6 +83,33 @@ public sealed unsafe class LlamaForward
         RequireOutputRange();
         Evaluate(session, ReadOnlySpan<int>.Empty, hiddenIn, n, fromTokens: false, logits, LogitsOutput(logitsForAllTokens));
     }
+
+    /// <summary>This machine's CPU, as the CPU backend reports it.</summary>
+    public ComputeDeviceInfo Device => CpuBackend.Describe(Threads);
+
+    /// <summary>A session over this pass's range (see <see cref="LlamaSession"/>).</summary>
+    public IForwardSession CreateSession(int contextSize, int maxBatch) => new LlamaSession(Config, Range, contextSize, maxBatch);
+
+    void IRangeForward.EvaluateTokens(IForwardSession session, ReadOnlySpan<int> tokens, Span<float> logits, bool logitsForAllTokens) =>
+        EvaluateTokens(Own(session), tokens, logits, logitsForAllTokens);
+
+    void IRangeForward.EvaluateTokensToHidden(IForwardSession session, ReadOnlySpan<int> tokens, Span<float> hiddenOut) =>
+        EvaluateTokensToHidden(Own(session), tokens, hiddenOut);
+
+    void IRangeForward.EvaluateHidden(IForwardSession session, ReadOnlySpan<float> hiddenIn, int n, Span<float> hiddenOut) =>
+        EvaluateHidden(Own(session), hiddenIn, n, hiddenOut);
+
+    void IRangeForward.EvaluateHiddenToLogits(IForwardSession session, ReadOnlySpan<float> hiddenIn, int n, Span<float> logits,
+        bool logitsForAllTokens) =>
+        EvaluateHiddenToLogits(Own(session), hiddenIn, n, logits, logitsForAllTokens);
+
+    /// <summary>The weights belong to their file and the threads to their owner; nothing to release here.</summary>
+    public void Dispose()
+    {
+    }
+
+    private static LlamaSession Own(IForwardSession session) => session as LlamaSession
+        ?? throw new ArgumentException($"A CPU forward pass needs a session it created, not a {session?.GetType().Name ?? "null"}.", nameof(session));
 
     /// <summary>What a pass writes: the hidden states of every token, or logits of the last / every token.</summary>
     private enum Output

@@ -5,7 +5,7 @@ namespace LlamaDist.Core.Model;
 /// the activation buffers of a micro-batch, all allocated here once, plus <see cref="Position"/>, the number of
 /// tokens already evaluated (the position the next token gets).
 /// </summary>
-public sealed class LlamaSession : IDisposable
+public sealed class LlamaSession : Backends.IForwardSession
 {
     /// <summary>
     /// Largest micro-batch the activation buffers are sized for, llama.cpp's default n_ubatch: longer inputs are

@@ -1,4 +1,4 @@
-using LlamaDist.Core.Model;
+using LlamaDist.Core.Backends;
 
 namespace LlamaDist.Distributed.Ring;
 
@@ -6,4 +6,4 @@ namespace LlamaDist.Distributed.Ring;
 /// The coordinator's own first range (New-LlamaCluster -IncludeLocal): evaluated in-process, so the first hop
 /// carries its hidden state instead of token ids and the ring stays at N + 1 transfers for N workers.
 /// </summary>
-public sealed record LocalStage(LlamaForward Forward, LlamaSession Session);
+public sealed record LocalStage(IRangeForward Forward, IForwardSession Session);

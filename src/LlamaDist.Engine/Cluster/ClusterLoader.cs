@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
@@ -72,7 +73,7 @@ internal static class ClusterLoader
             var plan = PlanWithHead(nodes, file, config, request, mode, counts);
 
             var clusterNodes = new List<ClusterNode>();
-            LlamaForward? localForward = null;
+            IRangeForward? localForward = null;
             foreach (var assignment in plan.Stages)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -81,7 +82,7 @@ internal static class ClusterLoader
                 var clock = Stopwatch.StartNew();
                 if (request.IncludeLocal && assignment.NodeIndex == 0)
                 {
-                    localForward = new LlamaForward(config, LlamaWeights.Load(file, config, assignment.Layers), localThreads!);
+                    localForward = new CpuBackend(localThreads!).Load(config, LlamaWeights.Load(file, config, assignment.Layers));
                     clusterNodes.Add(new ClusterNode
                     {
                         Endpoint = LocalEndpoint, WorkerId = RingSession.LocalWorkerId, Name = Environment.MachineName,

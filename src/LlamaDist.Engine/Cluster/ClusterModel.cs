@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
@@ -24,14 +25,14 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
 {
     private readonly GgufFile file;
     private readonly IReadOnlyList<RingStage> stages;
-    private readonly LlamaForward? localForward;
+    private readonly IRangeForward? localForward;
     private readonly ComputeThreads? localThreads;
     private readonly ActivationEncoding encoding;
     private readonly LeaseKeeper leases;
     private bool disposed;
 
     internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, IReadOnlyList<RingStage> stages,
-        IReadOnlyList<ClusterNode> nodes, LlamaForward? localForward, ComputeThreads? localThreads, ActivationEncoding encoding,
+        IReadOnlyList<ClusterNode> nodes, IRangeForward? localForward, ComputeThreads? localThreads, ActivationEncoding encoding,
         string split, double loadMs, LeaseKeeper leases)
     {
         this.leases = leases;
@@ -131,7 +132,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             MicroBatchTokens = MicroBatchSize,
             Costs = Costs,
         };
-        LlamaSession? localSession = localForward is null ? null : new LlamaSession(Config, localForward.Range, contextSize, batchSize);
+        IForwardSession? localSession = localForward?.CreateSession(contextSize, batchSize);
         try
         {
             var local = localSession is null ? null : new LocalStage(localForward!, localSession);

@@ -1,4 +1,4 @@
-using LlamaDist.Core.Model;
+using LlamaDist.Core.Backends;
 using LlamaDist.Distributed.Ring;
 using LlamaDist.Engine.Generation;
 
@@ -8,11 +8,11 @@ namespace LlamaDist.Engine.Cluster;
 internal sealed class ClusterSequence : IGenerationSequence
 {
     private readonly RingSession ring;
-    private readonly LlamaSession? localSession;
+    private readonly IForwardSession? localSession;
     private readonly StageStatistics[] stages;
     private readonly int hops;
 
-    public ClusterSequence(RingSession ring, LlamaSession? localSession, IReadOnlyList<ClusterNode> nodes)
+    public ClusterSequence(RingSession ring, IForwardSession? localSession, IReadOnlyList<ClusterNode> nodes)
     {
         this.ring = ring;
         this.localSession = localSession;

@@ -1,3 +1,4 @@
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Tokenization;
@@ -46,6 +47,8 @@ internal static class ExceptionTranslation
             WorkerFailure.CertificateRejected => LlamaErrorKind.WorkerCertificateRejected,
             _ => LlamaErrorKind.WorkerFailed,
         }, worker.Message, worker.Endpoint, worker),
+        BackendUnavailableException backend => new LlamaDistException(LlamaErrorKind.BackendUnavailable, backend.Message, modelPath, backend),
+        DeviceMemoryException memory => new LlamaDistException(LlamaErrorKind.DeviceOutOfMemory, memory.Message, modelPath, memory),
         RingBrokenException ring => new LlamaDistException(LlamaErrorKind.WorkerFailed, ring.Message, modelPath, ring),
         PlanningException planning => new LlamaDistException(LlamaErrorKind.PlanningFailed, planning.Message, planning.Endpoint ?? modelPath, planning),
         WorkerStartException start => new LlamaDistException(start.Failure switch

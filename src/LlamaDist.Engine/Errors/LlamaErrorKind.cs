@@ -53,4 +53,10 @@ public enum LlamaErrorKind
     InvalidCertificate,
     /// <summary>A chat template (the model's, or a name given) matches no known template family.</summary>
     UnsupportedChatTemplate,
+
+    /// <summary>The backend asked for (-Backend Cuda / OpenCL / IlgpuCpu) cannot run here; the message names what is missing.</summary>
+    BackendUnavailable,
+
+    /// <summary>Weights or a session do not fit in the device's free memory (refused before allocating).</summary>
+    DeviceOutOfMemory,
 }

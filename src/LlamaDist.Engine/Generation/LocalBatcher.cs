@@ -1,3 +1,4 @@
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Model;
 
 namespace LlamaDist.Engine.Generation;
@@ -7,13 +8,14 @@ namespace LlamaDist.Engine.Generation;
 /// Invoke-LlamaPrompt -ThrottleLimit, concurrent benchmark sequences): steps that arrive while a pass runs are
 /// evaluated together in the next one (<see cref="BatchedForward"/>), so the weights are read once per step for
 /// all of them, and never two passes at once on the model's threads. A step never waits for company: alone, it
-/// runs at once. Every sequence's results are bit-identical to running it alone.
+/// runs at once. Every sequence's results are bit-identical to running it alone. Only the CPU engine batches
+/// sessions; on another backend each step runs alone, one at a time.
 /// </summary>
 internal sealed class LocalBatcher
 {
     private readonly object sync = new();
     private readonly List<Work> queued = [];
-    private readonly BatchedForward batched;
+    private readonly BatchedForward? batched;
     private bool busy;
     private int sequences;
     private double lastPassMs;
@@ -25,9 +27,13 @@ internal sealed class LocalBatcher
     /// </summary>
     public static readonly TimeSpan GatherWindow = TimeSpan.FromMilliseconds(2);
 
-    public LocalBatcher(LlamaForward forward) => batched = new BatchedForward(forward);
+    public LocalBatcher(IRangeForward forward)
+    {
+        Forward = forward;
+        batched = forward is LlamaForward cpu ? new BatchedForward(cpu) : null;
+    }
 
-    public LlamaForward Forward => batched.Forward;
+    public IRangeForward Forward { get; }
 
     /// <summary>Passes that evaluated more than one sequence (tests and diagnostics).</summary>
     public long SharedPasses => Interlocked.Read(ref sharedPasses);
@@ -54,11 +60,24 @@ internal sealed class LocalBatcher
     }
 
     /// <summary>Evaluates <paramref name="tokens"/> for <paramref name="session"/> and writes the last position's logits.</summary>
-    public void Evaluate(LlamaSession session, ReadOnlySpan<int> tokens, float[] logits)
+    public void Evaluate(IForwardSession session, ReadOnlySpan<int> tokens, float[] logits)
     {
-        // Longer than one batched pass: alone, in the forward pass's own micro-batches.
-        bool alone = tokens.Length > BatchedForward.MaxRows;
-        var work = new Work(new BatchedStep { Session = session, Count = tokens.Length, Tokens = tokens.ToArray(), Output = logits, WantsLogits = true }, alone);
+        // Longer than one batched pass, or not the CPU engine's session: alone (in the forward pass's own micro-batches).
+        bool alone = batched is null || session is not LlamaSession || tokens.Length > BatchedForward.MaxRows;
+        var step = new BatchedStep { Session = (session as LlamaSession)!, // read only by a batched pass, never when alone Count = tokens.Length, Tokens = tokens.ToArray(), Output = logits, WantsLogits = true };
+        Run(new Work(session, step, alone, custom: null));
+    }
+
+    /// <summary>Runs <paramref name="pass"/> holding the device, alone (a backend's own step, e.g. greedy on the device).</summary>
+    public int RunExclusive(Func<int> pass)
+    {
+        var work = new Work(null, null, alone: true, custom: pass);
+        Run(work);
+        return work.Result;
+    }
+
+    private void Run(Work work)
+    {
         lock (sync)
         {
             queued.Add(work);
@@ -118,12 +137,12 @@ internal sealed class LocalBatcher
         lock (sync)
         {
             queued.Remove(own);
-            int rows = own.Step.Count;
+            int rows = own.Step?.Count ?? 0;
             for (int i = 0; !own.Alone && i < queued.Count; i++)
             {
-                if (!queued[i].Alone && rows + queued[i].Step.Count <= BatchedForward.MaxRows)
+                if (!queued[i].Alone && rows + queued[i].Step!.Count <= BatchedForward.MaxRows)
                 {
-                    rows += queued[i].Step.Count;
+                    rows += queued[i].Step!.Count;
                     batch.Add(queued[i]);
                     queued.RemoveAt(i--);
                 }
@@ -137,7 +156,7 @@ internal sealed class LocalBatcher
             }
             else
             {
-                batched.Evaluate(batch.Select(work => work.Step).ToList());
+                batched!.Evaluate(batch.Select(work => work.Step!).ToList());
                 Interlocked.Increment(ref sharedPasses);
             }
         }
@@ -168,12 +187,26 @@ internal sealed class LocalBatcher
         }
     }
 
-    private void EvaluateAlone(Work work) =>
-        Forward.EvaluateTokens(work.Step.Session, work.Step.Tokens.Span, work.Step.Output.Span, logitsForAllTokens: false);
-
-    private sealed class Work(BatchedStep step, bool alone)
+    private void EvaluateAlone(Work work)
     {
-        public BatchedStep Step { get; } = step;
+        if (work.Custom is { } custom)
+        {
+            work.Result = custom();
+            return;
+        }
+        Forward.EvaluateTokens(work.Session!, work.Step!.Tokens.Span, work.Step.Output.Span, logitsForAllTokens: false);
+    }
+
+    /// <summary>One step waiting for the device: a batchable step, or a backend's own pass (<see cref="Custom"/>).</summary>
+    private sealed class Work(IForwardSession? session, BatchedStep? step, bool alone, Func<int>? custom)
+    {
+        public IForwardSession? Session { get; } = session;
+
+        public BatchedStep? Step { get; } = step;
+
+        public Func<int>? Custom { get; } = custom;
+
+        public int Result { get; set; }
 
         /// <summary>Runs in a pass of its own (longer than a batched pass takes).</summary>
         public bool Alone { get; } = alone;

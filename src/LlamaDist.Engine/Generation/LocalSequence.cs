@@ -1,5 +1,6 @@
-using LlamaDist.Core.Model;
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Numerics;
+using LlamaDist.Gpu;
 
 namespace LlamaDist.Engine.Generation;
 
@@ -7,16 +8,16 @@ namespace LlamaDist.Engine.Generation;
 internal sealed class LocalSequence : IGenerationSequence
 {
     private readonly LocalBatcher compute;
-    private readonly LlamaSession session;
+    private readonly IForwardSession session;
     private readonly float[] logits;
+    private bool disposed;
 
     /// <param name="compute">The model's compute, shared with the other sequences running on it at the same time.</param>
     public LocalSequence(LocalBatcher compute, int contextSize, int batchSize)
     {
         this.compute = compute;
-        var config = compute.Forward.Config;
-        session = new LlamaSession(config, LayerRange.All(config.LayerCount), contextSize, batchSize);
-        logits = new float[config.VocabularySize];
+        session = compute.Forward.CreateSession(contextSize, batchSize);
+        logits = new float[compute.Forward.Config.VocabularySize];
         compute.Join();
     }
 
@@ -32,14 +33,21 @@ internal sealed class LocalSequence : IGenerationSequence
 
     public int EvaluateGreedy(ReadOnlySpan<int> tokens)
     {
+        if (compute.Forward is IlgpuRangeForward device)
+        {
+            // Picked on the device: only the token id crosses the bus.
+            var ids = tokens.ToArray();
+            return compute.RunExclusive(() => device.EvaluateGreedy(session, ids));
+        }
         compute.Evaluate(session, tokens, logits);
         return VectorMath.ArgMax(logits);
     }
 
     public void Dispose()
     {
-        if (!session.IsDisposed)
+        if (!disposed)
         {
+            disposed = true;
             compute.Leave();
             session.Dispose();
         }

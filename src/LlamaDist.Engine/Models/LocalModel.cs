@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Chat;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Core.Tokenization;
+using LlamaDist.Gpu;
 using LlamaDist.Engine.Errors;
 using LlamaDist.Engine.Formatting;
 using LlamaDist.Engine.Generation;
@@ -20,9 +22,12 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 {
     private readonly GgufFile file;
     private readonly ComputeThreads threads;
+    private readonly IComputeBackend backend;
 
-    private LocalModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, LlamaWeights weights, ComputeThreads threads, ModelSummary summary, double loadMs)
+    private LocalModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, LlamaWeights weights, ComputeThreads threads,
+        IComputeBackend backend, ModelSummary summary, double loadMs)
     {
+        this.backend = backend;
         this.file = file;
         WeightMemory = WeightMemoryModeMapping.FromCore(weights.Memory);
         this.threads = threads;
@@ -30,7 +35,10 @@ public sealed class LocalModel : IDisposable, IGenerationModel
         Tokenizer = tokenizer;
         Summary = summary;
         LoadMs = loadMs;
-        Forward = new LlamaForward(config, weights, threads);
+        Forward = backend.Load(config, weights);
+        var device = backend.Device;
+        Backend = ComputeBackendModeMapping.FromCore(device.Kind);
+        DeviceName = device.Name;
         Compute = new LocalBatcher(Forward);
     }
 
@@ -41,12 +49,18 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 
     public int Threads => threads.ThreadCount;
 
+    /// <summary>Where the layers run: Cpu, Cuda, OpenCL or IlgpuCpu (Auto is resolved at load).</summary>
+    public ComputeBackendMode Backend { get; }
+
+    /// <summary>The device the layers run on, as its backend names it.</summary>
+    public string DeviceName { get; }
+
     /// <summary>Where the weight matrices ended up: Mapped or Resident (Auto is resolved at load).</summary>
     public WeightMemoryMode WeightMemory { get; }
 
     internal LlamaConfig Config { get; }
     internal ITokenizer Tokenizer { get; }
-    internal LlamaForward Forward { get; }
+    internal IRangeForward Forward { get; }
 
     /// <summary>Evaluates the steps of the sequences running on this model at the same time together.</summary>
     internal LocalBatcher Compute { get; }
@@ -62,8 +76,10 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     /// llama.cpp's prefetching mmap does) so the first token does not pay for disk reads. Progress is the fraction
     /// paged in.
     /// </summary>
+    /// <param name="backend">Where the layers run (Cpu by default; Auto tries CUDA, then OpenCL, then the CPU).</param>
+    /// <param name="verbose">Receives what Auto found and any weight type converted for a device.</param>
     public static LocalModel Load(string path, int threads = 0, IProgress<double>? progress = null, CancellationToken cancellationToken = default,
-        WeightMemoryMode weightMemory = WeightMemoryMode.Auto)
+        WeightMemoryMode weightMemory = WeightMemoryMode.Auto, ComputeBackendMode backend = ComputeBackendMode.Cpu, Action<string>? verbose = null)
     {
         var fullPath = ModelPaths.Resolve(path);
         if (threads < 0)
@@ -76,18 +92,26 @@ public sealed class LocalModel : IDisposable, IGenerationModel
             var stopwatch = Stopwatch.StartNew();
             var file = GgufFile.Open(fullPath);
             ComputeThreads? pool = null;
+            IComputeBackend? compute = null;
             try
             {
                 var config = LlamaConfig.FromGguf(file);
                 var tokenizer = TokenizerFactory.FromGguf(file);
-                var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount), weightMemory.ToCore());
-                PageIn(file, progress, cancellationToken);
                 pool = new ComputeThreads(threads == 0 ? CpuTopology.PhysicalCoreCount : threads);
+                compute = ComputeBackends.Open(backend.ToCore(), pool, verbose);
+                if (compute is IlgpuBackend device)
+                {
+                    device.Warning = verbose;
+                }
+                var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount),
+                    ComputeBackends.WeightMemoryFor(compute, weightMemory.ToCore()));
+                PageIn(file, progress, cancellationToken);
                 var summary = ModelInspector.Summarize(file, config);
-                return new LocalModel(file, config, tokenizer, weights, pool, summary, stopwatch.Elapsed.TotalMilliseconds);
+                return new LocalModel(file, config, tokenizer, weights, pool, compute, summary, stopwatch.Elapsed.TotalMilliseconds);
             }
             catch
             {
+                compute?.Dispose();
                 pool?.Dispose();
                 file.Dispose();
                 throw;
@@ -104,7 +128,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     public float[] EvaluateLastLogits(int[] tokenIds)
     {
         ArgumentNullException.ThrowIfNull(tokenIds);
-        using var session = new LlamaSession(Config, new LayerRange(0, Config.LayerCount), Math.Max(tokenIds.Length, 1), Math.Max(tokenIds.Length, 1));
+        using var session = Forward.CreateSession(Math.Max(tokenIds.Length, 1), Math.Max(tokenIds.Length, 1));
         var logits = new float[Config.VocabularySize];
         Forward.EvaluateTokens(session, tokenIds, logits, logitsForAllTokens: false);
         return logits;
@@ -126,6 +150,8 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 
     public void Dispose()
     {
+        Forward.Dispose();
+        backend.Dispose();
         threads.Dispose();
         file.Dispose();
     }

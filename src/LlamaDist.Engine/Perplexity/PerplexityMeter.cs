@@ -39,7 +39,7 @@ internal sealed class PerplexityMeter
         var logits = new float[(long)contextSize * vocabulary is var size && size <= Array.MaxLength ? (int)size
             : throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "ContextSize x vocabulary is too large for one chunk.", nameof(contextSize))];
         var chunkTokens = new int[contextSize];
-        using var session = new LlamaSession(config, new LayerRange(0, config.LayerCount), contextSize, contextSize);
+        using var session = model.Forward.CreateSession(contextSize, contextSize);
 
         double negativeLogLikelihood = 0, negativeLogLikelihoodSquared = 0;
         var scored = 0;

@@ -171,6 +171,7 @@ public static class DetachedWorker
         if (options.AdvertiseAddress is not null) { yield return "--advertise-address"; yield return options.AdvertiseAddress; }
         if (options.ModelPath is not null) { yield return "--model-path"; yield return options.ModelPath; }
         yield return "--weight-memory"; yield return options.WeightMemory.ToString().ToLowerInvariant();
+        yield return "--backend"; yield return options.Backend.ToString().ToLowerInvariant();
         if (options.MaxMemoryBytes > 0) { yield return "--max-memory"; yield return options.MaxMemoryBytes.ToString(CultureInfo.InvariantCulture); }
         yield return "--max-cache-size"; yield return options.MaxCacheBytes.ToString(CultureInfo.InvariantCulture);
         yield return "--max-sessions"; yield return options.MaxSessions.ToString(CultureInfo.InvariantCulture);

@@ -29,6 +29,9 @@ public sealed class EmbeddedWorker : IDisposable
 
     public long TotalMemoryBytes => host.TotalMemoryBytes;
 
+    /// <summary>CPU, CUDA, OPENCL or ILGPUCPU.</summary>
+    public string Backend => host.Backend;
+
     public int OpenSessions => host.SessionCount;
 
     public bool IsStopped { get; private set; }
@@ -67,6 +70,7 @@ public sealed class EmbeddedWorker : IDisposable
             MaxContext = request.MaxContext > 0 ? request.MaxContext : defaults.MaxContext,
             LeaseTimeout = request.LeaseTimeout > TimeSpan.Zero ? request.LeaseTimeout : defaults.LeaseTimeout,
             WeightMemory = request.WeightMemory.ToCore(),
+            Backend = request.Backend.ToCore(),
             Token = string.IsNullOrEmpty(request.Token) ? null : ValidToken(request.Token),
             AllowInsecure = request.AllowInsecure,
             CertificatePath = string.IsNullOrEmpty(request.CertificatePath) ? null : Path.GetFullPath(request.CertificatePath),

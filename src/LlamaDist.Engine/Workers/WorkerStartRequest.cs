@@ -22,6 +22,8 @@ public sealed class WorkerStartRequest
     public TimeSpan LeaseTimeout { get; init; }
     /// <summary>Where hosted ranges' weight matrices are read from.</summary>
     public LlamaDist.Engine.Models.WeightMemoryMode WeightMemory { get; init; }
+    /// <summary>Where hosted ranges run; Auto: CUDA, then OpenCL, then the CPU engine.</summary>
+    public LlamaDist.Engine.Models.ComputeBackendMode Backend { get; init; } = LlamaDist.Engine.Models.ComputeBackendMode.Cpu;
     /// <summary>The cluster token every call must carry; null: none (loopback only, unless <see cref="AllowInsecure"/>).</summary>
     public string? Token { get; init; }
     public bool AllowInsecure { get; init; }

@@ -26,6 +26,16 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
     [ValidateSet(nameof(WeightMemoryMode.Auto), nameof(WeightMemoryMode.Mapped), nameof(WeightMemoryMode.Resident))]
     public string WeightMemory { get; set; } = nameof(WeightMemoryMode.Auto);
 
+    /// <summary>
+    /// Where the layers run: Auto (default; CUDA, then OpenCL, then the CPU engine, saying what it found in the verbose
+    /// stream), Cpu, Cuda, OpenCL or IlgpuCpu (the device kernels on ILGPU's CPU accelerator, for checking them
+    /// without a GPU). An explicit backend that cannot run here fails with ErrorId BackendUnavailable.
+    /// </summary>
+    /// <remarks>A string, not the engine's enum: PowerShell reads parameter types before the engine can be loaded.</remarks>
+    [Parameter(ParameterSetName = LocalSet)]
+    [ValidateSet(nameof(ComputeBackendMode.Auto), nameof(ComputeBackendMode.Cpu), nameof(ComputeBackendMode.Cuda), nameof(ComputeBackendMode.OpenCL), nameof(ComputeBackendMode.IlgpuCpu))]
+    public string Backend { get; set; } = nameof(ComputeBackendMode.Auto);
+
     /// <summary>Workers to split the model across for this call (a cluster built and removed around it).</summary>
     [Parameter(Mandatory = true, ParameterSetName = WorkerSet)]
     [ArgumentCompleter(typeof(WorkerEndpointCompleter))]

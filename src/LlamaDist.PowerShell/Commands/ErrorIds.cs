@@ -30,6 +30,8 @@ internal static class ErrorIds
         LlamaErrorKind.InsecureBinding => "InsecureBinding",
         LlamaErrorKind.InvalidCertificate => "InvalidCertificate",
         LlamaErrorKind.UnsupportedChatTemplate => "UnsupportedChatTemplate",
+        LlamaErrorKind.BackendUnavailable => "BackendUnavailable",
+        LlamaErrorKind.DeviceOutOfMemory => "DeviceOutOfMemory",
         _ => "LlamaDistError",
     };
 
@@ -57,6 +59,8 @@ internal static class ErrorIds
         LlamaErrorKind.PortInUse => ErrorCategory.ResourceUnavailable,
         LlamaErrorKind.InvalidAddress => ErrorCategory.InvalidArgument,
         LlamaErrorKind.RuntimeMissing => ErrorCategory.NotInstalled,
+        LlamaErrorKind.BackendUnavailable => ErrorCategory.NotInstalled,
+        LlamaErrorKind.DeviceOutOfMemory => ErrorCategory.LimitsExceeded,
         LlamaErrorKind.WorkerAuthenticationFailed => ErrorCategory.AuthenticationError,
         LlamaErrorKind.WorkerCertificateRejected => ErrorCategory.SecurityError,
         LlamaErrorKind.InsecureBinding => ErrorCategory.SecurityError,

@@ -115,7 +115,8 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
         RunEngine(() =>
         {
             var progress = CreateProgress(LoadProgressId, "Loading model", modelPath);
-            loadedModel = LocalModel.Load(modelPath, Threads, progress, CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
+            loadedModel = LocalModel.Load(modelPath, Threads, progress, CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory),
+                Enum.Parse<ComputeBackendMode>(Backend), WriteVerbose);
             CompleteProgress(LoadProgressId, "Loading model");
         }, modelPath, terminating: true);
     }

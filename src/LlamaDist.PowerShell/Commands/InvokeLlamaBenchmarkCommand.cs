@@ -91,12 +91,14 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
 
         RunEngine(() =>
         {
-            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
+            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory),
+                Enum.Parse<ComputeBackendMode>(Backend), WriteVerbose);
             var rows = model.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", modelPath), CancellationToken);
             CompleteProgress(ProgressId, "Benchmarking");
             foreach (var row in rows)
             {
-                WriteObject(OutputMapping.ToBenchmarkResult(model.Summary, row, Repetitions, weightMemory: model.WeightMemory.ToString()));
+                WriteObject(OutputMapping.ToBenchmarkResult(model.Summary, row, Repetitions,
+                    backend: model.Backend == ComputeBackendMode.Cpu ? "CPU" : model.Backend.ToString(), weightMemory: model.WeightMemory.ToString()));
             }
         }, modelPath);
     }

@@ -40,6 +40,16 @@ public sealed class MeasureLlamaPerplexityCommand : LlamaCmdlet
     [ValidateSet(nameof(WeightMemoryMode.Auto), nameof(WeightMemoryMode.Mapped), nameof(WeightMemoryMode.Resident))]
     public string WeightMemory { get; set; } = nameof(WeightMemoryMode.Auto);
 
+    /// <summary>
+    /// Where the layers run: Auto (default; CUDA, then OpenCL, then the CPU engine, saying what it found in the verbose
+    /// stream), Cpu, Cuda, OpenCL or IlgpuCpu (the device kernels on ILGPU's CPU accelerator, for checking them
+    /// without a GPU). An explicit backend that cannot run here fails with ErrorId BackendUnavailable.
+    /// </summary>
+    /// <remarks>A string, not the engine's enum: PowerShell reads parameter types before the engine can be loaded.</remarks>
+    [Parameter]
+    [ValidateSet(nameof(ComputeBackendMode.Auto), nameof(ComputeBackendMode.Cpu), nameof(ComputeBackendMode.Cuda), nameof(ComputeBackendMode.OpenCL), nameof(ComputeBackendMode.IlgpuCpu))]
+    public string Backend { get; set; } = nameof(ComputeBackendMode.Auto);
+
     protected override void ProcessRecord()
     {
         var modelPath = ResolveSinglePath(Model);
@@ -53,7 +63,8 @@ public sealed class MeasureLlamaPerplexityCommand : LlamaCmdlet
 
         RunEngine(() =>
         {
-            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
+            using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory),
+                Enum.Parse<ComputeBackendMode>(Backend), WriteVerbose);
             var text = File.ReadAllText(textPath);
             var result = model.MeasurePerplexity(text, ContextSize, CreateProgress(ProgressId, "Measuring perplexity", textPath), CancellationToken);
             CompleteProgress(ProgressId, "Measuring perplexity");

@@ -93,6 +93,14 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [ValidateSet(nameof(WeightMemoryMode.Auto), nameof(WeightMemoryMode.Mapped), nameof(WeightMemoryMode.Resident))]
     public string WeightMemory { get; set; } = nameof(WeightMemoryMode.Auto);
 
+    /// <summary>
+    /// Where the worker runs its layers: Auto (default; CUDA, then OpenCL, then the CPU engine), Cpu, Cuda, OpenCL or
+    /// IlgpuCpu. The worker reports the backend, device and device memory in Get-LlamaWorker and to the planner.
+    /// </summary>
+    [Parameter]
+    [ValidateSet(nameof(ComputeBackendMode.Auto), nameof(ComputeBackendMode.Cpu), nameof(ComputeBackendMode.Cuda), nameof(ComputeBackendMode.OpenCL), nameof(ComputeBackendMode.IlgpuCpu))]
+    public string Backend { get; set; } = nameof(ComputeBackendMode.Auto);
+
     /// <summary>Run the worker as its own process that outlives this session.</summary>
     [Parameter]
     public SwitchParameter Detached { get; set; }
@@ -174,6 +182,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 MaxContext = MaxContext,
                 LeaseTimeout = TimeSpan.FromSeconds(LeaseTimeout),
                 WeightMemory = Enum.Parse<WeightMemoryMode>(WeightMemory),
+                Backend = Enum.Parse<ComputeBackendMode>(Backend),
                 Token = token,
                 AllowInsecure = AllowInsecure,
                 CertificatePath = CertificatePath is null ? null : ResolveSinglePath(CertificatePath),
@@ -193,7 +202,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 var host = EmbeddedWorker.Start(request);
                 worker = new LlamaWorker
                 {
-                    Name = host.Name, Endpoint = host.Endpoint, ProcessId = Environment.ProcessId, Backend = "CPU", Threads = host.Threads,
+                    Name = host.Name, Endpoint = host.Endpoint, ProcessId = Environment.ProcessId, Backend = host.Backend, Threads = host.Threads,
                     MemoryBytes = host.TotalMemoryBytes, Memory = HumanReadable.Bytes(host.TotalMemoryBytes), Detached = false,
                     WorkerId = host.WorkerId, Started = DateTime.Now, Host = host,
                     CertificateThumbprint = host.CertificateThumbprint, Token = token,

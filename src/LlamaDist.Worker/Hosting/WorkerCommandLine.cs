@@ -10,6 +10,7 @@ public static class WorkerCommandLine
     public const string Usage =
         "Usage: dotnet LlamaDist.Worker.dll [--address 127.0.0.1] [--port 50052] [--threads N] [--name NAME]\n" +
         "       [--model-path FILE|DIR] [--cache-directory DIR] [--max-memory BYTES] [--weight-memory auto|mapped|resident]\n" +
+        "       [--backend auto|cpu|cuda|opencl|ilgpucpu]\n" +
         "       [--session-idle-seconds N] [--max-sessions N] [--max-context TOKENS] [--max-step-tokens TOKENS]\n" +
         "       [--lease-timeout SECONDS] [--quiet true] [--max-cache-size BYTES]\n" +
         "       [--token-file FILE] [--allow-insecure true] [--certificate PFX|PEM] [--certificate-key PEM]\n" +
@@ -32,7 +33,8 @@ public static class WorkerCommandLine
     public static WorkerOptions? Parse(IReadOnlyList<string> args, Func<string, string?>? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
-        var options = new WorkerOptions { StateDirectory = Lifecycle.WorkerStateDirectory.DefaultPath };
+        // The executable uses the best device it has unless told otherwise (workers built in code default to the CPU).
+        var options = new WorkerOptions { StateDirectory = Lifecycle.WorkerStateDirectory.DefaultPath, Backend = LlamaDist.Core.Backends.ComputeBackendChoice.Auto };
         for (int i = 0; i < args.Count; i++)
         {
             var name = args[i];
@@ -56,6 +58,7 @@ public static class WorkerCommandLine
                 "--max-memory" => options with { MaxMemoryBytes = Long(name, value) },
                 "--max-cache-size" => options with { MaxCacheBytes = Long(name, value) },
                 "--weight-memory" => options with { WeightMemory = Memory(name, value) },
+                "--backend" => options with { Backend = BackendChoice(name, value) },
                 "--quiet" => options with { Quiet = value.Equals("true", StringComparison.OrdinalIgnoreCase) },
                 "--session-idle-seconds" => options with { SessionIdleTimeout = TimeSpan.FromSeconds(Integer(name, value, 1, 86400)) },
                 "--max-sessions" => options with { MaxSessions = Integer(name, value, 1, 65536) },
@@ -129,6 +132,10 @@ public static class WorkerCommandLine
     private static WeightMemory Memory(string name, string value) =>
         Enum.TryParse(value, ignoreCase: true, out WeightMemory memory) && Enum.IsDefined(memory) && !int.TryParse(value, out _)
             ? memory : throw new FormatException($"{name} must be auto, mapped or resident, not '{value}'.");
+
+    private static LlamaDist.Core.Backends.ComputeBackendChoice BackendChoice(string name, string value) =>
+        Enum.TryParse(value, ignoreCase: true, out LlamaDist.Core.Backends.ComputeBackendChoice choice) && Enum.IsDefined(choice) && !int.TryParse(value, out _)
+            ? choice : throw new FormatException($"{name} must be auto, cpu, cuda, opencl or ilgpucpu, not '{value}'.");
 
     private static long Long(string name, string value) =>
         long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number > 0

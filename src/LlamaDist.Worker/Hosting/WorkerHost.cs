@@ -58,6 +58,12 @@ public sealed class WorkerHost : IAsyncDisposable
 
     public long TotalMemoryBytes => runtime.TotalMemoryBytes;
 
+    /// <summary>Where hosted ranges run: CPU, CUDA, OPENCL or ILGPUCPU, as the handshake reports it.</summary>
+    public string Backend => runtime.Handshake().Capabilities.Backend.ToString().ToUpperInvariant();
+
+    /// <summary>The device hosted ranges run on.</summary>
+    public string DeviceName => runtime.Handshake().Capabilities.DeviceName;
+
     public double BytesPerSecond => runtime.BytesPerSecond;
 
     public int SessionCount => runtime.SessionCount;

@@ -63,6 +63,12 @@ public sealed record WorkerOptions
     /// <summary>Where hosted ranges' weight matrices are read from (Auto: resident in huge pages when they fit).</summary>
     public WeightMemory WeightMemory { get; init; } = WeightMemory.Auto;
 
+    /// <summary>
+    /// Where hosted ranges run: the CPU engine (the default for workers built in code), or ILGPU on CUDA, OpenCL or
+    /// its CPU accelerator; Auto picks CUDA, then OpenCL, then the CPU (the worker executable's default).
+    /// </summary>
+    public LlamaDist.Core.Backends.ComputeBackendChoice Backend { get; init; } = LlamaDist.Core.Backends.ComputeBackendChoice.Cpu;
+
     /// <summary>Most bytes of streamed ranges kept in <see cref="CacheDirectory"/>; least recently used ones go first.</summary>
     public long MaxCacheBytes { get; init; } = DefaultMaxCacheBytes;
 
@@ -142,7 +148,7 @@ public sealed record WorkerOptions
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, Name = {Name}, ModelPath = {ModelPath}, ");
-        builder.Append($"CacheDirectory = {CacheDirectory}, MaxCacheBytes = {MaxCacheBytes}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, ");
+        builder.Append($"CacheDirectory = {CacheDirectory}, MaxCacheBytes = {MaxCacheBytes}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, Backend = {Backend}, ");
         builder.Append($"MaxSessions = {MaxSessions}, MaxContext = {MaxContext}, MaxStepTokens = {MaxStepTokens}, LeaseTimeout = {LeaseTimeout}, ");
         builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}, ");
         builder.Append($"TrustedClientThumbprints = {TrustedClientThumbprints.Count}, AdvertiseAddress = {AdvertiseAddress}, LogFile = {LogFile}, ");

@@ -1,6 +1,8 @@
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Gpu;
 
 namespace LlamaDist.Worker.State;
 
@@ -12,7 +14,7 @@ namespace LlamaDist.Worker.State;
 internal sealed class HostedRange : IDisposable
 {
     public HostedRange(string hash, string fileName, GgufFile file, LlamaConfig config, LayerRange layers, long weightBytes,
-        ComputeThreads threads, string source, WeightMemory memory)
+        IComputeBackend backend, string source, WeightMemory memory)
     {
         Hash = hash;
         FileName = fileName;
@@ -21,7 +23,16 @@ internal sealed class HostedRange : IDisposable
         Layers = layers;
         WeightBytes = weightBytes;
         Source = source;
-        Forward = new LlamaForward(config, LlamaWeights.Load(file, config, layers, memory), threads);
+        var weights = LlamaWeights.Load(file, config, layers, ComputeBackends.WeightMemoryFor(backend, memory));
+        Memory = weights.Memory;
+        try
+        {
+            Forward = backend.Load(config, weights);
+        }
+        catch (DeviceMemoryException exception)
+        {
+            throw WorkerErrors.OutOfMemory(exception.Message);
+        }
     }
 
     public string Hash { get; }
@@ -39,7 +50,10 @@ internal sealed class HostedRange : IDisposable
     /// <summary>Where the weights came from: "model file &lt;path&gt;" or "cache".</summary>
     public string Source { get; }
 
-    public LlamaForward Forward { get; }
+    /// <summary>Where the weights were read: mapped or resident (Auto resolved at load).</summary>
+    public WeightMemory Memory { get; }
+
+    public IRangeForward Forward { get; }
 
     /// <summary>Coordinators holding the range (LoadRange calls not yet matched by ReleaseRange), per owner.</summary>
     public RangeHolders Holders { get; } = new();
@@ -48,5 +62,9 @@ internal sealed class HostedRange : IDisposable
 
     public bool IncludesOutput => Layers.IncludesOutput(Config.LayerCount);
 
-    public void Dispose() => File.Dispose();
+    public void Dispose()
+    {
+        Forward.Dispose();
+        File.Dispose();
+    }
 }

@@ -1,4 +1,4 @@
-using LlamaDist.Core.Model;
+using LlamaDist.Core.Backends;
 using LlamaDist.Distributed.Client;
 
 namespace LlamaDist.Worker.State;
@@ -14,7 +14,14 @@ internal sealed class HostedSession : IDisposable
         Id = id;
         Range = range;
         Next = next;
-        Cache = new LlamaSession(range.Config, range.Layers, contextSize, maxBatch);
+        try
+        {
+            Cache = range.Forward.CreateSession(contextSize, maxBatch);
+        }
+        catch (DeviceMemoryException exception)
+        {
+            throw WorkerErrors.OutOfMemory(exception.Message);
+        }
         MaxBatch = maxBatch;
         int embd = range.Config.EmbeddingLength;
         HiddenIn = new float[maxBatch * embd];
@@ -43,7 +50,7 @@ internal sealed class HostedSession : IDisposable
     /// <summary>Next stage of the ring; null on the last stage.</summary>
     public WorkerEndpoint? Next { get; }
 
-    public LlamaSession Cache { get; }
+    public IForwardSession Cache { get; }
 
     public int MaxBatch { get; }
 

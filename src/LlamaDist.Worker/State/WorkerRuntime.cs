@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using Grpc.Core;
 using Grpc.Net.Client;
+using LlamaDist.Core.Backends;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
@@ -9,6 +10,7 @@ using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 using LlamaDist.Distributed.Security;
 using LlamaDist.Distributed.Weights;
+using LlamaDist.Gpu;
 using LlamaDist.Worker.Hosting;
 
 namespace LlamaDist.Worker.State;
@@ -42,7 +44,8 @@ internal sealed class WorkerRuntime : IDisposable
         locator = new ModelFileLocator(options.ModelPath,
             trustCoordinatorPaths: options.ModelPath is null && System.Net.IPAddress.TryParse(options.Address, out var address) && System.Net.IPAddress.IsLoopback(address));
         Threads = new ComputeThreads(options.Threads > 0 ? options.Threads : Environment.ProcessorCount);
-        var (gigaFlops, bytesPerSecond) = ThroughputProbe.Measure(Threads);
+        Backend = ComputeBackends.Open(options.Backend, Threads);
+        var (gigaFlops, bytesPerSecond) = Backend is IlgpuBackend device ? device.MeasureThroughput() : ThroughputProbe.Measure(Threads);
         Identity = new WorkerIdentity
         {
             WorkerId = Guid.NewGuid().ToString("N"),
@@ -51,7 +54,9 @@ internal sealed class WorkerRuntime : IDisposable
         };
         GigaFlops = gigaFlops;
         BytesPerSecond = bytesPerSecond;
-        MemoryLimitBytes = options.MaxMemoryBytes > 0 ? options.MaxMemoryBytes : SystemMemory.Available();
+        // A device backend holds weights and KV caches in the device's memory: that is what the planner may use.
+        long available = Backend.Kind == ComputeBackendKind.Cpu ? SystemMemory.Available() : Backend.Device.FreeMemoryBytes;
+        MemoryLimitBytes = options.MaxMemoryBytes > 0 ? Math.Min(options.MaxMemoryBytes, available) : available;
         Leases = new LeaseTable(options.LeaseTimeout);
         var sweep = Math.Min(options.SessionIdleTimeout.TotalSeconds, options.LeaseTimeout.TotalSeconds) / 4;
         var period = TimeSpan.FromSeconds(Math.Clamp(sweep, 0.25, 30));
@@ -64,6 +69,9 @@ internal sealed class WorkerRuntime : IDisposable
     public RangeCache Cache { get; }
 
     public ComputeThreads Threads { get; }
+
+    /// <summary>Where hosted ranges run (the CPU engine on <see cref="Threads"/>, or an ILGPU device).</summary>
+    public IComputeBackend Backend { get; }
 
     public WorkerIdentity Identity { get; }
 
@@ -154,8 +162,16 @@ internal sealed class WorkerRuntime : IDisposable
         Protocol = WireProtocol.Current,
         Capabilities = new WorkerCapabilities
         {
-            Backend = ComputeBackend.Cpu,
-            DeviceName = $"CPU ({System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} logical processors)",
+            Backend = Backend.Kind switch
+            {
+                ComputeBackendKind.Cuda => ComputeBackend.Cuda,
+                ComputeBackendKind.OpenCL => ComputeBackend.Opencl,
+                ComputeBackendKind.IlgpuCpu => ComputeBackend.IlgpuCpu,
+                _ => ComputeBackend.Cpu,
+            },
+            DeviceName = Backend.Kind == ComputeBackendKind.Cpu
+                ? $"CPU ({System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} logical processors)"
+                : Backend.Device.Name,
             Threads = (uint)Threads.ThreadCount,
             TotalMemoryBytes = (ulong)TotalMemoryBytes,
             FreeMemoryBytes = (ulong)FreeMemoryBytes,
@@ -186,7 +202,7 @@ internal sealed class WorkerRuntime : IDisposable
                     Layers = ProtocolMapping.ToMessage(range.Layers, range.Config.LayerCount),
                     State = RangeLoadState.Loaded,
                     WeightBytes = (ulong)range.WeightBytes,
-                    Resident = range.Forward.Weights.Memory == WeightMemory.Resident,
+                    Resident = range.Memory == WeightMemory.Resident,
                 });
             }
             DropExpiredPending();
@@ -380,7 +396,7 @@ internal sealed class WorkerRuntime : IDisposable
             var tensors = RangeTensors.Select(file, range.Config, range.Layers);
             var owner = pendingOwners.TryGetValue(range, out var waiting) ? waiting : "";
             return Register(new HostedRange(range.Hash, range.FileName, file, range.Config, range.Layers,
-                RangeTensors.ByteCount(tensors), Threads, "streamed weights", Options.WeightMemory), owner, "loaded from streamed weights");
+                RangeTensors.ByteCount(tensors), Backend, "streamed weights", Options.WeightMemory), owner, "loaded from streamed weights");
         }
         catch
         {
@@ -524,7 +540,7 @@ internal sealed class WorkerRuntime : IDisposable
             }
             var bytes = RangeTensors.ByteCount(tensors);
             EnsureMemory((ulong)bytes);
-            return new HostedRange(hash, fileName, file, config, layers, bytes, Threads, source ?? $"model file {path}", Options.WeightMemory);
+            return new HostedRange(hash, fileName, file, config, layers, bytes, Backend, source ?? $"model file {path}", Options.WeightMemory);
         }
         catch (Exception exception) when (exception is UnsupportedModelException or GgufFormatException or ArgumentException
             or KeyNotFoundException or IOException or UnauthorizedAccessException)
@@ -819,6 +835,7 @@ internal sealed class WorkerRuntime : IDisposable
         {
             channel.Dispose();
         }
+        Backend.Dispose();
         Threads.Dispose();
     }
 }

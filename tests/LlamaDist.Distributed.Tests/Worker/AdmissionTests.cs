@@ -112,7 +112,7 @@ public sealed class AdmissionTests
     {
         var options = new WorkerOptions();
         using var threads = new Core.Quantization.ComputeThreads(1);
-        using var range = new HostedRange("h", "f", Core.Gguf.GgufFile.Open(models.F32Path), models.Config, models.Whole, 0, threads, "test",
+        using var range = new HostedRange("h", "f", Core.Gguf.GgufFile.Open(models.F32Path), models.Config, models.Whole, 0, new Core.Backends.CpuBackend(threads), "test",
             Core.Model.WeightMemory.Mapped);
         var config = models.Config;
         long expected = 2L * models.LayerCount * 64 * config.KvWidth * 2 + 2L * 16 * config.EmbeddingLength * 4 + config.VocabularySize * 4L;

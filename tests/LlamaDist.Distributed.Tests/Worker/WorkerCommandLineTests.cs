@@ -25,6 +25,28 @@ public sealed class WorkerCommandLineTests
         Assert.True(options.Quiet);
     }
 
+    [Theory]
+    [InlineData("auto", LlamaDist.Core.Backends.ComputeBackendChoice.Auto)]
+    [InlineData("cpu", LlamaDist.Core.Backends.ComputeBackendChoice.Cpu)]
+    [InlineData("CUDA", LlamaDist.Core.Backends.ComputeBackendChoice.Cuda)]
+    [InlineData("opencl", LlamaDist.Core.Backends.ComputeBackendChoice.OpenCL)]
+    [InlineData("ilgpucpu", LlamaDist.Core.Backends.ComputeBackendChoice.IlgpuCpu)]
+    public void The_backend_is_parsed_and_the_executable_defaults_to_auto(string value, LlamaDist.Core.Backends.ComputeBackendChoice expected)
+    {
+        Assert.Equal(expected, WorkerCommandLine.Parse(["--backend", value])!.Backend);
+        Assert.Equal(LlamaDist.Core.Backends.ComputeBackendChoice.Auto, WorkerCommandLine.Parse([])!.Backend);
+        Assert.Equal(LlamaDist.Core.Backends.ComputeBackendChoice.Cpu, new WorkerOptions().Backend);
+    }
+
+    [Theory]
+    [InlineData("vulkan")]
+    [InlineData("1")]
+    public void An_unknown_backend_is_refused_with_the_option_named(string value)
+    {
+        var error = Assert.Throws<FormatException>(() => WorkerCommandLine.Parse(["--backend", value]));
+        Assert.Contains("--backend", error.Message);
+    }
+
     [Fact]
     public void Admission_and_lease_options_are_parsed_and_have_defaults()
     {

@@ -1,0 +1,119 @@
+using ILGPU;
+using ILGPU.Runtime;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Gpu.Kernels;
+
+namespace LlamaDist.Gpu;
+
+/// <summary>
+/// The kernels compiled for one accelerator (ILGPU compiles each once, at load), with the group sizes they are
+/// launched with. Every launch takes the session's stream.
+/// </summary>
+internal sealed class IlgpuKernels
+{
+    private readonly Dictionary<GgmlType, Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>> matMul = [];
+    private readonly Dictionary<GgmlType, Action<AcceleratorStream, Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>> getRows = [];
+
+    /// <summary>The weight types the kernels read in their own block format; others are converted to F16 at load.</summary>
+    public static readonly IReadOnlySet<GgmlType> NativeTypes = new HashSet<GgmlType>
+    {
+        GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K,
+    };
+
+    public IlgpuKernels(Accelerator accelerator)
+    {
+        GroupSize = PowerOfTwoAtMost(Math.Min(128, accelerator.MaxNumThreadsPerGroup));
+        AddFormat<F32Device>(accelerator, GgmlType.F32);
+        AddFormat<F16Device>(accelerator, GgmlType.F16);
+        AddFormat<Q8_0Device>(accelerator, GgmlType.Q8_0);
+        AddFormat<Q4_0Device>(accelerator, GgmlType.Q4_0);
+        AddFormat<Q4_KDevice>(accelerator, GgmlType.Q4_K);
+        AddFormat<Q6_KDevice>(accelerator, GgmlType.Q6_K);
+        RmsNormKernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(ElementKernels.RmsNorm);
+        AttentionKernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernels.Attention);
+        ArgMaxKernel = accelerator.LoadKernel<ArrayView<float>, int, ArrayView<int>>(ElementKernels.ArgMax);
+        Add = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.Add);
+        AddBias = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementKernels.AddBias);
+        Scale = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float>(ElementKernels.Scale);
+        SoftCap = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float>(ElementKernels.SoftCap);
+        RoundToHalf = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.RoundToHalf);
+        SwiGlu = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.SwiGlu);
+        CopyColumns = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(ElementKernels.CopyColumns);
+        Rope = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(ElementKernels.Rope);
+        StoreKeyValue = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int>(ElementKernels.StoreKeyValue);
+    }
+
+    /// <summary>Threads per group of the row-wise kernels: a power of two, at most 128 and the device's limit.</summary>
+    public int GroupSize { get; }
+
+    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> RmsNormKernel { get; }
+
+    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionKernel { get; }
+
+    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, int, ArrayView<int>> ArgMaxKernel { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> Add { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> AddBias { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, float> Scale { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, float> SoftCap { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> RoundToHalf { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> SwiGlu { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, int, int, ArrayView<float>, int> CopyColumns { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> Rope { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int> StoreKeyValue { get; }
+
+    /// <summary>y[t] = W · x[t] for <paramref name="tokens"/> rows; x rows hold W.Columns values, y rows <paramref name="yStride"/>.</summary>
+    public void MatMul(AcceleratorStream stream, DeviceMatrix weights, ArrayView<float> x, ArrayView<float> y, int tokens,
+        long yOffset = 0, int yStride = 0)
+    {
+        var shape = new MatMulShape
+        {
+            Rows = weights.Rows, Columns = weights.Columns, RowBytes = weights.RowBytes, Tokens = tokens,
+            XOffset = 0, YOffset = yOffset, YStride = yStride == 0 ? weights.Rows : yStride,
+        };
+        int tiles = (tokens + MatMulKernels.TokenTile - 1) / MatMulKernels.TokenTile;
+        matMul[weights.Type](stream, new KernelConfig(new Index2D(weights.Rows, tiles), new Index2D(GroupSize, 1)),
+            weights.View, x, y, shape);
+    }
+
+    /// <summary>rows[t] = W[ids[t]] (dequantized) for <paramref name="tokens"/> ids.</summary>
+    public void GetRows(AcceleratorStream stream, DeviceMatrix weights, ArrayView<int> ids, ArrayView<float> rows, int tokens) =>
+        getRows[weights.Type](stream, tokens * weights.Columns, weights.View, weights.RowBytes, weights.Columns, ids, rows);
+
+    /// <summary>One group per row of <paramref name="width"/>.</summary>
+    public void RmsNorm(AcceleratorStream stream, ArrayView<float> source, ArrayView<float> weight, ArrayView<float> destination,
+        int rows, int width, float epsilon) =>
+        RmsNormKernel(stream, new KernelConfig(rows, GroupSize), source, weight, destination, width, epsilon);
+
+    public void Attention(AcceleratorStream stream, ArrayView<float> query, ArrayView<ushort> keys, ArrayView<ushort> values,
+        ArrayView<float> output, ArrayView<float> scores, AttentionShape shape) =>
+        AttentionKernel(stream, new KernelConfig(shape.Tokens * shape.HeadCount, GroupSize), query, keys, values, output, scores, shape);
+
+    public void ArgMax(AcceleratorStream stream, ArrayView<float> values, int count, ArrayView<int> result) =>
+        ArgMaxKernel(stream, new KernelConfig(1, GroupSize), values, count, result);
+
+    private void AddFormat<TFormat>(Accelerator accelerator, GgmlType type)
+        where TFormat : struct, IDeviceFormat
+    {
+        matMul[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.MatMul<TFormat>);
+        getRows[type] = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>(MatMulKernels.GetRows<TFormat>);
+    }
+
+    private static int PowerOfTwoAtMost(int value)
+    {
+        int result = 1;
+        while (result * 2 <= value)
+        {
+            result *= 2;
+        }
+        return result;
+    }
+}

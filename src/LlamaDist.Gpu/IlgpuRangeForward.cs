@@ -1,0 +1,384 @@
+using ILGPU;
+using ILGPU.Runtime;
+using LlamaDist.Core.Backends;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Numerics;
+using LlamaDist.Gpu.Kernels;
+
+namespace LlamaDist.Gpu;
+
+/// <summary>
+/// The forward pass of one layer range on an ILGPU accelerator, step for step as <see cref="LlamaForward"/>
+/// (llm_build_llama and the variants of <see cref="ModelArchitecture"/>): the residual stream, attention and the
+/// feed-forward stay on the device; tokens or hidden states go up at the start of a micro-batch, hidden states or
+/// logits come back at its end, nothing else crosses the bus (apart from the micro-batch's RoPE cos/sin rows,
+/// computed by the CPU engine's own code so both backends rotate by the same angles).
+/// </summary>
+public sealed class IlgpuRangeForward : IRangeForward
+{
+    private readonly DeviceWeights weights;
+    private readonly IlgpuKernels kernels;
+    private readonly float[]? ropeFactorsLong;
+    private readonly float[]? ropeFactorsShort;
+    private readonly float[]? ropeFrequencyFactors;
+
+    internal IlgpuRangeForward(IlgpuBackend backend, LlamaConfig config, LlamaWeights hostWeights)
+    {
+        if (config.Traits.GeluFeedForward)
+        {
+            throw new UnsupportedModelException(
+                $"The {config.Architecture} architecture's GELU feed-forward is not available on the ILGPU backend; use -Backend Cpu.");
+        }
+        Backend = backend;
+        Config = config;
+        Range = hostWeights.Range;
+        kernels = backend.Kernels;
+        ropeFrequencyFactors = hostWeights.RopeFrequencyFactors;
+        ropeFactorsLong = hostWeights.RopeFactorsLong;
+        ropeFactorsShort = hostWeights.RopeFactorsShort;
+        backend.RequireFree(DeviceWeights.DeviceBytes(hostWeights), $"The weights of layers {Range}");
+        using var stream = backend.Accelerator.CreateStream();
+        weights = new DeviceWeights(backend.Accelerator, stream, config, hostWeights);
+        ConvertedTypes = weights.ConvertedTypes;
+    }
+
+    internal IlgpuBackend Backend { get; }
+
+    public LlamaConfig Config { get; }
+
+    public LayerRange Range { get; }
+
+    public ComputeDeviceInfo Device => Backend.Device;
+
+    /// <summary>Weight types converted to F16 at upload (no kernel reads them in their own format).</summary>
+    public IReadOnlyCollection<GgmlType> ConvertedTypes { get; }
+
+    public IForwardSession CreateSession(int contextSize, int maxBatch) =>
+        new IlgpuSession(this, Backend.Accelerator, Config, contextSize, maxBatch);
+
+    public void EvaluateTokens(IForwardSession session, ReadOnlySpan<int> tokens, Span<float> logits, bool logitsForAllTokens)
+    {
+        if (!Range.IsWholeModel(Config.LayerCount))
+        {
+            throw new InvalidOperationException($"EvaluateTokens runs the whole model, but this forward pass holds layers {Range} of {Config.LayerCount}.");
+        }
+        Evaluate(Own(session), tokens, ReadOnlySpan<float>.Empty, tokens.Length, fromTokens: true, logits, logitsForAllTokens ? Output.AllLogits : Output.LastLogits);
+    }
+
+    public void EvaluateTokensToHidden(IForwardSession session, ReadOnlySpan<int> tokens, Span<float> hiddenOut) =>
+        Evaluate(Own(session), tokens, ReadOnlySpan<float>.Empty, tokens.Length, fromTokens: true, hiddenOut, Output.Hidden);
+
+    public void EvaluateHidden(IForwardSession session, ReadOnlySpan<float> hiddenIn, int n, Span<float> hiddenOut) =>
+        Evaluate(Own(session), ReadOnlySpan<int>.Empty, hiddenIn, n, fromTokens: false, hiddenOut, Output.Hidden);
+
+    public void EvaluateHiddenToLogits(IForwardSession session, ReadOnlySpan<float> hiddenIn, int n, Span<float> logits, bool logitsForAllTokens)
+    {
+        if (!Range.IncludesOutput(Config.LayerCount))
+        {
+            throw new InvalidOperationException($"Layer range {Range} does not end at layer {Config.LayerCount}, so it has no output head; use EvaluateHidden.");
+        }
+        Evaluate(Own(session), ReadOnlySpan<int>.Empty, hiddenIn, n, fromTokens: false, logits, logitsForAllTokens ? Output.AllLogits : Output.LastLogits);
+    }
+
+    /// <summary>
+    /// Whole model, greedy: evaluates <paramref name="tokens"/> and returns the argmax of the last token's logits,
+    /// picked on the device (only the token id comes back).
+    /// </summary>
+    public int EvaluateGreedy(IForwardSession session, ReadOnlySpan<int> tokens)
+    {
+        if (!Range.IsWholeModel(Config.LayerCount))
+        {
+            throw new InvalidOperationException($"EvaluateGreedy runs the whole model, but this forward pass holds layers {Range}.");
+        }
+        var own = Own(session);
+        Evaluate(own, tokens, ReadOnlySpan<float>.Empty, tokens.Length, fromTokens: true, Span<float>.Empty, Output.Greedy);
+        int[] result = new int[1];
+        own.Greedy.AsDense().CopyToCPU(own.Stream, result.AsSpan());
+        own.Stream.Synchronize();
+        return result[0];
+    }
+
+    public void Dispose() => weights.Dispose();
+
+    private enum Output
+    {
+        Hidden,
+        LastLogits,
+        AllLogits,
+        Greedy,
+    }
+
+    private IlgpuSession Own(IForwardSession session) =>
+        session is IlgpuSession own && ReferenceEquals(own.Owner, this)
+            ? own
+            : throw new ArgumentException("An ILGPU forward pass needs a session it created.", nameof(session));
+
+    private void Evaluate(IlgpuSession session, ReadOnlySpan<int> tokens, ReadOnlySpan<float> hiddenIn, int n, bool fromTokens,
+        Span<float> output, Output kind)
+    {
+        Validate(session, tokens, hiddenIn, n, fromTokens, output, kind);
+        var stream = session.Stream;
+        int embd = Config.EmbeddingLength;
+        int vocabulary = Config.VocabularySize;
+        for (int done = 0; done < n; done += session.MicroBatch)
+        {
+            int count = Math.Min(session.MicroBatch, n - done);
+            int position = session.Position;
+            var residual = session.Residual.SubView(0, (long)count * embd);
+            if (fromTokens)
+            {
+                session.Tokens.SubView(0, count).AsDense().CopyFromCPU(stream, tokens.Slice(done, count));
+                kernels.GetRows(stream, weights.TokenEmbedding!, session.Tokens, session.Residual, count);
+                if (Config.Traits.ScalesEmbedding)
+                {
+                    kernels.Scale(stream, count * embd, residual, MathF.Sqrt(embd));
+                }
+            }
+            else
+            {
+                residual.AsDense().CopyFromCPU(stream, hiddenIn.Slice(done * embd, count * embd));
+            }
+            UploadRope(session, position, count);
+
+            for (int slot = 0; slot < Range.Count; slot++)
+            {
+                RunBlock(session, weights.Layers[slot], slot, count, position);
+            }
+            session.Advance(count);
+
+            switch (kind)
+            {
+                case Output.Hidden:
+                    residual.AsDense().CopyToCPU(stream, output.Slice(done * embd, count * embd));
+                    break;
+                case Output.AllLogits:
+                    WriteLogits(session, 0, count);
+                    session.Logits.SubView(0, (long)count * vocabulary).AsDense().CopyToCPU(stream, output.Slice(done * vocabulary, count * vocabulary));
+                    break;
+                case Output.LastLogits when done + count == n:
+                    WriteLogits(session, count - 1, 1);
+                    session.Logits.SubView(0, vocabulary).AsDense().CopyToCPU(stream, output[..vocabulary]);
+                    break;
+                case Output.Greedy when done + count == n:
+                    WriteLogits(session, count - 1, 1);
+                    kernels.ArgMax(stream, session.Logits, vocabulary, session.Greedy);
+                    break;
+            }
+            stream.Synchronize();
+        }
+    }
+
+    /// <summary>The micro-batch's cos/sin rows [count, n_rot / 2], from the CPU engine's RoPE cache code.</summary>
+    private void UploadRope(IlgpuSession session, int position, int count)
+    {
+        int pairs = Config.RopeDimensionCount / 2;
+        float[]? factors = ropeFrequencyFactors ?? (session.ContextSize > Config.RopeOriginalContext ? ropeFactorsLong : ropeFactorsShort);
+        float magnitude = Config.RopeAttentionFactor;
+        for (int t = 0; t < count; t++)
+        {
+            var cosines = session.HostCosines.AsSpan(t * pairs, pairs);
+            var sines = session.HostSines.AsSpan(t * pairs, pairs);
+            Rope.FillCache(position + t, Config.RopeDimensionCount, Config.RopeFreqBase, factors, cosines, sines);
+            if (magnitude != 1f)
+            {
+                for (int i = 0; i < pairs; i++)
+                {
+                    cosines[i] *= magnitude;
+                    sines[i] *= magnitude;
+                }
+            }
+        }
+        session.Cosines.SubView(0, count * pairs).AsDense().CopyFromCPU(session.Stream, session.HostCosines.AsSpan(0, count * pairs));
+        session.Sines.SubView(0, count * pairs).AsDense().CopyFromCPU(session.Stream, session.HostSines.AsSpan(0, count * pairs));
+    }
+
+    private void RunBlock(IlgpuSession session, DeviceLayer layer, int slot, int count, int position)
+    {
+        var stream = session.Stream;
+        var config = Config;
+        int embd = config.EmbeddingLength;
+        int queryWidth = config.QueryWidth;
+        int kvWidth = config.KvWidth;
+        float epsilon = config.RmsEpsilon;
+
+        // attn_norm, then Qcur / Kcur / Vcur (phi3: one fused product split into its column blocks).
+        kernels.RmsNorm(stream, session.Residual, layer.AttentionNorm, session.Normalized, count, embd, epsilon);
+        if (layer.QueryKeyValue is { } fused)
+        {
+            int width = queryWidth + 2 * kvWidth;
+            Product(session, fused, session.Normalized, session.Fused, count);
+            kernels.CopyColumns(stream, count * queryWidth, session.Fused, width, 0, session.Query, queryWidth);
+            kernels.CopyColumns(stream, count * kvWidth, session.Fused, width, queryWidth, session.Key, kvWidth);
+            kernels.CopyColumns(stream, count * kvWidth, session.Fused, width, queryWidth + kvWidth, session.Value, kvWidth);
+        }
+        else
+        {
+            // One rounding of attn_norm serves the three F16 products.
+            var input = new ProductInput(session.Normalized, count * embd);
+            Product(session, layer.Query!, ref input, session.Query, count);
+            Product(session, layer.Key!, ref input, session.Key, count);
+            Product(session, layer.Value!, ref input, session.Value, count);
+        }
+        if (layer.QueryBias is { } queryBias)
+        {
+            kernels.AddBias(stream, count * queryWidth, session.Query, queryBias, queryWidth);
+            kernels.AddBias(stream, count * kvWidth, session.Key, layer.KeyBias!.Value, kvWidth);
+            kernels.AddBias(stream, count * kvWidth, session.Value, layer.ValueBias!.Value, kvWidth);
+        }
+        if (layer.QueryNorm is { } queryNorm)
+        {
+            kernels.RmsNorm(stream, session.Query, queryNorm, session.Query, count * config.HeadCount, config.HeadDimension, epsilon);
+            kernels.RmsNorm(stream, session.Key, layer.KeyNorm!.Value, session.Key, count * config.KvHeadCount, config.HeadDimension, epsilon);
+        }
+
+        int pairs = config.RopeDimensionCount / 2;
+        int neox = config.Traits.Rope == RopeStyle.NeoX ? 1 : 0;
+        kernels.Rope(stream, count * config.HeadCount * pairs, session.Query, session.Cosines, session.Sines, config.HeadCount, config.HeadDimension, pairs, neox);
+        kernels.Rope(stream, count * config.KvHeadCount * pairs, session.Key, session.Cosines, session.Sines, config.KvHeadCount, config.HeadDimension, pairs, neox);
+        if (config.Traits.ScalesQuery)
+        {
+            kernels.Scale(stream, count * queryWidth, session.Query, config.QueryScale);
+        }
+
+        // The pass's keys and values enter the F16 cache first; attention reads them back from it, with Q rounded
+        // to half as the F16 kq product sees it.
+        kernels.StoreKeyValue(stream, count * kvWidth, session.Key, session.Value, session.Keys[slot], session.Values[slot], position, kvWidth);
+        kernels.RoundToHalf(stream, count * queryWidth, session.Query, session.Query);
+        for (int first = 0; first < count; first += session.AttentionTokens)
+        {
+            var shape = new AttentionShape
+            {
+                FirstToken = first,
+                Tokens = Math.Min(session.AttentionTokens, count - first),
+                Position = position,
+                HeadCount = config.HeadCount,
+                HeadDimension = config.HeadDimension,
+                HeadsPerKvHead = config.HeadsPerKvHead,
+                QueryWidth = queryWidth,
+                KvWidth = kvWidth,
+                ContextSize = session.ContextSize,
+                Scale = config.Traits.ScalesQuery ? 1f : 1f / MathF.Sqrt(config.HeadDimension),
+                SoftCap = config.AttentionSoftCap,
+                Window = config.UsesSlidingWindow(layer.Index) ? config.SlidingWindow : 0,
+            };
+            kernels.Attention(stream, session.Query, session.Keys[slot], session.Values[slot], session.AttentionOutput, session.Scores, shape);
+        }
+
+        // attn_out = Wo · kqv_out (gemma2: post-norm); ffn_inp = attn_out + inpL.
+        Product(session, layer.AttentionOutput, session.AttentionOutput, session.Projection, count);
+        if (layer.PostAttentionNorm is { } postAttentionNorm)
+        {
+            kernels.RmsNorm(stream, session.Projection, postAttentionNorm, session.Projection, count, embd, epsilon);
+        }
+        kernels.Add(stream, count * embd, session.Residual, session.Projection);
+
+        // ffn_norm, SwiGLU feed-forward (phi3: fused gate/up), l_out = ffn_out + ffn_inp.
+        kernels.RmsNorm(stream, session.Residual, layer.FeedForwardNorm, session.Normalized, count, embd, epsilon);
+        int feedForward = config.FeedForwardLength;
+        if (layer.GateUp is { } gateUp)
+        {
+            Product(session, gateUp, session.Normalized, session.Fused, count);
+            kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, 0, session.Gate, feedForward);
+            kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, feedForward, session.Up, feedForward);
+        }
+        else
+        {
+            var input = new ProductInput(session.Normalized, count * embd);
+            Product(session, layer.Gate!, ref input, session.Gate, count);
+            Product(session, layer.Up!, ref input, session.Up, count);
+        }
+        kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up);
+        Product(session, layer.Down, session.Gate, session.Projection, count);
+        if (layer.PostFeedForwardNorm is { } postFeedForwardNorm)
+        {
+            kernels.RmsNorm(stream, session.Projection, postFeedForwardNorm, session.Projection, count, embd, epsilon);
+        }
+        kernels.Add(stream, count * embd, session.Residual, session.Projection);
+    }
+
+    /// <summary>result_norm and result_output for residual rows [firstRow, firstRow + rows), into Logits rows [0, rows).</summary>
+    private void WriteLogits(IlgpuSession session, int firstRow, int rows)
+    {
+        int embd = Config.EmbeddingLength;
+        var residual = session.Residual.SubView((long)firstRow * embd, (long)rows * embd);
+        kernels.RmsNorm(session.Stream, residual, weights.OutputNorm, session.Normalized, rows, embd, Config.RmsEpsilon);
+        Product(session, weights.Output!, session.Normalized, session.Logits, rows);
+        if (Config.FinalSoftCap > 0f)
+        {
+            kernels.SoftCap(session.Stream, rows * Config.VocabularySize, session.Logits, Config.FinalSoftCap);
+        }
+    }
+
+    /// <summary>y = W · x for <paramref name="tokens"/> rows; F16 weights see x rounded to half (ggml's F16 × F16 product).</summary>
+    private void Product(IlgpuSession session, DeviceMatrix matrix, ArrayView<float> x, ArrayView<float> y, int tokens)
+    {
+        var input = new ProductInput(x, tokens * matrix.Columns);
+        Product(session, matrix, ref input, y, tokens);
+    }
+
+    /// <summary>As above, for an input several products share: it is rounded to half at most once.</summary>
+    private void Product(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input, ArrayView<float> y, int tokens)
+    {
+        var x = input.Values;
+        if (matrix.Type == GgmlType.F16)
+        {
+            if (!input.Rounded)
+            {
+                kernels.RoundToHalf(session.Stream, input.Elements, input.Values, session.Rounded);
+                input.Rounded = true;
+            }
+            x = session.Rounded;
+        }
+        kernels.MatMul(session.Stream, matrix, x, y, tokens);
+    }
+
+    /// <summary>Activations [tokens, columns] about to enter products, and whether Rounded holds their half-rounded copy.</summary>
+    private struct ProductInput(ArrayView<float> values, int elements)
+    {
+        public ArrayView<float> Values = values;
+        public int Elements = elements;
+        public bool Rounded;
+    }
+
+    private void Validate(IlgpuSession session, ReadOnlySpan<int> tokens, ReadOnlySpan<float> hiddenIn, int n, bool fromTokens,
+        Span<float> output, Output kind)
+    {
+        if (n <= 0)
+        {
+            throw new ArgumentException("At least one token must be evaluated.", fromTokens ? nameof(tokens) : nameof(n));
+        }
+        int embd = Config.EmbeddingLength;
+        if (fromTokens)
+        {
+            if (!Range.IncludesEmbedding)
+            {
+                throw new InvalidOperationException($"Layer range {Range} does not start at layer 0, so it takes hidden states, not tokens.");
+            }
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                if ((uint)tokens[i] >= (uint)Config.VocabularySize)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(tokens), tokens[i],
+                        $"Token {i} has id {tokens[i]}, outside the vocabulary [0, {Config.VocabularySize}).");
+                }
+            }
+        }
+        else if (hiddenIn.Length < (long)n * embd)
+        {
+            throw new ArgumentException($"{n} hidden states need {(long)n * embd} values ({n} x {embd}) but {hiddenIn.Length} were given.", nameof(hiddenIn));
+        }
+        long required = kind switch
+        {
+            Output.Hidden => (long)n * embd,
+            Output.AllLogits => (long)n * Config.VocabularySize,
+            Output.Greedy => 0,
+            _ => Config.VocabularySize,
+        };
+        if (output.Length < required)
+        {
+            throw new ArgumentException($"The output buffer holds {output.Length} values but {required} are needed.", nameof(output));
+        }
+        session.EnsureCapacity(n);
+    }
+}

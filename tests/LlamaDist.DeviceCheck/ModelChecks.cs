@@ -1,0 +1,98 @@
+using LlamaDist.Core.Backends;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Numerics;
+using LlamaDist.Core.Quantization;
+using LlamaDist.Core.TestModels;
+using LlamaDist.Gpu;
+
+namespace LlamaDist.DeviceCheck;
+
+/// <summary>
+/// Whole models on the device against the CPU engine: F32 and F16 give the same greedy tokens; quantized types give
+/// logits within a per-type tolerance (the CPU quantizes activations to 8 bits, the device does not).
+/// </summary>
+internal static class ModelChecks
+{
+    private static readonly int[] Prompt = [1, 300, 401, 17, 288, 500, 42, 260];
+
+    /// <summary>A small model: every layer type of the block, cheap enough for the simulated accelerator.</summary>
+    public static readonly (string Name, TestModelShape Shape) Small = ("small", new TestModelShape(256, 512, 2, 4, 2, 512, 256));
+
+    /// <summary>TinyLlama's width, heads and 32000-token vocabulary with two layers: the real kernel sizes.</summary>
+    public static readonly (string Name, TestModelShape Shape) Wide = ("tinyllama-2-layers", new TestModelShape(2048, 5632, 2, 32, 4, 32000, 2048));
+
+    public static void Run(IlgpuBackend backend, ComputeThreads threads, Report report, string directory, bool isShort,
+        (string Name, TestModelShape Shape) model, CancellationToken cancellationToken)
+    {
+        var shapes = new[] { model };
+        string kind = backend.Kind.ToString();
+        foreach (var (name, shape) in shapes)
+        {
+            // The short mode (the default test run, on a simulated device) keeps one case of each kind.
+            foreach (var type in isShort ? new[] { GgmlType.F16 } : new[] { GgmlType.F32, GgmlType.F16 })
+            {
+                Guard(report, $"greedy tokens {name} {type}", kind, () =>
+                {
+                    using var model = TestModel.Create(directory, name, shape, type, backend, threads, cancellationToken);
+                    int[] cpu = Greedy(model.Cpu, 8);
+                    int[] device = Greedy(model.Device, 8);
+                    bool same = cpu.SequenceEqual(device);
+                    report.Add("model", $"greedy tokens {name} {type}", kind, cpu.Zip(device).Count(pair => pair.First == pair.Second), "of 8 equal",
+                        same ? "ok" : "FAIL", $"cpu {string.Join(' ', cpu)} / device {string.Join(' ', device)}");
+                });
+            }
+            var quantized = new[] { (GgmlType.Q8_0, 0.03), (GgmlType.Q4_0, 0.05), (GgmlType.Q4_K, 0.05), (GgmlType.Q6_K, 0.03) };
+            foreach (var (type, tolerance) in isShort ? quantized[2..3] : quantized)
+            {
+                Guard(report, $"logits {name} {type}", kind, () =>
+                {
+                    using var model = TestModel.Create(directory, name, shape, type, backend, threads, cancellationToken);
+                    float[] cpu = AllLogits(model.Cpu);
+                    float[] device = AllLogits(model.Device);
+                    double scale = cpu.Max(value => Math.Abs(value));
+                    double worst = cpu.Zip(device, (a, b) => (double)Math.Abs(a - b)).Max() / scale;
+                    report.Add("model", $"logits {name} {type}", kind, worst, "rel. error", worst <= tolerance ? "ok" : "FAIL", $"tolerance {tolerance}");
+                });
+            }
+        }
+    }
+
+    private static void Guard(Report report, string name, string kind, Action check)
+    {
+        try
+        {
+            check();
+        }
+        catch (OperationCanceledException)
+        {
+            report.Add("model", name, kind, null, "", "skipped", "time limit reached");
+        }
+        catch (Exception exception)
+        {
+            report.Add("model", name, kind, null, "", "FAIL", $"{exception.GetType().Name}: {exception.Message}");
+        }
+    }
+
+    private static int[] Greedy(IRangeForward forward, int count)
+    {
+        using var session = forward.CreateSession(64, 16);
+        var logits = new float[forward.Config.VocabularySize];
+        var tokens = new int[count];
+        int[] input = Prompt;
+        for (int i = 0; i < count; i++)
+        {
+            forward.EvaluateTokens(session, input, logits, logitsForAllTokens: false);
+            tokens[i] = VectorMath.ArgMax(logits);
+            input = [tokens[i]];
+        }
+        return tokens;
+    }
+
+    private static float[] AllLogits(IRangeForward forward)
+    {
+        using var session = forward.CreateSession(64, 16);
+        var logits = new float[Prompt.Length * forward.Config.VocabularySize];
+        forward.EvaluateTokens(session, Prompt, logits, logitsForAllTokens: true);
+        return logits;
+    }
+}
