@@ -64,7 +64,8 @@ internal sealed class LocalBatcher
     {
         // Longer than one batched pass, or not the CPU engine's session: alone (in the forward pass's own micro-batches).
         bool alone = batched is null || session is not LlamaSession || tokens.Length > BatchedForward.MaxRows;
-        var step = new BatchedStep { Session = (session as LlamaSession)!, // read only by a batched pass, never when alone Count = tokens.Length, Tokens = tokens.ToArray(), Output = logits, WantsLogits = true };
+        // Session is read only by a batched pass, never when the step runs alone.
+        var step = new BatchedStep { Session = (session as LlamaSession)!, Count = tokens.Length, Tokens = tokens.ToArray(), Output = logits, WantsLogits = true };
         Run(new Work(session, step, alone, custom: null));
     }
 

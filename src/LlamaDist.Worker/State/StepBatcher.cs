@@ -176,7 +176,7 @@ internal sealed class StepBatcher
                 var forward = runnable[0].Session.Range.Forward;
                 try
                 {
-                    passes.GetValue(forward, key => new BatchedForward(key)).Evaluate(runnable.Select(work => work.Step!).ToList());
+                    passes.GetValue((Core.Model.LlamaForward)forward, key => new BatchedForward(key)).Evaluate(runnable.Select(work => work.Step!).ToList());
                     Interlocked.Increment(ref sharedPasses);
                 }
                 catch (Exception exception) when (exception is ArgumentException or InvalidOperationException or ObjectDisposedException)

@@ -169,7 +169,8 @@ internal static class StepEvaluator
     {
         var range = session.Range;
         void Alone() => EvaluateMicroBatch(session, tokens, done, count, output, allLogits);
-        if (allLogits || count > Core.Model.BatchedForward.MaxRows)
+        // Only the CPU engine's sessions batch with others; a device session's steps run alone, one at a time.
+        if (allLogits || count > Core.Model.BatchedForward.MaxRows || session.Cache is not Core.Model.LlamaSession cpuSession)
         {
             return runtime.Batcher.EvaluateAsync(session, count, null, Alone, cancellationToken);
         }
@@ -177,7 +178,7 @@ internal static class StepEvaluator
         bool logits = range.IncludesOutput && output;
         var step = new Core.Model.BatchedStep
         {
-            Session = session.Cache,
+            Session = cpuSession,
             Count = count,
             Tokens = tokens is null ? ReadOnlyMemory<int>.Empty : tokens.AsMemory(done, count),
             Hidden = tokens is null ? session.HiddenIn.AsMemory(done * embd, count * embd) : ReadOnlyMemory<float>.Empty,
