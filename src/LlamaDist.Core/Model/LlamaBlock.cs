@@ -14,7 +14,7 @@ namespace LlamaDist.Core.Model;
 internal static unsafe class LlamaBlock
 {
     public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, float[]? ropeFrequencyFactors,
-        LlamaSession session, int slot, int tokens, int position, TraceHook? trace)
+        LlamaSession session, int slot, int tokens, int position, TraceHook? trace, Tensor.ITensorReduction? reduction = null)
     {
         SessionBuffers buffers = session.Buffers;
         int layer = weights.Index;
@@ -93,6 +93,7 @@ internal static unsafe class LlamaBlock
 
         // attn_out = Wo · kqv_out; ffn_inp = attn_out + inpL.
         MatrixKernels.MatMul(threads, weights.AttentionOutput, merged, projection, tokens);
+        reduction?.Sum(projection, tokens); // tensor-parallel: each shard's product covers only its heads
         if (weights.PostAttentionNorm is { } postAttentionNorm)
         {
             // gemma2: attn_post_norm = rms_norm(attn_out) * post_attention_norm.weight, then the residual add.
@@ -106,6 +107,7 @@ internal static unsafe class LlamaBlock
         RmsNormRows(residual, weights.FeedForwardNorm, config.RmsEpsilon, normalized, tokens, embd);
         trace?.Invoke(TraceNames.FeedForwardNorm, layer, tokens, normalized);
         LlamaFeedForward.Run(threads, config, weights, buffers, tokens, trace);
+        reduction?.Sum(projection, tokens); // tensor-parallel: each shard's product covers only its hidden units
         if (weights.PostFeedForwardNorm is { } postFeedForwardNorm)
         {
             RmsNormRows(projection, postFeedForwardNorm, config.RmsEpsilon, projection, tokens, embd);
