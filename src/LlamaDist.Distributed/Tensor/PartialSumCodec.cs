@@ -7,7 +7,8 @@ using LlamaDist.Distributed.Protocol;
 namespace LlamaDist.Distributed.Tensor;
 
 /// <summary>
-/// Partial sums [tokens, n_embd] on the wire between shards: F32 (exact, 4 bytes per value) or ggml's Q8_0
+/// Partial sums [tokens, n_embd] on the wire between shards: F32 (exact, 4 bytes per value), F16 (2 bytes, each
+/// value rounded to nearest even, relative error at most 2^-11) or ggml's Q8_0
 /// blocks (34 bytes per 32 values; each value within half a step, |block max| / 254, of the original). A shard
 /// sums what its peers decode, and its own partial as they decode it (<see cref="RoundTrip"/>), so every shard
 /// adds the same numbers in the same order and their residual streams stay bit-identical in either encoding.
@@ -18,14 +19,15 @@ public static class PartialSumCodec
     public static int EncodedBytes(ReductionEncoding encoding, int values) => encoding switch
     {
         ReductionEncoding.F32 => checked(values * sizeof(float)),
+        ReductionEncoding.F16 => checked(values * sizeof(ushort)),
         ReductionEncoding.Q80 => checked((int)GgmlTypeInfo.RowBytes(GgmlType.Q8_0, values)),
-        _ => throw new ArgumentOutOfRangeException(nameof(encoding), encoding, "Partial sums travel as F32 or Q8_0."),
+        _ => throw new ArgumentOutOfRangeException(nameof(encoding), encoding, "Partial sums travel as F32, F16 or Q8_0."),
     };
 
     /// <summary>Whether rows of <paramref name="embeddingLength"/> values can use <paramref name="encoding"/> (Q8_0: whole blocks of 32).</summary>
     public static bool Supports(ReductionEncoding encoding, int embeddingLength) => encoding switch
     {
-        ReductionEncoding.F32 => true,
+        ReductionEncoding.F32 or ReductionEncoding.F16 => true,
         ReductionEncoding.Q80 => embeddingLength % GgmlTypeInfo.BlockSize(GgmlType.Q8_0) == 0,
         _ => false,
     };
@@ -37,7 +39,7 @@ public static class PartialSumCodec
             return ByteString.CopyFrom(MemoryMarshal.AsBytes(values));
         }
         var bytes = new byte[EncodedBytes(encoding, values.Length)];
-        Quantizer.QuantizeRow(GgmlType.Q8_0, values, bytes);
+        Quantizer.QuantizeRow(encoding == ReductionEncoding.F16 ? GgmlType.F16 : GgmlType.Q8_0, values, bytes);
         return UnsafeByteOperations.UnsafeWrap(bytes);
     }
 
@@ -56,18 +58,19 @@ public static class PartialSumCodec
             MemoryMarshal.Cast<byte, float>(data).CopyTo(values);
             return;
         }
-        Quantizer.DequantizeRow(GgmlType.Q8_0, data, values);
+        Quantizer.DequantizeRow(encoding == ReductionEncoding.F16 ? GgmlType.F16 : GgmlType.Q8_0, data, values);
     }
 
-    /// <summary>The values as a peer decodes them: unchanged in F32, quantized and dequantized in Q8_0.</summary>
+    /// <summary>The values as a peer decodes them: unchanged in F32, rounded to F16 or through Q8_0 otherwise.</summary>
     public static void RoundTrip(ReductionEncoding encoding, Span<float> values)
     {
         if (encoding == ReductionEncoding.F32)
         {
             return;
         }
+        GgmlType type = encoding == ReductionEncoding.F16 ? GgmlType.F16 : GgmlType.Q8_0;
         var bytes = new byte[EncodedBytes(encoding, values.Length)];
-        Quantizer.QuantizeRow(GgmlType.Q8_0, values, bytes);
-        Quantizer.DequantizeRow(GgmlType.Q8_0, bytes, values);
+        Quantizer.QuantizeRow(type, values, bytes);
+        Quantizer.DequantizeRow(type, bytes, values);
     }
 }

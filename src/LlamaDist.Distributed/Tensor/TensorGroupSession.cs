@@ -169,6 +169,8 @@ public sealed class TensorGroupSession : IDisposable
                     figures[i].ComputeMs + reply.ComputeMicroseconds / 1000.0,
                     figures[i].ReduceMs + reply.ReduceMicroseconds / 1000.0,
                     figures[i].PartialBytesSent + (long)reply.PartialBytesSent,
+                    figures[i].PartialBytesReceived + (long)reply.PartialBytesReceived,
+                    figures[i].StepBytes + request.CalculateSize(),
                     figures[i].ReplyBytes + reply.CalculateSize());
             }
         }

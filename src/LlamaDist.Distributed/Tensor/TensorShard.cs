@@ -4,7 +4,11 @@ using LlamaDist.Distributed.Client;
 namespace LlamaDist.Distributed.Tensor;
 
 /// <summary>One worker of a tensor-parallel group: its connection, its slice, and the id it loaded the slice under.</summary>
-public sealed record TensorShard(WorkerClient Worker, TensorSlice Slice, string ShardId);
+public sealed record TensorShard(WorkerClient Worker, TensorSlice Slice, string ShardId)
+{
+    /// <summary>Weight bytes the worker copied out of its model for the slice (its LoadShard reply).</summary>
+    public long SliceBytes { get; init; }
+}
 
 /// <summary>What a tensor-parallel session is opened with.</summary>
 public sealed record TensorSessionOptions
@@ -20,4 +24,6 @@ public sealed record TensorSessionOptions
 }
 
 /// <summary>What one shard reported for one step.</summary>
-public readonly record struct ShardStepFigures(double ComputeMs, double ReduceMs, long PartialBytesSent, long ReplyBytes);
+/// <param name="StepBytes">Bytes of the coordinator's step messages to the shard; <paramref name="ReplyBytes"/> of its replies.</param>
+public readonly record struct ShardStepFigures(double ComputeMs, double ReduceMs, long PartialBytesSent, long PartialBytesReceived,
+    long StepBytes, long ReplyBytes);

@@ -35,7 +35,8 @@ internal static class ClusterLoader
         {
             "F16" => ActivationEncoding.F16,
             "F32" => ActivationEncoding.F32,
-            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F16 or F32.", nameof(request.ActivationEncoding)),
+            "Q8_0" when TensorClusterLoader.IsTensor(request.Split) => ActivationEncoding.Unspecified,  // partial sums only
+            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F16 or F32 (Q8_0 too with a Tensor split).", nameof(request.ActivationEncoding)),
         };
 
         var file = GgufFile.Open(path);
@@ -57,6 +58,10 @@ internal static class ClusterLoader
             // Renewed from here on: loading (hashing, streaming weights) may take longer than a lease, and what a
             // failed load leaves behind on the workers expires with it.
             leases = new LeaseKeeper(clients);
+            if (TensorClusterLoader.IsTensor(request.Split) && request.LayerCounts is not { Count: > 0 })
+            {
+                return TensorClusterLoader.Load(request, path, file, config, tokenizer, summary, clients, leases, total, progress, cancellationToken);
+            }
 
             var nodes = new List<PlanNode>();
             if (request.IncludeLocal)

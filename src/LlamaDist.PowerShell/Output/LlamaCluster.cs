@@ -11,7 +11,7 @@ public sealed class LlamaCluster
     public string Id { get; init; } = "";
     public string Model { get; init; } = "";
     public string ModelPath { get; init; } = "";
-    /// <summary>How layers were divided: Auto, Even, Memory or Explicit.</summary>
+    /// <summary>How the model was divided: Auto, Even, Memory or Explicit (layers), or Tensor (a slice of every layer per worker).</summary>
     public string Split { get; init; } = "";
     public int NodeCount { get; init; }
     /// <summary>The plan in ring order.</summary>

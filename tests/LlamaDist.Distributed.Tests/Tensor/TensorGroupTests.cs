@@ -44,14 +44,19 @@ public sealed class TensorGroupTests
         Assert.All(figures, shard => Assert.Equal(perPeer * (workers - 1), shard.PartialBytesSent));
     }
 
+    /// <summary>
+    /// On a Q8_0 model the activations are re-quantized before every product, so rounding the partial sums (F16:
+    /// 2^-11 relative, Q8_0: 1/254 of a block's largest value) can move a value across a quantization step: the
+    /// logits then differ by up to a few percent of their range, as between llama.cpp builds.
+    /// </summary>
     [Fact]
-    public async Task Logits_match_the_local_pass_in_F32_and_stay_close_with_Q8_0_partials()
+    public async Task Logits_match_the_local_pass_in_F32_and_stay_close_with_F16_and_Q8_0_partials()
     {
         await using var group = await Group.StartAsync(models, models.Q8Path, 2);
         float[] local = models.LocalLogits(models.Q8Path, [Prompt])[0];
         float scale = local.Max(Math.Abs);
 
-        foreach (var (encoding, tolerance) in new[] { (ReductionEncoding.F32, 1e-4f), (ReductionEncoding.Q80, 3e-2f) })
+        foreach (var (encoding, tolerance) in new[] { (ReductionEncoding.F32, 1e-4f), (ReductionEncoding.F16, 2e-2f), (ReductionEncoding.Q80, 3e-2f) })
         {
             using var session = await TensorGroupSession.OpenAsync(group.Shards, group.Options(encoding), default);
             var logits = new float[models.Config.VocabularySize];

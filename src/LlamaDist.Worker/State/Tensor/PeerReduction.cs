@@ -56,12 +56,11 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
     /// <summary>Time spent sending, waiting for and adding peers' partials since the last <see cref="TakeFigures"/>.</summary>
     private long reduceTicks;
     private long bytesSent;
+    private long bytesReceived;
 
-    public (TimeSpan Reduce, long BytesSent) TakeFigures()
-    {
-        var figures = (TimeSpan.FromTicks(Interlocked.Exchange(ref reduceTicks, 0)), Interlocked.Exchange(ref bytesSent, 0));
-        return figures;
-    }
+    public (TimeSpan Reduce, long BytesSent, long BytesReceived) TakeFigures() =>
+        (TimeSpan.FromTicks(Interlocked.Exchange(ref reduceTicks, 0)), Interlocked.Exchange(ref bytesSent, 0),
+            Interlocked.Exchange(ref bytesReceived, 0));
 
     /// <summary>
     /// Accepts a peer's partial (from its ExchangePartials stream). Waits while the peer is
@@ -148,6 +147,7 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
             throw WorkerErrors.Create(StatusCode.DataLoss, WorkerFailure.Rejected,
                 $"Shard {peer} sent partial {message.Sequence} of {message.TokenCount} tokens in {message.Encoding}; expected {number} of {tokens} in {encoding}.");
         }
+        Interlocked.Add(ref bytesReceived, message.Data.Length);
         try
         {
             PartialSumCodec.Decode(encoding, message.Data.Span, values);

@@ -402,13 +402,14 @@ internal sealed class TensorShardHost : IDisposable
                 session.Broken = exception is RpcException rpc ? rpc.Status.Detail : exception.Message;
                 throw;
             }
-            var (reduce, sent) = session.Reduction.TakeFigures();
+            var (reduce, sent, received) = session.Reduction.TakeFigures();
             var reply = new ShardStepReply
             {
                 Sequence = request.Sequence,
                 ComputeMicroseconds = (ulong)Math.Max(0, (clock.Elapsed - reduce).Ticks / 10),
                 ReduceMicroseconds = (ulong)(reduce.Ticks / 10),
                 PartialBytesSent = (ulong)sent,
+                PartialBytesReceived = (ulong)received,
             };
             if (request.WantGreedyToken)
             {
