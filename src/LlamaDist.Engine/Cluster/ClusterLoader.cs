@@ -74,7 +74,24 @@ internal static class ClusterLoader
                 client.Handshake.Capabilities.BytesPerSecond, (long)client.Handshake.Capabilities.FreeMemoryBytes)));
 
             var (mode, counts) = ParseSplit(request);
+            // Link and current speed of every worker: Auto plans with them; every split shows its prediction.
+            var measured = request.IncludeLocal ? null : AutoSplit.Measure(clients, cancellationToken);
+            if (measured is not null && mode == SplitMode.Auto)
+            {
+                nodes = AutoSplit.WithMeasuredThroughput(nodes, measured);
+            }
             var plan = PlanWithHead(nodes, file, config, request, mode, counts);
+            var layerPrediction = measured is null ? null : AutoSplit.PredictLayer(plan, nodes, file, config, measured, request.ActivationEncoding);
+            string planText = layerPrediction is null ? "" : $"{layerPrediction}; {measured}";
+            if (mode == SplitMode.Auto && measured is not null && layerPrediction is not null)
+            {
+                var tensor = AutoSplit.TryTensor(request, path, file, config, tokenizer, summary, clients, leases, total, progress, nodes,
+                    measured, layerPrediction, ref planText, cancellationToken);
+                if (tensor is not null)
+                {
+                    return tensor;
+                }
+            }
 
             var clusterNodes = new List<ClusterNode>();
             LlamaForward? localForward = null;
@@ -116,8 +133,12 @@ internal static class ClusterLoader
                 });
             }
             progress?.Report(new ClusterLoadProgress("Cluster ready", plan.ToString(), 1));
+            for (int i = 0; layerPrediction is not null && i < clusterNodes.Count; i++)
+            {
+                clusterNodes[i].PredictedMsPerToken = layerPrediction.NodeMilliseconds[i];
+            }
             return new ClusterModel(file, config, tokenizer, summary, stages, clusterNodes, localForward, localThreads, encoding,
-                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases);
+                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases) { Plan = planText };
         }
         catch
         {

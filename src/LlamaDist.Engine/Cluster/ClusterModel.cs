@@ -63,8 +63,14 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     /// <summary>The plan in ring order, with what loading each node took.</summary>
     public IReadOnlyList<ClusterNode> Nodes { get; }
 
-    /// <summary>How the layers were divided: Auto, Even, Memory or Explicit.</summary>
+    /// <summary>How the model was divided: Auto, Even, Memory or Explicit (layers), or Tensor.</summary>
     public string Split { get; }
+
+    /// <summary>
+    /// The planner's predictions (decode ms per token of the layer and tensor splits, which was chosen and why) and
+    /// the measured link; empty when nothing was measured (a local stage, or workers that cannot be measured).
+    /// </summary>
+    public string Plan { get; internal set; } = "";
 
     /// <summary>How hidden states travel between stages (F16, F32), or partial sums between shards (F16, F32, Q8_0).</summary>
     public string ActivationEncoding => shards is not null
@@ -130,7 +136,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
                 ContextSize = contextSize, MaxBatchTokens = batchSize, VocabularySize = Config.VocabularySize, Encoding = reduction,
             };
             var group = TensorGroupSession.OpenAsync(shards, tensorOptions, CancellationToken.None).GetAwaiter().GetResult();
-            return new TensorClusterSequence(group, Nodes);
+            return new ObservedSequence(new TensorClusterSequence(group, Nodes), Nodes);
         }
         var options = new RingOptions
         {
@@ -145,7 +151,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         {
             var local = localSession is null ? null : new LocalStage(localForward!, localSession);
             var ring = RingSession.OpenAsync(stages, local, options, CancellationToken.None).GetAwaiter().GetResult();
-            return new ClusterSequence(ring, localSession, Nodes);
+            return new ObservedSequence(new ClusterSequence(ring, localSession, Nodes), Nodes);
         }
         catch
         {

@@ -96,6 +96,9 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
     public override Task<ExchangePartialsReply> ExchangePartials(IAsyncStreamReader<PartialSum> requestStream, ServerCallContext context) =>
         ShardStreams.ReceivePartialsAsync(runtime, requestStream, context);
 
+    public override Task<LinkProbeReply> MeasureLink(LinkProbe request, ServerCallContext context) =>
+        runtime.LinkProbe.AnswerAsync(request, context.CancellationToken);
+
     public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
     {
         var reason = request.Reason.Length > 100 ? request.Reason[..100] : request.Reason;

@@ -62,6 +62,11 @@ internal sealed class WorkerRuntime : IDisposable
     /// <summary>Tensor-parallel shards and their sessions (LoadShard, OpenShardSession, ShardStep, ExchangePartials).</summary>
     public Tensor.TensorShardHost Shards { get; }
 
+    /// <summary>Answers MeasureLink (link timing and a fresh throughput figure).</summary>
+    public LinkProbeResponder LinkProbe => linkProbe ??= new LinkProbeResponder(this);
+
+    private LinkProbeResponder? linkProbe;
+
     /// <summary>Where this worker may find a model file the coordinator names (its own -ModelPath first).</summary>
     internal ModelFileLocator ModelFiles => locator;
 

@@ -70,4 +70,26 @@ public sealed class ClusterTensorTests : IClassFixture<ClusterFixture>
         }));
         Assert.Equal(LlamaErrorKind.InvalidArgument, encoding.Kind);
     }
+
+    [Fact]
+    public void AutoMeasuresPredictsBothSplitsAndObservesTheChosenOne()
+    {
+        var path = fixture.ModelPath("F32");
+        int[] expected;
+        using (var local = LocalModel.Load(path, threads: 1))
+        {
+            expected = local.Generate(Greedy()).TokenIds;
+        }
+        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(2), Split = "Auto" });
+
+        Assert.Contains("Layer ", cluster.Plan);
+        Assert.Contains("Tensor ", cluster.Plan);
+        Assert.Contains("(chosen)", cluster.Plan);
+        Assert.Contains(cluster.Split == "Tensor" ? "Tensor" : "Layer", cluster.Plan.Split(" (chosen)")[0]);
+        Assert.All(cluster.Nodes, node => Assert.True(node.PredictedMsPerToken > 0));
+        Assert.All(cluster.Nodes, node => Assert.Equal(0, node.ObservedMsPerToken));
+
+        Assert.Equal(expected, cluster.Generate(Greedy()).TokenIds);
+        Assert.All(cluster.Nodes, node => Assert.True(node.ObservedMsPerToken > 0));
+    }
 }
