@@ -53,6 +53,9 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Told the size of every message sent to a peer (the worker's traffic counters).</summary>
+    public Action<int>? MessageSent { get; init; }
+
     /// <summary>Time spent sending, waiting for and adding peers' partials since the last <see cref="TakeFigures"/>.</summary>
     private long reduceTicks;
     private long bytesSent;
@@ -101,6 +104,7 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
             {
                 writes.Add(call.RequestStream.WriteAsync(message, closing.Token));
                 Interlocked.Add(ref bytesSent, message.Data.Length);
+                MessageSent?.Invoke(message.CalculateSize());
             }
         }
         PartialSumCodec.RoundTrip(encoding, partial[..values]);

@@ -289,7 +289,10 @@ internal sealed class TensorShardHost : IDisposable
                 await runtime.VerifyNextStageAsync(probe, cancellationToken).ConfigureAwait(false);
                 outbound[peer] = runtime.PeerClient(endpoint).ExchangePartials();
             }
-            reduction = new PeerReduction(id, self, shardCount, shard.Config.EmbeddingLength, maxBatch, encoding, outbound);
+            reduction = new PeerReduction(id, self, shardCount, shard.Config.EmbeddingLength, maxBatch, encoding, outbound)
+            {
+                MessageSent = runtime.CountSent,
+            };
             var forward = new TensorShardForward(shard.Weights, runtime.Threads, reduction);
             llamaSession = forward.CreateSession(contextSize, maxBatch);
             var session = new ShardSession(id, owner, shard, llamaSession, forward, reduction);
