@@ -41,7 +41,7 @@ Describe 'Emulated network (short mode)' {
         $cluster | Remove-LlamaCluster
     }
 
-    It 'carries partial sums of 2 layers x 2 reductions per token in a tensor split, hidden states in a layer split' {
+    It 'carries partial sums of 4 layers x 2 reductions per token in a tensor split, hidden states in a layer split' {
         if ($script:Problem) { Set-ItResult -Skipped -Because $script:Problem; return }
         if (-not $script:Rows.ContainsKey('Tensor') -or -not $script:Rows.ContainsKey('Even')) { Set-ItResult -Skipped -Because 'the split runs above did not complete'; return }
         # Small: 4 layers, n_embd 256. Tensor: each of 2 shards sends and receives 2 x 4 partials of 256 F16 values.
