@@ -9,7 +9,8 @@ namespace LlamaDist.Distributed.Tensor;
 /// <summary>
 /// Partial sums [tokens, n_embd] on the wire between shards: F32 (exact, 4 bytes per value), F16 (2 bytes, each
 /// value rounded to nearest even, relative error at most 2^-11) or ggml's Q8_0
-/// blocks (34 bytes per 32 values; each value within half a step, |block max| / 254, of the original). A shard
+/// blocks (34 bytes per 32 values; each value within half a step plus the scale's f16 rounding,
+/// 0.57 x |block max| / 127, of the original). A shard
 /// sums what its peers decode, and its own partial as they decode it (<see cref="RoundTrip"/>), so every shard
 /// adds the same numbers in the same order and their residual streams stay bit-identical in either encoding.
 /// </summary>

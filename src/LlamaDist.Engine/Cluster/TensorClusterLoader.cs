@@ -59,7 +59,7 @@ internal static class TensorClusterLoader
             split, total.Elapsed.TotalMilliseconds, leases, shards, reduction);
     }
 
-    /// <summary>F32 (exact), F16 (the default: half the bytes, 2^-11 relative rounding) or Q8_0 (a quarter, ~1/254 of each block's largest value).</summary>
+    /// <summary>F32 (exact), F16 (the default: half the bytes, 2^-11 relative rounding) or Q8_0 (a quarter, within about 1/220 of each block's largest value).</summary>
     private static ReductionEncoding ReductionEncodingOf(string encoding) => encoding.ToUpperInvariant() switch
     {
         "F32" => ReductionEncoding.F32,

@@ -55,7 +55,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
 
     /// <summary>
     /// How hidden states (with -Split Tensor: partial sums) travel: F16 (half the bytes) or F32 (exactly the local
-    /// values); Q8_0 with -Split Tensor only (a quarter of F32, each value within 1/254 of its block's largest).
+    /// values); Q8_0 with -Split Tensor only (a quarter of F32, each value within about 1/220 of its block's largest).
     /// </summary>
     [Parameter]
     [ValidateSet("F16", "F32", "Q8_0")]
