@@ -21,6 +21,13 @@ namespace LlamaDist.Engine.Cluster;
 /// </summary>
 internal static class AutoSplit
 {
+    /// <summary>
+    /// A tensor split is chosen only when predicted at least this much faster (its time at most 0.9 of the layer
+    /// plan's): it needs every worker's own copy and more traffic, and predictions this close are within the
+    /// noise of start-up measurements.
+    /// </summary>
+    public const double TensorAdvantage = 0.9;
+
     public sealed record Measurements(IReadOnlyList<LinkMeter.Measurement> Workers)
     {
         /// <summary>The slowest link decides a ring's or a group's pace: the largest round trip, the smallest bandwidth.</summary>
@@ -82,7 +89,7 @@ internal static class AutoSplit
     }
 
     /// <summary>
-    /// Loads the tensor split when it is predicted faster; null when it is not, or when a worker has no copy of
+    /// Loads the tensor split when it is predicted faster (by <see cref="TensorAdvantage"/>); null when it is not, or when a worker has no copy of
     /// the model to slice (then <paramref name="plan"/> records why the layer split was kept).
     /// </summary>
     public static ClusterModel? TryTensor(ClusterRequest request, string path, GgufFile file, LlamaConfig config, ITokenizer tokenizer,
@@ -99,7 +106,7 @@ internal static class AutoSplit
             plan = $"{layer} (chosen); Tensor not possible: {reason}; {measured}";
             return null;
         }
-        if (SplitCostModel.Best(layer, tensor) != tensor)
+        if (tensor.MillisecondsPerToken > TensorAdvantage * layer.MillisecondsPerToken)
         {
             plan = $"{layer} (chosen), {tensor}; {measured}";
             return null;
