@@ -81,6 +81,10 @@ internal static class ShardStreams
         {
             // The peer reset the stream: its session ended.
         }
+        finally
+        {
+            session?.Reduction.PeerEnded(from);
+        }
         return new ExchangePartialsReply { Received = received };
     }
 }

@@ -102,6 +102,32 @@ public sealed class TensorGroupTests
         };
         failure = await Assert.ThrowsAsync<RpcException>(async () => await first.Client.LoadShardAsync(missing));
         Assert.Equal(StatusCode.FailedPrecondition, failure.StatusCode);
+
+        // A slice outside the model's heads.
+        var outside = missing.Clone();
+        outside.Model.RangeHash = models.Hash(models.F32Path, models.Whole);
+        outside.WorkerPath = models.F32Path;
+        outside.Shard.KvHeadStart = (uint)models.Config.KvHeadCount;
+        failure = await Assert.ThrowsAsync<RpcException>(async () => await first.Client.LoadShardAsync(outside));
+        Assert.Equal(StatusCode.InvalidArgument, failure.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_owner_whose_lease_expires_leaves_no_shard_or_session_behind()
+    {
+        await using var group = await Group.StartAsync(models, models.F32Path, 2);
+        using var session = await TensorGroupSession.OpenAsync(group.Shards, group.Options(ReductionEncoding.F32), default);
+        session.EvaluateGreedy(Prompt);
+        var worker = group.Workers[0];
+        Assert.Equal(1, worker.Runtime.Shards.SessionCount);
+
+        worker.Runtime.ExpireOwner(group.Shards[0].Worker.OwnerId);
+
+        Assert.Equal(0, worker.Runtime.Shards.SessionCount);
+        Assert.Equal(0, worker.Runtime.UsedMemoryBytes);
+        // The peer's next step finds its partner gone and fails with a clear status instead of hanging.
+        var failure = Assert.ThrowsAny<Exception>(() => session.EvaluateGreedy([1]));
+        Assert.IsType<WorkerCallException>(failure);
     }
 
     [Fact]

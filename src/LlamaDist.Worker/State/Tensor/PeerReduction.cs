@@ -87,6 +87,18 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
         }
     }
 
+    /// <summary>
+    /// The stream from <paramref name="shard"/> ended (its session closed, or it went away): what it sent is
+    /// still summed, after that a wait for it fails at once instead of at the timeout.
+    /// </summary>
+    public void PeerEnded(uint shard)
+    {
+        if (shard < inboxes.Length && shard != self)
+        {
+            inboxes[shard].Writer.TryComplete();
+        }
+    }
+
     public void Sum(Span<float> partial, int tokens)
     {
         var clock = Stopwatch.StartNew();
