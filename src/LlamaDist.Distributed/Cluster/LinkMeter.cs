@@ -17,7 +17,8 @@ public static class LinkMeter
 
     public sealed record Measurement(LinkFigures Link, double BytesPerSecond);
 
-    public static async Task<Measurement> MeasureAsync(WorkerClient worker, CancellationToken cancellationToken)
+    /// <summary>The link to <paramref name="worker"/>: fastest empty round trip, and bandwidth from the extra time of a bulk payload.</summary>
+    public static async Task<LinkFigures> MeasureLinkAsync(WorkerClient worker, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(worker);
         var bulk = ByteString.CopyFrom(new byte[BulkBytes]);
@@ -27,11 +28,35 @@ public static class LinkMeter
             small = Math.Min(small, await TimeAsync(worker, new LinkProbe(), cancellationToken).ConfigureAwait(false));
             large = Math.Min(large, await TimeAsync(worker, new LinkProbe { Payload = bulk }, cancellationToken).ConfigureAwait(false));
         }
-        var speed = await WorkerClient.Invoke(worker.Endpoint, () =>
-            worker.Calls.MeasureLinkAsync(new LinkProbe { MeasureThroughput = true }, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
         // A payload no slower than an empty call means a link faster than this clock resolves: call it 10 GB/s.
         double bandwidth = large > small ? BulkBytes / (large - small) : 10e9;
-        return new Measurement(new LinkFigures(small, Math.Min(bandwidth, 10e9)), speed.BytesPerSecond);
+        return new LinkFigures(small, Math.Min(bandwidth, 10e9));
+    }
+
+    /// <summary>The worker's weight throughput as it is now (bytes per second through its compute threads).</summary>
+    public static async Task<double> MeasureThroughputAsync(WorkerClient worker, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        var reply = await WorkerClient.Invoke(worker.Endpoint, () =>
+            worker.Calls.MeasureLinkAsync(new LinkProbe { MeasureThroughput = true }, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
+        return reply.BytesPerSecond;
+    }
+
+    /// <summary>
+    /// Every worker's link (all at once: links are independent), then each worker's throughput one after the
+    /// other, so that one worker's benchmark does not slow another's where they share a machine, nor the timing
+    /// of the links.
+    /// </summary>
+    public static async Task<IReadOnlyList<Measurement>> MeasureAllAsync(IReadOnlyList<WorkerClient> workers, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workers);
+        var links = await Task.WhenAll(workers.Select(worker => MeasureLinkAsync(worker, cancellationToken))).ConfigureAwait(false);
+        var results = new Measurement[workers.Count];
+        for (int i = 0; i < workers.Count; i++)
+        {
+            results[i] = new Measurement(links[i], await MeasureThroughputAsync(workers[i], cancellationToken).ConfigureAwait(false));
+        }
+        return results;
     }
 
     private static async Task<double> TimeAsync(WorkerClient worker, LinkProbe probe, CancellationToken cancellationToken)

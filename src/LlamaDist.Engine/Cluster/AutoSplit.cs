@@ -37,12 +37,12 @@ internal static class AutoSplit
             $"link {Link.RoundTripSeconds * 1000:0.00} ms round trip, {Link.BytesPerSecond / 1e6:0} MB/s");
     }
 
-    /// <summary>Measures every worker (in parallel); null when one cannot be measured (a worker of an older version).</summary>
+    /// <summary>Measures every worker (<see cref="LinkMeter.MeasureAllAsync"/>); null when one cannot be measured (a worker of an older version).</summary>
     public static Measurements? Measure(IReadOnlyList<WorkerClient> clients, CancellationToken cancellationToken)
     {
         try
         {
-            var results = Task.WhenAll(clients.Select(client => LinkMeter.MeasureAsync(client, cancellationToken))).GetAwaiter().GetResult();
+            var results = LinkMeter.MeasureAllAsync(clients, cancellationToken).GetAwaiter().GetResult();
             return results.All(result => result.BytesPerSecond > 0) ? new Measurements(results) : null;
         }
         catch (WorkerCallException)
