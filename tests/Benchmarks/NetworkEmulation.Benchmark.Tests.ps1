@@ -49,7 +49,7 @@ AfterAll {
     $table = @(
         '| link | split | workers | prompt t/s | decode t/s | decode / local 2 threads | network ms/hop/token | bytes/token on the links | Auto''s prediction |'
         '|---|---|---|---|---|---|---|---|---|'
-        $rows | ForEach-Object { "| $($_.Scenario) | $($_.Split)$(if ($_.Requested -eq 'Auto') { ' (Auto)' }) | $($_.Workers) | $($_.PromptTps) | $($_.DecodeTps) | $($_.DecodeVsLocal)x | $($_.HopMs) | $($_.BytesPerToken) | $($_.Plan) |" }
+        $rows | ForEach-Object { "| $($_.Scenario) | $($_.Split -replace ' \(Auto\)$', '')$(if ($_.Requested -eq 'Auto') { ' chosen by Auto' }) | $($_.Workers) | $($_.PromptTps) | $($_.DecodeTps) | $($_.DecodeVsLocal)x | $($_.HopMs) | $($_.BytesPerToken) | $($_.Plan) |" }
     ) -join "`n"
     $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
     $section = "<!-- network:start -->`n$table`n`n$preset $type, pp$promptTokens / tg$genTokens, $repetitions repetitions, measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- network:end -->"

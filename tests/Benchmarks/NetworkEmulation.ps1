@@ -228,7 +228,7 @@ function Measure-DistributedScenario {
         $hopMs = if ($tensor) { $networkPerStep / $nodes / (2 * $layerCount + 2) } else { $networkPerStep / ($nodes + 1) }
         [pscustomobject]@{
             Scenario       = $Scenario
-            Split          = $cluster.Split
+            Split          = if ($cluster.Split -eq 'Tensor') { 'Tensor' } else { "Layer ($($cluster.Split))" }
             Requested      = $Split
             Workers        = "$nodes x $(@($cluster.Nodes)[0].Threads)"
             PromptTps      = [math]::Round(($rows | Where-Object Test -eq "pp$PromptTokens").AverageTokensPerSecond, 2)
