@@ -47,6 +47,7 @@ public sealed class WorkerContractTests
     [InlineData("CloseShardSession", false, false)]
     [InlineData("ShardStep", true, true)]
     [InlineData("ExchangePartials", true, false)]
+    [InlineData("MeasureLink", false, false)]
     public void Service_MethodsHaveTheirStreamingShape(string name, bool clientStreaming, bool serverStreaming)
     {
         ServiceDescriptor service = Assert.Single(File.Services);
@@ -62,7 +63,7 @@ public sealed class WorkerContractTests
     {
         Assert.Equal(
             ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "Shutdown", "RenewLease",
-                "LoadShard", "ReleaseShard", "OpenShardSession", "CloseShardSession", "ShardStep", "ExchangePartials"],
+                "LoadShard", "ReleaseShard", "OpenShardSession", "CloseShardSession", "ShardStep", "ExchangePartials", "MeasureLink"],
             File.Services[0].Methods.Select(method => method.Name));
     }
 
