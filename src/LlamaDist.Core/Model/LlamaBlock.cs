@@ -14,10 +14,10 @@ namespace LlamaDist.Core.Model;
 internal static unsafe class LlamaBlock
 {
     public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, float[]? ropeFrequencyFactors,
-        LlamaSession session, int slot, int tokens, int position, TraceHook? trace)
+        LlamaSession session, int slot, int tokens, int position, TraceHook? trace, Tensor.ITensorReduction? reduction = null)
     {
         var only = new BatchSegment(session, 0, tokens, position, ropeFrequencyFactors);
-        Run(threads, config, weights, session.Buffers, new ReadOnlySpan<BatchSegment>(ref only), tokens, slot, trace);
+        Run(threads, config, weights, session.Buffers, new ReadOnlySpan<BatchSegment>(ref only), tokens, slot, trace, reduction);
     }
 
     /// <summary>
@@ -25,10 +25,11 @@ internal static unsafe class LlamaBlock
     /// <paramref name="buffers"/> holds <paramref name="tokens"/> rows, segment by segment. Norms and matrix
     /// products run over all rows together (each weight read once for the whole batch); RoPE, the KV cache and
     /// attention run per segment at its session's own positions. Every row's values are those of its session
-    /// evaluated alone.
+    /// evaluated alone. A tensor-parallel shard passes its <paramref name="reduction"/>: the sum over shards of the
+    /// two products that cover only the shard's heads and hidden units.
     /// </summary>
     public static void Run(ComputeThreads threads, LlamaConfig config, LlamaLayerWeights weights, SessionBuffers buffers,
-        ReadOnlySpan<BatchSegment> segments, int tokens, int slot, TraceHook? trace)
+        ReadOnlySpan<BatchSegment> segments, int tokens, int slot, TraceHook? trace, Tensor.ITensorReduction? reduction = null)
     {
         int layer = weights.Index;
         int embd = config.EmbeddingLength;
@@ -115,6 +116,7 @@ internal static unsafe class LlamaBlock
 
         // attn_out = Wo · kqv_out; ffn_inp = attn_out + inpL.
         MatrixKernels.MatMul(threads, weights.AttentionOutput, merged, projection, tokens);
+        reduction?.Sum(projection, tokens); // tensor-parallel: each shard's product covers only its heads
         if (weights.PostAttentionNorm is { } postAttentionNorm)
         {
             // gemma2: attn_post_norm = rms_norm(attn_out) * post_attention_norm.weight, then the residual add.
@@ -128,6 +130,7 @@ internal static unsafe class LlamaBlock
         RmsNormRows(residual, weights.FeedForwardNorm, config.RmsEpsilon, normalized, tokens, embd);
         trace?.Invoke(TraceNames.FeedForwardNorm, layer, tokens, normalized);
         LlamaFeedForward.Run(threads, config, weights, buffers, tokens, trace);
+        reduction?.Sum(projection, tokens); // tensor-parallel: each shard's product covers only its hidden units
         if (weights.PostFeedForwardNorm is { } postFeedForwardNorm)
         {
             RmsNormRows(projection, postFeedForwardNorm, config.RmsEpsilon, projection, tokens, embd);

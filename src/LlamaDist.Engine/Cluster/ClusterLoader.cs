@@ -36,7 +36,8 @@ internal static class ClusterLoader
         {
             "F16" => ActivationEncoding.F16,
             "F32" => ActivationEncoding.F32,
-            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F16 or F32.", nameof(request.ActivationEncoding)),
+            "Q8_0" when TensorClusterLoader.IsTensor(request.Split) => ActivationEncoding.Unspecified,  // partial sums only
+            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F16 or F32 (Q8_0 too with a Tensor split).", nameof(request.ActivationEncoding)),
         };
 
         var file = GgufFile.Open(path);
@@ -58,6 +59,10 @@ internal static class ClusterLoader
             // Renewed from here on: loading (hashing, streaming weights) may take longer than a lease, and what a
             // failed load leaves behind on the workers expires with it.
             leases = new LeaseKeeper(clients);
+            if (TensorClusterLoader.IsTensor(request.Split) && request.LayerCounts is not { Count: > 0 })
+            {
+                return TensorClusterLoader.Load(request, path, file, config, tokenizer, summary, clients, leases, total, progress, cancellationToken);
+            }
 
             var nodes = new List<PlanNode>();
             if (request.IncludeLocal)
@@ -70,7 +75,24 @@ internal static class ClusterLoader
                 client.Handshake.Capabilities.BytesPerSecond, (long)client.Handshake.Capabilities.FreeMemoryBytes)));
 
             var (mode, counts) = ParseSplit(request);
+            // Link and current speed of every worker: Auto plans with them; every split shows its prediction.
+            var measured = request.IncludeLocal ? null : AutoSplit.Measure(clients, cancellationToken);
+            if (measured is not null && mode == SplitMode.Auto)
+            {
+                nodes = AutoSplit.WithMeasuredThroughput(nodes, measured);
+            }
             var plan = PlanWithHead(nodes, file, config, request, mode, counts);
+            var layerPrediction = measured is null ? null : AutoSplit.PredictLayer(plan, nodes, file, config, measured, request.ActivationEncoding);
+            string planText = layerPrediction is null ? "" : $"{layerPrediction}; {measured}";
+            if (mode == SplitMode.Auto && measured is not null && layerPrediction is not null)
+            {
+                var tensor = AutoSplit.TryTensor(request, path, file, config, tokenizer, summary, clients, leases, total, progress, nodes,
+                    measured, layerPrediction, ref planText, cancellationToken);
+                if (tensor is not null)
+                {
+                    return tensor;
+                }
+            }
 
             var clusterNodes = new List<ClusterNode>();
             IRangeForward? localForward = null;
@@ -112,10 +134,15 @@ internal static class ClusterLoader
                 });
             }
             progress?.Report(new ClusterLoadProgress("Cluster ready", plan.ToString(), 1));
+            for (int i = 0; layerPrediction is not null && i < clusterNodes.Count; i++)
+            {
+                clusterNodes[i].PredictedMsPerToken = layerPrediction.NodeMilliseconds[i];
+            }
             return new ClusterModel(file, config, tokenizer, summary, stages, clusterNodes, localForward, localThreads, encoding,
                 plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases)
             {
                 MicroBatchSize = request.MicroBatchSize,
+                Plan = planText,
             };
         }
         catch

@@ -7,6 +7,7 @@ using LlamaDist.Core.Tokenization;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 using LlamaDist.Distributed.Ring;
+using LlamaDist.Distributed.Tensor;
 using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Chat;
 using LlamaDist.Engine.Errors;
@@ -29,12 +30,17 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     private readonly ComputeThreads? localThreads;
     private readonly ActivationEncoding encoding;
     private readonly LeaseKeeper leases;
+    private readonly IReadOnlyList<TensorShard>? shards;
+    private readonly ReductionEncoding reduction;
     private bool disposed;
 
     internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, IReadOnlyList<RingStage> stages,
         IReadOnlyList<ClusterNode> nodes, IRangeForward? localForward, ComputeThreads? localThreads, ActivationEncoding encoding,
-        string split, double loadMs, LeaseKeeper leases)
+        string split, double loadMs, LeaseKeeper leases, IReadOnlyList<TensorShard>? shards = null,
+        ReductionEncoding reduction = ReductionEncoding.F32)
     {
+        this.shards = shards;
+        this.reduction = reduction;
         this.leases = leases;
         this.file = file;
         this.stages = stages;
@@ -58,10 +64,19 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     /// <summary>The plan in ring order, with what loading each node took.</summary>
     public IReadOnlyList<ClusterNode> Nodes { get; }
 
-    /// <summary>How the layers were divided: Auto, Even, Memory or Explicit.</summary>
+    /// <summary>How the model was divided: Auto, Even, Memory or Explicit (layers), or Tensor.</summary>
     public string Split { get; }
 
-    public string ActivationEncoding => encoding == Distributed.Protocol.ActivationEncoding.F32 ? "F32" : "F16";
+    /// <summary>
+    /// The planner's predictions (decode ms per token of the layer and tensor splits, which was chosen and why) and
+    /// the measured link; empty when nothing was measured (a local stage, or workers that cannot be measured).
+    /// </summary>
+    public string Plan { get; internal set; } = "";
+
+    /// <summary>How hidden states travel between stages (F16, F32), or partial sums between shards (F16, F32, Q8_0).</summary>
+    public string ActivationEncoding => shards is not null
+        ? reduction switch { ReductionEncoding.F16 => "F16", ReductionEncoding.Q80 => "Q8_0", _ => "F32" }
+        : encoding == Distributed.Protocol.ActivationEncoding.F32 ? "F32" : "F16";
 
     public double LoadMs { get; }
 
@@ -82,7 +97,8 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     internal void StopRenewingLeases() => leases.Dispose();
 
     /// <summary>Threads of the local stage, or of the first worker when there is none.</summary>
-    public int Threads => localThreads?.ThreadCount ?? (int)stages[0].Worker.Handshake.Capabilities.Threads;
+    public int Threads => localThreads?.ThreadCount
+        ?? (int)(shards is { Count: > 0 } ? shards[0].Worker : stages[0].Worker).Handshake.Capabilities.Threads;
 
     internal LlamaConfig Config { get; }
 
@@ -122,6 +138,15 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
 
     IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize)
     {
+        if (shards is not null)
+        {
+            var tensorOptions = new TensorSessionOptions
+            {
+                ContextSize = contextSize, MaxBatchTokens = batchSize, VocabularySize = Config.VocabularySize, Encoding = reduction,
+            };
+            var group = TensorGroupSession.OpenAsync(shards, tensorOptions, CancellationToken.None).GetAwaiter().GetResult();
+            return new ObservedSequence(new TensorClusterSequence(group, Nodes), Nodes);
+        }
         var options = new RingOptions
         {
             ContextSize = contextSize,
@@ -137,7 +162,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         {
             var local = localSession is null ? null : new LocalStage(localForward!, localSession);
             var ring = RingSession.OpenAsync(stages, local, options, CancellationToken.None).GetAwaiter().GetResult();
-            return new ClusterSequence(ring, localSession, Nodes);
+            return new ObservedSequence(new ClusterSequence(ring, localSession, Nodes), Nodes);
         }
         catch
         {
@@ -154,6 +179,14 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         }
         disposed = true;
         leases.Dispose();
+        if (shards is not null)
+        {
+            TensorGroupLoader.ReleaseAsync(shards).GetAwaiter().GetResult();
+            foreach (var shard in shards)
+            {
+                shard.Worker.Dispose();
+            }
+        }
         foreach (var stage in stages)
         {
             try

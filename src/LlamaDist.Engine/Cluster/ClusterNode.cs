@@ -26,4 +26,13 @@ public sealed class ClusterNode
     /// <summary>Weight bytes the coordinator sent to this node while loading (0 when it had them).</summary>
     public required long BytesStreamed { get; init; }
     public required string RangeHash { get; init; }
+
+    /// <summary>Decode time per token the planner predicted for this node's part (compute plus the network it waits on); 0 when not measured.</summary>
+    public double PredictedMsPerToken { get; internal set; }
+
+    /// <summary>
+    /// Time per evaluation step (a decoded token, or one prompt batch) this node took in the cluster's most recent
+    /// generation, compute plus network; 0 before the first.
+    /// </summary>
+    public double ObservedMsPerToken { get; internal set; }
 }

@@ -46,7 +46,7 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
     [Parameter(ParameterSetName = WorkerSet)]
     public SwitchParameter IncludeLocal { get; set; }
 
-    /// <summary>With -Worker: Auto, Even, Memory or layer counts per node.</summary>
+    /// <summary>With -Worker: Auto, Even, Memory, Tensor or layer counts per node.</summary>
     [Parameter(ParameterSetName = WorkerSet)]
     [ArgumentCompleter(typeof(SplitModeCompleter))]
     [ValidateNotNullOrEmpty]

@@ -9,7 +9,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <summary>What New-LlamaCluster and the -Worker parameter sets of other cmdlets share.</summary>
 internal static class ClusterCmdletSupport
 {
-    /// <summary>-Split: Auto, Even, Memory, or layer counts per node ("6,5" or 6, 5).</summary>
+    /// <summary>-Split: Auto, Even, Memory, Tensor, or layer counts per node ("6,5" or 6, 5).</summary>
     public static (string Mode, int[]? Counts) ParseSplit(string[]? split)
     {
         if (split is null || split.Length == 0)
@@ -18,7 +18,8 @@ internal static class ClusterCmdletSupport
         }
         var parts = split.SelectMany(part => part.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
         if (parts.Length == 1 && parts[0] is var mode && (mode.Equals("Auto", StringComparison.OrdinalIgnoreCase)
-            || mode.Equals("Even", StringComparison.OrdinalIgnoreCase) || mode.Equals("Memory", StringComparison.OrdinalIgnoreCase)))
+            || mode.Equals("Even", StringComparison.OrdinalIgnoreCase) || mode.Equals("Memory", StringComparison.OrdinalIgnoreCase)
+            || mode.Equals("Tensor", StringComparison.OrdinalIgnoreCase)))
         {
             return (mode, null);
         }
@@ -28,7 +29,7 @@ internal static class ClusterCmdletSupport
             if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out counts[i]))
             {
                 throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
-                    $"-Split takes Auto, Even, Memory or layer counts per node (e.g. 6,5), not '{string.Join(",", split)}'.", "Split");
+                    $"-Split takes Auto, Even, Memory, Tensor or layer counts per node (e.g. 6,5), not '{string.Join(",", split)}'.", "Split");
             }
         }
         return ("Explicit", counts);

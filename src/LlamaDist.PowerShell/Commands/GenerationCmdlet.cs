@@ -26,9 +26,9 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 
-    /// <summary>With -Worker: F16 or F32 hidden states between nodes.</summary>
+    /// <summary>With -Worker: F16 or F32 hidden states between nodes (partial sums with -Split Tensor, which also takes Q8_0).</summary>
     [Parameter(ParameterSetName = WorkerSet)]
-    [ValidateSet("F16", "F32")]
+    [ValidateSet("F16", "F32", "Q8_0")]
     public string ActivationEncoding { get; set; } = "F16";
 
     /// <summary>Most tokens to generate (llama.cpp -n).</summary>

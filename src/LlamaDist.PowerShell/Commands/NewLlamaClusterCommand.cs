@@ -10,9 +10,13 @@ namespace LlamaDist.PowerShell.Commands;
 /// <para type="description">Each worker loads its layer range from its own copy of the GGUF (verified by a
 /// content hash of exactly those tensors) or its cache; a worker without either receives just its range, once.
 /// -Split Auto weighs each node's measured speed and free memory; Even and Memory split by count and by free
-/// memory; a list of numbers gives the layers per node.</para>
+/// memory; a list of numbers gives the layers per node. -Split Tensor gives every worker a slice of every layer
+/// instead (its attention heads, feed-forward units and vocabulary rows, read from its own copy of the GGUF), so
+/// all workers compute each token at once and exchange partial sums twice per layer: faster than one machine on a
+/// fast link.</para>
 /// <example><code>$c = New-LlamaCluster -Model .\tiny.gguf -Worker pc1:50052, mac1:50052 -Split Auto; $c.Nodes</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker $w1, $w2 -IncludeLocal -Split 2,5,4</code></example>
+/// <example><code>New-LlamaCluster -Model .\tinyllama.gguf -Worker pc1:50052, pc2:50052 -Split Tensor -ActivationEncoding F32</code></example>
 /// <example><code>$w1, $w2 | New-LlamaCluster -Model .\tiny.gguf</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker https://pc1:50052 -TokenFile .\cluster.token -CertificateThumbprint $thumb</code></example>
 /// </summary>
@@ -53,9 +57,12 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateRange(1, 1024)]
     public int Threads { get; set; }
 
-    /// <summary>How hidden states travel: F16 (half the bytes) or F32 (exactly the local values).</summary>
+    /// <summary>
+    /// How hidden states (with -Split Tensor: partial sums) travel: F16 (half the bytes) or F32 (exactly the local
+    /// values); Q8_0 with -Split Tensor only (a quarter of F32, each value within about 1/220 of its block's largest).
+    /// </summary>
     [Parameter]
-    [ValidateSet("F16", "F32")]
+    [ValidateSet("F16", "F32", "Q8_0")]
     public string ActivationEncoding { get; set; } = "F16";
 
     /// <summary>

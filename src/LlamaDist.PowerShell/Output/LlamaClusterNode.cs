@@ -19,4 +19,14 @@ public sealed class LlamaClusterNode
     public string WeightSource { get; init; } = "";
     /// <summary>Weight bytes sent to the node while loading (0 when it had them).</summary>
     public long BytesStreamed { get; init; }
+
+    /// <summary>Decode ms per token the planner predicted for this node's part (compute plus network); 0 when not measured.</summary>
+    public double PredictedMsPerToken { get; init; }
+
+    /// <summary>Ms per evaluation step (a decoded token or a prompt batch) this node took in the cluster's latest generation; 0 before it.</summary>
+    public double ObservedMsPerToken => Math.Round(ObservedSource?.Invoke() ?? 0, 3);
+
+    /// <summary>Reads the live figure from the engine's node.</summary>
+    [System.Management.Automation.Hidden]
+    internal Func<double>? ObservedSource { get; init; }
 }

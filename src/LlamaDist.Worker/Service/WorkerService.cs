@@ -72,6 +72,33 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
         ServerCallContext context) =>
         new ForwardStream(runtime, requestStream, responseStream, context).RunAsync();
 
+    public override Task<LoadShardReply> LoadShard(LoadShardRequest request, ServerCallContext context) =>
+        Task.Run(() =>
+        {
+            var reply = runtime.Shards.LoadShard(request, context.CancellationToken);
+            logger.LogInformation("LoadShard {Shard} of {File}: {Message}", request.Shard, WorkerInput.Quote(request.Model?.FileName), reply.Message);
+            return reply;
+        });
+
+    public override Task<ReleaseShardReply> ReleaseShard(ReleaseShardRequest request, ServerCallContext context) =>
+        Task.FromResult(runtime.Shards.ReleaseShard(request));
+
+    public override Task<OpenShardSessionReply> OpenShardSession(OpenShardSessionRequest request, ServerCallContext context) =>
+        runtime.Shards.OpenSessionAsync(request, context.CancellationToken);
+
+    public override Task<CloseSessionReply> CloseShardSession(CloseSessionRequest request, ServerCallContext context) =>
+        Task.FromResult(new CloseSessionReply { Closed = runtime.Shards.CloseSession(WorkerInput.SessionId(request.SessionId), request.OwnerId) });
+
+    public override Task ShardStep(IAsyncStreamReader<ShardStepRequest> requestStream, IServerStreamWriter<ShardStepReply> responseStream,
+        ServerCallContext context) =>
+        ShardStreams.RunStepsAsync(runtime, requestStream, responseStream, context);
+
+    public override Task<ExchangePartialsReply> ExchangePartials(IAsyncStreamReader<PartialSum> requestStream, ServerCallContext context) =>
+        ShardStreams.ReceivePartialsAsync(runtime, requestStream, context);
+
+    public override Task<LinkProbeReply> MeasureLink(LinkProbe request, ServerCallContext context) =>
+        runtime.LinkProbe.AnswerAsync(request, context.CancellationToken);
+
     public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
     {
         var reason = request.Reason.Length > 100 ? request.Reason[..100] : request.Reason;

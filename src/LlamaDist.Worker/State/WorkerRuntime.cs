@@ -60,8 +60,31 @@ internal sealed class WorkerRuntime : IDisposable
         Leases = new LeaseTable(options.LeaseTimeout);
         var sweep = Math.Min(options.SessionIdleTimeout.TotalSeconds, options.LeaseTimeout.TotalSeconds) / 4;
         var period = TimeSpan.FromSeconds(Math.Clamp(sweep, 0.25, 30));
+        Shards = new Tensor.TensorShardHost(this);
         collector = new Timer(_ => Collect(), null, period, period);
     }
+
+    /// <summary>Tensor-parallel shards and their sessions (LoadShard, OpenShardSession, ShardStep, ExchangePartials).</summary>
+    public Tensor.TensorShardHost Shards { get; }
+
+    /// <summary>Answers MeasureLink (link timing and a fresh throughput figure).</summary>
+    public LinkProbeResponder LinkProbe => linkProbe ??= new LinkProbeResponder(this);
+
+    private LinkProbeResponder? linkProbe;
+
+    /// <summary>Where this worker may find a model file the coordinator names (its own -ModelPath first).</summary>
+    internal ModelFileLocator ModelFiles => locator;
+
+    /// <summary>The range hash of <paramref name="layers"/> of the open <paramref name="file"/>, remembered per file version.</summary>
+    internal string HashRange(GgufFile file, string path, LlamaConfig config, LayerRange layers, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(path);
+        var key = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}|{layers}";
+        return hashes.GetOrAdd(key, _ => RangeHasher.Hash(file, RangeTensors.Select(file, config, layers), cancellationToken));
+    }
+
+    /// <summary>Refuses (ResourceExhausted) what does not fit the worker's free memory.</summary>
+    internal void EnsureFree(long bytes, string what) => EnsureMemory((ulong)Math.Max(0, bytes), what);
 
     public WorkerOptions Options { get; }
 
@@ -118,9 +141,10 @@ internal sealed class WorkerRuntime : IDisposable
     {
         get
         {
+            long shardBytes = Shards?.UsedMemoryBytes ?? 0;
             lock (bookkeeping)
             {
-                return ranges.Values.Sum(range => range.WeightBytes) + sessions.Values.Sum(session => session.Cache.KvCacheBytes);
+                return shardBytes + ranges.Values.Sum(range => range.WeightBytes) + sessions.Values.Sum(session => session.Cache.KvCacheBytes);
             }
         }
     }
@@ -704,6 +728,7 @@ internal sealed class WorkerRuntime : IDisposable
             idle = sessions.Values.Where(s => !s.Streaming && s.LastUsedUtc < limit).Select(s => s.Id).ToList();
         }
         idle.ForEach(id => CloseSession(id));
+        Shards.CollectIdle(limit);
         foreach (var owner in Leases.TakeExpired())
         {
             ExpireOwner(owner);
@@ -713,6 +738,7 @@ internal sealed class WorkerRuntime : IDisposable
     /// <summary>Frees what an owner whose lease expired held (see <see cref="Collect"/>).</summary>
     internal void ExpireOwner(string owner)
     {
+        Shards.ExpireOwner(owner);
         var closed = new List<HostedSession>();
         var freed = new List<HostedRange>();
         lock (bookkeeping)
@@ -818,6 +844,7 @@ internal sealed class WorkerRuntime : IDisposable
     public void Dispose()
     {
         collector.Dispose();
+        Shards.Dispose();
         lock (bookkeeping)
         {
             foreach (var session in sessions.Values)

@@ -41,6 +41,13 @@ public sealed class WorkerContractTests
     [InlineData("Forward", true, true)]
     [InlineData("Shutdown", false, false)]
     [InlineData("RenewLease", false, false)]
+    [InlineData("LoadShard", false, false)]
+    [InlineData("ReleaseShard", false, false)]
+    [InlineData("OpenShardSession", false, false)]
+    [InlineData("CloseShardSession", false, false)]
+    [InlineData("ShardStep", true, true)]
+    [InlineData("ExchangePartials", true, false)]
+    [InlineData("MeasureLink", false, false)]
     public void Service_MethodsHaveTheirStreamingShape(string name, bool clientStreaming, bool serverStreaming)
     {
         ServiceDescriptor service = Assert.Single(File.Services);
@@ -55,7 +62,8 @@ public sealed class WorkerContractTests
     public void Service_HasExactlyTheContractMethods()
     {
         Assert.Equal(
-            ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "Shutdown", "RenewLease"],
+            ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "Shutdown", "RenewLease",
+                "LoadShard", "ReleaseShard", "OpenShardSession", "CloseShardSession", "ShardStep", "ExchangePartials", "MeasureLink"],
             File.Services[0].Methods.Select(method => method.Name));
     }
 

@@ -1,0 +1,254 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Grpc.Core;
+using LlamaDist.Distributed.Client;
+using LlamaDist.Distributed.Protocol;
+
+namespace LlamaDist.Distributed.Tensor;
+
+/// <summary>
+/// One sequence on a tensor-parallel group, from the coordinator's side. Every step goes to every shard at once
+/// (the same token ids, on one persistent ShardStep stream per shard); the shards exchange their partial sums
+/// among themselves, twice per layer, and each answers with its columns of the logits — or, for greedy decoding,
+/// the best of them (8 bytes), from which the coordinator takes the best overall (the lowest id on a tie, as an
+/// argmax over all the logits does). A failed shard fails the step with its error; the session is then unusable.
+/// </summary>
+public sealed class TensorGroupSession : IDisposable
+{
+    private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly IReadOnlyList<TensorShard> shards;
+    private readonly TensorSessionOptions options;
+    private readonly AsyncDuplexStreamingCall<ShardStepRequest, ShardStepReply>[] streams;
+    private readonly CancellationTokenSource closing = new();
+    private ulong sequence;
+    private bool broken;
+
+    private TensorGroupSession(string id, IReadOnlyList<TensorShard> shards, TensorSessionOptions options,
+        AsyncDuplexStreamingCall<ShardStepRequest, ShardStepReply>[] streams)
+    {
+        Id = id;
+        this.shards = shards;
+        this.options = options;
+        this.streams = streams;
+    }
+
+    public string Id { get; }
+
+    /// <summary>Tokens evaluated so far.</summary>
+    public int Position { get; private set; }
+
+    /// <summary>Opens the session on every shard (each verifies its peers), then the step streams.</summary>
+    public static async Task<TensorGroupSession> OpenAsync(IReadOnlyList<TensorShard> shards, TensorSessionOptions options,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        ArgumentNullException.ThrowIfNull(options);
+        if (shards.Count == 0)
+        {
+            throw new ArgumentException("A tensor-parallel group needs at least one shard.", nameof(shards));
+        }
+        string id = Guid.NewGuid().ToString("N");
+        var opened = new List<TensorShard>();
+        try
+        {
+            await Task.WhenAll(shards.Select(async shard =>
+            {
+                var request = new OpenShardSessionRequest
+                {
+                    SessionId = id, ShardId = shard.ShardId, ContextSize = (uint)options.ContextSize,
+                    MaxBatchTokens = (uint)options.MaxBatchTokens, Encoding = options.Encoding, OwnerId = shard.Worker.OwnerId,
+                };
+                foreach (var peer in shards)
+                {
+                    var link = new ShardPeer { Endpoint = peer == shard ? "" : peer.Worker.Endpoint.ToString() };
+                    link.CertificateThumbprints.AddRange(peer.Worker.Credentials.CertificateThumbprints);
+                    request.Peers.Add(link);
+                }
+                await WorkerClient.Invoke(shard.Worker.Endpoint, () => shard.Worker.Calls.OpenShardSessionAsync(request,
+                    deadline: DateTime.UtcNow + ControlTimeout, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
+                lock (opened)
+                {
+                    opened.Add(shard);
+                }
+            })).ConfigureAwait(false);
+        }
+        catch
+        {
+            CloseQuietly(opened, id);
+            throw;
+        }
+        var streams = shards.Select(shard => shard.Worker.Calls.ShardStep()).ToArray();
+        return new TensorGroupSession(id, shards, options, streams);
+    }
+
+    /// <summary>
+    /// Evaluates <paramref name="tokens"/> (in steps of at most MaxBatchTokens) and writes the last token's
+    /// logits [n_vocab]; returns each shard's figures summed over the steps.
+    /// </summary>
+    public ShardStepFigures[] Evaluate(ReadOnlySpan<int> tokens, Span<float> logits)
+    {
+        if (logits.Length < options.VocabularySize)
+        {
+            throw new ArgumentException($"The logits buffer holds {logits.Length} values but {options.VocabularySize} are needed.", nameof(logits));
+        }
+        var figures = new ShardStepFigures[shards.Count];
+        ShardStepReply[] replies = RunSteps(tokens, greedy: false, figures);
+        for (int i = 0; i < shards.Count; i++)
+        {
+            var slice = shards[i].Slice;
+            var data = replies[i].Logits?.Data ?? throw Malformed(i, "no logits");
+            if (data.Length != slice.VocabularyCount * sizeof(float))
+            {
+                throw Malformed(i, $"{data.Length} bytes of logits for {slice.VocabularyCount} columns");
+            }
+            MemoryMarshal.Cast<byte, float>(data.Span).CopyTo(logits.Slice(slice.VocabularyStart, slice.VocabularyCount));
+        }
+        return figures;
+    }
+
+    /// <summary>Evaluates <paramref name="tokens"/> and returns the argmax of the last token's logits, with each shard's figures.</summary>
+    public (int Token, ShardStepFigures[] Figures) EvaluateGreedy(ReadOnlySpan<int> tokens)
+    {
+        var figures = new ShardStepFigures[shards.Count];
+        ShardStepReply[] replies = RunSteps(tokens, greedy: true, figures);
+        int best = -1;
+        float bestLogit = float.NegativeInfinity;
+        for (int i = 0; i < shards.Count; i++)
+        {
+            var slice = shards[i].Slice;
+            var greedy = replies[i].Greedy ?? throw Malformed(i, "no greedy token");
+            if (greedy.Token < slice.VocabularyStart || greedy.Token >= slice.VocabularyStart + slice.VocabularyCount)
+            {
+                throw Malformed(i, $"token {greedy.Token} outside its columns");
+            }
+            // Shards come in vocabulary order, so keeping the first of equal logits keeps the lowest id.
+            if (best < 0 || greedy.Logit > bestLogit)
+            {
+                best = greedy.Token;
+                bestLogit = greedy.Logit;
+            }
+        }
+        return (best, figures);
+    }
+
+    private ShardStepReply[] RunSteps(ReadOnlySpan<int> tokens, bool greedy, ShardStepFigures[] figures)
+    {
+        ObjectDisposedException.ThrowIf(closing.IsCancellationRequested, this);
+        if (broken)
+        {
+            throw new InvalidOperationException("A step of this tensor-parallel session failed; open a new session.");
+        }
+        if (tokens.IsEmpty)
+        {
+            throw new ArgumentException("At least one token must be evaluated.", nameof(tokens));
+        }
+        ShardStepReply[]? last = null;
+        for (int done = 0; done < tokens.Length; done += options.MaxBatchTokens)
+        {
+            int count = Math.Min(options.MaxBatchTokens, tokens.Length - done);
+            var request = new ShardStepRequest
+            {
+                SessionId = Id, Sequence = ++sequence, StartPosition = (uint)Position, WantGreedyToken = greedy,
+            };
+            request.Tokens.AddRange(tokens.Slice(done, count).ToArray());
+            try
+            {
+                last = StepAsync(request).GetAwaiter().GetResult();
+            }
+            catch
+            {
+                broken = true;
+                throw;
+            }
+            Position += count;
+            for (int i = 0; i < last.Length; i++)
+            {
+                var reply = last[i];
+                figures[i] = new ShardStepFigures(
+                    figures[i].ComputeMs + reply.ComputeMicroseconds / 1000.0,
+                    figures[i].ReduceMs + reply.ReduceMicroseconds / 1000.0,
+                    figures[i].PartialBytesSent + (long)reply.PartialBytesSent,
+                    figures[i].PartialBytesReceived + (long)reply.PartialBytesReceived,
+                    figures[i].StepBytes + request.CalculateSize(),
+                    figures[i].ReplyBytes + reply.CalculateSize());
+            }
+        }
+        return last!;
+    }
+
+    private async Task<ShardStepReply[]> StepAsync(ShardStepRequest request)
+    {
+        var token = closing.Token;
+        await Task.WhenAll(streams.Select((stream, i) =>
+            WorkerClient.Invoke(shards[i].Worker.Endpoint, async () =>
+            {
+                await stream.RequestStream.WriteAsync(request, token).ConfigureAwait(false);
+                return true;
+            }))).ConfigureAwait(false);
+        var replies = await Task.WhenAll(streams.Select((stream, i) =>
+            WorkerClient.Invoke(shards[i].Worker.Endpoint, async () =>
+            {
+                if (!await stream.ResponseStream.MoveNext(token).ConfigureAwait(false))
+                {
+                    throw Malformed(i, "the step stream ended");
+                }
+                return stream.ResponseStream.Current;
+            }))).ConfigureAwait(false);
+        for (int i = 0; i < replies.Length; i++)
+        {
+            if (replies[i].Sequence != request.Sequence)
+            {
+                throw Malformed(i, $"reply {replies[i].Sequence} to step {request.Sequence}");
+            }
+        }
+        return replies;
+    }
+
+    private WorkerCallException Malformed(int shard, string what) =>
+        new(shards[shard].Worker.Endpoint.ToString(), WorkerFailure.Rejected,
+            $"Shard {shard} ({shards[shard].Worker.Endpoint}) answered a step with {what}.");
+
+    public void Dispose()
+    {
+        if (closing.IsCancellationRequested)
+        {
+            return;
+        }
+        foreach (var stream in streams)
+        {
+            try
+            {
+                stream.RequestStream.CompleteAsync().Wait(TimeSpan.FromSeconds(2));
+            }
+            catch (Exception exception) when (exception is AggregateException or InvalidOperationException or RpcException)
+            {
+                // Already broken: nothing to finish.
+            }
+        }
+        closing.Cancel();
+        foreach (var stream in streams)
+        {
+            stream.Dispose();
+        }
+        CloseQuietly(shards, Id);
+    }
+
+    private static void CloseQuietly(IEnumerable<TensorShard> shards, string id)
+    {
+        var closes = shards.Select(async shard =>
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await shard.Worker.Calls.CloseShardSessionAsync(new CloseSessionRequest { SessionId = id, OwnerId = shard.Worker.OwnerId },
+                    cancellationToken: timeout.Token).ResponseAsync.ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is RpcException or OperationCanceledException or HttpRequestException or ObjectDisposedException)
+            {
+                // Gone or slow: the worker closes the session when idle or when the lease ends.
+            }
+        }).ToArray();
+        Task.WaitAll(closes, TimeSpan.FromSeconds(6));
+    }
+}

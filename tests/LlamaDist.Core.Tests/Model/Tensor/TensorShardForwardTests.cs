@@ -1,0 +1,215 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Model;
+using LlamaDist.Core.Model.Tensor;
+using LlamaDist.Core.Quantization;
+using LlamaDist.Core.TestModels;
+using LlamaDist.Core.Tests.Gguf;
+
+namespace LlamaDist.Core.Tests.Model.Tensor;
+
+/// <summary>
+/// Tensor-parallel shards of a model, run together through <see cref="LocalTensorGroup"/>, against the same model
+/// on one node: the same greedy tokens and logits within float summation-order noise, on 2 and 3 shards, for
+/// every architecture's block (biases, per-head norms, fused products, post-norms and soft-capping).
+/// </summary>
+public sealed class TensorShardForwardTests : IDisposable
+{
+    // 6 heads over 3 KV heads of 32: divisible between 2 (2 + 1 KV heads) and 3 shards.
+    private static readonly TestModelShape Shape = new(192, 512, 2, 6, 3, TestModelShape.LlamaVocabularySize, 256);
+    private static readonly int[] Prompt = [1, 15043, 3186, 29892, 920, 526];
+    private const int Generated = 6;
+
+    private readonly TemporaryDirectory _directory = new();
+
+    [Theory]
+    [InlineData(TestModelArchitecture.Llama, GgmlType.F32, 2)]
+    [InlineData(TestModelArchitecture.Llama, GgmlType.F32, 3)]
+    [InlineData(TestModelArchitecture.Qwen2, GgmlType.F32, 2)]
+    [InlineData(TestModelArchitecture.Qwen3, GgmlType.F32, 3)]
+    [InlineData(TestModelArchitecture.Phi3, GgmlType.F32, 2)]
+    [InlineData(TestModelArchitecture.Gemma2, GgmlType.F32, 3)]
+    [InlineData(TestModelArchitecture.Llama3, GgmlType.F32, 2)]
+    public void F32_shards_give_exactly_the_local_greedy_tokens(TestModelArchitecture architecture, GgmlType type, int shards)
+    {
+        string path = Write(architecture, type);
+        (int[] localTokens, float[] localLogits) = RunLocal(path);
+        (int[] shardTokens, float[] shardLogits) = RunSharded(path, shards);
+
+        Assert.Equal(localTokens, shardTokens);
+        AssertClose(localLogits, shardLogits, relativeTolerance: 1e-4f);
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q8_0, 2)]
+    [InlineData(GgmlType.Q8_0, 3)]
+    [InlineData(GgmlType.Q4_0, 3)]
+    [InlineData(GgmlType.F16, 2)]
+    public void Quantized_shards_give_logits_within_tolerance(GgmlType type, int shards)
+    {
+        string path = Write(TestModelArchitecture.Llama, type);
+        (_, float[] localLogits) = RunLocal(path);
+        (_, float[] shardLogits) = RunSharded(path, shards);
+
+        // Activations are quantized per block on both sides (slice edges are block edges): only the order in
+        // which partial products are added differs.
+        AssertClose(localLogits, shardLogits, relativeTolerance: 2e-3f);
+    }
+
+    [Fact]
+    public void A_shard_config_narrows_heads_and_hidden_units_only()
+    {
+        string path = Write(TestModelArchitecture.Llama, GgmlType.F32);
+        using GgufFile file = GgufFile.Open(path);
+        LlamaConfig config = LlamaConfig.FromGguf(file);
+        TensorSlice slice = TensorSlice.Plan(config, 3, GgmlType.F32, GgmlType.F32)[1];
+        using TensorShardWeights weights = TensorShardWeights.Load(file, config, slice);
+
+        Assert.Equal(2, weights.ShardConfig.HeadCount);
+        Assert.Equal(1, weights.ShardConfig.KvHeadCount);
+        Assert.Equal(slice.FeedForwardCount, weights.ShardConfig.FeedForwardLength);
+        Assert.Equal(config.EmbeddingLength, weights.ShardConfig.EmbeddingLength);
+        Assert.Equal(config.HeadDimension, weights.ShardConfig.HeadDimension);
+        Assert.Equal(64, weights.Layers[0].Query.Rows);
+        Assert.Equal(64, weights.Layers[0].AttentionOutput.Columns);
+        Assert.Equal(slice.VocabularyCount, weights.Output.Rows);
+        // About a third of the block matrices (plus a third of the head) are copied.
+        long streamed = file.Tensors.Where(tensor => (tensor.Name.StartsWith("blk.", StringComparison.Ordinal) && tensor.Rows > 1)
+            || tensor.Name == LlamaTensorNames.Output).Sum(tensor => tensor.ByteSize);
+        Assert.InRange(weights.SliceBytes, streamed / 4, streamed / 2);
+    }
+
+    public void Dispose() => _directory.Dispose();
+
+    private string Write(TestModelArchitecture architecture, GgmlType type)
+    {
+        string path = _directory.File($"{architecture}-{type}.gguf");
+        if (!File.Exists(path))
+        {
+            TestModelWriter.Write(path, Shape, architecture, type, seed: 21, RealModel.Path, null, CancellationToken.None);
+        }
+        return path;
+    }
+
+    /// <summary>Greedy generation on one node; returns the tokens and the logits of every step, concatenated.</summary>
+    private static (int[] Tokens, float[] Logits) RunLocal(string path)
+    {
+        using GgufFile file = GgufFile.Open(path);
+        LlamaConfig config = LlamaConfig.FromGguf(file);
+        using var threads = new ComputeThreads(1);
+        var forward = new LlamaForward(config, LlamaWeights.Load(file, config, LayerRange.All(config.LayerCount)), threads);
+        using var session = new LlamaSession(config, LayerRange.All(config.LayerCount), 64, 16);
+        return Generate(config.VocabularySize, (tokens, logits) => forward.EvaluateTokens(session, tokens, logits, logitsForAllTokens: false));
+    }
+
+    /// <summary>The same generation with each shard on its own thread, its own file mapping and its own session.</summary>
+    private static (int[] Tokens, float[] Logits) RunSharded(string path, int shardCount)
+    {
+        var files = new List<GgufFile>();
+        var shards = new List<(TensorShardForward Forward, LlamaSession Session, ComputeThreads Threads)>();
+        try
+        {
+            LlamaConfig? config = null;
+            IReadOnlyList<TensorSlice>? slices = null;
+            for (int shard = 0; shard < shardCount; shard++)
+            {
+                GgufFile file = GgufFile.Open(path);
+                files.Add(file);
+                config ??= LlamaConfig.FromGguf(file);
+                slices ??= TensorSlice.Plan(config, shardCount, file.GetTensor("blk.0.attn_output.weight").Type,
+                    file.GetTensor("blk.0.ffn_down.weight").Type);
+                var threads = new ComputeThreads(1);
+                var forward = new TensorShardForward(TensorShardWeights.Load(file, config, slices[shard]), threads, NoReduction.Instance);
+                shards.Add((forward, forward.CreateSession(64, 16), threads));
+            }
+            using var group = new LocalTensorGroup(shardCount, config!.EmbeddingLength, 16);
+            var members = shards.Select((shard, index) =>
+                new TensorShardForward(shard.Forward.Weights, shard.Threads, group.For(index))).ToArray();
+            return Generate(config.VocabularySize, (tokens, logits) =>
+            {
+                int[] input = tokens.ToArray();
+                float[] full = new float[logits.Length];
+                Exception? failure = null;
+                var workers = members.Select((member, index) => new Thread(() =>
+                {
+                    try
+                    {
+                        TensorSlice slice = member.Weights.Slice;
+                        member.Evaluate(shards[index].Session, input, full.AsSpan(slice.VocabularyStart, slice.VocabularyCount), logitsForAllTokens: false);
+                    }
+                    catch (Exception exception)
+                    {
+                        failure = exception;
+                    }
+                })).ToArray();
+                foreach (Thread worker in workers)
+                {
+                    worker.Start();
+                }
+                foreach (Thread worker in workers)
+                {
+                    Assert.True(worker.Join(TimeSpan.FromSeconds(120)), "a shard did not finish");
+                }
+                Assert.Null(failure);
+                full.CopyTo(logits);
+            });
+        }
+        finally
+        {
+            foreach (var shard in shards)
+            {
+                shard.Session.Dispose();
+                shard.Forward.Weights.Dispose();
+                shard.Threads.Dispose();
+            }
+            foreach (GgufFile file in files)
+            {
+                file.Dispose();
+            }
+        }
+    }
+
+    private static (int[] Tokens, float[] Logits) Generate(int vocabulary, Action<int[], float[]> evaluate)
+    {
+        var tokens = new List<int>();
+        var allLogits = new List<float>();
+        var logits = new float[vocabulary];
+        int[] input = Prompt;
+        for (int step = 0; step < Generated; step++)
+        {
+            evaluate(input, logits);
+            allLogits.AddRange(logits);
+            int next = 0;
+            for (int i = 1; i < vocabulary; i++)
+            {
+                if (logits[i] > logits[next])
+                {
+                    next = i;
+                }
+            }
+            tokens.Add(next);
+            input = [next];
+        }
+        return ([.. tokens], [.. allLogits]);
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, float relativeTolerance)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        float scale = expected.Max(Math.Abs);
+        Assert.True(scale > 0f);
+        float worst = 0f;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            worst = Math.Max(worst, Math.Abs(expected[i] - actual[i]));
+        }
+        Assert.True(worst <= relativeTolerance * scale, $"largest logit difference {worst} exceeds {relativeTolerance} x {scale}");
+    }
+
+    /// <summary>Placeholder reduction of the loading step; the shards evaluate through the group's members.</summary>
+    private sealed class NoReduction : ITensorReduction
+    {
+        public static NoReduction Instance { get; } = new();
+
+        public void Sum(Span<float> partial, int tokens) => throw new InvalidOperationException("not used");
+    }
+}
