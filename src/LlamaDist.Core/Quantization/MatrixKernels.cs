@@ -12,7 +12,9 @@ namespace LlamaDist.Core.Quantization;
 /// which compute the same values two weight rows or four tokens at a time). The exceptions are Q4_0 batches on
 /// AVX2 and regrouped matrices (<see cref="WeightLayout.Q4_0RowGroups"/>, <see cref="WeightLayout.Q4_KRowGroups"/>):
 /// <see cref="Q4_0RowGroups"/> / <see cref="Q4_KRowGroups"/> sum each (sub-)block exactly for eight rows at once,
-/// which changes the float rounding (not the products), as llama.cpp's own repacked paths do. <see cref="MatMul2"/> /
+/// which changes the float rounding (not the products), as llama.cpp's own repacked paths do; and F16 batches on
+/// AVX2 / AVX-512, which run <see cref="F16Gemm"/> with llamafile_sgemm's one-accumulator-per-output numerics (what
+/// llama.cpp computes for a batch), not the row dot's four accumulators. <see cref="MatMul2"/> /
 /// <see cref="MatMul3"/> convert a shared input once for several matrices and run them as one parallel pass. No
 /// allocation per call (the converted activations live in a pooled buffer).
 /// </summary>
@@ -183,8 +185,8 @@ public static unsafe class MatrixKernels
                 : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
                 : tiles ? MatrixPassKind.Q8Tiles
                 : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
-                : type == GgmlType.F16 && n > 1 && F16Format.RunsRowsAtAvx2 && columns <= MaxConvertedRowColumns
-                    ? MatrixPassKind.ConvertedHalf
+                : type == GgmlType.F16 && n > 1 && F16Gemm.Supports(SimdCapabilities.Best, columns)
+                    ? MatrixPassKind.HalfGemm
                 : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs
                     : MatrixPassKind.Rows;
             var work = new FusedWork
@@ -215,6 +217,10 @@ public static unsafe class MatrixKernels
             if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
             {
                 work.RowsPerIndex = RowGroupVectors.RowGroup;
+            }
+            else if (kind == MatrixPassKind.HalfGemm && ((a.Rows | work.Rows1 | work.Rows2) % F16Gemm.RowBlock) == 0)
+            {
+                work.RowsPerIndex = F16Gemm.RowBlock;
             }
             else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
                 ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
@@ -303,7 +309,7 @@ public static unsafe class MatrixKernels
     private enum MatrixPassKind
     {
         Rows,
-        ConvertedHalf,
+        HalfGemm, // F16 batches on AVX2 / AVX-512: F16Gemm (tinyBLAS numerics)
         HalfRowPairs, // F16 decoding on AVX2: DecodeRowPairs over F16Format.DotVector256Pair
         Q8Tiles,
         KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
@@ -379,9 +385,9 @@ public static unsafe class MatrixKernels
                     DecodeRowPairs.Run(&F16Format.DotVector256Pair<F16Format.RoundedSingleActivations>, Columns, Kernel,
                         Columns, weights, rowBytes, Activations, output, start, end);
                     break;
-                case MatrixPassKind.ConvertedHalf:
-                    new ConvertedHalfRowsWork(weights, rowBytes, rows, Columns, (float*)Activations, Tokens, output)
-                        .Execute(start, end);
+                case MatrixPassKind.HalfGemm:
+                    F16Gemm.Rows(SimdCapabilities.Best, weights, rowBytes, rows, Columns, (float*)Activations, Tokens,
+                        output, start, end);
                     break;
                 default:
                     new RowsWork(Kernel, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes, Tokens, output)
@@ -500,54 +506,6 @@ public static unsafe class MatrixKernels
                 for (; t < tokenEnd; t++)
                 {
                     output[(long)t * rows + r] = Q8TileKernels.Q8_0Dot1(weightRow, activations + (long)t * activationRowBytes, blocks);
-                }
-            }
-        }
-    }
-
-    // Widest F16 row converted to floats on the stack by ConvertedHalfRowsWork (64 KB).
-    private const int MaxConvertedRowColumns = 16384;
-
-    /// <summary>
-    /// F16 batches on AVX2: each weight row [start, end) is converted to floats once and then dotted with every
-    /// token (float activations [tokens, columns], already rounded to half values), instead of converting the
-    /// row again for each token. Bit-identical to <see cref="RowsWork"/> with the F16 kernel
-    /// (<see cref="F16Format.DotConvertedVector256"/> keeps its accumulators and order).
-    /// </summary>
-    private readonly struct ConvertedHalfRowsWork(byte* weights, long weightRowBytes, int rows, int columns,
-        float* activations, int tokens, float* output) : IRangeWork
-    {
-        public void Execute(int start, int end)
-        {
-            // A tile of converted rows (at most 64 KB, L2-resident) meets each token's activations while that
-            // token row sits in L1.
-            int tileRows = Math.Max(1, MaxConvertedRowColumns / columns);
-            float* tile = stackalloc float[tileRows * columns];
-            for (int tileStart = start; tileStart < end; tileStart += tileRows)
-            {
-                int tileEnd = Math.Min(end, tileStart + tileRows);
-                for (int r = tileStart; r < tileEnd; r++)
-                {
-                    F16Format.ConvertRowToSingle(weights + r * weightRowBytes, tile + (long)(r - tileStart) * columns, columns);
-                }
-                int t = 0;
-                for (; t + 3 <= tokens; t += 3)
-                {
-                    float* activationRows = activations + (long)t * columns;
-                    for (int r = tileStart; r < tileEnd; r++)
-                    {
-                        F16Format.DotConverted1x3(tile + (long)(r - tileStart) * columns, activationRows, columns,
-                            columns, output + (long)t * rows + r, rows);
-                    }
-                }
-                for (; t < tokens; t++)
-                {
-                    float* activationRow = activations + (long)t * columns;
-                    for (int r = tileStart; r < tileEnd; r++)
-                    {
-                        output[(long)t * rows + r] =
-                            F16Format.DotConvertedVector256(tile + (long)(r - tileStart) * columns, activationRow, columns);
-                    }
                 }
             }
         }
