@@ -8,7 +8,7 @@ namespace LlamaDist.Core.Quantization;
 /// GGML_TYPE_F16: IEEE binary16, 2 bytes per element. ggml pairs F16 weights with F16 activations (the float
 /// activations are rounded to half first), multiplies in float and accumulates in float.
 /// </summary>
-public static unsafe class F16Format
+public static unsafe partial class F16Format
 {
     /// <summary>Elements per block (plain types have blocks of one).</summary>
     public const int BlockSize = 1;

@@ -163,6 +163,16 @@ public static unsafe class MatrixKernels
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
         bool converts = tiles || plan.ConvertsActivations;
 
+        MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
+            : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
+            : tiles ? MatrixPassKind.Q8Tiles
+            : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
+            : type == GgmlType.F16 && n > 1 && F16Gemm.Supports(SimdCapabilities.Best, columns)
+                ? MatrixPassKind.HalfGemm
+            : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAt512 ? MatrixPassKind.HalfRowPairs512
+            : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs
+                : MatrixPassKind.Rows;
+
         byte[]? scratch = converts ? ActivationScratch.Get(checked(n * activationRowBytes + 64)) : null;
         fixed (byte* scratchPointer = scratch)
         {
@@ -170,7 +180,8 @@ public static unsafe class MatrixKernels
             if (converts)
             {
                 activations = (byte*)(((nuint)scratchPointer + 63) & ~(nuint)63);
-                var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles);
+                var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles,
+                    kind == MatrixPassKind.HalfRowPairs512);
                 if (n == 1)
                 {
                     convert.Execute(0, 1);
@@ -181,14 +192,6 @@ public static unsafe class MatrixKernels
                 }
             }
 
-            MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
-                : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
-                : tiles ? MatrixPassKind.Q8Tiles
-                : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
-                : type == GgmlType.F16 && n > 1 && F16Gemm.Supports(SimdCapabilities.Best, columns)
-                    ? MatrixPassKind.HalfGemm
-                : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs
-                    : MatrixPassKind.Rows;
             var work = new FusedWork
             {
                 Kind = kind,
@@ -281,7 +284,7 @@ public static unsafe class MatrixKernels
 
     /// <summary>Converts token rows [start, end) of the float activations to the kernel's activation layout.</summary>
     private readonly struct ConvertWork(GgmlType weightType, float* source, int columns, byte* destination,
-        int destinationRowBytes, bool tiles) : IRangeWork
+        int destinationRowBytes, bool tiles, bool scaledHalves) : IRangeWork
     {
         public void Execute(int start, int end)
         {
@@ -292,6 +295,10 @@ public static unsafe class MatrixKernels
                 if (tiles)
                 {
                     Q8TileKernels.QuantizeRow(sourceRow, destinationRow, columns, weightType == GgmlType.Q4_0);
+                }
+                else if (scaledHalves)
+                {
+                    F16Format.RoundAndScaleActivationRow(sourceRow, (float*)destinationRow, columns);
                 }
                 else if (weightType == GgmlType.F16)
                 {
@@ -311,6 +318,7 @@ public static unsafe class MatrixKernels
         Rows,
         HalfGemm, // F16 batches on AVX2 / AVX-512: F16Gemm (tinyBLAS numerics)
         HalfRowPairs, // F16 decoding on AVX2: DecodeRowPairs over F16Format.DotVector256Pair
+        HalfRowPairs512, // F16 decoding on AVX-512: DecodeRowPairs over F16Format.DotScaled512Pair (scaled activations)
         Q8Tiles,
         KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
         Q4_0Groups, // regrouped Q4_0: Q4_0RowGroups, decoding and batches alike
@@ -384,6 +392,10 @@ public static unsafe class MatrixKernels
                 case MatrixPassKind.HalfRowPairs:
                     DecodeRowPairs.Run(&F16Format.DotVector256Pair<F16Format.RoundedSingleActivations>, Columns, Kernel,
                         Columns, weights, rowBytes, Activations, output, start, end);
+                    break;
+                case MatrixPassKind.HalfRowPairs512:
+                    DecodeRowPairs.Run(&F16Format.DotScaled512Pair, Columns, &F16Format.DotScaled512, Columns, weights,
+                        rowBytes, Activations, output, start, end);
                     break;
                 case MatrixPassKind.HalfGemm:
                     F16Gemm.Rows(SimdCapabilities.Best, weights, rowBytes, rows, Columns, (float*)Activations, Tokens,
