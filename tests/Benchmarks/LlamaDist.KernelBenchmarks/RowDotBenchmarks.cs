@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Quantization;
@@ -8,6 +9,7 @@ namespace LlamaDist.KernelBenchmarks;
 /// Decode-shaped work: one token's activations against every row of a TinyLlama q_proj-sized matrix (2048 x
 /// 2048), one row dot at a time on one thread, through the type's row kernel at each level. The matrix (1.1 MB
 /// at Q4_0, 8 MB at F16) is read from cache, so the figures compare the kernels' instruction streams, not memory.
+/// F16 runs the decode kernels <see cref="MatrixKernels"/> uses (float activations); the others the row dots.
 /// </summary>
 public unsafe class RowDotBenchmarks
 {
@@ -29,10 +31,35 @@ public unsafe class RowDotBenchmarks
         }
         _data = new KernelData(Type, rows: 2048, columns: 2048, tokens: 1);
         _kernel = Quantizer.DotKernel(Type, Level);
+        if (Type == GgmlType.F16)
+        {
+            // The kernels MatrixKernels decodes F16 with: float activations rounded to half values, and at
+            // AVX-512 also scaled by 2^112 (F16Format.DotScaled512).
+            _activations = (float*)NativeMemory.AlignedAlloc((nuint)(_data.Columns * sizeof(float)), 64);
+            if (Level == SimdLevel.Vector512)
+            {
+                F16Format.RoundAndScaleActivationRow(_data.FloatActivations, _activations, _data.Columns);
+                _kernel = &F16Format.DotScaled512;
+            }
+            else
+            {
+                F16Format.RoundActivationRow(_data.FloatActivations, _activations, _data.Columns);
+                _kernel = F16Format.RoundedSingleDotKernel(Level);
+            }
+        }
     }
 
+    private float* _activations;
+
+    private byte* Activations => _activations != null ? (byte*)_activations : _data.Activations;
+
     [GlobalCleanup]
-    public void Cleanup() => _data.Dispose();
+    public void Cleanup()
+    {
+        _data.Dispose();
+        NativeMemory.AlignedFree(_activations);
+        _activations = null;
+    }
 
     [Benchmark]
     public float DecodeMatrix()
@@ -40,7 +67,7 @@ public unsafe class RowDotBenchmarks
         float sum = 0;
         for (int r = 0; r < _data.Rows; r++)
         {
-            sum += _kernel(_data.Weights + r * _data.RowBytes, _data.Activations, _data.Columns);
+            sum += _kernel(_data.Weights + r * _data.RowBytes, Activations, _data.Columns);
         }
         return sum;
     }
