@@ -29,7 +29,7 @@ public static unsafe partial class F16Format
     /// and its pair kernel may stand in for the row dot (same bits).
     /// </summary>
     internal static bool RunsRowsAt512 { get; } =
-        Avx512F.IsSupported && Avx512BW.IsSupported && Quantizer.DefaultLevel(Gguf.GgmlType.F16) == SimdLevel.Vector512;
+        Avx512F.IsSupported && Avx512BW.IsSupported && SimdCapabilities.Best == SimdLevel.Vector512; // F16's level
 
     /// <summary>destination[i] = (float)(half)source[i] * 2^112: the activations of <see cref="DotScaled512"/>.</summary>
     internal static void RoundAndScaleActivationRow(float* source, float* destination, int count)

@@ -345,7 +345,7 @@ public static unsafe partial class F16Format
     /// and a decode may read two rows at once (<see cref="DotVector256Pair{TActivations}"/>).
     /// </summary>
     internal static bool RunsRowsAtAvx2 { get; } =
-        Avx2.IsSupported && Quantizer.DefaultLevel(Gguf.GgmlType.F16) == SimdLevel.Vector256;
+        Avx2.IsSupported && SimdCapabilities.Best == SimdLevel.Vector256; // F16's level (WeightTypeTraits.DefaultLevel)
 
     /// <summary>Exact half -> float conversion of <paramref name="columns"/> halves (Inf/NaN included).</summary>
     internal static void ConvertRowToSingle(byte* halves, float* destination, int columns)

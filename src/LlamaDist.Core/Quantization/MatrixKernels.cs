@@ -132,7 +132,8 @@ public static unsafe class MatrixKernels
 
     /// <summary>Whether two matrices can run in one pass: same type, width and layout (so the same kernel and input).</summary>
     private static bool SharePass(in WeightMatrix a, in WeightMatrix b) =>
-        a.Type == b.Type && a.Columns == b.Columns && a.Layout == b.Layout;
+        a.Type == b.Type && a.Columns == b.Columns && a.Layout == b.Layout &&
+        a.Plan.Decode == b.Plan.Decode && a.Plan.Batch == b.Plan.Batch;
 
     private static void CheckMatrix(in WeightMatrix weights, ReadOnlySpan<float> x, Span<float> y, int n,
         string weightsName, string yName)
@@ -159,19 +160,11 @@ public static unsafe class MatrixKernels
         {
             throw new NotSupportedException($"{a.Layout} matrices need AVX2 and FMA, which this CPU lacks.");
         }
-        bool tiles = Q8TileKernels.IsSupportedFor(type);
+        MatrixPassKind kind = a.Plan.For(n); // chosen when the matrix was made (MatrixPlan)
+        // The int8 tile passes take activations in Q8TileKernels' extended layout.
+        bool tiles = kind is MatrixPassKind.Q8Tiles or MatrixPassKind.Q4_0Groups;
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
         bool converts = tiles || plan.ConvertsActivations;
-
-        MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
-            : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
-            : tiles ? MatrixPassKind.Q8Tiles
-            : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
-            : type == GgmlType.F16 && n > 1 && F16Gemm.Supports(SimdCapabilities.Best, columns)
-                ? MatrixPassKind.HalfGemm
-            : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAt512 ? MatrixPassKind.HalfRowPairs512
-            : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs
-                : MatrixPassKind.Rows;
 
         byte[]? scratch = converts ? ActivationScratch.Get(checked(n * activationRowBytes + 64)) : null;
         fixed (byte* scratchPointer = scratch)
@@ -257,24 +250,25 @@ public static unsafe class MatrixKernels
 
         public static RowKernel For(GgmlType weightType, int columns)
         {
-            GgmlType activationType = Quantizer.ActivationType(weightType);
+            WeightTypeTraits traits = WeightTypeTraits.TryGetWeightType(weightType) ?? throw Quantizer.Unsupported(weightType);
+            GgmlType activationType = traits.ActivationType!.Value;
             return weightType switch
             {
                 GgmlType.F32 => new RowKernel
                 {
-                    Dot = Quantizer.DotKernel(weightType, Quantizer.DefaultLevel(weightType)),
+                    Dot = traits.DefaultDotKernel,
                     ActivationRowBytes = columns * sizeof(float),
                     ConvertsActivations = false,
                 },
                 GgmlType.F16 => new RowKernel
                 {
-                    Dot = F16Format.RoundedSingleDotKernel(Quantizer.DefaultLevel(weightType)),
+                    Dot = F16Format.RoundedSingleDotKernel(traits.DefaultLevel),
                     ActivationRowBytes = columns * sizeof(float),
                     ConvertsActivations = true,
                 },
                 _ => new RowKernel
                 {
-                    Dot = Quantizer.DotKernel(weightType, Quantizer.DefaultLevel(weightType)),
+                    Dot = traits.DefaultDotKernel,
                     ActivationRowBytes = checked((int)GgmlTypeInfo.RowBytes(activationType, columns)),
                     ConvertsActivations = true,
                 },
@@ -311,18 +305,6 @@ public static unsafe class MatrixKernels
                 }
             }
         }
-    }
-
-    private enum MatrixPassKind
-    {
-        Rows,
-        HalfGemm, // F16 batches on AVX2 / AVX-512: F16Gemm (tinyBLAS numerics)
-        HalfRowPairs, // F16 decoding on AVX2: DecodeRowPairs over F16Format.DotVector256Pair
-        HalfRowPairs512, // F16 decoding on AVX-512: DecodeRowPairs over F16Format.DotScaled512Pair (scaled activations)
-        Q8Tiles,
-        KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
-        Q4_0Groups, // regrouped Q4_0: Q4_0RowGroups, decoding and batches alike
-        Q4_KGroups, // regrouped Q4_K: Q4_KRowGroups
     }
 
     /// <summary>
