@@ -174,7 +174,7 @@ public static unsafe class MatrixKernels
             {
                 activations = (byte*)(((nuint)scratchPointer + 63) & ~(nuint)63);
                 var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles,
-                    kind == MatrixPassKind.HalfRowPairs512);
+                    kind is MatrixPassKind.HalfRowPairs or MatrixPassKind.HalfRowPairs512);
                 if (n == 1)
                 {
                     convert.Execute(0, 1);
@@ -372,8 +372,8 @@ public static unsafe class MatrixKernels
                         Tokens, output, start, end);
                     break;
                 case MatrixPassKind.HalfRowPairs:
-                    DecodeRowPairs.Run(&F16Format.DotVector256Pair<F16Format.RoundedSingleActivations>, Columns, Kernel,
-                        Columns, weights, rowBytes, Activations, output, start, end);
+                    DecodeRowPairs.Run(&F16Format.DotScaled256Pair, Columns, &F16Format.DotScaled256, Columns, weights,
+                        rowBytes, Activations, output, start, end);
                     break;
                 case MatrixPassKind.HalfRowPairs512:
                     DecodeRowPairs.Run(&F16Format.DotScaled512Pair, Columns, &F16Format.DotScaled512, Columns, weights,

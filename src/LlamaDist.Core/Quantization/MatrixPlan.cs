@@ -11,7 +11,7 @@ internal enum MatrixPassKind
     /// <summary>F16 batches on AVX2 / AVX-512: <see cref="F16Gemm"/> (llamafile_sgemm's numerics).</summary>
     HalfGemm,
 
-    /// <summary>F16 decoding on AVX2: <see cref="DecodeRowPairs"/> over <see cref="F16Format.DotVector256Pair{TActivations}"/>.</summary>
+    /// <summary>F16 decoding on AVX2: <see cref="DecodeRowPairs"/> over <see cref="F16Format.DotScaled256Pair"/> (activations scaled by 2^112).</summary>
     HalfRowPairs,
 
     /// <summary>F16 decoding on AVX-512: <see cref="DecodeRowPairs"/> over <see cref="F16Format.DotScaled512Pair"/> (activations scaled by 2^112).</summary>

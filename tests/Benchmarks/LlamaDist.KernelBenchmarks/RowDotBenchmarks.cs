@@ -33,19 +33,11 @@ public unsafe class RowDotBenchmarks
         _kernel = Quantizer.DotKernel(Type, Level);
         if (Type == GgmlType.F16)
         {
-            // The kernels MatrixKernels decodes F16 with: float activations rounded to half values, and at
-            // AVX-512 also scaled by 2^112 (F16Format.DotScaled512).
+            // The kernels MatrixKernels decodes F16 with: float activations rounded to half values and scaled
+            // by 2^112 (F16Format.DotScaled256 / DotScaled512).
             _activations = (float*)NativeMemory.AlignedAlloc((nuint)(_data.Columns * sizeof(float)), 64);
-            if (Level == SimdLevel.Vector512)
-            {
-                F16Format.RoundAndScaleActivationRow(_data.FloatActivations, _activations, _data.Columns);
-                _kernel = &F16Format.DotScaled512;
-            }
-            else
-            {
-                F16Format.RoundActivationRow(_data.FloatActivations, _activations, _data.Columns);
-                _kernel = F16Format.RoundedSingleDotKernel(Level);
-            }
+            F16Format.RoundAndScaleActivationRow(_data.FloatActivations, _activations, _data.Columns);
+            _kernel = Level == SimdLevel.Vector512 ? &F16Format.DotScaled512 : &F16Format.DotScaled256;
         }
     }
 

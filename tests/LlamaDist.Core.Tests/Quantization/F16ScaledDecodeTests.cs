@@ -4,16 +4,24 @@ using Xunit;
 
 namespace LlamaDist.Core.Tests.Quantization;
 
-public unsafe class F16Decode512Tests
+public unsafe class F16ScaledDecodeTests
 {
-    [SkippableFact]
-    public void Scaled_row_and_pair_kernels_give_the_row_kernel_bits_for_every_kind_of_half()
+    [SkippableTheory]
+    [InlineData(SimdLevel.Vector256)]
+    [InlineData(SimdLevel.Vector512)]
+    public void Scaled_row_and_pair_kernels_give_the_row_kernel_bits_for_every_kind_of_half(SimdLevel level)
     {
-        Skip.IfNot(F16Format.RunsRowsAt512, "The scaled kernels only stand in for the AVX-512 row kernel, which this CPU does not run.");
-        delegate*<byte*, byte*, int, float> rowKernel = F16Format.RoundedSingleDotKernel(SimdLevel.Vector512);
+        // MatrixKernels decodes F16 through these kernels, two rows far apart at a time; each result must be the
+        // row kernel's at the same level, also where a row holds Inf or NaN (handed to the exact body).
+        Skip.IfNot(SimdCapabilities.IsSupported(level), $"This CPU does not run {level}.");
+        delegate*<byte*, byte*, int, float> rowKernel = F16Format.RoundedSingleDotKernel(level);
+        delegate*<byte*, byte*, int, float> scaledKernel =
+            level == SimdLevel.Vector512 ? &F16Format.DotScaled512 : &F16Format.DotScaled256;
+        delegate*<byte*, long, byte*, int, float*, void> pairKernel =
+            level == SimdLevel.Vector512 ? &F16Format.DotScaled512Pair : &F16Format.DotScaled256Pair;
         // Lengths with and without leftovers past the 64-wide steps; specials: none, subnormal halves, Inf in
         // the first row, NaN in the second, the largest half.
-        foreach (int length in new[] { 64, 100, 320, 2048, 2100 })
+        foreach (int length in new[] { 7, 32, 64, 100, 320, 2048, 2100 })
         {
             float[] x = KernelTestData.RandomFloats(length, seed: length + 3, scale: 3f);
             x[length / 3] = 65504f;     // the largest half: x * 2^112 must still be finite
@@ -44,13 +52,13 @@ public unsafe class F16Decode512Tests
                 {
                     float* pair = stackalloc float[2];
                     long secondOffset = 2L * (length + 100);
-                    F16Format.DotScaled512Pair(w, secondOffset, (byte*)s, length, pair);
+                    pairKernel(w, secondOffset, (byte*)s, length, pair);
                     uint expectedFirst = Bits(rowKernel(w, (byte*)r, length));
                     uint expectedSecond = Bits(rowKernel(w + secondOffset, (byte*)r, length));
                     Assert.Equal(expectedFirst, Bits(pair[0]));
                     Assert.Equal(expectedSecond, Bits(pair[1]));
-                    Assert.Equal(expectedFirst, Bits(F16Format.DotScaled512(w, (byte*)s, length)));
-                    Assert.Equal(expectedSecond, Bits(F16Format.DotScaled512(w + secondOffset, (byte*)s, length)));
+                    Assert.Equal(expectedFirst, Bits(scaledKernel(w, (byte*)s, length)));
+                    Assert.Equal(expectedSecond, Bits(scaledKernel(w + secondOffset, (byte*)s, length)));
                 }
             }
         }

@@ -5,17 +5,18 @@ using System.Runtime.Intrinsics.X86;
 namespace LlamaDist.Core.Quantization;
 
 /// <summary>
-/// F16 decoding on AVX-512: <see cref="DotVector512{TActivations}"/>'s arithmetic (ggml_vec_dot_f16 on AVX-512:
-/// 64 per step, element i + 16j into accumulator j, GGML_F32x16_REDUCE, double leftovers) with a cheaper
-/// half -> float widening, two rows at a time.
+/// F16 decoding (AVX2 and AVX-512): the row dots' arithmetic (ggml_vec_dot_f16: <see cref="DotVector256{TActivations}"/>,
+/// 32 per step into four 8-lane accumulators, and <see cref="DotVector512{TActivations}"/>, 64 per step into four
+/// 16-lane ones; the same reductions and double leftovers) with a cheaper half -> float widening, two rows at a time.
 /// <para>Why: .NET exposes no vcvtph2ps, and the exact software widening (<see cref="HalfToSingle(Vector512{uint})"/>,
-/// 7 vector operations per 16 halves) made the AVX-512 row dot slower than the AVX2 one. Here each 16 halves
-/// cost 3: sign-extend (vpmovsxwd), shift left 13, mask to sign + 15 magnitude bits. That leaves a float equal to
-/// the half times 2^-112 (the half's exponent under the float's, not re-biased; subnormal halves become subnormal
-/// floats, still exact). The missing 2^112 is put into the activations once per token instead of once per weight
-/// (<see cref="RoundAndScaleActivationRow"/>): x' = x * 2^112 is exact (a half-rounded x is at most 65504, and
-/// 65504 * 2^112 is below float's maximum), and the FMA's product w * 2^-112 * x' = w * x is exact before its one
-/// rounding, so every accumulator holds the same bits as with exactly widened weights and plain activations.</para>
+/// 7 vector operations per vector of halves) made the AVX-512 row dot slower than the AVX2 one, whose finite path
+/// takes 4 (<see cref="WidenFinite"/>). Here each vector of halves costs 3: sign-extend (vpmovsxwd), shift left 13,
+/// mask to sign + 15 magnitude bits. That leaves a float equal to the half times 2^-112 (the half's exponent under
+/// the float's, not re-biased; subnormal halves become subnormal floats, still exact). The missing 2^112 is put into
+/// the activations once per token instead of once per weight (<see cref="RoundAndScaleActivationRow"/>):
+/// x' = x * 2^112 is exact (a half-rounded x is at most 65504, and 65504 * 2^112 is below float's maximum), and the
+/// FMA's product w * 2^-112 * x' = w * x is exact before its one rounding, so every accumulator holds the same bits
+/// as with exactly widened weights and plain activations.</para>
 /// <para>Inf/NaN halves would widen to finite values, so a running max of the doubled raw halves flags them and
 /// the row is redone exactly (<see cref="ScaledRoundedActivations"/> undoes the scale on load, exactly).</para>
 /// </summary>
@@ -25,21 +26,97 @@ public static unsafe partial class F16Format
     private static readonly float ActivationUnscale = BitConverter.UInt32BitsToSingle(0x07800000u); // 2^-112
 
     /// <summary>
+    /// <see cref="DotScaled512"/> on AVX2: bit-identical to <see cref="DotVector256{TActivations}"/> with the
+    /// unscaled rounded activations.
+    /// </summary>
+    internal static float DotScaled256(byte* weights, byte* activations, int columns)
+    {
+        short* w = (short*)weights;
+        float* x = (float*)activations;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<ushort> maxDoubled = Vector256<ushort>.Zero;
+        Vector256<int> mask = Vector256.Create(unchecked((int)0x8FFFE000));
+        int i = 0;
+        for (; i + 32 <= columns; i += 32)
+        {
+            Prefetch.Line(w + i);
+            maxDoubled = Avx2.Max(maxDoubled, MaxDoubled(w + i));
+            ScaledStep(w + i, x + i, mask, ref acc0, ref acc1, ref acc2, ref acc3);
+        }
+        if (AnyInfinityOrNaN(maxDoubled))
+        {
+            return DotVector256Exact<ScaledRoundedActivations>(weights, activations, columns);
+        }
+        return (float)AddLeftoversInDouble<ScaledRoundedActivations>(GgmlReductions.F32x8(acc0, acc1, acc2, acc3),
+            (ushort*)w, activations, i, columns);
+    }
+
+    /// <summary><see cref="DotScaled256"/> for two rows (the second <paramref name="secondRowOffset"/> bytes on) into y[0], y[1].</summary>
+    internal static void DotScaled256Pair(byte* weights, long secondRowOffset, byte* activations, int columns, float* y)
+    {
+        short* w = (short*)weights;
+        short* u = (short*)(weights + secondRowOffset);
+        float* x = (float*)activations;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<float> bcc0 = Vector256<float>.Zero, bcc1 = Vector256<float>.Zero;
+        Vector256<float> bcc2 = Vector256<float>.Zero, bcc3 = Vector256<float>.Zero;
+        Vector256<ushort> maxDoubled = Vector256<ushort>.Zero;
+        Vector256<int> mask = Vector256.Create(unchecked((int)0x8FFFE000));
+        int i = 0;
+        for (; i + 32 <= columns; i += 32)
+        {
+            Prefetch.Line(w + i);
+            Prefetch.Line(u + i);
+            maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(MaxDoubled(w + i), MaxDoubled(u + i)));
+            ScaledStep(w + i, x + i, mask, ref acc0, ref acc1, ref acc2, ref acc3);
+            ScaledStep(u + i, x + i, mask, ref bcc0, ref bcc1, ref bcc2, ref bcc3);
+        }
+        if (AnyInfinityOrNaN(maxDoubled))
+        {
+            y[0] = DotVector256Exact<ScaledRoundedActivations>((byte*)w, activations, columns);
+            y[1] = DotVector256Exact<ScaledRoundedActivations>((byte*)u, activations, columns);
+            return;
+        }
+        y[0] = (float)AddLeftoversInDouble<ScaledRoundedActivations>(GgmlReductions.F32x8(acc0, acc1, acc2, acc3),
+            (ushort*)w, activations, i, columns);
+        y[1] = (float)AddLeftoversInDouble<ScaledRoundedActivations>(GgmlReductions.F32x8(bcc0, bcc1, bcc2, bcc3),
+            (ushort*)u, activations, i, columns);
+    }
+
+    /// <summary>32 halves: halves i + 8j widened (times 2^-112) into accumulator j with activations i + 8j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaledStep(short* halves, float* x, Vector256<int> mask, ref Vector256<float> acc0,
+        ref Vector256<float> acc1, ref Vector256<float> acc2, ref Vector256<float> acc3)
+    {
+        acc0 = Vector256.FusedMultiplyAdd(WidenUnbiased(halves, mask), Vector256.Load(x), acc0);
+        acc1 = Vector256.FusedMultiplyAdd(WidenUnbiased(halves + 8, mask), Vector256.Load(x + 8), acc1);
+        acc2 = Vector256.FusedMultiplyAdd(WidenUnbiased(halves + 16, mask), Vector256.Load(x + 16), acc2);
+        acc3 = Vector256.FusedMultiplyAdd(WidenUnbiased(halves + 24, mask), Vector256.Load(x + 24), acc3);
+    }
+
+    /// <summary>Eight halves to floats equal to half * 2^-112 (finite halves): vpmovsxwd, vpslld 13, vpand.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> WidenUnbiased(short* halves, Vector256<int> mask) =>
+        ((Avx2.ConvertToVector256Int32(halves) << 13) & mask).AsSingle();
+
+    /// <summary>
     /// True when <see cref="MatrixKernels"/> runs F16 rows at the AVX-512 level, where <see cref="DotScaled512"/>
     /// and its pair kernel may stand in for the row dot (same bits).
     /// </summary>
     internal static bool RunsRowsAt512 { get; } =
         Avx512F.IsSupported && Avx512BW.IsSupported && SimdCapabilities.Best == SimdLevel.Vector512; // F16's level
 
-    /// <summary>destination[i] = (float)(half)source[i] * 2^112: the activations of <see cref="DotScaled512"/>.</summary>
+    /// <summary>destination[i] = (float)(half)source[i] * 2^112: the activations of the scaled decode kernels.</summary>
     internal static void RoundAndScaleActivationRow(float* source, float* destination, int count)
     {
         RoundActivationRow(source, destination, count);
-        Vector512<float> scale = Vector512.Create(ActivationScale);
+        Vector256<float> scale = Vector256.Create(ActivationScale);
         int i = 0;
-        for (; i + 16 <= count; i += 16)
+        for (; i + 8 <= count; i += 8)
         {
-            (Vector512.Load(destination + i) * scale).Store(destination + i);
+            (Vector256.Load(destination + i) * scale).Store(destination + i);
         }
         for (; i < count; i++)
         {
