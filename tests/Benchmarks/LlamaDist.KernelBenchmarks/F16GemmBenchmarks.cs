@@ -8,6 +8,7 @@ namespace LlamaDist.KernelBenchmarks;
 /// Prompt-shaped F16 work: 512 rows x 2048 columns against 64 tokens through <see cref="F16Gemm"/> on one
 /// thread, at each level (AVX2 4 x 3 tiles, AVX-512 4 x 6 tiles), panel conversion included.
 /// </summary>
+[MinColumn]
 public unsafe class F16GemmBenchmarks
 {
     private const int Tokens = 64;

@@ -11,6 +11,7 @@ namespace LlamaDist.KernelBenchmarks;
 /// at Q4_0, 8 MB at F16) is read from cache, so the figures compare the kernels' instruction streams, not memory.
 /// F16 runs the decode kernels <see cref="MatrixKernels"/> uses (float activations); the others the row dots.
 /// </summary>
+[MinColumn]
 public unsafe class RowDotBenchmarks
 {
     private KernelData _data = null!;
