@@ -8,7 +8,7 @@ namespace LlamaDist.Core.Quantization;
 /// GGML_TYPE_F16: IEEE binary16, 2 bytes per element. ggml pairs F16 weights with F16 activations (the float
 /// activations are rounded to half first), multiplies in float and accumulates in float.
 /// </summary>
-public static unsafe class F16Format
+public static unsafe partial class F16Format
 {
     /// <summary>Elements per block (plain types have blocks of one).</summary>
     public const int BlockSize = 1;
@@ -254,53 +254,6 @@ public static unsafe class F16Format
     }
 
     /// <summary>
-    /// <see cref="DotVector256{TActivations}"/> of two rows at once against the same activations: y[0] for the
-    /// row at <paramref name="weights"/>, y[1] for the row <paramref name="secondRowOffset"/> bytes further on.
-    /// Each row keeps its own four accumulators, reduction and leftovers, so both results equal the single-row
-    /// dot bit for bit. An Inf/NaN half in either row has both redone by the exact single-row body (one flag for
-    /// the pair keeps a register free in the loop; the exact body gives finite rows the same bits).
-    /// <para>Decoding passes two rows far apart (the two halves of a thread's range): two streams through
-    /// different parts of memory keep more reads in flight than one, and decoding waits on memory.</para>
-    /// </summary>
-    internal static void DotVector256Pair<TActivations>(byte* weights, long secondRowOffset, byte* activations,
-        int columns, float* y)
-        where TActivations : struct, IActivationRow
-    {
-        short* w = (short*)weights;
-        short* u = (short*)(weights + secondRowOffset);
-        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
-        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
-        Vector256<float> bcc0 = Vector256<float>.Zero, bcc1 = Vector256<float>.Zero;
-        Vector256<float> bcc2 = Vector256<float>.Zero, bcc3 = Vector256<float>.Zero;
-        Vector256<ushort> maxDoubled = Vector256<ushort>.Zero;
-        Vector256<int> mask = Vector256.Create(unchecked((int)0x8FFFE000)); // sign + 15 magnitude bits
-        Vector256<float> rebias = Vector256.Create(ScaleToInfinity);
-        int i = 0;
-        for (; i + 32 <= columns; i += 32)
-        {
-            Prefetch.Line(w + i);
-            Prefetch.Line(u + i);
-            maxDoubled = Avx2.Max(maxDoubled, Avx2.Max(MaxDoubled(w + i), MaxDoubled(u + i)));
-            Vector256<float> x0 = TActivations.Load256(activations, i);
-            Vector256<float> x1 = TActivations.Load256(activations, i + 8);
-            Vector256<float> x2 = TActivations.Load256(activations, i + 16);
-            Vector256<float> x3 = TActivations.Load256(activations, i + 24);
-            FiniteStep(w + i, x0, x1, x2, x3, mask, rebias, ref acc0, ref acc1, ref acc2, ref acc3);
-            FiniteStep(u + i, x0, x1, x2, x3, mask, rebias, ref bcc0, ref bcc1, ref bcc2, ref bcc3);
-        }
-        if (AnyInfinityOrNaN(maxDoubled))
-        {
-            y[0] = DotVector256Exact<TActivations>((byte*)w, activations, columns);
-            y[1] = DotVector256Exact<TActivations>((byte*)u, activations, columns);
-            return;
-        }
-        y[0] = (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(acc0, acc1, acc2, acc3), (ushort*)w,
-            activations, i, columns);
-        y[1] = (float)AddLeftoversInDouble<TActivations>(GgmlReductions.F32x8(bcc0, bcc1, bcc2, bcc3), (ushort*)u,
-            activations, i, columns);
-    }
-
-    /// <summary>
     /// One 32-half step of the finite dot: halves i + 8j (j = 0..3) at <paramref name="halves"/> widened and
     /// multiplied into accumulator j with activation vector j, as ggml_vec_dot_f16 lays them out.
     /// </summary>
@@ -342,10 +295,10 @@ public static unsafe class F16Format
     /// True when <see cref="MatrixKernels"/> runs F16 rows at the AVX2 level, where the kernels that give the same
     /// bits as its row dot may stand in for it: a batch may convert each weight row to floats once
     /// (<see cref="ConvertRowToSingle"/>) and dot it with every token through <see cref="DotConvertedVector256"/>,
-    /// and a decode may read two rows at once (<see cref="DotVector256Pair{TActivations}"/>).
+    /// and a decode may read two rows at once (<see cref="DotScaled256Pair"/>).
     /// </summary>
     internal static bool RunsRowsAtAvx2 { get; } =
-        Avx2.IsSupported && Quantizer.DefaultLevel(Gguf.GgmlType.F16) == SimdLevel.Vector256;
+        Avx2.IsSupported && SimdCapabilities.Best == SimdLevel.Vector256; // F16's level (WeightTypeTraits.DefaultLevel)
 
     /// <summary>Exact half -> float conversion of <paramref name="columns"/> halves (Inf/NaN included).</summary>
     internal static void ConvertRowToSingle(byte* halves, float* destination, int columns)

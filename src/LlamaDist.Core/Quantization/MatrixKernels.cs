@@ -12,7 +12,9 @@ namespace LlamaDist.Core.Quantization;
 /// which compute the same values two weight rows or four tokens at a time). The exceptions are Q4_0 batches on
 /// AVX2 and regrouped matrices (<see cref="WeightLayout.Q4_0RowGroups"/>, <see cref="WeightLayout.Q4_KRowGroups"/>):
 /// <see cref="Q4_0RowGroups"/> / <see cref="Q4_KRowGroups"/> sum each (sub-)block exactly for eight rows at once,
-/// which changes the float rounding (not the products), as llama.cpp's own repacked paths do. <see cref="MatMul2"/> /
+/// which changes the float rounding (not the products), as llama.cpp's own repacked paths do; and F16 batches on
+/// AVX2 / AVX-512, which run <see cref="F16Gemm"/> with llamafile_sgemm's one-accumulator-per-output numerics (what
+/// llama.cpp computes for a batch), not the row dot's four accumulators. <see cref="MatMul2"/> /
 /// <see cref="MatMul3"/> convert a shared input once for several matrices and run them as one parallel pass. No
 /// allocation per call (the converted activations live in a pooled buffer).
 /// </summary>
@@ -130,7 +132,8 @@ public static unsafe class MatrixKernels
 
     /// <summary>Whether two matrices can run in one pass: same type, width and layout (so the same kernel and input).</summary>
     private static bool SharePass(in WeightMatrix a, in WeightMatrix b) =>
-        a.Type == b.Type && a.Columns == b.Columns && a.Layout == b.Layout;
+        a.Type == b.Type && a.Columns == b.Columns && a.Layout == b.Layout &&
+        a.Plan.Decode == b.Plan.Decode && a.Plan.Batch == b.Plan.Batch;
 
     private static void CheckMatrix(in WeightMatrix weights, ReadOnlySpan<float> x, Span<float> y, int n,
         string weightsName, string yName)
@@ -157,7 +160,9 @@ public static unsafe class MatrixKernels
         {
             throw new NotSupportedException($"{a.Layout} matrices need AVX2 and FMA, which this CPU lacks.");
         }
-        bool tiles = Q8TileKernels.IsSupportedFor(type);
+        MatrixPassKind kind = a.Plan.For(n); // chosen when the matrix was made (MatrixPlan)
+        // The int8 tile passes take activations in Q8TileKernels' extended layout.
+        bool tiles = kind is MatrixPassKind.Q8Tiles or MatrixPassKind.Q4_0Groups;
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
         bool converts = tiles || plan.ConvertsActivations;
 
@@ -168,7 +173,8 @@ public static unsafe class MatrixKernels
             if (converts)
             {
                 activations = (byte*)(((nuint)scratchPointer + 63) & ~(nuint)63);
-                var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles);
+                var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles,
+                    kind is MatrixPassKind.HalfRowPairs or MatrixPassKind.HalfRowPairs512);
                 if (n == 1)
                 {
                     convert.Execute(0, 1);
@@ -179,14 +185,6 @@ public static unsafe class MatrixKernels
                 }
             }
 
-            MatrixPassKind kind = a.Layout == WeightLayout.Q4_0RowGroups ? MatrixPassKind.Q4_0Groups
-                : a.Layout == WeightLayout.Q4_KRowGroups ? MatrixPassKind.Q4_KGroups
-                : tiles ? MatrixPassKind.Q8Tiles
-                : KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles
-                : type == GgmlType.F16 && n > 1 && F16Format.RunsRowsAtAvx2 && columns <= MaxConvertedRowColumns
-                    ? MatrixPassKind.ConvertedHalf
-                : type == GgmlType.F16 && n == 1 && F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs
-                    : MatrixPassKind.Rows;
             var work = new FusedWork
             {
                 Kind = kind,
@@ -215,6 +213,10 @@ public static unsafe class MatrixKernels
             if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
             {
                 work.RowsPerIndex = RowGroupVectors.RowGroup;
+            }
+            else if (kind == MatrixPassKind.HalfGemm && ((a.Rows | work.Rows1 | work.Rows2) % F16Gemm.RowBlock) == 0)
+            {
+                work.RowsPerIndex = F16Gemm.RowBlock;
             }
             else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
                 ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
@@ -248,24 +250,25 @@ public static unsafe class MatrixKernels
 
         public static RowKernel For(GgmlType weightType, int columns)
         {
-            GgmlType activationType = Quantizer.ActivationType(weightType);
+            WeightTypeTraits traits = WeightTypeTraits.TryGetWeightType(weightType) ?? throw Quantizer.Unsupported(weightType);
+            GgmlType activationType = traits.ActivationType!.Value;
             return weightType switch
             {
                 GgmlType.F32 => new RowKernel
                 {
-                    Dot = Quantizer.DotKernel(weightType, Quantizer.DefaultLevel(weightType)),
+                    Dot = traits.DefaultDotKernel,
                     ActivationRowBytes = columns * sizeof(float),
                     ConvertsActivations = false,
                 },
                 GgmlType.F16 => new RowKernel
                 {
-                    Dot = F16Format.RoundedSingleDotKernel(Quantizer.DefaultLevel(weightType)),
+                    Dot = F16Format.RoundedSingleDotKernel(traits.DefaultLevel),
                     ActivationRowBytes = columns * sizeof(float),
                     ConvertsActivations = true,
                 },
                 _ => new RowKernel
                 {
-                    Dot = Quantizer.DotKernel(weightType, Quantizer.DefaultLevel(weightType)),
+                    Dot = traits.DefaultDotKernel,
                     ActivationRowBytes = checked((int)GgmlTypeInfo.RowBytes(activationType, columns)),
                     ConvertsActivations = true,
                 },
@@ -275,7 +278,7 @@ public static unsafe class MatrixKernels
 
     /// <summary>Converts token rows [start, end) of the float activations to the kernel's activation layout.</summary>
     private readonly struct ConvertWork(GgmlType weightType, float* source, int columns, byte* destination,
-        int destinationRowBytes, bool tiles) : IRangeWork
+        int destinationRowBytes, bool tiles, bool scaledHalves) : IRangeWork
     {
         public void Execute(int start, int end)
         {
@@ -286,6 +289,10 @@ public static unsafe class MatrixKernels
                 if (tiles)
                 {
                     Q8TileKernels.QuantizeRow(sourceRow, destinationRow, columns, weightType == GgmlType.Q4_0);
+                }
+                else if (scaledHalves)
+                {
+                    F16Format.RoundAndScaleActivationRow(sourceRow, (float*)destinationRow, columns);
                 }
                 else if (weightType == GgmlType.F16)
                 {
@@ -298,17 +305,6 @@ public static unsafe class MatrixKernels
                 }
             }
         }
-    }
-
-    private enum MatrixPassKind
-    {
-        Rows,
-        ConvertedHalf,
-        HalfRowPairs, // F16 decoding on AVX2: DecodeRowPairs over F16Format.DotVector256Pair
-        Q8Tiles,
-        KQuantTiles, // Q4_K / Q6_K on AVX2: KQuantTileKernels
-        Q4_0Groups, // regrouped Q4_0: Q4_0RowGroups, decoding and batches alike
-        Q4_KGroups, // regrouped Q4_K: Q4_KRowGroups
     }
 
     /// <summary>
@@ -376,12 +372,16 @@ public static unsafe class MatrixKernels
                         Tokens, output, start, end);
                     break;
                 case MatrixPassKind.HalfRowPairs:
-                    DecodeRowPairs.Run(&F16Format.DotVector256Pair<F16Format.RoundedSingleActivations>, Columns, Kernel,
-                        Columns, weights, rowBytes, Activations, output, start, end);
+                    DecodeRowPairs.Run(&F16Format.DotScaled256Pair, Columns, &F16Format.DotScaled256, Columns, weights,
+                        rowBytes, Activations, output, start, end);
                     break;
-                case MatrixPassKind.ConvertedHalf:
-                    new ConvertedHalfRowsWork(weights, rowBytes, rows, Columns, (float*)Activations, Tokens, output)
-                        .Execute(start, end);
+                case MatrixPassKind.HalfRowPairs512:
+                    DecodeRowPairs.Run(&F16Format.DotScaled512Pair, Columns, &F16Format.DotScaled512, Columns, weights,
+                        rowBytes, Activations, output, start, end);
+                    break;
+                case MatrixPassKind.HalfGemm:
+                    F16Gemm.Rows(SimdCapabilities.Best, weights, rowBytes, rows, Columns, (float*)Activations, Tokens,
+                        output, start, end);
                     break;
                 default:
                     new RowsWork(Kernel, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes, Tokens, output)
@@ -500,54 +500,6 @@ public static unsafe class MatrixKernels
                 for (; t < tokenEnd; t++)
                 {
                     output[(long)t * rows + r] = Q8TileKernels.Q8_0Dot1(weightRow, activations + (long)t * activationRowBytes, blocks);
-                }
-            }
-        }
-    }
-
-    // Widest F16 row converted to floats on the stack by ConvertedHalfRowsWork (64 KB).
-    private const int MaxConvertedRowColumns = 16384;
-
-    /// <summary>
-    /// F16 batches on AVX2: each weight row [start, end) is converted to floats once and then dotted with every
-    /// token (float activations [tokens, columns], already rounded to half values), instead of converting the
-    /// row again for each token. Bit-identical to <see cref="RowsWork"/> with the F16 kernel
-    /// (<see cref="F16Format.DotConvertedVector256"/> keeps its accumulators and order).
-    /// </summary>
-    private readonly struct ConvertedHalfRowsWork(byte* weights, long weightRowBytes, int rows, int columns,
-        float* activations, int tokens, float* output) : IRangeWork
-    {
-        public void Execute(int start, int end)
-        {
-            // A tile of converted rows (at most 64 KB, L2-resident) meets each token's activations while that
-            // token row sits in L1.
-            int tileRows = Math.Max(1, MaxConvertedRowColumns / columns);
-            float* tile = stackalloc float[tileRows * columns];
-            for (int tileStart = start; tileStart < end; tileStart += tileRows)
-            {
-                int tileEnd = Math.Min(end, tileStart + tileRows);
-                for (int r = tileStart; r < tileEnd; r++)
-                {
-                    F16Format.ConvertRowToSingle(weights + r * weightRowBytes, tile + (long)(r - tileStart) * columns, columns);
-                }
-                int t = 0;
-                for (; t + 3 <= tokens; t += 3)
-                {
-                    float* activationRows = activations + (long)t * columns;
-                    for (int r = tileStart; r < tileEnd; r++)
-                    {
-                        F16Format.DotConverted1x3(tile + (long)(r - tileStart) * columns, activationRows, columns,
-                            columns, output + (long)t * rows + r, rows);
-                    }
-                }
-                for (; t < tokens; t++)
-                {
-                    float* activationRow = activations + (long)t * columns;
-                    for (int r = tileStart; r < tileEnd; r++)
-                    {
-                        output[(long)t * rows + r] =
-                            F16Format.DotConvertedVector256(tile + (long)(r - tileStart) * columns, activationRow, columns);
-                    }
                 }
             }
         }

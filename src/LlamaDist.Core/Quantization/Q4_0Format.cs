@@ -165,8 +165,20 @@ public static unsafe class Q4_0Format
         return Int8Dot.HorizontalSum(acc);
     }
 
-    /// <summary>AVX-512BW: two blocks per 512-bit register, an odd last block through the AVX2 step.</summary>
+    /// <summary>
+    /// AVX-512BW: two blocks per 512-bit register, an odd last block through the AVX2 step. Where the CPU has
+    /// AVX-VNNI (and .NET 10 offers no 512-bit vpdpbusd), <see cref="DotVector512AsHalves"/> gives the same bits
+    /// faster.
+    /// </summary>
     internal static float DotVector512(byte* weights, byte* activations, int columns)
+    {
+        return AvxVnni.IsSupported
+            ? DotVector512AsHalves(weights, activations, columns)
+            : DotVector512Wide(weights, activations, columns);
+    }
+
+    /// <summary><see cref="DotVector512"/> in 512-bit registers (CPUs without AVX-VNNI).</summary>
+    internal static float DotVector512Wide(byte* weights, byte* activations, int columns)
     {
         int blocks = columns / BlockSize;
         Vector512<float> acc = Vector512<float>.Zero;
@@ -185,6 +197,31 @@ public static unsafe class Q4_0Format
             acc = Vector512.FusedMultiplyAdd(scales, Int8Dot.MulSumPairs(wq, aq), acc);
         }
         Vector256<float> acc256 = acc.GetLower() + acc.GetUpper();
+        if (b < blocks)
+        {
+            acc256 = AccumulateBlock256(weights + b * BlockBytes, activations + b * Q8_0Format.BlockBytes, acc256);
+        }
+        return Int8Dot.HorizontalSum(acc256);
+    }
+
+    /// <summary>
+    /// <see cref="DotVector512"/> as two 256-bit accumulators: even blocks in one (the 512-bit register's lanes
+    /// 0-7), odd blocks in the other (lanes 8-15), each block through the AVX-VNNI step, then even + odd as the
+    /// 512-bit version folds its halves: the same FMAs lane for lane, so the same result bit for bit. The
+    /// 512-bit sequence needs vpabsb, a compare + subtract + blend for the missing vpsignb, vpmaddubsw and
+    /// vpmaddwd per 64 pairs; this one needs vpabsb, vpsignb, vpdpbusd per 32 (docs/KERNELS.md).
+    /// </summary>
+    internal static float DotVector512AsHalves(byte* weights, byte* activations, int columns)
+    {
+        int blocks = columns / BlockSize;
+        Vector256<float> even = Vector256<float>.Zero, odd = Vector256<float>.Zero;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            even = AccumulateBlock256(weights + b * BlockBytes, activations + b * Q8_0Format.BlockBytes, even);
+            odd = AccumulateBlock256(weights + (b + 1) * BlockBytes, activations + (b + 1) * Q8_0Format.BlockBytes, odd);
+        }
+        Vector256<float> acc256 = even + odd;
         if (b < blocks)
         {
             acc256 = AccumulateBlock256(weights + b * BlockBytes, activations + b * Q8_0Format.BlockBytes, acc256);

@@ -28,6 +28,9 @@ public readonly unsafe struct WeightMatrix
     /// <summary>How the bytes are arranged: ggml rows, or regrouped for the kernels.</summary>
     public WeightLayout Layout { get; }
 
+    /// <summary>The matrix passes chosen for this matrix when it was made (from its type's traits, layout and width).</summary>
+    internal MatrixPlan Plan { get; }
+
     /// <summary>
     /// Wraps <paramref name="data"/>. Throws <see cref="ArgumentNullException"/> for a null pointer,
     /// <see cref="ArgumentOutOfRangeException"/> for non-positive sizes and <see cref="ArgumentException"/> when
@@ -62,6 +65,7 @@ public readonly unsafe struct WeightMatrix
                 nameof(layout));
         }
         Layout = layout;
+        Plan = MatrixPlan.Choose(type, layout, columns);
     }
 
     /// <summary>The bytes of row <paramref name="row"/>; only a matrix in <see cref="WeightLayout.Rows"/> has them.</summary>

@@ -213,53 +213,6 @@ public class F16FormatTests
         }
     }
 
-    [SkippableFact]
-    public unsafe void The_two_row_decode_kernel_gives_each_row_the_row_kernel_bits()
-    {
-        // MatrixKernels decodes F16 two rows at a time (DotVector256Pair), rows far apart; each result must be the
-        // row kernel's, also where a row holds Inf or NaN (the pair's fast path must hand that row to the exact one).
-        Skip.IfNot(F16Format.RunsRowsAtAvx2, "The pair kernel only stands in for the AVX2 row kernel, which this CPU does not run.");
-        delegate*<byte*, byte*, int, float> rowKernel = F16Format.RoundedSingleDotKernel(SimdLevel.Vector256);
-        foreach (int length in KernelTestData.SweepLengths(1).Where(n => n % 7 == 0 || n % 32 == 0))
-        {
-            float[] x = KernelTestData.RandomFloats(length, seed: length + 3, scale: 3f);
-            var rounded = new float[length];
-            fixed (float* source = x)
-            fixed (float* destination = rounded)
-            {
-                F16Format.RoundActivationRow(source, destination, length);
-            }
-            // Row A, a gap of 100 halves, row B: the second row is found by its byte offset, not by the row length.
-            foreach ((ushort special, bool inFirst) in new[] { ((ushort)0, true), ((ushort)0x7C00, true), ((ushort)0xFE01, false) })
-            {
-                byte[] rows = KernelTestData.Quantize(GgmlType.F16,
-                    KernelTestData.RandomFloats(2 * length + 100, seed: length, scale: 1f));
-                if (special != 0)
-                {
-                    int index = (inFirst ? 0 : length + 100) + length / 2;
-                    BitConverter.TryWriteBytes(rows.AsSpan(2 * index), special);
-                }
-                var y = new float[2];
-                fixed (byte* w = rows)
-                fixed (float* a = rounded)
-                fixed (float* yp = y)
-                {
-                    F16Format.DotVector256Pair<F16Format.RoundedSingleActivations>(w, 2L * (length + 100), (byte*)a, length, yp);
-                    float first = rowKernel(w, (byte*)a, length);
-                    float second = rowKernel(w + 2L * (length + 100), (byte*)a, length);
-                    Assert.True(BitConverter.SingleToUInt32Bits(first) == BitConverter.SingleToUInt32Bits(y[0]),
-                        $"length {length}, special 0x{special:X4}: first row {y[0]} vs {first}");
-                    Assert.True(BitConverter.SingleToUInt32Bits(second) == BitConverter.SingleToUInt32Bits(y[1]),
-                        $"length {length}, special 0x{special:X4}: second row {y[1]} vs {second}");
-                }
-                if (special == 0x7C00)
-                {
-                    Assert.True(float.IsInfinity(y[0]) || float.IsNaN(y[0]), $"length {length}: {y[0]}");
-                }
-            }
-        }
-    }
-
     private static void AssertSameFloat(uint expectedBits, float actual, int halfBits)
     {
         float expected = BitConverter.UInt32BitsToSingle(expectedBits);

@@ -1,0 +1,79 @@
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Quantization;
+using Xunit;
+
+namespace LlamaDist.Core.Tests.Quantization;
+
+public unsafe class F16GemmTests
+{
+    public static IEnumerable<object[]> Levels() =>
+        new[] { SimdLevel.Vector256, SimdLevel.Vector512 }.Select(level => new object[] { level });
+
+    [SkippableTheory]
+    [MemberData(nameof(Levels))]
+    public void Every_tile_and_remainder_equals_the_one_accumulator_reference_bit_for_bit(SimdLevel level)
+    {
+        Skip.IfNot(SimdCapabilities.IsSupported(level), $"This CPU does not run {level}.");
+        // 4096 columns leaves one block per tile (rows of 16 KB: the panel budget holds two blocks); 320 puts
+        // several blocks in a tile. 13 rows end a tile and a block unevenly (validRows 1); 13 tokens leave a
+        // remainder after the 6- and 3-token kernels. A range that starts mid-matrix checks the addressing.
+        foreach (int columns in new[] { 320, 4096 })
+        {
+            const int rows = 13, tokens = 13;
+            float[] values = KernelTestData.RandomFloats(rows * columns, seed: columns, scale: 0.5f);
+            values[5 * columns + 17] = float.PositiveInfinity; // exact conversion: Inf reaches its row's outputs
+            byte[] matrix = KernelTestData.Quantize(GgmlType.F16, values);
+            float[] activations = KernelTestData.RandomFloats(tokens * columns, seed: 9, scale: 2f)
+                .Select(v => F16Format.ToSingle(F16Format.FromSingle(v))).ToArray();
+            var y = new float[tokens * rows];
+            Array.Fill(y, -7f);
+            fixed (byte* w = matrix)
+            fixed (float* x = activations)
+            fixed (float* output = y)
+            {
+                long rowBytes = columns * 2;
+                F16Gemm.Rows(level, w, rowBytes, rows, columns, x, tokens, output, 1, rows);
+                for (int t = 0; t < tokens; t++)
+                {
+                    Assert.Equal(-7f, y[t * rows]); // row 0 is outside the range
+                    for (int r = 1; r < rows; r++)
+                    {
+                        float expected = F16Gemm.ReferenceDot(level, w + r * rowBytes, x + t * columns, columns);
+                        Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(y[t * rows + r]),
+                            $"{level} {columns} columns, token {t} row {r}: {y[t * rows + r]:R} vs {expected:R}");
+                    }
+                }
+            }
+        }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Levels))]
+    public void The_reference_is_the_exact_dot_within_float_summation_error(SimdLevel level)
+    {
+        Skip.IfNot(SimdCapabilities.IsSupported(level), $"This CPU does not run {level}.");
+        const int columns = 1024;
+        float[] w = KernelTestData.RandomFloats(columns, seed: 4, scale: 1f);
+        byte[] row = KernelTestData.Quantize(GgmlType.F16, w);
+        float[] widened = KernelTestData.Dequantize(GgmlType.F16, row, columns);
+        float[] x = KernelTestData.RandomFloats(columns, seed: 5, scale: 1f)
+            .Select(v => F16Format.ToSingle(F16Format.FromSingle(v))).ToArray();
+        fixed (byte* weights = row)
+        fixed (float* activations = x)
+        {
+            float result = F16Gemm.ReferenceDot(level, weights, activations, columns);
+            var (exact, absoluteSum) = KernelTestData.ExactDot(widened, x);
+            Assert.True(Math.Abs(result - exact) <= KernelTestData.SummationTolerance(columns, absoluteSum),
+                $"{result} vs {exact}");
+        }
+    }
+
+    [Fact]
+    public void Only_whole_vectors_per_row_run_the_gemm()
+    {
+        Assert.False(F16Gemm.Supports(SimdLevel.Scalar, 4096));
+        Assert.False(F16Gemm.Supports(SimdLevel.Vector128, 4096));
+        Assert.False(F16Gemm.Supports(SimdLevel.Vector512, 4104)); // 4104 = 16 x 256 + 8
+        Assert.Equal(SimdCapabilities.IsSupported(SimdLevel.Vector256), F16Gemm.Supports(SimdLevel.Vector256, 4104));
+    }
+}
