@@ -13,6 +13,6 @@ public sealed record RingOptions
 
     public required int VocabularySize { get; init; }
 
-    /// <summary>F16 by default (n_embd x 2 bytes per token per hop); F32 for exact hand-offs.</summary>
-    public ActivationEncoding Encoding { get; init; } = ActivationEncoding.F16;
+    /// <summary>F32 by default (exact, n_embd x 4 bytes per token per hop); F16 or Q8_0 for slow links.</summary>
+    public ActivationEncoding Encoding { get; init; } = ActivationEncoding.F32;
 }

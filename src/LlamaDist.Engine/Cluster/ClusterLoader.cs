@@ -35,7 +35,8 @@ internal static class ClusterLoader
         {
             "F16" => ActivationEncoding.F16,
             "F32" => ActivationEncoding.F32,
-            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F16 or F32.", nameof(request.ActivationEncoding)),
+            "Q8_0" => ActivationEncoding.Q80,
+            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F32, F16 or Q8_0.", nameof(request.ActivationEncoding)),
         };
 
         var file = GgufFile.Open(path);

@@ -60,7 +60,12 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     /// <summary>How the layers were divided: Auto, Even, Memory or Explicit.</summary>
     public string Split { get; }
 
-    public string ActivationEncoding => encoding == Distributed.Protocol.ActivationEncoding.F32 ? "F32" : "F16";
+    public string ActivationEncoding => encoding switch
+    {
+        Distributed.Protocol.ActivationEncoding.F16 => "F16",
+        Distributed.Protocol.ActivationEncoding.Q80 => "Q8_0",
+        _ => "F32",
+    };
 
     public double LoadMs { get; }
 

@@ -21,8 +21,11 @@ public sealed class ClusterRequest
     /// <summary>Threads of the local stage; 0 means one per physical core.</summary>
     public int Threads { get; init; }
 
-    /// <summary>F16 (default, n_embd x 2 bytes per token per hop) or F32 (exact hand-off between stages).</summary>
-    public string ActivationEncoding { get; init; } = "F16";
+    /// <summary>
+    /// F32 (default: exact, n_embd x 4 bytes per token per hop, output identical to a local run), F16 (half the
+    /// bytes) or Q8_0 (about a quarter); docs/RELIABILITY.md measures what the smaller ones cost.
+    /// </summary>
+    public string ActivationEncoding { get; init; } = "F32";
 
     /// <summary>Tokens of KV cache the plan reserves memory for per session.</summary>
     public int PlanContextSize { get; init; } = 4096;

@@ -24,10 +24,10 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 
-    /// <summary>With -Worker: F16 or F32 hidden states between nodes.</summary>
+    /// <summary>With -Worker: F32 (exact, the default), F16 or Q8_0 hidden states between nodes.</summary>
     [Parameter(ParameterSetName = WorkerSet)]
-    [ValidateSet("F16", "F32")]
-    public string ActivationEncoding { get; set; } = "F16";
+    [ValidateSet("F32", "F16", "Q8_0")]
+    public string ActivationEncoding { get; set; } = "F32";
 
     /// <summary>Most tokens to generate (llama.cpp -n).</summary>
     [Parameter]

@@ -49,10 +49,13 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateRange(1, 1024)]
     public int Threads { get; set; }
 
-    /// <summary>How hidden states travel: F16 (half the bytes) or F32 (exactly the local values).</summary>
+    /// <summary>
+    /// How hidden states travel between nodes: F32 (the default: exactly the local values, so output identical to
+    /// one machine's), F16 (half the bytes) or Q8_0 (ggml's 8-bit blocks, about a quarter), for slow links.
+    /// </summary>
     [Parameter]
-    [ValidateSet("F16", "F32")]
-    public string ActivationEncoding { get; set; } = "F16";
+    [ValidateSet("F32", "F16", "Q8_0")]
+    public string ActivationEncoding { get; set; } = "F32";
 
     /// <summary>The cluster token the workers were started with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
     [Parameter]
