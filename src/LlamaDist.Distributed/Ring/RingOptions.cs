@@ -15,4 +15,10 @@ public sealed record RingOptions
 
     /// <summary>F32 by default (exact, n_embd x 4 bytes per token per hop); F16 or Q8_0 for slow links.</summary>
     public ActivationEncoding Encoding { get; init; } = ActivationEncoding.F32;
+
+    /// <summary>
+    /// A stage that gives no sign of life for this long is declared failed (see <see cref="StageWatchdog"/>),
+    /// even mid-step; null watches nothing (a broken stream is still noticed).
+    /// </summary>
+    public TimeSpan? StageTimeout { get; init; }
 }

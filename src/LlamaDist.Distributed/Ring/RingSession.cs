@@ -28,6 +28,8 @@ public sealed class RingSession : IDisposable
     private readonly AsyncDuplexStreamingCall<ForwardRequest, ForwardReply> results;
     private readonly Task<bool>? firstStreamEnded;
     private readonly float[]? localHidden;
+    private readonly StageWatchdog? watchdog;
+    private readonly HashSet<string> failedStages = new(StringComparer.Ordinal);
     private ulong sequence;
     private bool broken;
     private bool disposed;
@@ -50,7 +52,17 @@ public sealed class RingSession : IDisposable
         {
             localHidden = new float[options.MaxBatchTokens * options.EmbeddingLength];
         }
+        if (options.StageTimeout is { } timeout)
+        {
+            watchdog = new StageWatchdog(stages.Select(stage => stage.Worker).ToArray(), timeout);
+        }
     }
+
+    /// <summary>
+    /// The stage a failure was pinned on (<see cref="WorkerCallException.Endpoint"/> of what <see cref="Step"/>
+    /// threw), when the watchdog found one that is dead or frozen; null when the failure was not pinned.
+    /// </summary>
+    public string? FailedStage { get; private set; }
 
     public string SessionId { get; }
 
@@ -178,11 +190,35 @@ public sealed class RingSession : IDisposable
         catch (Exception exception) when (exception is WorkerCallException or RingBrokenException or RpcException or IOException)
         {
             broken = true;
+            // A stream's failure travels the ring and may surface on a healthy stage's stream (the one before the
+            // dead stage, or the result stream the last stage closes): blame the stage that does not answer.
+            if (FindCulprit(exception) is { } culprit && culprit != exception)
+            {
+                throw culprit;
+            }
             throw;
         }
 
         Position += tokens.Length;
         return ToResult(reply, clock.Elapsed.TotalMilliseconds, bytesSent);
+    }
+
+    private WorkerCallException? FindCulprit(Exception exception)
+    {
+        if (watchdog is null)
+        {
+            return exception as WorkerCallException;
+        }
+        var culprit = exception is WorkerCallException { Failure: WorkerFailure.Unreachable } pinned && watchdog.Failed.IsCompleted
+            && watchdog.Failed.Result.Endpoint == pinned.Endpoint
+            ? pinned
+            : watchdog.FindFailedAsync(CancellationToken.None).GetAwaiter().GetResult();
+        if (culprit is not null)
+        {
+            FailedStage = culprit.Endpoint;
+            failedStages.Add(culprit.Endpoint);
+        }
+        return culprit ?? exception as WorkerCallException;
     }
 
     /// <summary>The worker id the coordinator's own stage reports in <see cref="StageTiming"/>.</summary>
@@ -199,6 +235,15 @@ public sealed class RingSession : IDisposable
 
         var lastStage = stages[^1].Worker.Endpoint;
         var next = results.ResponseStream.MoveNext(cancellationToken);
+        if (watchdog is not null)
+        {
+            // A stage that stops answering mid-step ends the wait here, not at the transport's keep-alive.
+            var waits = firstStreamEnded is null ? new Task[] { next, watchdog.Failed } : [next, firstStreamEnded, watchdog.Failed];
+            if (await Task.WhenAny(waits).ConfigureAwait(false) == watchdog.Failed)
+            {
+                throw await watchdog.Failed.ConfigureAwait(false);
+            }
+        }
         if (firstStreamEnded is not null)
         {
             var winner = await Task.WhenAny(next, firstStreamEnded).ConfigureAwait(false);
@@ -281,10 +326,10 @@ public sealed class RingSession : IDisposable
         {
             // The stream already failed; closing the sessions below still frees the workers' caches.
         }
-        foreach (var stage in stages)
-        {
-            CloseQuietly(stage.Worker, SessionId).GetAwaiter().GetResult();
-        }
+        watchdog?.Dispose();
+        // In parallel, and never with a stage found dead: a frozen one would hold every close for its timeout.
+        Task.WhenAll(stages.Where(stage => !failedStages.Contains(stage.Worker.Endpoint.ToString()))
+            .Select(stage => CloseQuietly(stage.Worker, SessionId))).GetAwaiter().GetResult();
         lifetime.Cancel();
         first.Dispose();
         if (!ReferenceEquals(first, results))
