@@ -23,23 +23,23 @@ namespace LlamaDist.Engine.Cluster;
 public sealed class ClusterModel : IDisposable, IGenerationModel
 {
     private readonly GgufFile file;
-    private readonly IReadOnlyList<RingStage> stages;
-    private readonly LlamaForward? localForward;
+    private readonly ClusterTopology topology;
     private readonly ComputeThreads? localThreads;
     private readonly ActivationEncoding encoding;
     private readonly LeaseKeeper leases;
     private bool disposed;
 
-    internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, IReadOnlyList<RingStage> stages,
-        IReadOnlyList<ClusterNode> nodes, LlamaForward? localForward, ComputeThreads? localThreads, ActivationEncoding encoding,
-        string split, double loadMs, LeaseKeeper leases)
+    internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, ClusterTopology topology,
+        IReadOnlyList<ClusterNode> nodes, ComputeThreads? localThreads, ActivationEncoding encoding,
+        string split, double loadMs, LeaseKeeper leases, ClusterRequest request)
     {
         this.leases = leases;
         this.file = file;
-        this.stages = stages;
-        this.localForward = localForward;
+        this.topology = topology;
         this.localThreads = localThreads;
         this.encoding = encoding;
+        Failover = request.Failover;
+        StageTimeout = request.StageTimeout;
         Config = config;
         Tokenizer = tokenizer;
         Summary = summary;
@@ -69,7 +69,26 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
 
     public double LoadMs { get; }
 
+    /// <summary>Whether a failed node's layers are reassigned mid-prompt (Reassign) or the prompt fails (None).</summary>
+    public FailoverMode Failover { get; }
+
+    /// <summary>How long a stage may give no sign of life before it is declared failed.</summary>
+    public TimeSpan StageTimeout { get; }
+
     public bool IsDisposed => disposed;
+
+    /// <summary>
+    /// Each node's health, every worker asked now (within the stage timeout): Healthy, or Down with what was
+    /// observed; a node that answers again serves its own layers again from the next prompt on.
+    /// </summary>
+    public IReadOnlyList<NodeHealth> Health(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var health = topology.Health(cancellationToken);
+        return Nodes.Select(node => node.Endpoint == ClusterLoader.LocalEndpoint
+            ? new NodeHealth(node.Endpoint, true, null)
+            : health.First(entry => entry.Endpoint == node.Endpoint) is var entry ? new NodeHealth(entry.Endpoint, entry.Healthy, entry.LastFailure) : null!).ToArray();
+    }
 
     /// <summary>Rounds of lease renewal so far (tests: renewals keep the workers' ranges alive).</summary>
     internal long LeaseRenewals => leases.Renewals;
@@ -78,7 +97,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     internal void StopRenewingLeases() => leases.Dispose();
 
     /// <summary>Threads of the local stage, or of the first worker when there is none.</summary>
-    public int Threads => localThreads?.ThreadCount ?? (int)stages[0].Worker.Handshake.Capabilities.Threads;
+    public int Threads => localThreads?.ThreadCount ?? (int)topology.Workers.First().Handshake.Capabilities.Threads;
 
     internal LlamaConfig Config { get; }
 
@@ -99,7 +118,17 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     public GenerationResult Generate(GenerationRequest request, Action<string>? onText = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return ExceptionTranslation.Run(Summary.Path, () => new GenerationLoop(this).Run(request, onText, cancellationToken));
+        return ExceptionTranslation.Run(Summary.Path, () =>
+        {
+            try
+            {
+                return new GenerationLoop(this).Run(request, onText, cancellationToken);
+            }
+            catch (FailoverExhaustedException exhausted)
+            {
+                throw PartialResults.Describe(this, request, exhausted);
+            }
+        });
     }
 
     /// <summary>The assistant's reply to a conversation, rendered with the model's chat template (or the one named).</summary>
@@ -125,19 +154,9 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             EmbeddingLength = Config.EmbeddingLength,
             VocabularySize = Config.VocabularySize,
             Encoding = encoding,
+            StageTimeout = StageTimeout,
         };
-        LlamaSession? localSession = localForward is null ? null : new LlamaSession(Config, localForward.Range, contextSize, batchSize);
-        try
-        {
-            var local = localSession is null ? null : new LocalStage(localForward!, localSession);
-            var ring = RingSession.OpenAsync(stages, local, options, CancellationToken.None).GetAwaiter().GetResult();
-            return new ClusterSequence(ring, localSession, Nodes);
-        }
-        catch
-        {
-            localSession?.Dispose();
-            throw;
-        }
+        return new ClusterSequence(topology, options, Failover == FailoverMode.Reassign);
     }
 
     public void Dispose()
@@ -148,19 +167,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         }
         disposed = true;
         leases.Dispose();
-        foreach (var stage in stages)
-        {
-            try
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                stage.Worker.ReleaseRangeAsync(stage.RangeHash, timeout.Token).GetAwaiter().GetResult();
-            }
-            catch (Exception exception) when (exception is WorkerCallException or OperationCanceledException)
-            {
-                // A worker that is gone has nothing left to free.
-            }
-            stage.Worker.Dispose();
-        }
+        topology.Dispose();
         localThreads?.Dispose();
         file.Dispose();
     }

@@ -27,6 +27,18 @@ public sealed class ClusterRequest
     /// </summary>
     public string ActivationEncoding { get; init; } = "F32";
 
+    /// <summary>Reassign (default): a failed node's layers move to the remaining nodes mid-prompt; None: the prompt fails.</summary>
+    public FailoverMode Failover { get; init; } = FailoverMode.Reassign;
+
+    /// <summary>
+    /// A stage that gives no sign of life (no answer to its health checks) for this long is declared failed, even
+    /// in the middle of a long prompt step; also the deadline of each handshake.
+    /// </summary>
+    public TimeSpan StageTimeout { get; init; } = DefaultStageTimeout;
+
+    /// <summary>Five seconds: far beyond a loaded worker's answer time, well below a user's patience.</summary>
+    public static readonly TimeSpan DefaultStageTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>Tokens of KV cache the plan reserves memory for per session.</summary>
     public int PlanContextSize { get; init; } = 4096;
 

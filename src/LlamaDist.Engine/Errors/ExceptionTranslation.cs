@@ -46,6 +46,7 @@ internal static class ExceptionTranslation
             WorkerFailure.CertificateRejected => LlamaErrorKind.WorkerCertificateRejected,
             _ => LlamaErrorKind.WorkerFailed,
         }, worker.Message, worker.Endpoint, worker),
+        Cluster.FailoverExhaustedException exhausted => new LlamaDistException(LlamaErrorKind.WorkerUnreachable, exhausted.Message, exhausted.Endpoint, exhausted),
         RingBrokenException ring => new LlamaDistException(LlamaErrorKind.WorkerFailed, ring.Message, modelPath, ring),
         PlanningException planning => new LlamaDistException(LlamaErrorKind.PlanningFailed, planning.Message, planning.Endpoint ?? modelPath, planning),
         WorkerStartException start => new LlamaDistException(start.Failure switch
