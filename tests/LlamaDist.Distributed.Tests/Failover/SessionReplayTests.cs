@@ -1,6 +1,6 @@
 using LlamaDist.Distributed.Ring;
 
-namespace LlamaDist.Distributed.Tests.Ring;
+namespace LlamaDist.Distributed.Tests.Failover;
 
 /// <summary>Replaying a session's steps onto a fresh evaluator: same tokens, same boundaries, same order.</summary>
 public sealed class SessionReplayTests

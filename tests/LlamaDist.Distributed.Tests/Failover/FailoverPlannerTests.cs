@@ -2,7 +2,7 @@ using LlamaDist.Core.Model;
 using LlamaDist.Distributed.Cluster;
 using LlamaDist.Distributed.Ring;
 
-namespace LlamaDist.Distributed.Tests.Ring;
+namespace LlamaDist.Distributed.Tests.Failover;
 
 /// <summary>Re-planning a ring without its failed nodes: survivors keep their layers, a neighbour takes the orphaned piece.</summary>
 public sealed class FailoverPlannerTests
