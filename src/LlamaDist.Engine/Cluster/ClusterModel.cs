@@ -120,6 +120,8 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         ObjectDisposedException.ThrowIf(disposed, this);
         return ExceptionTranslation.Run(Summary.Path, () =>
         {
+            var outer = promptCancellation.Value;
+            promptCancellation.Value = cancellationToken;
             try
             {
                 return new GenerationLoop(this).Run(request, onText, cancellationToken);
@@ -127,6 +129,10 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             catch (FailoverExhaustedException exhausted)
             {
                 throw PartialResults.Describe(this, request, exhausted);
+            }
+            finally
+            {
+                promptCancellation.Value = outer;
             }
         });
     }
@@ -145,6 +151,12 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         return ExceptionTranslation.Run(Summary.Path, () => new BenchmarkRunner(this).Run(request, progress, cancellationToken));
     }
 
+    /// <summary>
+    /// The cancellation of the prompt running on this thread (flows to the sequences it opens): a step in flight
+    /// is abandoned at once on Ctrl+C, and disposing the sequence frees its sessions on the workers right away.
+    /// </summary>
+    private static readonly AsyncLocal<CancellationToken> promptCancellation = new();
+
     IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize)
     {
         var options = new RingOptions
@@ -156,7 +168,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             Encoding = encoding,
             StageTimeout = StageTimeout,
         };
-        return new ClusterSequence(topology, options, Failover == FailoverMode.Reassign);
+        return new ClusterSequence(topology, options, Failover == FailoverMode.Reassign, promptCancellation.Value);
     }
 
     public void Dispose()

@@ -32,12 +32,15 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
     private StageStatistics[] current = [];
     private int hops;
 
-    public ClusterSequence(ClusterTopology topology, RingOptions options, bool failover)
+    private readonly CancellationToken cancellation;
+
+    public ClusterSequence(ClusterTopology topology, RingOptions options, bool failover, CancellationToken cancellation)
     {
         this.topology = topology;
         this.options = options;
         this.failover = failover;
-        OpenWithFailover(null, CancellationToken.None);
+        this.cancellation = cancellation;
+        OpenWithFailover(null, cancellation);
     }
 
     /// <summary>Most failovers one prompt may go through (each loses a node, or rebuilds a ring whose stream broke).</summary>
@@ -85,15 +88,15 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
             var clock = Stopwatch.StartNew();
             try
             {
-                var result = ring!.Step(step, output, CancellationToken.None);
+                var result = ring!.Step(step, output, cancellation);
                 replay.Record(step);
                 Record(result);
                 return result;
             }
-            catch (Exception exception) when (IsStageFailure(exception))
+            catch (Exception exception) when (!cancellation.IsCancellationRequested && IsStageFailure(exception))
             {
                 var failed = ring!.FailedStage;
-                OpenWithFailover(new Failure(exception, failed, clock.Elapsed.TotalMilliseconds), CancellationToken.None);
+                OpenWithFailover(new Failure(exception, failed, clock.Elapsed.TotalMilliseconds), cancellation);
                 if (localOnly is not null)
                 {
                     var logits = new float[options.VocabularySize];
@@ -179,7 +182,7 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
                 var endpoint = failure?.Endpoint ?? (failure?.Exception as WorkerCallException)?.Endpoint ?? "";
                 throw Exhausted(failure ?? new Failure(planning, null, 0), endpoint, planning.Message);
             }
-            catch (Exception exception) when (failover && (exception is RingBrokenException or WorkerCallException { Failure: WorkerFailure.Unreachable }
+            catch (Exception exception) when (!cancellationToken.IsCancellationRequested && failover && (exception is RingBrokenException or WorkerCallException { Failure: WorkerFailure.Unreachable }
                 || ring?.FailedStage is not null))
             {
                 // A node failed while the new ring was being built or replayed: plan again without it.

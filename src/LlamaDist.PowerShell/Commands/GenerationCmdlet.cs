@@ -106,7 +106,7 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
         if (ParameterSetName == WorkerSet)
         {
             RunEngine(() => loadedModel = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads,
-                ActivationEncoding, LoadProgressId, WorkerCredentials()), modelPath, terminating: true);
+                ActivationEncoding, LoadProgressId, WorkerCredentials(), Failover, StageTimeout), modelPath, terminating: true);
             return;
         }
 

@@ -1,5 +1,7 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Cluster;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Output;
 
@@ -26,12 +28,25 @@ public sealed class InvokeLlamaPromptCommand : GenerationCmdlet
         var request = CreateRequest(Prompt);
         RunEngine(() =>
         {
-            var result = LoadedModel switch
+            GenerationResult result;
+            try
             {
-                LocalModel local => local.Generate(request, StreamTarget, CancellationToken),
-                ClusterModel cluster => cluster.Generate(request, StreamTarget, CancellationToken),
-                _ => throw new InvalidOperationException("No model is loaded."),
-            };
+                result = LoadedModel switch
+                {
+                    LocalModel local => local.Generate(request, StreamTarget, CancellationToken),
+                    ClusterModel cluster => cluster.Generate(request, StreamTarget, CancellationToken),
+                    _ => throw new InvalidOperationException("No model is loaded."),
+                };
+            }
+            catch (LlamaDistException exception) when (exception.PartialResult is { } partial)
+            {
+                // The node that failed is the target; what was generated before rides on the exception.
+                EndStream();
+                var output = OutputMapping.ToPromptResult<LlamaPromptResult>(ModelName, Prompt, partial);
+                WriteError(new ErrorRecord(new LlamaPromptFailedException(exception.Message, output, exception),
+                    ErrorIds.For(exception.Kind), ErrorIds.CategoryFor(exception.Kind), exception.Target));
+                return;
+            }
             EndStream();
             WriteObject(OutputMapping.ToPromptResult<LlamaPromptResult>(ModelName, Prompt, result));
         }, Prompt);

@@ -57,6 +57,24 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateSet("F32", "F16", "Q8_0")]
     public string ActivationEncoding { get; set; } = "F32";
 
+    /// <summary>
+    /// What happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining nodes (or
+    /// this process with -IncludeLocal), the session's tokens are replayed to rebuild their KV caches, and
+    /// generation goes on with the same output, each failover recorded on the result; None: the prompt fails
+    /// naming the node, with the partial result on the error.
+    /// </summary>
+    [Parameter]
+    [ValidateSet("Reassign", "None")]
+    public string Failover { get; set; } = "Reassign";
+
+    /// <summary>
+    /// Seconds a node may give no sign of life (its health checks unanswered) before it counts as failed, even in
+    /// the middle of a long prompt step; 5 by default. Also bounds each handshake (three times this, at most 15 s).
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0.1, 3600.0)]
+    public double StageTimeout { get; set; } = 5;
+
     /// <summary>The cluster token the workers were started with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
     [Parameter]
     public System.Security.SecureString? Token { get; set; }
@@ -88,7 +106,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
         RunEngine(() =>
         {
             var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, workers, ResolveSinglePath);
-            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials);
+            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials, Failover, StageTimeout);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);
             WriteObject(output);

@@ -19,4 +19,8 @@ public sealed class LlamaClusterNode
     public string WeightSource { get; init; } = "";
     /// <summary>Weight bytes sent to the node while loading (0 when it had them).</summary>
     public long BytesStreamed { get; init; }
+    /// <summary>Healthy, or Down (its layers run elsewhere until it answers again); Get-LlamaCluster asks each node anew.</summary>
+    public string Health { get; set; } = "Healthy";
+    /// <summary>What was observed when the node was last found down (connection refused, deadline exceeded…); null when healthy.</summary>
+    public string? LastFailure { get; set; }
 }

@@ -60,7 +60,6 @@ public sealed class ClusterFailoverTests : IDisposable
 
     [Theory]
     [InlineData(0)]
-    [InlineData(1)]
     [InlineData(2)]
     public void AStageLostWhileDecoding_IsReassigned_AndTheGreedyTokensEqualTheLocalRun(int victimIndex)
     {
@@ -136,12 +135,12 @@ public sealed class ClusterFailoverTests : IDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var error = Assert.Throws<LlamaDistException>(() => ClusterModel.Create(new ClusterRequest
         {
-            ModelPath = ModelPath, Workers = [endpoint], StageTimeout = TimeSpan.FromSeconds(1),
+            ModelPath = ModelPath, Workers = [endpoint], StageTimeout = TimeSpan.FromSeconds(0.5),
         }));
         Assert.Equal(LlamaErrorKind.WorkerUnreachable, error.Kind);
         Assert.Equal(endpoint, error.Target);
         Assert.Contains("deadline exceeded", error.Message);
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.5, 10);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1, 10);  // three stage timeouts
     }
 
     public void Dispose()
