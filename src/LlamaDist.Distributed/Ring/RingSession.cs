@@ -82,7 +82,6 @@ public sealed class RingSession : IDisposable
             throw new ArgumentException("A ring needs at least one worker stage.", nameof(stages));
         }
         var sessionId = Guid.NewGuid().ToString("N");
-        var opened = new List<RingStage>();
         try
         {
             for (int i = stages.Count - 1; i >= 0; i--)
@@ -101,7 +100,6 @@ public sealed class RingSession : IDisposable
                     request.NextCertificateThumbprints.AddRange(stages[i + 1].Worker.Credentials.CertificateThumbprints);
                 }
                 await stages[i].Worker.OpenSessionAsync(request, cancellationToken).ConfigureAwait(false);
-                opened.Add(stages[i]);
             }
 
             var firstCall = stages[0].Worker.Calls.Forward(cancellationToken: CancellationToken.None);
@@ -124,10 +122,9 @@ public sealed class RingSession : IDisposable
         }
         catch
         {
-            foreach (var stage in opened)
-            {
-                await CloseQuietly(stage.Worker, sessionId).ConfigureAwait(false);
-            }
+            // Every stage, not only those that confirmed: an OpenSession cancelled or timed out on our side may
+            // still have opened the session on the worker (closing an unknown session is harmless).
+            await Task.WhenAll(stages.Select(stage => CloseQuietly(stage.Worker, sessionId))).ConfigureAwait(false);
             throw;
         }
     }

@@ -126,9 +126,15 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             {
                 return new GenerationLoop(this).Run(request, onText, cancellationToken);
             }
-            catch (FailoverExhaustedException exhausted)
+            catch (FailoverExhaustedException exhausted) when (!cancellationToken.IsCancellationRequested)
             {
                 throw PartialResults.Describe(this, request, exhausted);
+            }
+            catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is not OperationCanceledException)
+            {
+                // Cancelling aborts the prompt's streams, which may surface as a stream error first: it is the
+                // caller's cancellation, not a worker's failure.
+                throw new OperationCanceledException("The prompt was cancelled.", exception, cancellationToken);
             }
             finally
             {

@@ -78,7 +78,7 @@ internal sealed class ClusterTopology : IDisposable
             var now = DateTime.UtcNow;
             var asked = nodes.Where(node => node.Worker is not null && (!node.Down || now - node.ProbedUtc >= ReprobeInterval)).ToArray();
             var probes = asked.Select(node => Task.Run(() => Probe(node.Worker!, cancellationToken))).ToArray();
-            Task.WaitAll(probes, cancellationToken);
+            WaitAll(probes, cancellationToken);
             for (int i = 0; i < asked.Length; i++)
             {
                 asked[i].ProbedUtc = now;
@@ -144,7 +144,7 @@ internal sealed class ClusterTopology : IDisposable
     {
         var probes = nodes.Select(node => node.Worker is null ? Task.FromResult<string?>(null)
             : Task.Run(() => Probe(node.Worker, cancellationToken))).ToArray();
-        Task.WaitAll(probes, cancellationToken);
+        WaitAll(probes, cancellationToken);
         lock (sync)
         {
             for (int i = 0; i < nodes.Length; i++)
@@ -160,6 +160,19 @@ internal sealed class ClusterTopology : IDisposable
                 }
             }
             return nodes.Select(node => (node.Plan.Endpoint, !node.Down, node.LastFailure)).ToArray();
+        }
+    }
+
+    /// <summary>Waits for every probe; the caller's cancellation comes out as OperationCanceledException, as everywhere.</summary>
+    private static void WaitAll(Task[] probes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Task.WaitAll(probes, cancellationToken);
+        }
+        catch (AggregateException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
         }
     }
 
