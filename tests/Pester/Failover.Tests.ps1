@@ -17,13 +17,12 @@ BeforeAll {
     $script:Expected = (Invoke-LlamaPrompt -Model $script:Model -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens -Threads 1).TokenIds
     $script:Workers = @(1..3 | ForEach-Object { Start-FaultWorker -Name "failover-$_" -CacheRoot $script:CacheRoot })
     $script:Cluster = New-LlamaCluster -Model $script:Model -Worker $script:Workers -Split Even -StageTimeout 2
-    # Warm (the first prompt compiles and maps everything): how long the prompt takes, to aim faults after it.
-    $null = Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 2
-    $script:PromptMs = (Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 2).PromptEvalMs
-    function Invoke-Faulted([int] $Stage, [string] $Signal, [int] $DelayMs) {
-        $injector = Invoke-DelayedSignal -ProcessId $script:Workers[$Stage].ProcessId -Signal $Signal -DelayMs $DelayMs
+    # The prompt is a few batches of 128 tokens: one step message each, then one per decoded token.
+    $script:PromptSteps = [Math]::Ceiling((ConvertTo-LlamaToken -Model $script:Model -Text $script:Prompt -AddSpecial).Count / 128)
+    function Invoke-Faulted([int] $Stage, [string] $Signal, [long] $Steps) {
+        $injector = Start-SignalAtStep -Worker $script:Workers[$Stage] -Signal $Signal -Steps $Steps
         try { Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens }
-        finally { $injector.WaitForExit() }
+        finally { $injector | Wait-Job -Timeout 60 | Receive-Job | Should -Match "^SIG$Signal"; $injector | Remove-Job -Force }
     }
 }
 
@@ -34,7 +33,7 @@ AfterAll {
 
 Describe 'Failover with real processes' -Skip:$script:NoSignals {
     It 'gives the local run''s tokens when the last stage is killed while decoding, and records the failover' {
-        $result = Invoke-Faulted -Stage 2 -Signal KILL -DelayMs ([int]($script:PromptMs + 400))
+        $result = Invoke-Faulted -Stage 2 -Signal KILL -Steps ($script:PromptSteps + 20)
         $result.TokenIds | Should -Be $script:Expected
         $result.FailoverCount | Should -Be 1
         $result.Failovers[0].Endpoint | Should -Be $script:Workers[2].Endpoint
@@ -47,6 +46,7 @@ Describe 'Failover with real processes' -Skip:$script:NoSignals {
 
     It 'serves with the restarted worker again on the next prompt, without a new cluster' {
         $script:Workers[2] = Restart-FaultWorker $script:Workers[2] $script:CacheRoot
+        Wait-ClusterHealthy
         $result = Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens
         $result.TokenIds | Should -Be $script:Expected
         $result.FailoverCount | Should -Be 0
@@ -55,7 +55,7 @@ Describe 'Failover with real processes' -Skip:$script:NoSignals {
     }
 
     It 'detects a stage frozen during prompt evaluation within the stage timeout and gives the same tokens' {
-        $result = Invoke-Faulted -Stage 0 -Signal STOP -DelayMs 300
+        $result = Invoke-Faulted -Stage 0 -Signal STOP -Steps 2
         $result.TokenIds | Should -Be $script:Expected
         $result.FailoverCount | Should -Be 1
         $result.Failovers[0].Endpoint | Should -Be $script:Workers[0].Endpoint
@@ -68,11 +68,10 @@ Describe 'Failover with real processes' -Skip:$script:NoSignals {
     It 'with -Failover None fails naming the node, with the partial result on the error' {
         $cluster = New-LlamaCluster -Model $script:Model -Worker $script:Workers[0], $script:Workers[1] -Failover None -StageTimeout 2
         try {
-            $null = Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 2
-            $first = Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 2
-            $injector = Invoke-DelayedSignal -ProcessId $script:Workers[1].ProcessId -Signal KILL -DelayMs ([int]($first.PromptEvalMs + 400))
+            $injector = Start-SignalAtStep -Worker $script:Workers[1] -Signal KILL -Steps ($script:PromptSteps + 20)
             $record = Get-ErrorRecordOf { Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens }
-            $injector.WaitForExit()
+            $injector | Wait-Job -Timeout 60 | Receive-Job | Should -Match '^SIGKILL'
+            $injector | Remove-Job -Force
             ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'WorkerUnreachable'
             $record.TargetObject | Should -Be $script:Workers[1].Endpoint
             $record.Exception.Message | Should -Not -Match 'subchannel'

@@ -7,13 +7,28 @@ function Start-FaultWorker {
     Start-LlamaWorker -Port $Port -Threads 1 -Name $Name -CacheDirectory (Join-Path $CacheRoot $Name) -Detached
 }
 
-function Invoke-DelayedSignal {
-    # Sends SIG$Signal (KILL or STOP) to a process after $DelayMs, from a process of its own, so the test can be
-    # inside Invoke-LlamaPrompt when it lands. Returns that process, to wait for.
-    param([int] $ProcessId, [ValidateSet('KILL', 'STOP')] [string] $Signal, [int] $DelayMs)
-    $seconds = ($DelayMs / 1000).ToString([Globalization.CultureInfo]::InvariantCulture)
-    # One argument string: Start-Process joins a list with spaces, which would split the script.
-    Start-Process -FilePath 'bash' -ArgumentList "-c `"sleep $seconds; kill -$Signal $ProcessId`"" -PassThru
+function Start-SignalAtStep {
+    # Sends SIG$Signal to $Worker's process once it has received $Steps more Forward step messages than now (a
+    # prompt batch or a decoded token is one message per stage), from a thread job that watches its counters: the
+    # fault lands at a chosen point of the generation whatever the machine's speed. Receive the job afterwards:
+    # it says at which message the signal went, or that it never did.
+    param($Worker, [ValidateSet('KILL', 'STOP')] [string] $Signal, [long] $Steps)
+    $target = (Get-LlamaWorker -Endpoint $Worker.Endpoint).ForwardMessagesReceived + $Steps
+    $manifest = Join-Path $script:RepositoryRoot 'LlamaDist.psd1'
+    Start-ThreadJob -ArgumentList $manifest, $Worker.Endpoint, $Worker.ProcessId, $Signal, $target -ScriptBlock {
+        param($manifest, $endpoint, $processId, $signal, $target)
+        Import-Module $manifest
+        $deadline = [DateTime]::UtcNow.AddSeconds(120)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            $status = Get-LlamaWorker -Endpoint $endpoint -ErrorAction SilentlyContinue
+            if ($status -and $status.ForwardMessagesReceived -ge $target) {
+                & kill "-$signal" $processId
+                return "SIG$signal at message $($status.ForwardMessagesReceived)"
+            }
+            Start-Sleep -Milliseconds 2
+        }
+        "never reached message $target"
+    }
 }
 
 function Restart-FaultWorker {
@@ -37,4 +52,12 @@ function Get-FaultPrompt {
     # evaluation" faults land), and fixed, so every run and the local reference see the same tokens.
     param([int] $Sentences = 60)
     (1..$Sentences | ForEach-Object { "Sentence $_ of a long story about a lighthouse keeper and the sea." }) -join ' '
+}
+
+function Wait-ClusterHealthy {
+    # Until Get-LlamaCluster shows every node Healthy (a coordinator dials a refused address again after at most a
+    # second), at most $Seconds.
+    param([int] $Seconds = 10)
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while (((Get-LlamaCluster).Nodes.Health -contains 'Down') -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
 }

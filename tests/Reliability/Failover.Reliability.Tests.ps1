@@ -1,6 +1,6 @@
 # Twenty injected faults on a cluster of three detached workers (real processes), fixed model, prompt and seeds:
 # SIGKILL and SIGSTOP of the first, middle and last stage, during prompt evaluation and during decoding (early
-# and late). Every run must give the local run's tokens, detect the fault within the stage timeout (plus the
+# and late), each sent when the victim has received a chosen number of step messages (Start-SignalAtStep). Every run must give the local run's tokens, detect the fault within the stage timeout (plus the
 # step in flight) and record the failover; the victim is then restarted on its port and the cluster repairs
 # itself on the next prompt. Run by build.ps1 -Task Reliability (tag Reliability; not part of the Test task).
 # Each fault's figures go to $env:LLAMADIST_RELIABILITY_REPORT (CSV) when set.
@@ -29,10 +29,8 @@ BeforeAll {
     $script:Expected = (Invoke-LlamaPrompt -Model $script:Model -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens -Threads 1).TokenIds
     $script:Workers = @(1..3 | ForEach-Object { Start-FaultWorker -Name "reliability-$_" -CacheRoot $script:CacheRoot })
     $script:Cluster = New-LlamaCluster -Model $script:Model -Worker $script:Workers -Split Even -StageTimeout $script:StageTimeout
-    $null = Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 2
-    $warm = Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 40
-    $script:PromptMs = $warm.PromptEvalMs
-    $script:TokenMs = $warm.EvalMs / [Math]::Max(1, $warm.EvalRuns)
+    # One step message per prompt batch of 128 tokens, then one per decoded token.
+    $script:PromptSteps = [Math]::Ceiling((ConvertTo-LlamaToken -Model $script:Model -Text $script:Prompt -AddSpecial).Count / 128)
     $script:Rows = [Collections.Generic.List[object]]::new()
 }
 
@@ -44,24 +42,27 @@ AfterAll {
 
 Describe 'Twenty faults on a three-worker cluster' -Tag Reliability -Skip:$script:NoSignals {
     It 'SIG<Signal> of stage <Stage> during <Phase>: same tokens, detected in time, failover recorded' -ForEach $script:Faults {
-        $delay = switch ($Phase) {
-            'prompt' { [int]($script:PromptMs * 0.4) }
-            'decoding' { [int]($script:PromptMs + 10 * $script:TokenMs) }
-            'late decoding' { [int]($script:PromptMs + 100 * $script:TokenMs) }
+        $steps = switch ($Phase) {
+            'prompt' { [Math]::Max(1, $script:PromptSteps - 3) }
+            'decoding' { $script:PromptSteps + 10 }
+            'late decoding' { $script:PromptSteps + 100 }
         }
         $victim = $script:Workers[$Stage]
         $layers = ($script:Cluster.Nodes | Where-Object Endpoint -eq $victim.Endpoint).Layers
-        $injector = Invoke-DelayedSignal -ProcessId $victim.ProcessId -Signal $Signal -DelayMs $delay
+        $injector = Start-SignalAtStep -Worker $victim -Signal $Signal -Steps $steps
         try {
             $result = Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens
         }
         finally {
-            $injector.WaitForExit()
+            $sent = $injector | Wait-Job -Timeout 60 | Receive-Job
+            $injector | Remove-Job -Force
             $script:Workers[$Stage] = Restart-FaultWorker $victim $script:CacheRoot
+            Wait-ClusterHealthy
         }
+        $sent | Should -Match "^SIG$Signal"
         $failover = $result.Failovers | Select-Object -First 1
         $script:Rows.Add([pscustomobject]@{
-                Signal = $Signal; Stage = $Stage; Phase = $Phase; Layers = $layers; DelayMs = $delay; Identical = (@($result.TokenIds) -join ',') -eq (@($script:Expected) -join ',')
+                Signal = $Signal; Stage = $Stage; Phase = $Phase; Layers = $layers; AtStepMessage = $steps; Identical = (@($result.TokenIds) -join ',') -eq (@($script:Expected) -join ',')
                 Failovers = $result.FailoverCount; Position = $failover.Position; PromptTokens = $result.PromptTokens; DetectionMs = $failover.DetectionMs
                 ReplanMs = $failover.ReplanMs; ReplayMs = $failover.ReplayMs; ReplayedTokens = $failover.ReplayedTokens; Reason = $failover.Reason
             })

@@ -179,10 +179,16 @@ public sealed class RingSession : IDisposable
         {
             reply = ExchangeAsync(request, cancellationToken).GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             broken = true;
             throw;
+        }
+        catch (OperationCanceledException exception)
+        {
+            // Not our cancellation: a stream the other side cancelled (its connection reset mid-call).
+            broken = true;
+            throw (Exception?)FindCulprit(exception) ?? new RingBrokenException($"A stream of session {SessionId} was cancelled by the other side: its connection broke.", exception);
         }
         catch (Exception exception) when (exception is WorkerCallException or RingBrokenException or RpcException or IOException)
         {

@@ -126,11 +126,14 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
     private void OpenWithFailover(Failure? failure, CancellationToken cancellationToken)
     {
         int attempts = 0;
+        string failedLayers = "";
         while (true)
         {
             if (failure is not null)
             {
                 var endpoint = failure.Endpoint ?? (failure.Exception as WorkerCallException)?.Endpoint ?? "";
+                // What the node ran in the ring that failed (a grown range after an earlier failover).
+                failedLayers = failure.Endpoint is null ? "" : current.FirstOrDefault(stage => stage.Endpoint == endpoint)?.Layers ?? "";
                 if (!failover || ++attempts > MaxFailovers)
                 {
                     throw Exhausted(failure, endpoint, failover ? $"the ring failed {attempts - 1} times in this prompt" : "-Failover None");
@@ -165,7 +168,7 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
                 failovers.Add(new FailoverRecord
                 {
                     Endpoint = endpoint,
-                    Layers = failure.Endpoint is null ? "" : string.Join(", ", current.Concat(allStages).Where(s => s.Endpoint == endpoint).Select(s => s.Layers).Distinct().Take(1)),
+                    Layers = failedLayers,
                     DetectedUtc = DateTime.UtcNow - TimeSpan.FromMilliseconds(replanMs + replayMs),
                     DetectionMs = failure.DetectionMs,
                     Position = replay.Position,
@@ -206,16 +209,19 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
         }
         localSession = layout.Local is null ? null : new LlamaSession(layout.Local.Config, layout.Local.Range, options.ContextSize, options.MaxBatchTokens);
         var local = localSession is null ? null : new LocalStage(layout.Local!, localSession);
-        try
+        for (int reloads = 0; ring is null; reloads++)
         {
-            ring = RingSession.OpenAsync(layout.Stages, local, options, cancellationToken).GetAwaiter().GetResult();
-        }
-        catch (WorkerCallException exception) when (exception.InnerException is RpcException { StatusCode: StatusCode.NotFound }
-            && layout.Stages.FirstOrDefault(stage => stage.Worker.Endpoint.ToString() == exception.Endpoint) is { } lost)
-        {
-            // The worker restarted (or its lease lapsed) and no longer holds the range: load it again, once.
-            topology.Reload(exception.Endpoint, lost.Layers, cancellationToken);
-            ring = RingSession.OpenAsync(layout.Stages, local, options, cancellationToken).GetAwaiter().GetResult();
+            try
+            {
+                ring = RingSession.OpenAsync(layout.Stages, local, options, cancellationToken).GetAwaiter().GetResult();
+            }
+            catch (WorkerCallException exception) when (reloads < layout.Stages.Count && exception.InnerException is RpcException { StatusCode: StatusCode.NotFound }
+                && layout.Stages.FirstOrDefault(stage => stage.Worker.Endpoint.ToString() == exception.Endpoint) is { } lost)
+            {
+                // The worker restarted (or its lease lapsed) and no longer holds the range: load it again (each
+                // stage at most once: several may have restarted).
+                topology.Reload(exception.Endpoint, lost.Layers, cancellationToken);
+            }
         }
         SetCurrent(layout.Nodes, local: layout.Local is not null);
         return layout;

@@ -73,8 +73,8 @@ internal sealed class ClusterTopology : IDisposable
         lock (sync)
         {
             // Every node is asked at once (a healthy one answers in a millisecond): a ring is never opened
-            // through a node that is dead or frozen now. One found down is asked again after ReprobeInterval,
-            // so a node that stays frozen does not cost every prompt a probe timeout.
+            // through a node that is dead or frozen now. One a probe found down is asked again after
+            // ReprobeInterval, so a node that stays frozen does not cost every prompt a probe timeout.
             var now = DateTime.UtcNow;
             var asked = nodes.Where(node => node.Worker is not null && (!node.Down || now - node.ProbedUtc >= ReprobeInterval)).ToArray();
             var probes = asked.Select(node => Task.Run(() => Probe(node.Worker!, cancellationToken))).ToArray();
@@ -120,7 +120,8 @@ internal sealed class ClusterTopology : IDisposable
             {
                 node.Down = true;
                 node.LastFailure = reason;
-                node.ProbedUtc = DateTime.UtcNow;
+                // Not "probed": the next prompt asks it at once (a worker restarted meanwhile serves again).
+                node.ProbedUtc = DateTime.MinValue;
             }
         }
     }
