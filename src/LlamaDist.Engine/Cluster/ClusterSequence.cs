@@ -147,7 +147,7 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
             var replan = Stopwatch.StartNew();
             try
             {
-                var layout = OpenLayout(cancellationToken);
+                var layout = OpenLayout(cancellationToken, failure?.Endpoint);
                 if (failure is null)
                 {
                     return;
@@ -197,9 +197,9 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
     private FailoverExhaustedException Exhausted(Failure failure, string endpoint, string why) =>
         new(endpoint, $"{failure.Exception.Message} The prompt cannot continue ({why}).", [.. replay.Tokens, .. pendingStep], failovers.ToArray(), failure.Exception);
 
-    private ClusterTopology.Layout OpenLayout(CancellationToken cancellationToken)
+    private ClusterTopology.Layout OpenLayout(CancellationToken cancellationToken, string? justFailed)
     {
-        var layout = topology.Current(cancellationToken);
+        var layout = topology.Current(cancellationToken, justFailed);
         if (layout.Stages.Count == 0)
         {
             // Every worker is gone and this process (-IncludeLocal) took the whole model.

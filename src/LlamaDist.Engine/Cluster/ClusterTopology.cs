@@ -68,7 +68,7 @@ internal sealed class ClusterTopology : IDisposable
     /// then the survivors' ranges are planned and loaded where new. Throws <see cref="Distributed.Cluster.PlanningException"/>
     /// when no node is left; worker failures while loading come out as <see cref="WorkerCallException"/> naming the worker.
     /// </summary>
-    public Layout Current(CancellationToken cancellationToken)
+    public Layout Current(CancellationToken cancellationToken, string? justFailed = null)
     {
         lock (sync)
         {
@@ -76,7 +76,9 @@ internal sealed class ClusterTopology : IDisposable
             // through a node that is dead or frozen now. One a probe found down is asked again after
             // ReprobeInterval, so a node that stays frozen does not cost every prompt a probe timeout.
             var now = DateTime.UtcNow;
-            var asked = nodes.Where(node => node.Worker is not null && (!node.Down || now - node.ProbedUtc >= ReprobeInterval)).ToArray();
+            // The node a failover is about has just failed: asking it again would only cost a probe timeout.
+            var asked = nodes.Where(node => node.Worker is not null && node.Plan.Endpoint != justFailed
+                && (!node.Down || now - node.ProbedUtc >= ReprobeInterval)).ToArray();
             var probes = asked.Select(node => Task.Run(() => Probe(node.Worker!, cancellationToken))).ToArray();
             WaitAll(probes, cancellationToken);
             for (int i = 0; i < asked.Length; i++)
