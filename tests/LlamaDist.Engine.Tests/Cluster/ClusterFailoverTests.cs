@@ -88,6 +88,25 @@ public sealed class ClusterFailoverTests : IDisposable
     }
 
     [Fact]
+    public void WithIncludeLocal_ThisProcessTakesTheWholeModelWhenTheLastWorkerIsLost()
+    {
+        var expected = LocalTokens(Greedy());
+        var worker = StartWorker(0);
+        using var cluster = ClusterModel.Create(new ClusterRequest
+        {
+            ModelPath = ModelPath, Workers = [worker.Endpoint], IncludeLocal = true, LayerCounts = [1, 3], Threads = 1, StageTimeout = TimeSpan.FromSeconds(3),
+        });
+
+        var result = cluster.Generate(Greedy(), StopAfter(worker, 6));
+
+        Assert.Equal(expected, result.TokenIds);
+        var failover = Assert.Single(result.Failovers);
+        Assert.Equal(worker.Endpoint, failover.Endpoint);
+        Assert.Equal("1-3", failover.Layers);
+        Assert.Equal("local 0-3", failover.NewPlan);
+    }
+
+    [Fact]
     public void AWorkerRestartedOnItsPort_ServesItsLayersAgain_WithoutANewCluster()
     {
         var expected = LocalTokens(Greedy(8));
@@ -100,6 +119,12 @@ public sealed class ClusterFailoverTests : IDisposable
         second.Dispose();
         var restarted = StartWorker(1, port);  // a new process on the same port: it holds no range
         Assert.Equal(0, restarted.OpenSessions);
+        // A refused address is dialled again after at most a second (the channel's reconnect backoff).
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (cluster.Health().Any(node => !node.Healthy) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
 
         var result = cluster.Generate(Greedy(8));
         Assert.Equal(expected, result.TokenIds);
