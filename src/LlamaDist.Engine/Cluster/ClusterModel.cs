@@ -85,9 +85,11 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         var health = topology.Health(cancellationToken);
-        return Nodes.Select(node => node.Endpoint == ClusterLoader.LocalEndpoint
-            ? new NodeHealth(node.Endpoint, true, null)
-            : health.First(entry => entry.Endpoint == node.Endpoint) is var entry ? new NodeHealth(entry.Endpoint, entry.Healthy, entry.LastFailure) : null!).ToArray();
+        return Nodes.Select(node =>
+        {
+            var (endpoint, healthy, lastFailure) = health.First(entry => entry.Endpoint == node.Endpoint);
+            return new NodeHealth(endpoint, healthy, lastFailure);
+        }).ToArray();
     }
 
     /// <summary>Rounds of lease renewal so far (tests: renewals keep the workers' ranges alive).</summary>
