@@ -11,7 +11,7 @@
 #>
 [CmdletBinding()]
 param(
-    # Clean, Build, Test, Fuzz, Benchmark, DeviceCheck, Demo, Package. Validated after splitting (see below), not by ValidateSet.
+    # Clean, Build, Test, Fuzz, Benchmark, Reliability, DeviceCheck, Demo, Package. Validated after splitting (see below), not by ValidateSet.
     [string[]] $Task = @('Build'),
 
     # Cases per fuzz test for -Task Fuzz (the ordinary Test task runs each fuzz test's quick default).
@@ -109,8 +109,9 @@ $TaskTable = [ordered]@{
                 # runtimes read the F form. Both are set so the pass runs the AVX2 paths on either.
                 if ($run.Avx512Off) { $env:DOTNET_EnableAVX512 = '0'; $env:DOTNET_EnableAVX512F = '0'; Write-Host "$($run.Name): DOTNET_EnableAVX512=0" }
                 try {
+                    # The long reliability runs (fault injection, load, hand-off measurements) have their own task.
                     & dotnet test $run.Project.FullName -c $Configuration --nologo --logger "trx;LogFileName=$resultFile" `
-                        --results-directory $TestResultDirectory
+                        --results-directory $TestResultDirectory --filter 'Category!=Reliability'
                 }
                 finally { if ($run.Avx512Off) { Remove-Item Env:DOTNET_EnableAVX512, Env:DOTNET_EnableAVX512F } }
                 if ($LASTEXITCODE -ne 0) { $problems += "$($run.Name) exited with $LASTEXITCODE" }
@@ -174,6 +175,23 @@ $TaskTable = [ordered]@{
             $size = (Get-ChildItem $deviceCheckDirectory -File | Measure-Object Length -Sum).Sum
             if ($size -gt 64MB) { throw "The device check is $([math]::Round($size / 1MB, 1)) MiB; it must stay under 64 MiB." }
             Write-Host ("Device check in {0} ({1:N1} MiB): run-gpu-check.sh there." -f $deviceCheckDirectory, ($size / 1MB))
+        }
+    }
+    Reliability = @{ DependsOn = @('Build'); Action = {
+            # The long reliability runs, not part of Test (docs/RELIABILITY.md): twenty faults injected into a
+            # cluster of real worker processes (Pester, tag Reliability; figures to reliability-faults.csv), then
+            # the xunit tests of trait Category=Reliability (load with cancellation, hand-off encoding costs).
+            $null = New-Item -ItemType Directory -Force -Path $TestResultDirectory
+            $previous = $env:LLAMADIST_RELIABILITY_REPORT
+            $env:LLAMADIST_RELIABILITY_REPORT = Join-Path $TestResultDirectory 'reliability-faults.csv'
+            try {
+                $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Reliability -PesterModule '$(Get-PesterModulePath)'"
+            }
+            finally { $env:LLAMADIST_RELIABILITY_REPORT = $previous }
+            if ($exit -ne 0) { throw "The fault-injection suite failed (exit code $exit)." }
+            & dotnet test (Join-Path $RepositoryRoot 'tests/LlamaDist.Engine.Tests') -c $Configuration --nologo --filter 'Category=Reliability' `
+                --logger 'console;verbosity=detailed'
+            if ($LASTEXITCODE -ne 0) { throw "The reliability tests failed (exit code $LASTEXITCODE)." }
         }
     }
     Demo      = @{ DependsOn = @('Build'); Action = {

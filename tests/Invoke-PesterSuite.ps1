@@ -9,7 +9,9 @@
 param(
     [Parameter(Mandatory)] [string] $PesterModule,
     [string] $SummaryPath,
-    [switch] $Benchmark
+    [switch] $Benchmark,
+    # The long fault-injection suites (tests/Reliability, tag Reliability) instead of the ordinary ones.
+    [switch] $Reliability
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterModule -MinimumVersion 5.7.1
@@ -21,9 +23,13 @@ if ($Benchmark) {
     $configuration.Run.Path = Join-Path $PSScriptRoot 'Benchmarks'
     $configuration.Filter.Tag = 'Benchmark'
 }
+elseif ($Reliability) {
+    $configuration.Run.Path = Join-Path $PSScriptRoot 'Reliability'
+    $configuration.Filter.Tag = 'Reliability'
+}
 else {
     $configuration.Run.Path = Join-Path $PSScriptRoot 'Pester'
-    $configuration.Filter.ExcludeTag = 'Benchmark'
+    $configuration.Filter.ExcludeTag = 'Benchmark', 'Reliability'
 }
 
 # Workers the suites start record themselves and log under a state directory of this run's own (TestHelpers.ps1),

@@ -11,6 +11,8 @@ include the network hops of the ring.
 The rows pipe into Export-Csv or ConvertTo-Json for comparison across machines, models and splits.
 '@
     Parameters  = @{
+        StageTimeout              = 'Seconds a node may give no sign of life (its health checks unanswered) before it counts as failed, even in the middle of a long prompt step; 5 by default. Also bounds each handshake (three times this, at most 15 s).'
+        Failover                  = 'What happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining nodes (or this process with -IncludeLocal), the session''s tokens are replayed to rebuild their KV caches and generation goes on with the same output, each failover recorded on the result; None: the prompt fails naming the node, with the partial result on the error.'
         Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         Concurrency               = 'Sequences run at the same time, each with its own KV cache; tokens per second counts the tokens of all of them.'
         Model                     = 'The GGUF model file. FileInfo objects from Get-ChildItem bind by their FullName property, so several models can be measured in one pipeline.'

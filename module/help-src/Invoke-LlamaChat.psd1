@@ -13,6 +13,8 @@ Piping a result back in continues the conversation: its Messages bind to -Conver
 split across -Worker endpoints for this call, or on a -Cluster from New-LlamaCluster.
 '@
     Parameters  = @{
+        StageTimeout              = 'Seconds a node may give no sign of life (its health checks unanswered) before it counts as failed, even in the middle of a long prompt step; 5 by default. Also bounds each handshake (three times this, at most 15 s).'
+        Failover                  = 'What happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining nodes (or this process with -IncludeLocal), the session''s tokens are replayed to rebuild their KV caches and generation goes on with the same output, each failover recorded on the result; None: the prompt fails naming the node, with the partial result on the error.'
         Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         Message                   = 'The user''s message: the turn the model answers. Strings from the pipeline are messages, each answered in turn.'
         Conversation              = 'The conversation to continue: an Invoke-LlamaChat result (piped in, its Messages property binds here), or messages with Role (system, user, assistant) and Content, as hashtables or objects.'
@@ -32,7 +34,7 @@ split across -Worker endpoints for this call, or on a -Cluster from New-LlamaClu
         Stop                      = 'Strings that end the reply: it stops just before the first one it reaches (StopReason StopString).'
         Stream                    = 'Writes the reply to the host as it is generated (the information stream, tagged PSHOST).'
         WeightMemory              = 'Where the weight matrices are read from: Auto, Mapped (the file mapping) or Resident (read into memory); see Invoke-LlamaPrompt.'
-        ActivationEncoding        = 'With -Worker: how hidden states travel between nodes: F16 (half the bytes) or F32 (exact values).'
+        ActivationEncoding        = 'With -Worker: how hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine's), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
         Worker                    = 'Workers (host:port or https://host:port, in ring order) to split the model across for this call.'
         IncludeLocal              = 'With -Worker: this process runs the first layers as a stage of its own.'
         Split                     = 'With -Worker: Auto, Even, Memory, or layer counts per node in ring order, e.g. 11,11.'

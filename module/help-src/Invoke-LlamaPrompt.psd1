@@ -16,6 +16,8 @@ Without -Model the module's embedded model (llama-2-tiny-random, random weights:
 design) is used, so every example here runs without downloading anything.
 '@
     Parameters  = @{
+        StageTimeout              = 'Seconds a node may give no sign of life (its health checks unanswered) before it counts as failed, even in the middle of a long prompt step; 5 by default. Also bounds each handshake (three times this, at most 15 s).'
+        Failover                  = 'What happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining nodes (or this process with -IncludeLocal), the session''s tokens are replayed to rebuild their KV caches and generation goes on with the same output, each failover recorded on the result; None: the prompt fails naming the node, with the partial result on the error.'
         Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         ThrottleLimit             = 'Prompts from the pipeline generated at the same time on the one model or cluster, their steps evaluated together; results in input order. 1 (default): one after another. Not with -Stream.'
         Prompt                    = 'The text to complete. Strings from the pipeline are prompts, each generated on its own with the model loaded once.'
@@ -33,7 +35,7 @@ design) is used, so every example here runs without downloading anything.
         Stop                      = 'Strings that end generation: the text stops just before the first one it reaches (StopReason StopString), as llama-server''s "stop".'
         Stream                    = 'Writes the text to the host as it is generated (the information stream, tagged PSHOST; capture it with 6>&1). The result object is written at the end as usual.'
         WeightMemory              = 'Where the weight matrices are read from: Auto (huge-page backed memory on Linux when the weights fit in half the available memory, else Mapped), Mapped (the file mapping, llama.cpp''s default mmap) or Resident (read into memory, llama.cpp --no-mmap).'
-        ActivationEncoding        = 'With -Worker: how hidden states travel between nodes: F16 (half the bytes) or F32 (exactly the values a local run computes).'
+        ActivationEncoding        = 'With -Worker: how hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine's), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
         Worker                    = 'Workers (host:port or https://host:port, in ring order) to split the model across for this call: a cluster is built before the first prompt and removed after the last. Start them with Start-LlamaWorker.'
         IncludeLocal              = 'With -Worker: this process runs the first layers as a stage of its own.'
         Split                     = 'With -Worker: how layers are divided: Auto (by each node''s measured throughput and free memory), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal), e.g. 11,11.'

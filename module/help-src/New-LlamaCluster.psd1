@@ -15,13 +15,15 @@ weights came from. The cluster renews its lease on the workers in the background
 Remove-LlamaCluster releases it at once.
 '@
     Parameters  = @{
+        StageTimeout              = 'Seconds a node may give no sign of life (its health checks unanswered) before it counts as failed, even in the middle of a long prompt step; 5 by default. Also bounds each handshake (three times this, at most 15 s).'
+        Failover                  = 'What happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining nodes (or this process with -IncludeLocal), the session''s tokens are replayed to rebuild their KV caches and generation goes on with the same output, each failover recorded on the result; None: the prompt fails naming the node, with the partial result on the error.'
         MicroBatchSize            = 'Tokens per micro-batch of a prompt pipelined through the ring (llama.cpp -ub); 0 or omitted: chosen per prompt from the stages on distinct machines and the measured link.'
         Model                     = 'The GGUF model on this machine (the workers find theirs by file name, or receive their ranges). The embedded default model when omitted.'
         Worker                    = 'Workers in ring order: host:port or https://host:port, or worker objects from Start-LlamaWorker and Get-LlamaWorker (also from the pipeline; their Endpoint binds).'
         IncludeLocal              = 'Runs the first layers in this process as well, as the ring''s first stage.'
         Split                     = 'Auto (the default), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal), e.g. 11,11 or "6,5".'
         Threads                   = 'Threads of the local stage (-IncludeLocal). The number of physical cores when omitted.'
-        ActivationEncoding        = 'How hidden states travel between nodes: F16 (half the bytes) or F32 (exactly the values a local run computes).'
+        ActivationEncoding        = 'how hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine's), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
         Token                     = 'The cluster token the workers were started with. Also -TokenFile, or LLAMADIST_TOKEN.'
         TokenFile                 = 'A file whose first line is the cluster token.'
         CertificateThumbprint     = 'SHA-256 thumbprints the workers'' TLS certificates may have (https:// endpoints with self-signed certificates).'

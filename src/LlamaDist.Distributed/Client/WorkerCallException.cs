@@ -17,6 +17,9 @@ public sealed class WorkerCallException : Exception
 
     public WorkerFailure Failure { get; }
 
+    /// <summary>The worker gave no answer within the call's deadline (it may be frozen rather than gone).</summary>
+    public bool DeadlineExceeded { get; init; }
+
     /// <summary>
     /// The worker-side reason a status carries in its trailers (see <see cref="FailureTrailer"/>), else one
     /// derived from the status code.
@@ -41,9 +44,13 @@ public sealed class WorkerCallException : Exception
                 _ => WorkerFailure.Failed,
             };
         var detail = string.IsNullOrWhiteSpace(exception.Status.Detail) ? exception.StatusCode.ToString() : exception.Status.Detail;
+        // What was observed underneath (refused, reset, deadline) in plain words; a worker's own detail otherwise.
+        var observed = FailureDescription.Observe(exception);
         var message = failure switch
         {
+            WorkerFailure.Unreachable when observed is not null && exception.Trailers.GetValue(FailureTrailer) is null => $"Worker {endpoint} is unreachable: {observed}",
             WorkerFailure.Unreachable => $"Worker {endpoint} is unreachable: {detail}",
+            WorkerFailure.AuthenticationFailed when observed is not null && detail == nameof(StatusCode.Unauthenticated) => $"Worker {endpoint}: {observed}",
             WorkerFailure.CertificateRejected => CertificateMessage(endpoint),
             _ => $"Worker {endpoint}: {detail}",
         };

@@ -47,6 +47,11 @@ public static class WorkerChannels
             DisposeHttpClient = true,
             // The caller's own cancellation surfaces as OperationCanceledException, never as a worker failure.
             ThrowOperationCanceledOnCancellation = true,
+            // After a refused connection gRPC waits before dialling again, and meanwhile fails every call at once
+            // ("Error connecting to subchannel"); by default that wait grows to two minutes. Capped at one second
+            // here, a worker restarted on its port is reachable again (and repaired) within a second.
+            InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
+            MaxReconnectBackoff = TimeSpan.FromSeconds(1),
         });
     }
 }

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Health.V1;
 using Grpc.Net.Client;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Distributed.Protocol;
@@ -17,7 +18,18 @@ public sealed class WorkerClient : IDisposable
     /// <summary>Data bytes per WeightChunk: 1 MiB, as the contract allows.</summary>
     public const int WeightChunkBytes = 1 << 20;
 
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
+    /// <summary>How long a handshake may take unless the caller says otherwise: it does no work on the worker.</summary>
+    public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>Deadlines of the control calls: bookkeeping only (status, sessions, leases, release, shutdown).</summary>
+    public static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>LoadRange may hash and read a large range from the worker's disk.</summary>
+    public static readonly TimeSpan LoadTimeout = TimeSpan.FromMinutes(30);
+
+    /// <summary>A weight stream sends a whole range: bounded, but generously (a slow link, a large range).</summary>
+    public static readonly TimeSpan StreamTimeout = TimeSpan.FromHours(2);
+
     private readonly GrpcChannel channel;
 
     private WorkerClient(WorkerEndpoint endpoint, GrpcChannel channel, HandshakeReply handshake, WorkerCredentials credentials)
@@ -56,11 +68,11 @@ public sealed class WorkerClient : IDisposable
     /// refused, and with a token the worker must prove it holds the same one (an impostor at the address is refused).
     /// </summary>
     public static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, WorkerCredentials credentials, string clientName,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, TimeSpan? handshakeTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(credentials);
-        return await ConnectAsync(endpoint, WorkerChannels.Open(endpoint, credentials), credentials, clientName, cancellationToken).ConfigureAwait(false);
+        return await ConnectAsync(endpoint, WorkerChannels.Open(endpoint, credentials), credentials, clientName, cancellationToken, handshakeTimeout).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -71,20 +83,20 @@ public sealed class WorkerClient : IDisposable
         ConnectAsync(endpoint, channel, WorkerCredentials.None, clientName, cancellationToken);
 
     internal static async Task<WorkerClient> ConnectAsync(WorkerEndpoint endpoint, GrpcChannel channel, WorkerCredentials credentials,
-        string clientName, CancellationToken cancellationToken)
+        string clientName, CancellationToken cancellationToken, TimeSpan? handshakeTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(channel);
         try
         {
             var calls = new LlamaWorker.LlamaWorkerClient(channel);
-            var reply = await HandshakeAsync(endpoint, calls, credentials.Token, clientName, cancellationToken).ConfigureAwait(false);
+            var reply = await HandshakeAsync(endpoint, calls, credentials.Token, clientName, cancellationToken, handshakeTimeout).ConfigureAwait(false);
             if (!WireProtocol.IsCompatible(reply.Protocol))
             {
                 throw new WorkerCallException(endpoint.ToString(), WorkerFailure.ProtocolMismatch,
                     $"Worker {endpoint} speaks protocol {reply.Protocol.Major}.{reply.Protocol.Minor}; this coordinator speaks {WireProtocol.Major}.{WireProtocol.Minor}. Use the same LlamaDist major version on both.");
             }
-            return new WorkerClient(endpoint, channel, reply, credentials);
+            return new WorkerClient(endpoint, channel, reply, credentials) { HealthCalls = new Health.HealthClient(channel) };
         }
         catch
         {
@@ -93,12 +105,27 @@ public sealed class WorkerClient : IDisposable
         }
     }
 
+    /// <summary>The standard grpc.health.v1 service of the worker.</summary>
+    private Health.HealthClient HealthCalls { get; init; } = null!;
+
+    /// <summary>
+    /// Asks the worker's grpc.health.v1 service whether it serves, within <paramref name="limit"/>: true for SERVING,
+    /// false for any other answer (shutting down); a worker that does not answer in time, refuses the connection
+    /// or resets it fails with <see cref="WorkerCallException"/> saying so in plain words.
+    /// </summary>
+    public async Task<bool> CheckHealthAsync(TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var reply = await InvokeWithin(Endpoint, limit, "a health check",
+            token => HealthCalls.CheckAsync(new HealthCheckRequest(), cancellationToken: token).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
+    }
+
     public Task<WorkerStatus> GetStatusAsync(CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.GetStatusAsync(new GetStatusRequest(), cancellationToken: cancellationToken).ResponseAsync);
+        InvokeWithin(Endpoint, ControlTimeout, "GetStatus", token => Calls.GetStatusAsync(new GetStatusRequest(), cancellationToken: token).ResponseAsync, cancellationToken);
 
     /// <summary>Asks the worker to stop gracefully; it answers first, then stops (see the Shutdown RPC).</summary>
     public Task<ShutdownReply> ShutdownAsync(string reason, CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.ShutdownAsync(new ShutdownRequest { Reason = reason }, cancellationToken: cancellationToken).ResponseAsync);
+        InvokeWithin(Endpoint, ControlTimeout, "Shutdown", token => Calls.ShutdownAsync(new ShutdownRequest { Reason = reason }, cancellationToken: token).ResponseAsync, cancellationToken);
 
     /// <summary>LoadRange as this client's owner (an owner_id already set is kept).</summary>
     public Task<LoadRangeReply> LoadRangeAsync(LoadRangeRequest request, CancellationToken cancellationToken)
@@ -108,12 +135,12 @@ public sealed class WorkerClient : IDisposable
         {
             request.OwnerId = OwnerId;
         }
-        return Invoke(Endpoint, () => Calls.LoadRangeAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+        return InvokeWithin(Endpoint, LoadTimeout, "LoadRange", token => Calls.LoadRangeAsync(request, cancellationToken: token).ResponseAsync, cancellationToken);
     }
 
     public Task<ReleaseRangeReply> ReleaseRangeAsync(string rangeHash, CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = rangeHash, OwnerId = OwnerId },
-            cancellationToken: cancellationToken).ResponseAsync);
+        InvokeWithin(Endpoint, ControlTimeout, "ReleaseRange", token => Calls.ReleaseRangeAsync(new ReleaseRangeRequest { RangeHash = rangeHash, OwnerId = OwnerId },
+            cancellationToken: token).ResponseAsync, cancellationToken);
 
     /// <summary>OpenSession as this client's owner (an owner_id already set is kept).</summary>
     public Task<OpenSessionReply> OpenSessionAsync(OpenSessionRequest request, CancellationToken cancellationToken)
@@ -123,16 +150,16 @@ public sealed class WorkerClient : IDisposable
         {
             request.OwnerId = OwnerId;
         }
-        return Invoke(Endpoint, () => Calls.OpenSessionAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+        return InvokeWithin(Endpoint, ControlTimeout, "OpenSession", token => Calls.OpenSessionAsync(request, cancellationToken: token).ResponseAsync, cancellationToken);
     }
 
     public Task<CloseSessionReply> CloseSessionAsync(string sessionId, CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.CloseSessionAsync(new CloseSessionRequest { SessionId = sessionId, OwnerId = OwnerId },
-            cancellationToken: cancellationToken).ResponseAsync);
+        InvokeWithin(Endpoint, ControlTimeout, "CloseSession", token => Calls.CloseSessionAsync(new CloseSessionRequest { SessionId = sessionId, OwnerId = OwnerId },
+            cancellationToken: token).ResponseAsync, cancellationToken);
 
     /// <summary>Renews this owner's lease on the worker; the reply gives the lease to renew within.</summary>
     public Task<RenewLeaseReply> RenewLeaseAsync(CancellationToken cancellationToken) =>
-        Invoke(Endpoint, () => Calls.RenewLeaseAsync(new RenewLeaseRequest { OwnerId = OwnerId }, cancellationToken: cancellationToken).ResponseAsync);
+        InvokeWithin(Endpoint, ControlTimeout, "RenewLease", token => Calls.RenewLeaseAsync(new RenewLeaseRequest { OwnerId = OwnerId }, cancellationToken: token).ResponseAsync, cancellationToken);
 
     /// <summary>
     /// Sends exactly <paramref name="tensors"/> of <paramref name="file"/> in file order, in chunks of
@@ -143,7 +170,8 @@ public sealed class WorkerClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(tensors);
-        return await Invoke(Endpoint, async () =>
+        var caller = cancellationToken;
+        return await InvokeWithin(Endpoint, StreamTimeout, "the weight stream", async cancellationToken =>
         {
             using var call = Calls.StreamWeights(cancellationToken: cancellationToken);
             long sent = 0;
@@ -176,7 +204,7 @@ public sealed class WorkerClient : IDisposable
             }
             await call.RequestStream.CompleteAsync().ConfigureAwait(false);
             return await call.ResponseAsync.ConfigureAwait(false);
-        }).ConfigureAwait(false);
+        }, caller).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -186,7 +214,7 @@ public sealed class WorkerClient : IDisposable
     /// their next stage too.
     /// </summary>
     public static async Task<HandshakeReply> HandshakeAsync(WorkerEndpoint endpoint, LlamaWorker.LlamaWorkerClient calls, string? token,
-        string clientName, CancellationToken cancellationToken)
+        string clientName, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(calls);
         var request = new HandshakeRequest { Protocol = WireProtocol.Current, ClientName = clientName };
@@ -196,14 +224,45 @@ public sealed class WorkerClient : IDisposable
             challenge = ClusterToken.NewChallenge();
             request.Challenge = ByteString.CopyFrom(challenge);
         }
-        var reply = await Invoke(endpoint, () => calls.HandshakeAsync(request,
-            deadline: DateTime.UtcNow + HandshakeTimeout, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
+        // A listener that accepts connections but never answers (a frozen process, something else on the port)
+        // ends here as a plain deadline error naming the endpoint.
+        var reply = await InvokeWithin(endpoint, timeout ?? DefaultHandshakeTimeout, "the handshake",
+            callToken => calls.HandshakeAsync(request, cancellationToken: callToken).ResponseAsync, cancellationToken).ConfigureAwait(false);
         if (token is not null && !ClusterToken.VerifyProof(token, challenge, reply.ChallengeResponse.Span))
         {
             throw new WorkerCallException(endpoint.ToString(), WorkerFailure.AuthenticationFailed,
                 $"Worker {endpoint} did not prove it holds the cluster token: it runs without one or with another. Start it with the same token.");
         }
         return reply;
+    }
+
+    /// <summary>
+    /// Runs one call with a deadline: the token the call gets is cancelled by the caller's or at
+    /// <paramref name="limit"/>. The caller's cancellation stays an OperationCanceledException; the deadline
+    /// becomes <see cref="WorkerCallException"/> (Unreachable) saying "no answer within …" for
+    /// <paramref name="what"/>, never a bare "The operation was canceled.".
+    /// </summary>
+    public static async Task<T> InvokeWithin<T>(WorkerEndpoint endpoint, TimeSpan limit, string what, Func<CancellationToken, Task<T>> call,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        try
+        {
+            return await Invoke(endpoint, () => call(deadline.Token)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new WorkerCallException(endpoint.ToString(), WorkerFailure.Unreachable,
+                $"Worker {endpoint} is unreachable: {what} had {FailureDescription.Deadline(limit)}.", exception) { DeadlineExceeded = true };
+        }
+        catch (WorkerCallException exception) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested
+            && exception.Failure == WorkerFailure.Unreachable)
+        {
+            throw new WorkerCallException(endpoint.ToString(), WorkerFailure.Unreachable,
+                $"Worker {endpoint} is unreachable: {what} had {FailureDescription.Deadline(limit)}.", exception) { DeadlineExceeded = true };
+        }
     }
 
     /// <summary>Runs one call, turning gRPC failures into <see cref="WorkerCallException"/> naming this worker.</summary>
@@ -224,7 +283,8 @@ public sealed class WorkerClient : IDisposable
         }
         catch (HttpRequestException exception)
         {
-            throw new WorkerCallException(endpoint.ToString(), WorkerFailure.Unreachable, $"Worker {endpoint} is unreachable: {exception.Message}", exception);
+            throw new WorkerCallException(endpoint.ToString(), WorkerFailure.Unreachable,
+                $"Worker {endpoint} is unreachable: {FailureDescription.Observe(exception) ?? exception.Message}", exception);
         }
     }
 

@@ -13,8 +13,8 @@ public sealed record RingOptions
 
     public required int VocabularySize { get; init; }
 
-    /// <summary>F16 by default (n_embd x 2 bytes per token per hop); F32 for exact hand-offs.</summary>
-    public ActivationEncoding Encoding { get; init; } = ActivationEncoding.F16;
+    /// <summary>F32 by default (exact, n_embd x 4 bytes per token per hop); F16 or Q8_0 for slow links.</summary>
+    public ActivationEncoding Encoding { get; init; } = ActivationEncoding.F32;
 
     /// <summary>
     /// Tokens per micro-batch of a prompt sent through the ring pipelined (every stage working at once); 0 lets
@@ -24,4 +24,10 @@ public sealed record RingOptions
 
     /// <summary>The ring's learnt costs, shared by the sessions of one cluster; null: steps go whole.</summary>
     public RingCostModel? Costs { get; init; }
+
+    /// <summary>
+    /// A stage that gives no sign of life for this long is declared failed (see <see cref="StageWatchdog"/>),
+    /// even mid-step; null watches nothing (a broken stream is still noticed).
+    /// </summary>
+    public TimeSpan? StageTimeout { get; init; }
 }

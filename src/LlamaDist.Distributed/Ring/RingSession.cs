@@ -28,6 +28,8 @@ public sealed class RingSession : IDisposable
     private readonly AsyncDuplexStreamingCall<ForwardRequest, ForwardReply> results;
     private readonly Task<bool>? firstStreamEnded;
     private readonly float[]? localHidden;
+    private readonly StageWatchdog? watchdog;
+    private readonly HashSet<string> failedStages = new(StringComparer.Ordinal);
     private ulong sequence;
     private bool broken;
     private bool disposed;
@@ -50,7 +52,17 @@ public sealed class RingSession : IDisposable
         {
             localHidden = new float[options.MaxBatchTokens * options.EmbeddingLength];
         }
+        if (options.StageTimeout is { } timeout)
+        {
+            watchdog = new StageWatchdog(stages.Select(stage => stage.Worker).ToArray(), timeout);
+        }
     }
+
+    /// <summary>
+    /// The stage a failure was pinned on (<see cref="WorkerCallException.Endpoint"/> of what <see cref="Step"/>
+    /// threw), when the watchdog found one that is dead or frozen; null when the failure was not pinned.
+    /// </summary>
+    public string? FailedStage { get; private set; }
 
     public string SessionId { get; }
 
@@ -70,7 +82,6 @@ public sealed class RingSession : IDisposable
             throw new ArgumentException("A ring needs at least one worker stage.", nameof(stages));
         }
         var sessionId = Guid.NewGuid().ToString("N");
-        var opened = new List<RingStage>();
         try
         {
             for (int i = stages.Count - 1; i >= 0; i--)
@@ -89,7 +100,6 @@ public sealed class RingSession : IDisposable
                     request.NextCertificateThumbprints.AddRange(stages[i + 1].Worker.Credentials.CertificateThumbprints);
                 }
                 await stages[i].Worker.OpenSessionAsync(request, cancellationToken).ConfigureAwait(false);
-                opened.Add(stages[i]);
             }
 
             var firstCall = stages[0].Worker.Calls.Forward(cancellationToken: CancellationToken.None);
@@ -112,10 +122,9 @@ public sealed class RingSession : IDisposable
         }
         catch
         {
-            foreach (var stage in opened)
-            {
-                await CloseQuietly(stage.Worker, sessionId).ConfigureAwait(false);
-            }
+            // Every stage, not only those that confirmed: an OpenSession cancelled or timed out on our side may
+            // still have opened the session on the worker (closing an unknown session is harmless).
+            await Task.WhenAll(stages.Select(stage => CloseQuietly(stage.Worker, sessionId))).ConfigureAwait(false);
             throw;
         }
     }
@@ -150,14 +159,26 @@ public sealed class RingSession : IDisposable
                 ? PipelinedAsync(tokens.ToArray(), microBatch, output, cancellationToken).GetAwaiter().GetResult()
                 : WholeAsync(tokens.ToArray(), output, cancellationToken).GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             broken = true;
             throw;
         }
+        catch (OperationCanceledException exception)
+        {
+            // Not our cancellation: a stream the other side cancelled (its connection reset mid-call).
+            broken = true;
+            throw (Exception?)FindCulprit(exception) ?? new RingBrokenException($"A stream of session {SessionId} was cancelled by the other side: its connection broke.", exception);
+        }
         catch (Exception exception) when (exception is WorkerCallException or RingBrokenException or RpcException or IOException)
         {
             broken = true;
+            // A stream's failure travels the ring and may surface on a healthy stage's stream (the one before the
+            // dead stage, or the result stream the last stage closes): blame the stage that does not answer.
+            if (FindCulprit(exception) is { } culprit && culprit != exception)
+            {
+                throw culprit;
+            }
             throw;
         }
 
@@ -275,6 +296,24 @@ public sealed class RingSession : IDisposable
         return (request, tokens.Length * sizeof(int));
     }
 
+    private WorkerCallException? FindCulprit(Exception exception)
+    {
+        if (watchdog is null)
+        {
+            return exception as WorkerCallException;
+        }
+        var culprit = exception is WorkerCallException { Failure: WorkerFailure.Unreachable } pinned && watchdog.Failed.IsCompleted
+            && watchdog.Failed.Result.Endpoint == pinned.Endpoint
+            ? pinned
+            : watchdog.FindFailedAsync(CancellationToken.None).GetAwaiter().GetResult();
+        if (culprit is not null)
+        {
+            FailedStage = culprit.Endpoint;
+            failedStages.Add(culprit.Endpoint);
+        }
+        return culprit ?? exception as WorkerCallException;
+    }
+
     /// <summary>The worker id the coordinator's own stage reports in <see cref="StageTiming"/>.</summary>
     public const string LocalWorkerId = "local";
 
@@ -297,7 +336,12 @@ public sealed class RingSession : IDisposable
         var firstStage = stages[0].Worker.Endpoint;
         var lastStage = stages[^1].Worker.Endpoint;
         var next = results.ResponseStream.MoveNext(cancellationToken);
-        var failures = new List<Task>(3) { next };
+        var failures = new List<Task>(4) { next };
+        if (watchdog is not null)
+        {
+            // A stage that stops answering mid-step ends the wait here, not at the transport's keep-alive.
+            failures.Add(watchdog.Failed);
+        }
         if (firstStreamEnded is not null)
         {
             failures.Add(firstStreamEnded);
@@ -309,6 +353,10 @@ public sealed class RingSession : IDisposable
         while (true)
         {
             var winner = await Task.WhenAny(failures).ConfigureAwait(false);
+            if (watchdog is not null && winner == watchdog.Failed)
+            {
+                throw await watchdog.Failed.ConfigureAwait(false);
+            }
             if (winner == firstStreamEnded)
             {
                 await WorkerClient.Invoke(firstStage, async () => await firstStreamEnded.ConfigureAwait(false)).ConfigureAwait(false);
@@ -393,10 +441,10 @@ public sealed class RingSession : IDisposable
         {
             // The stream already failed; closing the sessions below still frees the workers' caches.
         }
-        foreach (var stage in stages)
-        {
-            CloseQuietly(stage.Worker, SessionId).GetAwaiter().GetResult();
-        }
+        watchdog?.Dispose();
+        // In parallel, and never with a stage found dead: a frozen one would hold every close for its timeout.
+        Task.WhenAll(stages.Where(stage => !failedStages.Contains(stage.Worker.Endpoint.ToString()))
+            .Select(stage => CloseQuietly(stage.Worker, SessionId))).GetAwaiter().GetResult();
         lifetime.Cancel();
         first.Dispose();
         if (!ReferenceEquals(first, results))

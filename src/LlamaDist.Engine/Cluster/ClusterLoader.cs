@@ -32,12 +32,16 @@ internal static class ClusterLoader
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "A cluster needs at least one worker endpoint.", nameof(request.Workers));
         }
         var endpoints = ParseEndpoints(request.Workers);
+        if (request.StageTimeout <= TimeSpan.Zero || request.StageTimeout > TimeSpan.FromHours(1))
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"The stage timeout must be more than 0 and at most an hour, not {request.StageTimeout}.", nameof(request.StageTimeout));
+        }
         var encoding = request.ActivationEncoding.ToUpperInvariant() switch
         {
             "F16" => ActivationEncoding.F16,
             "F32" => ActivationEncoding.F32,
-            "Q8_0" when TensorClusterLoader.IsTensor(request.Split) => ActivationEncoding.Unspecified,  // partial sums only
-            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F16 or F32 (Q8_0 too with a Tensor split).", nameof(request.ActivationEncoding)),
+            "Q8_0" => ActivationEncoding.Q80,
+            _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F32, F16 or Q8_0.", nameof(request.ActivationEncoding)),
         };
 
         var file = GgufFile.Open(path);
@@ -54,7 +58,9 @@ internal static class ClusterLoader
 
             progress?.Report(new ClusterLoadProgress("Connecting", string.Join(", ", endpoints), 0));
             var credentials = request.Access.ToCredentials();
-            clients.AddRange(Task.WhenAll(endpoints.Select(endpoint => WorkerClient.ConnectAsync(endpoint, credentials, request.ClientName, cancellationToken)))
+            // A listener that never answers fails its handshake within a few stage timeouts, as a deadline naming it.
+            var handshakeTimeout = request.StageTimeout * 3 > WorkerClient.DefaultHandshakeTimeout ? WorkerClient.DefaultHandshakeTimeout : request.StageTimeout * 3;
+            clients.AddRange(Task.WhenAll(endpoints.Select(endpoint => WorkerClient.ConnectAsync(endpoint, credentials, request.ClientName, cancellationToken, handshakeTimeout)))
                 .GetAwaiter().GetResult());
             // Renewed from here on: loading (hashing, streaming weights) may take longer than a lease, and what a
             // failed load leaves behind on the workers expires with it.
@@ -138,8 +144,9 @@ internal static class ClusterLoader
             {
                 clusterNodes[i].PredictedMsPerToken = layerPrediction.NodeMilliseconds[i];
             }
-            return new ClusterModel(file, config, tokenizer, summary, stages, clusterNodes, localForward, localThreads, encoding,
-                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases)
+            var topology = new ClusterTopology(file, path, config, clusterNodes, stages, localForward, localThreads) { ProbeTimeout = request.StageTimeout };
+            return new ClusterModel(file, config, tokenizer, summary, topology, clusterNodes, localThreads, encoding,
+                plan.Mode.ToString(), total.Elapsed.TotalMilliseconds, leases, request)
             {
                 MicroBatchSize = request.MicroBatchSize,
                 Plan = planText,
@@ -207,13 +214,13 @@ internal static class ClusterLoader
     }
 
     /// <summary>"0-10" (first and last block), "output head", or "0-10" with the head left to the next node.</summary>
-    private static string DescribeLayers(LayerRange layers) =>
+    internal static string DescribeLayers(LayerRange layers) =>
         layers.IsOutputHeadOnly ? "output head" : $"{layers.Start}-{layers.EndExclusive - 1}";
 
     /// <summary>The endpoint name of the coordinator's own stage.</summary>
     public const string LocalEndpoint = "local";
 
-    private static (string Source, long Streamed) LoadRange(WorkerClient client, GgufFile file, LlamaConfig config, LayerRange layers,
+    internal static (string Source, long Streamed) LoadRange(WorkerClient client, GgufFile file, LlamaConfig config, LayerRange layers,
         IReadOnlyList<GgufTensorInfo> tensors, string hash, string path, IProgress<ClusterLoadProgress>? progress, int index, int count,
         CancellationToken cancellationToken)
     {

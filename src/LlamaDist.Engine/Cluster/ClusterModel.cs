@@ -25,8 +25,7 @@ namespace LlamaDist.Engine.Cluster;
 public sealed class ClusterModel : IDisposable, IGenerationModel
 {
     private readonly GgufFile file;
-    private readonly IReadOnlyList<RingStage> stages;
-    private readonly IRangeForward? localForward;
+    private readonly ClusterTopology? topology;
     private readonly ComputeThreads? localThreads;
     private readonly ActivationEncoding encoding;
     private readonly LeaseKeeper leases;
@@ -34,19 +33,21 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     private readonly ReductionEncoding reduction;
     private bool disposed;
 
-    internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, IReadOnlyList<RingStage> stages,
-        IReadOnlyList<ClusterNode> nodes, IRangeForward? localForward, ComputeThreads? localThreads, ActivationEncoding encoding,
-        string split, double loadMs, LeaseKeeper leases, IReadOnlyList<TensorShard>? shards = null,
+    /// <param name="topology">The layer ring's nodes and ranges; null for a tensor-parallel split (<paramref name="shards"/>).</param>
+    internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, ClusterTopology? topology,
+        IReadOnlyList<ClusterNode> nodes, ComputeThreads? localThreads, ActivationEncoding encoding,
+        string split, double loadMs, LeaseKeeper leases, ClusterRequest request, IReadOnlyList<TensorShard>? shards = null,
         ReductionEncoding reduction = ReductionEncoding.F32)
     {
         this.shards = shards;
         this.reduction = reduction;
         this.leases = leases;
         this.file = file;
-        this.stages = stages;
-        this.localForward = localForward;
+        this.topology = topology;
         this.localThreads = localThreads;
         this.encoding = encoding;
+        Failover = shards is null ? request.Failover : FailoverMode.None;
+        StageTimeout = request.StageTimeout;
         Config = config;
         Tokenizer = tokenizer;
         Summary = summary;
@@ -73,12 +74,23 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     /// </summary>
     public string Plan { get; internal set; } = "";
 
-    /// <summary>How hidden states travel between stages (F16, F32), or partial sums between shards (F16, F32, Q8_0).</summary>
+    /// <summary>How hidden states travel between stages (F32, F16, Q8_0), or partial sums between shards.</summary>
     public string ActivationEncoding => shards is not null
         ? reduction switch { ReductionEncoding.F16 => "F16", ReductionEncoding.Q80 => "Q8_0", _ => "F32" }
-        : encoding == Distributed.Protocol.ActivationEncoding.F32 ? "F32" : "F16";
+        : encoding switch
+        {
+            Distributed.Protocol.ActivationEncoding.F16 => "F16",
+            Distributed.Protocol.ActivationEncoding.Q80 => "Q8_0",
+            _ => "F32",
+        };
 
     public double LoadMs { get; }
+
+    /// <summary>Whether a failed node's layers are reassigned mid-prompt (Reassign) or the prompt fails (None).</summary>
+    public FailoverMode Failover { get; }
+
+    /// <summary>How long a stage may give no sign of life before it is declared failed.</summary>
+    public TimeSpan StageTimeout { get; }
 
     public bool IsDisposed => disposed;
 
@@ -86,9 +98,43 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     public int MicroBatchSize { get; init; }
 
     /// <summary>The ring's learnt step costs, shared by its sessions (see <see cref="ClusterCosts"/>).</summary>
-    internal RingCostModel Costs => LazyInitializer.EnsureInitialized(ref costs, () => ClusterCosts.Create(Nodes, stages));
+    internal RingCostModel Costs => LazyInitializer.EnsureInitialized(ref costs, () => ClusterCosts.Create(Nodes, topology?.InitialStages ?? []));
 
     private RingCostModel? costs;
+
+    /// <summary>
+    /// Each node's health, every worker asked now (within the stage timeout): Healthy, or Down with what was
+    /// observed; a node of a layer split that answers again serves its own layers again from the next prompt on.
+    /// </summary>
+    public IReadOnlyList<NodeHealth> Health(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (topology is null)
+        {
+            // Tensor shards: no failover (every shard holds a slice of every layer), but the same probe.
+            return shards!.Select(shard => ShardHealth(shard, cancellationToken)).ToArray();
+        }
+        var health = topology.Health(cancellationToken);
+        return Nodes.Select(node =>
+        {
+            var (endpoint, healthy, lastFailure) = health.First(entry => entry.Endpoint == node.Endpoint);
+            return new NodeHealth(endpoint, healthy, lastFailure);
+        }).ToArray();
+    }
+
+    private NodeHealth ShardHealth(TensorShard shard, CancellationToken cancellationToken)
+    {
+        string endpoint = shard.Worker.Endpoint.ToString();
+        try
+        {
+            bool serving = shard.Worker.CheckHealthAsync(StageTimeout, cancellationToken).GetAwaiter().GetResult();
+            return new NodeHealth(endpoint, serving, serving ? null : $"Worker {endpoint} is shutting down.");
+        }
+        catch (WorkerCallException exception)
+        {
+            return new NodeHealth(endpoint, false, exception.Message);
+        }
+    }
 
     /// <summary>Rounds of lease renewal so far (tests: renewals keep the workers' ranges alive).</summary>
     internal long LeaseRenewals => leases.Renewals;
@@ -98,7 +144,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
 
     /// <summary>Threads of the local stage, or of the first worker when there is none.</summary>
     public int Threads => localThreads?.ThreadCount
-        ?? (int)(shards is { Count: > 0 } ? shards[0].Worker : stages[0].Worker).Handshake.Capabilities.Threads;
+        ?? (int)(shards is { Count: > 0 } ? shards[0].Worker : topology!.Workers.First()).Handshake.Capabilities.Threads;
 
     internal LlamaConfig Config { get; }
 
@@ -119,7 +165,29 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     public GenerationResult Generate(GenerationRequest request, Action<string>? onText = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return ExceptionTranslation.Run(Summary.Path, () => new GenerationLoop(this).Run(request, onText, cancellationToken));
+        return ExceptionTranslation.Run(Summary.Path, () =>
+        {
+            var outer = promptCancellation.Value;
+            promptCancellation.Value = cancellationToken;
+            try
+            {
+                return new GenerationLoop(this).Run(request, onText, cancellationToken);
+            }
+            catch (FailoverExhaustedException exhausted) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw PartialResults.Describe(this, request, exhausted);
+            }
+            catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is not OperationCanceledException)
+            {
+                // Cancelling aborts the prompt's streams, which may surface as a stream error first: it is the
+                // caller's cancellation, not a worker's failure.
+                throw new OperationCanceledException("The prompt was cancelled.", exception, cancellationToken);
+            }
+            finally
+            {
+                promptCancellation.Value = outer;
+            }
+        });
     }
 
     /// <summary>The assistant's reply to a conversation, rendered with the model's chat template (or the one named).</summary>
@@ -135,6 +203,12 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         ObjectDisposedException.ThrowIf(disposed, this);
         return ExceptionTranslation.Run(Summary.Path, () => new BenchmarkRunner(this).Run(request, progress, cancellationToken));
     }
+
+    /// <summary>
+    /// The cancellation of the prompt running on this thread (flows to the sequences it opens): a step in flight
+    /// is abandoned at once on Ctrl+C, and disposing the sequence frees its sessions on the workers right away.
+    /// </summary>
+    private static readonly AsyncLocal<CancellationToken> promptCancellation = new();
 
     IGenerationSequence IGenerationModel.Open(int contextSize, int batchSize)
     {
@@ -156,19 +230,9 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             Encoding = encoding,
             MicroBatchTokens = MicroBatchSize,
             Costs = Costs,
+            StageTimeout = StageTimeout,
         };
-        IForwardSession? localSession = localForward?.CreateSession(contextSize, batchSize);
-        try
-        {
-            var local = localSession is null ? null : new LocalStage(localForward!, localSession);
-            var ring = RingSession.OpenAsync(stages, local, options, CancellationToken.None).GetAwaiter().GetResult();
-            return new ObservedSequence(new ClusterSequence(ring, localSession, Nodes), Nodes);
-        }
-        catch
-        {
-            localSession?.Dispose();
-            throw;
-        }
+        return new ObservedSequence(new ClusterSequence(topology!, options, Failover == FailoverMode.Reassign, promptCancellation.Value), Nodes);
     }
 
     public void Dispose()
@@ -187,19 +251,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
                 shard.Worker.Dispose();
             }
         }
-        foreach (var stage in stages)
-        {
-            try
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                stage.Worker.ReleaseRangeAsync(stage.RangeHash, timeout.Token).GetAwaiter().GetResult();
-            }
-            catch (Exception exception) when (exception is WorkerCallException or OperationCanceledException)
-            {
-                // A worker that is gone has nothing left to free.
-            }
-            stage.Worker.Dispose();
-        }
+        topology?.Dispose();
         localThreads?.Dispose();
         file.Dispose();
     }

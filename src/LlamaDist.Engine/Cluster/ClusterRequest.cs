@@ -21,8 +21,23 @@ public sealed class ClusterRequest
     /// <summary>Threads of the local stage; 0 means one per physical core.</summary>
     public int Threads { get; init; }
 
-    /// <summary>F16 (default, n_embd x 2 bytes per token per hop) or F32 (exact hand-off between stages).</summary>
-    public string ActivationEncoding { get; init; } = "F16";
+    /// <summary>
+    /// F32 (default: exact, n_embd x 4 bytes per token per hop, output identical to a local run), F16 (half the
+    /// bytes) or Q8_0 (about a quarter); docs/RELIABILITY.md measures what the smaller ones cost.
+    /// </summary>
+    public string ActivationEncoding { get; init; } = "F32";
+
+    /// <summary>Reassign (default): a failed node's layers move to the remaining nodes mid-prompt; None: the prompt fails.</summary>
+    public FailoverMode Failover { get; init; } = FailoverMode.Reassign;
+
+    /// <summary>
+    /// A stage that gives no sign of life (no answer to its health checks) for this long is declared failed, even
+    /// in the middle of a long prompt step; also the deadline of each handshake.
+    /// </summary>
+    public TimeSpan StageTimeout { get; init; } = DefaultStageTimeout;
+
+    /// <summary>Five seconds: far beyond a loaded worker's answer time, well below a user's patience.</summary>
+    public static readonly TimeSpan DefaultStageTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Tokens per micro-batch of a prompt pipelined through the ring (llama.cpp's n_ubatch); 0 chooses it from the

@@ -55,11 +55,11 @@ internal static class TensorClusterLoader
         double loadMs = clock.Elapsed.TotalMilliseconds;
         var nodes = shards.Select(shard => Node(shard, config, loadMs)).ToArray();
         progress?.Report(new ClusterLoadProgress("Cluster ready", $"{shards.Count} tensor-parallel shards", 1));
-        return new ClusterModel(file, config, tokenizer, summary, Array.Empty<RingStage>(), nodes, null, null, ActivationEncoding.F16,
-            split, total.Elapsed.TotalMilliseconds, leases, shards, reduction);
+        return new ClusterModel(file, config, tokenizer, summary, topology: null, nodes, localThreads: null, ActivationEncoding.F32,
+            split, total.Elapsed.TotalMilliseconds, leases, request, shards, reduction);
     }
 
-    /// <summary>F32 (exact), F16 (the default: half the bytes, 2^-11 relative rounding) or Q8_0 (a quarter, within about 1/220 of each block's largest value).</summary>
+    /// <summary>F32 (exact, the default), F16 (half the bytes, 2^-11 relative rounding) or Q8_0 (a quarter, within about 1/220 of each block's largest value).</summary>
     private static ReductionEncoding ReductionEncodingOf(string encoding) => encoding.ToUpperInvariant() switch
     {
         "F32" => ReductionEncoding.F32,

@@ -49,6 +49,7 @@ internal static class ExceptionTranslation
         }, worker.Message, worker.Endpoint, worker),
         BackendUnavailableException backend => new LlamaDistException(LlamaErrorKind.BackendUnavailable, backend.Message, modelPath, backend),
         DeviceMemoryException memory => new LlamaDistException(LlamaErrorKind.DeviceOutOfMemory, memory.Message, modelPath, memory),
+        Cluster.FailoverExhaustedException exhausted => new LlamaDistException(LlamaErrorKind.WorkerUnreachable, exhausted.Message, exhausted.Endpoint, exhausted),
         RingBrokenException ring => new LlamaDistException(LlamaErrorKind.WorkerFailed, ring.Message, modelPath, ring),
         PlanningException planning => new LlamaDistException(LlamaErrorKind.PlanningFailed, planning.Message, planning.Endpoint ?? modelPath, planning),
         WorkerStartException start => new LlamaDistException(start.Failure switch

@@ -17,4 +17,7 @@ public sealed class LlamaDistException : Exception
 
     /// <summary>The file, tensor or setting the error is about.</summary>
     public string? Target { get; }
+
+    /// <summary>What a generation produced before it failed (text and token ids so far), when it failed part-way.</summary>
+    public Generation.GenerationResult? PartialResult { get; init; }
 }

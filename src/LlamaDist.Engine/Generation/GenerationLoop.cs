@@ -190,6 +190,7 @@ internal sealed class GenerationLoop
             SampleMs = sampleClock.Elapsed.TotalMilliseconds,
             TotalMs = model.LoadMs + total.Elapsed.TotalMilliseconds,
             Stages = session.Stages,
+            Failovers = session is IFailoverSource source ? source.Failovers : [],
         };
     }
 

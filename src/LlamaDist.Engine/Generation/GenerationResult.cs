@@ -26,4 +26,7 @@ public sealed class GenerationResult
 
     /// <summary>Per-node figures when a cluster ran the prompt; empty for a local run.</summary>
     public IReadOnlyList<StageStatistics> Stages { get; init; } = [];
+
+    /// <summary>Nodes a cluster lost during the prompt and how it went on (empty when none failed, or locally).</summary>
+    public IReadOnlyList<FailoverRecord> Failovers { get; init; } = [];
 }

@@ -12,4 +12,6 @@ public enum StopReason
     ContextFull,
     /// <summary>The text reached one of the request's stop strings (not included in the output).</summary>
     StopString,
+    /// <summary>A node of the cluster failed and the prompt could not go on (a partial result, on the error).</summary>
+    NodeFailed,
 }

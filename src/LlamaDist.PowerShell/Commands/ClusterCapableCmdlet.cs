@@ -52,6 +52,20 @@ public abstract class ClusterCapableCmdlet : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? Split { get; set; }
 
+    /// <summary>
+    /// With -Worker: what happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining
+    /// nodes (or this process with -IncludeLocal), the session's tokens are replayed, and generation goes on with the
+    /// same output; None: the prompt fails naming the node, with the partial result on the error.
+    /// </summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateSet("Reassign", "None")]
+    public string Failover { get; set; } = "Reassign";
+
+    /// <summary>With -Worker: seconds a node may give no sign of life (health checks unanswered) before it counts as failed; 5 by default.</summary>
+    [Parameter(ParameterSetName = WorkerSet)]
+    [ValidateRange(0.1, 3600.0)]
+    public double StageTimeout { get; set; } = 5;
+
     /// <summary>With -Worker: the cluster token the workers were started with (see also -TokenFile, LLAMADIST_TOKEN).</summary>
     [Parameter(ParameterSetName = WorkerSet)]
     public System.Security.SecureString? Token { get; set; }

@@ -40,7 +40,8 @@ internal static class ClusterCmdletSupport
     /// Invoke-LlamaPrompt -Worker, Invoke-LlamaBenchmark -Worker), with progress.
     /// </summary>
     public static ClusterModel Create(LlamaCmdlet cmdlet, string modelPath, IReadOnlyList<string> workers, bool includeLocal,
-        string[]? split, int threads, string activationEncoding, int progressId, Engine.Workers.WorkerAccess access, int microBatchSize = 0)
+        string[]? split, int threads, string activationEncoding, int progressId, Engine.Workers.WorkerAccess access,
+        int microBatchSize = 0, string failover = nameof(FailoverMode.Reassign), double stageTimeoutSeconds = 0)
     {
         var (mode, counts) = ParseSplit(split);
         var request = new ClusterRequest
@@ -48,6 +49,8 @@ internal static class ClusterCmdletSupport
             ModelPath = modelPath, Workers = workers, IncludeLocal = includeLocal, Split = mode == "Explicit" ? "Auto" : mode,
             LayerCounts = counts, Threads = threads, ActivationEncoding = activationEncoding,
             Access = access, MicroBatchSize = microBatchSize,
+            Failover = Enum.Parse<FailoverMode>(failover, ignoreCase: true),
+            StageTimeout = stageTimeoutSeconds > 0 ? TimeSpan.FromSeconds(stageTimeoutSeconds) : ClusterRequest.DefaultStageTimeout,
         };
         var progress = new ClusterProgress(cmdlet, progressId);
         var cluster = ClusterModel.Create(request, progress, cmdlet.Cancellation);
@@ -63,6 +66,22 @@ internal static class ClusterCmdletSupport
             {
                 PercentComplete = (int)Math.Clamp(value.Fraction * 100, 0, 100),
             });
+    }
+
+    /// <summary>Asks every node of a live cluster for its health now and writes it on the cluster's node objects.</summary>
+    public static void RefreshHealth(LlamaCluster cluster, CancellationToken cancellationToken)
+    {
+        if (cluster.Handle is not ClusterModel { IsDisposed: false } model)
+        {
+            return;
+        }
+        var health = model.Health(cancellationToken);
+        foreach (var node in cluster.Nodes)
+        {
+            var entry = health.FirstOrDefault(h => h.Endpoint == node.Endpoint);
+            node.Health = entry is null || entry.Healthy ? "Healthy" : "Down";
+            node.LastFailure = entry?.LastFailure is { } failure && !entry.Healthy ? failure : null;
+        }
     }
 
     public static ClusterModel EngineCluster(LlamaCluster cluster) =>

@@ -26,10 +26,10 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
     [ValidateNotNullOrEmpty]
     public string? Model { get; set; }
 
-    /// <summary>With -Worker: F16 or F32 hidden states between nodes (partial sums with -Split Tensor, which also takes Q8_0).</summary>
+    /// <summary>With -Worker: F32 (exact, the default), F16 or Q8_0 hidden states between nodes (partial sums with -Split Tensor).</summary>
     [Parameter(ParameterSetName = WorkerSet)]
-    [ValidateSet("F16", "F32", "Q8_0")]
-    public string ActivationEncoding { get; set; } = "F16";
+    [ValidateSet("F32", "F16", "Q8_0")]
+    public string ActivationEncoding { get; set; } = "F32";
 
     /// <summary>Most tokens to generate (llama.cpp -n).</summary>
     [Parameter]
@@ -108,7 +108,7 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
         if (ParameterSetName == WorkerSet)
         {
             RunEngine(() => loadedModel = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads,
-                ActivationEncoding, LoadProgressId, WorkerCredentials()), modelPath, terminating: true);
+                ActivationEncoding, LoadProgressId, WorkerCredentials(), failover: Failover, stageTimeoutSeconds: StageTimeout), modelPath, terminating: true);
             return;
         }
 

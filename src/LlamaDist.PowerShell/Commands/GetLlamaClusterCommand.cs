@@ -5,7 +5,10 @@ using LlamaDist.PowerShell.Output;
 namespace LlamaDist.PowerShell.Commands;
 
 /// <summary>
-/// <para type="synopsis">Lists the clusters this session created.</para>
+/// <para type="synopsis">Lists the clusters this session created, each node's health asked anew.</para>
+/// <para type="description">Every worker of each cluster is asked at once (the standard gRPC health service,
+/// within the cluster's stage timeout): Health is Healthy, or Down with LastFailure saying what was observed. A
+/// node that is down runs no layers until it answers again; then it takes its own back on the next prompt.</para>
 /// <example><code>(Get-LlamaCluster).Nodes | Format-Table</code></example>
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "LlamaCluster")]
@@ -30,7 +33,11 @@ public sealed class GetLlamaClusterCommand : LlamaCmdlet
                 WriteError(new ErrorRecord(new ItemNotFoundException($"No cluster with Id '{id}' in this session."),
                     ErrorIds.ClusterNotFound, ErrorCategory.ObjectNotFound, id));
             }
-            WriteObject(matches, enumerateCollection: true);
+            foreach (var cluster in matches)
+            {
+                RunEngine(() => ClusterCmdletSupport.RefreshHealth(cluster, Cancellation), cluster.Id);
+                WriteObject(cluster);
+            }
         }
     }
 }

@@ -83,7 +83,7 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
         {
             RunEngine(() =>
             {
-                using var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, "F16", ProgressId, WorkerCredentials());
+                using var cluster = ClusterCmdletSupport.Create(this, modelPath, Worker, IncludeLocal, Split, Threads, "F32", ProgressId, WorkerCredentials(), failover: Failover, stageTimeoutSeconds: StageTimeout);
                 WriteClusterRows(cluster, request);
             }, modelPath);
             return;

@@ -58,9 +58,19 @@ public sealed class InvokeLlamaPromptCommand : GenerationCmdlet
         {
             RunEngine(() =>
             {
-                var result = Generate(request, StreamTarget);
+                GenerationResult result;
+                try
+                {
+                    result = Generate(request, StreamTarget);
+                }
+                catch (LlamaDistException exception) when (exception.PartialResult is not null)
+                {
+                    EndStream();
+                    WritePartial(Prompt, exception);
+                    return;
+                }
                 EndStream();
-                WriteObject(OutputMapping.ToPromptResult<LlamaPromptResult>(ModelName, Prompt, result));
+                WriteResult(Prompt, result);
             }, Prompt);
             return;
         }
@@ -92,8 +102,31 @@ public sealed class InvokeLlamaPromptCommand : GenerationCmdlet
     private void WriteOldest()
     {
         var (prompt, run) = running.Dequeue();
-        RunEngine(() => WriteObject(OutputMapping.ToPromptResult<LlamaPromptResult>(ModelName, prompt,
-            ((Task<GenerationResult>)run).GetAwaiter().GetResult())), prompt);
+        RunEngine(() =>
+        {
+            GenerationResult result;
+            try
+            {
+                result = ((Task<GenerationResult>)run).GetAwaiter().GetResult();
+            }
+            catch (LlamaDistException exception) when (exception.PartialResult is not null)
+            {
+                WritePartial(prompt, exception);
+                return;
+            }
+            WriteResult(prompt, result);
+        }, prompt);
+    }
+
+    private void WriteResult(string prompt, GenerationResult result) =>
+        WriteObject(OutputMapping.ToPromptResult<LlamaPromptResult>(ModelName, prompt, result));
+
+    /// <summary>A prompt that could not go on: the node that failed is the target; what was generated before rides on the error.</summary>
+    private void WritePartial(string prompt, LlamaDistException exception)
+    {
+        var output = OutputMapping.ToPromptResult<LlamaPromptResult>(ModelName, prompt, exception.PartialResult!);
+        WriteError(new ErrorRecord(new LlamaPromptFailedException(exception.Message, output, exception),
+            ErrorIds.For(exception.Kind), ErrorIds.CategoryFor(exception.Kind), exception.Target));
     }
 
     protected override void DisposeResources()

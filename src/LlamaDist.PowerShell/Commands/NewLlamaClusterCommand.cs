@@ -58,12 +58,30 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     public int Threads { get; set; }
 
     /// <summary>
-    /// How hidden states (with -Split Tensor: partial sums) travel: F16 (half the bytes) or F32 (exactly the local
-    /// values); Q8_0 with -Split Tensor only (a quarter of F32, each value within about 1/220 of its block's largest).
+    /// How hidden states travel between nodes: F32 (the default: exactly the local values, so output identical to
+    /// one machine's), F16 (half the bytes) or Q8_0 (ggml's 8-bit blocks, about a quarter), for slow links. With -Split Tensor the same choice applies to the partial sums.
     /// </summary>
     [Parameter]
-    [ValidateSet("F16", "F32", "Q8_0")]
-    public string ActivationEncoding { get; set; } = "F16";
+    [ValidateSet("F32", "F16", "Q8_0")]
+    public string ActivationEncoding { get; set; } = "F32";
+
+    /// <summary>
+    /// What happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining nodes (or
+    /// this process with -IncludeLocal), the session's tokens are replayed to rebuild their KV caches, and
+    /// generation goes on with the same output, each failover recorded on the result; None: the prompt fails
+    /// naming the node, with the partial result on the error.
+    /// </summary>
+    [Parameter]
+    [ValidateSet("Reassign", "None")]
+    public string Failover { get; set; } = "Reassign";
+
+    /// <summary>
+    /// Seconds a node may give no sign of life (its health checks unanswered) before it counts as failed, even in
+    /// the middle of a long prompt step; 5 by default. Also bounds each handshake (three times this, at most 15 s).
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0.1, 3600.0)]
+    public double StageTimeout { get; set; } = 5;
 
     /// <summary>
     /// Tokens per micro-batch of a prompt pipelined through the ring, so every stage works at once (llama.cpp's
@@ -108,7 +126,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
         RunEngine(() =>
         {
             var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, workers, ResolveSinglePath);
-            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials, MicroBatchSize);
+            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials, MicroBatchSize, Failover, StageTimeout);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);
             WriteObject(output);

@@ -63,6 +63,22 @@ internal static class OutputMapping
         ContextSize = result.ContextSize,
         Seed = result.Seed,
         WorkerCount = result.Stages.Count,
+        Failovers = result.Failovers.Select(ToFailover).ToArray(),
+        FailoverCount = result.Failovers.Count,
+    };
+
+    public static LlamaFailover ToFailover(FailoverRecord failover) => new()
+    {
+        Endpoint = failover.Endpoint,
+        Layers = failover.Layers,
+        Detected = failover.DetectedUtc.ToLocalTime(),
+        DetectionMs = Math.Round(failover.DetectionMs, 3),
+        Position = failover.Position,
+        Reason = failover.Reason,
+        NewPlan = failover.NewPlan,
+        ReplanMs = Math.Round(failover.ReplanMs, 3),
+        ReplayMs = Math.Round(failover.ReplayMs, 3),
+        ReplayedTokens = failover.ReplayedTokens,
     };
 
     public static LlamaWorkerTiming ToWorkerTiming(StageStatistics stage) => new()

@@ -29,4 +29,9 @@ public sealed class LlamaClusterNode
     /// <summary>Reads the live figure from the engine's node.</summary>
     [System.Management.Automation.Hidden]
     internal Func<double>? ObservedSource { get; init; }
+
+    /// <summary>Healthy, or Down (its layers run elsewhere until it answers again); Get-LlamaCluster asks each node anew.</summary>
+    public string Health { get; set; } = "Healthy";
+    /// <summary>What was observed when the node was last found down (connection refused, deadline exceeded…); null when healthy.</summary>
+    public string? LastFailure { get; set; }
 }

@@ -39,4 +39,11 @@ public class LlamaPromptResult
     public int ContextSize { get; init; }
     public int Seed { get; init; }
     public int WorkerCount { get; init; }
+
+    /// <summary>Nodes the cluster lost during the prompt, and how it went on; empty when none failed.</summary>
+    [Hidden]
+    public LlamaFailover[] Failovers { get; init; } = [];
+
+    /// <summary>How many failovers the prompt went through.</summary>
+    public int FailoverCount { get; init; }
 }

@@ -186,12 +186,16 @@ public sealed class WorkerHost : IAsyncDisposable
             grpc.Interceptors.Add<UnexpectedErrorInterceptor>();
         });
         builder.Services.AddSingleton(runtime);
+        // The standard grpc.health.v1 service (authenticated like every call): coordinators probe it to tell a
+        // stage that is busy with a long step (it answers) from one that is dead or frozen (it does not).
+        builder.Services.AddGrpcHealthChecks().AddCheck<WorkerHealthCheck>("llamadist-worker");
         var application = builder.Build();
         if (runtime.Options.Token is { } token)
         {
             application.UseTokenAuthentication(token, application.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LlamaDist.Worker.Security"));
         }
         application.MapGrpcService<WorkerService>();
+        application.MapGrpcHealthChecksService();
         return application;
     }
 

@@ -59,7 +59,15 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
     public override async Task<OpenSessionReply> OpenSession(OpenSessionRequest request, ServerCallContext context)
     {
         await runtime.VerifyNextStageAsync(request, context.CancellationToken).ConfigureAwait(false);
-        return runtime.OpenSession(request);
+        var reply = runtime.OpenSession(request);
+        if (context.CancellationToken.IsCancellationRequested)
+        {
+            // The caller gave up (cancelled, or its deadline passed) and will never use or close this session:
+            // the CloseSession it sent may even have been handled first. Nothing may outlive the call.
+            runtime.CloseSession(request.SessionId);
+            throw new RpcException(new Status(StatusCode.Cancelled, "OpenSession was cancelled by the caller."));
+        }
+        return reply;
     }
 
     public override Task<CloseSessionReply> CloseSession(CloseSessionRequest request, ServerCallContext context) =>

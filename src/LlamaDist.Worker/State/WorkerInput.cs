@@ -98,9 +98,9 @@ internal static class WorkerInput
     /// <summary>An activation encoding this worker writes (unspecified: the caller leaves the choice to the worker).</summary>
     public static ActivationEncoding Encoding(ActivationEncoding value, string field)
     {
-        if (value is not (ActivationEncoding.Unspecified or ActivationEncoding.F32 or ActivationEncoding.F16))
+        if (value is not (ActivationEncoding.Unspecified or ActivationEncoding.F32 or ActivationEncoding.F16 or ActivationEncoding.Q80))
         {
-            throw WorkerErrors.Invalid($"{field} {(int)value} is not an activation encoding this worker writes (F32 or F16).");
+            throw WorkerErrors.Invalid($"{field} {(int)value} is not an activation encoding this worker writes (F32, F16 or Q8_0).");
         }
         return value;
     }

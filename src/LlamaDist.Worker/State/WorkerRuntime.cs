@@ -201,7 +201,7 @@ internal sealed class WorkerRuntime : IDisposable
             FreeMemoryBytes = (ulong)FreeMemoryBytes,
             MatvecGflops = GigaFlops,
             BytesPerSecond = BytesPerSecond,
-            ActivationEncodings = { ActivationEncoding.F16, ActivationEncoding.F32 },
+            ActivationEncodings = { ActivationEncoding.F16, ActivationEncoding.F32, ActivationEncoding.Q80 },
         },
     };
 

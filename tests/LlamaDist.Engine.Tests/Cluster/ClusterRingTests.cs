@@ -32,11 +32,17 @@ public sealed class ClusterRingTests : IClassFixture<ClusterFixture>
     [InlineData("Q8_0", 3, "F16")]
     [InlineData("Q4_0", 2, "F16")]
     [InlineData("Q4_0", 3, "F32")]
+    [InlineData("Q8_0", 3, "")]  // the default hand-off: F32
     public void GreedyTokensEqualTheLocalRun(string type, int workers, string encoding)
     {
         var path = fixture.ModelPath(type);
         var expected = LocalTokens(path, Greedy());
-        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(workers), Split = "Even", ActivationEncoding = encoding });
+        var request = new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(workers), Split = "Even" };
+        using var cluster = ClusterModel.Create(encoding.Length == 0 ? request : new ClusterRequest
+        {
+            ModelPath = path, Workers = request.Workers, Split = "Even", ActivationEncoding = encoding,
+        });
+        Assert.Equal(encoding.Length == 0 ? "F32" : encoding, cluster.ActivationEncoding);
         Assert.Equal(workers, cluster.Nodes.Count);
         Assert.Equal(4, cluster.Nodes.Sum(node => node.LayerEnd - node.LayerStart));
 
@@ -118,7 +124,7 @@ public sealed class ClusterRingTests : IClassFixture<ClusterFixture>
         var path = fixture.ModelPath("Q8_0");
         var endpoints = fixture.Endpoints(3);
         int embd = ModelInspector.Inspect(path).EmbeddingLength;
-        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = endpoints, Split = "Even" });
+        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = endpoints, Split = "Even", ActivationEncoding = "F16" });
         var before = endpoints.Select(endpoint => WorkerInspector.Query(endpoint)).ToArray();
         var request = new GenerationRequest { Prompt = Prompt, MaxTokens = 9, Temperature = 0, BatchSize = 512 };  // the prompt is one step
         var result = cluster.Generate(request);
