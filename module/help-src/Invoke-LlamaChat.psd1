@@ -34,7 +34,7 @@ split across -Worker endpoints for this call, or on a -Cluster from New-LlamaClu
         Stop                      = 'Strings that end the reply: it stops just before the first one it reaches (StopReason StopString).'
         Stream                    = 'Writes the reply to the host as it is generated (the information stream, tagged PSHOST).'
         WeightMemory              = 'Where the weight matrices are read from: Auto, Mapped (the file mapping) or Resident (read into memory); see Invoke-LlamaPrompt.'
-        ActivationEncoding        = 'With -Worker: how hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine's), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
+        ActivationEncoding        = 'With -Worker: how hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine''s), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
         Worker                    = 'Workers (host:port or https://host:port, in ring order) to split the model across for this call.'
         IncludeLocal              = 'With -Worker: this process runs the first layers as a stage of its own.'
         Split                     = 'With -Worker: Auto, Even, Memory, or layer counts per node in ring order, e.g. 11,11.'

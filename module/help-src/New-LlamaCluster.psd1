@@ -23,7 +23,7 @@ Remove-LlamaCluster releases it at once.
         IncludeLocal              = 'Runs the first layers in this process as well, as the ring''s first stage.'
         Split                     = 'Auto (the default), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal), e.g. 11,11 or "6,5".'
         Threads                   = 'Threads of the local stage (-IncludeLocal). The number of physical cores when omitted.'
-        ActivationEncoding        = 'How hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine's), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
+        ActivationEncoding        = 'How hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine''s), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
         Token                     = 'The cluster token the workers were started with. Also -TokenFile, or LLAMADIST_TOKEN.'
         TokenFile                 = 'A file whose first line is the cluster token.'
         CertificateThumbprint     = 'SHA-256 thumbprints the workers'' TLS certificates may have (https:// endpoints with self-signed certificates).'
