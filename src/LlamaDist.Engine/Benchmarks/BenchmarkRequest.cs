@@ -14,4 +14,7 @@ public sealed class BenchmarkRequest
 
     /// <summary>Prompt tokens evaluated per batch (llama-bench's -b).</summary>
     public int BatchSize { get; init; } = 512;
+
+    /// <summary>Whether each test runs once untimed first; rounds that alternate with another engine warm up only once.</summary>
+    internal bool WarmUp { get; init; } = true;
 }

@@ -53,4 +53,13 @@ public enum LlamaErrorKind
     InvalidCertificate,
     /// <summary>A chat template (the model's, or a name given) matches no known template family.</summary>
     UnsupportedChatTemplate,
+
+    /// <summary>The reference benchmark (llama.cpp's llama-bench) is not where it was said to be, or cannot be run.</summary>
+    ReferenceNotFound,
+
+    /// <summary>The reference benchmark exited with an error or wrote output that is not llama-bench's JSON.</summary>
+    ReferenceFailed,
+
+    /// <summary>The reference benchmark ran past its time limit and was stopped.</summary>
+    ReferenceTimedOut,
 }

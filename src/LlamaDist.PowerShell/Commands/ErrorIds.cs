@@ -30,6 +30,9 @@ internal static class ErrorIds
         LlamaErrorKind.InsecureBinding => "InsecureBinding",
         LlamaErrorKind.InvalidCertificate => "InvalidCertificate",
         LlamaErrorKind.UnsupportedChatTemplate => "UnsupportedChatTemplate",
+        LlamaErrorKind.ReferenceNotFound => "LlamaCppNotFound",
+        LlamaErrorKind.ReferenceFailed => "LlamaCppFailed",
+        LlamaErrorKind.ReferenceTimedOut => "LlamaCppTimedOut",
         _ => "LlamaDistError",
     };
 
@@ -62,6 +65,9 @@ internal static class ErrorIds
         LlamaErrorKind.InsecureBinding => ErrorCategory.SecurityError,
         LlamaErrorKind.InvalidCertificate => ErrorCategory.InvalidData,
         LlamaErrorKind.UnsupportedChatTemplate => ErrorCategory.NotImplemented,
+        LlamaErrorKind.ReferenceNotFound => ErrorCategory.ObjectNotFound,
+        LlamaErrorKind.ReferenceFailed => ErrorCategory.InvalidResult,
+        LlamaErrorKind.ReferenceTimedOut => ErrorCategory.OperationTimeout,
         _ => ErrorCategory.NotSpecified,
     };
 }
