@@ -19,7 +19,13 @@ param(
     [int] $FuzzIterations = 10000,
 
     [ValidateSet('Debug', 'Release')]
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+
+    # For -Task Benchmark: only the benchmark scripts whose names start with these (LocalDecode, Distributed).
+    [string[]] $Benchmark = @(),
+
+    # For -Task Test: the quick inner-loop subset (see the Test task).
+    [switch] $Fast
 )
 
 $ErrorActionPreference = 'Stop'
@@ -153,7 +159,9 @@ $TaskTable = [ordered]@{
     Benchmark = @{ DependsOn = @('Build'); Action = {
             Invoke-Native dotnet @('build', (Join-Path $RepositoryRoot 'tests/LlamaDist.LlamaCppRunner/LlamaDist.LlamaCppRunner.csproj'),
                 '-c', 'Release', '--nologo', '-v', 'quiet')
-            $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Benchmark -PesterModule '$(Get-PesterModulePath)'"
+            $names = @($Benchmark | ForEach-Object { $_ -split ',' } | Where-Object { $_ } | ForEach-Object { "'$($_.Trim())'" }) -join ','
+            $only = if ($names) { " -BenchmarkName $names" } else { '' }
+            $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Benchmark$only -PesterModule '$(Get-PesterModulePath)'"
             if ($exit -ne 0) { throw "Benchmarks failed (exit code $exit)." }
         }
     }

@@ -9,7 +9,10 @@
 param(
     [Parameter(Mandatory)] [string] $PesterModule,
     [string] $SummaryPath,
-    [switch] $Benchmark
+    [switch] $Benchmark,
+
+    # With -Benchmark: only the scripts whose names start with one of these (LocalDecode, Distributed).
+    [string[]] $BenchmarkName = @()
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterModule -MinimumVersion 5.7.1
@@ -18,7 +21,10 @@ $configuration = New-PesterConfiguration
 $configuration.Run.PassThru = $true
 $configuration.Output.Verbosity = 'Detailed'
 if ($Benchmark) {
-    $configuration.Run.Path = Join-Path $PSScriptRoot 'Benchmarks'
+    $scripts = @(Get-ChildItem (Join-Path $PSScriptRoot 'Benchmarks') -Filter '*.Benchmark.Tests.ps1' |
+            Where-Object { $file = $_; $BenchmarkName.Count -eq 0 -or @($BenchmarkName | Where-Object { $file.Name -like "$_*" }).Count -gt 0 })
+    if ($scripts.Count -eq 0) { throw "No benchmark script matches $($BenchmarkName -join ', ')." }
+    $configuration.Run.Path = [string[]]$scripts.FullName
     $configuration.Filter.Tag = 'Benchmark'
 }
 else {
