@@ -35,7 +35,8 @@ BeforeDiscovery {
     if ([System.Runtime.Intrinsics.X86.Avx512F]::IsSupported -and $env:LLAMADIST_LLAMACPP_AVX2_BIN) {
         $script:paths += @{ Name = 'avx2'; Avx512Off = $true; LlamaCpp = $env:LLAMADIST_LLAMACPP_AVX2_BIN }
     }
-    $script:cases = foreach ($path in $paths) { foreach ($type in $types) { @{ Path = $path; Type = $type } } }
+    # Type by type, both paths of a type together, so a run cut short still compares them.
+    $script:cases = foreach ($type in $types) { foreach ($path in $paths) { @{ Path = $path; Type = $type } } }
 }
 
 BeforeAll {
@@ -136,6 +137,42 @@ Import-Module '$ModuleManifest'
         @{ Tests = $byTest; BandwidthGBps = ($bandwidth | Measure-Object -Maximum).Maximum; ReferenceLabel = $referenceLabel; Avx512 = $avx512 }
     }
 
+    # Writes the CSV and the table of the rows so far: after every case, so a run cut short still leaves its figures.
+    function Write-Results {
+        if ($rows.Count -eq 0) { return }
+        $rows | Export-Csv -Path (Join-Path $resultDirectory 'local-decode.csv') -NoTypeInformation
+        $format = { param($value) if ($null -eq $value) { '' } else { [math]::Round([double]$value, 2) } }
+        $header = '| path | type | size | ' + (($promptSizes | ForEach-Object { "ours pp$_ t/s | llama.cpp pp$_ t/s | ratio" }) -join ' | ') +
+            " | ours tg$genTokens t/s | llama.cpp tg$genTokens t/s | ratio | read GB/s | ours tg / bandwidth | llama.cpp tg / bandwidth | RSS growth decoding | weights + KV |"
+        $columns = 3 + 3 * $promptSizes.Count + 3 + 5
+        $table = @(
+            $header
+            '|' + ('---|' * $columns)
+            foreach ($row in $rows) {
+                $cells = @($row.Path, $row.Type, $row.Size)
+                foreach ($size in $promptSizes) { $cells += (& $format $row."OursPp$size"), (& $format $row."ReferencePp$size"), "$(& $format $row."RatioPp$size")x" }
+                $cells += (& $format $row.OursTg), (& $format $row.ReferenceTg), "$(& $format $row.RatioTg)x", $row.BandwidthGBps,
+                    $row.OursOfBandwidth, $row.ReferenceOfBandwidth, $row.ResidentGrowth, $row.WeightsAndKv
+                '| ' + ($cells -join ' | ') + ' |'
+            }
+        ) -join "`n"
+        $cpu = Get-CpuDescription
+        $references = ($rows | Group-Object Path | ForEach-Object { "$($_.Name): $($_.Group[0].Reference)" }) -join '; '
+        $footer = @(
+            "$threads threads, $preset shape, $repetitions alternating rounds (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs, .NET $([Environment]::Version)$(if (Test-Path /proc/loadavg) { ", load average $((Get-Content /proc/loadavg) -split ' ' | Select-Object -First 3) at the end" })."
+            "Paths: native = ours as the runtime starts; avx2 = ours with DOTNET_EnableAVX512=0 (AVX-512 off). References: $references."
+            "CPU: $($cpu.Model)"
+            ''
+            "Flags: ``$($cpu.Flags)``"
+        ) -join "`n"
+        $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
+        $section = "<!-- local-decode:start -->`n$table`n`n$footer`n<!-- local-decode:end -->"
+        $text = Get-Content $benchmarks -Raw
+        $text = [regex]::Replace($text, '(?s)<!-- local-decode:start -->.*<!-- local-decode:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
+        Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
+        Write-Host $table
+    }
+
     function Get-CpuDescription {
         if (Test-Path /proc/cpuinfo) {
             $info = Get-Content /proc/cpuinfo
@@ -148,39 +185,7 @@ Import-Module '$ModuleManifest'
 }
 
 AfterAll {
-    if ($rows.Count -eq 0) { return }
-    $rows | Export-Csv -Path (Join-Path $resultDirectory 'local-decode.csv') -NoTypeInformation
-    $format = { param($value) if ($null -eq $value) { '' } else { [math]::Round([double]$value, 2) } }
-    $header = '| path | type | size | ' + (($promptSizes | ForEach-Object { "ours pp$_ t/s | llama.cpp pp$_ t/s | ratio" }) -join ' | ') +
-        " | ours tg$genTokens t/s | llama.cpp tg$genTokens t/s | ratio | read GB/s | ours tg / bandwidth | llama.cpp tg / bandwidth | RSS growth decoding | weights + KV |"
-    $columns = 3 + 3 * $promptSizes.Count + 3 + 5
-    $table = @(
-        $header
-        '|' + ('---|' * $columns)
-        foreach ($row in $rows) {
-            $cells = @($row.Path, $row.Type, $row.Size)
-            foreach ($size in $promptSizes) { $cells += (& $format $row."OursPp$size"), (& $format $row."ReferencePp$size"), "$(& $format $row."RatioPp$size")x" }
-            $cells += (& $format $row.OursTg), (& $format $row.ReferenceTg), "$(& $format $row.RatioTg)x", $row.BandwidthGBps,
-                $row.OursOfBandwidth, $row.ReferenceOfBandwidth, $row.ResidentGrowth, $row.WeightsAndKv
-            '| ' + ($cells -join ' | ') + ' |'
-        }
-    ) -join "`n"
-    $cpu = Get-CpuDescription
-    $references = ($rows | Group-Object Path | ForEach-Object { "$($_.Name): $($_.Group[0].Reference)" }) -join '; '
-    $footer = @(
-        "$threads threads, $preset shape, $repetitions alternating rounds (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs, .NET $([Environment]::Version)."
-        "Paths: native = ours as the runtime starts; avx2 = ours with DOTNET_EnableAVX512=0 (AVX-512 off). References: $references."
-        "CPU: $($cpu.Model)"
-        ''
-        "Flags: ``$($cpu.Flags)``"
-    ) -join "`n"
-    $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
-    $section = "<!-- local-decode:start -->`n$table`n`n$footer`n<!-- local-decode:end -->"
-    $text = Get-Content $benchmarks -Raw
-    $text = [regex]::Replace($text, '(?s)<!-- local-decode:start -->.*<!-- local-decode:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
-    Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
-    Write-Host $table
-    Write-Host $footer
+    Write-Results
 }
 
 Describe 'Local prompt and decode speed against llama.cpp' -Tag 'Benchmark' {
@@ -212,6 +217,7 @@ Describe 'Local prompt and decode speed against llama.cpp' -Tag 'Benchmark' {
         $row.ResidentBeyondWeightsAndKvMiB = [math]::Round(($growth - $tg.OursRow.WeightAndCacheBytes) / 1MB, 1)
         $rows.Add([pscustomobject]$row)
         [pscustomobject]$row | Format-List | Out-Host
+        Write-Results
 
         $tg.Ours | Should -BeGreaterThan 0
         $tg.Reference | Should -BeGreaterThan 0
