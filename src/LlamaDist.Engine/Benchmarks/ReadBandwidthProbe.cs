@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using LlamaDist.Core.Gguf;
 using LlamaDist.Engine.Errors;
 
 namespace LlamaDist.Engine.Benchmarks;
@@ -22,12 +23,13 @@ public static class ReadBandwidthProbe
     /// </summary>
     public const long MinimumBufferBytes = 1024L * 1024 * 1024;
     public const long MaximumBufferBytes = 4L * 1024 * 1024 * 1024;
+    private const int HugePageBytes = 2 * 1024 * 1024;
 
     /// <summary>
     /// Reads a buffer of <paramref name="bufferBytes"/> (default <see cref="DefaultBufferBytes"/>)
     /// <paramref name="passes"/> times with <paramref name="threads"/> threads.
     /// </summary>
-    public static ReadBandwidth Measure(int threads, long bufferBytes = 0, int passes = 5, CancellationToken cancellationToken = default)
+    public static ReadBandwidth Measure(int threads, long bufferBytes = 0, int passes = 3, CancellationToken cancellationToken = default)
     {
         if (threads < 1 || threads > 1024) throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Threads must be 1 to 1024, not {threads}.", nameof(threads));
         if (passes < 1 || passes > 1000) throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Passes must be 1 to 1000, not {passes}.", nameof(passes));
@@ -40,19 +42,12 @@ public static class ReadBandwidthProbe
         var total = share * threads;
         unsafe
         {
-            var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)total, 4096);
+            // 2 MiB-aligned and advised for huge pages where the kernel offers them, as resident weights are.
+            var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)total, HugePageBytes);
             try
             {
-                // Written once, so every page is backed before timing, and with a different value in every word: pages
-                // of equal content (untouched zero pages, or pages a hypervisor merges because they are identical)
-                // can share one physical page that stays in the cache, and would read impossibly fast.
-                var words = (ulong*)buffer;
-                ulong expected = 0;
-                for (long i = 0; i < total / sizeof(ulong); i++)
-                {
-                    words[i] = Pattern(i);
-                    expected ^= words[i];
-                }
+                HugePages.Advise(buffer, total);
+                var expected = Fill((ulong*)buffer, total / sizeof(ulong));
                 var best = double.MaxValue;
                 for (var pass = 0; pass < passes + 1; pass++)
                 {
@@ -81,7 +76,25 @@ public static class ReadBandwidthProbe
         return memory > 0 ? Math.Max(16L * 1024 * 1024, Math.Min(wanted, memory / 4)) : wanted;
     }
 
-    private static ulong Pattern(long index) => (ulong)(index + 1) * 0x9E3779B97F4A7C15UL;
+    /// <summary>
+    /// Writes word i as (i + 1) x an odd constant, so every word and every page differs: pages of equal content
+    /// (untouched zero pages, or pages a hypervisor merges because they are identical) can share one physical page
+    /// that stays in the cache, and would read impossibly fast. Returns the XOR of all words, which a pass must read.
+    /// </summary>
+    private static unsafe ulong Fill(ulong* words, long count)
+    {
+        const ulong step = 0x9E3779B97F4A7C15UL;
+        var value = Vector256.Create(step, unchecked(2 * step), unchecked(3 * step), unchecked(4 * step));
+        var increment = Vector256.Create(unchecked(4 * step));
+        var all = Vector256<ulong>.Zero;
+        for (long i = 0; i < count; i += 4)
+        {
+            value.Store(words + i);
+            all ^= value;
+            value += increment;
+        }
+        return all[0] ^ all[1] ^ all[2] ^ all[3];
+    }
 
     private static unsafe double TimedPass(byte* buffer, long share, int threads, ulong expected)
     {

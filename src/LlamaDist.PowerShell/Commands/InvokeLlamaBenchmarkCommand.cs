@@ -103,16 +103,13 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
             // Found before the model loads, so a wrong path fails at once.
             var llamaBench = Reference == LlamaCppReference || LlamaCppPath is not null ? LlamaBench.Locate(LlamaCppPath is null ? null : ResolveSinglePath(LlamaCppPath)) : null;
             using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory));
-            WriteVerbose($"Measuring the read bandwidth of {model.Threads} thread(s).");
-            var bandwidth = ReadBandwidthProbe.Measure(model.Threads, cancellationToken: CancellationToken);
-            var local = new BenchmarkResultMapping.LocalMeasures(bandwidth, model.WeightBytesPerToken, model.ResidentBytesBeforeLoad,
-                model.WeightBytes + model.KvCacheBytes(Math.Max(PromptTokens, GenTokens)));
             var weightMemory = model.WeightMemory.ToString();
             if (llamaBench is null)
             {
                 var rows = model.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", modelPath), CancellationToken);
                 CompleteProgress(ProgressId, "Benchmarking");
-                foreach (var row in rows) WriteObject(BenchmarkResultMapping.Ours(model.Summary, row, Repetitions, weightMemory: weightMemory, local: local));
+                var measures = MeasureMachine(model);
+                foreach (var row in rows) WriteObject(BenchmarkResultMapping.Ours(model.Summary, row, Repetitions, weightMemory: weightMemory, local: measures));
                 return;
             }
 
@@ -120,6 +117,7 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
             var comparison = model.CompareWithLlamaCpp(request, llamaBench, TimeSpan.FromSeconds(ReferenceTimeoutSec),
                 CreateProgress(ProgressId, "Benchmarking against llama.cpp", modelPath), CancellationToken);
             CompleteProgress(ProgressId, "Benchmarking against llama.cpp");
+            var local = MeasureMachine(model);
             foreach (var row in comparison.Ours) WriteObject(BenchmarkResultMapping.Ours(model.Summary, row, Repetitions, weightMemory: weightMemory, local: local));
             foreach (var row in comparison.Reference) WriteObject(BenchmarkResultMapping.Reference(model.Summary, comparison, row, Repetitions, local));
             foreach (var ratio in comparison.Ratios)
@@ -127,6 +125,18 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
                 WriteObject(BenchmarkResultMapping.Ratio(model.Summary, ratio, comparison.Ours.First(row => row.Test == ratio.Test), Repetitions));
             }
         }, modelPath);
+    }
+
+    /// <summary>
+    /// The read bandwidth of the model's thread count, measured right after the tests (so a refused request never
+    /// pays for it), and the model's byte counts the rows compare with.
+    /// </summary>
+    private BenchmarkResultMapping.LocalMeasures MeasureMachine(LocalModel model)
+    {
+        WriteVerbose($"Measuring the read bandwidth of {model.Threads} thread(s).");
+        var bandwidth = ReadBandwidthProbe.Measure(model.Threads, cancellationToken: CancellationToken);
+        return new BenchmarkResultMapping.LocalMeasures(bandwidth, model.WeightBytesPerToken, model.ResidentBytesBeforeLoad,
+            model.WeightBytes + model.KvCacheBytes(Math.Max(PromptTokens, GenTokens)));
     }
 
     /// <summary>Rows of a cluster run; the backend column names the ring ("CPU x3 (RPC)"-style, as llama-bench does).</summary>
