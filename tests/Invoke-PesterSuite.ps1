@@ -12,7 +12,10 @@ param(
     [switch] $Benchmark,
 
     # With -Benchmark: only the scripts whose names start with one of these (LocalDecode, Distributed).
-    [string[]] $BenchmarkName = @()
+    [string[]] $BenchmarkName = @(),
+
+    # The inner loop's subset: Describe blocks tagged Slow (workers, clusters, remoting, conversions) left out.
+    [switch] $Fast
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterModule -MinimumVersion 5.7.1
@@ -29,7 +32,7 @@ if ($Benchmark) {
 }
 else {
     $configuration.Run.Path = Join-Path $PSScriptRoot 'Pester'
-    $configuration.Filter.ExcludeTag = 'Benchmark'
+    $configuration.Filter.ExcludeTag = if ($Fast) { @('Benchmark', 'Slow') } else { @('Benchmark') }
 }
 
 # Workers the suites start record themselves and log under a state directory of this run's own (TestHelpers.ps1),

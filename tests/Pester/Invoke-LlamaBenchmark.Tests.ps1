@@ -78,7 +78,7 @@ Describe 'Invoke-LlamaBenchmark measures the machine beside the model' {
     }
 }
 
-Describe 'Invoke-LlamaBenchmark -Reference LlamaCpp' {
+Describe 'Invoke-LlamaBenchmark -Reference LlamaCpp' -Tag 'Slow' {
     BeforeAll {
         $script:recordedJson = Join-Path $RepositoryRoot 'tests/Data/llama-bench/llama-bench-c392e50.json'
         function New-StandIn([string] $Directory, [string] $Body) {
