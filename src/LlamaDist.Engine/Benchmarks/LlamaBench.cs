@@ -31,9 +31,12 @@ public sealed class LlamaBench
     /// the program itself), else the directory <see cref="PathVariable"/> names.
     /// </summary>
     /// <exception cref="LlamaDistException">ReferenceNotFound: neither names an executable llama-bench.</exception>
-    public static LlamaBench Locate(string? path)
+    public static LlamaBench Locate(string? path) => Locate(path, Environment.GetEnvironmentVariable(PathVariable));
+
+    /// <summary><see cref="Locate(string?)"/> with the value of <see cref="PathVariable"/> given.</summary>
+    internal static LlamaBench Locate(string? path, string? pathVariable)
     {
-        var given = string.IsNullOrWhiteSpace(path) ? Environment.GetEnvironmentVariable(PathVariable) : path;
+        var given = string.IsNullOrWhiteSpace(path) ? pathVariable : path;
         if (string.IsNullOrWhiteSpace(given))
         {
             throw new LlamaDistException(LlamaErrorKind.ReferenceNotFound,
@@ -119,7 +122,8 @@ public sealed class LlamaBench
         try
         {
             process.WaitForExitAsync(limit.Token).GetAwaiter().GetResult();
-            Task.WaitAll(readOutput, readErrors);
+            // A child it left behind could hold the pipes open: the reads end within the same limit.
+            Task.WhenAll(readOutput, readErrors).WaitAsync(limit.Token).GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
         {

@@ -124,20 +124,19 @@ public sealed class LlamaBenchProcessTests : IDisposable
     [Fact]
     public void ReadsTheDirectoryFromTheEnvironmentWhenNoneIsGiven()
     {
-        var previous = Environment.GetEnvironmentVariable(LlamaBench.PathVariable);
-        try
-        {
-            Environment.SetEnvironmentVariable(LlamaBench.PathVariable, null);
-            var error = Assert.Throws<LlamaDistException>(() => LlamaBench.Locate(null));
-            Assert.Equal(LlamaErrorKind.ReferenceNotFound, error.Kind);
-            Assert.Contains(LlamaBench.PathVariable, error.Message);
+        // The variable's value is passed in: setting it process-wide would race the tests that read it.
+        var error = Assert.Throws<LlamaDistException>(() => LlamaBench.Locate(null, pathVariable: null));
+        Assert.Equal(LlamaErrorKind.ReferenceNotFound, error.Kind);
+        Assert.Contains(LlamaBench.PathVariable, error.Message);
 
-            Environment.SetEnvironmentVariable(LlamaBench.PathVariable, Path.Combine(directory, "elsewhere"));
-            Assert.Contains("elsewhere", Assert.Throws<LlamaDistException>(() => LlamaBench.Locate("")).Message);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(LlamaBench.PathVariable, previous);
-        }
+        Assert.Contains("elsewhere", Assert.Throws<LlamaDistException>(() => LlamaBench.Locate("", Path.Combine(directory, "elsewhere"))).Message);
+    }
+
+    [SkippableFact]
+    public void AGivenPathWinsOverTheEnvironment()
+    {
+        var path = StandIn("exit 0");
+
+        Assert.Equal(path, LlamaBench.Locate(directory, Path.Combine(directory, "elsewhere")).ProgramPath);
     }
 }
