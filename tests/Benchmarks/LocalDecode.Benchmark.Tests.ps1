@@ -52,6 +52,12 @@ BeforeAll {
     $script:resultDirectory = Join-Path $RepositoryRoot 'out/benchmarks'
     $null = New-Item -ItemType Directory -Force -Path $modelDirectory, $resultDirectory
     $script:rows = [System.Collections.Generic.List[object]]::new()
+    # Other work on the machine skews the ratios, llama.cpp's spinning thread pool most: say so up front, and give
+    # the load at the start and the end beside the table.
+    $script:loadAtStart = if (Test-Path /proc/loadavg) { ((Get-Content /proc/loadavg) -split ' ')[0] } else { '' }
+    if ($loadAtStart -and [double]$loadAtStart -gt [Environment]::ProcessorCount / 2) {
+        Write-Warning "Load average $loadAtStart on $([Environment]::ProcessorCount) logical CPUs: other work will skew these figures (llama.cpp's the most, its threads spin while they wait)."
+    }
     $script:LlamaSharpLabel = 'llama.cpp (LLamaSharp 0.30 bundled build)'
 
     function Get-BenchModel([string] $Type) {
@@ -159,7 +165,7 @@ Import-Module '$ModuleManifest'
         $cpu = Get-CpuDescription
         $references = ($rows | Group-Object Path | ForEach-Object { "$($_.Name): $($_.Group[0].Reference)" }) -join '; '
         $footer = @(
-            "$threads threads, $preset shape, $repetitions alternating rounds (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs, .NET $([Environment]::Version)$(if (Test-Path /proc/loadavg) { ", load average $((Get-Content /proc/loadavg) -split ' ' | Select-Object -First 3) at the end" })."
+            "$threads threads, $preset shape, $repetitions alternating rounds (means), measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs, .NET $([Environment]::Version)$(if (Test-Path /proc/loadavg) { ", load average $loadAtStart at the start and $(((Get-Content /proc/loadavg) -split ' ')[0]) at the end" })."
             "Paths: native = ours as the runtime starts; avx2 = ours with DOTNET_EnableAVX512=0 (AVX-512 off). References: $references."
             "CPU: $($cpu.Model)"
             ''
