@@ -55,7 +55,7 @@ BeforeAll {
     # Other work on the machine skews the ratios, llama.cpp's spinning thread pool most: say so up front, and give
     # the load at the start and the end beside the table.
     $script:loadAtStart = if (Test-Path /proc/loadavg) { ((Get-Content /proc/loadavg) -split ' ')[0] } else { '' }
-    if ($loadAtStart -and [double]$loadAtStart -gt [Environment]::ProcessorCount / 2) {
+    if ($loadAtStart -and [double]$loadAtStart -gt [Environment]::ProcessorCount) {
         Write-Warning "Load average $loadAtStart on $([Environment]::ProcessorCount) logical CPUs: other work will skew these figures (llama.cpp's the most, its threads spin while they wait)."
     }
     $script:LlamaSharpLabel = 'llama.cpp (LLamaSharp 0.30 bundled build)'
