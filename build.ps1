@@ -5,6 +5,7 @@
     A dependency-free task table. Run from a fresh machine with only the .NET SDK:
         dotnet tool restore && dotnet pwsh ./build.ps1 -Task Demo
         dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+        dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test -Fast   (the inner loop: Slow and Fuzz tests left out)
         dotnet tool restore && dotnet pwsh ./build.ps1 -Task Fuzz -FuzzIterations 10000
     -Task takes several names (Build,Test or "Build,Test"); each runs once, in the order given, after the tasks
     it depends on.
@@ -19,7 +20,13 @@ param(
     [int] $FuzzIterations = 10000,
 
     [ValidateSet('Debug', 'Release')]
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+
+    # For -Task Benchmark: only the benchmark scripts whose names start with these (LocalDecode, Distributed).
+    [string[]] $Benchmark = @(),
+
+    # For -Task Test: the quick inner-loop subset (see the Test task).
+    [switch] $Fast
 )
 
 $ErrorActionPreference = 'Stop'
@@ -97,21 +104,26 @@ $TaskTable = [ordered]@{
             # xunit: every test project, results read back from TRX files. On a CPU with AVX-512 the kernel tests
             # run a second time with AVX-512 turned off in the runtime, so the AVX2 paths (what AVX2-only machines
             # run) are checked against their scalar references here too.
+            # -Fast, the inner loop: leaves out the classes and Describe blocks marked Slow (llama.cpp agreement, clusters,
+            # leases, detached workers, remoting) and the fuzz tests, and runs only the kernel tests without AVX-512.
+            # The long reliability runs (fault injection, load, hand-off measurements) have their own task.
+            $fastFilter = 'Category!=Slow&Category!=Fuzz&Category!=Reliability'
             $runs = @(Get-ChildItem (Join-Path $RepositoryRoot 'tests') -Recurse -Filter '*.Tests.csproj' |
-                    ForEach-Object { @{ Project = $_; Name = $_.BaseName; Avx512Off = $false } })
+                    ForEach-Object { @{ Project = $_; Name = $_.BaseName; Avx512Off = $false; Filter = $(if ($Fast) { $fastFilter } else { 'Category!=Reliability' }) } })
             if ([System.Runtime.Intrinsics.X86.Avx512F]::IsSupported) {
                 $core = $runs | Where-Object { $_.Name -eq 'LlamaDist.Core.Tests' } | Select-Object -First 1
-                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.Avx512Off'; Avx512Off = $true }
+                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.Avx512Off'; Avx512Off = $true
+                    Filter = $(if ($Fast) { "FullyQualifiedName~LlamaDist.Core.Tests.Quantization&$fastFilter" } else { 'Category!=Reliability' }) }
             }
             foreach ($run in $runs) {
                 $resultFile = "$($run.Name).trx"
                 # .NET 10 reads DOTNET_EnableAVX512 (DOTNET_EnableAVX512F alone no longer turns AVX-512 off); older
                 # runtimes read the F form. Both are set so the pass runs the AVX2 paths on either.
                 if ($run.Avx512Off) { $env:DOTNET_EnableAVX512 = '0'; $env:DOTNET_EnableAVX512F = '0'; Write-Host "$($run.Name): DOTNET_EnableAVX512=0" }
+                $filterArguments = if ($run.Filter) { @('--filter', $run.Filter) } else { @() }
                 try {
-                    # The long reliability runs (fault injection, load, hand-off measurements) have their own task.
                     & dotnet test $run.Project.FullName -c $Configuration --nologo --logger "trx;LogFileName=$resultFile" `
-                        --results-directory $TestResultDirectory --filter 'Category!=Reliability'
+                        --results-directory $TestResultDirectory @filterArguments
                 }
                 finally { if ($run.Avx512Off) { Remove-Item Env:DOTNET_EnableAVX512, Env:DOTNET_EnableAVX512F } }
                 if ($LASTEXITCODE -ne 0) { $problems += "$($run.Name) exited with $LASTEXITCODE" }
@@ -125,7 +137,7 @@ $TaskTable = [ordered]@{
 
             # Pester: the module end to end, in a fresh pwsh process.
             $pesterSummary = Join-Path $TestResultDirectory 'pester-summary.json'
-            $pesterExit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -SummaryPath '$pesterSummary' -PesterModule '$(Get-PesterModulePath)'"
+            $pesterExit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -SummaryPath '$pesterSummary' -PesterModule '$(Get-PesterModulePath)'$(if ($Fast) { ' -Fast' })"
             if (Test-Path $pesterSummary) {
                 $summary = Get-Content $pesterSummary -Raw | ConvertFrom-Json
                 $passed += [int]$summary.Passed
@@ -136,7 +148,7 @@ $TaskTable = [ordered]@{
 
             foreach ($problem in $problems) { Write-Host "Test run problem: $problem" -ForegroundColor Red }
             if ($problems.Count -gt 0 -and $failed -eq 0) { $failed = $problems.Count }
-            Write-Host "$passed passed, $failed failed, $skipped skipped"
+            Write-Host "$passed passed, $failed failed, $skipped skipped$(if ($Fast) { ' (fast subset: Slow and Fuzz left out)' })"
             if ($failed -gt 0) { throw "Tests failed." }
         }
     }
@@ -159,7 +171,9 @@ $TaskTable = [ordered]@{
     Benchmark = @{ DependsOn = @('Build'); Action = {
             Invoke-Native dotnet @('build', (Join-Path $RepositoryRoot 'tests/LlamaDist.LlamaCppRunner/LlamaDist.LlamaCppRunner.csproj'),
                 '-c', 'Release', '--nologo', '-v', 'quiet')
-            $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Benchmark -PesterModule '$(Get-PesterModulePath)'"
+            $names = @($Benchmark | ForEach-Object { $_ -split ',' } | Where-Object { $_ } | ForEach-Object { "'$($_.Trim())'" }) -join ','
+            $only = if ($names) { " -BenchmarkName $names" } else { '' }
+            $exit = Start-FreshPwsh "& '$RepositoryRoot/tests/Invoke-PesterSuite.ps1' -Benchmark$only -PesterModule '$(Get-PesterModulePath)'"
             if ($exit -ne 0) { throw "Benchmarks failed (exit code $exit)." }
         }
     }

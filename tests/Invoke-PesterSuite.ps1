@@ -11,7 +11,13 @@ param(
     [string] $SummaryPath,
     [switch] $Benchmark,
     # The long fault-injection suites (tests/Reliability, tag Reliability) instead of the ordinary ones.
-    [switch] $Reliability
+    [switch] $Reliability,
+
+    # With -Benchmark: only the scripts whose names start with one of these (LocalDecode, Distributed).
+    [string[]] $BenchmarkName = @(),
+
+    # The inner loop's subset: Describe blocks tagged Slow (workers, clusters, remoting, conversions) left out.
+    [switch] $Fast
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterModule -MinimumVersion 5.7.1
@@ -20,7 +26,10 @@ $configuration = New-PesterConfiguration
 $configuration.Run.PassThru = $true
 $configuration.Output.Verbosity = 'Detailed'
 if ($Benchmark) {
-    $configuration.Run.Path = Join-Path $PSScriptRoot 'Benchmarks'
+    $scripts = @(Get-ChildItem (Join-Path $PSScriptRoot 'Benchmarks') -Filter '*.Benchmark.Tests.ps1' |
+            Where-Object { $file = $_; $BenchmarkName.Count -eq 0 -or @($BenchmarkName | Where-Object { $file.Name -like "$_*" }).Count -gt 0 })
+    if ($scripts.Count -eq 0) { throw "No benchmark script matches $($BenchmarkName -join ', ')." }
+    $configuration.Run.Path = [string[]]$scripts.FullName
     $configuration.Filter.Tag = 'Benchmark'
 }
 elseif ($Reliability) {
@@ -29,7 +38,7 @@ elseif ($Reliability) {
 }
 else {
     $configuration.Run.Path = Join-Path $PSScriptRoot 'Pester'
-    $configuration.Filter.ExcludeTag = 'Benchmark', 'Reliability'
+    $configuration.Filter.ExcludeTag = if ($Fast) { @('Benchmark', 'Reliability', 'Slow') } else { @('Benchmark', 'Reliability') }
 }
 
 # Workers the suites start record themselves and log under a state directory of this run's own (TestHelpers.ps1),

@@ -11,6 +11,9 @@ include the network hops of the ring.
 The rows pipe into Export-Csv or ConvertTo-Json for comparison across machines, models and splits.
 '@
     Parameters  = @{
+        ReferenceTimeoutSec       = 'Seconds one llama-bench round may take before it is stopped (ErrorId LlamaCppTimedOut); 1800 by default.'
+        LlamaCppPath              = 'The directory that holds llama-bench (a llama.cpp build''s bin directory), or the program itself; implies -Reference LlamaCpp.'
+        Reference                 = 'Local runs: LlamaCpp also runs llama.cpp''s own llama-bench (from -LlamaCppPath or LLAMADIST_LLAMACPP_BIN) on the same model with the same threads, tests and repetitions, in rounds alternating with LlamaDist''s, and adds its rows and a ratio row per test. None (the default) measures LlamaDist alone.'
         StageTimeout              = 'Seconds a node may give no sign of life (its health checks unanswered) before it counts as failed, even in the middle of a long prompt step; 5 by default. Also bounds each handshake (three times this, at most 15 s).'
         Failover                  = 'What happens when a node fails mid-prompt. Reassign (default): its layers move to the remaining nodes (or this process with -IncludeLocal), the session''s tokens are replayed to rebuild their KV caches and generation goes on with the same output, each failover recorded on the result; None: the prompt fails naming the node, with the partial result on the error.'
         Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'

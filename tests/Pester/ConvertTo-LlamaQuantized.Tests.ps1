@@ -4,7 +4,7 @@ BeforeAll {
     $null = New-LlamaTestModel -Path $script:Source -Preset Small -Type F32 -Seed 9
 }
 
-Describe 'ConvertTo-LlamaQuantized' {
+Describe 'ConvertTo-LlamaQuantized' -Tag 'Slow' {
     It 'writes a <Type> model that loads and generates' -ForEach @(@{ Type = 'Q8_0' }, @{ Type = 'Q4_K_M' }) {
         $destination = Join-Path $TestDrive "small-$Type.gguf"
         $result = ConvertTo-LlamaQuantized -Path $script:Source -Destination $destination -Type $Type

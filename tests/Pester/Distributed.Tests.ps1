@@ -21,7 +21,7 @@ AfterAll {
     Get-LlamaWorker | Stop-LlamaWorker
 }
 
-Describe 'Start-LlamaWorker and Get-LlamaWorker' {
+Describe 'Start-LlamaWorker and Get-LlamaWorker' -Tag 'Slow' {
     It 'returns embedded workers hosted in this process' {
         $script:W1.Endpoint | Should -Match '^127\.0\.0\.1:\d+$'
         $script:W1.ProcessId | Should -Be $PID
@@ -69,7 +69,7 @@ Describe 'Start-LlamaWorker and Get-LlamaWorker' {
     }
 }
 
-Describe 'Invoke-LlamaPrompt -Worker' {
+Describe 'Invoke-LlamaPrompt -Worker' -Tag 'Slow' {
     It 'generates the same greedy tokens as the local run for <Type> (F32 hand-off: exactly the local values)' -ForEach @(
         @{ Type = 'F32' }, @{ Type = 'F16' }, @{ Type = 'Q8_0' }, @{ Type = 'Q4_0' }
     ) {
@@ -104,7 +104,7 @@ Describe 'Invoke-LlamaPrompt -Worker' {
     }
 }
 
-Describe 'New-LlamaCluster' {
+Describe 'New-LlamaCluster' -Tag 'Slow' {
     It 'splits across three workers, embedded and detached, and serves many prompts without reloading' {
         $cluster = New-LlamaCluster -Model $script:Models['Q8_0'] -Worker $script:W1, $script:W2, $script:D1 -Split Even
         try {
@@ -205,7 +205,7 @@ Describe 'New-LlamaCluster' {
     }
 }
 
-Describe 'Stop-LlamaWorker' {
+Describe 'Stop-LlamaWorker' -Tag 'Slow' {
     It 'honours -WhatIf, then stops an embedded worker' {
         $worker = Start-LlamaWorker -Port 0 -Threads 1 -Name 'pester-stop'
         $worker | Stop-LlamaWorker -WhatIf

@@ -51,3 +51,115 @@ Describe 'Invoke-LlamaBenchmark' {
         Get-ErrorIdOf { Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 0 -GenTokens 0 } | Should -Be 'InvalidArgument'
     }
 }
+
+Describe 'Invoke-LlamaBenchmark measures the machine beside the model' {
+    BeforeAll {
+        $script:measured = Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 8 -GenTokens 8 -Repetitions 1 -Threads 1
+    }
+
+    It 'reports the read bandwidth of the same threads and the bytes a decoded token reads' {
+        foreach ($row in $measured) {
+            $row.Engine | Should -Be 'LlamaDist'
+            $row.ReadBandwidthGBps | Should -BeGreaterThan 0
+            # 1,026,144 bytes of tensors less the 512,000-byte token embedding table (the head has its own tensor).
+            $row.WeightBytesPerToken | Should -Be 514144
+        }
+    }
+
+    It 'gives decoding its share of the bandwidth and the resident memory while it ran' {
+        $prompt, $decode = $measured
+        $prompt.BandwidthFraction | Should -BeNullOrEmpty
+        $prompt.PeakResidentBytes | Should -BeNullOrEmpty
+        $expected = 514144 * $decode.AverageTokensPerSecond / ($decode.ReadBandwidthGBps * 1e9)
+        $decode.BandwidthFraction | Should -BeGreaterThan 0
+        [math]::Abs($decode.BandwidthFraction - $expected) | Should -BeLessThan ([math]::Max(0.002, $expected * 0.02))  # both rounded
+        $decode.PeakResidentBytes | Should -BeGreaterThan $decode.BaselineResidentBytes
+        $decode.WeightAndCacheBytes | Should -BeGreaterThan 1026144  # tensors plus the KV cache
+    }
+}
+
+Describe 'Invoke-LlamaBenchmark -Reference LlamaCpp' -Tag 'Slow' {
+    BeforeAll {
+        $script:recordedJson = Join-Path $RepositoryRoot 'tests/Data/llama-bench/llama-bench-c392e50.json'
+        function New-StandIn([string] $Directory, [string] $Body) {
+            # A program named llama-bench that answers as the real one would (a POSIX shell script).
+            $null = New-Item -ItemType Directory -Force -Path $Directory
+            $path = Join-Path $Directory 'llama-bench'
+            Set-Content -Path $path -Value "#!/bin/sh`n$Body`n" -NoNewline
+            & chmod +x $path
+            return $path
+        }
+    }
+
+    It 'says where no llama-bench was found' {
+        Get-ErrorIdOf { Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 4 -GenTokens 0 -Repetitions 1 -Reference LlamaCpp -LlamaCppPath (Join-Path $TestDrive 'no-build') } |
+            Should -Be 'LlamaCppNotFound'
+        Get-ErrorIdOf { Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 4 -GenTokens 0 -Repetitions 1 -LlamaCppPath $TestDrive } |
+            Should -Be 'LlamaCppNotFound'
+    }
+
+    It 'needs a path when LLAMADIST_LLAMACPP_BIN is not set' {
+        $saved = $env:LLAMADIST_LLAMACPP_BIN
+        try {
+            $env:LLAMADIST_LLAMACPP_BIN = $null
+            $record = Get-ErrorRecordOf { Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 4 -GenTokens 0 -Repetitions 1 -Reference LlamaCpp }
+            ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'LlamaCppNotFound'
+            $record.Exception.Message | Should -Match 'LLAMADIST_LLAMACPP_BIN'
+        }
+        finally { $env:LLAMADIST_LLAMACPP_BIN = $saved }
+    }
+
+    It 'emits both engines'' rows and a ratio row per test' -Skip:$IsWindows {
+        $directory = Join-Path $TestDrive 'recorded'
+        New-StandIn $directory "cat '$recordedJson'"
+        $rows = Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 16 -GenTokens 8 -Repetitions 2 -Threads 1 -Reference LlamaCpp -LlamaCppPath $directory
+
+        $rows | Should -HaveCount 6
+        $rows.Engine | Should -Be @('LlamaDist', 'LlamaDist', 'llama.cpp (llama-bench)', 'llama.cpp (llama-bench)', 'LlamaDist / llama.cpp', 'LlamaDist / llama.cpp')
+        $rows.Test | Should -Be @('pp16', 'tg8', 'pp16', 'tg8', 'pp16', 'tg8')
+        $reference = $rows | Where-Object Engine -like 'llama.cpp*'
+        # Two rounds of the recorded run, its two samples each: pp16 read 69543.1 and 72394.9 t/s.
+        $reference[0].Samples | Should -Be @(69543.1, 72394.9, 69543.1, 72394.9)
+        $reference[0].AverageTokensPerSecond | Should -Be 70969
+        $reference[0].ModelType | Should -Be 'llama ?B F16'
+        $reference[0].ModelSize | Should -Be 1026144
+        $reference[1].BandwidthFraction | Should -BeGreaterThan 0
+        foreach ($ratio in $rows | Where-Object Engine -eq 'LlamaDist / llama.cpp') {
+            $ours = $rows | Where-Object { $_.Engine -eq 'LlamaDist' -and $_.Test -eq $ratio.Test }
+            $theirs = $reference | Where-Object Test -eq $ratio.Test
+            $ratio.Ratio | Should -BeGreaterThan 0
+            [math]::Abs($ratio.Ratio - $ours.AverageTokensPerSecond / $theirs.AverageTokensPerSecond) | Should -BeLessThan 0.001
+            [double]::IsNaN($ratio.AverageTokensPerSecond) | Should -BeTrue
+        }
+
+        $csv = Join-Path $TestDrive 'comparison.csv'
+        $rows | Export-Csv $csv
+        $imported = Import-Csv $csv
+        $imported | Should -HaveCount 6
+        $imported[4].Ratio | Should -Be $rows[4].Ratio.ToString([cultureinfo]::InvariantCulture)
+    }
+
+    It 'reports a llama-bench that fails' -Skip:$IsWindows {
+        $directory = Join-Path $TestDrive 'failing'
+        New-StandIn $directory "echo '['; echo ""main: error: failed to load model '`$2'"" >&2; exit 1"
+        $record = Get-ErrorRecordOf { Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 4 -GenTokens 0 -Repetitions 1 -Reference LlamaCpp -LlamaCppPath $directory }
+        ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'LlamaCppFailed'
+        $record.Exception.Message | Should -Match 'failed to load model'
+    }
+
+    It 'stops a llama-bench that runs past -ReferenceTimeoutSec' -Skip:$IsWindows {
+        $directory = Join-Path $TestDrive 'hanging'
+        New-StandIn $directory 'sleep 30'
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        Get-ErrorIdOf { Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 4 -GenTokens 0 -Repetitions 1 -Reference LlamaCpp -LlamaCppPath $directory -ReferenceTimeoutSec 1 } |
+            Should -Be 'LlamaCppTimedOut'
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
+    }
+
+    It 'compares with a native llama.cpp build named by LLAMADIST_LLAMACPP_BIN' -Skip:(-not $env:LLAMADIST_LLAMACPP_BIN) {
+        $rows = Invoke-LlamaBenchmark -Model $EmbeddedModel -PromptTokens 16 -GenTokens 8 -Repetitions 2 -Threads 1 -Reference LlamaCpp
+        ($rows | Where-Object Engine -like 'llama.cpp*').Test | Should -Be @('pp16', 'tg8')
+        ($rows | Where-Object Engine -like 'llama.cpp*').Threads | Should -Be @(1, 1)
+        ($rows | Where-Object Engine -eq 'LlamaDist / llama.cpp').Ratio | ForEach-Object { $_ | Should -BeGreaterThan 0 }
+    }
+}

@@ -30,7 +30,7 @@ AfterAll {
     Get-LlamaWorker | Stop-LlamaWorker
 }
 
-Describe 'A detached worker seen from a new session' {
+Describe 'A detached worker seen from a new session' -Tag 'Slow' {
     It 'is listed by Get-LlamaWorker in a new session and stopped by Stop-LlamaWorker there' {
         $worker = Start-LlamaWorker -Port 0 -Threads 1 -Name 'lifecycle-listed' -Detached
         try {
@@ -92,7 +92,7 @@ Describe 'A detached worker seen from a new session' {
     }
 }
 
-Describe 'Wildcard addresses and failed starts' {
+Describe 'Wildcard addresses and failed starts' -Tag 'Slow' {
     It 'advertises a dialable endpoint when bound to 0.0.0.0, embedded and detached' {
         $embedded = Start-LlamaWorker -Address 0.0.0.0 -Port 0 -Threads 1 -AllowInsecure -WarningAction SilentlyContinue
         $detached = Start-LlamaWorker -Address 0.0.0.0 -Port 0 -Threads 1 -AllowInsecure -Detached -WarningAction SilentlyContinue
@@ -162,7 +162,7 @@ Describe 'Wildcard addresses and failed starts' {
     }
 }
 
-Describe 'The log of a detached worker' {
+Describe 'The log of a detached worker' -Tag 'Slow' {
     It 'reports a log file it cannot write, with the worker''s own reason' -Skip:($IsWindows) {
         $record = Get-ErrorRecordOf { Start-LlamaWorker -Port 0 -Threads 1 -Detached -LogPath '/proc/llamadist-no-such-dir/worker.log' }
         ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'WorkerFailed'

@@ -2,7 +2,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
 }
 
-Describe 'New-LlamaTestModel' {
+Describe 'New-LlamaTestModel' -Tag 'Slow' {
     It 'writes a <Preset> <Type> model that Get-LlamaModel reads back' -ForEach @(
         @{ Preset = 'Tiny'; Type = 'Q8_0'; Heads = 4; KvHeads = 4; Layers = 2; Embedding = 64 }
         @{ Preset = 'Small'; Type = 'Q4_0'; Heads = 8; KvHeads = 2; Layers = 4; Embedding = 256 }

@@ -43,7 +43,7 @@ AfterAll {
     if ($script:Sshd -and -not $script:Sshd.HasExited) { $script:Sshd.Kill($true); $script:Sshd.WaitForExit(5000) }
 }
 
-Describe 'Start-LlamaWorker -Detached over SSH remoting' -Skip:([bool]$script:SkipReason) {
+Describe 'Start-LlamaWorker -Detached over SSH remoting' -Skip:([bool]$script:SkipReason) -Tag 'Slow' {
     BeforeAll {
         $directory = Join-Path $TestDrive 'ssh'
         $null = New-Item -ItemType Directory -Path $directory
@@ -136,6 +136,6 @@ Describe 'Start-LlamaWorker -Detached over SSH remoting' -Skip:([bool]$script:Sk
 }
 
 # Says why, in the results, when the remoting test above was skipped (no test is generated when it ran).
-Describe 'SSH remoting prerequisites' {
+Describe 'SSH remoting prerequisites' -Tag 'Slow' {
     It 'SSH remoting test skipped: <Reason>' -Skip -ForEach @(@($script:SkipReason) | Where-Object { $_ } | ForEach-Object { @{ Reason = $_ } }) { }
 }

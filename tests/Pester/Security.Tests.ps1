@@ -23,7 +23,7 @@ AfterAll {
     Remove-Item Env:LLAMADIST_TOKEN -ErrorAction SilentlyContinue
 }
 
-Describe 'Workers with a cluster token' {
+Describe 'Workers with a cluster token' -Tag 'Slow' {
     It 'says a worker is authenticated and never shows its token' {
         $script:Secure1.Authenticated | Should -BeTrue
         ($script:Secure1 | Format-List * | Out-String) | Should -Not -Match ([regex]::Escape($script:TokenText))
@@ -74,7 +74,7 @@ Describe 'Workers with a cluster token' {
     }
 }
 
-Describe 'Workers serving TLS' {
+Describe 'Workers serving TLS' -Tag 'Slow' {
     It 'makes a self-signed certificate whose thumbprint the worker reports' {
         $script:Certificate.Thumbprint | Should -Match '^[0-9A-F]{64}$'
         $script:Certificate.DnsNames | Should -Be @('localhost')

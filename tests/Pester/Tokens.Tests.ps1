@@ -7,7 +7,7 @@ BeforeAll {
     $null = New-LlamaTestModel -Path $Llama3Model -Type Q8_0 -Tokenizer $Llama3Tokenizer -TokenizerConfig $Llama3Config
 }
 
-Describe 'New-LlamaTestModel -Tokenizer' {
+Describe 'New-LlamaTestModel -Tokenizer' -Tag 'Slow' {
     It 'builds the vocabulary from tokenizer.json and Get-LlamaModel shows the tokenizer kind and pre-tokenizer' {
         $info = Get-LlamaModel -Path $Llama3Model
         $info.VocabularySize | Should -Be 128256
@@ -38,7 +38,7 @@ Describe 'New-LlamaTestModel -Tokenizer' {
     }
 }
 
-Describe 'ConvertTo-LlamaToken' {
+Describe 'ConvertTo-LlamaToken' -Tag 'Slow' {
     It 'writes the ids, with BOS only when -AddSpecial is given' {
         ConvertTo-LlamaToken -Model $Llama3Model -Text 'Hello world' | Should -Be @(9906, 1917)
         ConvertTo-LlamaToken -Model $Llama3Model -Text 'Hello world' -AddSpecial | Should -Be @(128000, 9906, 1917)
@@ -86,7 +86,7 @@ Describe 'ConvertTo-LlamaToken' {
     }
 }
 
-Describe 'ConvertFrom-LlamaToken' {
+Describe 'ConvertFrom-LlamaToken' -Tag 'Slow' {
     It 'turns ids back into the text, ids from the pipeline' {
         $text = "Hello, world! ½ 日本語 🦙`n`tcode()"
         ConvertTo-LlamaToken -Model $Llama3Model -Text $text | ConvertFrom-LlamaToken -Model $Llama3Model | Should -BeExactly $text

@@ -6,7 +6,7 @@ namespace LlamaDist.Core.Gguf;
 /// Transparent huge pages on Linux: whether the kernel offers them, and the advice that asks for them on a block
 /// of anonymous memory. Other systems report no support and the advice does nothing.
 /// </summary>
-internal static unsafe partial class HugePages
+public static unsafe partial class HugePages
 {
     private const int MadviseHugePage = 14; // MADV_HUGEPAGE
 

@@ -23,4 +23,7 @@ public sealed class BenchmarkRequest
 
     /// <summary>Most sequences a benchmark runs at once.</summary>
     public const int MaxConcurrency = 64;
+
+    /// <summary>Whether each test runs once untimed first; rounds that alternate with another engine warm up only once.</summary>
+    internal bool WarmUp { get; init; } = true;
 }

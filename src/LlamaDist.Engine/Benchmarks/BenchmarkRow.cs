@@ -17,4 +17,27 @@ public sealed class BenchmarkRow
 
     /// <summary>Tokens per second of each repetition, in order.</summary>
     public required double[] Samples { get; init; }
+
+    /// <summary>The largest resident set of this process sampled while a generation test of a local model ran; null otherwise.</summary>
+    public long? PeakResidentBytes { get; init; }
+
+    /// <summary>One row from several measurements of the same test: their samples together, the peak of their peaks.</summary>
+    internal static BenchmarkRow Combine(IReadOnlyList<BenchmarkRow> rows)
+    {
+        var samples = rows.SelectMany(row => row.Samples).ToArray();
+        var peaks = rows.Where(row => row.PeakResidentBytes is not null).Select(row => row.PeakResidentBytes!.Value).ToList();
+        return new BenchmarkRow
+        {
+            Test = rows[0].Test,
+            PromptTokens = rows[0].PromptTokens,
+            GenerationTokens = rows[0].GenerationTokens,
+            Threads = rows[0].Threads,
+            AverageTokensPerSecond = samples.Average(),
+            StandardDeviationTokensPerSecond = BenchmarkStatistics.StandardDeviation(samples),
+            // Time-weighted: the mean of the rows' means, each weighted by its number of samples.
+            AverageMs = rows.Sum(row => row.AverageMs * row.Samples.Length) / samples.Length,
+            Samples = samples,
+            PeakResidentBytes = peaks.Count > 0 ? peaks.Max() : null,
+        };
+    }
 }

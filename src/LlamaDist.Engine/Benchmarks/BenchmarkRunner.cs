@@ -15,8 +15,15 @@ namespace LlamaDist.Engine.Benchmarks;
 internal sealed class BenchmarkRunner
 {
     private readonly IGenerationModel model;
+    private readonly bool sampleResidentMemory;
 
-    public BenchmarkRunner(IGenerationModel model) => this.model = model;
+    /// <param name="sampleResidentMemory">Whether to sample this process's resident set during generation tests
+    /// (meaningful when the whole model runs in this process).</param>
+    public BenchmarkRunner(IGenerationModel model, bool sampleResidentMemory = false)
+    {
+        this.model = model;
+        this.sampleResidentMemory = sampleResidentMemory;
+    }
 
     public IReadOnlyList<BenchmarkRow> Run(BenchmarkRequest request, IProgress<double>? progress, CancellationToken cancellationToken)
     {
@@ -32,15 +39,19 @@ internal sealed class BenchmarkRunner
 
         var rows = new List<BenchmarkRow>();
         var runsDone = 0;
-        var runsTotal = tests.Count * (request.Repetitions + 1);
+        var firstRun = request.WarmUp ? -1 : 0;
+        var runsTotal = tests.Count * (request.Repetitions - firstRun);
         foreach (var test in tests)
         {
             var samples = new double[request.Repetitions];
             var milliseconds = new double[request.Repetitions];
-            for (var run = -1; run < request.Repetitions; run++)
+            long? peakResident = null;
+            for (var run = firstRun; run < request.Repetitions; run++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                using var sampler = sampleResidentMemory && test.Generation > 0 ? new ResidentMemorySampler() : null;
                 var elapsed = Measure(test.Prompt, test.Generation, request.Concurrency, contextSize, batchSize, tokens, cancellationToken);
+                if (sampler is not null) peakResident = Math.Max(peakResident ?? 0, sampler.PeakBytes);
                 if (run >= 0)
                 {
                     milliseconds[run] = elapsed;
@@ -57,9 +68,10 @@ internal sealed class BenchmarkRunner
                 Threads = model.Threads,
                 Concurrency = request.Concurrency,
                 AverageTokensPerSecond = samples.Average(),
-                StandardDeviationTokensPerSecond = StandardDeviation(samples),
+                StandardDeviationTokensPerSecond = BenchmarkStatistics.StandardDeviation(samples),
                 AverageMs = milliseconds.Average(),
                 Samples = samples,
+                PeakResidentBytes = peakResident,
             });
         }
         return rows;
@@ -130,14 +142,6 @@ internal sealed class BenchmarkRunner
             cancellationToken.ThrowIfCancellationRequested();
             session.EvaluateGreedy(tokens.Slice(i, 1));
         }
-    }
-
-    /// <summary>Sample standard deviation (n - 1), 0 for a single run, as llama-bench computes stddev_ts.</summary>
-    private static double StandardDeviation(double[] samples)
-    {
-        if (samples.Length < 2) return 0;
-        var mean = samples.Average();
-        return Math.Sqrt(samples.Sum(sample => (sample - mean) * (sample - mean)) / (samples.Length - 1));
     }
 
     private static int[] RandomTokens(int count, int vocabularySize)

@@ -59,4 +59,13 @@ public enum LlamaErrorKind
 
     /// <summary>Weights or a session do not fit in the device's free memory (refused before allocating).</summary>
     DeviceOutOfMemory,
+
+    /// <summary>The reference benchmark (llama.cpp's llama-bench) is not where it was said to be, or cannot be run.</summary>
+    ReferenceNotFound,
+
+    /// <summary>The reference benchmark exited with an error or wrote output that is not llama-bench's JSON.</summary>
+    ReferenceFailed,
+
+    /// <summary>The reference benchmark ran past its time limit and was stopped.</summary>
+    ReferenceTimedOut,
 }

@@ -25,10 +25,17 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     private readonly IComputeBackend backend;
 
     private LocalModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, LlamaWeights weights, ComputeThreads threads,
-        IComputeBackend backend, ModelSummary summary, double loadMs)
+        IComputeBackend backend, ModelSummary summary, double loadMs, long residentBytesBeforeLoad)
     {
         this.backend = backend;
         this.file = file;
+        ResidentBytesBeforeLoad = residentBytesBeforeLoad;
+        WeightBytes = file.Tensors.Sum(tensor => tensor.ByteSize);
+        // A decoded token reads every matrix once, but of the token embedding table only its own row, unless the
+        // output head is tied to it and reads it whole.
+        var embedding = file.Tensors.FirstOrDefault(tensor => tensor.Name == LlamaTensorNames.TokenEmbedding)?.ByteSize ?? 0;
+        var tied = file.Tensors.All(tensor => tensor.Name != LlamaTensorNames.Output);
+        WeightBytesPerToken = WeightBytes - (tied ? 0 : embedding);
         WeightMemory = WeightMemoryModeMapping.FromCore(weights.Memory);
         this.threads = threads;
         Config = config;
@@ -57,6 +64,19 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 
     /// <summary>Where the weight matrices ended up: Mapped or Resident (Auto is resolved at load).</summary>
     public WeightMemoryMode WeightMemory { get; }
+
+    /// <summary>Bytes of every tensor of the model (what llama-bench calls the model size).</summary>
+    public long WeightBytes { get; }
+
+    /// <summary>Bytes of weights one decoded token reads: every tensor but the token embedding table (unless the
+    /// output head reuses it). Decoding streams them once per token, so bandwidth / this bounds tokens per second.</summary>
+    public long WeightBytesPerToken { get; }
+
+    /// <summary>This process's resident set just before the model was loaded: what was there before it.</summary>
+    public long ResidentBytesBeforeLoad { get; }
+
+    /// <summary>Bytes of the F16 key and value cache of a sequence of <paramref name="contextSize"/> positions.</summary>
+    public long KvCacheBytes(int contextSize) => 2L * Config.LayerCount * contextSize * Config.KvWidth * sizeof(ushort);
 
     internal LlamaConfig Config { get; }
     internal ITokenizer Tokenizer { get; }
@@ -89,6 +109,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
 
         return ExceptionTranslation.Run(fullPath, () =>
         {
+            var residentBefore = ResidentMemory.CurrentBytes();
             var stopwatch = Stopwatch.StartNew();
             var file = GgufFile.Open(fullPath);
             ComputeThreads? pool = null;
@@ -107,7 +128,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
                     ComputeBackends.WeightMemoryFor(compute, weightMemory.ToCore()));
                 PageIn(file, progress, cancellationToken);
                 var summary = ModelInspector.Summarize(file, config);
-                return new LocalModel(file, config, tokenizer, weights, pool, compute, summary, stopwatch.Elapsed.TotalMilliseconds);
+                return new LocalModel(file, config, tokenizer, weights, pool, compute, summary, stopwatch.Elapsed.TotalMilliseconds, residentBefore);
             }
             catch
             {
@@ -144,9 +165,21 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     public PerplexityResult MeasurePerplexity(string text, int contextSize, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
         ExceptionTranslation.Run(Summary.Path, () => new PerplexityMeter(this).Measure(text, contextSize, progress, cancellationToken));
 
-    /// <summary>llama-bench's pp/tg tests on this model (see <see cref="BenchmarkRunner"/>).</summary>
+    /// <summary>llama-bench's pp/tg tests on this model (see <see cref="BenchmarkRunner"/>); generation rows carry
+    /// the peak resident set sampled while they ran.</summary>
     public IReadOnlyList<BenchmarkRow> Benchmark(BenchmarkRequest request, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
-        ExceptionTranslation.Run(Summary.Path, () => new BenchmarkRunner(this).Run(request, progress, cancellationToken));
+        ExceptionTranslation.Run(Summary.Path, () => new BenchmarkRunner(this, sampleResidentMemory: true).Run(request, progress, cancellationToken));
+
+    /// <summary>
+    /// The same tests on this model and with llama.cpp's llama-bench on the same file, alternating round by round
+    /// (see <see cref="ReferenceComparison"/>).
+    /// </summary>
+    public BenchmarkComparison CompareWithLlamaCpp(BenchmarkRequest request, LlamaBench llamaBench, TimeSpan timeoutPerRun,
+        IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        ExceptionTranslation.Run(Summary.Path, () => ReferenceComparison.Run(
+            (roundRequest, token) => new BenchmarkRunner(this, sampleResidentMemory: true).Run(roundRequest, null, token),
+            (roundRequest, token) => llamaBench.Run(Summary.Path, Threads, roundRequest, timeoutPerRun, token),
+            request, progress, cancellationToken, llamaBench.ProgramPath));
 
     public void Dispose()
     {

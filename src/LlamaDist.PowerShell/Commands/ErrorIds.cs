@@ -32,6 +32,9 @@ internal static class ErrorIds
         LlamaErrorKind.UnsupportedChatTemplate => "UnsupportedChatTemplate",
         LlamaErrorKind.BackendUnavailable => "BackendUnavailable",
         LlamaErrorKind.DeviceOutOfMemory => "DeviceOutOfMemory",
+        LlamaErrorKind.ReferenceNotFound => "LlamaCppNotFound",
+        LlamaErrorKind.ReferenceFailed => "LlamaCppFailed",
+        LlamaErrorKind.ReferenceTimedOut => "LlamaCppTimedOut",
         _ => "LlamaDistError",
     };
 
@@ -66,6 +69,9 @@ internal static class ErrorIds
         LlamaErrorKind.InsecureBinding => ErrorCategory.SecurityError,
         LlamaErrorKind.InvalidCertificate => ErrorCategory.InvalidData,
         LlamaErrorKind.UnsupportedChatTemplate => ErrorCategory.NotImplemented,
+        LlamaErrorKind.ReferenceNotFound => ErrorCategory.ObjectNotFound,
+        LlamaErrorKind.ReferenceFailed => ErrorCategory.InvalidResult,
+        LlamaErrorKind.ReferenceTimedOut => ErrorCategory.OperationTimeout,
         _ => ErrorCategory.NotSpecified,
     };
 }

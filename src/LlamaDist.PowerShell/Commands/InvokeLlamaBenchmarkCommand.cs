@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Cluster;
+using LlamaDist.Engine.Errors;
 using LlamaDist.Engine.Models;
 using LlamaDist.PowerShell.Completion;
 using LlamaDist.PowerShell.Output;
@@ -13,6 +14,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <example><code>Invoke-LlamaBenchmark -Model .\tinyllama-q8_0.gguf -Worker pc1:50052, mac1:50052 -Repetitions 3</code></example>
 /// <example><code>Invoke-LlamaBenchmark -Cluster $c -PromptTokens 128 -GenTokens 32</code></example>
 /// <example><code>1, 4, 8 | ForEach-Object { Invoke-LlamaBenchmark -Cluster $c -PromptTokens 0 -GenTokens 32 -Concurrency $_ }</code></example>
+/// <example><code>Invoke-LlamaBenchmark -Model .\tinyllama-f16.gguf -Threads 2 -PromptTokens 128 -GenTokens 32 -Reference LlamaCpp -LlamaCppPath ~/llama.cpp/build/bin</code></example>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "LlamaBenchmark", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LlamaBenchmarkResult))]
@@ -60,6 +62,28 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
     [ValidateRange(1, BenchmarkRequest.MaxConcurrency)]
     public int Concurrency { get; set; } = 1;
 
+    /// <summary>
+    /// Local runs: LlamaCpp also runs llama.cpp's own llama-bench (from -LlamaCppPath or LLAMADIST_LLAMACPP_BIN) on the
+    /// same model with the same threads, tests and repetitions, in rounds alternating with LlamaDist's, and adds its
+    /// rows and a ratio row per test. None (the default) measures LlamaDist alone.
+    /// </summary>
+    [Parameter(ParameterSetName = LocalSet)]
+    [ValidateSet(NoReference, LlamaCppReference)]
+    public string Reference { get; set; } = NoReference;
+
+    /// <summary>The directory that holds llama-bench (a llama.cpp build's bin directory), or the program itself; implies -Reference LlamaCpp.</summary>
+    [Parameter(ParameterSetName = LocalSet)]
+    [ValidateNotNullOrEmpty]
+    public string? LlamaCppPath { get; set; }
+
+    /// <summary>Seconds one llama-bench round may take before it is stopped (LlamaCppTimedOut).</summary>
+    [Parameter(ParameterSetName = LocalSet)]
+    [ValidateRange(1, 86_400)]
+    public int ReferenceTimeoutSec { get; set; } = 1800;
+
+    private const string NoReference = "None";
+    private const string LlamaCppReference = "LlamaCpp";
+
     protected override void ProcessRecord()
     {
         var request = new BenchmarkRequest
@@ -91,16 +115,51 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
 
         RunEngine(() =>
         {
+            // Found before the model loads, so a wrong path fails at once.
+            var llamaBench = Reference == LlamaCppReference || LlamaCppPath is not null ? LlamaBench.Locate(LlamaCppPath is null ? null : ResolveSinglePath(LlamaCppPath)) : null;
+            if (llamaBench is not null && Concurrency > 1)
+            {
+                // llama-bench measures one sequence: a ratio against several at once would compare different things.
+                throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                    "-Reference LlamaCpp compares one sequence with llama-bench's; leave -Concurrency at 1.", nameof(Concurrency));
+            }
             using var model = LocalModel.Load(modelPath, Threads, CreateProgress(ProgressId, "Loading model", modelPath), CancellationToken, Enum.Parse<WeightMemoryMode>(WeightMemory),
                 Enum.Parse<ComputeBackendMode>(Backend), WriteVerbose);
-            var rows = model.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", modelPath), CancellationToken);
-            CompleteProgress(ProgressId, "Benchmarking");
-            foreach (var row in rows)
+            var weightMemory = model.WeightMemory.ToString();
+            var backend = model.Backend == ComputeBackendMode.Cpu ? "CPU" : model.Backend.ToString();
+            if (llamaBench is null)
             {
-                WriteObject(OutputMapping.ToBenchmarkResult(model.Summary, row, Repetitions,
-                    backend: model.Backend == ComputeBackendMode.Cpu ? "CPU" : model.Backend.ToString(), weightMemory: model.WeightMemory.ToString()));
+                var rows = model.Benchmark(request, CreateProgress(ProgressId, "Benchmarking", modelPath), CancellationToken);
+                CompleteProgress(ProgressId, "Benchmarking");
+                var measures = MeasureMachine(model);
+                foreach (var row in rows) WriteObject(BenchmarkResultMapping.Ours(model.Summary, row, Repetitions, backend, weightMemory: weightMemory, local: measures));
+                return;
+            }
+
+            WriteVerbose($"Alternating {Repetitions} round(s) with {llamaBench.ProgramPath}.");
+            var comparison = model.CompareWithLlamaCpp(request, llamaBench, TimeSpan.FromSeconds(ReferenceTimeoutSec),
+                CreateProgress(ProgressId, "Benchmarking against llama.cpp", modelPath), CancellationToken);
+            CompleteProgress(ProgressId, "Benchmarking against llama.cpp");
+            var local = MeasureMachine(model);
+            foreach (var row in comparison.Ours) WriteObject(BenchmarkResultMapping.Ours(model.Summary, row, Repetitions, backend, weightMemory: weightMemory, local: local));
+            foreach (var row in comparison.Reference) WriteObject(BenchmarkResultMapping.Reference(model.Summary, comparison, row, Repetitions, local));
+            foreach (var ratio in comparison.Ratios)
+            {
+                WriteObject(BenchmarkResultMapping.Ratio(model.Summary, ratio, comparison.Ours.First(row => row.Test == ratio.Test), Repetitions));
             }
         }, modelPath);
+    }
+
+    /// <summary>
+    /// The read bandwidth of the model's thread count, measured right after the tests (so a refused request never
+    /// pays for it), and the model's byte counts the rows compare with.
+    /// </summary>
+    private BenchmarkResultMapping.LocalMeasures MeasureMachine(LocalModel model)
+    {
+        WriteVerbose($"Measuring the read bandwidth of {model.Threads} thread(s).");
+        var bandwidth = ReadBandwidthProbe.Measure(model.Threads, cancellationToken: CancellationToken);
+        return new BenchmarkResultMapping.LocalMeasures(bandwidth, model.WeightBytesPerToken, model.ResidentBytesBeforeLoad,
+            model.WeightBytes + model.KvCacheBytes(Math.Max(PromptTokens, GenTokens)));
     }
 
     /// <summary>Rows of a cluster run; the backend column names the ring ("CPU x3 (RPC)"-style, as llama-bench does).</summary>
@@ -111,7 +170,7 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
         var backend = $"{string.Join("+", cluster.Nodes.Select(node => node.Backend).Distinct())} x{cluster.Nodes.Count} (LlamaDist ring)";
         foreach (var row in rows)
         {
-            WriteObject(OutputMapping.ToBenchmarkResult(cluster.Summary, row, Repetitions, backend));
+            WriteObject(BenchmarkResultMapping.Ours(cluster.Summary, row, Repetitions, backend));
         }
     }
 }

@@ -1,4 +1,3 @@
-using LlamaDist.Engine.Benchmarks;
 using LlamaDist.Engine.Cluster;
 using LlamaDist.Engine.Workers;
 using LlamaDist.Engine.Formatting;
@@ -163,28 +162,6 @@ internal static class OutputMapping
         EvalMs = Math.Round(result.EvalMs, 3),
         TokensPerSecond = PerSecond(result.Chunks * result.ContextSize, result.EvalMs),
         TotalMs = Math.Round(result.TotalMs, 3),
-    };
-
-    public static LlamaBenchmarkResult ToBenchmarkResult(ModelSummary summary, BenchmarkRow row, int repetitions, string backend = "CPU",
-        string weightMemory = "") => new()
-    {
-        Model = summary.Name,
-        ModelType = $"{summary.Architecture} {HumanReadable.Count(summary.ParameterCount)} {summary.PredominantType}",
-        ModelSize = summary.FileSize,
-        Size = HumanReadable.Bytes(summary.FileSize),
-        ModelParameters = summary.ParameterCount,
-        Backend = backend,
-        Threads = row.Threads,
-        Concurrency = row.Concurrency,
-        WeightMemory = weightMemory,
-        Test = row.Test,
-        PromptTokens = row.PromptTokens,
-        GenerationTokens = row.GenerationTokens,
-        Repetitions = repetitions,
-        AverageTokensPerSecond = Math.Round(row.AverageTokensPerSecond, 2),
-        StandardDeviationTokensPerSecond = Math.Round(row.StandardDeviationTokensPerSecond, 2),
-        AverageMs = Math.Round(row.AverageMs, 3),
-        Samples = row.Samples,
     };
 
     /// <summary>Tokens per second as llama.cpp prints it; 0 when nothing was timed.</summary>

@@ -5,9 +5,16 @@ namespace LlamaDist.PowerShell.Output;
 /// <summary>
 /// One Invoke-LlamaBenchmark row, with llama-bench's columns: model type, size, parameters, backend, threads, the
 /// test (pp&lt;N&gt; or tg&lt;N&gt;) and its tokens per second as mean ± standard deviation over the repetitions.
+/// Local runs add the machine's measured read bandwidth and, for generation, how much of it decoding used and the
+/// resident memory while it ran. With -Reference LlamaCpp the rows of llama.cpp's llama-bench follow LlamaDist's
+/// (Engine says which), then one ratio row per test (Engine "LlamaDist / llama.cpp", the figure in Ratio, the
+/// tokens-per-second columns NaN). Every row has the same columns, so a run pipes into Export-Csv whole.
 /// </summary>
 public sealed class LlamaBenchmarkResult
 {
+    /// <summary>"LlamaDist", "llama.cpp (llama-bench ...)" or, on ratio rows, "LlamaDist / llama.cpp".</summary>
+    public string Engine { get; init; } = "";
+
     public string Model { get; init; } = "";
 
     /// <summary>"llama 1.1B Q4_0", as llama-bench's model_type.</summary>
@@ -36,6 +43,27 @@ public sealed class LlamaBenchmarkResult
     public double AverageTokensPerSecond { get; init; }
     public double StandardDeviationTokensPerSecond { get; init; }
     public double AverageMs { get; init; }
+
+    /// <summary>On ratio rows: LlamaDist's mean tokens per second over llama.cpp's (above 1, LlamaDist is faster).</summary>
+    public double? Ratio { get; init; }
+
+    /// <summary>Local runs: this machine's read bandwidth (GB/s, 10^9 bytes) measured in the same run with the same threads.</summary>
+    public double? ReadBandwidthGBps { get; init; }
+
+    /// <summary>Local runs: bytes of weights a decoded token reads (every tensor but the token embedding table).</summary>
+    public long? WeightBytesPerToken { get; init; }
+
+    /// <summary>Generation rows of local runs: WeightBytesPerToken x tokens per second / read bandwidth.</summary>
+    public double? BandwidthFraction { get; init; }
+
+    /// <summary>LlamaDist's generation rows of local runs: the process's peak resident set sampled while decoding.</summary>
+    public long? PeakResidentBytes { get; init; }
+
+    /// <summary>With PeakResidentBytes: the process's resident set before the model was loaded.</summary>
+    public long? BaselineResidentBytes { get; init; }
+
+    /// <summary>With PeakResidentBytes: the model's tensors plus the F16 KV cache of the test's context.</summary>
+    public long? WeightAndCacheBytes { get; init; }
 
     /// <summary>Tokens per second of each repetition.</summary>
     [Hidden]

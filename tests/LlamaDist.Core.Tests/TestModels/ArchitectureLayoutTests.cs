@@ -12,6 +12,7 @@ namespace LlamaDist.Core.Tests.TestModels;
 /// embedding 64, FFN 192, 2 layers, 4 heads, 4 KV heads, context 512, so head width 16 (32 where the family
 /// has wider heads).
 /// </summary>
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public class ArchitectureLayoutTests : IDisposable
 {
     private readonly TemporaryDirectory _directory = new();

@@ -7,6 +7,7 @@ using Xunit;
 namespace LlamaDist.Core.Tests.TestModels;
 
 /// <summary>K-quant synthetic models: llama-quantize-like fallback for rows that are not whole super-blocks.</summary>
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public class KQuantTestModelTests : IDisposable
 {
     private readonly TemporaryDirectory _directory = new();

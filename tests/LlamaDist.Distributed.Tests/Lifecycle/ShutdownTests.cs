@@ -10,6 +10,7 @@ namespace LlamaDist.Distributed.Tests.Lifecycle;
 /// The Shutdown call: with the cluster token the worker answers with its process id and then stops its host;
 /// without the token (or with another) it is refused UNAUTHENTICATED and the worker keeps serving.
 /// </summary>
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class ShutdownTests
 {
     private const string Token = "shutdown-tests-cluster-secret-2026";

@@ -15,6 +15,7 @@ namespace LlamaDist.Distributed.Tests.Worker;
 /// files of killed streams removed at start-up. After each refusal the worker still serves a valid range.
 /// </summary>
 [Collection(WorkerCollection.Name)]
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class FileAccessTests : IDisposable
 {
     private readonly WorkerModels models;

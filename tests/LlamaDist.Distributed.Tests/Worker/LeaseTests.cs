@@ -12,6 +12,7 @@ namespace LlamaDist.Distributed.Tests.Worker;
 /// no owner can release or close another's. Leases of two seconds, swept every half second; waits are bounded.
 /// </summary>
 [Collection(WorkerCollection.Name)]
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class LeaseTests
 {
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(2);

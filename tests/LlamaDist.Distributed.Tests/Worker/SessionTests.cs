@@ -6,6 +6,7 @@ using static LlamaDist.Distributed.Tests.Worker.WorkerCalls;
 namespace LlamaDist.Distributed.Tests.Worker;
 
 [Collection(WorkerCollection.Name)]
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class SessionTests : IClassFixture<SharedWorker>
 {
     private readonly WorkerModels models;

@@ -15,6 +15,7 @@ namespace LlamaDist.Engine.Tests.Agreement;
 /// greedy continuations, perplexity within 1%; and a 2-worker cluster gives the local greedy tokens.
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
 {
     private const int Threads = 2;

@@ -10,6 +10,7 @@ namespace LlamaDist.Engine.Tests.Agreement;
 /// logits, greedy continuations and perplexity.
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class LlamaCppAgreementTests(ITestOutputHelper output)
 {
     private const int Threads = 2;

@@ -11,6 +11,7 @@ namespace LlamaDist.Engine.Tests.Cluster;
 /// coordinator that stops renewing without Remove-LlamaCluster (it died) leaves nothing once the lease ends.
 /// Workers with a two-second lease; waits bounded at a few leases.
 /// </summary>
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class ClusterLeaseTests : IDisposable
 {
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(2);

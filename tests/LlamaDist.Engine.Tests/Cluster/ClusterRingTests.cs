@@ -11,6 +11,7 @@ namespace LlamaDist.Engine.Tests.Cluster;
 /// Clusters of real workers on loopback: the ring gives the local result, counts one message per hop per token,
 /// streams weights only when a worker has none, and refuses what it must.
 /// </summary>
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class ClusterRingTests : IClassFixture<ClusterFixture>
 {
     private const string Prompt = "The quick brown fox jumps over the lazy dog because";

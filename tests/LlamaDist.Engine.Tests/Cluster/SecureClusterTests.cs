@@ -12,6 +12,7 @@ namespace LlamaDist.Engine.Tests.Cluster;
 /// ring, worker to worker included, gives the local greedy tokens; a wrong token, no token, or a pin that differs
 /// is refused with its own error; a non-loopback address without a token is refused before anything listens.
 /// </summary>
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class SecureClusterTests : IDisposable
 {
     private const string Token = "secure-cluster-test-token-0123456789";

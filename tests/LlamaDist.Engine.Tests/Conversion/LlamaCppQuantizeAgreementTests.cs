@@ -13,6 +13,7 @@ namespace LlamaDist.Engine.Tests.Conversion;
 /// llama.cpp writes load in our engine and agree with llama.cpp; both pick the same type for every tensor.
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class LlamaCppQuantizeAgreementTests(ITestOutputHelper output)
 {
     private const int Threads = 2;

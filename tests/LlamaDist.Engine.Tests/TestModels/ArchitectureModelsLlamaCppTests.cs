@@ -12,6 +12,7 @@ namespace LlamaDist.Engine.Tests.TestModels;
 /// seed and prompt (so each file's own keys and tensors are what llama.cpp ran).
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
+[Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class ArchitectureModelsLlamaCppTests
 {
     private const int Threads = 2;

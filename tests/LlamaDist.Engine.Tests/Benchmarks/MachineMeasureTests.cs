@@ -1,0 +1,86 @@
+using System.Runtime.InteropServices;
+using LlamaDist.Engine.Benchmarks;
+using LlamaDist.Engine.Errors;
+using LlamaDist.Engine.Models;
+
+namespace LlamaDist.Engine.Tests.Benchmarks;
+
+/// <summary>The read bandwidth probe, the resident memory sampler and a local model's byte counts.</summary>
+public sealed class MachineMeasureTests
+{
+    private static readonly string ModelPath = Path.Combine(AppContext.BaseDirectory, "Models", "llama-2-tiny-random.gguf");
+
+    [Fact]
+    public void TheProbeReadsEveryByteOfItsBufferAtAPlausibleRate()
+    {
+        var bandwidth = ReadBandwidthProbe.Measure(threads: 2, bufferBytes: 16L * 1024 * 1024, passes: 2);
+
+        Assert.Equal(16L * 1024 * 1024, bandwidth.BufferBytes);
+        Assert.Equal(2, bandwidth.Threads);
+        // Between a slow disk and anything memory could do.
+        Assert.InRange(bandwidth.GigabytesPerSecond, 0.1, 10_000);
+    }
+
+    [Theory]
+    [InlineData(0, 16L * 1024 * 1024, 1)]
+    [InlineData(2, 1024, 1)]
+    [InlineData(2, 16L * 1024 * 1024, 0)]
+    [InlineData(2, 64L * 1024 * 1024 * 1024, 1)]
+    public void TheProbeRefusesSettingsOutOfRange(int threads, long bytes, int passes)
+    {
+        var error = Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.Measure(threads, bytes, passes));
+
+        Assert.Equal(LlamaErrorKind.InvalidArgument, error.Kind);
+    }
+
+    [Fact]
+    public void TheDefaultBufferIsLargerThanTheCaches()
+    {
+        // At least the minimum unless a quarter of memory is less.
+        var quarter = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
+        Assert.InRange(ReadBandwidthProbe.DefaultBufferBytes(), Math.Min(ReadBandwidthProbe.MinimumBufferBytes, quarter), ReadBandwidthProbe.MaximumBufferBytes);
+    }
+
+    [Fact]
+    public unsafe void TheSamplerSeesMemoryHeldOnlyWhileItRuns()
+    {
+        const long size = 64L * 1024 * 1024;
+        var before = ResidentMemory.CurrentBytes();
+        Assert.True(before > 0);
+        long peak;
+        using (var sampler = new ResidentMemorySampler())
+        {
+            var block = (byte*)NativeMemory.Alloc((nuint)size);
+            try
+            {
+                new Span<byte>(block, (int)size).Fill(7);  // touched, so resident
+                // Several sampling intervals; on a loaded machine the sampler may wait for a core, so up to 10 s.
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                do Thread.Sleep(20);
+                while (sampler.PeakBytes < before + size * 9 / 10 && clock.Elapsed < TimeSpan.FromSeconds(10));
+                peak = sampler.PeakBytes;
+            }
+            finally
+            {
+                NativeMemory.Free(block);
+            }
+        }
+
+        Assert.True(peak >= before + size * 9 / 10, $"peak {peak} against {before} before a {size}-byte block");
+    }
+
+    [Fact]
+    public void ALocalModelCountsTheBytesADecodedTokenReads()
+    {
+        using var model = LocalModel.Load(ModelPath, threads: 1);
+
+        // The embedded model: 513,048 F16 parameters (1,026,144 bytes with alignment, as llama-bench reports); its
+        // output head is its own tensor, so the 32000 x 8 F16 token embedding table (512,000 bytes) is not read whole.
+        Assert.Equal(1_026_144, model.WeightBytes);
+        Assert.Equal(1_026_144 - 512_000, model.WeightBytesPerToken);
+        Assert.True(model.ResidentBytesBeforeLoad > 0);
+        // 2 (K and V) x layers x positions x n_kv_head * head_dim x 2 bytes.
+        Assert.Equal(2L * model.Summary.LayerCount * 100 * model.Summary.KvHeadCount * (model.Summary.EmbeddingLength / model.Summary.HeadCount) * 2,
+            model.KvCacheBytes(100));
+    }
+}
