@@ -92,6 +92,10 @@ internal sealed class GenerationLoop
             {
                 session.Evaluate(batch, logits);
             }
+            if (promptTokens.Length > batchSize)
+            {
+                request.PromptProgress?.Report((start + count) / (double)promptTokens.Length);
+            }
         }
         var promptEvalMs = promptClock.Elapsed.TotalMilliseconds;
 

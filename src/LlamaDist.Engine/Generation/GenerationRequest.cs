@@ -45,4 +45,10 @@ public sealed record GenerationRequest
 
     /// <summary>Prompt tokens evaluated per batch; smaller batches answer cancellation sooner.</summary>
     public int BatchSize { get; init; } = 128;
+
+    /// <summary>
+    /// Share of a long prompt evaluated so far (0..1), reported on the generating thread after each batch of a
+    /// prompt longer than one batch; null reports nothing.
+    /// </summary>
+    public IProgress<double>? PromptProgress { get; init; }
 }

@@ -14,6 +14,9 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
 {
     private const int LoadProgressId = 1;
 
+    /// <summary>The progress bar of a prompt longer than one batch (Write-Progress, one bar per cmdlet).</summary>
+    protected const int PromptProgressId = 3;
+
     // Held as IDisposable so the cmdlet's own type never names engine types in fields (see ModuleInitializer):
     // a local model, or a cluster (owned when this cmdlet built it from -Worker, borrowed with -Cluster).
     private IDisposable? loadedModel;
@@ -135,6 +138,7 @@ public abstract class GenerationCmdlet : ClusterCapableCmdlet
         Seed = Seed,
         ContextSize = ContextSize,
         Stop = Stop,
+        PromptProgress = CreateProgress(PromptProgressId, "Evaluating prompt", $"{prompt.Length} characters"),
     };
 
     /// <summary>The model's display name.</summary>

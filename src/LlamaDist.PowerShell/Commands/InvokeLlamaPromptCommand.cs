@@ -75,6 +75,8 @@ public sealed class InvokeLlamaPromptCommand : GenerationCmdlet
             return;
         }
 
+        // Progress is written from the pipeline thread only: prompts generated together report none.
+        request = request with { PromptProgress = null };
         running.Enqueue((Prompt, Task.Factory.StartNew(() => Generate(request, onText: null), CancellationToken.None,
             TaskCreationOptions.LongRunning, TaskScheduler.Default)));
         while (running.Count >= ThrottleLimit)
