@@ -4,13 +4,19 @@ namespace LlamaDist.Engine.Cluster;
 
 /// <summary>
 /// Passes a cluster sequence through and, when it ends, records each node's time per step (compute plus network)
-/// on the cluster's nodes, beside what the planner predicted (Get-LlamaCluster shows both).
+/// on the cluster's nodes, beside what the planner predicted (Get-LlamaCluster shows both). A node is matched by
+/// endpoint and layers, so after a failover only the nodes still running their planned layers are updated.
 /// </summary>
-internal sealed class ObservedSequence(IGenerationSequence inner, IReadOnlyList<ClusterNode> nodes) : IGenerationSequence
+internal sealed class ObservedSequence(IGenerationSequence inner, IReadOnlyList<ClusterNode> nodes) : IGenerationSequence, IFailoverSource
 {
+    /// <summary>The sequence observed (tests look at its ring).</summary>
+    internal IGenerationSequence Inner => inner;
+
     public int Position => inner.Position;
 
     public IReadOnlyList<StageStatistics> Stages => inner.Stages;
+
+    public IReadOnlyList<FailoverRecord> Failovers => inner is IFailoverSource source ? source.Failovers : [];
 
     public void Evaluate(ReadOnlySpan<int> tokens, Span<float> logits) => inner.Evaluate(tokens, logits);
 
@@ -18,12 +24,12 @@ internal sealed class ObservedSequence(IGenerationSequence inner, IReadOnlyList<
 
     public void Dispose()
     {
-        var stages = inner.Stages;
-        for (int i = 0; i < stages.Count && i < nodes.Count; i++)
+        foreach (var node in nodes)
         {
-            if (stages[i].Steps > 0)
+            var stage = inner.Stages.FirstOrDefault(stage => stage.Endpoint == node.Endpoint && stage.Layers == node.Layers);
+            if (stage is { Steps: > 0 })
             {
-                nodes[i].ObservedMsPerToken = (stages[i].ComputeMs + stages[i].NetworkMs) / stages[i].Steps;
+                node.ObservedMsPerToken = (stage.ComputeMs + stage.NetworkMs) / stage.Steps;
             }
         }
         inner.Dispose();

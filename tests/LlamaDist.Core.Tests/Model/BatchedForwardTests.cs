@@ -5,7 +5,10 @@ namespace LlamaDist.Core.Tests.Model;
 
 /// <summary>
 /// Rows of several sessions evaluated in one <see cref="BatchedForward"/> pass give every session exactly what
-/// it gets evaluated alone, at different positions, for every kind of range.
+/// it gets evaluated alone, at different positions, for every kind of range. F16 is the one exception, as in
+/// llama.cpp: its batches run the register-blocked GEMM (one accumulator per output over converted panels) and a
+/// lone token the decode row dot, so a session's logits depend in their last bits on how many rows shared its
+/// pass; they stay within 1e-3 of the largest logit, and the greedy tokens are the same.
 /// </summary>
 public sealed class BatchedForwardTests
 {
@@ -48,7 +51,7 @@ public sealed class BatchedForwardTests
             batched.Evaluate(Prompts.Select((prompt, s) => Step(sessions[s], prompt, outputs[s])).ToList());
             for (int s = 0; s < Prompts.Length; s++)
             {
-                Assert.Equal(expected[s][0], outputs[s]);
+                AssertSame(type, expected[s][0], outputs[s]);
             }
             for (int step = 0; step < 4; step++)
             {
@@ -56,7 +59,7 @@ public sealed class BatchedForwardTests
                 batched.Evaluate(next.Select((token, s) => Step(sessions[s], token, outputs[s])).ToList());
                 for (int s = 0; s < Prompts.Length; s++)
                 {
-                    Assert.Equal(expected[s][step + 1], outputs[s]);
+                    AssertSame(type, expected[s][step + 1], outputs[s]);
                     Assert.Equal(Prompts[s].Length + step + 1, sessions[s].Position);
                 }
             }
@@ -65,6 +68,22 @@ public sealed class BatchedForwardTests
         {
             foreach (var session in sessions) session.Dispose();
         }
+    }
+
+    /// <summary>Bit for bit, except F16 (see the class comment): within 1e-3 of the largest logit (summation order through every layer and step), same argmax.</summary>
+    private static void AssertSame(GgmlType type, float[] expected, float[] actual)
+    {
+        if (type != GgmlType.F16)
+        {
+            Assert.Equal(expected, actual);
+            return;
+        }
+        float scale = expected.Max(Math.Abs);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-3f * scale, $"logit {i}: {actual[i]} vs {expected[i]} alone");
+        }
+        Assert.Equal(ArgMax(expected), ArgMax(actual));
     }
 
     [Fact]

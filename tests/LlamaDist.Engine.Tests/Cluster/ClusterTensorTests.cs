@@ -57,7 +57,7 @@ public sealed class ClusterTensorTests : IClassFixture<ClusterFixture>
     }
 
     [Fact]
-    public void IncludeLocalAndQ8PartialsOfALayerSplitAreRefused()
+    public void IncludeLocalAndAnUnknownEncodingAreRefused()
     {
         var local = Assert.Throws<LlamaDistException>(() => ClusterModel.Create(new ClusterRequest
         {
@@ -66,7 +66,7 @@ public sealed class ClusterTensorTests : IClassFixture<ClusterFixture>
         Assert.Equal(LlamaErrorKind.InvalidArgument, local.Kind);
         var encoding = Assert.Throws<LlamaDistException>(() => ClusterModel.Create(new ClusterRequest
         {
-            ModelPath = fixture.ModelPath("F32"), Workers = fixture.Endpoints(2), Split = "Even", ActivationEncoding = "Q8_0",
+            ModelPath = fixture.ModelPath("F32"), Workers = fixture.Endpoints(2), Split = "Tensor", ActivationEncoding = "Q4_0",
         }));
         Assert.Equal(LlamaErrorKind.InvalidArgument, encoding.Kind);
     }

@@ -39,7 +39,8 @@ public sealed class PipelinedRingTests : IClassFixture<ClusterFixture>
         });
         Assert.Equal(expectedTokens, cluster.Generate(Greedy()).TokenIds);
 
-        using var sequence = (ClusterSequence)((IGenerationModel)cluster).Open(64, 64);
+        using var observed = (ObservedSequence)((IGenerationModel)cluster).Open(64, 64);
+        var sequence = (ClusterSequence)observed.Inner;
         var logits = new float[expectedLogits.Length];
         sequence.Evaluate(promptIds, logits);
         Assert.Equal((promptIds.Length + microBatch - 1) / microBatch, sequence.MicroBatches);
@@ -96,7 +97,8 @@ public sealed class PipelinedRingTests : IClassFixture<ClusterFixture>
         var path = fixture.ModelPath("F32");
         using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(3), Split = "Even", ActivationEncoding = "F32" });
         Assert.Equal(1, cluster.Costs.ParallelStages);
-        using var sequence = (ClusterSequence)((IGenerationModel)cluster).Open(64, 64);
+        using var observed = (ObservedSequence)((IGenerationModel)cluster).Open(64, 64);
+        var sequence = (ClusterSequence)observed.Inner;
         sequence.EvaluateGreedy(Enumerable.Range(1, 40).ToArray());
         Assert.Equal(1, sequence.MicroBatches);
     }
