@@ -27,7 +27,7 @@ Describe 'Closed sets' {
         @{ Line = 'Invoke-LlamaBenchmark -Model m.gguf -Worker a:1 -Split e'; Expected = , 'Even' }
         @{ Line = 'ConvertTo-LlamaQuantized -Type Q4_K'; Expected = 'Q4_K_S', 'Q4_K_M' }
         @{ Line = 'New-LlamaTestModel -Type Q5'; Expected = 'Q5_0', 'Q5_1', 'Q5_K' }
-        @{ Line = 'New-LlamaCluster -ActivationEncoding '; Expected = 'F16', 'F32' }
+        @{ Line = 'New-LlamaCluster -ActivationEncoding '; Expected = 'F32', 'F16', 'Q8_0' }
         @{ Line = 'Invoke-LlamaPrompt -WeightMemory '; Expected = 'Auto', 'Mapped', 'Resident' }
         @{ Line = 'Invoke-LlamaChat -ChatTemplate mistral-v3'; Expected = 'mistral-v3', 'mistral-v3-tekken' }
         @{ Line = 'New-LlamaTestModel -Architecture Qw'; Expected = 'Qwen2', 'Qwen3' }

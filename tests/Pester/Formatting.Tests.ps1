@@ -39,7 +39,7 @@ Describe 'Table views at 80 columns' {
         @{ Name = 'LlamaWorkerTiming'; Objects = { $script:Distributed.Workers }; Headers = 'Endpoint', 'Layers', 'Compute ms', 'Network ms', 'Sent', 'Received' }
         @{ Name = 'LlamaWorker'; Objects = { $script:W1, $script:W2 }; Headers = 'Name', 'Endpoint', 'PID', 'Threads', 'Memory', 'Detached', 'State' }
         @{ Name = 'LlamaCluster'; Objects = { $script:Cluster }; Headers = 'Id', 'Model', 'Split', 'Nodes', 'Load ms', 'State', 'Endpoints' }
-        @{ Name = 'LlamaClusterNode'; Objects = { $script:Cluster.Nodes }; Headers = 'Endpoint', 'Layers', 'Weights', 'Threads', 'Load ms', 'Source' }
+        @{ Name = 'LlamaClusterNode'; Objects = { $script:Cluster.Nodes }; Headers = 'Endpoint', 'Layers', 'Weights', 'Threads', 'Load ms', 'Health', 'Source' }
         @{ Name = 'LlamaWorkerStatus'; Objects = { $script:Status }; Headers = 'Endpoint', 'Name', 'Threads', 'Free', 'Sessions', 'Ranges' }
         @{ Name = 'LlamaConversionResult'; Objects = { $script:Quantized }; Headers = 'Type', 'Size', 'Ratio', 'Fallbacks', 'Time ms', 'Path' }
         @{ Name = 'LlamaQuantizationFallback'; Objects = { $script:Quantized.Fallbacks }; Headers = 'Tensor', 'Columns', 'Rows', 'Planned', 'Fallback' }
