@@ -85,13 +85,13 @@ Describe 'Help for parameter -<Parameter> of <Name>' -ForEach $parameterCases {
 
 Describe 'Help as a user sees it' {
     It 'shows synopsis, parameters with defaults and examples in Get-Help -Full' {
-        # Wide enough that the syntax lines do not wrap inside a value list.
-        $text = Get-Help Invoke-LlamaPrompt -Full | Out-String -Width 400
+        # Syntax lines wrap, even inside a value list: read them joined.
+        $text = (Get-Help Invoke-LlamaPrompt -Full | Out-String -Width 120) -replace '\r?\n\s*', ''
         $text | Should -Match 'Generates text from a prompt'
         $text | Should -Match '-MaxTokens <Int32>'
         $text | Should -Match 'Default value\s+128'
-        $text | Should -Match '-WeightMemory \{Auto \| Mapped \| Resident\}'
-        $text | Should -Match '-Backend \{Auto \| Cpu \| Cuda \| OpenCL \| IlgpuCpu\}'
+        $text | Should -Match '-WeightMemory \{Auto\s*\|\s*Mapped\s*\|\s*Resident\}'
+        $text | Should -Match '-Backend \{Auto\s*\|\s*Cpu\s*\|\s*Cuda\s*\|\s*OpenCL\s*\|\s*IlgpuCpu\}'
         $text | Should -Match 'Example 2:'
         $text | Should -Match 'Online Version: https://'
     }
