@@ -13,6 +13,7 @@ internal sealed class IlgpuKernels
 {
     private readonly Dictionary<GgmlType, Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>> matMul = [];
     private readonly Dictionary<GgmlType, Action<AcceleratorStream, Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>> getRows = [];
+    private readonly Dictionary<GgmlType, Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>> matVec = [];
 
     /// <summary>The weight types the kernels read in their own block format; others are converted to F16 at load.</summary>
     public static readonly IReadOnlySet<GgmlType> NativeTypes = new HashSet<GgmlType>
@@ -23,6 +24,7 @@ internal sealed class IlgpuKernels
     public IlgpuKernels(Accelerator accelerator)
     {
         GroupSize = PowerOfTwoAtMost(Math.Min(128, accelerator.MaxNumThreadsPerGroup));
+        WarpSize = Math.Min(accelerator.WarpSize, GroupSize);
         AddFormat<F32Device>(accelerator, GgmlType.F32);
         AddFormat<F16Device>(accelerator, GgmlType.F16);
         AddFormat<Q8_0Device>(accelerator, GgmlType.Q8_0);
@@ -70,10 +72,24 @@ internal sealed class IlgpuKernels
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int> StoreKeyValue { get; }
 
-    /// <summary>y[t] = W · x[t] for <paramref name="tokens"/> rows; x rows hold W.Columns values, y rows <paramref name="yStride"/>.</summary>
+    /// <summary>Warps per group of the matrix × vector kernel (one output row per warp).</summary>
+    public int WarpsPerGroup => Math.Max(1, GroupSize / WarpSize);
+
+    /// <summary>Threads per warp of the accelerator.</summary>
+    public int WarpSize { get; }
+
+    /// <summary>
+    /// y[t] = W · x[t] for <paramref name="tokens"/> rows; x rows hold W.Columns values, y rows <paramref name="yStride"/>.
+    /// A single token takes the warp-per-row matrix × vector kernel.
+    /// </summary>
     public void MatMul(AcceleratorStream stream, DeviceMatrix weights, ArrayView<float> x, ArrayView<float> y, int tokens,
         long yOffset = 0, int yStride = 0)
     {
+        if (tokens == 1)
+        {
+            MatVec(stream, x, weights, y.SubView(yOffset, weights.Rows));
+            return;
+        }
         var shape = new MatMulShape
         {
             Rows = weights.Rows, Columns = weights.Columns, RowBytes = weights.RowBytes, Tokens = tokens,
@@ -83,6 +99,31 @@ internal sealed class IlgpuKernels
         matMul[weights.Type](stream, new KernelConfig(new Index2D(weights.Rows, tiles), new Index2D(GroupSize, 1)),
             weights.View, x, y, shape);
     }
+
+    /// <summary>
+    /// One token through up to three matrices of one format and width in one launch:
+    /// <paramref name="y0"/> = <paramref name="w0"/> · x, and likewise for the optional second and third.
+    /// </summary>
+    public void MatVec(AcceleratorStream stream, ArrayView<float> x, DeviceMatrix w0, ArrayView<float> y0,
+        DeviceMatrix? w1 = null, ArrayView<float> y1 = default, DeviceMatrix? w2 = null, ArrayView<float> y2 = default)
+    {
+        if (w1 is not null && !SharesLayout(w0, w1) || w2 is not null && (w1 is null || !SharesLayout(w0, w2)))
+        {
+            throw new ArgumentException("Matrices fused into one matrix × vector launch share their type and width.");
+        }
+        var shape = new MatVecShape
+        {
+            Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Columns = w0.Columns, RowBytes = w0.RowBytes,
+        };
+        int rows = shape.Rows0 + shape.Rows1 + shape.Rows2;
+        int warps = WarpsPerGroup;
+        matVec[w0.Type](stream, new KernelConfig((rows + warps - 1) / warps, warps * WarpSize),
+            w0.View, (w1 ?? w0).View, (w2 ?? w0).View, x, y0, w1 is null ? y0 : y1, w2 is null ? y0 : y2, shape);
+    }
+
+    /// <summary>Whether two matrices can share a matrix × vector launch.</summary>
+    public static bool SharesLayout(DeviceMatrix first, DeviceMatrix second) =>
+        first.Type == second.Type && first.Columns == second.Columns && first.RowBytes == second.RowBytes;
 
     /// <summary>rows[t] = W[ids[t]] (dequantized) for <paramref name="tokens"/> ids.</summary>
     public void GetRows(AcceleratorStream stream, DeviceMatrix weights, ArrayView<int> ids, ArrayView<float> rows, int tokens) =>
@@ -104,6 +145,7 @@ internal sealed class IlgpuKernels
         where TFormat : struct, IDeviceFormat
     {
         matMul[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.MatMul<TFormat>);
+        matVec[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(MatVecKernels.MatVec<TFormat>);
         getRows[type] = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>(MatMulKernels.GetRows<TFormat>);
     }
 

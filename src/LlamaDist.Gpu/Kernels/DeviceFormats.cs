@@ -10,6 +10,13 @@ namespace LlamaDist.Gpu.Kernels;
 internal interface IDeviceFormat
 {
     float Weight(ArrayView<byte> data, long rowStart, int column);
+
+    /// <summary>
+    /// Lane <paramref name="lane"/> of <paramref name="lanes"/>'s share of Σ_c W[c] · x[c] over the row at
+    /// <paramref name="rowStart"/>: the lanes together cover every column once, neighbouring lanes reading
+    /// neighbouring words so a warp's loads coalesce.
+    /// </summary>
+    float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes);
 }
 
 /// <summary>Little-endian reads from a byte view.</summary>
@@ -24,6 +31,18 @@ internal static class DeviceBytes
 internal struct F32Device : IDeviceFormat
 {
     public float Weight(ArrayView<byte> data, long rowStart, int column) => data.Cast<float>()[rowStart / 4 + column];
+
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+    {
+        var values = data.Cast<float>();
+        long first = rowStart / 4;
+        float sum = 0f;
+        for (int column = lane; column < columns; column += lanes)
+        {
+            sum += values[first + column] * x[column];
+        }
+        return sum;
+    }
 }
 
 /// <summary>GGML_TYPE_F16: 2-byte halves.</summary>
@@ -31,6 +50,30 @@ internal struct F16Device : IDeviceFormat
 {
     public float Weight(ArrayView<byte> data, long rowStart, int column) =>
         HalfBits.ToSingle(data.Cast<ushort>()[rowStart / 2 + column]);
+
+    /// <summary>Two halves per 32-bit word; a row that does not start on a word (odd width) goes element by element.</summary>
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+    {
+        if ((rowStart & 3) != 0)
+        {
+            return MatVecKernels.ElementDot<F16Device>(data, rowStart, columns, x, lane, lanes);
+        }
+        var words = data.Cast<int>();
+        long first = rowStart / 4;
+        int pairs = columns >> 1;
+        float sum = 0f;
+        for (int pair = lane; pair < pairs; pair += lanes)
+        {
+            int word = words[first + pair];
+            int column = 2 * pair;
+            sum += HalfBits.ToSingle(word & 0xFFFF) * x[column] + HalfBits.ToSingle((word >> 16) & 0xFFFF) * x[column + 1];
+        }
+        if ((columns & 1) != 0 && lane == 0)
+        {
+            sum += Weight(data, rowStart, columns - 1) * x[columns - 1];
+        }
+        return sum;
+    }
 }
 
 /// <summary>GGML_TYPE_Q8_0: blocks of 32, { half d; int8 qs[32] } (34 bytes); w = d * q.</summary>
@@ -40,6 +83,34 @@ internal struct Q8_0Device : IDeviceFormat
     {
         long block = rowStart + (column >> 5) * 34L;
         return DeviceBytes.Half(data, block) * (sbyte)data[block + 2 + (column & 31)];
+    }
+
+    /// <summary>
+    /// Work in quarter blocks (8 quants, four 16-bit words: blocks are only 2-byte aligned): lane l takes quarters
+    /// l, l + lanes, ..., so a 32-lane warp reads eight whole blocks (272 bytes) per step.
+    /// </summary>
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+    {
+        var halves = data.Cast<ushort>();
+        int quarters = (columns >> 5) * 4;
+        float sum = 0f;
+        for (int quarter = lane; quarter < quarters; quarter += lanes)
+        {
+            int block = quarter >> 2;
+            int part = quarter & 3;
+            long start = (rowStart + block * 34L) >> 1;
+            float scale = HalfBits.ToSingle(halves[start]);
+            long quants = start + 1 + 4 * part;
+            int column = block * 32 + part * 8;
+            float partial = 0f;
+            for (int word = 0; word < 4; word++)
+            {
+                int packed = halves[quants + word];
+                partial += (sbyte)(packed & 0xFF) * x[column + 2 * word] + (sbyte)(packed >> 8) * x[column + 2 * word + 1];
+            }
+            sum += scale * partial;
+        }
+        return sum;
     }
 }
 
@@ -53,6 +124,35 @@ internal struct Q4_0Device : IDeviceFormat
         int packed = data[block + 2 + (j & 15)];
         int quant = j < 16 ? packed & 0xF : packed >> 4;
         return DeviceBytes.Half(data, block) * (quant - 8);
+    }
+
+    /// <summary>
+    /// Work in quarter blocks: quarter p holds qs[4p, 4p + 4) (two 16-bit words), whose low nibbles are columns
+    /// 4p.. and high nibbles 16 + 4p..; a 32-lane warp reads eight whole blocks (144 bytes) per step.
+    /// </summary>
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+    {
+        var halves = data.Cast<ushort>();
+        int quarters = (columns >> 5) * 4;
+        float sum = 0f;
+        for (int quarter = lane; quarter < quarters; quarter += lanes)
+        {
+            int block = quarter >> 2;
+            int part = quarter & 3;
+            long start = (rowStart + block * 18L) >> 1;
+            float scale = HalfBits.ToSingle(halves[start]);
+            int packed = halves[start + 1 + 2 * part] | (halves[start + 2 + 2 * part] << 16);
+            int low = block * 32 + part * 4;
+            int high = low + 16;
+            float partial = 0f;
+            for (int k = 0; k < 4; k++)
+            {
+                int bits = packed >> (8 * k);
+                partial += ((bits & 0xF) - 8) * x[low + k] + (((bits >> 4) & 0xF) - 8) * x[high + k];
+            }
+            sum += scale * partial;
+        }
+        return sum;
     }
 }
 
@@ -85,6 +185,9 @@ internal struct Q4_KDevice : IDeviceFormat
         int quant = high == 0 ? packed & 0xF : packed >> 4;
         return DeviceBytes.Half(data, block) * scale * quant - DeviceBytes.Half(data, block + 2) * min;
     }
+
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
+        MatVecKernels.ElementDot<Q4_KDevice>(data, rowStart, columns, x, lane, lanes);
 }
 
 /// <summary>
@@ -107,4 +210,7 @@ internal struct Q6_KDevice : IDeviceFormat
         int scale = (sbyte)data[block + 192 + 8 * half + (lane >> 4) + 2 * quarter];
         return DeviceBytes.Half(data, block + 208) * scale * quant;
     }
+
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
+        MatVecKernels.ElementDot<Q6_KDevice>(data, rowStart, columns, x, lane, lanes);
 }

@@ -1,0 +1,78 @@
+using ILGPU;
+
+namespace LlamaDist.Gpu.Kernels;
+
+/// <summary>
+/// Matrix × vector (one token, the decode step): one warp per output row. The lanes of a warp walk the row in
+/// consecutive word-sized pieces (so a warp's loads cover one contiguous stretch of the row at a time), keep their
+/// partial dot product in a register and meet in a shuffle reduction; lane 0 writes the row's value.
+/// Up to three matrices of the same format and width share one launch (Q/K/V, gate/up): rows [0, Rows0) come
+/// from the first, [Rows0, Rows0 + Rows1) from the second, the rest from the third.
+/// Grid: ceil(TotalRows / warpsPerGroup), group: (warpsPerGroup × warp size, 1).
+/// </summary>
+internal static class MatVecKernels
+{
+    public static void MatVec<TFormat>(ArrayView<byte> weights0, ArrayView<byte> weights1, ArrayView<byte> weights2,
+        ArrayView<float> x, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, MatVecShape shape)
+        where TFormat : struct, IDeviceFormat
+    {
+        int lanes = Warp.WarpSize;
+        int row = Grid.IdxX * (Group.DimX / lanes) + Warp.WarpIdx;
+        // A whole warp shares its row, so a warp past the end leaves before any shuffle.
+        if (row >= shape.Rows0 + shape.Rows1 + shape.Rows2)
+        {
+            return;
+        }
+        var weights = weights0;
+        var y = y0;
+        int local = row;
+        if (local >= shape.Rows0)
+        {
+            local -= shape.Rows0;
+            weights = weights1;
+            y = y1;
+            if (local >= shape.Rows1)
+            {
+                local -= shape.Rows1;
+                weights = weights2;
+                y = y2;
+            }
+        }
+        TFormat format = default;
+        float sum = format.LaneDot(weights, local * shape.RowBytes, shape.Columns, x, Warp.LaneIdx, lanes);
+        for (int offset = lanes / 2; offset > 0; offset >>= 1)
+        {
+            sum += Warp.ShuffleDown(sum, offset);
+        }
+        if (Warp.IsFirstLane)
+        {
+            y[local] = sum;
+        }
+    }
+
+    /// <summary>One lane's share of a row · x, element by element (lane, lane + lanes, ...): the fallback for layouts without a word-wise path.</summary>
+    public static float ElementDot<TFormat>(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+        where TFormat : struct, IDeviceFormat
+    {
+        TFormat format = default;
+        float sum = 0f;
+        for (int column = lane; column < columns; column += lanes)
+        {
+            sum += format.Weight(data, rowStart, column) * x[column];
+        }
+        return sum;
+    }
+}
+
+/// <summary>
+/// y_m[r] = Σ_c W_m[r, c] · x[c] for the (up to) three matrices m of one matrix × vector launch; all have
+/// Columns elements per row stored in RowBytes bytes; Rows1 and Rows2 are 0 when fewer matrices take part.
+/// </summary>
+internal struct MatVecShape
+{
+    public int Rows0;
+    public int Rows1;
+    public int Rows2;
+    public int Columns;
+    public long RowBytes;
+}

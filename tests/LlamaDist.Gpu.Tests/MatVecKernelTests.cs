@@ -1,0 +1,138 @@
+using ILGPU;
+using ILGPU.Runtime;
+using LlamaDist.Core.Gguf;
+using LlamaDist.Core.Numerics;
+using LlamaDist.Core.Quantization;
+using Half = System.Half;
+
+namespace LlamaDist.Gpu.Tests;
+
+/// <summary>
+/// The warp-per-row matrix × vector kernel on ILGPU's CPU accelerator: row counts that leave the last group's
+/// warps idle, rows whose word count is not a multiple of the warp, odd F16/F32 widths (rows off a word boundary),
+/// and up to three matrices fused into one launch, each against the dequantized weights summed in double.
+/// </summary>
+[Collection(IlgpuCpuCollection.Name)]
+public sealed unsafe class MatVecKernelTests(IlgpuCpuFixture fixture)
+{
+    private readonly Accelerator accelerator = fixture.Backend.Accelerator;
+    private readonly IlgpuKernels kernels = fixture.Backend.Kernels;
+
+    public static TheoryData<GgmlType, int, int> Shapes => new()
+    {
+        { GgmlType.F32, 5, 67 },
+        { GgmlType.F16, 5, 67 },
+        { GgmlType.F16, 9, 130 },
+        { GgmlType.Q8_0, 3, 32 },
+        { GgmlType.Q8_0, 11, 96 },
+        { GgmlType.Q4_0, 3, 32 },
+        { GgmlType.Q4_0, 11, 96 },
+        { GgmlType.Q4_K, 3, 256 },
+        { GgmlType.Q6_K, 3, 512 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void OneTokenProductIsTheDequantizedDot(GgmlType type, int rows, int columns)
+    {
+        var random = new Random(rows * 1000 + columns + (int)type);
+        var (bytes, dense) = RandomMatrix(random, type, rows, columns);
+        float[] x = RandomValues(random, columns);
+        using var device = Upload(type, rows, columns, bytes);
+        using var input = accelerator.Allocate1D(x);
+        using var output = accelerator.Allocate1D<float>(rows);
+        kernels.MatVec(accelerator.DefaultStream, input.View, device, output.View);
+        AssertDot(dense, x, rows, columns, output.GetAsArray1D(), $"{type} {rows}x{columns}");
+    }
+
+    [Theory]
+    [InlineData(GgmlType.F16, 64)]
+    [InlineData(GgmlType.Q8_0, 64)]
+    [InlineData(GgmlType.Q4_0, 64)]
+    public void ThreeMatricesShareOneLaunch(GgmlType type, int columns)
+    {
+        var random = new Random(columns + (int)type);
+        int[] rowCounts = [7, 3, 5];
+        float[] x = RandomValues(random, columns);
+        using var input = accelerator.Allocate1D(x);
+        var matrices = new List<(DeviceMatrix Device, float[] Dense, MemoryBuffer1D<float, Stride1D.Dense> Output)>();
+        try
+        {
+            foreach (int rows in rowCounts)
+            {
+                var (bytes, dense) = RandomMatrix(random, type, rows, columns);
+                matrices.Add((Upload(type, rows, columns, bytes), dense, accelerator.Allocate1D<float>(rows)));
+            }
+            kernels.MatVec(accelerator.DefaultStream, input.View, matrices[0].Device, matrices[0].Output.View,
+                matrices[1].Device, matrices[1].Output.View, matrices[2].Device, matrices[2].Output.View);
+            for (int m = 0; m < matrices.Count; m++)
+            {
+                AssertDot(matrices[m].Dense, x, rowCounts[m], columns, matrices[m].Output.GetAsArray1D(), $"{type} matrix {m}");
+            }
+        }
+        finally
+        {
+            foreach (var (device, _, output) in matrices)
+            {
+                device.Dispose();
+                output.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public void MatricesOfDifferentWidthsAreRefused()
+    {
+        var random = new Random(3);
+        using var narrow = Upload(GgmlType.F32, 2, 4, RandomMatrix(random, GgmlType.F32, 2, 4).Bytes);
+        using var wide = Upload(GgmlType.F32, 2, 8, RandomMatrix(random, GgmlType.F32, 2, 8).Bytes);
+        using var input = accelerator.Allocate1D<float>(8);
+        using var output = accelerator.Allocate1D<float>(4);
+        Assert.Throws<ArgumentException>(() =>
+            kernels.MatVec(accelerator.DefaultStream, input.View, narrow, output.View.SubView(0, 2), wide, output.View.SubView(2, 2)));
+    }
+
+    private static void AssertDot(float[] dense, float[] x, int rows, int columns, float[] actual, string what)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            double magnitude = 0;
+            for (int c = 0; c < columns; c++)
+            {
+                sum += (double)dense[r * columns + c] * x[c];
+                magnitude += Math.Abs((double)dense[r * columns + c] * x[c]);
+            }
+            Assert.True(Math.Abs(actual[r] - sum) <= 1e-5 * Math.Max(1.0, magnitude),
+                $"{what}: row {r} device {actual[r]} vs dequantized dot {sum}");
+        }
+    }
+
+    /// <summary>A random matrix in <paramref name="type"/>'s layout and its dequantized values (what the device must use).</summary>
+    private static (byte[] Bytes, float[] Dense) RandomMatrix(Random random, GgmlType type, int rows, int columns)
+    {
+        float[] values = RandomValues(random, rows * columns);
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(type, columns);
+        byte[] bytes = new byte[rows * rowBytes];
+        float[] dense = new float[rows * columns];
+        for (int r = 0; r < rows; r++)
+        {
+            Quantizer.QuantizeRow(type, values.AsSpan(r * columns, columns), bytes.AsSpan(r * rowBytes, rowBytes));
+        }
+        fixed (byte* data = bytes)
+        {
+            var matrix = new WeightMatrix(data, type, rows, columns);
+            for (int r = 0; r < rows; r++)
+            {
+                MatrixKernels.GetRow(matrix, r, dense.AsSpan(r * columns, columns));
+            }
+        }
+        return (bytes, dense);
+    }
+
+    private DeviceMatrix Upload(GgmlType type, int rows, int columns, byte[] bytes) =>
+        new(type, rows, columns, GgmlTypeInfo.RowBytes(type, columns), accelerator.Allocate1D(bytes));
+
+    private static float[] RandomValues(Random random, int count) =>
+        Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+}
