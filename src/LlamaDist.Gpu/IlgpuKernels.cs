@@ -31,7 +31,7 @@ internal sealed class IlgpuKernels
         AddFormat<Q4_0Device>(accelerator, GgmlType.Q4_0);
         AddFormat<Q4_KDevice>(accelerator, GgmlType.Q4_K);
         AddFormat<Q6_KDevice>(accelerator, GgmlType.Q6_K);
-        RmsNormKernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(ElementKernels.RmsNorm);
+        RmsNormKernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(ElementKernels.RmsNorm);
         AttentionKernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernels.Attention);
         ArgMaxKernel = accelerator.LoadKernel<ArrayView<float>, int, ArrayView<int>>(ElementKernels.ArgMax);
         Add = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.Add);
@@ -39,16 +39,16 @@ internal sealed class IlgpuKernels
         Scale = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float>(ElementKernels.Scale);
         SoftCap = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float>(ElementKernels.SoftCap);
         RoundToHalf = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.RoundToHalf);
-        SwiGlu = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.SwiGlu);
+        SwiGlu = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementKernels.SwiGlu);
         CopyColumns = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(ElementKernels.CopyColumns);
-        Rope = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(ElementKernels.Rope);
+        RopeKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(ElementKernels.Rope);
         StoreKeyValue = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int>(ElementKernels.StoreKeyValue);
     }
 
     /// <summary>Threads per group of the row-wise kernels: a power of two, at most 128 and the device's limit.</summary>
     public int GroupSize { get; }
 
-    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> RmsNormKernel { get; }
+    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int> RmsNormKernel { get; }
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionKernel { get; }
 
@@ -64,11 +64,11 @@ internal sealed class IlgpuKernels
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> RoundToHalf { get; }
 
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> SwiGlu { get; }
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> SwiGlu { get; }
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, int, int, ArrayView<float>, int> CopyColumns { get; }
 
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> Rope { get; }
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int> RopeKernel { get; }
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int> StoreKeyValue { get; }
 
@@ -129,10 +129,20 @@ internal sealed class IlgpuKernels
     public void GetRows(AcceleratorStream stream, DeviceMatrix weights, ArrayView<int> ids, ArrayView<float> rows, int tokens) =>
         getRows[weights.Type](stream, tokens * weights.Columns, weights.View, weights.RowBytes, weights.Columns, ids, rows);
 
-    /// <summary>One group per row of <paramref name="width"/>.</summary>
+    /// <summary>One group per row of <paramref name="width"/>; the result rounded to half when <paramref name="round"/>.</summary>
     public void RmsNorm(AcceleratorStream stream, ArrayView<float> source, ArrayView<float> weight, ArrayView<float> destination,
-        int rows, int width, float epsilon) =>
-        RmsNormKernel(stream, new KernelConfig(rows, GroupSize), source, weight, destination, width, epsilon);
+        int rows, int width, float epsilon, bool round = false) =>
+        RmsNormKernel(stream, new KernelConfig(rows, GroupSize), source, source, weight, destination, width, epsilon, 0, round ? 1 : 0);
+
+    /// <summary>residual += addend, then destination = RmsNorm(residual): one launch, one group per row.</summary>
+    public void AddRmsNorm(AcceleratorStream stream, ArrayView<float> residual, ArrayView<float> addend, ArrayView<float> weight,
+        ArrayView<float> destination, int rows, int width, float epsilon, bool round = false) =>
+        RmsNormKernel(stream, new KernelConfig(rows, GroupSize), residual, addend, weight, destination, width, epsilon, 1, round ? 1 : 0);
+
+    /// <summary>RoPE on <paramref name="tokens"/> rows of query and key heads, one launch.</summary>
+    public void Rope(AcceleratorStream stream, ArrayView<float> query, ArrayView<float> key, ArrayView<float> cosines, ArrayView<float> sines,
+        int tokens, int queryHeads, int kvHeads, int headDimension, int pairs, int neox) =>
+        RopeKernel(stream, tokens * (queryHeads + kvHeads) * pairs, query, key, cosines, sines, queryHeads, kvHeads, headDimension, pairs, neox, tokens);
 
     public void Attention(AcceleratorStream stream, ArrayView<float> query, ArrayView<ushort> keys, ArrayView<ushort> values,
         ArrayView<float> output, ArrayView<float> scores, AttentionShape shape) =>

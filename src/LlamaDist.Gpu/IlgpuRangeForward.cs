@@ -202,23 +202,30 @@ public sealed class IlgpuRangeForward : IRangeForward
         int kvWidth = config.KvWidth;
         float epsilon = config.RmsEpsilon;
 
-        // attn_norm, then Qcur / Kcur / Vcur (phi3: one fused product split into its column blocks).
-        kernels.RmsNorm(stream, session.Residual, layer.AttentionNorm, session.Normalized, count, embd, epsilon);
+        // attn_norm, then Qcur / Kcur / Vcur (phi3: one fused product split into its column blocks). When every
+        // product reading attn_norm is F16, the norm itself rounds to half (ggml's F16 × F16 input) and Q/K/V of one
+        // token share one launch.
+        bool attentionInputHalf = AllHalf(layer.QueryKeyValue, layer.Query, layer.Key, layer.Value);
+        kernels.RmsNorm(stream, session.Residual, layer.AttentionNorm, session.Normalized, count, embd, epsilon, attentionInputHalf);
+        var attentionInput = new ProductInput(session.Normalized, count * embd, attentionInputHalf);
         if (layer.QueryKeyValue is { } fused)
         {
             int width = queryWidth + 2 * kvWidth;
-            Product(session, fused, session.Normalized, session.Fused, count);
+            Product(session, fused, ref attentionInput, session.Fused, count);
             kernels.CopyColumns(stream, count * queryWidth, session.Fused, width, 0, session.Query, queryWidth);
             kernels.CopyColumns(stream, count * kvWidth, session.Fused, width, queryWidth, session.Key, kvWidth);
             kernels.CopyColumns(stream, count * kvWidth, session.Fused, width, queryWidth + kvWidth, session.Value, kvWidth);
         }
+        else if (count == 1 && IlgpuKernels.SharesLayout(layer.Query!, layer.Key!) && IlgpuKernels.SharesLayout(layer.Query!, layer.Value!))
+        {
+            kernels.MatVec(stream, ProductValues(session, layer.Query!, ref attentionInput), layer.Query!, session.Query,
+                layer.Key!, session.Key, layer.Value!, session.Value);
+        }
         else
         {
-            // One rounding of attn_norm serves the three F16 products.
-            var input = new ProductInput(session.Normalized, count * embd);
-            Product(session, layer.Query!, ref input, session.Query, count);
-            Product(session, layer.Key!, ref input, session.Key, count);
-            Product(session, layer.Value!, ref input, session.Value, count);
+            Product(session, layer.Query!, ref attentionInput, session.Query, count);
+            Product(session, layer.Key!, ref attentionInput, session.Key, count);
+            Product(session, layer.Value!, ref attentionInput, session.Value, count);
         }
         if (layer.QueryBias is { } queryBias)
         {
@@ -234,8 +241,8 @@ public sealed class IlgpuRangeForward : IRangeForward
 
         int pairs = config.RopeDimensionCount / 2;
         int neox = config.Traits.Rope == RopeStyle.NeoX ? 1 : 0;
-        kernels.Rope(stream, count * config.HeadCount * pairs, session.Query, session.Cosines, session.Sines, config.HeadCount, config.HeadDimension, pairs, neox);
-        kernels.Rope(stream, count * config.KvHeadCount * pairs, session.Key, session.Cosines, session.Sines, config.KvHeadCount, config.HeadDimension, pairs, neox);
+        kernels.Rope(stream, session.Query, session.Key, session.Cosines, session.Sines, count, config.HeadCount, config.KvHeadCount,
+            config.HeadDimension, pairs, neox);
         if (config.Traits.ScalesQuery)
         {
             kernels.Scale(stream, count * queryWidth, session.Query, config.QueryScale);
@@ -265,37 +272,49 @@ public sealed class IlgpuRangeForward : IRangeForward
             kernels.Attention(stream, session.Query, session.Keys[slot], session.Values[slot], session.AttentionOutput, session.Scores, shape);
         }
 
-        // attn_out = Wo · kqv_out (gemma2: post-norm); ffn_inp = attn_out + inpL.
+        // attn_out = Wo · kqv_out (gemma2: post-norm); ffn_inp = attn_out + inpL, added in the ffn_norm launch.
         Product(session, layer.AttentionOutput, session.AttentionOutput, session.Projection, count);
         if (layer.PostAttentionNorm is { } postAttentionNorm)
         {
             kernels.RmsNorm(stream, session.Projection, postAttentionNorm, session.Projection, count, embd, epsilon);
         }
-        kernels.Add(stream, count * embd, session.Residual, session.Projection);
 
         // ffn_norm, SwiGLU feed-forward (phi3: fused gate/up), l_out = ffn_out + ffn_inp.
-        kernels.RmsNorm(stream, session.Residual, layer.FeedForwardNorm, session.Normalized, count, embd, epsilon);
+        bool feedForwardInputHalf = AllHalf(layer.GateUp, layer.Gate, layer.Up);
+        kernels.AddRmsNorm(stream, session.Residual, session.Projection, layer.FeedForwardNorm, session.Normalized, count, embd, epsilon,
+            feedForwardInputHalf);
+        var feedForwardInput = new ProductInput(session.Normalized, count * embd, feedForwardInputHalf);
         int feedForward = config.FeedForwardLength;
         if (layer.GateUp is { } gateUp)
         {
-            Product(session, gateUp, session.Normalized, session.Fused, count);
+            Product(session, gateUp, ref feedForwardInput, session.Fused, count);
             kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, 0, session.Gate, feedForward);
             kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, feedForward, session.Up, feedForward);
         }
+        else if (count == 1 && IlgpuKernels.SharesLayout(layer.Gate!, layer.Up!))
+        {
+            kernels.MatVec(stream, ProductValues(session, layer.Gate!, ref feedForwardInput), layer.Gate!, session.Gate, layer.Up!, session.Up);
+        }
         else
         {
-            var input = new ProductInput(session.Normalized, count * embd);
-            Product(session, layer.Gate!, ref input, session.Gate, count);
-            Product(session, layer.Up!, ref input, session.Up, count);
+            Product(session, layer.Gate!, ref feedForwardInput, session.Gate, count);
+            Product(session, layer.Up!, ref feedForwardInput, session.Up, count);
         }
-        kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up);
-        Product(session, layer.Down, session.Gate, session.Projection, count);
+        // An F16 down projection reads SwiGLU's output rounded to half: rounded where it is written.
+        bool downInputHalf = layer.Down.Type == GgmlType.F16;
+        kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up, downInputHalf ? 1 : 0);
+        var downInput = new ProductInput(session.Gate, count * feedForward, downInputHalf);
+        Product(session, layer.Down, ref downInput, session.Projection, count);
         if (layer.PostFeedForwardNorm is { } postFeedForwardNorm)
         {
             kernels.RmsNorm(stream, session.Projection, postFeedForwardNorm, session.Projection, count, embd, epsilon);
         }
         kernels.Add(stream, count * embd, session.Residual, session.Projection);
     }
+
+    /// <summary>Whether every present matrix is F16 (and at least one is present): their shared input can be rounded once where it is made.</summary>
+    private static bool AllHalf(params DeviceMatrix?[] matrices) =>
+        matrices.Any(matrix => matrix is not null) && matrices.All(matrix => matrix is null || matrix.Type == GgmlType.F16);
 
     /// <summary>result_norm and result_output for residual rows [firstRow, firstRow + rows), into Logits rows [0, rows).</summary>
     private void WriteLogits(IlgpuSession session, int firstRow, int rows)
@@ -318,26 +337,38 @@ public sealed class IlgpuRangeForward : IRangeForward
     }
 
     /// <summary>As above, for an input several products share: it is rounded to half at most once.</summary>
-    private void Product(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input, ArrayView<float> y, int tokens)
+    private void Product(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input, ArrayView<float> y, int tokens) =>
+        kernels.MatMul(session.Stream, matrix, ProductValues(session, matrix, ref input), y, tokens);
+
+    /// <summary>The activations <paramref name="matrix"/> multiplies: for F16 weights the half-rounded copy (made on first use).</summary>
+    private ArrayView<float> ProductValues(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input)
     {
-        var x = input.Values;
-        if (matrix.Type == GgmlType.F16)
+        if (input.AllHalf)
         {
-            if (!input.Rounded)
-            {
-                kernels.RoundToHalf(session.Stream, input.Elements, input.Values, session.Rounded);
-                input.Rounded = true;
-            }
-            x = session.Rounded;
+            // Rounded where they were written; only F16 products read them.
+            return input.Values;
         }
-        kernels.MatMul(session.Stream, matrix, x, y, tokens);
+        if (matrix.Type != GgmlType.F16)
+        {
+            return input.Values;
+        }
+        if (!input.Rounded)
+        {
+            kernels.RoundToHalf(session.Stream, input.Elements, input.Values, session.Rounded);
+            input.Rounded = true;
+        }
+        return session.Rounded;
     }
 
-    /// <summary>Activations [tokens, columns] about to enter products, and whether Rounded holds their half-rounded copy.</summary>
-    private struct ProductInput(ArrayView<float> values, int elements)
+    /// <summary>
+    /// Activations [tokens, columns] about to enter products, and whether Rounded holds their half-rounded copy.
+    /// AllHalf: the values were rounded to half where they were written, because only F16 products read them.
+    /// </summary>
+    private struct ProductInput(ArrayView<float> values, int elements, bool allHalf = false)
     {
         public ArrayView<float> Values = values;
         public int Elements = elements;
+        public bool AllHalf = allHalf;
         public bool Rounded;
     }
 

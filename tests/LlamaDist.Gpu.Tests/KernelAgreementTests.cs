@@ -151,6 +151,55 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData(1, 64)]
+    [InlineData(3, 200)]
+    public void ResidualAddThenRoundedRmsNormIsOneLaunch(int rows, int width)
+    {
+        var random = new Random(width + 1);
+        float[] residual = RandomValues(random, rows * width, 3f);
+        float[] addend = RandomValues(random, rows * width, 3f);
+        float[] weight = RandomValues(random, width, 1f);
+        using var residualBuffer = accelerator.Allocate1D(residual);
+        using var addendBuffer = accelerator.Allocate1D(addend);
+        using var weights = accelerator.Allocate1D(weight);
+        using var destination = accelerator.Allocate1D<float>(residual.Length);
+        kernels.AddRmsNorm(accelerator.DefaultStream, residualBuffer.View, addendBuffer.View, weights.View, destination.View, rows, width, 1e-5f, round: true);
+        float[] sums = residual.Zip(addend, (a, b) => a + b).ToArray();
+        Assert.Equal(sums, residualBuffer.GetAsArray1D());
+        float[] actual = destination.GetAsArray1D();
+        float[] expected = new float[width];
+        for (int r = 0; r < rows; r++)
+        {
+            VectorMath.RmsNorm(sums.AsSpan(r * width, width), weight, 1e-5f, expected);
+            for (int i = 0; i < width; i++)
+            {
+                float value = actual[r * width + i];
+                Assert.Equal((float)(Half)value, value);
+                Assert.Equal(expected[i], value, 1e-3f * Math.Max(1f, MathF.Abs(expected[i])));
+            }
+        }
+    }
+
+    [Fact]
+    public void SwiGluRoundsForAnF16DownProjection()
+    {
+        var random = new Random(6);
+        float[] gate = RandomValues(random, 300, 8f);
+        float[] up = RandomValues(random, 300, 2f);
+        using var gateBuffer = accelerator.Allocate1D(gate);
+        using var upBuffer = accelerator.Allocate1D(up);
+        kernels.SwiGlu(accelerator.DefaultStream, gate.Length, gateBuffer.View, upBuffer.View, 1);
+        float[] expected = (float[])gate.Clone();
+        VectorMath.SwiGlu(expected, up);
+        float[] actual = gateBuffer.GetAsArray1D();
+        for (int i = 0; i < gate.Length; i++)
+        {
+            Assert.Equal((float)(Half)actual[i], actual[i]);
+            Assert.Equal(expected[i], actual[i], 1e-3f * Math.Max(1f, MathF.Abs(expected[i])));
+        }
+    }
+
     [Fact]
     public void SwiGluAndResidualAddAgreeWithVectorMath()
     {
@@ -159,7 +208,7 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
         float[] up = RandomValues(random, 1000, 2f);
         using var gateBuffer = accelerator.Allocate1D(gate);
         using var upBuffer = accelerator.Allocate1D(up);
-        kernels.SwiGlu(accelerator.DefaultStream, gate.Length, gateBuffer.View, upBuffer.View);
+        kernels.SwiGlu(accelerator.DefaultStream, gate.Length, gateBuffer.View, upBuffer.View, 0);
         float[] expected = (float[])gate.Clone();
         VectorMath.SwiGlu(expected, up);
         float[] actual = gateBuffer.GetAsArray1D();
@@ -184,10 +233,12 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
     [InlineData(true, 80, 32)]
     public void RopeAgreesWithTheCpuRotation(bool neox, int headDimension, int ropeDimensions)
     {
-        const int tokens = 3, heads = 4, position = 11;
+        // Query and key heads rotated in one launch (grouped-query: fewer key heads).
+        const int tokens = 3, heads = 4, kvHeads = 2, position = 11;
         var style = neox ? Core.Model.RopeStyle.NeoX : Core.Model.RopeStyle.Normal;
         var random = new Random(headDimension + ropeDimensions);
         float[] rows = RandomValues(random, tokens * heads * headDimension, 2f);
+        float[] keys = RandomValues(random, tokens * kvHeads * headDimension, 2f);
         int pairs = ropeDimensions / 2;
         float[] cosines = new float[tokens * pairs], sines = new float[tokens * pairs];
         for (int t = 0; t < tokens; t++)
@@ -203,15 +254,20 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
             }
         }
         using var device = accelerator.Allocate1D(rows);
+        using var keyDevice = accelerator.Allocate1D(keys);
         using var cosineBuffer = accelerator.Allocate1D(cosines);
         using var sineBuffer = accelerator.Allocate1D(sines);
-        kernels.Rope(accelerator.DefaultStream, tokens * heads * pairs, device.View, cosineBuffer.View, sineBuffer.View, heads, headDimension, pairs, neox ? 1 : 0);
+        kernels.Rope(accelerator.DefaultStream, device.View, keyDevice.View, cosineBuffer.View, sineBuffer.View, tokens, heads, kvHeads,
+            headDimension, pairs, neox ? 1 : 0);
         float[] actual = device.GetAsArray1D();
+        float[] actualKeys = keyDevice.GetAsArray1D();
         for (int t = 0; t < tokens; t++)
         {
             Rope.Apply(rows.AsSpan(t * heads * headDimension, heads * headDimension), heads, headDimension, position + t, ropeDimensions, 10000f, style, ReadOnlySpan<float>.Empty);
+            Rope.Apply(keys.AsSpan(t * kvHeads * headDimension, kvHeads * headDimension), kvHeads, headDimension, position + t, ropeDimensions, 10000f, style, ReadOnlySpan<float>.Empty);
         }
         Assert.Equal(rows, actual);
+        Assert.Equal(keys, actualKeys);
     }
 
     [Fact]

@@ -9,8 +9,12 @@ internal static class ElementKernels
     /// <summary>
     /// destination[r, i] = source[r, i] · (1 / sqrt(mean(source[r]²) + epsilon)) · weight[i], one group per row of
     /// <paramref name="width"/>; <paramref name="source"/> and <paramref name="destination"/> may be the same view.
+    /// With <paramref name="add"/> ≠ 0, source[r] += addend[r] first (written back: the residual add before the next
+    /// norm, one launch for both); with <paramref name="round"/> ≠ 0 the result is rounded to half (the input of
+    /// F16 × F16 products). Each thread re-reads only the elements it wrote itself.
     /// </summary>
-    public static void RmsNorm(ArrayView<float> source, ArrayView<float> weight, ArrayView<float> destination, int width, float epsilon)
+    public static void RmsNorm(ArrayView<float> source, ArrayView<float> addend, ArrayView<float> weight,
+        ArrayView<float> destination, int width, float epsilon, int add, int round)
     {
         var shared = SharedMemory.Allocate<float>(GroupReduce.MaxGroupSize);
         long start = (long)Grid.IdxX * width;
@@ -18,13 +22,19 @@ internal static class ElementKernels
         for (int i = Group.IdxX; i < width; i += Group.DimX)
         {
             float value = source[start + i];
+            if (add != 0)
+            {
+                value += addend[start + i];
+                source[start + i] = value;
+            }
             squares += value * value;
         }
         float sum = GroupReduce.Sum(shared, squares);
         float scale = 1f / XMath.Sqrt(sum / width + epsilon);
         for (int i = Group.IdxX; i < width; i += Group.DimX)
         {
-            destination[start + i] = source[start + i] * scale * weight[i];
+            float value = source[start + i] * scale * weight[i];
+            destination[start + i] = round != 0 ? HalfBits.Round(value) : value;
         }
     }
 
@@ -46,11 +56,12 @@ internal static class ElementKernels
     public static void RoundToHalf(Index1D index, ArrayView<float> source, ArrayView<float> destination) =>
         destination[index] = HalfBits.Round(source[index]);
 
-    /// <summary>gate[i] = silu(gate[i]) · up[i] (SwiGLU).</summary>
-    public static void SwiGlu(Index1D index, ArrayView<float> gate, ArrayView<float> up)
+    /// <summary>gate[i] = silu(gate[i]) · up[i] (SwiGLU), rounded to half when <paramref name="round"/> ≠ 0 (an F16 down projection's input).</summary>
+    public static void SwiGlu(Index1D index, ArrayView<float> gate, ArrayView<float> up, int round)
     {
         float g = gate[index];
-        gate[index] = g / (1f + XMath.Exp(-g)) * up[index];
+        float value = g / (1f + XMath.Exp(-g)) * up[index];
+        gate[index] = round != 0 ? HalfBits.Round(value) : value;
     }
 
     /// <summary>
@@ -66,11 +77,26 @@ internal static class ElementKernels
     }
 
     /// <summary>
-    /// RoPE on heads of rows [t, headCount · headDimension]: pair i of every head rotated by the angle whose cos and
-    /// sin the host computed for token t (table [t, pairs], the CPU engine's own FillCache values). Normal
-    /// pairs (2i, 2i + 1), NeoX pairs (i, i + pairs). Index: tokens × headCount × pairs.
+    /// RoPE on the query rows [t, queryHeads · headDimension] and the key rows [t, kvHeads · headDimension] in one
+    /// launch: pair i of every head rotated by the angle whose cos and sin the host computed for token t (table
+    /// [t, pairs], the CPU engine's own FillCache values). Normal pairs (2i, 2i + 1), NeoX pairs (i, i + pairs).
+    /// Index: tokens × (queryHeads + kvHeads) × pairs, the query's tokens × queryHeads × pairs first.
     /// </summary>
-    public static void Rope(Index1D index, ArrayView<float> rows, ArrayView<float> cosines, ArrayView<float> sines,
+    public static void Rope(Index1D index, ArrayView<float> query, ArrayView<float> key, ArrayView<float> cosines,
+        ArrayView<float> sines, int queryHeads, int kvHeads, int headDimension, int pairs, int neox, int tokens)
+    {
+        int queryThreads = tokens * queryHeads * pairs;
+        if (index < queryThreads)
+        {
+            RotatePair(index, query, cosines, sines, queryHeads, headDimension, pairs, neox);
+        }
+        else
+        {
+            RotatePair(index - queryThreads, key, cosines, sines, kvHeads, headDimension, pairs, neox);
+        }
+    }
+
+    private static void RotatePair(int index, ArrayView<float> rows, ArrayView<float> cosines, ArrayView<float> sines,
         int headCount, int headDimension, int pairs, int neox)
     {
         int pair = index % pairs;
