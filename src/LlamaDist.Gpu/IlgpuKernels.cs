@@ -25,6 +25,7 @@ internal sealed class IlgpuKernels
     {
         GroupSize = PowerOfTwoAtMost(Math.Min(128, accelerator.MaxNumThreadsPerGroup));
         WarpSize = Math.Min(accelerator.WarpSize, GroupSize);
+        TileGroupSize = PowerOfTwoAtMost(Math.Min(256, accelerator.MaxNumThreadsPerGroup));
         AddFormat<F32Device>(accelerator, GgmlType.F32);
         AddFormat<F16Device>(accelerator, GgmlType.F16);
         AddFormat<Q8_0Device>(accelerator, GgmlType.Q8_0);
@@ -72,6 +73,9 @@ internal sealed class IlgpuKernels
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int> StoreKeyValue { get; }
 
+    /// <summary>Threads per group of the tiled matrix × matrix kernel: a power of two, at most 256 (64 × 64 outputs per group).</summary>
+    public int TileGroupSize { get; }
+
     /// <summary>Warps per group of the matrix × vector kernel (one output row per warp).</summary>
     public int WarpsPerGroup => Math.Max(1, GroupSize / WarpSize);
 
@@ -95,9 +99,9 @@ internal sealed class IlgpuKernels
             Rows = weights.Rows, Columns = weights.Columns, RowBytes = weights.RowBytes, Tokens = tokens,
             XOffset = 0, YOffset = yOffset, YStride = yStride == 0 ? weights.Rows : yStride,
         };
-        int tiles = (tokens + MatMulKernels.TokenTile - 1) / MatMulKernels.TokenTile;
-        matMul[weights.Type](stream, new KernelConfig(new Index2D(weights.Rows, tiles), new Index2D(GroupSize, 1)),
-            weights.View, x, y, shape);
+        var (tileRows, tileTokens) = MatMulKernels.TileOf(TileGroupSize);
+        var grid = new Index2D((weights.Rows + tileRows - 1) / tileRows, (tokens + tileTokens - 1) / tileTokens);
+        matMul[weights.Type](stream, new KernelConfig(grid, new Index2D(TileGroupSize, 1)), weights.View, x, y, shape);
     }
 
     /// <summary>

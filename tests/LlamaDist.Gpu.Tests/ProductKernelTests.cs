@@ -8,12 +8,14 @@ using Half = System.Half;
 namespace LlamaDist.Gpu.Tests;
 
 /// <summary>
-/// The warp-per-row matrix × vector kernel on ILGPU's CPU accelerator: row counts that leave the last group's
+/// The product kernels' own shapes. The warp-per-row matrix × vector kernel on ILGPU's CPU accelerator: row counts that leave the last group's
 /// warps idle, rows whose word count is not a multiple of the warp, odd F16/F32 widths (rows off a word boundary),
-/// and up to three matrices fused into one launch, each against the dequantized weights summed in double.
+/// and up to three matrices fused into one launch; the tiled matrix × matrix kernel with rows, tokens and columns
+/// that leave partial tiles and partial column steps, written at a row offset and stride. Each against the
+/// dequantized weights summed in double.
 /// </summary>
 [Collection(IlgpuCpuCollection.Name)]
-public sealed unsafe class MatVecKernelTests(IlgpuCpuFixture fixture)
+public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
 {
     private readonly Accelerator accelerator = fixture.Backend.Accelerator;
     private readonly IlgpuKernels kernels = fixture.Backend.Kernels;
@@ -76,6 +78,35 @@ public sealed unsafe class MatVecKernelTests(IlgpuCpuFixture fixture)
             {
                 device.Dispose();
                 output.Dispose();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.F32, 13, 67, 6)]
+    [InlineData(GgmlType.F16, 9, 45, 11)]
+    [InlineData(GgmlType.Q8_0, 10, 96, 5)]
+    [InlineData(GgmlType.Q4_0, 17, 64, 9)]
+    public void TiledProductCoversPartialTiles(GgmlType type, int rows, int columns, int tokens)
+    {
+        var random = new Random(rows + columns + tokens);
+        var (bytes, dense) = RandomMatrix(random, type, rows, columns);
+        float[] x = RandomValues(random, tokens * columns);
+        using var device = Upload(type, rows, columns, bytes);
+        using var input = accelerator.Allocate1D(x);
+        // Rows of rows + 3 values starting at offset 2: the product writes only its own columns of them.
+        int stride = rows + 3;
+        using var output = accelerator.Allocate1D<float>(2 + tokens * stride);
+        output.MemSet(accelerator.DefaultStream, 0);
+        kernels.MatMul(accelerator.DefaultStream, device, input.View, output.View, tokens, yOffset: 2, yStride: stride);
+        float[] actual = output.GetAsArray1D();
+        for (int t = 0; t < tokens; t++)
+        {
+            AssertDot(dense, x.AsSpan(t * columns, columns).ToArray(), rows, columns,
+                actual.AsSpan(2 + t * stride, rows).ToArray(), $"{type} {rows}x{columns}, token {t}");
+            for (int pad = rows; pad < stride && 2 + t * stride + pad < actual.Length; pad++)
+            {
+                Assert.Equal(0f, actual[2 + t * stride + pad]);
             }
         }
     }
