@@ -43,7 +43,7 @@ internal sealed class IlgpuKernels
         SwiGlu = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementKernels.SwiGlu);
         CopyColumns = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(ElementKernels.CopyColumns);
         RopeKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(ElementKernels.Rope);
-        StoreKeyValue = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int>(ElementKernels.StoreKeyValue);
+        StoreKeyValueKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, ArrayView<float>, int, int>(ElementKernels.StoreKeyValue);
     }
 
     /// <summary>Threads per group of the row-wise kernels: a power of two, at most 128 and the device's limit.</summary>
@@ -71,7 +71,13 @@ internal sealed class IlgpuKernels
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int> RopeKernel { get; }
 
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int> StoreKeyValue { get; }
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, ArrayView<float>, int, int> StoreKeyValueKernel { get; }
+
+    /// <summary>Keys and values of <paramref name="tokens"/> rows into the F16 cache at <paramref name="position"/>, and the query rounded to half, in one launch.</summary>
+    public void StoreKeyValue(AcceleratorStream stream, ArrayView<float> keys, ArrayView<float> values, ArrayView<ushort> keyCache,
+        ArrayView<ushort> valueCache, int position, int kvWidth, ArrayView<float> query, int queryWidth, int tokens) =>
+        StoreKeyValueKernel(stream, tokens * Math.Max(kvWidth, queryWidth), keys, values, keyCache, valueCache, position, kvWidth,
+            query, queryWidth, tokens);
 
     /// <summary>Threads per group of the tiled matrix × matrix kernel: a power of two, at most 256 (64 × 64 outputs per group).</summary>
     public int TileGroupSize { get; }

@@ -141,9 +141,15 @@ public sealed class IlgpuRangeForward : IRangeForward
             }
             UploadRope(session, position, count);
 
+            // A block may leave its l_out = ffn_out + ffn_inp add to the next block's attn_norm launch.
+            bool addPending = false;
             for (int slot = 0; slot < Range.Count; slot++)
             {
-                RunBlock(session, weights.Layers[slot], slot, count, position);
+                addPending = RunBlock(session, weights.Layers[slot], slot, count, position, addPending, slot + 1 < Range.Count);
+            }
+            if (addPending)
+            {
+                kernels.Add(stream, count * embd, session.Residual, session.Projection);
             }
             session.Advance(count);
 
@@ -193,7 +199,12 @@ public sealed class IlgpuRangeForward : IRangeForward
         session.Sines.SubView(0, count * pairs).AsDense().CopyFromCPU(session.Stream, session.HostSines.AsSpan(0, count * pairs));
     }
 
-    private void RunBlock(IlgpuSession session, DeviceLayer layer, int slot, int count, int position)
+    /// <summary>
+    /// One block for the micro-batch. <paramref name="addPending"/>: the previous block's FFN output still waits in
+    /// Projection to be added to Residual (done here with attn_norm). Returns whether this block left its own final
+    /// add pending, which it does only when <paramref name="nextBlockFollows"/>.
+    /// </summary>
+    private bool RunBlock(IlgpuSession session, DeviceLayer layer, int slot, int count, int position, bool addPending, bool nextBlockFollows)
     {
         var stream = session.Stream;
         var config = Config;
@@ -206,7 +217,15 @@ public sealed class IlgpuRangeForward : IRangeForward
         // product reading attn_norm is F16, the norm itself rounds to half (ggml's F16 × F16 input) and Q/K/V of one
         // token share one launch.
         bool attentionInputHalf = AllHalf(layer.QueryKeyValue, layer.Query, layer.Key, layer.Value);
-        kernels.RmsNorm(stream, session.Residual, layer.AttentionNorm, session.Normalized, count, embd, epsilon, attentionInputHalf);
+        if (addPending)
+        {
+            kernels.AddRmsNorm(stream, session.Residual, session.Projection, layer.AttentionNorm, session.Normalized, count, embd, epsilon,
+                attentionInputHalf);
+        }
+        else
+        {
+            kernels.RmsNorm(stream, session.Residual, layer.AttentionNorm, session.Normalized, count, embd, epsilon, attentionInputHalf);
+        }
         var attentionInput = new ProductInput(session.Normalized, count * embd, attentionInputHalf);
         if (layer.QueryKeyValue is { } fused)
         {
@@ -250,8 +269,9 @@ public sealed class IlgpuRangeForward : IRangeForward
 
         // The pass's keys and values enter the F16 cache first; attention reads them back from it, with Q rounded
         // to half as the F16 kq product sees it.
-        kernels.StoreKeyValue(stream, count * kvWidth, session.Key, session.Value, session.Keys[slot], session.Values[slot], position, kvWidth);
-        kernels.RoundToHalf(stream, count * queryWidth, session.Query, session.Query);
+        kernels.StoreKeyValue(stream, session.Key, session.Value, session.Keys[slot], session.Values[slot], position, kvWidth,
+            session.Query, queryWidth, count);
+        bool outputInputHalf = layer.AttentionOutput.Type == GgmlType.F16;
         for (int first = 0; first < count; first += session.AttentionTokens)
         {
             var shape = new AttentionShape
@@ -268,12 +288,14 @@ public sealed class IlgpuRangeForward : IRangeForward
                 Scale = config.Traits.ScalesQuery ? 1f : 1f / MathF.Sqrt(config.HeadDimension),
                 SoftCap = config.AttentionSoftCap,
                 Window = config.UsesSlidingWindow(layer.Index) ? config.SlidingWindow : 0,
+                RoundOutput = outputInputHalf ? 1 : 0,
             };
             kernels.Attention(stream, session.Query, session.Keys[slot], session.Values[slot], session.AttentionOutput, session.Scores, shape);
         }
 
         // attn_out = Wo · kqv_out (gemma2: post-norm); ffn_inp = attn_out + inpL, added in the ffn_norm launch.
-        Product(session, layer.AttentionOutput, session.AttentionOutput, session.Projection, count);
+        var outputInput = new ProductInput(session.AttentionOutput, count * queryWidth, outputInputHalf);
+        Product(session, layer.AttentionOutput, ref outputInput, session.Projection, count);
         if (layer.PostAttentionNorm is { } postAttentionNorm)
         {
             kernels.RmsNorm(stream, session.Projection, postAttentionNorm, session.Projection, count, embd, epsilon);
@@ -309,7 +331,12 @@ public sealed class IlgpuRangeForward : IRangeForward
         {
             kernels.RmsNorm(stream, session.Projection, postFeedForwardNorm, session.Projection, count, embd, epsilon);
         }
+        if (nextBlockFollows)
+        {
+            return true;
+        }
         kernels.Add(stream, count * embd, session.Residual, session.Projection);
+        return false;
     }
 
     /// <summary>Whether every present matrix is F16 (and at least one is present): their shared input can be rounded once where it is made.</summary>

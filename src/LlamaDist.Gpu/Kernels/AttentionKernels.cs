@@ -8,6 +8,7 @@ namespace LlamaDist.Gpu.Kernels;
 /// kq = K(f16) · Q (Q already rounded to half), soft-capped (gemma2), window-masked (sliding-window layers),
 /// scaled, softmaxed; the probabilities rounded to half, then kqv = Σ_p p · V(f16). One group per (token, head):
 /// threads share the cached positions for the scores and the head's dimensions for the output.
+/// The output is rounded to half when an F16 output projection reads it (RoundOutput).
 /// Grid: Tokens × HeadCount groups; scores: scratch of [Tokens · HeadCount, ContextSize].
 /// </summary>
 internal static class AttentionKernels
@@ -71,7 +72,7 @@ internal static class AttentionKernels
                 float probability = HalfBits.Round(scores[scoreStart + p] * inverse);
                 accumulator += probability * HalfBits.ToSingle(valueCache[(long)p * shape.KvWidth + kvColumn + d]);
             }
-            output[queryStart + d] = accumulator;
+            output[queryStart + d] = shape.RoundOutput != 0 ? HalfBits.Round(accumulator) : accumulator;
         }
     }
 }

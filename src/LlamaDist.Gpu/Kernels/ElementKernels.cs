@@ -116,14 +116,23 @@ internal static class ElementKernels
 
     /// <summary>
     /// Stores the micro-batch's keys and values [tokens, kvWidth] into the layer's F16 cache at positions
-    /// [position, position + tokens), both as [ContextSize, kvWidth] rows. Index: tokens × kvWidth.
+    /// [position, position + tokens), both as [ContextSize, kvWidth] rows, and rounds the query [tokens, queryWidth]
+    /// to half in place (as the F16 kq product sees it): one launch. Index: tokens × max(kvWidth, queryWidth).
     /// </summary>
     public static void StoreKeyValue(Index1D index, ArrayView<float> keys, ArrayView<float> values,
-        ArrayView<ushort> keyCache, ArrayView<ushort> valueCache, int position, int kvWidth)
+        ArrayView<ushort> keyCache, ArrayView<ushort> valueCache, int position, int kvWidth,
+        ArrayView<float> query, int queryWidth, int tokens)
     {
-        long target = (long)position * kvWidth + index;
-        keyCache[target] = (ushort)HalfBits.FromSingle(keys[index]);
-        valueCache[target] = (ushort)HalfBits.FromSingle(values[index]);
+        if (index < tokens * kvWidth)
+        {
+            long target = (long)position * kvWidth + index;
+            keyCache[target] = (ushort)HalfBits.FromSingle(keys[index]);
+            valueCache[target] = (ushort)HalfBits.FromSingle(values[index]);
+        }
+        if (index < tokens * queryWidth)
+        {
+            query[index] = HalfBits.Round(query[index]);
+        }
     }
 
     /// <summary>

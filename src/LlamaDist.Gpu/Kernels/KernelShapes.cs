@@ -33,4 +33,5 @@ internal struct AttentionShape
     public float Scale;
     public float SoftCap;
     public int Window;
+    public int RoundOutput;
 }
