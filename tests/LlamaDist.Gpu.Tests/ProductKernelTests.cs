@@ -30,7 +30,9 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
         { GgmlType.Q4_0, 3, 32 },
         { GgmlType.Q4_0, 11, 96 },
         { GgmlType.Q4_K, 3, 256 },
+        { GgmlType.Q4_K, 5, 512 },
         { GgmlType.Q6_K, 3, 512 },
+        { GgmlType.Q6_K, 4, 256 },
     };
 
     [Theory]

@@ -186,8 +186,62 @@ internal struct Q4_KDevice : IDeviceFormat
         return DeviceBytes.Half(data, block) * scale * quant - DeviceBytes.Half(data, block + 2) * min;
     }
 
-    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
-        MatVecKernels.ElementDot<Q4_KDevice>(data, rowStart, columns, x, lane, lanes);
+    /// <summary>
+    /// Work in 32 units of a super-block: unit u holds qs[4u, 4u + 4) (one aligned 32-bit word: blocks are 144 bytes,
+    /// rows start on 16), whose low nibbles belong to sub-block 2·(u / 8) and high nibbles to the next; a 32-lane warp
+    /// reads one super-block's quants (128 contiguous bytes) per step.
+    /// </summary>
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+    {
+        var words = data.Cast<int>();
+        int units = (columns >> 8) * 32;
+        float sum = 0f;
+        for (int unit = lane; unit < units; unit += lanes)
+        {
+            int superBlock = unit >> 5;
+            int inBlock = unit & 31;
+            long block = rowStart + superBlock * 144L;
+            int scaleWord = words[block >> 2];
+            float d = HalfBits.ToSingle(scaleWord & 0xFFFF);
+            float dmin = HalfBits.ToSingle((scaleWord >> 16) & 0xFFFF);
+            int pair = inBlock >> 3;
+            int lowSub = 2 * pair;
+            int highSub = lowSub + 1;
+            long scales = block + 4;
+            int lowScale, lowMin, highScale, highMin;
+            if (lowSub < 4)
+            {
+                // Sub-blocks 0-3: 6 bits each of scales[j] and scales[j + 4].
+                lowScale = data[scales + lowSub] & 63;
+                lowMin = data[scales + lowSub + 4] & 63;
+                highScale = data[scales + highSub] & 63;
+                highMin = data[scales + highSub + 4] & 63;
+            }
+            else
+            {
+                lowScale = (data[scales + lowSub + 4] & 0xF) | ((data[scales + lowSub - 4] >> 6) << 4);
+                lowMin = (data[scales + lowSub + 4] >> 4) | ((data[scales + lowSub] >> 6) << 4);
+                highScale = (data[scales + highSub + 4] & 0xF) | ((data[scales + highSub - 4] >> 6) << 4);
+                highMin = (data[scales + highSub + 4] >> 4) | ((data[scales + highSub] >> 6) << 4);
+            }
+            int packed = words[(block + 16 + 4 * inBlock) >> 2];
+            int low = superBlock * 256 + pair * 64 + (inBlock & 7) * 4;
+            int high = low + 32;
+            float lowDot = 0f, lowSum = 0f, highDot = 0f, highSum = 0f;
+            for (int k = 0; k < 4; k++)
+            {
+                int bits = packed >> (8 * k);
+                float xLow = x[low + k];
+                float xHigh = x[high + k];
+                lowDot += (bits & 0xF) * xLow;
+                lowSum += xLow;
+                highDot += ((bits >> 4) & 0xF) * xHigh;
+                highSum += xHigh;
+            }
+            sum += d * (lowScale * lowDot + highScale * highDot) - dmin * (lowMin * lowSum + highMin * highSum);
+        }
+        return sum;
+    }
 }
 
 /// <summary>
@@ -211,6 +265,40 @@ internal struct Q6_KDevice : IDeviceFormat
         return DeviceBytes.Half(data, block + 208) * scale * quant;
     }
 
-    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
-        MatVecKernels.ElementDot<Q6_KDevice>(data, rowStart, columns, x, lane, lanes);
+    /// <summary>
+    /// Work in 32 units of a super-block: unit u is (half h = u / 16, lanes l = 2·(u % 16), l + 1), i.e. the 16-bit
+    /// words ql[64h + l], ql[64h + l + 32] and qh[32h + l] (blocks are 210 bytes, so only 2-byte aligned), which hold
+    /// elements 128h + 32q + l + {0, 1} for the four quarters q; a 32-lane warp covers one super-block per step.
+    /// </summary>
+    public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+    {
+        var halves = data.Cast<ushort>();
+        int units = (columns >> 8) * 32;
+        float sum = 0f;
+        for (int unit = lane; unit < units; unit += lanes)
+        {
+            int superBlock = unit >> 5;
+            int inBlock = unit & 31;
+            int half = inBlock >> 4;
+            int l = 2 * (inBlock & 15);
+            long block = rowStart + superBlock * 210L;
+            int lowFirst = halves[(block + 64 * half + l) >> 1];
+            int lowSecond = halves[(block + 64 * half + l + 32) >> 1];
+            int highBits = halves[(block + 128 + 32 * half + l) >> 1];
+            long scales = block + 192 + 8 * half + (l >> 4);
+            int column = superBlock * 256 + 128 * half + l;
+            float partial = 0f;
+            for (int quarter = 0; quarter < 4; quarter++)
+            {
+                int low = (quarter & 1) == 0 ? lowFirst : lowSecond;
+                int shift = quarter >= 2 ? 4 : 0;
+                int q0 = (((low >> shift) & 0xF) | (((highBits >> (2 * quarter)) & 3) << 4)) - 32;
+                int q1 = (((low >> (8 + shift)) & 0xF) | (((highBits >> (8 + 2 * quarter)) & 3) << 4)) - 32;
+                int at = column + 32 * quarter;
+                partial += (sbyte)data[scales + 2 * quarter] * (q0 * x[at] + q1 * x[at + 1]);
+            }
+            sum += HalfBits.ToSingle(halves[(block + 208) >> 1]) * partial;
+        }
+        return sum;
+    }
 }
