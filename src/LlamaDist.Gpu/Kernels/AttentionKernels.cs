@@ -64,13 +64,20 @@ internal static class AttentionKernels
         }
         float inverse = 1f / GroupReduce.Sum(shared, localSum);
 
+        // The probabilities, rounded to half once each (not once per output dimension); the barrier makes every
+        // thread's writes visible to the group before the weighted sum reads them all.
+        for (int p = Group.IdxX; p < length; p += Group.DimX)
+        {
+            scores[scoreStart + p] = HalfBits.Round(scores[scoreStart + p] * inverse);
+        }
+        Group.Barrier();
+
         for (int d = Group.IdxX; d < headDimension; d += Group.DimX)
         {
             float accumulator = 0f;
             for (int p = masked; p < length; p++)
             {
-                float probability = HalfBits.Round(scores[scoreStart + p] * inverse);
-                accumulator += probability * HalfBits.ToSingle(valueCache[(long)p * shape.KvWidth + kvColumn + d]);
+                accumulator += scores[scoreStart + p] * HalfBits.ToSingle(valueCache[(long)p * shape.KvWidth + kvColumn + d]);
             }
             output[queryStart + d] = shape.RoundOutput != 0 ? HalfBits.Round(accumulator) : accumulator;
         }
