@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace LlamaDist.Gpu.Kernels;
@@ -48,6 +49,34 @@ internal static class MatVecKernels
         {
             y[local] = sum;
         }
+    }
+
+    /// <summary>
+    /// One lane's share of a row · x over the format's units (lane, lane + lanes, ...), four units per pass: their
+    /// loads are independent, so each lane keeps four in flight (decode streams rows that are few per multiprocessor,
+    /// so loads in flight per warp decide the bandwidth).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float UnrolledDot<TFormat>(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
+        where TFormat : struct, IDeviceFormat
+    {
+        TFormat format = default;
+        int units = format.Units(columns);
+        float sum = 0f;
+        int unit = lane;
+        for (; unit + 3 * lanes < units; unit += 4 * lanes)
+        {
+            float first = format.UnitDot(data, rowStart, x, unit);
+            float second = format.UnitDot(data, rowStart, x, unit + lanes);
+            float third = format.UnitDot(data, rowStart, x, unit + 2 * lanes);
+            float fourth = format.UnitDot(data, rowStart, x, unit + 3 * lanes);
+            sum += (first + second) + (third + fourth);
+        }
+        for (; unit < units; unit += lanes)
+        {
+            sum += format.UnitDot(data, rowStart, x, unit);
+        }
+        return sum;
     }
 
     /// <summary>One lane's share of a row · x, element by element (lane, lane + lanes, ...): the fallback for layouts without a word-wise path.</summary>
