@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.OpenCL;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Gpu.Kernels;
 
@@ -25,6 +26,10 @@ internal sealed class IlgpuKernels
     {
         GroupSize = PowerOfTwoAtMost(Math.Min(128, accelerator.MaxNumThreadsPerGroup));
         WarpSize = Math.Min(accelerator.WarpSize, GroupSize);
+        // OpenCL devices without sub-groups cannot shuffle within a warp: their matrix × vector kernel meets the
+        // lanes' partial dots in shared memory instead.
+        UsesWarpShuffles = accelerator is not CLAccelerator cl || cl.Capabilities.SubGroups;
+        MatVecLanes = UsesWarpShuffles ? WarpSize : Math.Min(32, GroupSize);
         TileGroupSize = PowerOfTwoAtMost(Math.Min(256, accelerator.MaxNumThreadsPerGroup));
         AddFormat<F32Device>(accelerator, GgmlType.F32);
         AddFormat<F16Device>(accelerator, GgmlType.F16);
@@ -82,8 +87,11 @@ internal sealed class IlgpuKernels
     /// <summary>Threads per group of the tiled matrix × matrix kernel: a power of two, at most 256 (64 × 64 outputs per group).</summary>
     public int TileGroupSize { get; }
 
-    /// <summary>Warps per group of the matrix × vector kernel (one output row per warp).</summary>
-    public int WarpsPerGroup => Math.Max(1, GroupSize / WarpSize);
+    /// <summary>Whether the matrix × vector kernel reduces with warp shuffles (else through shared memory).</summary>
+    public bool UsesWarpShuffles { get; }
+
+    /// <summary>Threads per output row of the matrix × vector kernel: the warp, or 32 threads of the group.</summary>
+    public int MatVecLanes { get; }
 
     /// <summary>Threads per warp of the accelerator.</summary>
     public int WarpSize { get; }
@@ -123,11 +131,12 @@ internal sealed class IlgpuKernels
         }
         var shape = new MatVecShape
         {
-            Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Columns = w0.Columns, RowBytes = w0.RowBytes,
+            Lanes = MatVecLanes, Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Columns = w0.Columns,
+            RowBytes = w0.RowBytes,
         };
         int rows = shape.Rows0 + shape.Rows1 + shape.Rows2;
-        int warps = WarpsPerGroup;
-        matVec[w0.Type](stream, new KernelConfig((rows + warps - 1) / warps, warps * WarpSize),
+        int rowsPerGroup = Math.Max(1, GroupSize / MatVecLanes);
+        matVec[w0.Type](stream, new KernelConfig((rows + rowsPerGroup - 1) / rowsPerGroup, rowsPerGroup * MatVecLanes),
             w0.View, (w1 ?? w0).View, (w2 ?? w0).View, x, y0, w1 is null ? y0 : y1, w2 is null ? y0 : y2, shape);
     }
 
@@ -165,7 +174,9 @@ internal sealed class IlgpuKernels
         where TFormat : struct, IDeviceFormat
     {
         matMul[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.MatMul<TFormat>);
-        matVec[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(MatVecKernels.MatVec<TFormat>);
+        matVec[type] = UsesWarpShuffles
+            ? accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(MatVecKernels.MatVec<TFormat>)
+            : accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(MatVecKernels.MatVecShared<TFormat>);
         getRows[type] = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>(MatMulKernels.GetRows<TFormat>);
     }
 

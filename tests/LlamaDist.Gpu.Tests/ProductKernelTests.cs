@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Gpu.Kernels;
 using Half = System.Half;
 
 namespace LlamaDist.Gpu.Tests;
@@ -111,6 +112,56 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
                 Assert.Equal(0f, actual[2 + t * stride + pad]);
             }
         }
+    }
+
+    /// <summary>The shared-memory reduction (OpenCL devices without sub-groups), with one and with two lanes per row.</summary>
+    [Theory]
+    [InlineData(GgmlType.F16, 1)]
+    [InlineData(GgmlType.F16, 2)]
+    [InlineData(GgmlType.Q8_0, 1)]
+    [InlineData(GgmlType.Q4_K, 2)]
+    public void SharedMemoryReductionGivesTheSameProduct(GgmlType type, int lanes)
+    {
+        const int columns = 256;
+        int[] rowCounts = [5, 2, 4]; // 11 rows: with two rows per group the last group has a thread past the end
+        var random = new Random(lanes * 7 + (int)type);
+        float[] x = RandomValues(random, columns);
+        var (bytes0, dense0) = RandomMatrix(random, type, rowCounts[0], columns);
+        var (bytes1, dense1) = RandomMatrix(random, type, rowCounts[1], columns);
+        var (bytes2, dense2) = RandomMatrix(random, type, rowCounts[2], columns);
+        using var w0 = Upload(type, rowCounts[0], columns, bytes0);
+        using var w1 = Upload(type, rowCounts[1], columns, bytes1);
+        using var w2 = Upload(type, rowCounts[2], columns, bytes2);
+        using var input = accelerator.Allocate1D(x);
+        using var y0 = accelerator.Allocate1D<float>(rowCounts[0]);
+        using var y1 = accelerator.Allocate1D<float>(rowCounts[1]);
+        using var y2 = accelerator.Allocate1D<float>(rowCounts[2]);
+        var shape = new MatVecShape
+        {
+            Lanes = lanes, Rows0 = rowCounts[0], Rows1 = rowCounts[1], Rows2 = rowCounts[2], Columns = columns, RowBytes = w0.RowBytes,
+        };
+        int group = kernels.GroupSize;
+        int rowsPerGroup = group / lanes;
+        int groups = (rowCounts.Sum() + rowsPerGroup - 1) / rowsPerGroup;
+        var config = new KernelConfig(groups, group);
+        switch (type)
+        {
+            case GgmlType.F16:
+                accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(
+                    MatVecKernels.MatVecShared<F16Device>)(accelerator.DefaultStream, config, w0.View, w1.View, w2.View, input.View, y0.View, y1.View, y2.View, shape);
+                break;
+            case GgmlType.Q8_0:
+                accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(
+                    MatVecKernels.MatVecShared<Q8_0Device>)(accelerator.DefaultStream, config, w0.View, w1.View, w2.View, input.View, y0.View, y1.View, y2.View, shape);
+                break;
+            default:
+                accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(
+                    MatVecKernels.MatVecShared<Q4_KDevice>)(accelerator.DefaultStream, config, w0.View, w1.View, w2.View, input.View, y0.View, y1.View, y2.View, shape);
+                break;
+        }
+        AssertDot(dense0, x, rowCounts[0], columns, y0.GetAsArray1D(), $"{type} lanes {lanes} matrix 0");
+        AssertDot(dense1, x, rowCounts[1], columns, y1.GetAsArray1D(), $"{type} lanes {lanes} matrix 1");
+        AssertDot(dense2, x, rowCounts[2], columns, y2.GetAsArray1D(), $"{type} lanes {lanes} matrix 2");
     }
 
     [Fact]

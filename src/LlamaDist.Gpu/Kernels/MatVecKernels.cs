@@ -52,6 +52,51 @@ internal static class MatVecKernels
     }
 
     /// <summary>
+    /// The same product for accelerators without warp shuffles (OpenCL devices lacking sub-groups): Lanes threads
+    /// per row (a power of two dividing the group), partial dots met in shared memory after one group barrier, the
+    /// row's first thread adding its lanes' partials in order. Grid: ceil(TotalRows / (group / Lanes)).
+    /// </summary>
+    public static void MatVecShared<TFormat>(ArrayView<byte> weights0, ArrayView<byte> weights1, ArrayView<byte> weights2,
+        ArrayView<float> x, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, MatVecShape shape)
+        where TFormat : struct, IDeviceFormat
+    {
+        var partials = SharedMemory.Allocate<float>(GroupReduce.MaxGroupSize);
+        int lanes = shape.Lanes;
+        int thread = Group.IdxX;
+        int lane = thread & (lanes - 1);
+        int row = Grid.IdxX * (Group.DimX / lanes) + thread / lanes;
+        bool inside = row < shape.Rows0 + shape.Rows1 + shape.Rows2;
+        var weights = weights0;
+        var y = y0;
+        int local = row;
+        if (local >= shape.Rows0)
+        {
+            local -= shape.Rows0;
+            weights = weights1;
+            y = y1;
+            if (local >= shape.Rows1)
+            {
+                local -= shape.Rows1;
+                weights = weights2;
+                y = y2;
+            }
+        }
+        TFormat format = default;
+        // Every thread reaches the barrier; threads past the last row contribute nothing.
+        partials[thread] = inside ? format.LaneDot(weights, local * shape.RowBytes, shape.Columns, x, lane, lanes) : 0f;
+        Group.Barrier();
+        if (inside && lane == 0)
+        {
+            float sum = 0f;
+            for (int i = 0; i < lanes; i++)
+            {
+                sum += partials[thread + i];
+            }
+            y[local] = sum;
+        }
+    }
+
+    /// <summary>
     /// One lane's share of a row · x over the format's units (lane, lane + lanes, ...), four units per pass: their
     /// loads are independent, so each lane keeps four in flight (decode streams rows that are few per multiprocessor,
     /// so loads in flight per warp decide the bandwidth).
@@ -96,9 +141,11 @@ internal static class MatVecKernels
 /// <summary>
 /// y_m[r] = Σ_c W_m[r, c] · x[c] for the (up to) three matrices m of one matrix × vector launch; all have
 /// Columns elements per row stored in RowBytes bytes; Rows1 and Rows2 are 0 when fewer matrices take part.
+/// Lanes: threads per row (the warp size for the shuffle kernel).
 /// </summary>
 internal struct MatVecShape
 {
+    public int Lanes;
     public int Rows0;
     public int Rows1;
     public int Rows2;
