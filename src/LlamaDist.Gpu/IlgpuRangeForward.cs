@@ -213,9 +213,9 @@ public sealed class IlgpuRangeForward : IRangeForward
         int kvWidth = config.KvWidth;
         float epsilon = config.RmsEpsilon;
 
-        // attn_norm, then Qcur / Kcur / Vcur (phi3: one fused product split into its column blocks). When every
-        // product reading attn_norm is F16, the norm itself rounds to half (ggml's F16 × F16 input) and Q/K/V of one
-        // token share one launch.
+        // attn_norm, then Qcur / Kcur / Vcur (phi3: one fused product split into its column blocks; one token: the
+        // three share one launch when their layouts match). When every product reading attn_norm is F16, the norm
+        // itself rounds to half (ggml's F16 × F16 input), with the previous block's pending residual add.
         bool attentionInputHalf = AllHalf(layer.QueryKeyValue, layer.Query, layer.Key, layer.Value);
         if (addPending)
         {
@@ -339,9 +339,27 @@ public sealed class IlgpuRangeForward : IRangeForward
         return false;
     }
 
-    /// <summary>Whether every present matrix is F16 (and at least one is present): their shared input can be rounded once where it is made.</summary>
-    private static bool AllHalf(params DeviceMatrix?[] matrices) =>
-        matrices.Any(matrix => matrix is not null) && matrices.All(matrix => matrix is null || matrix.Type == GgmlType.F16);
+    /// <summary>
+    /// Whether every present matrix is F16 (and at least one is present): their shared input can be rounded once
+    /// where it is made. Plain parameters rather than a params array: this runs per block per token.
+    /// </summary>
+    private static bool AllHalf(DeviceMatrix? first, DeviceMatrix? second, DeviceMatrix? third = null, DeviceMatrix? fourth = null)
+    {
+        bool any = false;
+        foreach (var matrix in (ReadOnlySpan<DeviceMatrix?>)[first, second, third, fourth])
+        {
+            if (matrix is null)
+            {
+                continue;
+            }
+            if (matrix.Type != GgmlType.F16)
+            {
+                return false;
+            }
+            any = true;
+        }
+        return any;
+    }
 
     /// <summary>result_norm and result_output for residual rows [firstRow, firstRow + rows), into Logits rows [0, rows).</summary>
     private void WriteLogits(IlgpuSession session, int firstRow, int rows)
