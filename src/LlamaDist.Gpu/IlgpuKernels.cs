@@ -15,6 +15,7 @@ internal sealed class IlgpuKernels
     private readonly Dictionary<GgmlType, Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>> matMul = [];
     private readonly Dictionary<GgmlType, Action<AcceleratorStream, Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>> getRows = [];
     private readonly Dictionary<GgmlType, Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>> matVec = [];
+    private readonly Dictionary<GgmlType, Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatVecShape, int>> matVecSwiGlu = [];
 
     /// <summary>The weight types the kernels read in their own block format; others are converted to F16 at load.</summary>
     public static readonly IReadOnlySet<GgmlType> NativeTypes = new HashSet<GgmlType>
@@ -140,6 +141,24 @@ internal sealed class IlgpuKernels
             w0.View, (w1 ?? w0).View, (w2 ?? w0).View, x, y0, w1 is null ? y0 : y1, w2 is null ? y0 : y2, shape);
     }
 
+    /// <summary>
+    /// One token's feed-forward input through gate and up with SwiGLU applied in the same launch:
+    /// <paramref name="y"/>[r] = silu(gate_r · x) · (up_r · x), rounded to half when <paramref name="round"/>.
+    /// False (nothing launched) where the pair cannot share a launch: different layouts, or no warp shuffles.
+    /// </summary>
+    public bool TryMatVecSwiGlu(AcceleratorStream stream, ArrayView<float> x, DeviceMatrix gate, DeviceMatrix up, ArrayView<float> y, bool round)
+    {
+        if (!UsesWarpShuffles || !SharesLayout(gate, up) || gate.Rows != up.Rows)
+        {
+            return false;
+        }
+        var shape = new MatVecShape { Lanes = MatVecLanes, Rows0 = gate.Rows, Columns = gate.Columns, RowBytes = gate.RowBytes };
+        int rowsPerGroup = Math.Max(1, GroupSize / MatVecLanes);
+        matVecSwiGlu[gate.Type](stream, new KernelConfig((gate.Rows + rowsPerGroup - 1) / rowsPerGroup, rowsPerGroup * MatVecLanes),
+            gate.View, up.View, x, y, shape, round ? 1 : 0);
+        return true;
+    }
+
     /// <summary>Whether two matrices can share a matrix × vector launch.</summary>
     public static bool SharesLayout(DeviceMatrix first, DeviceMatrix second) =>
         first.Type == second.Type && first.Columns == second.Columns && first.RowBytes == second.RowBytes;
@@ -177,6 +196,10 @@ internal sealed class IlgpuKernels
         matVec[type] = UsesWarpShuffles
             ? accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(MatVecKernels.MatVec<TFormat>)
             : accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(MatVecKernels.MatVecShared<TFormat>);
+        if (UsesWarpShuffles)
+        {
+            matVecSwiGlu[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatVecShape, int>(MatVecKernels.MatVecSwiGlu<TFormat>);
+        }
         getRows[type] = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>(MatMulKernels.GetRows<TFormat>);
     }
 

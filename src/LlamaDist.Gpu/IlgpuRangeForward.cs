@@ -307,24 +307,26 @@ public sealed class IlgpuRangeForward : IRangeForward
             feedForwardInputHalf);
         var feedForwardInput = new ProductInput(session.Normalized, count * embd, feedForwardInputHalf);
         int feedForward = config.FeedForwardLength;
+        // An F16 down projection reads SwiGLU's output rounded to half: rounded where it is written.
+        bool downInputHalf = layer.Down.Type == GgmlType.F16;
         if (layer.GateUp is { } gateUp)
         {
             Product(session, gateUp, ref feedForwardInput, session.Fused, count);
             kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, 0, session.Gate, feedForward);
             kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, feedForward, session.Up, feedForward);
+            kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up, downInputHalf ? 1 : 0);
         }
-        else if (count == 1 && IlgpuKernels.SharesLayout(layer.Gate!, layer.Up!))
+        else if (count == 1 && kernels.TryMatVecSwiGlu(stream, ProductValues(session, layer.Gate!, ref feedForwardInput), layer.Gate!, layer.Up!,
+            session.Gate, downInputHalf))
         {
-            kernels.MatVec(stream, ProductValues(session, layer.Gate!, ref feedForwardInput), layer.Gate!, session.Gate, layer.Up!, session.Up);
+            // One token: gate, up and SwiGLU in one launch.
         }
         else
         {
             Product(session, layer.Gate!, ref feedForwardInput, session.Gate, count);
             Product(session, layer.Up!, ref feedForwardInput, session.Up, count);
+            kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up, downInputHalf ? 1 : 0);
         }
-        // An F16 down projection reads SwiGLU's output rounded to half: rounded where it is written.
-        bool downInputHalf = layer.Down.Type == GgmlType.F16;
-        kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up, downInputHalf ? 1 : 0);
         var downInput = new ProductInput(session.Gate, count * feedForward, downInputHalf);
         Product(session, layer.Down, ref downInput, session.Projection, count);
         if (layer.PostFeedForwardNorm is { } postFeedForwardNorm)

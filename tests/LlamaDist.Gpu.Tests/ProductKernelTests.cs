@@ -114,6 +114,53 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData(GgmlType.F16, 7, 64, true)]
+    [InlineData(GgmlType.Q8_0, 9, 96, false)]
+    [InlineData(GgmlType.Q4_K, 3, 256, false)]
+    public void GateUpAndSwiGluShareOneLaunch(GgmlType type, int rows, int columns, bool round)
+    {
+        var random = new Random(rows * 31 + columns);
+        var (gateBytes, gateDense) = RandomMatrix(random, type, rows, columns);
+        var (upBytes, upDense) = RandomMatrix(random, type, rows, columns);
+        float[] x = RandomValues(random, columns);
+        using var gate = Upload(type, rows, columns, gateBytes);
+        using var up = Upload(type, rows, columns, upBytes);
+        using var input = accelerator.Allocate1D(x);
+        using var output = accelerator.Allocate1D<float>(rows);
+        Assert.True(kernels.TryMatVecSwiGlu(accelerator.DefaultStream, input.View, gate, up, output.View, round));
+        float[] actual = output.GetAsArray1D();
+        for (int r = 0; r < rows; r++)
+        {
+            double g = 0, u = 0, magnitude = 0;
+            for (int c = 0; c < columns; c++)
+            {
+                g += (double)gateDense[r * columns + c] * x[c];
+                u += (double)upDense[r * columns + c] * x[c];
+                magnitude += Math.Abs((double)gateDense[r * columns + c] * x[c]) + Math.Abs((double)upDense[r * columns + c] * x[c]);
+            }
+            double expected = g / (1 + Math.Exp(-g)) * u;
+            if (round)
+            {
+                Assert.Equal((float)(Half)actual[r], actual[r]);
+            }
+            // Float summation of both dots (their product), plus half's relative step when rounded.
+            double tolerance = 1e-5 * Math.Max(1.0, magnitude * magnitude) + (round ? Math.Abs(expected) / 1024 : 0);
+            Assert.True(Math.Abs(actual[r] - expected) <= tolerance, $"{type} row {r}: device {actual[r]} vs {expected}");
+        }
+    }
+
+    [Fact]
+    public void GateAndUpOfDifferentLayoutsAreNotFused()
+    {
+        var random = new Random(9);
+        using var gate = Upload(GgmlType.Q8_0, 2, 32, RandomMatrix(random, GgmlType.Q8_0, 2, 32).Bytes);
+        using var up = Upload(GgmlType.Q4_0, 2, 32, RandomMatrix(random, GgmlType.Q4_0, 2, 32).Bytes);
+        using var input = accelerator.Allocate1D<float>(32);
+        using var output = accelerator.Allocate1D<float>(2);
+        Assert.False(kernels.TryMatVecSwiGlu(accelerator.DefaultStream, input.View, gate, up, output.View, round: false));
+    }
+
     /// <summary>The shared-memory reduction (OpenCL devices without sub-groups), with one and with two lanes per row.</summary>
     [Theory]
     [InlineData(GgmlType.F16, 1)]

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace LlamaDist.Gpu.Kernels;
 
@@ -48,6 +49,38 @@ internal static class MatVecKernels
         if (Warp.IsFirstLane)
         {
             y[local] = sum;
+        }
+    }
+
+    /// <summary>
+    /// The feed-forward's gate and up products for one token with SwiGLU applied where they meet:
+    /// y[r] = silu(gate_r · x) · (up_r · x), rounded to half when <paramref name="round"/> ≠ 0 (an F16 down
+    /// projection's input). One warp per row computes both dots, so the pair needs no second launch.
+    /// Grid: ceil(Rows0 / warpsPerGroup), group: (warpsPerGroup × warp size, 1).
+    /// </summary>
+    public static void MatVecSwiGlu<TFormat>(ArrayView<byte> gate, ArrayView<byte> up, ArrayView<float> x, ArrayView<float> y,
+        MatVecShape shape, int round)
+        where TFormat : struct, IDeviceFormat
+    {
+        int lanes = Warp.WarpSize;
+        int row = Grid.IdxX * (Group.DimX / lanes) + Warp.WarpIdx;
+        if (row >= shape.Rows0)
+        {
+            return;
+        }
+        TFormat format = default;
+        long rowStart = row * shape.RowBytes;
+        float gateSum = format.LaneDot(gate, rowStart, shape.Columns, x, Warp.LaneIdx, lanes);
+        float upSum = format.LaneDot(up, rowStart, shape.Columns, x, Warp.LaneIdx, lanes);
+        for (int offset = lanes / 2; offset > 0; offset >>= 1)
+        {
+            gateSum += Warp.ShuffleDown(gateSum, offset);
+            upSum += Warp.ShuffleDown(upSum, offset);
+        }
+        if (Warp.IsFirstLane)
+        {
+            float value = gateSum / (1f + XMath.Exp(-gateSum)) * upSum;
+            y[row] = round != 0 ? HalfBits.Round(value) : value;
         }
     }
 
