@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Backends;
 using ILGPU.Runtime;
 using ILGPU.Runtime.OpenCL;
 using LlamaDist.Core.Gguf;
@@ -27,9 +28,7 @@ internal sealed class IlgpuKernels
     {
         GroupSize = PowerOfTwoAtMost(Math.Min(128, accelerator.MaxNumThreadsPerGroup));
         WarpSize = Math.Min(accelerator.WarpSize, GroupSize);
-        // OpenCL devices without sub-groups cannot shuffle within a warp: their matrix × vector kernel meets the
-        // lanes' partial dots in shared memory instead.
-        UsesWarpShuffles = accelerator is not CLAccelerator cl || cl.Capabilities.SubGroups;
+        UsesWarpShuffles = CanShuffleWarps(accelerator);
         MatVecLanes = UsesWarpShuffles ? WarpSize : Math.Min(32, GroupSize);
         TileGroupSize = PowerOfTwoAtMost(Math.Min(256, accelerator.MaxNumThreadsPerGroup));
         AddFormat<F32Device>(accelerator, GgmlType.F32);
@@ -201,6 +200,27 @@ internal sealed class IlgpuKernels
             matVecSwiGlu[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatVecShape, int>(MatVecKernels.MatVecSwiGlu<TFormat>);
         }
         getRows[type] = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>(MatMulKernels.GetRows<TFormat>);
+    }
+
+    /// <summary>
+    /// Whether the warp-shuffle kernels compile here: OpenCL devices without sub-groups (or whose sub-groups ILGPU
+    /// cannot shuffle) cannot, and their matrix × vector kernel meets the lanes' partial dots in shared memory.
+    /// </summary>
+    private static bool CanShuffleWarps(Accelerator accelerator)
+    {
+        if (accelerator is CLAccelerator cl && !cl.Capabilities.SubGroups)
+        {
+            return false;
+        }
+        try
+        {
+            accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatVecShape>(MatVecKernels.MatVec<F32Device>);
+            return true;
+        }
+        catch (Exception exception) when (exception is CapabilityNotSupportedException or NotSupportedIntrinsicException)
+        {
+            return false;
+        }
     }
 
     private static int PowerOfTwoAtMost(int value)
