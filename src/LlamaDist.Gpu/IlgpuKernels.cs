@@ -47,8 +47,7 @@ internal sealed class IlgpuKernels
         RoundToHalf = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.RoundToHalf);
         SwiGlu = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementKernels.SwiGlu);
         CopyColumns = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(ElementKernels.CopyColumns);
-        RopeKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(ElementKernels.Rope);
-        StoreKeyValueKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, ArrayView<float>, int, int>(ElementKernels.StoreKeyValue);
+        RopeStoreKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, RopeStoreShape>(ElementKernels.RopeStore);
     }
 
     /// <summary>Threads per group of the row-wise kernels: a power of two, at most 128 and the device's limit.</summary>
@@ -74,15 +73,15 @@ internal sealed class IlgpuKernels
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, int, int, ArrayView<float>, int> CopyColumns { get; }
 
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int> RopeKernel { get; }
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, RopeStoreShape> RopeStoreKernel { get; }
 
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, ArrayView<float>, int, int> StoreKeyValueKernel { get; }
-
-    /// <summary>Keys and values of <paramref name="tokens"/> rows into the F16 cache at <paramref name="position"/>, and the query rounded to half, in one launch.</summary>
-    public void StoreKeyValue(AcceleratorStream stream, ArrayView<float> keys, ArrayView<float> values, ArrayView<ushort> keyCache,
-        ArrayView<ushort> valueCache, int position, int kvWidth, ArrayView<float> query, int queryWidth, int tokens) =>
-        StoreKeyValueKernel(stream, tokens * Math.Max(kvWidth, queryWidth), keys, values, keyCache, valueCache, position, kvWidth,
-            query, queryWidth, tokens);
+    /// <summary>
+    /// RoPE on query and keys, the query scaled and rounded to half, keys and values into the F16 cache: one launch
+    /// for <paramref name="shape"/>.Tokens rows.
+    /// </summary>
+    public void RopeStore(AcceleratorStream stream, ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> cosines, ArrayView<float> sines, ArrayView<ushort> keyCache, ArrayView<ushort> valueCache, RopeStoreShape shape) =>
+        RopeStoreKernel(stream, shape.Tokens * shape.ThreadsPerToken, query, key, value, cosines, sines, keyCache, valueCache, shape);
 
     /// <summary>Threads per group of the tiled matrix × matrix kernel: a power of two, at most 256 (64 × 64 outputs per group).</summary>
     public int TileGroupSize { get; }
@@ -175,11 +174,6 @@ internal sealed class IlgpuKernels
     public void AddRmsNorm(AcceleratorStream stream, ArrayView<float> residual, ArrayView<float> addend, ArrayView<float> weight,
         ArrayView<float> destination, int rows, int width, float epsilon, bool round = false) =>
         RmsNormKernel(stream, new KernelConfig(rows, GroupSize), residual, addend, weight, destination, width, epsilon, 1, round ? 1 : 0);
-
-    /// <summary>RoPE on <paramref name="tokens"/> rows of query and key heads, one launch.</summary>
-    public void Rope(AcceleratorStream stream, ArrayView<float> query, ArrayView<float> key, ArrayView<float> cosines, ArrayView<float> sines,
-        int tokens, int queryHeads, int kvHeads, int headDimension, int pairs, int neox) =>
-        RopeKernel(stream, tokens * (queryHeads + kvHeads) * pairs, query, key, cosines, sines, queryHeads, kvHeads, headDimension, pairs, neox, tokens);
 
     public void Attention(AcceleratorStream stream, ArrayView<float> query, ArrayView<ushort> keys, ArrayView<ushort> values,
         ArrayView<float> output, ArrayView<float> scores, AttentionShape shape) =>

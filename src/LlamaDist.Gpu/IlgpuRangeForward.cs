@@ -258,19 +258,22 @@ public sealed class IlgpuRangeForward : IRangeForward
             kernels.RmsNorm(stream, session.Key, layer.KeyNorm!.Value, session.Key, count * config.KvHeadCount, config.HeadDimension, epsilon);
         }
 
-        int pairs = config.RopeDimensionCount / 2;
-        int neox = config.Traits.Rope == RopeStyle.NeoX ? 1 : 0;
-        kernels.Rope(stream, session.Query, session.Key, session.Cosines, session.Sines, count, config.HeadCount, config.KvHeadCount,
-            config.HeadDimension, pairs, neox);
-        if (config.Traits.ScalesQuery)
+        // RoPE, Q's scale and its rounding to half (as the F16 kq product sees it), and the pass's keys and values
+        // into the F16 cache, in one launch; attention reads the keys and values back from the cache.
+        var ropeStore = new RopeStoreShape
         {
-            kernels.Scale(stream, count * queryWidth, session.Query, config.QueryScale);
-        }
-
-        // The pass's keys and values enter the F16 cache first; attention reads them back from it, with Q rounded
-        // to half as the F16 kq product sees it.
-        kernels.StoreKeyValue(stream, session.Key, session.Value, session.Keys[slot], session.Values[slot], position, kvWidth,
-            session.Query, queryWidth, count);
+            Tokens = count,
+            QueryHeads = config.HeadCount,
+            KvHeads = config.KvHeadCount,
+            HeadDimension = config.HeadDimension,
+            Pairs = config.RopeDimensionCount / 2,
+            Neox = config.Traits.Rope == RopeStyle.NeoX ? 1 : 0,
+            KvWidth = kvWidth,
+            Position = position,
+            QueryScale = config.Traits.ScalesQuery ? config.QueryScale : 1f,
+        };
+        kernels.RopeStore(stream, session.Query, session.Key, session.Value, session.Cosines, session.Sines, session.Keys[slot],
+            session.Values[slot], ropeStore);
         bool outputInputHalf = layer.AttentionOutput.Type == GgmlType.F16;
         for (int first = 0; first < count; first += session.AttentionTokens)
         {

@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Gpu.Kernels;
 using Half = System.Half;
 
 namespace LlamaDist.Gpu.Tests;
@@ -227,18 +228,21 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
     }
 
     [Theory]
-    [InlineData(false, 64, 64)]
-    [InlineData(true, 64, 64)]
-    [InlineData(false, 128, 96)]
-    [InlineData(true, 80, 32)]
-    public void RopeAgreesWithTheCpuRotation(bool neox, int headDimension, int ropeDimensions)
+    [InlineData(false, 64, 64, 1f)]
+    [InlineData(true, 64, 64, 1f)]
+    [InlineData(false, 128, 96, 0.125f)]
+    [InlineData(true, 80, 32, 1f)]
+    public void RopeThenCacheStoreAgreesWithTheCpuRotation(bool neox, int headDimension, int ropeDimensions, float queryScale)
     {
-        // Query and key heads rotated in one launch (grouped-query: fewer key heads).
-        const int tokens = 3, heads = 4, kvHeads = 2, position = 11;
+        // Query and key heads rotated in one launch (grouped-query: fewer key heads), the query scaled and rounded to
+        // half, keys and values entering the F16 cache at rows [position, position + tokens).
+        const int tokens = 3, heads = 4, kvHeads = 2, position = 11, contextSize = 16;
+        int kvWidth = kvHeads * headDimension;
         var style = neox ? Core.Model.RopeStyle.NeoX : Core.Model.RopeStyle.Normal;
         var random = new Random(headDimension + ropeDimensions);
         float[] rows = RandomValues(random, tokens * heads * headDimension, 2f);
-        float[] keys = RandomValues(random, tokens * kvHeads * headDimension, 2f);
+        float[] keys = RandomValues(random, tokens * kvWidth, 2f);
+        float[] values = RandomValues(random, tokens * kvWidth, 2f);
         int pairs = ropeDimensions / 2;
         float[] cosines = new float[tokens * pairs], sines = new float[tokens * pairs];
         for (int t = 0; t < tokens; t++)
@@ -255,19 +259,36 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
         }
         using var device = accelerator.Allocate1D(rows);
         using var keyDevice = accelerator.Allocate1D(keys);
+        using var valueDevice = accelerator.Allocate1D(values);
         using var cosineBuffer = accelerator.Allocate1D(cosines);
         using var sineBuffer = accelerator.Allocate1D(sines);
-        kernels.Rope(accelerator.DefaultStream, device.View, keyDevice.View, cosineBuffer.View, sineBuffer.View, tokens, heads, kvHeads,
-            headDimension, pairs, neox ? 1 : 0);
+        using var keyCache = accelerator.Allocate1D<ushort>(contextSize * kvWidth);
+        using var valueCache = accelerator.Allocate1D<ushort>(contextSize * kvWidth);
+        keyCache.MemSetToZero();
+        valueCache.MemSetToZero();
+        var shape = new RopeStoreShape
+        {
+            Tokens = tokens, QueryHeads = heads, KvHeads = kvHeads, HeadDimension = headDimension, Pairs = pairs,
+            Neox = neox ? 1 : 0, KvWidth = kvWidth, Position = position, QueryScale = queryScale,
+        };
+        kernels.RopeStore(accelerator.DefaultStream, device.View, keyDevice.View, valueDevice.View, cosineBuffer.View, sineBuffer.View,
+            keyCache.View, valueCache.View, shape);
         float[] actual = device.GetAsArray1D();
-        float[] actualKeys = keyDevice.GetAsArray1D();
+        ushort[] cachedKeys = keyCache.GetAsArray1D();
+        ushort[] cachedValues = valueCache.GetAsArray1D();
         for (int t = 0; t < tokens; t++)
         {
             Rope.Apply(rows.AsSpan(t * heads * headDimension, heads * headDimension), heads, headDimension, position + t, ropeDimensions, 10000f, style, ReadOnlySpan<float>.Empty);
-            Rope.Apply(keys.AsSpan(t * kvHeads * headDimension, kvHeads * headDimension), kvHeads, headDimension, position + t, ropeDimensions, 10000f, style, ReadOnlySpan<float>.Empty);
+            Rope.Apply(keys.AsSpan(t * kvWidth, kvWidth), kvHeads, headDimension, position + t, ropeDimensions, 10000f, style, ReadOnlySpan<float>.Empty);
         }
-        Assert.Equal(rows, actual);
-        Assert.Equal(keys, actualKeys);
+        Assert.Equal(rows.Select(value => (float)(Half)(value * queryScale)).ToArray(), actual);
+        for (int i = 0; i < tokens * kvWidth; i++)
+        {
+            int cached = position * kvWidth + i;
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)keys[i]), cachedKeys[cached]);
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)values[i]), cachedValues[cached]);
+        }
+        Assert.All(cachedKeys.Take(position * kvWidth), bits => Assert.Equal(0, bits));
     }
 
     [Fact]
