@@ -31,6 +31,7 @@ internal sealed class IlgpuKernels
         UsesWarpShuffles = CanShuffleWarps(accelerator);
         MatVecLanes = UsesWarpShuffles ? WarpSize : Math.Min(32, GroupSize);
         TileGroupSize = PowerOfTwoAtMost(Math.Min(256, accelerator.MaxNumThreadsPerGroup));
+        WideGroupSize = PowerOfTwoAtMost(Math.Min(GroupReduce.MaxGroupSize, accelerator.MaxNumThreadsPerGroup));
         AddFormat<F32Device>(accelerator, GgmlType.F32);
         AddFormat<F16Device>(accelerator, GgmlType.F16);
         AddFormat<Q8_0Device>(accelerator, GgmlType.Q8_0);
@@ -82,6 +83,12 @@ internal sealed class IlgpuKernels
     public void RopeStore(AcceleratorStream stream, ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> cosines, ArrayView<float> sines, ArrayView<ushort> keyCache, ArrayView<ushort> valueCache, RopeStoreShape shape) =>
         RopeStoreKernel(stream, shape.Tokens * shape.ThreadsPerToken, query, key, value, cosines, sines, keyCache, valueCache, shape);
+
+    /// <summary>
+    /// Threads per group of the norms and the arg-max (a power of two, at most 512): one token's norm or the
+    /// vocabulary's arg-max is a single group, so its width, not the number of groups, bounds its latency.
+    /// </summary>
+    public int WideGroupSize { get; }
 
     /// <summary>Threads per group of the tiled matrix × matrix kernel: a power of two, at most 256 (64 × 64 outputs per group).</summary>
     public int TileGroupSize { get; }
@@ -165,22 +172,22 @@ internal sealed class IlgpuKernels
     public void GetRows(AcceleratorStream stream, DeviceMatrix weights, ArrayView<int> ids, ArrayView<float> rows, int tokens) =>
         getRows[weights.Type](stream, tokens * weights.Columns, weights.View, weights.RowBytes, weights.Columns, ids, rows);
 
-    /// <summary>One group per row of <paramref name="width"/>; the result rounded to half when <paramref name="round"/>.</summary>
+    /// <summary>One wide group per row of <paramref name="width"/>; the result rounded to half when <paramref name="round"/>.</summary>
     public void RmsNorm(AcceleratorStream stream, ArrayView<float> source, ArrayView<float> weight, ArrayView<float> destination,
         int rows, int width, float epsilon, bool round = false) =>
-        RmsNormKernel(stream, new KernelConfig(rows, GroupSize), source, source, weight, destination, width, epsilon, 0, round ? 1 : 0);
+        RmsNormKernel(stream, new KernelConfig(rows, NormGroupSize(width)), source, source, weight, destination, width, epsilon, 0, round ? 1 : 0);
 
     /// <summary>residual += addend, then destination = RmsNorm(residual): one launch, one group per row.</summary>
     public void AddRmsNorm(AcceleratorStream stream, ArrayView<float> residual, ArrayView<float> addend, ArrayView<float> weight,
         ArrayView<float> destination, int rows, int width, float epsilon, bool round = false) =>
-        RmsNormKernel(stream, new KernelConfig(rows, GroupSize), residual, addend, weight, destination, width, epsilon, 1, round ? 1 : 0);
+        RmsNormKernel(stream, new KernelConfig(rows, NormGroupSize(width)), residual, addend, weight, destination, width, epsilon, 1, round ? 1 : 0);
 
     public void Attention(AcceleratorStream stream, ArrayView<float> query, ArrayView<ushort> keys, ArrayView<ushort> values,
         ArrayView<float> output, ArrayView<float> scores, AttentionShape shape) =>
         AttentionKernel(stream, new KernelConfig(shape.Tokens * shape.HeadCount, GroupSize), query, keys, values, output, scores, shape);
 
     public void ArgMax(AcceleratorStream stream, ArrayView<float> values, int count, ArrayView<int> result) =>
-        ArgMaxKernel(stream, new KernelConfig(1, GroupSize), values, count, result);
+        ArgMaxKernel(stream, new KernelConfig(1, WideGroupSize), values, count, result);
 
     private void AddFormat<TFormat>(Accelerator accelerator, GgmlType type)
         where TFormat : struct, IDeviceFormat
@@ -216,6 +223,9 @@ internal sealed class IlgpuKernels
             return false;
         }
     }
+
+    /// <summary>A norm's group: wide for model rows, no wider than the row for per-head norms (64 or 128 wide).</summary>
+    private int NormGroupSize(int width) => Math.Min(WideGroupSize, PowerOfTwoAtMost(Math.Max(1, width)));
 
     private static int PowerOfTwoAtMost(int value)
     {
