@@ -29,16 +29,20 @@ internal interface IDeviceFormat
 /// <summary>Little-endian reads from a byte view.</summary>
 internal static class DeviceBytes
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int UInt16(ArrayView<byte> data, long offset) => data[offset] | (data[offset + 1] << 8);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Half(ArrayView<byte> data, long offset) => HalfBits.ToSingle(UInt16(data, offset));
 }
 
 /// <summary>GGML_TYPE_F32: 4-byte floats.</summary>
 internal struct F32Device : IDeviceFormat
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(ArrayView<byte> data, long rowStart, int column) => data.Cast<float>()[rowStart / 4 + column];
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
         MatVecKernels.UnrolledDot<F32Device>(data, rowStart, columns, x, lane, lanes);
 
@@ -52,10 +56,12 @@ internal struct F32Device : IDeviceFormat
 /// <summary>GGML_TYPE_F16: 2-byte halves.</summary>
 internal struct F16Device : IDeviceFormat
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(ArrayView<byte> data, long rowStart, int column) =>
         HalfBits.ToSingle(data.Cast<ushort>()[rowStart / 2 + column]);
 
     /// <summary>Units of two halves (one 32-bit word); a row that does not start on a word (odd width) goes element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes)
     {
         if ((rowStart & 3) != 0)
@@ -84,12 +90,14 @@ internal struct F16Device : IDeviceFormat
 /// <summary>GGML_TYPE_Q8_0: blocks of 32, { half d; int8 qs[32] } (34 bytes); w = d * q.</summary>
 internal struct Q8_0Device : IDeviceFormat
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(ArrayView<byte> data, long rowStart, int column)
     {
         long block = rowStart + (column >> 5) * 34L;
         return DeviceBytes.Half(data, block) * (sbyte)data[block + 2 + (column & 31)];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
         MatVecKernels.UnrolledDot<Q8_0Device>(data, rowStart, columns, x, lane, lanes);
 
@@ -118,6 +126,7 @@ internal struct Q8_0Device : IDeviceFormat
 /// <summary>GGML_TYPE_Q4_0: blocks of 32, { half d; uint8 qs[16] } (18 bytes); element j &lt; 16 the low nibble of qs[j], else the high nibble of qs[j - 16]; w = d * (q - 8).</summary>
 internal struct Q4_0Device : IDeviceFormat
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(ArrayView<byte> data, long rowStart, int column)
     {
         long block = rowStart + (column >> 5) * 18L;
@@ -127,6 +136,7 @@ internal struct Q4_0Device : IDeviceFormat
         return DeviceBytes.Half(data, block) * (quant - 8);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
         MatVecKernels.UnrolledDot<Q4_0Device>(data, rowStart, columns, x, lane, lanes);
 
@@ -162,6 +172,7 @@ internal struct Q4_0Device : IDeviceFormat
 /// </summary>
 internal struct Q4_KDevice : IDeviceFormat
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(ArrayView<byte> data, long rowStart, int column)
     {
         long block = rowStart + (column >> 8) * 144L;
@@ -191,6 +202,7 @@ internal struct Q4_KDevice : IDeviceFormat
     /// rows start on 16), whose low nibbles belong to sub-block 2·(u / 8) and high nibbles to the next; a 32-lane warp
     /// reads one super-block's quants (128 contiguous bytes) per step.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
         MatVecKernels.UnrolledDot<Q4_KDevice>(data, rowStart, columns, x, lane, lanes);
 
@@ -250,6 +262,7 @@ internal struct Q4_KDevice : IDeviceFormat
 /// </summary>
 internal struct Q6_KDevice : IDeviceFormat
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(ArrayView<byte> data, long rowStart, int column)
     {
         long block = rowStart + (column >> 8) * 210L;
@@ -270,6 +283,7 @@ internal struct Q6_KDevice : IDeviceFormat
     /// words ql[64h + l], ql[64h + l + 32] and qh[32h + l] (blocks are 210 bytes, so only 2-byte aligned), which hold
     /// elements 128h + 32q + l + {0, 1} for the four quarters q; a 32-lane warp covers one super-block per step.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float LaneDot(ArrayView<byte> data, long rowStart, int columns, ArrayView<float> x, int lane, int lanes) =>
         MatVecKernels.UnrolledDot<Q6_KDevice>(data, rowStart, columns, x, lane, lanes);
 
