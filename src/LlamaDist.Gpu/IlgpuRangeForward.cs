@@ -141,9 +141,15 @@ public sealed class IlgpuRangeForward : IRangeForward
             }
             UploadRope(session, position, count);
 
+            // A block may leave its l_out = ffn_out + ffn_inp add to the next block's attn_norm launch.
+            bool addPending = false;
             for (int slot = 0; slot < Range.Count; slot++)
             {
-                RunBlock(session, weights.Layers[slot], slot, count, position);
+                addPending = RunBlock(session, weights.Layers[slot], slot, count, position, addPending, slot + 1 < Range.Count);
+            }
+            if (addPending)
+            {
+                kernels.Add(stream, count * embd, session.Residual, session.Projection);
             }
             session.Advance(count);
 
@@ -193,7 +199,12 @@ public sealed class IlgpuRangeForward : IRangeForward
         session.Sines.SubView(0, count * pairs).AsDense().CopyFromCPU(session.Stream, session.HostSines.AsSpan(0, count * pairs));
     }
 
-    private void RunBlock(IlgpuSession session, DeviceLayer layer, int slot, int count, int position)
+    /// <summary>
+    /// One block for the micro-batch. <paramref name="addPending"/>: the previous block's FFN output still waits in
+    /// Projection to be added to Residual (done here with attn_norm). Returns whether this block left its own final
+    /// add pending, which it does only when <paramref name="nextBlockFollows"/>.
+    /// </summary>
+    private bool RunBlock(IlgpuSession session, DeviceLayer layer, int slot, int count, int position, bool addPending, bool nextBlockFollows)
     {
         var stream = session.Stream;
         var config = Config;
@@ -202,23 +213,38 @@ public sealed class IlgpuRangeForward : IRangeForward
         int kvWidth = config.KvWidth;
         float epsilon = config.RmsEpsilon;
 
-        // attn_norm, then Qcur / Kcur / Vcur (phi3: one fused product split into its column blocks).
-        kernels.RmsNorm(stream, session.Residual, layer.AttentionNorm, session.Normalized, count, embd, epsilon);
+        // attn_norm, then Qcur / Kcur / Vcur (phi3: one fused product split into its column blocks; one token: the
+        // three share one launch when their layouts match). When every product reading attn_norm is F16, the norm
+        // itself rounds to half (ggml's F16 × F16 input), with the previous block's pending residual add.
+        bool attentionInputHalf = AllHalf(layer.QueryKeyValue, layer.Query, layer.Key, layer.Value);
+        if (addPending)
+        {
+            kernels.AddRmsNorm(stream, session.Residual, session.Projection, layer.AttentionNorm, session.Normalized, count, embd, epsilon,
+                attentionInputHalf);
+        }
+        else
+        {
+            kernels.RmsNorm(stream, session.Residual, layer.AttentionNorm, session.Normalized, count, embd, epsilon, attentionInputHalf);
+        }
+        var attentionInput = new ProductInput(session.Normalized, count * embd, attentionInputHalf);
         if (layer.QueryKeyValue is { } fused)
         {
             int width = queryWidth + 2 * kvWidth;
-            Product(session, fused, session.Normalized, session.Fused, count);
+            Product(session, fused, ref attentionInput, session.Fused, count);
             kernels.CopyColumns(stream, count * queryWidth, session.Fused, width, 0, session.Query, queryWidth);
             kernels.CopyColumns(stream, count * kvWidth, session.Fused, width, queryWidth, session.Key, kvWidth);
             kernels.CopyColumns(stream, count * kvWidth, session.Fused, width, queryWidth + kvWidth, session.Value, kvWidth);
         }
+        else if (count == 1 && IlgpuKernels.SharesLayout(layer.Query!, layer.Key!) && IlgpuKernels.SharesLayout(layer.Query!, layer.Value!))
+        {
+            kernels.MatVec(stream, ProductValues(session, layer.Query!, ref attentionInput), layer.Query!, session.Query,
+                layer.Key!, session.Key, layer.Value!, session.Value);
+        }
         else
         {
-            // One rounding of attn_norm serves the three F16 products.
-            var input = new ProductInput(session.Normalized, count * embd);
-            Product(session, layer.Query!, ref input, session.Query, count);
-            Product(session, layer.Key!, ref input, session.Key, count);
-            Product(session, layer.Value!, ref input, session.Value, count);
+            Product(session, layer.Query!, ref attentionInput, session.Query, count);
+            Product(session, layer.Key!, ref attentionInput, session.Key, count);
+            Product(session, layer.Value!, ref attentionInput, session.Value, count);
         }
         if (layer.QueryBias is { } queryBias)
         {
@@ -232,19 +258,23 @@ public sealed class IlgpuRangeForward : IRangeForward
             kernels.RmsNorm(stream, session.Key, layer.KeyNorm!.Value, session.Key, count * config.KvHeadCount, config.HeadDimension, epsilon);
         }
 
-        int pairs = config.RopeDimensionCount / 2;
-        int neox = config.Traits.Rope == RopeStyle.NeoX ? 1 : 0;
-        kernels.Rope(stream, count * config.HeadCount * pairs, session.Query, session.Cosines, session.Sines, config.HeadCount, config.HeadDimension, pairs, neox);
-        kernels.Rope(stream, count * config.KvHeadCount * pairs, session.Key, session.Cosines, session.Sines, config.KvHeadCount, config.HeadDimension, pairs, neox);
-        if (config.Traits.ScalesQuery)
+        // RoPE, Q's scale and its rounding to half (as the F16 kq product sees it), and the pass's keys and values
+        // into the F16 cache, in one launch; attention reads the keys and values back from the cache.
+        var ropeStore = new RopeStoreShape
         {
-            kernels.Scale(stream, count * queryWidth, session.Query, config.QueryScale);
-        }
-
-        // The pass's keys and values enter the F16 cache first; attention reads them back from it, with Q rounded
-        // to half as the F16 kq product sees it.
-        kernels.StoreKeyValue(stream, count * kvWidth, session.Key, session.Value, session.Keys[slot], session.Values[slot], position, kvWidth);
-        kernels.RoundToHalf(stream, count * queryWidth, session.Query, session.Query);
+            Tokens = count,
+            QueryHeads = config.HeadCount,
+            KvHeads = config.KvHeadCount,
+            HeadDimension = config.HeadDimension,
+            Pairs = config.RopeDimensionCount / 2,
+            Neox = config.Traits.Rope == RopeStyle.NeoX ? 1 : 0,
+            KvWidth = kvWidth,
+            Position = position,
+            QueryScale = config.Traits.ScalesQuery ? config.QueryScale : 1f,
+        };
+        kernels.RopeStore(stream, session.Query, session.Key, session.Value, session.Cosines, session.Sines, session.Keys[slot],
+            session.Values[slot], ropeStore);
+        bool outputInputHalf = layer.AttentionOutput.Type == GgmlType.F16;
         for (int first = 0; first < count; first += session.AttentionTokens)
         {
             var shape = new AttentionShape
@@ -261,40 +291,79 @@ public sealed class IlgpuRangeForward : IRangeForward
                 Scale = config.Traits.ScalesQuery ? 1f : 1f / MathF.Sqrt(config.HeadDimension),
                 SoftCap = config.AttentionSoftCap,
                 Window = config.UsesSlidingWindow(layer.Index) ? config.SlidingWindow : 0,
+                RoundOutput = outputInputHalf ? 1 : 0,
             };
             kernels.Attention(stream, session.Query, session.Keys[slot], session.Values[slot], session.AttentionOutput, session.Scores, shape);
         }
 
-        // attn_out = Wo · kqv_out (gemma2: post-norm); ffn_inp = attn_out + inpL.
-        Product(session, layer.AttentionOutput, session.AttentionOutput, session.Projection, count);
+        // attn_out = Wo · kqv_out (gemma2: post-norm); ffn_inp = attn_out + inpL, added in the ffn_norm launch.
+        var outputInput = new ProductInput(session.AttentionOutput, count * queryWidth, outputInputHalf);
+        Product(session, layer.AttentionOutput, ref outputInput, session.Projection, count);
         if (layer.PostAttentionNorm is { } postAttentionNorm)
         {
             kernels.RmsNorm(stream, session.Projection, postAttentionNorm, session.Projection, count, embd, epsilon);
         }
-        kernels.Add(stream, count * embd, session.Residual, session.Projection);
 
         // ffn_norm, SwiGLU feed-forward (phi3: fused gate/up), l_out = ffn_out + ffn_inp.
-        kernels.RmsNorm(stream, session.Residual, layer.FeedForwardNorm, session.Normalized, count, embd, epsilon);
+        bool feedForwardInputHalf = AllHalf(layer.GateUp, layer.Gate, layer.Up);
+        kernels.AddRmsNorm(stream, session.Residual, session.Projection, layer.FeedForwardNorm, session.Normalized, count, embd, epsilon,
+            feedForwardInputHalf);
+        var feedForwardInput = new ProductInput(session.Normalized, count * embd, feedForwardInputHalf);
         int feedForward = config.FeedForwardLength;
+        // An F16 down projection reads SwiGLU's output rounded to half: rounded where it is written.
+        bool downInputHalf = layer.Down.Type == GgmlType.F16;
         if (layer.GateUp is { } gateUp)
         {
-            Product(session, gateUp, session.Normalized, session.Fused, count);
+            Product(session, gateUp, ref feedForwardInput, session.Fused, count);
             kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, 0, session.Gate, feedForward);
             kernels.CopyColumns(stream, count * feedForward, session.Fused, 2 * feedForward, feedForward, session.Up, feedForward);
+            kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up, downInputHalf ? 1 : 0);
+        }
+        else if (count == 1 && kernels.TryMatVecSwiGlu(stream, ProductValues(session, layer.Gate!, ref feedForwardInput), layer.Gate!, layer.Up!,
+            session.Gate, downInputHalf))
+        {
+            // One token: gate, up and SwiGLU in one launch.
         }
         else
         {
-            var input = new ProductInput(session.Normalized, count * embd);
-            Product(session, layer.Gate!, ref input, session.Gate, count);
-            Product(session, layer.Up!, ref input, session.Up, count);
+            Product(session, layer.Gate!, ref feedForwardInput, session.Gate, count);
+            Product(session, layer.Up!, ref feedForwardInput, session.Up, count);
+            kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up, downInputHalf ? 1 : 0);
         }
-        kernels.SwiGlu(stream, count * feedForward, session.Gate, session.Up);
-        Product(session, layer.Down, session.Gate, session.Projection, count);
+        var downInput = new ProductInput(session.Gate, count * feedForward, downInputHalf);
+        Product(session, layer.Down, ref downInput, session.Projection, count);
         if (layer.PostFeedForwardNorm is { } postFeedForwardNorm)
         {
             kernels.RmsNorm(stream, session.Projection, postFeedForwardNorm, session.Projection, count, embd, epsilon);
         }
+        if (nextBlockFollows)
+        {
+            return true;
+        }
         kernels.Add(stream, count * embd, session.Residual, session.Projection);
+        return false;
+    }
+
+    /// <summary>
+    /// Whether every present matrix is F16 (and at least one is present): their shared input can be rounded once
+    /// where it is made. Plain parameters rather than a params array: this runs per block per token.
+    /// </summary>
+    private static bool AllHalf(DeviceMatrix? first, DeviceMatrix? second, DeviceMatrix? third = null, DeviceMatrix? fourth = null)
+    {
+        bool any = false;
+        foreach (var matrix in (ReadOnlySpan<DeviceMatrix?>)[first, second, third, fourth])
+        {
+            if (matrix is null)
+            {
+                continue;
+            }
+            if (matrix.Type != GgmlType.F16)
+            {
+                return false;
+            }
+            any = true;
+        }
+        return any;
     }
 
     /// <summary>result_norm and result_output for residual rows [firstRow, firstRow + rows), into Logits rows [0, rows).</summary>
@@ -318,26 +387,38 @@ public sealed class IlgpuRangeForward : IRangeForward
     }
 
     /// <summary>As above, for an input several products share: it is rounded to half at most once.</summary>
-    private void Product(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input, ArrayView<float> y, int tokens)
+    private void Product(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input, ArrayView<float> y, int tokens) =>
+        kernels.MatMul(session.Stream, matrix, ProductValues(session, matrix, ref input), y, tokens);
+
+    /// <summary>The activations <paramref name="matrix"/> multiplies: for F16 weights the half-rounded copy (made on first use).</summary>
+    private ArrayView<float> ProductValues(IlgpuSession session, DeviceMatrix matrix, ref ProductInput input)
     {
-        var x = input.Values;
-        if (matrix.Type == GgmlType.F16)
+        if (input.AllHalf)
         {
-            if (!input.Rounded)
-            {
-                kernels.RoundToHalf(session.Stream, input.Elements, input.Values, session.Rounded);
-                input.Rounded = true;
-            }
-            x = session.Rounded;
+            // Rounded where they were written; only F16 products read them.
+            return input.Values;
         }
-        kernels.MatMul(session.Stream, matrix, x, y, tokens);
+        if (matrix.Type != GgmlType.F16)
+        {
+            return input.Values;
+        }
+        if (!input.Rounded)
+        {
+            kernels.RoundToHalf(session.Stream, input.Elements, input.Values, session.Rounded);
+            input.Rounded = true;
+        }
+        return session.Rounded;
     }
 
-    /// <summary>Activations [tokens, columns] about to enter products, and whether Rounded holds their half-rounded copy.</summary>
-    private struct ProductInput(ArrayView<float> values, int elements)
+    /// <summary>
+    /// Activations [tokens, columns] about to enter products, and whether Rounded holds their half-rounded copy.
+    /// AllHalf: the values were rounded to half where they were written, because only F16 products read them.
+    /// </summary>
+    private struct ProductInput(ArrayView<float> values, int elements, bool allHalf = false)
     {
         public ArrayView<float> Values = values;
         public int Elements = elements;
+        public bool AllHalf = allHalf;
         public bool Rounded;
     }
 

@@ -50,6 +50,7 @@ internal static class DeviceCheckRunner
                 report.Add("backend", "kernel group size", options.Backend.ToString(), backend.Kernels.GroupSize, "threads", "info");
                 var (gigaFlops, bytesPerSecond) = backend.MeasureThroughput();
                 report.Add("backend", "q8_0 matvec 4096x4096", options.Backend.ToString(), bytesPerSecond / 1e9, "GB/s", "info", $"{gigaFlops:F1} GFLOP/s");
+                ProductThroughput.Run(backend, report, options.Short);
 
                 Stage(report, "kernel", () => KernelChecks.Run(backend, report, options.Short));
                 // The small models first, then the benchmarks (the figures a GPU session is for), then the wide

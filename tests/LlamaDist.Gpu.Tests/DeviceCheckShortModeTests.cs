@@ -28,6 +28,9 @@ public sealed class DeviceCheckShortModeTests
             }
             Assert.DoesNotContain(lines, line => line.Contains(",FAIL,", StringComparison.Ordinal));
             Assert.Contains("| kernel | matmul Q6_K", File.ReadAllText(Path.Combine(output, "devicecheck.md")));
+            // The product kernels' own speed rows, with a positive figure.
+            Assert.Contains(lines, line => line.StartsWith("backend,f16 matvec 256x256,", StringComparison.Ordinal) && !line.Contains(",0,", StringComparison.Ordinal));
+            Assert.Contains(lines, line => line.StartsWith("backend,f16 matmul 64x64 x 16 tokens,", StringComparison.Ordinal));
         }
         finally
         {

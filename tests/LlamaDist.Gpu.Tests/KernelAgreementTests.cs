@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Gpu.Kernels;
 using Half = System.Half;
 
 namespace LlamaDist.Gpu.Tests;
@@ -151,6 +152,55 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData(1, 64)]
+    [InlineData(3, 200)]
+    public void ResidualAddThenRoundedRmsNormIsOneLaunch(int rows, int width)
+    {
+        var random = new Random(width + 1);
+        float[] residual = RandomValues(random, rows * width, 3f);
+        float[] addend = RandomValues(random, rows * width, 3f);
+        float[] weight = RandomValues(random, width, 1f);
+        using var residualBuffer = accelerator.Allocate1D(residual);
+        using var addendBuffer = accelerator.Allocate1D(addend);
+        using var weights = accelerator.Allocate1D(weight);
+        using var destination = accelerator.Allocate1D<float>(residual.Length);
+        kernels.AddRmsNorm(accelerator.DefaultStream, residualBuffer.View, addendBuffer.View, weights.View, destination.View, rows, width, 1e-5f, round: true);
+        float[] sums = residual.Zip(addend, (a, b) => a + b).ToArray();
+        Assert.Equal(sums, residualBuffer.GetAsArray1D());
+        float[] actual = destination.GetAsArray1D();
+        float[] expected = new float[width];
+        for (int r = 0; r < rows; r++)
+        {
+            VectorMath.RmsNorm(sums.AsSpan(r * width, width), weight, 1e-5f, expected);
+            for (int i = 0; i < width; i++)
+            {
+                float value = actual[r * width + i];
+                Assert.Equal((float)(Half)value, value);
+                Assert.Equal(expected[i], value, 1e-3f * Math.Max(1f, MathF.Abs(expected[i])));
+            }
+        }
+    }
+
+    [Fact]
+    public void SwiGluRoundsForAnF16DownProjection()
+    {
+        var random = new Random(6);
+        float[] gate = RandomValues(random, 300, 8f);
+        float[] up = RandomValues(random, 300, 2f);
+        using var gateBuffer = accelerator.Allocate1D(gate);
+        using var upBuffer = accelerator.Allocate1D(up);
+        kernels.SwiGlu(accelerator.DefaultStream, gate.Length, gateBuffer.View, upBuffer.View, 1);
+        float[] expected = (float[])gate.Clone();
+        VectorMath.SwiGlu(expected, up);
+        float[] actual = gateBuffer.GetAsArray1D();
+        for (int i = 0; i < gate.Length; i++)
+        {
+            Assert.Equal((float)(Half)actual[i], actual[i]);
+            Assert.Equal(expected[i], actual[i], 1e-3f * Math.Max(1f, MathF.Abs(expected[i])));
+        }
+    }
+
     [Fact]
     public void SwiGluAndResidualAddAgreeWithVectorMath()
     {
@@ -159,7 +209,7 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
         float[] up = RandomValues(random, 1000, 2f);
         using var gateBuffer = accelerator.Allocate1D(gate);
         using var upBuffer = accelerator.Allocate1D(up);
-        kernels.SwiGlu(accelerator.DefaultStream, gate.Length, gateBuffer.View, upBuffer.View);
+        kernels.SwiGlu(accelerator.DefaultStream, gate.Length, gateBuffer.View, upBuffer.View, 0);
         float[] expected = (float[])gate.Clone();
         VectorMath.SwiGlu(expected, up);
         float[] actual = gateBuffer.GetAsArray1D();
@@ -178,16 +228,21 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
     }
 
     [Theory]
-    [InlineData(false, 64, 64)]
-    [InlineData(true, 64, 64)]
-    [InlineData(false, 128, 96)]
-    [InlineData(true, 80, 32)]
-    public void RopeAgreesWithTheCpuRotation(bool neox, int headDimension, int ropeDimensions)
+    [InlineData(false, 64, 64, 1f)]
+    [InlineData(true, 64, 64, 1f)]
+    [InlineData(false, 128, 96, 0.125f)]
+    [InlineData(true, 80, 32, 1f)]
+    public void RopeThenCacheStoreAgreesWithTheCpuRotation(bool neox, int headDimension, int ropeDimensions, float queryScale)
     {
-        const int tokens = 3, heads = 4, position = 11;
+        // Query and key heads rotated in one launch (grouped-query: fewer key heads), the query scaled and rounded to
+        // half, keys and values entering the F16 cache at rows [position, position + tokens).
+        const int tokens = 3, heads = 4, kvHeads = 2, position = 11, contextSize = 16;
+        int kvWidth = kvHeads * headDimension;
         var style = neox ? Core.Model.RopeStyle.NeoX : Core.Model.RopeStyle.Normal;
         var random = new Random(headDimension + ropeDimensions);
         float[] rows = RandomValues(random, tokens * heads * headDimension, 2f);
+        float[] keys = RandomValues(random, tokens * kvWidth, 2f);
+        float[] values = RandomValues(random, tokens * kvWidth, 2f);
         int pairs = ropeDimensions / 2;
         float[] cosines = new float[tokens * pairs], sines = new float[tokens * pairs];
         for (int t = 0; t < tokens; t++)
@@ -203,15 +258,37 @@ public sealed unsafe class KernelAgreementTests(IlgpuCpuFixture fixture)
             }
         }
         using var device = accelerator.Allocate1D(rows);
+        using var keyDevice = accelerator.Allocate1D(keys);
+        using var valueDevice = accelerator.Allocate1D(values);
         using var cosineBuffer = accelerator.Allocate1D(cosines);
         using var sineBuffer = accelerator.Allocate1D(sines);
-        kernels.Rope(accelerator.DefaultStream, tokens * heads * pairs, device.View, cosineBuffer.View, sineBuffer.View, heads, headDimension, pairs, neox ? 1 : 0);
+        using var keyCache = accelerator.Allocate1D<ushort>(contextSize * kvWidth);
+        using var valueCache = accelerator.Allocate1D<ushort>(contextSize * kvWidth);
+        keyCache.MemSetToZero();
+        valueCache.MemSetToZero();
+        var shape = new RopeStoreShape
+        {
+            Tokens = tokens, QueryHeads = heads, KvHeads = kvHeads, HeadDimension = headDimension, Pairs = pairs,
+            Neox = neox ? 1 : 0, KvWidth = kvWidth, Position = position, QueryScale = queryScale,
+        };
+        kernels.RopeStore(accelerator.DefaultStream, device.View, keyDevice.View, valueDevice.View, cosineBuffer.View, sineBuffer.View,
+            keyCache.View, valueCache.View, shape);
         float[] actual = device.GetAsArray1D();
+        ushort[] cachedKeys = keyCache.GetAsArray1D();
+        ushort[] cachedValues = valueCache.GetAsArray1D();
         for (int t = 0; t < tokens; t++)
         {
             Rope.Apply(rows.AsSpan(t * heads * headDimension, heads * headDimension), heads, headDimension, position + t, ropeDimensions, 10000f, style, ReadOnlySpan<float>.Empty);
+            Rope.Apply(keys.AsSpan(t * kvWidth, kvWidth), kvHeads, headDimension, position + t, ropeDimensions, 10000f, style, ReadOnlySpan<float>.Empty);
         }
-        Assert.Equal(rows, actual);
+        Assert.Equal(rows.Select(value => (float)(Half)(value * queryScale)).ToArray(), actual);
+        for (int i = 0; i < tokens * kvWidth; i++)
+        {
+            int cached = position * kvWidth + i;
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)keys[i]), cachedKeys[cached]);
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)values[i]), cachedValues[cached]);
+        }
+        Assert.All(cachedKeys.Take(position * kvWidth), bits => Assert.Equal(0, bits));
     }
 
     [Fact]

@@ -9,8 +9,12 @@ internal static class ElementKernels
     /// <summary>
     /// destination[r, i] = source[r, i] · (1 / sqrt(mean(source[r]²) + epsilon)) · weight[i], one group per row of
     /// <paramref name="width"/>; <paramref name="source"/> and <paramref name="destination"/> may be the same view.
+    /// With <paramref name="add"/> ≠ 0, source[r] += addend[r] first (written back: the residual add before the next
+    /// norm, one launch for both); with <paramref name="round"/> ≠ 0 the result is rounded to half (the input of
+    /// F16 × F16 products). Each thread re-reads only the elements it wrote itself.
     /// </summary>
-    public static void RmsNorm(ArrayView<float> source, ArrayView<float> weight, ArrayView<float> destination, int width, float epsilon)
+    public static void RmsNorm(ArrayView<float> source, ArrayView<float> addend, ArrayView<float> weight,
+        ArrayView<float> destination, int width, float epsilon, int add, int round)
     {
         var shared = SharedMemory.Allocate<float>(GroupReduce.MaxGroupSize);
         long start = (long)Grid.IdxX * width;
@@ -18,13 +22,19 @@ internal static class ElementKernels
         for (int i = Group.IdxX; i < width; i += Group.DimX)
         {
             float value = source[start + i];
+            if (add != 0)
+            {
+                value += addend[start + i];
+                source[start + i] = value;
+            }
             squares += value * value;
         }
         float sum = GroupReduce.Sum(shared, squares);
         float scale = 1f / XMath.Sqrt(sum / width + epsilon);
         for (int i = Group.IdxX; i < width; i += Group.DimX)
         {
-            destination[start + i] = source[start + i] * scale * weight[i];
+            float value = source[start + i] * scale * weight[i];
+            destination[start + i] = round != 0 ? HalfBits.Round(value) : value;
         }
     }
 
@@ -46,11 +56,12 @@ internal static class ElementKernels
     public static void RoundToHalf(Index1D index, ArrayView<float> source, ArrayView<float> destination) =>
         destination[index] = HalfBits.Round(source[index]);
 
-    /// <summary>gate[i] = silu(gate[i]) · up[i] (SwiGLU).</summary>
-    public static void SwiGlu(Index1D index, ArrayView<float> gate, ArrayView<float> up)
+    /// <summary>gate[i] = silu(gate[i]) · up[i] (SwiGLU), rounded to half when <paramref name="round"/> ≠ 0 (an F16 down projection's input).</summary>
+    public static void SwiGlu(Index1D index, ArrayView<float> gate, ArrayView<float> up, int round)
     {
         float g = gate[index];
-        gate[index] = g / (1f + XMath.Exp(-g)) * up[index];
+        float value = g / (1f + XMath.Exp(-g)) * up[index];
+        gate[index] = round != 0 ? HalfBits.Round(value) : value;
     }
 
     /// <summary>
@@ -66,38 +77,74 @@ internal static class ElementKernels
     }
 
     /// <summary>
-    /// RoPE on heads of rows [t, headCount · headDimension]: pair i of every head rotated by the angle whose cos and
-    /// sin the host computed for token t (table [t, pairs], the CPU engine's own FillCache values). Normal
-    /// pairs (2i, 2i + 1), NeoX pairs (i, i + pairs). Index: tokens × headCount × pairs.
+    /// Everything between the Q/K/V products and attention, in one launch: RoPE on the query and key heads (pair i
+    /// of every head rotated by the angle whose cos and sin the host computed for token t, table [t, pairs], the
+    /// CPU engine's own FillCache values; normal pairs (2i, 2i + 1), NeoX pairs (i, i + pairs)); the query then
+    /// scaled (QueryScale, 1 for none) and rounded to half in place, as the F16 kq product sees it; the keys and
+    /// values stored into the layer's F16 cache at positions [Position, Position + Tokens). Dimensions past the
+    /// rotated ones are scaled/rounded or stored unrotated. Each thread owns whole pairs, so no thread reads what
+    /// another writes. Index: Tokens × <see cref="RopeStoreShape.ThreadsPerToken"/>.
     /// </summary>
-    public static void Rope(Index1D index, ArrayView<float> rows, ArrayView<float> cosines, ArrayView<float> sines,
-        int headCount, int headDimension, int pairs, int neox)
+    public static void RopeStore(Index1D index, ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> cosines, ArrayView<float> sines, ArrayView<ushort> keyCache, ArrayView<ushort> valueCache, RopeStoreShape shape)
     {
-        int pair = index % pairs;
-        int rest = index / pairs;
-        int head = rest % headCount;
-        int token = rest / headCount;
-        long start = (long)token * headCount * headDimension + (long)head * headDimension;
-        int first = neox != 0 ? pair : 2 * pair;
-        int partner = neox != 0 ? pairs : 1;
-        float x0 = rows[start + first];
-        float x1 = rows[start + first + partner];
-        float cos = cosines[token * pairs + pair];
-        float sin = sines[token * pairs + pair];
-        rows[start + first] = x0 * cos - x1 * sin;
-        rows[start + first + partner] = x0 * sin + x1 * cos;
-    }
-
-    /// <summary>
-    /// Stores the micro-batch's keys and values [tokens, kvWidth] into the layer's F16 cache at positions
-    /// [position, position + tokens), both as [ContextSize, kvWidth] rows. Index: tokens × kvWidth.
-    /// </summary>
-    public static void StoreKeyValue(Index1D index, ArrayView<float> keys, ArrayView<float> values,
-        ArrayView<ushort> keyCache, ArrayView<ushort> valueCache, int position, int kvWidth)
-    {
-        long target = (long)position * kvWidth + index;
-        keyCache[target] = (ushort)HalfBits.FromSingle(keys[index]);
-        valueCache[target] = (ushort)HalfBits.FromSingle(values[index]);
+        int perToken = shape.ThreadsPerToken;
+        int token = index / perToken;
+        int item = index - token * perToken;
+        int pairs = shape.Pairs;
+        int headDimension = shape.HeadDimension;
+        int rest = headDimension - 2 * pairs;
+        int queryPairs = shape.QueryHeads * pairs;
+        int keyPairs = shape.KvHeads * pairs;
+        int queryRest = shape.QueryHeads * rest;
+        int keyRest = shape.KvHeads * rest;
+        long queryRow = (long)token * shape.QueryHeads * headDimension;
+        long keyRow = (long)token * shape.KvWidth;
+        long cacheRow = (long)(shape.Position + token) * shape.KvWidth;
+        if (item < queryPairs + keyPairs)
+        {
+            bool isQuery = item < queryPairs;
+            int local = isQuery ? item : item - queryPairs;
+            int pair = local % pairs;
+            int head = local / pairs;
+            int first = head * headDimension + (shape.Neox != 0 ? pair : 2 * pair);
+            int second = first + (shape.Neox != 0 ? pairs : 1);
+            float cos = cosines[token * pairs + pair];
+            float sin = sines[token * pairs + pair];
+            if (isQuery)
+            {
+                float x0 = query[queryRow + first];
+                float x1 = query[queryRow + second];
+                query[queryRow + first] = HalfBits.Round((x0 * cos - x1 * sin) * shape.QueryScale);
+                query[queryRow + second] = HalfBits.Round((x0 * sin + x1 * cos) * shape.QueryScale);
+            }
+            else
+            {
+                float x0 = key[keyRow + first];
+                float x1 = key[keyRow + second];
+                keyCache[cacheRow + first] = (ushort)HalfBits.FromSingle(x0 * cos - x1 * sin);
+                keyCache[cacheRow + second] = (ushort)HalfBits.FromSingle(x0 * sin + x1 * cos);
+            }
+            return;
+        }
+        item -= queryPairs + keyPairs;
+        if (item < queryRest + keyRest)
+        {
+            bool isQuery = item < queryRest;
+            int local = isQuery ? item : item - queryRest;
+            int column = local / rest * headDimension + 2 * pairs + local % rest;
+            if (isQuery)
+            {
+                query[queryRow + column] = HalfBits.Round(query[queryRow + column] * shape.QueryScale);
+            }
+            else
+            {
+                keyCache[cacheRow + column] = (ushort)HalfBits.FromSingle(key[keyRow + column]);
+            }
+            return;
+        }
+        item -= queryRest + keyRest;
+        valueCache[cacheRow + item] = (ushort)HalfBits.FromSingle(value[keyRow + item]);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace LlamaDist.Gpu.Kernels;
@@ -9,6 +10,7 @@ namespace LlamaDist.Gpu.Kernels;
 /// </summary>
 internal static class HalfBits
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToSingle(int bits)
     {
         int sign = (bits & 0x8000) << 16;
@@ -27,6 +29,7 @@ internal static class HalfBits
         return Interop.IntAsFloat((uint)(sign | ((exponent + 112) << 23) | (mantissa << 13)));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int FromSingle(float value)
     {
         uint bits = Interop.FloatAsInt(value);
@@ -54,5 +57,6 @@ internal static class HalfBits
     }
 
     /// <summary>(float)(half)value: what an F16 × F16 product sees of a float activation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Round(float value) => ToSingle(FromSingle(value));
 }

@@ -33,4 +33,27 @@ internal struct AttentionShape
     public float Scale;
     public float SoftCap;
     public int Window;
+    public int RoundOutput;
+}
+
+/// <summary>
+/// RoPE, query scaling/rounding and the KV-cache store of <see cref="Tokens"/> rows (see ElementKernels.RopeStore):
+/// QueryHeads × HeadDimension query columns, KvHeads × HeadDimension = KvWidth key and value columns, Pairs rotated
+/// pairs per head, the rows entering the cache at session position Position.
+/// </summary>
+internal struct RopeStoreShape
+{
+    public int Tokens;
+    public int QueryHeads;
+    public int KvHeads;
+    public int HeadDimension;
+    public int Pairs;
+    public int Neox;
+    public int KvWidth;
+    public int Position;
+    public float QueryScale;
+
+    /// <summary>Threads per token: the query's and keys' pairs, their unrotated dimensions, the values.</summary>
+    public readonly int ThreadsPerToken =>
+        (QueryHeads + KvHeads) * (Pairs + HeadDimension - 2 * Pairs) + KvWidth;
 }

@@ -3,91 +3,135 @@ using ILGPU;
 namespace LlamaDist.Gpu.Kernels;
 
 /// <summary>
-/// Matrix × matrix (and × vector, Tokens = 1) in the weights' own block format: one group per (row, tile of
-/// <see cref="TokenTile"/> tokens). Consecutive threads read consecutive elements of the row, so a group streams
-/// the row once per tile; each dequantized weight is used for every token of the tile.
-/// Grid: (Rows, ceil(Tokens / TokenTile)), group: (power of two ≤ <see cref="GroupReduce.MaxGroupSize"/>, 1).
+/// Matrix × matrix for prompts, in shared-memory tiles: a group of T threads (a power of two, at most 256) laid out
+/// as TR × TC (TC = 2^⌊log2(T) / 2⌋) computes a tile of 4·TR weight rows × 4·TC tokens, each thread a 4 × 4 block
+/// of outputs in registers (rows ty + TR·i, tokens tx + TC·j). The columns go by in steps of <see cref="KStep"/>: the
+/// group dequantizes the tile's weights of the step into shared memory once ([KStep][4·TR], column-major so every
+/// thread reads a row it needs without bank conflicts) and stages the tokens' activations beside them; every
+/// weight is then used by all 4·TC tokens of the tile. On a GPU (T = 256) that is 64 rows × 64 tokens.
+/// Grid: (ceil(Rows / (4·TR)), ceil(Tokens / (4·TC))), group: (T, 1).
 /// </summary>
 internal static class MatMulKernels
 {
-    public const int TokenTile = 8;
+    public const int KStep = 32;
+
+    /// <summary>Largest tile side (rows or tokens) and the shared row pitch (one more, so columns fall in different banks).</summary>
+    private const int MaxTile = 64;
+    private const int Pitch = MaxTile + 1;
 
     public static void MatMul<TFormat>(ArrayView<byte> weights, ArrayView<float> x, ArrayView<float> y, MatMulShape shape)
         where TFormat : struct, IDeviceFormat
     {
-        int row = Grid.IdxX;
-        int firstToken = Grid.IdxY * TokenTile;
-        int lane = Group.IdxX;
-        int groupSize = Group.DimX;
-        int count = IntrinsicMath.Min(TokenTile, shape.Tokens - firstToken);
+        var weightTile = SharedMemory.Allocate<float>(KStep * Pitch);
+        var inputTile = SharedMemory.Allocate<float>(KStep * Pitch);
+        int threads = Group.DimX;
+        int thread = Group.IdxX;
+        int threadColumns = 1 << (Log2(threads) / 2);
+        int threadRows = threads / threadColumns;
+        int tileRows = 4 * threadRows;
+        int tileTokens = 4 * threadColumns;
+        int firstRow = Grid.IdxX * tileRows;
+        int firstToken = Grid.IdxY * tileTokens;
+        int ty = thread / threadColumns;
+        int tx = thread - ty * threadColumns;
         int columns = shape.Columns;
-        long rowStart = row * shape.RowBytes;
-        long x0 = shape.XOffset + (long)firstToken * columns;
         TFormat format = default;
-        // Eight accumulators in registers: each weight read serves up to eight token rows (prompt batches);
-        // a single token (decode) skips the other seven.
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-        for (int column = lane; column < columns; column += groupSize)
-        {
-            float w = format.Weight(weights, rowStart, column);
-            long at = x0 + column;
-            a0 += w * x[at];
-            if (count > 1)
-            {
-                a1 += w * x[at + columns];
-                if (count > 2)
-                {
-                    a2 += w * x[at + 2L * columns];
-                    if (count > 3)
-                    {
-                        a3 += w * x[at + 3L * columns];
-                        if (count > 4)
-                        {
-                            a4 += w * x[at + 4L * columns];
-                            if (count > 5)
-                            {
-                                a5 += w * x[at + 5L * columns];
-                                if (count > 6)
-                                {
-                                    a6 += w * x[at + 6L * columns];
-                                    if (count > 7)
-                                    {
-                                        a7 += w * x[at + 7L * columns];
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
 
-        var shared = SharedMemory.Allocate<float>(TokenTile * GroupReduce.MaxGroupSize);
-        const int Stride = GroupReduce.MaxGroupSize;
-        shared[lane] = a0;
-        shared[Stride + lane] = a1;
-        shared[2 * Stride + lane] = a2;
-        shared[3 * Stride + lane] = a3;
-        shared[4 * Stride + lane] = a4;
-        shared[5 * Stride + lane] = a5;
-        shared[6 * Stride + lane] = a6;
-        shared[7 * Stride + lane] = a7;
-        Group.Barrier();
-        for (int half = groupSize / 2; half > 0; half >>= 1)
+        float a00 = 0f, a01 = 0f, a02 = 0f, a03 = 0f;
+        float a10 = 0f, a11 = 0f, a12 = 0f, a13 = 0f;
+        float a20 = 0f, a21 = 0f, a22 = 0f, a23 = 0f;
+        float a30 = 0f, a31 = 0f, a32 = 0f, a33 = 0f;
+        for (int k0 = 0; k0 < columns; k0 += KStep)
         {
-            if (lane < half)
+            // Stage the step: element e of a tile is (row or token e / KStep, column e % KStep), so neighbouring
+            // threads read neighbouring columns of the same row; outside the matrix it is 0.
+            for (int e = thread; e < tileRows * KStep; e += threads)
             {
-                for (int k = 0; k < count; k++)
-                {
-                    shared[k * Stride + lane] += shared[k * Stride + lane + half];
-                }
+                int r = e / KStep;
+                int k = e - r * KStep;
+                int row = firstRow + r;
+                int column = k0 + k;
+                weightTile[k * Pitch + r] = row < shape.Rows && column < columns
+                    ? format.Weight(weights, row * shape.RowBytes, column)
+                    : 0f;
+            }
+            for (int e = thread; e < tileTokens * KStep; e += threads)
+            {
+                int t = e / KStep;
+                int k = e - t * KStep;
+                int token = firstToken + t;
+                int column = k0 + k;
+                inputTile[k * Pitch + t] = token < shape.Tokens && column < columns
+                    ? x[shape.XOffset + (long)token * columns + column]
+                    : 0f;
+            }
+            Group.Barrier();
+            for (int k = 0; k < KStep; k++)
+            {
+                int at = k * Pitch;
+                float w0 = weightTile[at + ty];
+                float w1 = weightTile[at + ty + threadRows];
+                float w2 = weightTile[at + ty + 2 * threadRows];
+                float w3 = weightTile[at + ty + 3 * threadRows];
+                float x0 = inputTile[at + tx];
+                float x1 = inputTile[at + tx + threadColumns];
+                float x2 = inputTile[at + tx + 2 * threadColumns];
+                float x3 = inputTile[at + tx + 3 * threadColumns];
+                a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
+                a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
+                a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
+                a30 += w3 * x0; a31 += w3 * x1; a32 += w3 * x2; a33 += w3 * x3;
             }
             Group.Barrier();
         }
-        for (int k = lane; k < count; k += groupSize)
+
+        Store(y, shape, firstRow + ty, firstToken + tx, threadColumns, a00, a01, a02, a03);
+        Store(y, shape, firstRow + ty + threadRows, firstToken + tx, threadColumns, a10, a11, a12, a13);
+        Store(y, shape, firstRow + ty + 2 * threadRows, firstToken + tx, threadColumns, a20, a21, a22, a23);
+        Store(y, shape, firstRow + ty + 3 * threadRows, firstToken + tx, threadColumns, a30, a31, a32, a33);
+    }
+
+    /// <summary>Tile side in rows and tokens for a group of <paramref name="threads"/> (host side of the layout above).</summary>
+    public static (int Rows, int Tokens) TileOf(int threads)
+    {
+        int threadColumns = 1 << (Log2(threads) / 2);
+        return (4 * (threads / threadColumns), 4 * threadColumns);
+    }
+
+    /// <summary>y[token + j·step, row] = value j for the tokens inside the shape.</summary>
+    private static void Store(ArrayView<float> y, MatMulShape shape, int row, int token, int step, float v0, float v1, float v2, float v3)
+    {
+        if (row >= shape.Rows)
         {
-            y[shape.YOffset + (long)(firstToken + k) * shape.YStride + row] = shared[k * Stride];
+            return;
         }
+        long at = shape.YOffset + row;
+        if (token < shape.Tokens)
+        {
+            y[at + (long)token * shape.YStride] = v0;
+        }
+        if (token + step < shape.Tokens)
+        {
+            y[at + (long)(token + step) * shape.YStride] = v1;
+        }
+        if (token + 2 * step < shape.Tokens)
+        {
+            y[at + (long)(token + 2 * step) * shape.YStride] = v2;
+        }
+        if (token + 3 * step < shape.Tokens)
+        {
+            y[at + (long)(token + 3 * step) * shape.YStride] = v3;
+        }
+    }
+
+    private static int Log2(int value)
+    {
+        int result = 0;
+        while ((1 << (result + 1)) <= value)
+        {
+            result++;
+        }
+        return result;
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ namespace LlamaDist.Gpu.Kernels;
 /// </summary>
 internal static class GroupReduce
 {
-    public const int MaxGroupSize = 256;
+    public const int MaxGroupSize = 512;
 
     /// <summary>Every thread of the group gets the sum of <paramref name="value"/> over the group.</summary>
     public static float Sum(ArrayView<float> shared, float value)
