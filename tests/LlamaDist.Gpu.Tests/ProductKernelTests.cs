@@ -114,6 +114,36 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
         }
     }
 
+    /// <summary>
+    /// Products spanning whole tiles and whole column steps as well as their edges: the staging's interior path
+    /// (no bounds tests) and its edge path meet in one product, the first tiles full, the last ones partial.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.Q4_0)]
+    public void TiledProductCoversWholeAndPartialTiles(GgmlType type)
+    {
+        var (tileRows, tileTokens) = MatMulKernels.TileOf(kernels.TileGroupSize);
+        int rows = 2 * tileRows + 3;
+        // F16 also ends in a partial column step; Q4_0 rows are whole 32-column blocks.
+        int columns = type == GgmlType.F16 ? 3 * MatMulKernels.KStep + 17 : 4 * MatMulKernels.KStep;
+        int tokens = tileTokens + 5;
+        var random = new Random(rows * 7 + tokens);
+        var (bytes, dense) = RandomMatrix(random, type, rows, columns);
+        float[] x = RandomValues(random, tokens * columns);
+        using var device = Upload(type, rows, columns, bytes);
+        using var input = accelerator.Allocate1D(x);
+        using var output = accelerator.Allocate1D<float>(tokens * rows);
+        output.MemSet(accelerator.DefaultStream, 0);
+        kernels.MatMul(accelerator.DefaultStream, device, input.View, output.View, tokens);
+        float[] actual = output.GetAsArray1D();
+        for (int t = 0; t < tokens; t++)
+        {
+            AssertDot(dense, x.AsSpan(t * columns, columns).ToArray(), rows, columns,
+                actual.AsSpan(t * rows, rows).ToArray(), $"{type} {rows}x{columns}, token {t}");
+        }
+    }
+
     [Theory]
     [InlineData(GgmlType.F16, 7, 64, true)]
     [InlineData(GgmlType.Q8_0, 9, 96, false)]

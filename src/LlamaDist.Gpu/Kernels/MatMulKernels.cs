@@ -15,6 +15,9 @@ internal static class MatMulKernels
 {
     public const int KStep = 32;
 
+    /// <summary>log2(<see cref="KStep"/>): staged elements split into (row, column) by shift and mask.</summary>
+    private const int KStepShift = 5;
+
     /// <summary>Largest tile side (rows or tokens) and the shared row pitch (one more, so columns fall in different banks).</summary>
     private const int MaxTile = 64;
     private const int Pitch = MaxTile + 1;
@@ -44,26 +47,53 @@ internal static class MatMulKernels
         for (int k0 = 0; k0 < columns; k0 += KStep)
         {
             // Stage the step: element e of a tile is (row or token e / KStep, column e % KStep), so neighbouring
-            // threads read neighbouring columns of the same row; outside the matrix it is 0.
-            for (int e = thread; e < tileRows * KStep; e += threads)
+            // threads read neighbouring columns of the same row; outside the matrix it is 0. A step wholly inside
+            // the matrix (every step but the edges of a large product) skips the per-element bounds tests.
+            bool columnsInside = k0 + KStep <= columns;
+            if (columnsInside && firstRow + tileRows <= shape.Rows)
             {
-                int r = e / KStep;
-                int k = e - r * KStep;
-                int row = firstRow + r;
-                int column = k0 + k;
-                weightTile[k * Pitch + r] = row < shape.Rows && column < columns
-                    ? format.Weight(weights, row * shape.RowBytes, column)
-                    : 0f;
+                for (int e = thread; e < tileRows * KStep; e += threads)
+                {
+                    int r = e >> KStepShift;
+                    int k = e & (KStep - 1);
+                    weightTile[k * Pitch + r] = format.Weight(weights, (firstRow + r) * shape.RowBytes, k0 + k);
+                }
             }
-            for (int e = thread; e < tileTokens * KStep; e += threads)
+            else
             {
-                int t = e / KStep;
-                int k = e - t * KStep;
-                int token = firstToken + t;
-                int column = k0 + k;
-                inputTile[k * Pitch + t] = token < shape.Tokens && column < columns
-                    ? x[shape.XOffset + (long)token * columns + column]
-                    : 0f;
+                for (int e = thread; e < tileRows * KStep; e += threads)
+                {
+                    int r = e >> KStepShift;
+                    int k = e & (KStep - 1);
+                    int row = firstRow + r;
+                    int column = k0 + k;
+                    weightTile[k * Pitch + r] = row < shape.Rows && column < columns
+                        ? format.Weight(weights, row * shape.RowBytes, column)
+                        : 0f;
+                }
+            }
+            if (columnsInside && firstToken + tileTokens <= shape.Tokens)
+            {
+                long inputStart = shape.XOffset + (long)firstToken * columns + k0;
+                for (int e = thread; e < tileTokens * KStep; e += threads)
+                {
+                    int t = e >> KStepShift;
+                    int k = e & (KStep - 1);
+                    inputTile[k * Pitch + t] = x[inputStart + (long)t * columns + k];
+                }
+            }
+            else
+            {
+                for (int e = thread; e < tileTokens * KStep; e += threads)
+                {
+                    int t = e >> KStepShift;
+                    int k = e & (KStep - 1);
+                    int token = firstToken + t;
+                    int column = k0 + k;
+                    inputTile[k * Pitch + t] = token < shape.Tokens && column < columns
+                        ? x[shape.XOffset + (long)token * columns + column]
+                        : 0f;
+                }
             }
             Group.Barrier();
             for (int k = 0; k < KStep; k++)
