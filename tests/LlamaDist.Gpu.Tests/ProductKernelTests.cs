@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
@@ -115,32 +116,42 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
     }
 
     /// <summary>
-    /// Products spanning whole tiles and whole column steps as well as their edges: the staging's interior path
-    /// (no bounds tests) and its edge path meet in one product, the first tiles full, the last ones partial.
+    /// Products spanning whole tiles and whole column steps as well as their edges, the last tiles and step partial.
+    /// The shared accelerator's groups of two threads lay the tile out as TR = 2·TC (each thread staging 4
+    /// activations per step); a second CPU accelerator with groups of 16 gives the GPU's square layout (TR = TC,
+    /// 8 activations per thread).
     /// </summary>
     [Theory]
-    [InlineData(GgmlType.F16)]
-    [InlineData(GgmlType.Q4_0)]
-    public void TiledProductCoversWholeAndPartialTiles(GgmlType type)
+    [InlineData(GgmlType.F16, false)]
+    [InlineData(GgmlType.Q4_0, false)]
+    [InlineData(GgmlType.F16, true)]
+    [InlineData(GgmlType.Q4_0, true)]
+    public void TiledProductCoversWholeAndPartialTiles(GgmlType type, bool squareGroups)
     {
-        var (tileRows, tileTokens) = MatMulKernels.TileOf(kernels.TileGroupSize);
+        using var context = squareGroups ? Context.Create(builder => builder.CPU(new CPUDevice(4, 4, 1))) : null;
+        using var ownAccelerator = context?.GetDevices<CPUDevice>()[0].CreateAccelerator(context);
+        var target = ownAccelerator ?? accelerator;
+        var targetKernels = ownAccelerator is null ? kernels : new IlgpuKernels(ownAccelerator);
+        Assert.Equal(squareGroups ? 16 : 2, targetKernels.TileGroupSize);
+
+        var (tileRows, tileTokens) = MatMulKernels.TileOf(targetKernels.TileGroupSize);
+        int step = MatMulKernels.StepOf(targetKernels.TileGroupSize);
         int rows = 2 * tileRows + 3;
-        // F16 also ends in a partial column step; Q4_0 rows are whole 32-column blocks.
-        int columns = type == GgmlType.F16 ? 3 * MatMulKernels.KStep + 17 : 4 * MatMulKernels.KStep;
+        int columns = type == GgmlType.F16 ? 16 * step + 1 : 128;
         int tokens = tileTokens + 5;
         var random = new Random(rows * 7 + tokens);
         var (bytes, dense) = RandomMatrix(random, type, rows, columns);
         float[] x = RandomValues(random, tokens * columns);
-        using var device = Upload(type, rows, columns, bytes);
-        using var input = accelerator.Allocate1D(x);
-        using var output = accelerator.Allocate1D<float>(tokens * rows);
-        output.MemSet(accelerator.DefaultStream, 0);
-        kernels.MatMul(accelerator.DefaultStream, device, input.View, output.View, tokens);
+        using var device = new DeviceMatrix(type, rows, columns, GgmlTypeInfo.RowBytes(type, columns), target.Allocate1D(bytes));
+        using var input = target.Allocate1D(x);
+        using var output = target.Allocate1D<float>(tokens * rows);
+        output.MemSet(target.DefaultStream, 0);
+        targetKernels.MatMul(target.DefaultStream, device, input.View, output.View, tokens);
         float[] actual = output.GetAsArray1D();
         for (int t = 0; t < tokens; t++)
         {
             AssertDot(dense, x.AsSpan(t * columns, columns).ToArray(), rows, columns,
-                actual.AsSpan(t * rows, rows).ToArray(), $"{type} {rows}x{columns}, token {t}");
+                actual.AsSpan(t * rows, rows).ToArray(), $"{type} {rows}x{columns}, token {t}, group {targetKernels.TileGroupSize}");
         }
     }
 

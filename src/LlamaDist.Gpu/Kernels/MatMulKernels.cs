@@ -1,36 +1,39 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace LlamaDist.Gpu.Kernels;
 
 /// <summary>
 /// Matrix × matrix for prompts, in shared-memory tiles: a group of T threads (a power of two, at most 256) laid out
-/// as TR × TC (TC = 2^⌊log2(T) / 2⌋) computes a tile of 4·TR weight rows × 4·TC tokens, each thread a 4 × 4 block
-/// of outputs in registers (rows ty + TR·i, tokens tx + TC·j). The columns go by in steps of <see cref="KStep"/>: the
-/// group dequantizes the tile's weights of the step into shared memory once ([KStep][4·TR], column-major so every
-/// thread reads a row it needs without bank conflicts) and stages the tokens' activations beside them; every
-/// weight is then used by all 4·TC tokens of the tile. On a GPU (T = 256) that is 64 rows × 64 tokens.
+/// as TR × TC (TC = 2^⌊log2(T) / 2⌋, TR = T / TC, so TR is TC or 2·TC) computes a tile of 4·TR weight rows × 4·TC
+/// tokens, each thread a 4 × 4 block of outputs in registers (rows ty + TR·i, tokens tx + TC·j). The columns go by
+/// in steps of S = 2·TC: the group dequantizes the tile's weights of the step into shared memory once ([S][4·TR],
+/// column-major so every thread reads a row it needs without bank conflicts) and stages the tokens' activations
+/// beside them; every weight is then used by all 4·TC tokens of the tile. With that step every thread stages exactly
+/// 8 weights (4·TR·S / T) and 8 or 4 activations (4·TC·S / T) per step, few enough to hold in registers: the next
+/// step's loads are issued before the current step's products, so their memory latency hides behind the arithmetic
+/// instead of stalling the group at every step. On a GPU (T = 256) that is 64 rows × 64 tokens in steps of 32.
 /// Grid: (ceil(Rows / (4·TR)), ceil(Tokens / (4·TC))), group: (T, 1).
 /// </summary>
 internal static class MatMulKernels
 {
-    public const int KStep = 32;
-
-    /// <summary>log2(<see cref="KStep"/>): staged elements split into (row, column) by shift and mask.</summary>
-    private const int KStepShift = 5;
-
-    /// <summary>Largest tile side (rows or tokens) and the shared row pitch (one more, so columns fall in different banks).</summary>
+    /// <summary>Largest column step (T = 256), largest tile side and the shared row pitch (one more, so columns fall in different banks).</summary>
+    private const int MaxStep = 32;
     private const int MaxTile = 64;
     private const int Pitch = MaxTile + 1;
 
     public static void MatMul<TFormat>(ArrayView<byte> weights, ArrayView<float> x, ArrayView<float> y, MatMulShape shape)
         where TFormat : struct, IDeviceFormat
     {
-        var weightTile = SharedMemory.Allocate<float>(KStep * Pitch);
-        var inputTile = SharedMemory.Allocate<float>(KStep * Pitch);
+        var weightTile = SharedMemory.Allocate<float>(MaxStep * Pitch);
+        var inputTile = SharedMemory.Allocate<float>(MaxStep * Pitch);
         int threads = Group.DimX;
         int thread = Group.IdxX;
-        int threadColumns = 1 << (Log2(threads) / 2);
+        int columnShift = Log2(threads) / 2;
+        int threadColumns = 1 << columnShift;
         int threadRows = threads / threadColumns;
+        int stepShift = columnShift + 1;
+        int step = 1 << stepShift;
         int tileRows = 4 * threadRows;
         int tileTokens = 4 * threadColumns;
         int firstRow = Grid.IdxX * tileRows;
@@ -38,79 +41,86 @@ internal static class MatMulKernels
         int ty = thread / threadColumns;
         int tx = thread - ty * threadColumns;
         int columns = shape.Columns;
-        TFormat format = default;
+        // Staged elements of this thread: thread + i·T for i < 8 (weights) and for the inputs inside the tile
+        // (e < 4·TC·S: all 8, or the first 4 when TR = 2·TC). Element e is (row or token e >> stepShift, column
+        // e & (S − 1)), so neighbouring threads read neighbouring columns of the same row.
+        int inputElements = tileTokens << stepShift;
+
+        float w0 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread, stepShift);
+        float w1 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + threads, stepShift);
+        float w2 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + 2 * threads, stepShift);
+        float w3 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + 3 * threads, stepShift);
+        float w4 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + 4 * threads, stepShift);
+        float w5 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + 5 * threads, stepShift);
+        float w6 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + 6 * threads, stepShift);
+        float w7 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + 7 * threads, stepShift);
+        float i0 = StageInput(x, shape, firstToken, 0, thread, stepShift, inputElements);
+        float i1 = StageInput(x, shape, firstToken, 0, thread + threads, stepShift, inputElements);
+        float i2 = StageInput(x, shape, firstToken, 0, thread + 2 * threads, stepShift, inputElements);
+        float i3 = StageInput(x, shape, firstToken, 0, thread + 3 * threads, stepShift, inputElements);
+        float i4 = StageInput(x, shape, firstToken, 0, thread + 4 * threads, stepShift, inputElements);
+        float i5 = StageInput(x, shape, firstToken, 0, thread + 5 * threads, stepShift, inputElements);
+        float i6 = StageInput(x, shape, firstToken, 0, thread + 6 * threads, stepShift, inputElements);
+        float i7 = StageInput(x, shape, firstToken, 0, thread + 7 * threads, stepShift, inputElements);
 
         float a00 = 0f, a01 = 0f, a02 = 0f, a03 = 0f;
         float a10 = 0f, a11 = 0f, a12 = 0f, a13 = 0f;
         float a20 = 0f, a21 = 0f, a22 = 0f, a23 = 0f;
         float a30 = 0f, a31 = 0f, a32 = 0f, a33 = 0f;
-        for (int k0 = 0; k0 < columns; k0 += KStep)
+        for (int k0 = 0; k0 < columns; k0 += step)
         {
-            // Stage the step: element e of a tile is (row or token e / KStep, column e % KStep), so neighbouring
-            // threads read neighbouring columns of the same row; outside the matrix it is 0. A step wholly inside
-            // the matrix (every step but the edges of a large product) skips the per-element bounds tests.
-            bool columnsInside = k0 + KStep <= columns;
-            if (columnsInside && firstRow + tileRows <= shape.Rows)
-            {
-                for (int e = thread; e < tileRows * KStep; e += threads)
-                {
-                    int r = e >> KStepShift;
-                    int k = e & (KStep - 1);
-                    weightTile[k * Pitch + r] = format.Weight(weights, (firstRow + r) * shape.RowBytes, k0 + k);
-                }
-            }
-            else
-            {
-                for (int e = thread; e < tileRows * KStep; e += threads)
-                {
-                    int r = e >> KStepShift;
-                    int k = e & (KStep - 1);
-                    int row = firstRow + r;
-                    int column = k0 + k;
-                    weightTile[k * Pitch + r] = row < shape.Rows && column < columns
-                        ? format.Weight(weights, row * shape.RowBytes, column)
-                        : 0f;
-                }
-            }
-            if (columnsInside && firstToken + tileTokens <= shape.Tokens)
-            {
-                long inputStart = shape.XOffset + (long)firstToken * columns + k0;
-                for (int e = thread; e < tileTokens * KStep; e += threads)
-                {
-                    int t = e >> KStepShift;
-                    int k = e & (KStep - 1);
-                    inputTile[k * Pitch + t] = x[inputStart + (long)t * columns + k];
-                }
-            }
-            else
-            {
-                for (int e = thread; e < tileTokens * KStep; e += threads)
-                {
-                    int t = e >> KStepShift;
-                    int k = e & (KStep - 1);
-                    int token = firstToken + t;
-                    int column = k0 + k;
-                    inputTile[k * Pitch + t] = token < shape.Tokens && column < columns
-                        ? x[shape.XOffset + (long)token * columns + column]
-                        : 0f;
-                }
-            }
+            Stash(weightTile, thread, stepShift, w0, tileRows << stepShift);
+            Stash(weightTile, thread + threads, stepShift, w1, tileRows << stepShift);
+            Stash(weightTile, thread + 2 * threads, stepShift, w2, tileRows << stepShift);
+            Stash(weightTile, thread + 3 * threads, stepShift, w3, tileRows << stepShift);
+            Stash(weightTile, thread + 4 * threads, stepShift, w4, tileRows << stepShift);
+            Stash(weightTile, thread + 5 * threads, stepShift, w5, tileRows << stepShift);
+            Stash(weightTile, thread + 6 * threads, stepShift, w6, tileRows << stepShift);
+            Stash(weightTile, thread + 7 * threads, stepShift, w7, tileRows << stepShift);
+            Stash(inputTile, thread, stepShift, i0, inputElements);
+            Stash(inputTile, thread + threads, stepShift, i1, inputElements);
+            Stash(inputTile, thread + 2 * threads, stepShift, i2, inputElements);
+            Stash(inputTile, thread + 3 * threads, stepShift, i3, inputElements);
+            Stash(inputTile, thread + 4 * threads, stepShift, i4, inputElements);
+            Stash(inputTile, thread + 5 * threads, stepShift, i5, inputElements);
+            Stash(inputTile, thread + 6 * threads, stepShift, i6, inputElements);
+            Stash(inputTile, thread + 7 * threads, stepShift, i7, inputElements);
             Group.Barrier();
-            for (int k = 0; k < KStep; k++)
+
+            // The next step's loads go out now (past the last column they read 0 and are never stashed).
+            int next = k0 + step;
+            w0 = StageWeight<TFormat>(weights, shape, firstRow, next, thread, stepShift);
+            w1 = StageWeight<TFormat>(weights, shape, firstRow, next, thread + threads, stepShift);
+            w2 = StageWeight<TFormat>(weights, shape, firstRow, next, thread + 2 * threads, stepShift);
+            w3 = StageWeight<TFormat>(weights, shape, firstRow, next, thread + 3 * threads, stepShift);
+            w4 = StageWeight<TFormat>(weights, shape, firstRow, next, thread + 4 * threads, stepShift);
+            w5 = StageWeight<TFormat>(weights, shape, firstRow, next, thread + 5 * threads, stepShift);
+            w6 = StageWeight<TFormat>(weights, shape, firstRow, next, thread + 6 * threads, stepShift);
+            w7 = StageWeight<TFormat>(weights, shape, firstRow, next, thread + 7 * threads, stepShift);
+            i0 = StageInput(x, shape, firstToken, next, thread, stepShift, inputElements);
+            i1 = StageInput(x, shape, firstToken, next, thread + threads, stepShift, inputElements);
+            i2 = StageInput(x, shape, firstToken, next, thread + 2 * threads, stepShift, inputElements);
+            i3 = StageInput(x, shape, firstToken, next, thread + 3 * threads, stepShift, inputElements);
+            i4 = StageInput(x, shape, firstToken, next, thread + 4 * threads, stepShift, inputElements);
+            i5 = StageInput(x, shape, firstToken, next, thread + 5 * threads, stepShift, inputElements);
+            i6 = StageInput(x, shape, firstToken, next, thread + 6 * threads, stepShift, inputElements);
+            i7 = StageInput(x, shape, firstToken, next, thread + 7 * threads, stepShift, inputElements);
+
+            for (int k = 0; k < step; k++)
             {
                 int at = k * Pitch;
-                float w0 = weightTile[at + ty];
-                float w1 = weightTile[at + ty + threadRows];
-                float w2 = weightTile[at + ty + 2 * threadRows];
-                float w3 = weightTile[at + ty + 3 * threadRows];
+                float v0 = weightTile[at + ty];
+                float v1 = weightTile[at + ty + threadRows];
+                float v2 = weightTile[at + ty + 2 * threadRows];
+                float v3 = weightTile[at + ty + 3 * threadRows];
                 float x0 = inputTile[at + tx];
                 float x1 = inputTile[at + tx + threadColumns];
                 float x2 = inputTile[at + tx + 2 * threadColumns];
                 float x3 = inputTile[at + tx + 3 * threadColumns];
-                a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
-                a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
-                a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
-                a30 += w3 * x0; a31 += w3 * x1; a32 += w3 * x2; a33 += w3 * x3;
+                a00 += v0 * x0; a01 += v0 * x1; a02 += v0 * x2; a03 += v0 * x3;
+                a10 += v1 * x0; a11 += v1 * x1; a12 += v1 * x2; a13 += v1 * x3;
+                a20 += v2 * x0; a21 += v2 * x1; a22 += v2 * x2; a23 += v2 * x3;
+                a30 += v3 * x0; a31 += v3 * x1; a32 += v3 * x2; a33 += v3 * x3;
             }
             Group.Barrier();
         }
@@ -126,6 +136,41 @@ internal static class MatMulKernels
     {
         int threadColumns = 1 << (Log2(threads) / 2);
         return (4 * (threads / threadColumns), 4 * threadColumns);
+    }
+
+    /// <summary>Columns per step for a group of <paramref name="threads"/>: 2·TC.</summary>
+    public static int StepOf(int threads) => 2 << (Log2(threads) / 2);
+
+    /// <summary>Staged weight element e of the step at column k0 (0 outside the matrix).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float StageWeight<TFormat>(ArrayView<byte> weights, MatMulShape shape, int firstRow, int k0, int element, int stepShift)
+        where TFormat : struct, IDeviceFormat
+    {
+        int row = firstRow + (element >> stepShift);
+        int column = k0 + (element & ((1 << stepShift) - 1));
+        TFormat format = default;
+        return row < shape.Rows && column < shape.Columns ? format.Weight(weights, row * shape.RowBytes, column) : 0f;
+    }
+
+    /// <summary>Staged activation element e of the step at column k0 (0 outside the tokens, the columns or the tile).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float StageInput(ArrayView<float> x, MatMulShape shape, int firstToken, int k0, int element, int stepShift, int elements)
+    {
+        int token = firstToken + (element >> stepShift);
+        int column = k0 + (element & ((1 << stepShift) - 1));
+        return element < elements && token < shape.Tokens && column < shape.Columns
+            ? x[shape.XOffset + (long)token * shape.Columns + column]
+            : 0f;
+    }
+
+    /// <summary>tile[column, row] = value for staged element e inside the tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Stash(ArrayView<float> tile, int element, int stepShift, float value, int elements)
+    {
+        if (element < elements)
+        {
+            tile[(element & ((1 << stepShift) - 1)) * Pitch + (element >> stepShift)] = value;
+        }
     }
 
     /// <summary>y[token + j·step, row] = value j for the tokens inside the shape.</summary>
