@@ -117,9 +117,8 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
 
     /// <summary>
     /// Products spanning whole tiles and whole column steps as well as their edges, the last tiles and step partial.
-    /// The shared accelerator's groups of two threads lay the tile out as TR = 2·TC (each thread staging 4
-    /// activations per step); a second CPU accelerator with groups of 16 gives the GPU's square layout (TR = TC,
-    /// 8 activations per thread).
+    /// The shared accelerator's groups of two threads stage most of each step directly (beyond the 8 registers per
+    /// thread, TR = 2·TC); a second CPU accelerator with groups of 256 gives the GPU's layout (TR = TC = 16, every staged element in registers).
     /// </summary>
     [Theory]
     [InlineData(GgmlType.F16, false)]
@@ -128,16 +127,15 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
     [InlineData(GgmlType.Q4_0, true)]
     public void TiledProductCoversWholeAndPartialTiles(GgmlType type, bool squareGroups)
     {
-        using var context = squareGroups ? Context.Create(builder => builder.CPU(new CPUDevice(4, 4, 1))) : null;
+        using var context = squareGroups ? Context.Create(builder => builder.CPU(new CPUDevice(32, 8, 1))) : null;
         using var ownAccelerator = context?.GetDevices<CPUDevice>()[0].CreateAccelerator(context);
         var target = ownAccelerator ?? accelerator;
         var targetKernels = ownAccelerator is null ? kernels : new IlgpuKernels(ownAccelerator);
-        Assert.Equal(squareGroups ? 16 : 2, targetKernels.TileGroupSize);
+        Assert.Equal(squareGroups ? 256 : 2, targetKernels.TileGroupSize);
 
         var (tileRows, tileTokens) = MatMulKernels.TileOf(targetKernels.TileGroupSize);
-        int step = MatMulKernels.StepOf(targetKernels.TileGroupSize);
         int rows = 2 * tileRows + 3;
-        int columns = type == GgmlType.F16 ? 16 * step + 1 : 128;
+        int columns = type == GgmlType.F16 ? 3 * MatMulKernels.KStep + 17 : 4 * MatMulKernels.KStep;
         int tokens = tileTokens + 5;
         var random = new Random(rows * 7 + tokens);
         var (bytes, dense) = RandomMatrix(random, type, rows, columns);

@@ -5,35 +5,39 @@ namespace LlamaDist.Gpu.Kernels;
 
 /// <summary>
 /// Matrix × matrix for prompts, in shared-memory tiles: a group of T threads (a power of two, at most 256) laid out
-/// as TR × TC (TC = 2^⌊log2(T) / 2⌋, TR = T / TC, so TR is TC or 2·TC) computes a tile of 4·TR weight rows × 4·TC
-/// tokens, each thread a 4 × 4 block of outputs in registers (rows ty + TR·i, tokens tx + TC·j). The columns go by
-/// in steps of S = 2·TC: the group dequantizes the tile's weights of the step into shared memory once ([S][4·TR],
-/// column-major so every thread reads a row it needs without bank conflicts) and stages the tokens' activations
-/// beside them; every weight is then used by all 4·TC tokens of the tile. With that step every thread stages exactly
-/// 8 weights (4·TR·S / T) and 8 or 4 activations (4·TC·S / T) per step, few enough to hold in registers: the next
-/// step's loads are issued before the current step's products, so their memory latency hides behind the arithmetic
-/// instead of stalling the group at every step. On a GPU (T = 256) that is 64 rows × 64 tokens in steps of 32.
+/// as TR × TC (TC = 2^⌊log2(T) / 2⌋) computes a tile of 4·TR weight rows × 4·TC tokens, each thread a 4 × 4 block
+/// of outputs in registers (rows ty + TR·i, tokens tx + TC·j). The columns go by in steps of <see cref="KStep"/>: the
+/// group dequantizes the tile's weights of the step into shared memory once ([KStep][4·TR], column-major so every
+/// thread reads a row it needs without bank conflicts) and stages the tokens' activations beside them; every
+/// weight is then used by all 4·TC tokens of the tile. Staged element e of a thread is thread + i·T; the first 8
+/// weights and 8 activations of each thread (all of them on a GPU, T = 256: 64 rows × 64 tokens) are held in
+/// registers and loaded for the next step before the current step's products, so their memory latency hides
+/// behind the arithmetic instead of stalling the group at every step; smaller groups stage the rest directly.
 /// Grid: (ceil(Rows / (4·TR)), ceil(Tokens / (4·TC))), group: (T, 1).
 /// </summary>
 internal static class MatMulKernels
 {
-    /// <summary>Largest column step (T = 256), largest tile side and the shared row pitch (one more, so columns fall in different banks).</summary>
-    private const int MaxStep = 32;
+    public const int KStep = 32;
+
+    /// <summary>log2(<see cref="KStep"/>): staged elements split into (row or token, column) by shift and mask.</summary>
+    private const int KStepShift = 5;
+
+    /// <summary>Largest tile side and the shared row pitch (one more, so columns fall in different banks).</summary>
     private const int MaxTile = 64;
     private const int Pitch = MaxTile + 1;
 
     public static void MatMul<TFormat>(ArrayView<byte> weights, ArrayView<float> x, ArrayView<float> y, MatMulShape shape)
         where TFormat : struct, IDeviceFormat
     {
-        var weightTile = SharedMemory.Allocate<float>(MaxStep * Pitch);
-        var inputTile = SharedMemory.Allocate<float>(MaxStep * Pitch);
+        var weightTile = SharedMemory.Allocate<float>(KStep * Pitch);
+        var inputTile = SharedMemory.Allocate<float>(KStep * Pitch);
         int threads = Group.DimX;
         int thread = Group.IdxX;
         int columnShift = Log2(threads) / 2;
         int threadColumns = 1 << columnShift;
         int threadRows = threads / threadColumns;
-        int stepShift = columnShift + 1;
-        int step = 1 << stepShift;
+        const int stepShift = KStepShift;
+        const int step = KStep;
         int tileRows = 4 * threadRows;
         int tileTokens = 4 * threadColumns;
         int firstRow = Grid.IdxX * tileRows;
@@ -41,10 +45,12 @@ internal static class MatMulKernels
         int ty = thread / threadColumns;
         int tx = thread - ty * threadColumns;
         int columns = shape.Columns;
-        // Staged elements of this thread: thread + i·T for i < 8 (weights) and for the inputs inside the tile
-        // (e < 4·TC·S: all 8, or the first 4 when TR = 2·TC). Element e is (row or token e >> stepShift, column
-        // e & (S − 1)), so neighbouring threads read neighbouring columns of the same row.
+        // Element e of a staged tile is (row or token e >> KStepShift, column e % KStep), so neighbouring threads
+        // read neighbouring columns of the same row. A tile holds 128·TR weights and 128·TC activations, at least
+        // 8·T each (TR, TC ≤ 16), so the 8 registers per thread are always inside it.
+        int weightElements = tileRows << stepShift;
         int inputElements = tileTokens << stepShift;
+        int registerElements = 8 * threads;
 
         float w0 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread, stepShift);
         float w1 = StageWeight<TFormat>(weights, shape, firstRow, 0, thread + threads, stepShift);
@@ -69,14 +75,14 @@ internal static class MatMulKernels
         float a30 = 0f, a31 = 0f, a32 = 0f, a33 = 0f;
         for (int k0 = 0; k0 < columns; k0 += step)
         {
-            Stash(weightTile, thread, stepShift, w0, tileRows << stepShift);
-            Stash(weightTile, thread + threads, stepShift, w1, tileRows << stepShift);
-            Stash(weightTile, thread + 2 * threads, stepShift, w2, tileRows << stepShift);
-            Stash(weightTile, thread + 3 * threads, stepShift, w3, tileRows << stepShift);
-            Stash(weightTile, thread + 4 * threads, stepShift, w4, tileRows << stepShift);
-            Stash(weightTile, thread + 5 * threads, stepShift, w5, tileRows << stepShift);
-            Stash(weightTile, thread + 6 * threads, stepShift, w6, tileRows << stepShift);
-            Stash(weightTile, thread + 7 * threads, stepShift, w7, tileRows << stepShift);
+            Stash(weightTile, thread, stepShift, w0, weightElements);
+            Stash(weightTile, thread + threads, stepShift, w1, weightElements);
+            Stash(weightTile, thread + 2 * threads, stepShift, w2, weightElements);
+            Stash(weightTile, thread + 3 * threads, stepShift, w3, weightElements);
+            Stash(weightTile, thread + 4 * threads, stepShift, w4, weightElements);
+            Stash(weightTile, thread + 5 * threads, stepShift, w5, weightElements);
+            Stash(weightTile, thread + 6 * threads, stepShift, w6, weightElements);
+            Stash(weightTile, thread + 7 * threads, stepShift, w7, weightElements);
             Stash(inputTile, thread, stepShift, i0, inputElements);
             Stash(inputTile, thread + threads, stepShift, i1, inputElements);
             Stash(inputTile, thread + 2 * threads, stepShift, i2, inputElements);
@@ -85,6 +91,14 @@ internal static class MatMulKernels
             Stash(inputTile, thread + 5 * threads, stepShift, i5, inputElements);
             Stash(inputTile, thread + 6 * threads, stepShift, i6, inputElements);
             Stash(inputTile, thread + 7 * threads, stepShift, i7, inputElements);
+            for (int e = registerElements + thread; e < weightElements; e += threads)
+            {
+                Stash(weightTile, e, stepShift, StageWeight<TFormat>(weights, shape, firstRow, k0, e, stepShift), weightElements);
+            }
+            for (int e = registerElements + thread; e < inputElements; e += threads)
+            {
+                Stash(inputTile, e, stepShift, StageInput(x, shape, firstToken, k0, e, stepShift, inputElements), inputElements);
+            }
             Group.Barrier();
 
             // The next step's loads go out now (past the last column they read 0 and are never stashed).
@@ -137,9 +151,6 @@ internal static class MatMulKernels
         int threadColumns = 1 << (Log2(threads) / 2);
         return (4 * (threads / threadColumns), 4 * threadColumns);
     }
-
-    /// <summary>Columns per step for a group of <paramref name="threads"/>: 2·TC.</summary>
-    public static int StepOf(int threads) => 2 << (Log2(threads) / 2);
 
     /// <summary>Staged weight element e of the step at column k0 (0 outside the matrix).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
