@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
@@ -111,6 +112,44 @@ public sealed unsafe class ProductKernelTests(IlgpuCpuFixture fixture)
             {
                 Assert.Equal(0f, actual[2 + t * stride + pad]);
             }
+        }
+    }
+
+    /// <summary>
+    /// Products spanning whole tiles and whole column steps as well as their edges, the last tiles and step partial.
+    /// The shared accelerator's groups of two threads stage most of each step directly (beyond the 8 registers per
+    /// thread, TR = 2·TC); a second CPU accelerator with groups of 256 gives the GPU's layout (TR = TC = 16, every staged element in registers).
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.F16, false)]
+    [InlineData(GgmlType.Q4_0, false)]
+    [InlineData(GgmlType.F16, true)]
+    [InlineData(GgmlType.Q4_0, true)]
+    public void TiledProductCoversWholeAndPartialTiles(GgmlType type, bool squareGroups)
+    {
+        using var context = squareGroups ? Context.Create(builder => builder.CPU(new CPUDevice(32, 8, 1))) : null;
+        using var ownAccelerator = context?.GetDevices<CPUDevice>()[0].CreateAccelerator(context);
+        var target = ownAccelerator ?? accelerator;
+        var targetKernels = ownAccelerator is null ? kernels : new IlgpuKernels(ownAccelerator);
+        Assert.Equal(squareGroups ? 256 : 2, targetKernels.TileGroupSize);
+
+        var (tileRows, tileTokens) = MatMulKernels.TileOf(targetKernels.TileGroupSize);
+        int rows = 2 * tileRows + 3;
+        int columns = type == GgmlType.F16 ? 3 * MatMulKernels.KStep + 17 : 4 * MatMulKernels.KStep;
+        int tokens = tileTokens + 5;
+        var random = new Random(rows * 7 + tokens);
+        var (bytes, dense) = RandomMatrix(random, type, rows, columns);
+        float[] x = RandomValues(random, tokens * columns);
+        using var device = new DeviceMatrix(type, rows, columns, GgmlTypeInfo.RowBytes(type, columns), target.Allocate1D(bytes));
+        using var input = target.Allocate1D(x);
+        using var output = target.Allocate1D<float>(tokens * rows);
+        output.MemSet(target.DefaultStream, 0);
+        targetKernels.MatMul(target.DefaultStream, device, input.View, output.View, tokens);
+        float[] actual = output.GetAsArray1D();
+        for (int t = 0; t < tokens; t++)
+        {
+            AssertDot(dense, x.AsSpan(t * columns, columns).ToArray(), rows, columns,
+                actual.AsSpan(t * rows, rows).ToArray(), $"{type} {rows}x{columns}, token {t}, group {targetKernels.TileGroupSize}");
         }
     }
 
