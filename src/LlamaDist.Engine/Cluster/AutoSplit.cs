@@ -60,7 +60,7 @@ internal static class AutoSplit
         Measurements measured, string activationEncoding)
     {
         var (layerBytes, headBytes, _) = Sizes(file, config);
-        double activationBytes = activationEncoding.Equals("F32", StringComparison.OrdinalIgnoreCase) ? 4 : 2;
+        double activationBytes = activationEncoding.ToUpperInvariant() switch { "F32" => 4, "Q8_0" => 34.0 / 32, _ => 2 };
         return SplitCostModel.Layer(nodes.Select(n => n.Throughput).ToArray(), plan.Stages.Select(s => s.Layers.Count).ToArray(),
             layerBytes, headBytes, config.EmbeddingLength, activationBytes, measured.Link);
     }
