@@ -105,7 +105,9 @@ public sealed class TensorShardForwardTests : IDisposable
     private static (int[] Tokens, float[] Logits) RunSharded(string path, int shardCount)
     {
         var files = new List<GgufFile>();
-        var shards = new List<(TensorShardForward Forward, LlamaSession Session, ComputeThreads Threads)>();
+        var shards = new List<(TensorShardWeights Weights, ComputeThreads Threads)>();
+        var sessions = new List<LlamaSession>();
+        LocalTensorGroup? group = null;
         try
         {
             LlamaConfig? config = null;
@@ -117,13 +119,11 @@ public sealed class TensorShardForwardTests : IDisposable
                 config ??= LlamaConfig.FromGguf(file);
                 slices ??= TensorSlice.Plan(config, shardCount, file.GetTensor("blk.0.attn_output.weight").Type,
                     file.GetTensor("blk.0.ffn_down.weight").Type);
-                var threads = new ComputeThreads(1);
-                var forward = new TensorShardForward(TensorShardWeights.Load(file, config, slices[shard]), threads, NoReduction.Instance);
-                shards.Add((forward, forward.CreateSession(64, 16), threads));
+                shards.Add((TensorShardWeights.Load(file, config, slices[shard]), new ComputeThreads(1)));
             }
-            using var group = new LocalTensorGroup(shardCount, config!.EmbeddingLength, 16);
-            var members = shards.Select((shard, index) =>
-                new TensorShardForward(shard.Forward.Weights, shard.Threads, group.For(index))).ToArray();
+            group = new LocalTensorGroup(shardCount, config!.EmbeddingLength, 16);
+            var members = shards.Select((shard, index) => new TensorShardForward(shard.Weights, shard.Threads, group.For(index))).ToArray();
+            sessions.AddRange(members.Select(member => member.CreateSession(64, 16)));
             return Generate(config.VocabularySize, (tokens, logits) =>
             {
                 int[] input = tokens.ToArray();
@@ -134,7 +134,7 @@ public sealed class TensorShardForwardTests : IDisposable
                     try
                     {
                         TensorSlice slice = member.Weights.Slice;
-                        member.Evaluate(shards[index].Session, input, full.AsSpan(slice.VocabularyStart, slice.VocabularyCount), logitsForAllTokens: false);
+                        member.Evaluate(sessions[index], input, full.AsSpan(slice.VocabularyStart, slice.VocabularyCount), logitsForAllTokens: false);
                     }
                     catch (Exception exception)
                     {
@@ -155,12 +155,16 @@ public sealed class TensorShardForwardTests : IDisposable
         }
         finally
         {
+            foreach (var session in sessions)
+            {
+                session.Dispose();
+            }
             foreach (var shard in shards)
             {
-                shard.Session.Dispose();
-                shard.Forward.Weights.Dispose();
+                shard.Weights.Dispose();
                 shard.Threads.Dispose();
             }
+            group?.Dispose();
             foreach (GgufFile file in files)
             {
                 file.Dispose();
@@ -203,13 +207,5 @@ public sealed class TensorShardForwardTests : IDisposable
             worst = Math.Max(worst, Math.Abs(expected[i] - actual[i]));
         }
         Assert.True(worst <= relativeTolerance * scale, $"largest logit difference {worst} exceeds {relativeTolerance} x {scale}");
-    }
-
-    /// <summary>Placeholder reduction of the loading step; the shards evaluate through the group's members.</summary>
-    private sealed class NoReduction : ITensorReduction
-    {
-        public static NoReduction Instance { get; } = new();
-
-        public void Sum(Span<float> partial, int tokens) => throw new InvalidOperationException("not used");
     }
 }
