@@ -4,6 +4,7 @@ using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Core.TestModels;
 using LlamaDist.Gpu;
+using LlamaDist.Tests.Shared;
 
 namespace LlamaDist.DeviceCheck;
 
@@ -73,26 +74,7 @@ internal static class ModelChecks
         }
     }
 
-    private static int[] Greedy(IRangeForward forward, int count)
-    {
-        using var session = forward.CreateSession(64, 16);
-        var logits = new float[forward.Config.VocabularySize];
-        var tokens = new int[count];
-        int[] input = Prompt;
-        for (int i = 0; i < count; i++)
-        {
-            forward.EvaluateTokens(session, input, logits, logitsForAllTokens: false);
-            tokens[i] = VectorMath.ArgMax(logits);
-            input = [tokens[i]];
-        }
-        return tokens;
-    }
+    private static int[] Greedy(IRangeForward forward, int count) => ForwardRuns.Greedy(forward, Prompt, count);
 
-    private static float[] AllLogits(IRangeForward forward)
-    {
-        using var session = forward.CreateSession(64, 16);
-        var logits = new float[Prompt.Length * forward.Config.VocabularySize];
-        forward.EvaluateTokens(session, Prompt, logits, logitsForAllTokens: true);
-        return logits;
-    }
+    private static float[] AllLogits(IRangeForward forward) => ForwardRuns.AllLogits(forward, Prompt);
 }

@@ -5,6 +5,7 @@ using LlamaDist.Core.Numerics;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Core.TestModels;
 using LlamaDist.Core.Tokenization;
+using LlamaDist.Tests.Shared;
 
 namespace LlamaDist.Gpu.Tests;
 
@@ -133,28 +134,9 @@ public sealed class ModelAgreementTests(IlgpuCpuFixture fixture) : IDisposable
 
     public void Dispose() => Directory.Delete(directory, recursive: true);
 
-    private static int[] Greedy(IRangeForward forward)
-    {
-        using var session = forward.CreateSession(64, 16);
-        var logits = new float[forward.Config.VocabularySize];
-        var tokens = new int[Generated];
-        int[] input = Prompt;
-        for (int step = 0; step < Generated; step++)
-        {
-            forward.EvaluateTokens(session, input, logits, logitsForAllTokens: false);
-            tokens[step] = VectorMath.ArgMax(logits);
-            input = [tokens[step]];
-        }
-        return tokens;
-    }
+    private static int[] Greedy(IRangeForward forward) => ForwardRuns.Greedy(forward, Prompt, Generated);
 
-    private static float[] AllLogits(IRangeForward forward)
-    {
-        using var session = forward.CreateSession(64, 16);
-        var logits = new float[Prompt.Length * forward.Config.VocabularySize];
-        forward.EvaluateTokens(session, Prompt, logits, logitsForAllTokens: true);
-        return logits;
-    }
+    private static float[] AllLogits(IRangeForward forward) => ForwardRuns.AllLogits(forward, Prompt);
 
     private LoadedModel Open(TestModelArchitecture architecture, GgmlType type)
     {
