@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Backends;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Gpu.Kernels;
@@ -48,8 +49,18 @@ internal sealed class IlgpuKernels
         RoundToHalf = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.RoundToHalf);
         SwiGlu = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementKernels.SwiGlu);
         CopyColumns = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(ElementKernels.CopyColumns);
+        (TensorCoreMatMul, TensorCoreStatus) = LoadTensorCoreMatMul(accelerator);
         RopeStoreKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, RopeStoreShape>(ElementKernels.RopeStore);
     }
+
+    /// <summary>The F16 tensor-core matrix × matrix kernel, where the device has mma.sync (CUDA sm_80 and later) and it compiled.</summary>
+    private Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>? TensorCoreMatMul { get; }
+
+    /// <summary>Whether F16 prompts take the tensor cores here, and if not why not (for the device report and verbose output).</summary>
+    public string TensorCoreStatus { get; }
+
+    /// <summary>Whether F16 products of several tokens run on the tensor cores.</summary>
+    public bool UsesTensorCores => TensorCoreMatMul is not null;
 
     /// <summary>Threads per group of the row-wise kernels: a power of two, at most 128 and the device's limit.</summary>
     public int GroupSize { get; }
@@ -119,6 +130,13 @@ internal sealed class IlgpuKernels
             Rows = weights.Rows, Columns = weights.Columns, RowBytes = weights.RowBytes, Tokens = tokens,
             XOffset = 0, YOffset = yOffset, YStride = yStride == 0 ? weights.Rows : yStride,
         };
+        if (TensorCoreMatMul is { } tensorCores && weights.Type == GgmlType.F16 && TensorCoreMatMulKernels.Supports(weights.Columns, weights.RowBytes))
+        {
+            var tiles = new Index2D((weights.Rows + TensorCoreMatMulKernels.TileRows - 1) / TensorCoreMatMulKernels.TileRows,
+                (tokens + TensorCoreMatMulKernels.TileTokens - 1) / TensorCoreMatMulKernels.TileTokens);
+            tensorCores(stream, new KernelConfig(tiles, new Index2D(TensorCoreMatMulKernels.GroupThreads, 1)), weights.View, x, y, shape);
+            return;
+        }
         var (tileRows, tileTokens) = MatMulKernels.TileOf(TileGroupSize);
         var grid = new Index2D((weights.Rows + tileRows - 1) / tileRows, (tokens + tileTokens - 1) / tileTokens);
         matMul[weights.Type](stream, new KernelConfig(grid, new Index2D(TileGroupSize, 1)), weights.View, x, y, shape);
@@ -201,6 +219,33 @@ internal sealed class IlgpuKernels
             matVecSwiGlu[type] = accelerator.LoadKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatVecShape, int>(MatVecKernels.MatVecSwiGlu<TFormat>);
         }
         getRows[type] = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, long, int, ArrayView<int>, ArrayView<float>>(MatMulKernels.GetRows<TFormat>);
+    }
+
+    /// <summary>
+    /// The tensor-core kernel on CUDA devices of compute capability 8.0 or later (mma.sync.m16n8k16 with f16 inputs);
+    /// elsewhere, or when the driver refuses the kernel, F16 prompts take the SIMT kernel and the status says why.
+    /// </summary>
+    private static (Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>?, string) LoadTensorCoreMatMul(
+        Accelerator accelerator)
+    {
+        if (accelerator is not CudaAccelerator cuda)
+        {
+            return (null, $"not used: tensor cores need a CUDA device, this is {accelerator.AcceleratorType}");
+        }
+        var architecture = cuda.Architecture;
+        if (architecture.Major < 8)
+        {
+            return (null, $"not used: mma.sync with f16 needs compute capability 8.0 or later, this device has {cuda.Architecture}");
+        }
+        try
+        {
+            var kernel = accelerator.LoadKernel<ArrayView<byte>, ArrayView<float>, ArrayView<float>, MatMulShape>(TensorCoreMatMulKernels.MatMulF16);
+            return (kernel, $"used for F16 prompts (mma.sync.m16n8k16, {architecture})");
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            return (null, $"not used: the tensor-core kernel did not load ({exception.GetType().Name}: {exception.Message})");
+        }
     }
 
     /// <summary>

@@ -1,11 +1,12 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace LlamaDist.Gpu.Kernels;
 
 /// <summary>
-/// IEEE binary16 conversions in integer arithmetic, identical on every ILGPU backend and to the CPU engine's
-/// (F16C / System.Half): half → float is exact, float → half rounds to nearest even (F. Giesen's
+/// IEEE binary16 conversions in integer arithmetic (half → float in hardware on CUDA), identical on every ILGPU backend
+/// and to the CPU engine's (F16C / System.Half): half → float is exact, float → half rounds to nearest even (F. Giesen's
 /// float_to_half_fast3_rtne). Kept out of ILGPU.Half so no backend's own rounding can differ.
 /// </summary>
 internal static class HalfBits
@@ -13,6 +14,11 @@ internal static class HalfBits
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToSingle(int bits)
     {
+        // CUDA converts in one instruction (cvt.f32.f16); half → float is exact, so every backend agrees.
+        if (Accelerator.CurrentType == AcceleratorType.Cuda)
+        {
+            return Interop.IntAsFloat((ushort)bits);
+        }
         int magnitude = bits & 0x7FFF;
         int sign = (bits & 0x8000) << 16;
         // Normal halves (exponent 1..30, nearly every weight) take one range test and the exponent rebiased in
