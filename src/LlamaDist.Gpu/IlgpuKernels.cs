@@ -42,6 +42,7 @@ internal sealed class IlgpuKernels
         RmsNormKernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(ElementKernels.RmsNorm);
         AttentionKernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, AttentionShape>(AttentionKernels.Attention);
         ArgMaxKernel = accelerator.LoadKernel<ArrayView<float>, int, ArrayView<int>>(ElementKernels.ArgMax);
+        TopCandidatesKernel = accelerator.LoadKernel<ArrayView<float>, int, int, ArrayView<int>, int, ArrayView<int>, ArrayView<float>, ArrayView<int>>(CandidateKernels.TopCandidates);
         Add = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementKernels.Add);
         AddBias = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementKernels.AddBias);
         Scale = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float>(ElementKernels.Scale);
@@ -70,6 +71,8 @@ internal sealed class IlgpuKernels
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, AttentionShape> AttentionKernel { get; }
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, int, ArrayView<int>> ArgMaxKernel { get; }
+
+    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, int, int, ArrayView<int>, int, ArrayView<int>, ArrayView<float>, ArrayView<int>> TopCandidatesKernel { get; }
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> Add { get; }
 
@@ -206,6 +209,14 @@ internal sealed class IlgpuKernels
 
     public void ArgMax(AcceleratorStream stream, ArrayView<float> values, int count, ArrayView<int> result) =>
         ArgMaxKernel(stream, new KernelConfig(1, WideGroupSize), values, count, result);
+
+    /// <summary>
+    /// The logits of one row at least as large as its <paramref name="wanted"/>-th largest, then those of
+    /// <paramref name="extraIds"/>, as (id, logit) pairs; <paramref name="count"/>[0] = pairs written.
+    /// </summary>
+    public void TopCandidates(AcceleratorStream stream, ArrayView<float> logits, int vocabulary, int wanted, ArrayView<int> extraIds, int extraCount,
+        ArrayView<int> ids, ArrayView<float> values, ArrayView<int> count) =>
+        TopCandidatesKernel(stream, new KernelConfig(1, WideGroupSize), logits, vocabulary, wanted, extraIds, extraCount, ids, values, count);
 
     private void AddFormat<TFormat>(Accelerator accelerator, GgmlType type)
         where TFormat : struct, IDeviceFormat

@@ -99,6 +99,61 @@ public sealed class IlgpuRangeForward : IRangeForward
         return result[0];
     }
 
+    /// <summary>Most extra ids (the repeat penalty's recent tokens) <see cref="EvaluateTopCandidates"/> takes.</summary>
+    public const int MaxExtraCandidates = 1024;
+
+    /// <summary>
+    /// Whole model, for a top-k sampler: evaluates <paramref name="tokens"/>, then selects on the device every
+    /// last-token logit at least as large as the <paramref name="wanted"/>-th largest (all ties at that value
+    /// included), followed by the logits of <paramref name="extraIds"/>, and copies only those (id, logit) pairs
+    /// back into <paramref name="ids"/> and <paramref name="logits"/> (unordered; an extra id may repeat one
+    /// selected before it). Returns the pairs written: at least wanted + extraIds.Length, more on ties, at most
+    /// the vocabulary plus the extra ids, which is the room the spans need in the worst case.
+    /// </summary>
+    public int EvaluateTopCandidates(IForwardSession session, ReadOnlySpan<int> tokens, int wanted, ReadOnlySpan<int> extraIds,
+        Span<int> ids, Span<float> logits)
+    {
+        if (!Range.IsWholeModel(Config.LayerCount))
+        {
+            throw new InvalidOperationException($"EvaluateTopCandidates runs the whole model, but this forward pass holds layers {Range}.");
+        }
+        int vocabulary = Config.VocabularySize;
+        ArgumentOutOfRangeException.ThrowIfLessThan(wanted, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(wanted, vocabulary);
+        if (extraIds.Length > MaxExtraCandidates)
+        {
+            throw new ArgumentException($"At most {MaxExtraCandidates} extra ids can be selected, not {extraIds.Length}.", nameof(extraIds));
+        }
+        foreach (int id in extraIds)
+        {
+            if ((uint)id >= (uint)vocabulary)
+            {
+                throw new ArgumentOutOfRangeException(nameof(extraIds), id, $"Extra id {id} is outside the vocabulary [0, {vocabulary}).");
+            }
+        }
+        int room = vocabulary + extraIds.Length;
+        if (ids.Length < room || logits.Length < room)
+        {
+            throw new ArgumentException($"The candidate buffers hold {Math.Min(ids.Length, logits.Length)} pairs but a selection can need {room}.");
+        }
+        var own = Own(session);
+        Evaluate(own, tokens, ReadOnlySpan<float>.Empty, tokens.Length, fromTokens: true, Span<float>.Empty, Output.DeviceLogits);
+        var stream = own.Stream;
+        if (!extraIds.IsEmpty)
+        {
+            own.ExtraIds.SubView(0, extraIds.Length).AsDense().CopyFromCPU(stream, extraIds);
+        }
+        kernels.TopCandidates(stream, own.Logits, vocabulary, wanted, own.ExtraIds, extraIds.Length, own.CandidateIds, own.CandidateLogits, own.Greedy);
+        int[] count = new int[1];
+        own.Greedy.AsDense().CopyToCPU(stream, count.AsSpan());
+        stream.Synchronize();
+        int written = count[0];
+        own.CandidateIds.SubView(0, written).AsDense().CopyToCPU(stream, ids[..written]);
+        own.CandidateLogits.SubView(0, written).AsDense().CopyToCPU(stream, logits[..written]);
+        stream.Synchronize();
+        return written;
+    }
+
     public void Dispose() => weights.Dispose();
 
     private enum Output
@@ -107,6 +162,9 @@ public sealed class IlgpuRangeForward : IRangeForward
         LastLogits,
         AllLogits,
         Greedy,
+
+        /// <summary>The last token's logits, left on the device (in Logits) for a selection there.</summary>
+        DeviceLogits,
     }
 
     private IlgpuSession Own(IForwardSession session) =>
@@ -169,6 +227,9 @@ public sealed class IlgpuRangeForward : IRangeForward
                 case Output.Greedy when done + count == n:
                     WriteLogits(session, count - 1, 1);
                     kernels.ArgMax(stream, session.Logits, vocabulary, session.Greedy);
+                    break;
+                case Output.DeviceLogits when done + count == n:
+                    WriteLogits(session, count - 1, 1);
                     break;
             }
             stream.Synchronize();
@@ -453,7 +514,7 @@ public sealed class IlgpuRangeForward : IRangeForward
         {
             Output.Hidden => (long)n * embd,
             Output.AllLogits => (long)n * Config.VocabularySize,
-            Output.Greedy => 0,
+            Output.Greedy or Output.DeviceLogits => 0,
             _ => Config.VocabularySize,
         };
         if (output.Length < required)

@@ -57,6 +57,13 @@ internal sealed class IlgpuSession : IForwardSession
         Tokens = Allocate<int>(accelerator, rows);
         Logits = owner.Range.IncludesOutput(config.LayerCount) ? Allocate<float>(accelerator, (long)rows * config.VocabularySize) : default;
         Greedy = Allocate<int>(accelerator, 1);
+        if (owner.Range.IncludesOutput(config.LayerCount))
+        {
+            // Room for every logit (a row of ties) and the extra ids, so a selection always fits.
+            CandidateIds = Allocate<int>(accelerator, config.VocabularySize + IlgpuRangeForward.MaxExtraCandidates);
+            CandidateLogits = Allocate<float>(accelerator, config.VocabularySize + IlgpuRangeForward.MaxExtraCandidates);
+            ExtraIds = Allocate<int>(accelerator, IlgpuRangeForward.MaxExtraCandidates);
+        }
         HostCosines = new float[rows * pairs];
         HostSines = new float[rows * pairs];
     }
@@ -72,8 +79,10 @@ internal sealed class IlgpuSession : IForwardSession
         long activations = 4L * rows * (3L * config.EmbeddingLength + 2L * config.QueryWidth + 2L * config.KvWidth
             + 2L * config.FeedForwardLength + widest + Math.Max(config.QueryWidth + 2 * config.KvWidth, 2 * config.FeedForwardLength)
             + config.RopeDimensionCount + (range.IncludesOutput(config.LayerCount) ? config.VocabularySize : 0));
+        // The sampler's candidates: ids and logits for the vocabulary plus the extra ids, and the extra ids.
+        long candidates = range.IncludesOutput(config.LayerCount) ? 4L * (2L * config.VocabularySize + 3L * IlgpuRangeForward.MaxExtraCandidates) : 0;
         long scores = 4L * attentionTokens * config.HeadCount * contextSize;
-        return kv + activations + scores;
+        return kv + activations + scores + candidates;
     }
 
     public IlgpuRangeForward Owner { get; }
@@ -114,6 +123,9 @@ internal sealed class IlgpuSession : IForwardSession
     public ArrayView<int> Tokens { get; }
     public ArrayView<float> Logits { get; }
     public ArrayView<int> Greedy { get; }
+    public ArrayView<int> CandidateIds { get; }
+    public ArrayView<float> CandidateLogits { get; }
+    public ArrayView<int> ExtraIds { get; }
     public float[] HostCosines { get; }
     public float[] HostSines { get; }
 

@@ -42,6 +42,15 @@ internal static class ModelChecks
                         same ? "ok" : "FAIL", $"cpu {string.Join(' ', cpu)} / device {string.Join(' ', device)}");
                 });
             }
+            if (!isShort)
+            {
+                Guard(report, $"top-k candidates {name} F16", kind, () =>
+                {
+                    using var model = TestModel.Create(directory, name, shape, GgmlType.F16, backend, threads, cancellationToken);
+                    var (matches, detail) = CandidatesMatch((IlgpuRangeForward)model.Device);
+                    report.Add("model", $"top-k candidates {name} F16", kind, null, "", matches ? "ok" : "FAIL", detail);
+                });
+            }
             var quantized = new[] { (GgmlType.Q8_0, 0.03), (GgmlType.Q4_0, 0.05), (GgmlType.Q4_K, 0.05), (GgmlType.Q6_K, 0.03) };
             foreach (var (type, tolerance) in isShort ? quantized[2..3] : quantized)
             {
@@ -72,6 +81,34 @@ internal static class ModelChecks
         {
             report.Add("model", name, kind, null, "", "FAIL", $"{exception.GetType().Name}: {exception.Message}");
         }
+    }
+
+    /// <summary>
+    /// The device's selection for a top-k sampler (40 largest plus three penalized ids) against the same device's
+    /// full row of logits: exactly the logits at least the 40th largest, then the three.
+    /// </summary>
+    private static (bool Matches, string Detail) CandidatesMatch(IlgpuRangeForward device)
+    {
+        int vocabulary = device.Config.VocabularySize;
+        var logits = new float[vocabulary];
+        using (var session = device.CreateSession(Prompt.Length, Prompt.Length))
+        {
+            device.EvaluateTokens(session, Prompt, logits, logitsForAllTokens: false);
+        }
+        int[] extra = [Prompt[1], Prompt[2], Prompt[3]];
+        var ids = new int[vocabulary + extra.Length];
+        var values = new float[vocabulary + extra.Length];
+        int written;
+        using (var session = device.CreateSession(Prompt.Length, Prompt.Length))
+        {
+            written = device.EvaluateTopCandidates(session, Prompt, 40, extra, ids, values);
+        }
+        float threshold = logits.OrderByDescending(value => value).ElementAt(39);
+        int[] expected = Enumerable.Range(0, vocabulary).Where(i => logits[i] >= threshold).ToArray();
+        int selected = written - extra.Length;
+        bool matches = selected >= 0 && ids[..selected].Order().SequenceEqual(expected) && ids[selected..written].SequenceEqual(extra)
+            && Enumerable.Range(0, written).All(i => values[i] == logits[ids[i]]);
+        return (matches, $"{written} pairs of {vocabulary} logits crossed the bus (40 largest, ties, 3 penalized)");
     }
 
     private static int[] Greedy(IRangeForward forward, int count) => ForwardRuns.Greedy(forward, Prompt, count);

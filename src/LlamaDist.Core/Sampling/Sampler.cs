@@ -81,7 +81,104 @@ public sealed class Sampler
         {
             candidates[i] = new TokenCandidate(i, working[i]);
         }
+        return Filter(candidates);
+    }
 
+    /// <summary>
+    /// How many of the largest logits <see cref="SampleCandidates"/> needs (besides the penalized tokens' own) to
+    /// pick exactly what <see cref="Sample"/> picks from all of them: TopK (1 when greedy) plus one per penalized
+    /// token, since each of those can fall out of the top. 0 when this sampler needs every logit: no top-k, or one
+    /// that reaches the vocabulary.
+    /// </summary>
+    public int CandidatesNeeded(int vocabulary, int penalizedTokens)
+    {
+        int kept = _temperature <= 0f ? 1 : _topK;
+        if (kept <= 0 || (long)kept + penalizedTokens >= vocabulary)
+        {
+            return 0;
+        }
+        return kept + penalizedTokens;
+    }
+
+    /// <summary>
+    /// The distinct tokens the repeat penalty changes, given the same history <see cref="Sample"/> takes, written to
+    /// <paramref name="destination"/> (at least the window's length); returns how many.
+    /// </summary>
+    public int PenalizedTokens(ReadOnlySpan<int> recentTokens, int vocabulary, Span<int> destination)
+    {
+        EnsureCapacity(vocabulary);
+        ReadOnlySpan<int> window = RepetitionPenalty.Window(recentTokens, _repeatPenalty, _repeatLastN);
+        int count = 0;
+        foreach (int token in window)
+        {
+            if ((uint)token < (uint)vocabulary && !_seen[token])
+            {
+                _seen[token] = true;
+                destination[count++] = token;
+            }
+        }
+        foreach (int token in destination[..count])
+        {
+            _seen[token] = false;
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// Samples as <see cref="Sample"/> does, from a selection of the logits: (<paramref name="ids"/>[i],
+    /// <paramref name="logits"/>[i]) pairs in any order, repeats allowed, holding at least the
+    /// <see cref="CandidatesNeeded"/> largest logits (largest first, then lowest id) and every penalized token's
+    /// logit. Given the same draws, the token is the one <see cref="Sample"/> would pick from all the logits: the
+    /// penalty changes only penalized tokens, so the top TopK after it are among the selection, and every later
+    /// step sees only those.
+    /// </summary>
+    public int SampleCandidates(ReadOnlySpan<int> ids, ReadOnlySpan<float> logits, int vocabulary, ReadOnlySpan<int> recentTokens)
+    {
+        if (ids.IsEmpty || ids.Length != logits.Length)
+        {
+            throw new ArgumentException($"Candidates need as many ids as logits, and at least one (got {ids.Length} and {logits.Length}).", nameof(ids));
+        }
+        EnsureCapacity(vocabulary);
+        Span<TokenCandidate> candidates = _candidates.AsSpan(0, Math.Min(ids.Length, vocabulary));
+        int count = 0;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int id = ids[i];
+            if ((uint)id >= (uint)vocabulary)
+            {
+                ClearSeen(candidates[..count]);
+                throw new ArgumentOutOfRangeException(nameof(ids), id, $"Candidate {i} has id {id}, outside the vocabulary [0, {vocabulary}).");
+            }
+            if (!_seen[id])
+            {
+                _seen[id] = true;
+                candidates[count++] = new TokenCandidate(id, logits[i]);
+            }
+        }
+        candidates = candidates[..count];
+        ClearSeen(candidates);
+        RepetitionPenalty.Apply(candidates, recentTokens, _repeatPenalty, _repeatLastN, _seen);
+        if (_temperature <= 0f)
+        {
+            TokenCandidate best = candidates[0];
+            foreach (TokenCandidate candidate in candidates[1..])
+            {
+                if (MostLikelyFirst.Before(candidate, best))
+                {
+                    best = candidate;
+                }
+            }
+            return best.Id;
+        }
+        // Most likely first, as top-k leaves the full row: a selection of exactly TopK would skip top-k's sort,
+        // and the draw walks the candidates in order.
+        candidates.Sort(MostLikelyFirst.Comparison);
+        return Filter(candidates);
+    }
+
+    /// <summary>top-k, top-p, min-p, temperature and the draw over (penalized) candidates.</summary>
+    private int Filter(Span<TokenCandidate> candidates)
+    {
         bool sorted = false;
         candidates = candidates[..CandidateFilters.TopK(candidates, _topK, ref sorted)];
         if (_topP < 1f)
@@ -92,6 +189,14 @@ public sealed class Sampler
         candidates = candidates[..CandidateFilters.MinP(candidates, _minP, sorted)];
         CandidateFilters.ApplyTemperature(candidates, _temperature);
         return CandidateFilters.Draw(candidates, _probabilities, ref _random);
+    }
+
+    private void ClearSeen(ReadOnlySpan<TokenCandidate> candidates)
+    {
+        foreach (TokenCandidate candidate in candidates)
+        {
+            _seen[candidate.Id] = false;
+        }
     }
 
     private void EnsureCapacity(int vocabulary)

@@ -63,6 +63,10 @@ internal sealed class GenerationLoop
         var logits = new float[config.VocabularySize];
         var history = new List<int>(promptTokens.Length + request.MaxTokens);
         history.AddRange(promptTokens);
+        // A top-k sampler on a model that selects candidates where its logits are (the GPU) gets only those.
+        var candidates = argmaxOnly ? null : new SamplingCandidates(session, sampler, config.VocabularySize);
+        ReadOnlySpan<int> RecentTokens() =>
+            System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history)[Math.Max(0, history.Count - Math.Max(request.RepeatLastN, 0))..];
         var generated = new List<int>(request.MaxTokens);
         var decoder = new Utf8StreamDecoder();
         var stopMatcher = new StopStringMatcher(request.Stop);
@@ -88,7 +92,7 @@ internal sealed class GenerationLoop
             {
                 greedyToken = session.EvaluateGreedy(batch);
             }
-            else
+            else if (!candidates!.TryEvaluate(batch, RecentTokens()))
             {
                 session.Evaluate(batch, logits);
             }
@@ -108,9 +112,9 @@ internal sealed class GenerationLoop
         {
             cancellationToken.ThrowIfCancellationRequested();
             sampleClock.Start();
-            var recentStart = Math.Max(0, history.Count - Math.Max(request.RepeatLastN, 0));
             var token = argmaxOnly ? greedyToken
-                : sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history)[recentStart..]);
+                : candidates!.HasSelection ? candidates.Sample(RecentTokens())
+                : sampler.Sample(logits, RecentTokens());
             sampleClock.Stop();
 
             if (tokenizer.IsEndOfGeneration(token))
@@ -149,7 +153,7 @@ internal sealed class GenerationLoop
             {
                 greedyToken = session.EvaluateGreedy(single);
             }
-            else
+            else if (!candidates!.TryEvaluate(single, RecentTokens()))
             {
                 session.Evaluate(single, logits);
             }
