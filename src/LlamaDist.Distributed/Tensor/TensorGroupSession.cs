@@ -41,6 +41,8 @@ public sealed class TensorGroupSession : IDisposable
     /// <summary>Tokens evaluated so far.</summary>
     public int Position { get; private set; }
 
+    public int ShardCount => shards.Count;
+
     /// <summary>Opens the session on every shard (each verifies its peers), then the step streams.</summary>
     public static async Task<TensorGroupSession> OpenAsync(IReadOnlyList<TensorShard> shards, TensorSessionOptions options,
         CancellationToken cancellationToken)
