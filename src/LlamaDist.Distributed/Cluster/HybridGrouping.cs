@@ -60,8 +60,8 @@ public static class HybridGrouping
 
     /// <summary>
     /// Contiguous layer ranges, one per group in order, covering all <paramref name="layerCount"/> layers, each
-    /// in proportion to its group's summed throughput (largest remainders first, the earlier group on a tie) and
-    /// at least one layer; <see cref="PlanningException"/> when there are more groups than layers.
+    /// in proportion to its group's summed throughput (rounded down, then largest remainders first, the earlier
+    /// group on a tie) and at least one layer; <see cref="PlanningException"/> when there are more groups than layers.
     /// </summary>
     public static IReadOnlyList<LayerRange> Ranges(int layerCount, IReadOnlyList<double> groupThroughputs)
     {
@@ -76,15 +76,14 @@ public static class HybridGrouping
             throw new PlanningException($"A model of {layerCount} layers cannot be divided between {groups} tensor groups; use fewer groups.");
         }
         double total = groupThroughputs.Sum();
-        int spare = layerCount - groups;
         var counts = new int[groups];
         var remainders = new double[groups];
         int given = 0;
         for (int i = 0; i < groups; i++)
         {
-            double exact = spare * groupThroughputs[i] / total;
-            counts[i] = 1 + (int)Math.Floor(exact);
-            remainders[i] = exact - Math.Floor(exact);
+            double exact = layerCount * groupThroughputs[i] / total;
+            counts[i] = Math.Max(1, (int)Math.Floor(exact));
+            remainders[i] = exact - counts[i];
             given += counts[i];
         }
         while (given < layerCount)
@@ -98,8 +97,23 @@ public static class HybridGrouping
                 }
             }
             counts[best]++;
-            remainders[best] = -1;
+            remainders[best] -= 1;
             given++;
+        }
+        while (given > layerCount)
+        {
+            // Groups raised to their one layer pushed the sum over: take from the group furthest above its share.
+            int most = -1;
+            for (int i = 0; i < groups; i++)
+            {
+                if (counts[i] > 1 && (most < 0 || remainders[i] < remainders[most]))
+                {
+                    most = i;
+                }
+            }
+            counts[most]--;
+            remainders[most] += 1;
+            given--;
         }
         var ranges = new LayerRange[groups];
         int start = 0;

@@ -55,13 +55,15 @@ internal static class HybridClusterLoader
     }
 
     /// <summary>
-    /// Loads the groups. <paramref name="groups"/> and <paramref name="shares"/> (per group, per member) come
-    /// from -Split Auto; otherwise -TensorGroupSize and equal slices decide.
+    /// Loads the groups. <paramref name="groups"/>, <paramref name="shares"/> (per group, per member) and
+    /// <paramref name="ranges"/> come from -Split Auto; otherwise -TensorGroupSize, equal slices and the workers'
+    /// start-up throughput decide.
     /// </summary>
     public static ClusterModel Load(ClusterRequest request, string path, GgufFile file, LlamaConfig config, ITokenizer tokenizer,
         ModelSummary summary, IReadOnlyList<WorkerClient> clients, LeaseKeeper leases, Stopwatch total,
         IProgress<ClusterLoadProgress>? progress, CancellationToken cancellationToken,
-        IReadOnlyList<IReadOnlyList<int>>? groups = null, IReadOnlyList<IReadOnlyList<double>>? shares = null, string split = "Hybrid")
+        IReadOnlyList<IReadOnlyList<int>>? groups = null, IReadOnlyList<IReadOnlyList<double>>? shares = null,
+        IReadOnlyList<LayerRange>? ranges = null, string split = "Hybrid")
     {
         if (request.IncludeLocal)
         {
@@ -76,7 +78,7 @@ internal static class HybridClusterLoader
                 $"Partial sums of width {config.EmbeddingLength} cannot travel as {request.ActivationEncoding}; use F16 or F32.", nameof(request.ActivationEncoding));
         }
         groups ??= GroupsOf(request, clients.Count);
-        var ranges = RangesOf(groups, clients.Select(client => client.Handshake.Capabilities.BytesPerSecond).ToArray(), config);
+        ranges ??= RangesOf(groups, clients.Select(client => client.Handshake.Capabilities.BytesPerSecond).ToArray(), config);
         for (int g = 0; g < groups.Count; g++)
         {
             try
