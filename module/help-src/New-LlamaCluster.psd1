@@ -13,8 +13,8 @@ no node over-commits; Even splits by layer count, Memory by free memory; a list 
 node. -Split Tensor gives every worker a slice of every layer instead (its KV heads, feed-forward units and
 vocabulary rows, read from its own copy of the GGUF), the workers summing partial products twice per layer.
 -Split Hybrid combines the two: the workers form tensor-parallel groups (-TensorGroupSize, in -Worker order) that
-run as the stages of a layer split; each group holds a contiguous layer range (in proportion to its members'
-summed speed) sliced between its members as -Split Tensor slices the whole model. The first group takes the
+run as the stages of a layer split; each group holds a contiguous layer range (in proportion to its number of
+workers; to their measured speed under -Split Auto) sliced between its members as -Split Tensor slices the whole model. The first group takes the
 tokens, each later one the previous group's hidden state (relayed by this process, in -ActivationEncoding), and
 the last produces the logits. Put machines with fast links between them in one group. A tensor or hybrid split
 does not fail over: a lost worker fails the prompt with a worker error (ErrorId WorkerUnreachable) naming it (remove the cluster and build

@@ -16,7 +16,8 @@ namespace LlamaDist.Engine.Cluster;
 /// <summary>
 /// The hybrid form of <see cref="ClusterLoader"/> (-Split Hybrid): the workers are divided into tensor-parallel
 /// groups (<see cref="ClusterRequest.TensorGroupSize"/>, or the grouping -Split Auto chose), each group takes a
-/// contiguous layer range in proportion to its summed throughput, and inside a group the range is sliced
+/// contiguous layer range in proportion to its number of workers (to its measured summed throughput under
+/// -Split Auto), and inside a group the range is sliced
 /// between the members as -Split Tensor slices the whole model. Every worker reads its slice from its own copy
 /// of the GGUF, verified by the hash of all the model's tensors. Groups already loaded are released again when
 /// a later one fails.
@@ -41,7 +42,7 @@ internal static class HybridClusterLoader
         }
     }
 
-    /// <summary>Each group's layer range, in proportion to its members' summed throughput.</summary>
+    /// <summary>Each group's layer range, in proportion to its members' summed <paramref name="throughputs"/>.</summary>
     public static IReadOnlyList<LayerRange> RangesOf(IReadOnlyList<IReadOnlyList<int>> groups, IReadOnlyList<double> throughputs, LlamaConfig config)
     {
         try
@@ -56,8 +57,8 @@ internal static class HybridClusterLoader
 
     /// <summary>
     /// Loads the groups. <paramref name="groups"/>, <paramref name="shares"/> (per group, per member) and
-    /// <paramref name="ranges"/> come from -Split Auto; otherwise -TensorGroupSize, equal slices and the workers'
-    /// start-up throughput decide.
+    /// <paramref name="ranges"/> come from -Split Auto (measured speeds); otherwise -TensorGroupSize decides, with
+    /// equal slices and layers in proportion to each group's number of workers.
     /// </summary>
     public static ClusterModel Load(ClusterRequest request, string path, GgufFile file, LlamaConfig config, ITokenizer tokenizer,
         ModelSummary summary, IReadOnlyList<WorkerClient> clients, LeaseKeeper leases, Stopwatch total,
@@ -78,7 +79,8 @@ internal static class HybridClusterLoader
                 $"Partial sums of width {config.EmbeddingLength} cannot travel as {request.ActivationEncoding}; use F16 or F32.", nameof(request.ActivationEncoding));
         }
         groups ??= GroupsOf(request, clients.Count);
-        ranges ??= RangesOf(groups, clients.Select(client => client.Handshake.Capabilities.BytesPerSecond).ToArray(), config);
+        // As -Split Tensor gives equal slices, -Split Hybrid counts every worker as equally fast: layers by group size.
+        ranges ??= RangesOf(groups, Enumerable.Repeat(1.0, clients.Count).ToArray(), config);
         for (int g = 0; g < groups.Count; g++)
         {
             try
