@@ -29,18 +29,21 @@ public static class HybridPlanner
         double PartialBytes);
 
     /// <summary>
-    /// The prediction of one grouping: layers in proportion to each group's summed throughput, shares inside a
-    /// group by <see cref="SplitCostModel.Shares"/>, each group's link its slowest member's.
+    /// The prediction of one grouping: layers as <paramref name="ranges"/> gives them, else in proportion to each
+    /// group's summed throughput; shares inside a group by <see cref="SplitCostModel.Shares"/> (equal ones with
+    /// <paramref name="equalShares"/>); each group's link its slowest member's.
     /// </summary>
     public static HybridPlan Predict(IReadOnlyList<IReadOnlyList<int>> groups, IReadOnlyList<double> throughputs, IReadOnlyList<LinkFigures> links,
-        ModelFigures model)
+        ModelFigures model, IReadOnlyList<LayerRange>? ranges = null, bool equalShares = false)
     {
         ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(throughputs);
         ArgumentNullException.ThrowIfNull(links);
         ArgumentNullException.ThrowIfNull(model);
-        var ranges = HybridGrouping.Ranges(model.LayerCount, groups.Select(group => group.Sum(member => throughputs[member])).ToArray());
-        var shares = groups.Select(group => (IReadOnlyList<double>)SplitCostModel.Shares(group.Select(member => throughputs[member]).ToArray())).ToArray();
+        ranges ??= HybridGrouping.Ranges(model.LayerCount, groups.Select(group => group.Sum(member => throughputs[member])).ToArray());
+        var shares = groups.Select(group => (IReadOnlyList<double>)(equalShares
+            ? Enumerable.Repeat(1.0 / group.Count, group.Count).ToArray()
+            : SplitCostModel.Shares(group.Select(member => throughputs[member]).ToArray()))).ToArray();
         var stages = groups.Select((group, g) => new SplitCostModel.HybridStage(
             group.Select(member => throughputs[member]).ToArray(), shares[g], ranges[g].Count,
             new LinkFigures(group.Max(member => links[member].RoundTripSeconds), group.Min(member => links[member].BytesPerSecond)))).ToArray();

@@ -228,14 +228,14 @@ public sealed class TensorGroupSession : IDisposable
     private async Task<ShardStepReply[]> StepAsync(ShardStepRequest request)
     {
         var token = closing.Token;
-        await Task.WhenAll(streams.Select((stream, i) =>
-            WorkerClient.Invoke(shards[i].Worker.Endpoint, async () =>
+        await AllShards(streams.Select((stream, i) =>
+            OnShard(i, async () =>
             {
                 await stream.RequestStream.WriteAsync(request, token).ConfigureAwait(false);
                 return true;
             }))).ConfigureAwait(false);
-        var replies = await Task.WhenAll(streams.Select((stream, i) =>
-            WorkerClient.Invoke(shards[i].Worker.Endpoint, async () =>
+        var replies = await AllShards(streams.Select((stream, i) =>
+            OnShard(i, async () =>
             {
                 if (!await stream.ResponseStream.MoveNext(token).ConfigureAwait(false))
                 {
@@ -251,6 +251,38 @@ public sealed class TensorGroupSession : IDisposable
             }
         }
         return replies;
+    }
+
+    /// <summary>A call on shard <paramref name="shard"/>'s stream; a connection that breaks under it names the shard as unreachable.</summary>
+    private Task<T> OnShard<T>(int shard, Func<Task<T>> call) => WorkerClient.Invoke(shards[shard].Worker.Endpoint, async () =>
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (IOException exception)
+        {
+            throw new WorkerCallException(shards[shard].Worker.Endpoint.ToString(), WorkerFailure.Unreachable,
+                $"Worker {shards[shard].Worker.Endpoint} is unreachable: its connection broke ({exception.Message}).", exception);
+        }
+    });
+
+    /// <summary>
+    /// Every shard's call; when some fail, the unreachable shard is reported rather than a peer that only failed
+    /// because the lost one stopped sending its partial sums.
+    /// </summary>
+    private static async Task<T[]> AllShards<T>(IEnumerable<Task<T>> calls)
+    {
+        var tasks = calls.ToArray();
+        try
+        {
+            return await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (WorkerCallException)
+        {
+            var failures = tasks.Where(task => task.IsFaulted).Select(task => task.Exception!.InnerException).OfType<WorkerCallException>().ToArray();
+            throw failures.FirstOrDefault(failure => failure.Failure == WorkerFailure.Unreachable) ?? failures[0];
+        }
     }
 
     private WorkerCallException Malformed(int shard, string what) =>

@@ -93,9 +93,7 @@ internal static class AutoSplit
         {
             return null;
         }
-        var (layerBytes, headBytes, _) = Sizes(file, config);
-        double valueBytes = activationEncoding.ToUpperInvariant() switch { "F32" => 4, "Q8_0" => 34.0 / 32, _ => 2 };
-        var model = new HybridPlanner.ModelFigures(config.LayerCount, layerBytes, headBytes, config.EmbeddingLength, valueBytes, valueBytes);
+        var model = HybridFigures(file, config, activationEncoding);
         return HybridPlanner.Best(nodes.Select(n => n.Throughput).ToArray(), measured.Workers.Select(w => w.Link).ToArray(), model,
             (members, shares) =>
             {
@@ -164,6 +162,14 @@ internal static class AutoSplit
             plan = $"{layer} (chosen); {chosen} predicted, but {exception.Endpoint} cannot load a slice: {exception.Message}; {measured}";
             return null;
         }
+    }
+
+    /// <summary>What the hybrid prediction needs of the model; hidden states and partial sums travel in the same encoding.</summary>
+    public static HybridPlanner.ModelFigures HybridFigures(GgufFile file, LlamaConfig config, string activationEncoding)
+    {
+        var (layerBytes, headBytes, _) = Sizes(file, config);
+        double valueBytes = activationEncoding.ToUpperInvariant() switch { "F32" => 4, "Q8_0" => 34.0 / 32, _ => 2 };
+        return new HybridPlanner.ModelFigures(config.LayerCount, layerBytes, headBytes, config.EmbeddingLength, valueBytes, valueBytes);
     }
 
     /// <summary>Per-layer block bytes, output head bytes (output_norm + output or the tied embedding), all block bytes.</summary>

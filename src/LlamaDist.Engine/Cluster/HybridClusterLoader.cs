@@ -93,6 +93,9 @@ internal static class HybridClusterLoader
             }
         }
 
+        // A grouping given by the user is measured too, so the plan shows what it predicts beside what is observed
+        // (-Split Auto has shown its predictions already).
+        var measured = shares is null ? AutoSplit.Measure(clients, cancellationToken) : null;
         progress?.Report(new ClusterLoadProgress("Loading hybrid tensor groups", "hashing the model", 0));
         var clock = Stopwatch.StartNew();
         string modelHash = TensorGroupLoader.ModelHash(file, config, cancellationToken);
@@ -117,8 +120,19 @@ internal static class HybridClusterLoader
         var shards = stages.SelectMany(group => group).ToArray();
         var nodes = shards.Select(shard => TensorClusterLoader.Node(shard, config, loadMs)).ToArray();
         progress?.Report(new ClusterLoadProgress("Cluster ready", $"{stages.Length} tensor groups of {string.Join(", ", stages.Select(g => g.Count))}", 1));
-        return new ClusterModel(file, config, tokenizer, summary, topology: null, nodes, localThreads: null, hidden,
+        var model = new ClusterModel(file, config, tokenizer, summary, topology: null, nodes, localThreads: null, hidden,
             split, total.Elapsed.TotalMilliseconds, leases, request, shards, reduction, stages);
+        if (measured is not null)
+        {
+            var plan = HybridPlanner.Predict(groups, measured.Workers.Select(w => w.BytesPerSecond).ToArray(),
+                measured.Workers.Select(w => w.Link).ToArray(), AutoSplit.HybridFigures(file, config, request.ActivationEncoding), ranges, equalShares: true);
+            for (int i = 0; i < nodes.Length; i++)
+            {
+                nodes[i].PredictedMsPerToken = plan.Prediction.NodeMilliseconds[i];
+            }
+            model.Plan = $"{plan.Prediction} (chosen) ({plan.Describe(i => clients[i].Endpoint.ToString())}); {measured}";
+        }
+        return model;
     }
 
     /// <summary>"[a, b] layers 0-1; [c] layers 2-3" for progress and the plan.</summary>

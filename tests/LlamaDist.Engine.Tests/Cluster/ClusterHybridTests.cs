@@ -89,6 +89,13 @@ public sealed class ClusterHybridTests : IClassFixture<HybridClusterFixture>
         // The first group holds no output rows: less than the last group's slices.
         Assert.True(cluster.Nodes[0].WeightBytes < cluster.Nodes[2].WeightBytes);
 
+        // The plan: the prediction for this grouping (every member of a group takes its group's whole time).
+        Assert.StartsWith("Hybrid ", cluster.Plan);
+        Assert.Contains($"[{cluster.Nodes[0].Endpoint} {cluster.Nodes[1].Endpoint}] 0-1, [{cluster.Nodes[2].Endpoint} {cluster.Nodes[3].Endpoint}] 2-3", cluster.Plan);
+        Assert.All(cluster.Nodes, node => Assert.True(node.PredictedMsPerToken > 0));
+        Assert.Equal(cluster.Nodes[0].PredictedMsPerToken, cluster.Nodes[1].PredictedMsPerToken);
+        Assert.All(cluster.Nodes, node => Assert.Equal(0, node.ObservedMsPerToken));
+
         var result = cluster.Generate(Greedy());
         Assert.Equal(expected, result.TokenIds);
         Assert.Equal(4, result.Stages.Count);
@@ -157,5 +164,59 @@ public sealed class ClusterHybridTests : IClassFixture<HybridClusterFixture>
             ModelPath = path, Workers = fixture.Endpoints(2), Split = "Tensor", TensorGroupSize = [1],
         }));
         Assert.Equal(LlamaErrorKind.InvalidArgument, notHybrid.Kind);
+    }
+
+    [Fact]
+    public void AutoWeighsHybridGroupingsWithThreeWorkersAndRunsWhatItChose()
+    {
+        var path = fixture.ModelPath("F32");
+        int[] expected;
+        using (var local = LocalModel.Load(path, threads: 1))
+        {
+            expected = local.Generate(Greedy()).TokenIds;
+        }
+        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(3), Split = "Auto" });
+
+        // Three shards cannot share 2 KV heads, so the candidates are the layer plan and hybrid groupings.
+        Assert.Contains("Layer ", cluster.Plan);
+        Assert.Contains("Hybrid ", cluster.Plan);
+        Assert.Contains("Tensor not possible", cluster.Plan);
+        Assert.Contains(cluster.Split == "Hybrid" ? "Hybrid" : "Layer", cluster.Plan.Split(" (chosen)")[0]);
+        Assert.All(cluster.Nodes, node => Assert.True(node.PredictedMsPerToken > 0));
+        Assert.Equal(expected, cluster.Generate(Greedy()).TokenIds);
+        Assert.All(cluster.Nodes, node => Assert.True(node.ObservedMsPerToken > 0));
+    }
+
+    [Fact]
+    public void ALostWorkerFailsThePromptWithAWorkerErrorNamingIt()
+    {
+        var path = fixture.ModelPath("F32");
+        var victim = EmbeddedWorker.Start(new WorkerStartRequest
+        {
+            Port = 0, Threads = 1, Name = "hybrid-victim", CacheDirectory = Path.Combine(fixture.Directory, "cache-victim"),
+        });
+        try
+        {
+            using var cluster = ClusterModel.Create(new ClusterRequest
+            {
+                ModelPath = path, Workers = [.. fixture.Endpoints(2), victim.Endpoint], Split = "Hybrid", TensorGroupSize = [2, 1],
+            });
+            Assert.Equal(FailoverMode.None, cluster.Failover);
+            int pieces = 0;
+            var exception = Assert.Throws<LlamaDistException>(() => cluster.Generate(Greedy(24), _ =>
+            {
+                if (++pieces == 3)
+                {
+                    victim.Dispose();
+                }
+            }));
+            Assert.Equal(LlamaErrorKind.WorkerUnreachable, exception.Kind);
+            Assert.Contains(victim.Endpoint, exception.Message);
+            Assert.False(cluster.Health().Single(node => node.Endpoint == victim.Endpoint).Healthy);
+        }
+        finally
+        {
+            victim.Dispose();
+        }
     }
 }
