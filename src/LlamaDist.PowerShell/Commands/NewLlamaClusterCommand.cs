@@ -71,7 +71,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
 
     /// <summary>
     /// How hidden states travel between nodes: F32 (the default: exactly the local values, so output identical to
-    /// one machine's), F16 (half the bytes) or Q8_0 (ggml's 8-bit blocks, about a quarter), for slow links. With -Split Tensor the same choice applies to the partial sums.
+    /// one machine's), F16 (half the bytes) or Q8_0 (ggml's 8-bit blocks, about a quarter), for slow links. With -Split Tensor the same choice applies to the partial sums; with -Split Hybrid to the partial sums and the hidden states between groups.
     /// </summary>
     [Parameter]
     [ValidateSet("F32", "F16", "Q8_0")]
