@@ -10,8 +10,16 @@ cache; a worker without either receives just its range over the network, once, i
 
 -Split Auto weighs each node's measured throughput and free memory so every stage takes about the same time and
 no node over-commits; Even splits by layer count, Memory by free memory; a list of numbers gives the layers per
-node. The cluster's Nodes show the plan: endpoint, layers, weight bytes, backend, load time and where the
-weights came from. The cluster renews its lease on the workers in the background while it exists;
+node. -Split Tensor gives every worker a slice of every layer instead (its KV heads, feed-forward units and
+vocabulary rows, read from its own copy of the GGUF), the workers summing partial products twice per layer.
+-Split Hybrid combines the two: the workers form tensor-parallel groups (-TensorGroupSize, in -Worker order) that
+run as the stages of a layer split; each group holds a contiguous layer range (in proportion to its number of
+workers; to their measured speed under -Split Auto) sliced between its members as -Split Tensor slices the whole model. The first group takes the
+tokens, each later one the previous group's hidden state (relayed by this process, in -ActivationEncoding), and
+the last produces the logits. Put machines with fast links between them in one group. A tensor or hybrid split
+does not fail over: a lost worker fails the prompt with a worker error (ErrorId WorkerUnreachable) naming it (remove the cluster and build
+a new one without it). The cluster's Nodes show the plan: endpoint, layers, weight bytes, backend, load time and
+where the weights came from. The cluster renews its lease on the workers in the background while it exists;
 Remove-LlamaCluster releases it at once.
 '@
     Parameters  = @{
@@ -21,9 +29,10 @@ Remove-LlamaCluster releases it at once.
         Model                     = 'The GGUF model on this machine (the workers find theirs by file name, or receive their ranges). The embedded default model when omitted.'
         Worker                    = 'Workers in ring order: host:port or https://host:port, or worker objects from Start-LlamaWorker and Get-LlamaWorker (also from the pipeline; their Endpoint binds).'
         IncludeLocal              = 'Runs the first layers in this process as well, as the ring''s first stage.'
-        Split                     = 'Auto (the default), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal), e.g. 11,11 or "6,5".'
+        Split                     = 'Auto (the default), Even, Memory, Tensor, Hybrid, or layer counts per node in ring order (this process first with -IncludeLocal), e.g. 11,11 or "6,5". Auto predicts the decode time of a layer split, a tensor split and (with 3 or more workers) hybrid groupings from the measured links and speeds, and loads the fastest.'
+        TensorGroupSize           = 'Workers per tensor-parallel group of -Split Hybrid, taken in -Worker order: one number makes groups of that size, the last taking what is left (2 over 5 workers: 2, 2, 1); several give each group''s size (2,1 over 3 workers). Pairs when omitted; given without -Split it means -Split Hybrid.'
         Threads                   = 'Threads of the local stage (-IncludeLocal). The number of physical cores when omitted.'
-        ActivationEncoding        = 'How hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine''s), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
+        ActivationEncoding        = 'How hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine''s), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums; with -Split Hybrid to the partial sums inside each group and the hidden states between groups.'
         Token                     = 'The cluster token the workers were started with. Also -TokenFile, or LLAMADIST_TOKEN.'
         TokenFile                 = 'A file whose first line is the cluster token.'
         CertificateThumbprint     = 'SHA-256 thumbprints the workers'' TLS certificates may have (https:// endpoints with self-signed certificates).'
@@ -47,6 +56,10 @@ Invoke-LlamaPrompt -Cluster $cluster -Prompt 'Once upon a time' -Temperature 0
         @{
             Title   = 'This process as the first stage'
             Code    = '$w1, $w2 | New-LlamaCluster -Model ./model.gguf -IncludeLocal -Split 2,5,4'
+        }
+        @{
+            Title   = 'Two tensor-parallel pairs as the two stages of a layer split'
+            Code    = 'New-LlamaCluster -Model ./model.gguf -Worker pc1:50052, pc2:50052, pc3:50052, pc4:50052 -Split Hybrid -TensorGroupSize 2'
         }
         @{
             Title   = 'HTTPS workers pinned by thumbprint'

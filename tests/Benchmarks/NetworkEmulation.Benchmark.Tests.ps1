@@ -3,8 +3,9 @@
     plain loopback, and on 2 workers in network namespaces behind an emulated 1 Gbit/s link with ~0.3 ms round
     trip and an emulated Wi-Fi link (~50 Mbit/s, ~5 ms round trip) — tc tbf rate limits and the project's latency
     relay (see NetworkEmulation.ps1) — for a layer split (2 threads per worker: stages run in turn), a tensor split
-    (1 thread per worker: shards run at once), -Split Auto (1 thread per worker), and llama.cpp's rpc-server over
-    the same links when LLAMADIST_LLAMACPP_BIN names a native build's bin folder. Per scenario: prompt and
+    (1 thread per worker: shards run at once), -Split Auto (1 thread per worker), a hybrid split (4 workers of 1
+    thread in 4 namespaces: two tensor pairs as two layer stages), and llama.cpp's rpc-server over the same links
+    when LLAMADIST_LLAMACPP_BIN names a native build's bin folder. Per scenario: prompt and
     decode t/s, network ms per hop per token, bytes per decoded token on the links, and what Auto predicted and
     chose. Writes out/benchmarks/network.csv and the network table in docs/BENCHMARKS.md. Removes every
     namespace it made, also when a scenario fails.
@@ -102,6 +103,22 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
                 Add-Row (Measure-LlamaCppRpcScenario -Scenario $Name -LlamaCppBin $llamaCpp -Model $model -Endpoint $network.Workers.Endpoint `
                         -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions) $localDecode
             }
+        }
+        finally {
+            Remove-EmulatedNetwork $network
+        }
+    }
+
+    It '<Name>: hybrid, two tensor pairs of 1-thread workers as two stages' -ForEach @(
+        @{ Name = '1 Gbit/s, 0.3 ms'; Rate = 1000; RoundTrip = 0.3; Index = 3 }
+        @{ Name = 'Wi-Fi 50 Mbit/s, 5 ms'; Rate = 50; RoundTrip = 5; Index = 4 }
+    ) {
+        if ($Problem) { Set-ItResult -Skipped -Because $Problem; return }
+        $network = New-EmulatedNetwork -Name 'ldbench' -WorkerCount 4 -RateMbit $Rate -RoundTripMs $RoundTrip -Index $Index
+        $networks.Add($network)
+        try {
+            Start-EmulatedWorker -Network $network -ModelPath $model -Threads 1 -LogDirectory $logDirectory
+            Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split 'Hybrid' @scenario) $localDecode
         }
         finally {
             Remove-EmulatedNetwork $network

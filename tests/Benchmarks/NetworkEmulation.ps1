@@ -220,15 +220,17 @@ function Measure-DistributedScenario {
         $decoded = [math]::Max(1, $long.Result.GeneratedTokens - $short.Result.GeneratedTokens)
         $steps = [math]::Max(1, 1 + $long.Result.EvalRuns)
         $nodes = @($long.Result.Workers).Count
-        $tensor = $cluster.Split -eq 'Tensor'
+        $tensor = $cluster.Split -in 'Tensor', 'Hybrid'
         $layerCount = (Get-LlamaModel -Path $Model).LayerCount
+        $groups = @($cluster.Nodes | Select-Object -ExpandProperty FirstLayer -Unique).Count
         # Layer: coordinator -> w1 -> ... -> wN -> coordinator, N + 1 hops in turn. Tensor: every shard waits for
         # two all-reduces per layer and the coordinator's step and reply; shards wait side by side, so average.
+        # Hybrid: each shard waits for two all-reduces per layer of its group and its group's step and reply.
         $networkPerStep = ($long.Result.Workers | Measure-Object -Property NetworkMs -Sum).Sum / $steps
-        $hopMs = if ($tensor) { $networkPerStep / $nodes / (2 * $layerCount + 2) } else { $networkPerStep / ($nodes + 1) }
+        $hopMs = if ($tensor) { $networkPerStep / $nodes / (2 * $layerCount / $groups + 2) } else { $networkPerStep / ($nodes + 1) }
         [pscustomobject]@{
             Scenario       = $Scenario
-            Split          = if ($cluster.Split -eq 'Tensor') { 'Tensor' } else { "Layer ($($cluster.Split))" }
+            Split          = if ($tensor) { $cluster.Split } else { "Layer ($($cluster.Split))" }
             Requested      = $Split
             Workers        = "$nodes x $(@($cluster.Nodes)[0].Threads)"
             PromptTps      = [math]::Round(($rows | Where-Object Test -eq "pp$PromptTokens").AverageTokensPerSecond, 2)

@@ -22,7 +22,7 @@ AfterAll {
 
 Describe 'Closed sets' {
     It 'completes <Line>' -ForEach @(
-        @{ Line = 'New-LlamaCluster -Split '; Expected = 'Auto', 'Even', 'Memory' }
+        @{ Line = 'New-LlamaCluster -Split '; Expected = 'Auto', 'Even', 'Memory', 'Tensor', 'Hybrid' }
         @{ Line = 'Invoke-LlamaPrompt -Worker a:1 -Split M'; Expected = , 'Memory' }
         @{ Line = 'Invoke-LlamaBenchmark -Model m.gguf -Worker a:1 -Split e'; Expected = , 'Even' }
         @{ Line = 'ConvertTo-LlamaQuantized -Type Q4_K'; Expected = 'Q4_K_S', 'Q4_K_M' }

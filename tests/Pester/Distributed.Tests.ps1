@@ -128,6 +128,22 @@ Describe 'New-LlamaCluster' -Tag 'Slow' {
         Get-ErrorIdOf { Invoke-LlamaPrompt -Cluster $cluster -Prompt 'Hi' } | Should -Be 'ClusterNotFound'
     }
 
+    It 'runs a hybrid split from -TensorGroupSize alone: a tensor pair and a single worker as two stages' {
+        $expected = Get-LocalTokens $script:Models['F32']
+        $cluster = New-LlamaCluster -Model $script:Models['F32'] -Worker $script:W1, $script:W2, $script:D1 -TensorGroupSize 2, 1
+        try {
+            $cluster.Split | Should -Be 'Hybrid'
+            $cluster.Nodes.Layers | Should -Be @('0-2: KV heads 0-0, FFN 0-351', '0-2: KV heads 1-1, FFN 352-703', '3-3: KV heads 0-1, FFN 0-703, vocab 0-31999')
+            $cluster.Plan | Should -Match '^Hybrid [\d.]+ ms/token'
+            (Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 12).TokenIds | Should -Be $expected
+        }
+        finally {
+            $cluster | Remove-LlamaCluster
+        }
+        Get-ErrorIdOf { New-LlamaCluster -Model $script:Models['F32'] -Worker $script:W1, $script:W2 -TensorGroupSize 2 } | Should -Be 'InvalidArgument'
+        Get-ErrorIdOf { New-LlamaCluster -Model $script:Models['F32'] -Worker $script:W1, $script:W2 -Split Even -TensorGroupSize 1 } | Should -Be 'InvalidArgument'
+    }
+
     It 'runs the first layers in this process with -IncludeLocal' {
         $cluster = New-LlamaCluster -Model $script:Models['Q4_0'] -Worker $script:W1, $script:W2 -IncludeLocal -Split 2, 1, 1 -Threads 1
         try {

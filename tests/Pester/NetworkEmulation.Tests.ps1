@@ -1,6 +1,7 @@
 # The emulated-network benchmark in its short mode (few tokens, no timing assertions), so its tooling cannot rot:
-# two workers in network namespaces behind a 50 Mbit/s, 5 ms round-trip link (tc tbf + the latency relay), a
-# layer, a tensor and an Auto cluster over it, and the namespaces gone afterwards. Skips, saying why, where the
+# four workers in network namespaces behind a 50 Mbit/s, 5 ms round-trip link (tc tbf + the latency relay), a
+# layer, a tensor and an Auto cluster over two of them, a hybrid one (two pairs) over all four, and the
+# namespaces gone afterwards. Skips, saying why, where the
 # machine has no ip/tc or no rights to create namespaces.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
@@ -11,7 +12,7 @@ BeforeAll {
     if (-not $Problem) {
         $script:Model = Join-Path $TestDrive 'small-q8.gguf'
         $null = New-LlamaTestModel -Path $Model -Preset Small -Type Q8_0 -Seed 3
-        $script:Network = New-EmulatedNetwork -Name 'ldpester' -WorkerCount 2 -RateMbit 50 -RoundTripMs 5 -Index 7
+        $script:Network = New-EmulatedNetwork -Name 'ldpester' -WorkerCount 4 -RateMbit 50 -RoundTripMs 5 -Index 7
         Start-EmulatedWorker -Network $Network -ModelPath $Model -Threads 1 -LogDirectory $TestDrive
         $script:Endpoints = $Network.Workers.Endpoint
     }
@@ -23,9 +24,10 @@ AfterAll {
 }
 
 Describe 'Emulated network (short mode)' {
-    It 'runs a <_> split over the emulated Wi-Fi link and reports every figure' -ForEach 'Even', 'Tensor', 'Auto' {
+    It 'runs a <_> split over the emulated Wi-Fi link and reports every figure' -ForEach 'Even', 'Tensor', 'Auto', 'Hybrid' {
         if ($script:Problem) { Set-ItResult -Skipped -Because $script:Problem; return }
-        $row = Measure-DistributedScenario -Scenario 'Wi-Fi (short)' -Model $script:Model -Endpoint $script:Endpoints -Split $_ `
+        $endpoints = if ($_ -eq 'Hybrid') { $script:Endpoints } else { $script:Endpoints[0..1] }
+        $row = Measure-DistributedScenario -Scenario 'Wi-Fi (short)' -Model $script:Model -Endpoint $endpoints -Split $_ `
             -PromptTokens 8 -GenTokens 4 -Repetitions 1
         $script:Rows[$_] = $row
         $row.PromptTps | Should -BeGreaterThan 0
@@ -33,6 +35,7 @@ Describe 'Emulated network (short mode)' {
         $row.HopMs | Should -BeGreaterThan 0
         $row.BytesPerToken | Should -BeGreaterThan 0
         if ($_ -eq 'Tensor') { $row.Split | Should -Be 'Tensor' }
+        if ($_ -eq 'Hybrid') { $row.Split | Should -Be 'Hybrid'; $row.Workers | Should -Be '4 x 1'; $row.Plan | Should -Match '^Hybrid .* ms/token' }
         if ($_ -eq 'Auto') { $row.Plan | Should -Match 'Layer .* ms/token' }
 
     }

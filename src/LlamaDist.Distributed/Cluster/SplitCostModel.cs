@@ -9,6 +9,10 @@ namespace LlamaDist.Distributed.Cluster;
 /// tensor (all shards at once):        max_i share_i × (block bytes + head bytes) / B_i
 ///                                     + 2 n_layer all-reduces × message((N - 1) × n_embd × partial bytes)
 ///                                     + one round trip coordinator ↔ shards
+/// hybrid (groups as pipeline stages): Σ_g [ max_i∈g share_i × (layers_g × layer bytes + head_g) / B_i
+///                                           + 2 layers_g all-reduces × message((|g| - 1) × n_embd × partial bytes)
+///                                           + one round trip coordinator ↔ group
+///                                           + the hidden state in (g > 0) and out (g not last): n_embd × activation bytes / bandwidth ]
 /// </code>
 /// A message costs half a round trip plus its bytes over the bandwidth (<see cref="LinkFigures.MessageSeconds"/>);
 /// in an all-reduce each shard pushes its partial to N - 1 peers through its own link. The embedding lookup
@@ -59,6 +63,48 @@ public static class SplitCostModel
         double total = slowest + reduce + link.RoundTripSeconds;
         // Every shard waits for the slowest at each reduction, so each one's token takes the whole time.
         return new SplitPrediction("Tensor", total * 1000, compute.Select(_ => total * 1000).ToArray());
+    }
+
+    /// <summary>
+    /// One stage of a hybrid split: its members' throughputs and shares (as <see cref="Tensor"/> takes them), its
+    /// layers, and its link (the slowest of its members': it carries the all-reduces and the coordinator's hops).
+    /// </summary>
+    public sealed record HybridStage(IReadOnlyList<double> Throughputs, IReadOnlyList<double> Shares, int Layers, LinkFigures Link);
+
+    /// <summary>
+    /// The hybrid prediction: each group runs its layers tensor-parallel, the groups in turn, the coordinator
+    /// relaying each group's hidden state to the next. Node times are in group order, members in order: every
+    /// member of a group gets its group's whole stage time (members wait for each other at each reduction).
+    /// </summary>
+    public static SplitPrediction Hybrid(IReadOnlyList<HybridStage> stages, double layerBytes, double headBytes, int embeddingLength,
+        double activationBytes, double partialBytes)
+    {
+        ArgumentNullException.ThrowIfNull(stages);
+        if (stages.Count < 2)
+        {
+            throw new ArgumentException("A hybrid split has at least two groups.", nameof(stages));
+        }
+        var nodes = new List<double>();
+        double total = 0;
+        for (int g = 0; g < stages.Count; g++)
+        {
+            var stage = stages[g];
+            Validate(stage.Throughputs, stage.Link);
+            if (stage.Shares.Count != stage.Throughputs.Count || stage.Layers <= 0)
+            {
+                throw new ArgumentException($"Group {g} needs one share per member and at least one layer.", nameof(stages));
+            }
+            int members = stage.Throughputs.Count;
+            bool last = g == stages.Count - 1;
+            double bytes = stage.Layers * layerBytes + (last ? headBytes : 0);
+            double compute = Enumerable.Range(0, members).Max(i => stage.Shares[i] * bytes / stage.Throughputs[i]);
+            double reduce = members == 1 ? 0 : 2.0 * stage.Layers * stage.Link.MessageSeconds((members - 1) * embeddingLength * partialBytes);
+            double hidden = embeddingLength * activationBytes / stage.Link.BytesPerSecond;
+            double seconds = compute + reduce + stage.Link.RoundTripSeconds + (g > 0 ? hidden : 0) + (last ? 0 : hidden);
+            nodes.AddRange(Enumerable.Repeat(seconds * 1000, members));
+            total += seconds;
+        }
+        return new SplitPrediction("Hybrid", total * 1000, nodes);
     }
 
     /// <summary>The split with the smallest predicted time per token (the first on a tie: layer before tensor).</summary>

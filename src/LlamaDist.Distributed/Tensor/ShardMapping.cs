@@ -7,11 +7,13 @@ namespace LlamaDist.Distributed.Tensor;
 /// <summary>Converts a <see cref="TensorSlice"/> to and from its wire form, checking every field against the model.</summary>
 public static class ShardMapping
 {
-    public static ShardSpec ToMessage(TensorSlice slice)
+    /// <summary>The slice on every layer (-Split Tensor), or on <paramref name="range"/> only (a stage of a hybrid split).</summary>
+    public static ShardSpec ToMessage(TensorSlice slice, LayerRange? range = null)
     {
         ArgumentNullException.ThrowIfNull(slice);
         return new ShardSpec
         {
+            LayerStart = (uint)(range?.Start ?? 0), LayerEndExclusive = (uint)(range?.EndExclusive ?? 0),
             ShardIndex = (uint)slice.ShardIndex, ShardCount = (uint)slice.ShardCount,
             KvHeadStart = (uint)slice.KvHeadStart, KvHeadCount = (uint)slice.KvHeadCount,
             FeedForwardStart = (uint)slice.FeedForwardStart, FeedForwardCount = (uint)slice.FeedForwardCount,
@@ -44,6 +46,26 @@ public static class ShardMapping
             FeedForwardStart = (int)spec.FeedForwardStart, FeedForwardCount = (int)spec.FeedForwardCount,
             VocabularyStart = (int)spec.VocabularyStart, VocabularyCount = (int)spec.VocabularyCount,
         };
+    }
+
+    /// <summary>
+    /// The blocks a message names: every layer when both bounds are 0, else [layer_start, layer_end_exclusive),
+    /// which must hold at least one layer of <paramref name="config"/>; <see cref="ArgumentException"/> otherwise.
+    /// </summary>
+    public static LayerRange ToRange(ShardSpec spec, LlamaConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(config);
+        if (spec.LayerStart == 0 && spec.LayerEndExclusive == 0)
+        {
+            return LayerRange.All(config.LayerCount);
+        }
+        if (spec.LayerStart >= spec.LayerEndExclusive || spec.LayerEndExclusive > (uint)config.LayerCount)
+        {
+            throw new ArgumentException(
+                $"layers [{spec.LayerStart}, {spec.LayerEndExclusive}) are empty or outside the model's {config.LayerCount} layers.");
+        }
+        return new LayerRange((int)spec.LayerStart, (int)spec.LayerEndExclusive);
     }
 
     private static void Within(uint start, uint count, uint limit, string field)

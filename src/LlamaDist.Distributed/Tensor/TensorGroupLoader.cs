@@ -11,12 +11,12 @@ namespace LlamaDist.Distributed.Tensor;
 /// Loads a tensor-parallel group: divides the model between the workers (<see cref="TensorSlice.Plan"/>, in
 /// proportion to <paramref name="shares"/> when given) and has each load its slice from its own copy of the
 /// GGUF, verified by the hash of all the model's tensors. Shards already loaded are released again when a later
-/// one fails.
+/// one fails. A stage of a hybrid split passes its <c>range</c>: the group's shards then hold only those blocks.
 /// </summary>
 public static class TensorGroupLoader
 {
     public static async Task<IReadOnlyList<TensorShard>> LoadAsync(IReadOnlyList<WorkerClient> workers, GgufFile file, LlamaConfig config,
-        string modelPath, string modelHash, IReadOnlyList<double>? shares, CancellationToken cancellationToken)
+        string modelPath, string modelHash, IReadOnlyList<double>? shares, CancellationToken cancellationToken, LayerRange? range = null)
     {
         ArgumentNullException.ThrowIfNull(workers);
         ArgumentNullException.ThrowIfNull(file);
@@ -31,13 +31,13 @@ public static class TensorGroupLoader
                 {
                     Model = new ModelIdentity { FileName = Path.GetFileName(modelPath), RangeHash = modelHash },
                     Config = ProtocolMapping.ToMessage(config),
-                    Shard = ShardMapping.ToMessage(slices[index]),
+                    Shard = ShardMapping.ToMessage(slices[index], range),
                     WorkerPath = modelPath,
                     OwnerId = worker.OwnerId,
                 };
                 var reply = await WorkerClient.Invoke(worker.Endpoint, () =>
                     worker.Calls.LoadShardAsync(request, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
-                loaded[index] = new TensorShard(worker, slices[index], reply.ShardId) { SliceBytes = (long)reply.SliceBytes };
+                loaded[index] = new TensorShard(worker, slices[index], reply.ShardId) { SliceBytes = (long)reply.SliceBytes, Range = range };
             })).ConfigureAwait(false);
         }
         catch

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Grpc.Core;
+using LlamaDist.Distributed.Activations;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 
@@ -12,6 +13,8 @@ namespace LlamaDist.Distributed.Tensor;
 /// among themselves, twice per layer, and each answers with its columns of the logits — or, for greedy decoding,
 /// the best of them (8 bytes), from which the coordinator takes the best overall (the lowest id on a tie, as an
 /// argmax over all the logits does). A failed shard fails the step with its error; the session is then unusable.
+/// As a stage of a hybrid split the group may start from a hidden state and answer with one
+/// (<see cref="EvaluateHidden"/>).
 /// </summary>
 public sealed class TensorGroupSession : IDisposable
 {
@@ -37,6 +40,8 @@ public sealed class TensorGroupSession : IDisposable
 
     /// <summary>Tokens evaluated so far.</summary>
     public int Position { get; private set; }
+
+    public int ShardCount => shards.Count;
 
     /// <summary>Opens the session on every shard (each verifies its peers), then the step streams.</summary>
     public static async Task<TensorGroupSession> OpenAsync(IReadOnlyList<TensorShard> shards, TensorSessionOptions options,
@@ -86,14 +91,22 @@ public sealed class TensorGroupSession : IDisposable
     /// Evaluates <paramref name="tokens"/> (in steps of at most MaxBatchTokens) and writes the last token's
     /// logits [n_vocab]; returns each shard's figures summed over the steps.
     /// </summary>
-    public ShardStepFigures[] Evaluate(ReadOnlySpan<int> tokens, Span<float> logits)
+    public ShardStepFigures[] Evaluate(ReadOnlySpan<int> tokens, Span<float> logits) =>
+        Evaluate(TensorStepInput.FromTokens(tokens), logits);
+
+    /// <summary>Evaluates <paramref name="tokens"/> and returns the argmax of the last token's logits, with each shard's figures.</summary>
+    public (int Token, ShardStepFigures[] Figures) EvaluateGreedy(ReadOnlySpan<int> tokens) =>
+        EvaluateGreedy(TensorStepInput.FromTokens(tokens));
+
+    /// <summary>As <see cref="Evaluate(ReadOnlySpan{int}, Span{float})"/>, from token ids or (a later stage of a hybrid split) a hidden state.</summary>
+    public ShardStepFigures[] Evaluate(TensorStepInput input, Span<float> logits)
     {
         if (logits.Length < options.VocabularySize)
         {
             throw new ArgumentException($"The logits buffer holds {logits.Length} values but {options.VocabularySize} are needed.", nameof(logits));
         }
         var figures = new ShardStepFigures[shards.Count];
-        ShardStepReply[] replies = RunSteps(tokens, greedy: false, figures);
+        ShardStepReply[] replies = RunSteps(input, greedy: false, figures);
         for (int i = 0; i < shards.Count; i++)
         {
             var slice = shards[i].Slice;
@@ -107,11 +120,11 @@ public sealed class TensorGroupSession : IDisposable
         return figures;
     }
 
-    /// <summary>Evaluates <paramref name="tokens"/> and returns the argmax of the last token's logits, with each shard's figures.</summary>
-    public (int Token, ShardStepFigures[] Figures) EvaluateGreedy(ReadOnlySpan<int> tokens)
+    /// <summary>As <see cref="EvaluateGreedy(ReadOnlySpan{int})"/>, from token ids or a hidden state.</summary>
+    public (int Token, ShardStepFigures[] Figures) EvaluateGreedy(TensorStepInput input)
     {
         var figures = new ShardStepFigures[shards.Count];
-        ShardStepReply[] replies = RunSteps(tokens, greedy: true, figures);
+        ShardStepReply[] replies = RunSteps(input, greedy: true, figures);
         int best = -1;
         float bestLogit = float.NegativeInfinity;
         for (int i = 0; i < shards.Count; i++)
@@ -132,26 +145,61 @@ public sealed class TensorGroupSession : IDisposable
         return (best, figures);
     }
 
-    private ShardStepReply[] RunSteps(ReadOnlySpan<int> tokens, bool greedy, ShardStepFigures[] figures)
+    /// <summary>
+    /// A stage of a hybrid split whose layers end before the model's last: evaluates at most MaxBatchTokens tokens
+    /// in one step and returns the group's output [tokens, n_embd] in <see cref="TensorSessionOptions.HiddenEncoding"/>
+    /// (from shard 0; size and width checked), ready to be passed unchanged to the next stage.
+    /// </summary>
+    public (HiddenState Hidden, ShardStepFigures[] Figures) EvaluateHidden(TensorStepInput input)
+    {
+        if (input.Count > options.MaxBatchTokens)
+        {
+            throw new ArgumentException($"A hidden-state step carries at most {options.MaxBatchTokens} tokens, not {input.Count}.", nameof(input));
+        }
+        var figures = new ShardStepFigures[shards.Count];
+        ShardStepReply[] replies = RunSteps(input, greedy: false, figures);
+        var hidden = replies[0].Hidden ?? throw Malformed(0, "no hidden state");
+        long expected = ActivationCodec.PayloadBytes(options.HiddenEncoding, input.Count, options.EmbeddingLength);
+        if (hidden.Encoding != options.HiddenEncoding || hidden.EmbeddingLength != (uint)options.EmbeddingLength || hidden.Data.Length != expected)
+        {
+            throw Malformed(0, $"a hidden state of {hidden.Data.Length} bytes ({hidden.Encoding}, width {hidden.EmbeddingLength}) where {expected} were due");
+        }
+        return (hidden, figures);
+    }
+
+    private ShardStepReply[] RunSteps(TensorStepInput input, bool greedy, ShardStepFigures[] figures)
     {
         ObjectDisposedException.ThrowIf(closing.IsCancellationRequested, this);
         if (broken)
         {
             throw new InvalidOperationException("A step of this tensor-parallel session failed; open a new session.");
         }
-        if (tokens.IsEmpty)
+        if (input.Count <= 0)
         {
-            throw new ArgumentException("At least one token must be evaluated.", nameof(tokens));
+            throw new ArgumentException("At least one token must be evaluated.", nameof(input));
+        }
+        if (input.Hidden is not null && input.Count > options.MaxBatchTokens)
+        {
+            throw new ArgumentException($"A hidden state travels in steps of at most {options.MaxBatchTokens} tokens, not {input.Count}.", nameof(input));
         }
         ShardStepReply[]? last = null;
-        for (int done = 0; done < tokens.Length; done += options.MaxBatchTokens)
+        for (int done = 0; done < input.Count; done += options.MaxBatchTokens)
         {
-            int count = Math.Min(options.MaxBatchTokens, tokens.Length - done);
+            int count = Math.Min(options.MaxBatchTokens, input.Count - done);
             var request = new ShardStepRequest
             {
                 SessionId = Id, Sequence = ++sequence, StartPosition = (uint)Position, WantGreedyToken = greedy,
+                ReplyEncoding = options.HiddenEncoding,
             };
-            request.Tokens.AddRange(tokens.Slice(done, count).ToArray());
+            if (input.Hidden is { } hidden)
+            {
+                request.Hidden = hidden;
+                request.TokenCount = (uint)count;
+            }
+            else
+            {
+                request.Tokens.AddRange(input.Tokens.AsSpan(done, count).ToArray());
+            }
             try
             {
                 last = StepAsync(request).GetAwaiter().GetResult();
@@ -180,14 +228,14 @@ public sealed class TensorGroupSession : IDisposable
     private async Task<ShardStepReply[]> StepAsync(ShardStepRequest request)
     {
         var token = closing.Token;
-        await Task.WhenAll(streams.Select((stream, i) =>
-            WorkerClient.Invoke(shards[i].Worker.Endpoint, async () =>
+        await AllShards(streams.Select((stream, i) =>
+            OnShard(i, async () =>
             {
                 await stream.RequestStream.WriteAsync(request, token).ConfigureAwait(false);
                 return true;
             }))).ConfigureAwait(false);
-        var replies = await Task.WhenAll(streams.Select((stream, i) =>
-            WorkerClient.Invoke(shards[i].Worker.Endpoint, async () =>
+        var replies = await AllShards(streams.Select((stream, i) =>
+            OnShard(i, async () =>
             {
                 if (!await stream.ResponseStream.MoveNext(token).ConfigureAwait(false))
                 {
@@ -203,6 +251,38 @@ public sealed class TensorGroupSession : IDisposable
             }
         }
         return replies;
+    }
+
+    /// <summary>A call on shard <paramref name="shard"/>'s stream; a connection that breaks under it names the shard as unreachable.</summary>
+    private Task<T> OnShard<T>(int shard, Func<Task<T>> call) => WorkerClient.Invoke(shards[shard].Worker.Endpoint, async () =>
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (IOException exception)
+        {
+            throw new WorkerCallException(shards[shard].Worker.Endpoint.ToString(), WorkerFailure.Unreachable,
+                $"Worker {shards[shard].Worker.Endpoint} is unreachable: its connection broke ({exception.Message}).", exception);
+        }
+    });
+
+    /// <summary>
+    /// Every shard's call; when some fail, the unreachable shard is reported rather than a peer that only failed
+    /// because the lost one stopped sending its partial sums.
+    /// </summary>
+    private static async Task<T[]> AllShards<T>(IEnumerable<Task<T>> calls)
+    {
+        var tasks = calls.ToArray();
+        try
+        {
+            return await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (WorkerCallException)
+        {
+            var failures = tasks.Where(task => task.IsFaulted).Select(task => task.Exception!.InnerException).OfType<WorkerCallException>().ToArray();
+            throw failures.FirstOrDefault(failure => failure.Failure == WorkerFailure.Unreachable) ?? failures[0];
+        }
     }
 
     private WorkerCallException Malformed(int shard, string what) =>

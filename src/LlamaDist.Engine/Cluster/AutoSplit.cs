@@ -15,19 +15,13 @@ namespace LlamaDist.Engine.Cluster;
 /// What -Split Auto measures and decides at load time. Each worker's link (round trip, bandwidth) and its
 /// weight throughput as it is now are measured (<see cref="LinkMeter"/>); the layer plan is made from those
 /// speeds, so a slower or busier worker gets fewer layers; then <see cref="SplitCostModel"/> predicts decode
-/// time per token for that layer plan and for a tensor-parallel split (slices in proportion to speed when the
-/// workers differ), and the faster one is loaded. A tensor split needs every worker to have its own copy of
-/// the model; where one has not, the layer plan is loaded instead and the plan says why.
+/// time per token for that layer plan, for a tensor-parallel split (slices in proportion to speed when the
+/// workers differ) and, with three or more workers, for hybrid groupings (<see cref="HybridPlanner"/>: workers with
+/// the fastest links grouped together), and the fastest is loaded. Tensor and hybrid splits need every worker to
+/// have its own copy of the model; where one has not, the layer plan is loaded instead and the plan says why.
 /// </summary>
 internal static class AutoSplit
 {
-    /// <summary>
-    /// A tensor split is chosen only when predicted at least this much faster (its time at most 0.9 of the layer
-    /// plan's): it needs every worker's own copy and more traffic, and predictions this close are within the
-    /// noise of start-up measurements.
-    /// </summary>
-    public const double TensorAdvantage = 0.9;
-
     public sealed record Measurements(IReadOnlyList<LinkMeter.Measurement> Workers)
     {
         /// <summary>The slowest link decides a ring's or a group's pace: the largest round trip, the smallest bandwidth.</summary>
@@ -89,8 +83,36 @@ internal static class AutoSplit
     }
 
     /// <summary>
-    /// Loads the tensor split when it is predicted faster (by <see cref="TensorAdvantage"/>); null when it is not, or when a worker has no copy of
-    /// the model to slice (then <paramref name="plan"/> records why the layer split was kept).
+    /// The fastest hybrid grouping of these workers by their measured links and speeds, or null (fewer than 3
+    /// workers, or no grouping whose groups can each slice the model).
+    /// </summary>
+    public static HybridPlan? PredictHybrid(IReadOnlyList<PlanNode> nodes, GgufFile file, LlamaConfig config, Measurements measured,
+        string activationEncoding)
+    {
+        if (nodes.Count < 3)
+        {
+            return null;
+        }
+        var model = HybridFigures(file, config, activationEncoding);
+        return HybridPlanner.Best(nodes.Select(n => n.Throughput).ToArray(), measured.Workers.Select(w => w.Link).ToArray(), model,
+            (members, shares) =>
+            {
+                try
+                {
+                    TensorGroupLoader.Plan(file, config, members, shares);
+                    return true;
+                }
+                catch (TensorSplitException)
+                {
+                    return false;
+                }
+            });
+    }
+
+    /// <summary>
+    /// Loads the tensor or hybrid split when the faster of them is predicted faster than the layer plan (by
+    /// <see cref="HybridPlanner.Advantage"/>); null when neither is, or when a worker has no copy of the model to
+    /// slice (then <paramref name="plan"/> records why the layer split was kept).
     /// </summary>
     public static ClusterModel? TryTensor(ClusterRequest request, string path, GgufFile file, LlamaConfig config, ITokenizer tokenizer,
         ModelSummary summary, IReadOnlyList<WorkerClient> clients, LeaseKeeper leases, Stopwatch total, IProgress<ClusterLoadProgress>? progress,
@@ -101,33 +123,53 @@ internal static class AutoSplit
             return null;
         }
         var (tensor, shares, reason) = PredictTensor(nodes, file, config, measured, request.ActivationEncoding);
-        if (tensor is null)
+        var hybrid = PredictHybrid(nodes, file, config, measured, request.ActivationEncoding);
+        var chosen = HybridPlanner.Choose(layer, tensor, hybrid?.Prediction);
+        string hybridText = hybrid is null ? "" : $"{hybrid.Prediction} ({hybrid.Describe(i => clients[i].Endpoint.ToString())})";
+        var candidates = new List<(SplitPrediction Prediction, string Text)> { (layer, layer.ToString()) };
+        if (tensor is not null)
         {
-            plan = $"{layer} (chosen); Tensor not possible: {reason}; {measured}";
-            return null;
+            candidates.Add((tensor, tensor.ToString()));
         }
-        if (tensor.MillisecondsPerToken > TensorAdvantage * layer.MillisecondsPerToken)
+        if (hybrid is not null)
         {
-            plan = $"{layer} (chosen), {tensor}; {measured}";
+            candidates.Add((hybrid.Prediction, hybridText));
+        }
+        string notPossible = tensor is null ? $"; Tensor not possible: {reason}" : "";
+        string Text(SplitPrediction winner) =>
+            string.Join(", ", candidates.OrderBy(c => c.Prediction == winner ? 0 : 1).Select(c => c.Prediction == winner ? $"{c.Text} (chosen)" : c.Text))
+            + $"{notPossible}; {measured}";
+        plan = Text(layer);
+        if (chosen == layer)
+        {
             return null;
         }
         try
         {
-            var model = TensorClusterLoader.Load(request, path, file, config, tokenizer, summary, clients, leases, total, progress,
-                cancellationToken, shares);
-            var nodesWithPrediction = model.Nodes;
-            for (int i = 0; i < nodesWithPrediction.Count; i++)
+            ClusterModel model = chosen == tensor
+                ? TensorClusterLoader.Load(request, path, file, config, tokenizer, summary, clients, leases, total, progress, cancellationToken, shares)
+                : HybridClusterLoader.Load(request, path, file, config, tokenizer, summary, clients, leases, total, progress, cancellationToken,
+                    hybrid!.Groups, hybrid.Shares, hybrid.Ranges);
+            for (int i = 0; i < model.Nodes.Count; i++)
             {
-                nodesWithPrediction[i].PredictedMsPerToken = tensor.NodeMilliseconds[i];
+                model.Nodes[i].PredictedMsPerToken = chosen.NodeMilliseconds[i];
             }
-            model.Plan = $"{tensor} (chosen), {layer}; {measured}";
+            model.Plan = Text(chosen);
             return model;
         }
         catch (WorkerCallException exception) when (exception.Failure is WorkerFailure.Rejected or WorkerFailure.ModelMismatch)
         {
-            plan = $"{layer} (chosen); {tensor} predicted, but {exception.Endpoint} cannot load a slice: {exception.Message}; {measured}";
+            plan = $"{layer} (chosen); {chosen} predicted, but {exception.Endpoint} cannot load a slice: {exception.Message}; {measured}";
             return null;
         }
+    }
+
+    /// <summary>What the hybrid prediction needs of the model; hidden states and partial sums travel in the same encoding.</summary>
+    public static HybridPlanner.ModelFigures HybridFigures(GgufFile file, LlamaConfig config, string activationEncoding)
+    {
+        var (layerBytes, headBytes, _) = Sizes(file, config);
+        double valueBytes = activationEncoding.ToUpperInvariant() switch { "F32" => 4, "Q8_0" => 34.0 / 32, _ => 2 };
+        return new HybridPlanner.ModelFigures(config.LayerCount, layerBytes, headBytes, config.EmbeddingLength, valueBytes, valueBytes);
     }
 
     /// <summary>Per-layer block bytes, output head bytes (output_norm + output or the tied embedding), all block bytes.</summary>

@@ -44,6 +44,11 @@ internal static class ClusterLoader
             _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Activation encoding '{request.ActivationEncoding}' is not F32, F16 or Q8_0.", nameof(request.ActivationEncoding)),
         };
 
+        if (request.TensorGroupSize is { Count: > 0 } && !HybridClusterLoader.IsHybrid(request.Split))
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                $"Tensor group sizes apply to a Hybrid split, not '{request.Split}'.", nameof(request.TensorGroupSize));
+        }
         var file = GgufFile.Open(path);
         var clients = new List<WorkerClient>();
         ComputeThreads? localThreads = null;
@@ -68,6 +73,10 @@ internal static class ClusterLoader
             if (TensorClusterLoader.IsTensor(request.Split) && request.LayerCounts is not { Count: > 0 })
             {
                 return TensorClusterLoader.Load(request, path, file, config, tokenizer, summary, clients, leases, total, progress, cancellationToken);
+            }
+            if (HybridClusterLoader.IsHybrid(request.Split) && request.LayerCounts is not { Count: > 0 })
+            {
+                return HybridClusterLoader.Load(request, path, file, config, tokenizer, summary, clients, leases, total, progress, cancellationToken);
             }
 
             var nodes = new List<PlanNode>();

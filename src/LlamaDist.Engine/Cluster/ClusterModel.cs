@@ -30,16 +30,19 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     private readonly ActivationEncoding encoding;
     private readonly LeaseKeeper leases;
     private readonly IReadOnlyList<TensorShard>? shards;
+    private readonly IReadOnlyList<IReadOnlyList<TensorShard>>? groups;
     private readonly ReductionEncoding reduction;
     private bool disposed;
 
     /// <param name="topology">The layer ring's nodes and ranges; null for a tensor-parallel split (<paramref name="shards"/>).</param>
+    /// <param name="groups">A hybrid split's tensor-parallel groups in stage order (<paramref name="shards"/> is all their shards).</param>
     internal ClusterModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, ModelSummary summary, ClusterTopology? topology,
         IReadOnlyList<ClusterNode> nodes, ComputeThreads? localThreads, ActivationEncoding encoding,
         string split, double loadMs, LeaseKeeper leases, ClusterRequest request, IReadOnlyList<TensorShard>? shards = null,
-        ReductionEncoding reduction = ReductionEncoding.F32)
+        ReductionEncoding reduction = ReductionEncoding.F32, IReadOnlyList<IReadOnlyList<TensorShard>>? groups = null)
     {
         this.shards = shards;
+        this.groups = groups;
         this.reduction = reduction;
         this.leases = leases;
         this.file = file;
@@ -65,7 +68,7 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
     /// <summary>The plan in ring order, with what loading each node took.</summary>
     public IReadOnlyList<ClusterNode> Nodes { get; }
 
-    /// <summary>How the model was divided: Auto, Even, Memory or Explicit (layers), or Tensor.</summary>
+    /// <summary>How the model was divided: Auto, Even, Memory or Explicit (layers), Tensor, or Hybrid (tensor groups as layer stages).</summary>
     public string Split { get; }
 
     /// <summary>
@@ -217,7 +220,13 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             var tensorOptions = new TensorSessionOptions
             {
                 ContextSize = contextSize, MaxBatchTokens = batchSize, VocabularySize = Config.VocabularySize, Encoding = reduction,
+                EmbeddingLength = Config.EmbeddingLength, HiddenEncoding = encoding,
             };
+            if (groups is { Count: > 1 })
+            {
+                var hybrid = HybridSession.OpenAsync(groups, tensorOptions, CancellationToken.None).GetAwaiter().GetResult();
+                return new ObservedSequence(new HybridClusterSequence(hybrid, groups.Select(group => group.Count).ToArray(), Nodes), Nodes);
+            }
             var group = TensorGroupSession.OpenAsync(shards, tensorOptions, CancellationToken.None).GetAwaiter().GetResult();
             return new ObservedSequence(new TensorClusterSequence(group, Nodes), Nodes);
         }

@@ -12,11 +12,18 @@ public sealed class ClusterRequest
     /// <summary>Run the first layers in this process too (the coordinator becomes the ring's first stage).</summary>
     public bool IncludeLocal { get; init; }
 
-    /// <summary>Auto, Even or Memory; ignored when <see cref="LayerCounts"/> is given.</summary>
+    /// <summary>Auto, Even, Memory, Tensor or Hybrid; ignored when <see cref="LayerCounts"/> is given.</summary>
     public string Split { get; init; } = "Auto";
 
     /// <summary>Explicit layers per node in ring order (the local node first with IncludeLocal).</summary>
     public IReadOnlyList<int>? LayerCounts { get; init; }
+
+    /// <summary>
+    /// With Split = Hybrid: workers per tensor-parallel group, taken in worker order. One number: groups of that
+    /// size, the last taking what is left ([2] over 5 workers: 2, 2, 1); several: exactly those sizes, adding up to
+    /// the workers ([2, 1]). Null: groups of 2.
+    /// </summary>
+    public IReadOnlyList<int>? TensorGroupSize { get; init; }
 
     /// <summary>Threads of the local stage; 0 means one per physical core.</summary>
     public int Threads { get; init; }

@@ -60,7 +60,7 @@ internal static class TensorClusterLoader
     }
 
     /// <summary>F32 (exact, the default), F16 (half the bytes, 2^-11 relative rounding) or Q8_0 (a quarter, within about 1/220 of each block's largest value).</summary>
-    private static ReductionEncoding ReductionEncodingOf(string encoding) => encoding.ToUpperInvariant() switch
+    internal static ReductionEncoding ReductionEncodingOf(string encoding) => encoding.ToUpperInvariant() switch
     {
         "F32" => ReductionEncoding.F32,
         "F16" => ReductionEncoding.F16,
@@ -68,18 +68,26 @@ internal static class TensorClusterLoader
         _ => throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Partial sums travel as F16, F32 or Q8_0, not '{encoding}'.", "ActivationEncoding"),
     };
 
-    private static ClusterNode Node(TensorShard shard, LlamaConfig config, double loadMs)
+    /// <summary>
+    /// The node a shard is: "all: KV heads 0-0, FFN 0-351, vocab 0-15999" for -Split Tensor; in a hybrid split its
+    /// group's layers first ("0-1: …"), with the vocabulary rows only in the last group (the others hand on a hidden state).
+    /// </summary>
+    internal static ClusterNode Node(TensorShard shard, LlamaConfig config, double loadMs)
     {
         var client = shard.Worker;
         var slice = shard.Slice;
         var capabilities = client.Handshake.Capabilities;
+        var range = shard.Range ?? LayerRange.All(config.LayerCount);
+        string layers = shard.Range is null ? "all" : $"{range.Start}-{range.EndExclusive - 1}";
+        string vocabulary = range.IncludesOutput(config.LayerCount)
+            ? $", vocab {slice.VocabularyStart}-{slice.VocabularyStart + slice.VocabularyCount - 1}"
+            : "";
         return new ClusterNode
         {
             Endpoint = client.Endpoint.ToString(), WorkerId = client.WorkerId, Name = client.Handshake.Worker.HostName,
-            LayerStart = 0, LayerEnd = config.LayerCount,
-            Layers = $"all: KV heads {slice.KvHeadStart}-{slice.KvHeadStart + slice.KvHeadCount - 1}, " +
-                $"FFN {slice.FeedForwardStart}-{slice.FeedForwardStart + slice.FeedForwardCount - 1}, " +
-                $"vocab {slice.VocabularyStart}-{slice.VocabularyStart + slice.VocabularyCount - 1}",
+            LayerStart = range.Start, LayerEnd = range.EndExclusive,
+            Layers = $"{layers}: KV heads {slice.KvHeadStart}-{slice.KvHeadStart + slice.KvHeadCount - 1}, " +
+                $"FFN {slice.FeedForwardStart}-{slice.FeedForwardStart + slice.FeedForwardCount - 1}{vocabulary}",
             WeightBytes = shard.SliceBytes, Backend = capabilities.Backend.ToString().ToUpperInvariant(), Threads = (int)capabilities.Threads,
             BytesPerSecond = capabilities.BytesPerSecond, FreeMemoryBytes = (long)capabilities.FreeMemoryBytes, LoadMs = loadMs,
             WeightSource = "model file", BytesStreamed = 0, RangeHash = shard.ShardId,

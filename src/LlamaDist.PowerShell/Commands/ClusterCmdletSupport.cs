@@ -9,7 +9,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// <summary>What New-LlamaCluster and the -Worker parameter sets of other cmdlets share.</summary>
 internal static class ClusterCmdletSupport
 {
-    /// <summary>-Split: Auto, Even, Memory, Tensor, or layer counts per node ("6,5" or 6, 5).</summary>
+    /// <summary>-Split: Auto, Even, Memory, Tensor, Hybrid, or layer counts per node ("6,5" or 6, 5).</summary>
     public static (string Mode, int[]? Counts) ParseSplit(string[]? split)
     {
         if (split is null || split.Length == 0)
@@ -19,7 +19,7 @@ internal static class ClusterCmdletSupport
         var parts = split.SelectMany(part => part.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
         if (parts.Length == 1 && parts[0] is var mode && (mode.Equals("Auto", StringComparison.OrdinalIgnoreCase)
             || mode.Equals("Even", StringComparison.OrdinalIgnoreCase) || mode.Equals("Memory", StringComparison.OrdinalIgnoreCase)
-            || mode.Equals("Tensor", StringComparison.OrdinalIgnoreCase)))
+            || mode.Equals("Tensor", StringComparison.OrdinalIgnoreCase) || mode.Equals("Hybrid", StringComparison.OrdinalIgnoreCase)))
         {
             return (mode, null);
         }
@@ -29,7 +29,7 @@ internal static class ClusterCmdletSupport
             if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out counts[i]))
             {
                 throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
-                    $"-Split takes Auto, Even, Memory, Tensor or layer counts per node (e.g. 6,5), not '{string.Join(",", split)}'.", "Split");
+                    $"-Split takes Auto, Even, Memory, Tensor, Hybrid or layer counts per node (e.g. 6,5), not '{string.Join(",", split)}'.", "Split");
             }
         }
         return ("Explicit", counts);
@@ -41,14 +41,15 @@ internal static class ClusterCmdletSupport
     /// </summary>
     public static ClusterModel Create(LlamaCmdlet cmdlet, string modelPath, IReadOnlyList<string> workers, bool includeLocal,
         string[]? split, int threads, string activationEncoding, int progressId, Engine.Workers.WorkerAccess access,
-        int microBatchSize = 0, string failover = nameof(FailoverMode.Reassign), double stageTimeoutSeconds = 0)
+        int microBatchSize = 0, string failover = nameof(FailoverMode.Reassign), double stageTimeoutSeconds = 0, int[]? tensorGroupSize = null)
     {
-        var (mode, counts) = ParseSplit(split);
+        // -TensorGroupSize alone means a hybrid split.
+        var (mode, counts) = ParseSplit(split is null && tensorGroupSize is { Length: > 0 } ? ["Hybrid"] : split);
         var request = new ClusterRequest
         {
             ModelPath = modelPath, Workers = workers, IncludeLocal = includeLocal, Split = mode == "Explicit" ? "Auto" : mode,
             LayerCounts = counts, Threads = threads, ActivationEncoding = activationEncoding,
-            Access = access, MicroBatchSize = microBatchSize,
+            Access = access, MicroBatchSize = microBatchSize, TensorGroupSize = tensorGroupSize,
             Failover = Enum.Parse<FailoverMode>(failover, ignoreCase: true),
             StageTimeout = stageTimeoutSeconds > 0 ? TimeSpan.FromSeconds(stageTimeoutSeconds) : ClusterRequest.DefaultStageTimeout,
         };

@@ -13,10 +13,12 @@ namespace LlamaDist.PowerShell.Commands;
 /// memory; a list of numbers gives the layers per node. -Split Tensor gives every worker a slice of every layer
 /// instead (its attention heads, feed-forward units and vocabulary rows, read from its own copy of the GGUF), so
 /// all workers compute each token at once and exchange partial sums twice per layer: faster than one machine on a
-/// fast link.</para>
+/// fast link. -Split Hybrid combines both: the workers form tensor-parallel groups (-TensorGroupSize, pairs by
+/// default) that run as the stages of a layer split, each group a contiguous range of layers.</para>
 /// <example><code>$c = New-LlamaCluster -Model .\tiny.gguf -Worker pc1:50052, mac1:50052 -Split Auto; $c.Nodes</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker $w1, $w2 -IncludeLocal -Split 2,5,4</code></example>
 /// <example><code>New-LlamaCluster -Model .\tinyllama.gguf -Worker pc1:50052, pc2:50052 -Split Tensor -ActivationEncoding F32</code></example>
+/// <example><code>New-LlamaCluster -Model .\tinyllama.gguf -Worker pc1:50052, pc2:50052, pc3:50052, pc4:50052 -Split Hybrid -TensorGroupSize 2</code></example>
 /// <example><code>$w1, $w2 | New-LlamaCluster -Model .\tiny.gguf</code></example>
 /// <example><code>New-LlamaCluster -Model .\tiny.gguf -Worker https://pc1:50052 -TokenFile .\cluster.token -CertificateThumbprint $thumb</code></example>
 /// </summary>
@@ -52,6 +54,16 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? Split { get; set; }
 
+    /// <summary>
+    /// -Split Hybrid: workers per tensor-parallel group, taken in -Worker order. One number: groups of that size,
+    /// the last taking what is left (2 over 5 workers: 2, 2, 1); several: exactly those sizes (2,1 over 3 workers).
+    /// Pairs when omitted; given without -Split, it means -Split Hybrid.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 4096)]
+    [ValidateCount(1, 4096)]
+    public int[]? TensorGroupSize { get; set; }
+
     /// <summary>Threads of the local stage (-IncludeLocal); physical cores when omitted.</summary>
     [Parameter]
     [ValidateRange(1, 1024)]
@@ -59,7 +71,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
 
     /// <summary>
     /// How hidden states travel between nodes: F32 (the default: exactly the local values, so output identical to
-    /// one machine's), F16 (half the bytes) or Q8_0 (ggml's 8-bit blocks, about a quarter), for slow links. With -Split Tensor the same choice applies to the partial sums.
+    /// one machine's), F16 (half the bytes) or Q8_0 (ggml's 8-bit blocks, about a quarter), for slow links. With -Split Tensor the same choice applies to the partial sums; with -Split Hybrid to the partial sums and the hidden states between groups.
     /// </summary>
     [Parameter]
     [ValidateSet("F32", "F16", "Q8_0")]
@@ -126,7 +138,7 @@ public sealed class NewLlamaClusterCommand : LlamaCmdlet
         RunEngine(() =>
         {
             var credentials = WorkerCredentialResolver.Resolve(Token, TokenFile, CertificateThumbprint, ClientCertificatePath, ClientCertificatePassword, workers, ResolveSinglePath);
-            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials, MicroBatchSize, Failover, StageTimeout);
+            var cluster = ClusterCmdletSupport.Create(this, modelPath, [.. workers], IncludeLocal, Split, Threads, ActivationEncoding, ProgressId, credentials, MicroBatchSize, Failover, StageTimeout, TensorGroupSize);
             var output = OutputMapping.ToCluster(cluster);
             SessionRegistry.Add(output);
             WriteObject(output);

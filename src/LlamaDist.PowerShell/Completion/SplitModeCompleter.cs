@@ -15,6 +15,8 @@ public sealed class SplitModeCompleter : IArgumentCompleter
         ("Auto", "Auto: layers by each node's measured speed, within its free memory (the default)"),
         ("Even", "Even: the same number of layers per node"),
         ("Memory", "Memory: layers in proportion to each node's free memory"),
+        ("Tensor", "Tensor: every worker a slice of every layer, all computing each token at once"),
+        ("Hybrid", "Hybrid: tensor-parallel groups (-TensorGroupSize) as the stages of a layer split"),
     ];
 
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,

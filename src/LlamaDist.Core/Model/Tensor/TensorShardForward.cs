@@ -18,7 +18,10 @@ namespace LlamaDist.Core.Model.Tensor;
 /// The block is the same code the single-node pass runs (<see cref="LlamaBlock"/>), on the shard's narrowed
 /// configuration, with the reductions in between. Sums differ from the single node's only in the order partial
 /// products are added, so F32 models give the same greedy tokens and quantized ones logits within their
-/// tolerance.
+/// tolerance. A shard of a hybrid split runs only its group's layer range
+/// (<see cref="TensorShardWeights.Range"/>): it starts from the previous group's hidden state unless the range
+/// starts at layer 0, and hands on its residual stream l_out [tokens, n_embd] unless the range ends at the last
+/// layer (every shard of the group holds the same residual stream, bit for bit).
 /// </summary>
 public sealed class TensorShardForward
 {
@@ -46,49 +49,76 @@ public sealed class TensorShardForward
 
     /// <summary>A session caching the shard's KV heads of every layer.</summary>
     public LlamaSession CreateSession(int contextSize, int maxBatch) =>
-        new(Config, LayerRange.All(Config.LayerCount), contextSize, maxBatch);
+        new(Config, Weights.Range, contextSize, maxBatch);
+
+    /// <summary>Whether the shard takes token ids (its range starts at layer 0) rather than a hidden state.</summary>
+    public bool TakesTokens => Weights.HasTokenEmbedding;
+
+    /// <summary>Whether the shard writes logit columns (its range ends at the last layer) rather than a hidden state.</summary>
+    public bool WritesLogits => Weights.HasOutput;
 
     /// <summary>
     /// Evaluates <paramref name="tokens"/> at the session's position and writes the shard's logit columns:
     /// [<see cref="VocabularyCount"/>] for the last token, or [tokens, VocabularyCount] when
     /// <paramref name="logitsForAllTokens"/>. Every shard of the group must make the same call.
     /// </summary>
-    public void Evaluate(LlamaSession session, ReadOnlySpan<int> tokens, Span<float> logits, bool logitsForAllTokens)
+    public void Evaluate(LlamaSession session, ReadOnlySpan<int> tokens, Span<float> logits, bool logitsForAllTokens) =>
+        EvaluateStage(session, tokens, ReadOnlySpan<float>.Empty, tokens.Length, logits, logitsForAllTokens);
+
+    /// <summary>
+    /// Evaluates <paramref name="tokenCount"/> tokens at the session's position: from <paramref name="tokens"/>
+    /// when the range starts at layer 0, else from <paramref name="hidden"/> [tokenCount, n_embd] (the previous
+    /// group's output). Writes logit columns as <see cref="Evaluate"/> when the range ends at the last layer, else
+    /// the residual stream [tokenCount, n_embd]. Every shard of the group must make the same call.
+    /// </summary>
+    public void EvaluateStage(LlamaSession session, ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden, int tokenCount,
+        Span<float> output, bool logitsForAllTokens)
     {
-        Validate(session, tokens, logits, logitsForAllTokens);
+        Validate(session, tokens, hidden, tokenCount, output, logitsForAllTokens);
         LlamaConfig config = Config;
         SessionBuffers buffers = session.Buffers;
         int embd = config.EmbeddingLength;
-        int columns = VocabularyCount;
-        int n = tokens.Length;
+        int columns = WritesLogits ? VocabularyCount : 0;
+        int n = tokenCount;
         float[]? ropeFactors = Weights.RopeFactorsFor(session.ContextSize);
-        WeightMatrix embedding = Weights.TokenEmbedding;
         for (int done = 0; done < n; done += buffers.Rows)
         {
             int count = Math.Min(buffers.Rows, n - done);
             int position = session.Position;
             Span<float> residual = buffers.Residual.AsSpan(0, count * embd);
-            for (int t = 0; t < count; t++)
+            if (TakesTokens)
             {
-                MatrixKernels.GetRow(embedding, tokens[done + t], residual.Slice(t * embd, embd));
+                WeightMatrix embedding = Weights.TokenEmbedding;
+                for (int t = 0; t < count; t++)
+                {
+                    MatrixKernels.GetRow(embedding, tokens[done + t], residual.Slice(t * embd, embd));
+                }
+                if (config.Traits.ScalesEmbedding)
+                {
+                    VectorMath.Scale(residual, MathF.Sqrt(embd));
+                }
             }
-            if (config.Traits.ScalesEmbedding)
+            else
             {
-                VectorMath.Scale(residual, MathF.Sqrt(embd));
+                hidden.Slice(done * embd, count * embd).CopyTo(residual);
             }
-            for (int layer = 0; layer < config.LayerCount; layer++)
+            for (int slot = 0; slot < Weights.Layers.Count; slot++)
             {
-                LlamaBlock.Run(Threads, config, Weights.Layers[layer], ropeFactors, session, layer, count, position,
+                LlamaBlock.Run(Threads, config, Weights.Layers[slot], ropeFactors, session, slot, count, position,
                     trace: null, _reduction);
             }
             session.Advance(count);
-            if (logitsForAllTokens)
+            if (!WritesLogits)
             {
-                WriteLogits(buffers, firstRow: 0, rows: count, logits.Slice(done * columns, count * columns));
+                residual.CopyTo(output.Slice(done * embd, count * embd));
+            }
+            else if (logitsForAllTokens)
+            {
+                WriteLogits(buffers, firstRow: 0, rows: count, output.Slice(done * columns, count * columns));
             }
             else if (done + count == n)
             {
-                WriteLogits(buffers, firstRow: count - 1, rows: 1, logits[..columns]);
+                WriteLogits(buffers, firstRow: count - 1, rows: 1, output[..columns]);
             }
         }
     }
@@ -106,32 +136,45 @@ public sealed class TensorShardForward
         }
     }
 
-    private void Validate(LlamaSession session, ReadOnlySpan<int> tokens, Span<float> logits, bool logitsForAllTokens)
+    private void Validate(LlamaSession session, ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden, int tokenCount,
+        Span<float> output, bool logitsForAllTokens)
     {
         ArgumentNullException.ThrowIfNull(session);
         ObjectDisposedException.ThrowIf(session.IsDisposed, session);
-        if (session.Config.KvWidth != Config.KvWidth || session.Range.Count != Config.LayerCount)
+        if (session.Config.KvWidth != Config.KvWidth || session.Range != Weights.Range)
         {
             throw new ArgumentException("The session was not created for this shard (use CreateSession).", nameof(session));
         }
-        if (tokens.IsEmpty)
+        if (tokenCount <= 0)
         {
-            throw new ArgumentException("At least one token must be evaluated.", nameof(tokens));
+            throw new ArgumentException("At least one token must be evaluated.", nameof(tokenCount));
         }
-        int vocabulary = Config.VocabularySize;
-        for (int i = 0; i < tokens.Length; i++)
+        int embd = Config.EmbeddingLength;
+        if (TakesTokens)
         {
-            if ((uint)tokens[i] >= (uint)vocabulary)
+            if (tokens.Length != tokenCount)
             {
-                throw new ArgumentOutOfRangeException(nameof(tokens), tokens[i],
-                    $"Token {i} has id {tokens[i]}, outside the vocabulary [0, {vocabulary}).");
+                throw new ArgumentException($"{tokens.Length} token ids were given for {tokenCount} tokens.", nameof(tokens));
+            }
+            int vocabulary = Config.VocabularySize;
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                if ((uint)tokens[i] >= (uint)vocabulary)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(tokens), tokens[i],
+                        $"Token {i} has id {tokens[i]}, outside the vocabulary [0, {vocabulary}).");
+                }
             }
         }
-        long required = (logitsForAllTokens ? tokens.Length : 1L) * VocabularyCount;
-        if (logits.Length < required)
+        else if (hidden.Length != (long)tokenCount * embd)
         {
-            throw new ArgumentException($"The logits buffer holds {logits.Length} values but {required} are needed.", nameof(logits));
+            throw new ArgumentException($"The hidden state holds {hidden.Length} values; {tokenCount} tokens of width {embd} need {(long)tokenCount * embd}.", nameof(hidden));
         }
-        session.EnsureCapacity(tokens.Length);
+        long required = WritesLogits ? (logitsForAllTokens ? tokenCount : 1L) * VocabularyCount : (long)tokenCount * embd;
+        if (output.Length < required)
+        {
+            throw new ArgumentException($"The output buffer holds {output.Length} values but {required} are needed.", nameof(output));
+        }
+        session.EnsureCapacity(tokenCount);
     }
 }

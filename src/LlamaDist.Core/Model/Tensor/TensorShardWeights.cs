@@ -9,20 +9,23 @@ namespace LlamaDist.Core.Model.Tensor;
 /// 1/N of the block matrices), the norms whole, the token embedding as a view of the mapping (one row read per
 /// token) and its rows of the output head. <see cref="ShardConfig"/> is the model's configuration narrowed to
 /// the shard's heads and hidden units, which is what the block evaluates and what its KV cache holds.
+/// A shard of a hybrid split holds only the blocks of its group's <see cref="Range"/>: the embedding is read only
+/// when the range starts at layer 0, the output head only when it ends at the last layer.
 /// </summary>
 public sealed unsafe class TensorShardWeights : IDisposable
 {
     private readonly SliceMemory _memory;
 
-    private TensorShardWeights(LlamaConfig config, LlamaConfig shardConfig, TensorSlice slice, LlamaWeights full,
+    private TensorShardWeights(LlamaConfig config, LlamaConfig shardConfig, TensorSlice slice, LayerRange range, LlamaWeights full,
         LlamaLayerWeights[] layers, WeightMatrix outputSlice, SliceMemory memory)
     {
         Config = config;
+        Range = range;
         ShardConfig = shardConfig;
         Slice = slice;
         Full = full;
         Layers = layers;
-        Output = outputSlice;
+        _output = outputSlice;
         _memory = memory;
     }
 
@@ -34,7 +37,16 @@ public sealed unsafe class TensorShardWeights : IDisposable
 
     public TensorSlice Slice { get; }
 
-    /// <summary>Every block's slices, in layer order.</summary>
+    /// <summary>The blocks this shard holds: every layer for -Split Tensor, its group's range in a hybrid split.</summary>
+    public LayerRange Range { get; }
+
+    /// <summary>Whether the range starts at layer 0 (the shard takes token ids).</summary>
+    public bool HasTokenEmbedding => Range.IncludesEmbedding;
+
+    /// <summary>Whether the range ends at the last layer (the shard writes logit columns).</summary>
+    public bool HasOutput => Range.IncludesOutput(Config.LayerCount);
+
+    /// <summary>Every block's slices of <see cref="Range"/>, in layer order.</summary>
     public IReadOnlyList<LlamaLayerWeights> Layers { get; }
 
     /// <summary>token_embd.weight [n_embd, n_vocab], a view of the mapping.</summary>
@@ -43,8 +55,11 @@ public sealed unsafe class TensorShardWeights : IDisposable
     /// <summary>output_norm.weight [n_embd].</summary>
     public float[] OutputNorm => Full.OutputNorm;
 
-    /// <summary>Rows [VocabularyStart, +VocabularyCount) of output.weight (or the tied embedding).</summary>
-    public WeightMatrix Output { get; }
+    /// <summary>Rows [VocabularyStart, +VocabularyCount) of output.weight (or the tied embedding); only with <see cref="HasOutput"/>.</summary>
+    public WeightMatrix Output => HasOutput ? _output
+        : throw new InvalidOperationException($"Layers {Range} do not end at the output head.");
+
+    private readonly WeightMatrix _output;
 
     /// <summary>Bytes of the copied slices: what this shard streams per token besides one embedding row.</summary>
     public long SliceBytes => _memory.Bytes;
@@ -60,25 +75,41 @@ public sealed unsafe class TensorShardWeights : IDisposable
     /// that does not fit the file's types throws <see cref="TensorSplitException"/>. The file must stay open while
     /// the weights are used (the embedding is read from its mapping).
     /// </summary>
-    public static TensorShardWeights Load(GgufFile file, LlamaConfig config, TensorSlice slice)
+    public static TensorShardWeights Load(GgufFile file, LlamaConfig config, TensorSlice slice) =>
+        Load(file, config, slice, LayerRange.All(config.LayerCount));
+
+    /// <summary>
+    /// Loads <paramref name="slice"/> of the blocks in <paramref name="range"/> only (a stage of a hybrid split);
+    /// the output rows are copied only when the range ends at the last layer.
+    /// </summary>
+    public static TensorShardWeights Load(GgufFile file, LlamaConfig config, TensorSlice slice, LayerRange range)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(slice);
+        if (range.Count <= 0 || range.OutputElsewhere)
+        {
+            throw new ArgumentException($"A shard holds at least one block of the model, not {range}.", nameof(range));
+        }
+        range.EnsureWithin(config.LayerCount, nameof(range));
         LlamaConfig shardConfig = ShardConfigOf(config, slice);
-        LlamaWeights full = LlamaWeights.Load(file, config, LayerRange.All(config.LayerCount), WeightMemory.Mapped);
+        LlamaWeights full = LlamaWeights.Load(file, config, range, WeightMemory.Mapped);
         var memory = new SliceMemory();
         try
         {
-            var layers = new LlamaLayerWeights[config.LayerCount];
-            for (int layer = 0; layer < config.LayerCount; layer++)
+            var layers = new LlamaLayerWeights[range.Count];
+            for (int slot = 0; slot < range.Count; slot++)
             {
-                layers[layer] = SliceLayer(file, config, slice, full.Layers[layer], memory);
+                layers[slot] = SliceLayer(file, config, slice, full.Layers[slot], memory);
             }
-            string headName = full.OutputIsTiedToEmbedding ? LlamaTensorNames.TokenEmbedding : LlamaTensorNames.Output;
-            WeightMatrix head = Raw(file, headName, config.EmbeddingLength, config.VocabularySize);
-            WeightMatrix output = memory.Rows(head, (slice.VocabularyStart, slice.VocabularyCount));
-            return new TensorShardWeights(config, shardConfig, slice, full, layers, output, memory);
+            WeightMatrix output = default;
+            if (range.IncludesOutput(config.LayerCount))
+            {
+                string headName = full.OutputIsTiedToEmbedding ? LlamaTensorNames.TokenEmbedding : LlamaTensorNames.Output;
+                WeightMatrix head = Raw(file, headName, config.EmbeddingLength, config.VocabularySize);
+                output = memory.Rows(head, (slice.VocabularyStart, slice.VocabularyCount));
+            }
+            return new TensorShardWeights(config, shardConfig, slice, range, full, layers, output, memory);
         }
         catch
         {

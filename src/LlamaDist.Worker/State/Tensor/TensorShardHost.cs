@@ -5,6 +5,7 @@ using Grpc.Core;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Model.Tensor;
+using LlamaDist.Distributed.Activations;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 using LlamaDist.Distributed.Tensor;
@@ -63,10 +64,12 @@ internal sealed class TensorShardHost : IDisposable
         WorkerInput.Length(request.WorkerPath, 4096, "worker_path");
         LlamaConfig config;
         TensorSlice slice;
+        LayerRange range;
         try
         {
             config = ProtocolMapping.ToConfig(request.Config ?? throw new ArgumentException("config is missing."));
             slice = ShardMapping.ToSlice(request.Shard ?? throw new ArgumentException("shard is missing."), config);
+            range = ShardMapping.ToRange(request.Shard, config);
             TensorShardWeights.ShardConfigOf(config, slice);
         }
         catch (Exception exception) when (exception is ArgumentException or OverflowException or TensorSplitException)
@@ -88,7 +91,7 @@ internal sealed class TensorShardHost : IDisposable
         foreach (var candidate in runtime.ModelFiles.Candidates(request.WorkerPath, fileName))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var shard = TryOpen(candidate, id, modelHash, config, slice, mismatches, cancellationToken);
+            var shard = TryOpen(candidate, id, modelHash, config, slice, range, mismatches, cancellationToken);
             if (shard is null)
             {
                 continue;
@@ -117,7 +120,7 @@ internal sealed class TensorShardHost : IDisposable
     }
 
     private HostedShard? TryOpen(ModelFileLocator.Candidate candidate, string id, string modelHash, LlamaConfig config, TensorSlice slice,
-        List<string> mismatches, CancellationToken cancellationToken)
+        LayerRange range, List<string> mismatches, CancellationToken cancellationToken)
     {
         if (!File.Exists(candidate.Path))
         {
@@ -149,8 +152,8 @@ internal sealed class TensorShardHost : IDisposable
                 file.Dispose();
                 return null;
             }
-            runtime.EnsureFree(EstimateSliceBytes(file, slice), "The shard");
-            var weights = TensorShardWeights.Load(file, config, slice);
+            runtime.EnsureFree(EstimateSliceBytes(file, slice) * range.Count / config.LayerCount, "The shard");
+            var weights = TensorShardWeights.Load(file, config, slice, range);
             return new HostedShard(id, modelHash, file, config, weights, $"model file {candidate.Path}");
         }
         catch (TensorSplitException exception)
@@ -219,10 +222,14 @@ internal sealed class TensorShardHost : IDisposable
         return shard;
     }
 
-    /// <summary>SHA-256 over the model hash and the slice's fields: the same model and slice give the same id everywhere.</summary>
+    /// <summary>SHA-256 over the model hash and the slice's fields (its layers included): the same model and slice give the same id everywhere.</summary>
     private static string ShardId(string modelHash, ShardSpec spec)
     {
         string text = $"{modelHash}|{spec.ShardIndex}/{spec.ShardCount}|{spec.KvHeadStart}+{spec.KvHeadCount}|{spec.FeedForwardStart}+{spec.FeedForwardCount}|{spec.VocabularyStart}+{spec.VocabularyCount}";
+        if (spec.LayerStart != 0 || spec.LayerEndExclusive != 0)
+        {
+            text += $"|layers {spec.LayerStart}-{spec.LayerEndExclusive}";
+        }
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 
@@ -263,7 +270,7 @@ internal sealed class TensorShardHost : IDisposable
         {
             throw WorkerErrors.Invalid($"Partial sums of width {shard.Config.EmbeddingLength} cannot travel as {encoding}.");
         }
-        var kvBytes = 2UL * (ulong)shard.Config.LayerCount * (ulong)contextSize * (ulong)(shard.Slice.KvHeadCount * shard.Config.HeadDimension) * 2UL;
+        var kvBytes = 2UL * (ulong)shard.Weights.Range.Count * (ulong)contextSize * (ulong)(shard.Slice.KvHeadCount * shard.Config.HeadDimension) * 2UL;
         runtime.EnsureFree((long)Math.Min(kvBytes, long.MaxValue), "The session's KV cache");
 
         var outbound = new Grpc.Core.AsyncClientStreamingCall<PartialSum, ExchangePartialsReply>?[shardCount];
@@ -370,7 +377,9 @@ internal sealed class TensorShardHost : IDisposable
             {
                 throw WorkerErrors.NotFound($"Session {WorkerInput.Quote(id)} was closed.");
             }
-            int tokens = request.Tokens.Count;
+            var forward = session.Forward;
+            int embd = session.Shard.Config.EmbeddingLength;
+            int tokens = forward.TakesTokens ? request.Tokens.Count : (int)Math.Min(request.TokenCount, int.MaxValue);
             if (tokens == 0 || tokens > session.Reduction.MaxTokens)
             {
                 throw WorkerErrors.Invalid($"A step carries 1 to {session.Reduction.MaxTokens} tokens, not {tokens}.");
@@ -383,22 +392,57 @@ internal sealed class TensorShardHost : IDisposable
             {
                 throw WorkerErrors.Invalid($"{tokens} tokens do not fit the {session.Session.RemainingCapacity} positions left in the session.");
             }
-            int vocabulary = session.Shard.Config.VocabularySize;
-            foreach (int token in request.Tokens)
+            if (!forward.WritesLogits && (request.WantGreedyToken || request.LogitsForAllTokens))
             {
-                if ((uint)token >= (uint)vocabulary)
+                throw WorkerErrors.Invalid($"The shard's layers {session.Shard.Weights.Range} end before the output head: it answers with a hidden state, not logits.");
+            }
+            var replyEncoding = request.ReplyEncoding == ActivationEncoding.Unspecified ? ActivationEncoding.F32 : request.ReplyEncoding;
+            if (!Enum.IsDefined(replyEncoding))
+            {
+                throw WorkerErrors.Invalid($"reply_encoding {(int)replyEncoding} is not an activation encoding.");
+            }
+            int[] ids = [];
+            float[] hidden = [];
+            if (forward.TakesTokens)
+            {
+                if (request.Hidden is not null)
                 {
-                    throw WorkerErrors.Invalid($"Token id {token} is outside the vocabulary [0, {vocabulary}).");
+                    throw WorkerErrors.Invalid("The shard's layers start at 0: a step carries token ids, not a hidden state.");
+                }
+                int vocabulary = session.Shard.Config.VocabularySize;
+                foreach (int token in request.Tokens)
+                {
+                    if ((uint)token >= (uint)vocabulary)
+                    {
+                        throw WorkerErrors.Invalid($"Token id {token} is outside the vocabulary [0, {vocabulary}).");
+                    }
+                }
+                ids = request.Tokens.ToArray();
+            }
+            else
+            {
+                if (request.Tokens.Count != 0 || request.Hidden is null)
+                {
+                    throw WorkerErrors.Invalid($"The shard's layers start at {session.Shard.Weights.Range.Start}: a step carries the previous stage's hidden state, not token ids.");
+                }
+                try
+                {
+                    // Width, encoding and payload size are checked before the values are allocated.
+                    hidden = ActivationCodec.FromMessage(request.Hidden, tokens, embd);
+                }
+                catch (ActivationPayloadException exception)
+                {
+                    throw WorkerErrors.Invalid($"ShardStep: {exception.Message}");
                 }
             }
             session.LastUsedUtc = DateTime.UtcNow;
-            int columns = session.Forward.VocabularyCount;
+            int columns = forward.VocabularyCount;
             bool all = request.LogitsForAllTokens && !request.WantGreedyToken;
-            var logits = new float[(all ? tokens : 1) * columns];
+            var output = new float[forward.WritesLogits ? (all ? tokens : 1) * columns : tokens * embd];
             var clock = Stopwatch.StartNew();
             try
             {
-                session.Forward.Evaluate(session.Session, request.Tokens.ToArray(), logits, all);
+                forward.EvaluateStage(session.Session, ids, hidden, tokens, output, all);
             }
             catch (Exception exception)
             {
@@ -414,24 +458,32 @@ internal sealed class TensorShardHost : IDisposable
                 PartialBytesSent = (ulong)sent,
                 PartialBytesReceived = (ulong)received,
             };
-            if (request.WantGreedyToken)
+            if (!forward.WritesLogits)
+            {
+                // Every shard of the group holds the same residual stream: shard 0 alone sends it on.
+                if (session.Shard.Slice.ShardIndex == 0)
+                {
+                    reply.Hidden = ActivationCodec.ToMessage(output, tokens, embd, replyEncoding);
+                }
+            }
+            else if (request.WantGreedyToken)
             {
                 int best = 0;
                 for (int i = 1; i < columns; i++)
                 {
-                    if (logits[i] > logits[best])
+                    if (output[i] > output[best])
                     {
                         best = i;
                     }
                 }
-                reply.Greedy = new ShardArgmax { Token = session.Shard.Slice.VocabularyStart + best, Logit = logits[best] };
+                reply.Greedy = new ShardArgmax { Token = session.Shard.Slice.VocabularyStart + best, Logit = output[best] };
             }
             else
             {
                 reply.Logits = new Logits
                 {
                     VocabularySize = (uint)columns, RowCount = (uint)(all ? tokens : 1),
-                    Data = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(logits.AsSpan())),
+                    Data = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(output.AsSpan())),
                 };
             }
             return reply;

@@ -10,7 +10,8 @@ namespace LlamaDist.Core.Tests.Model.Tensor;
 /// <summary>
 /// Tensor-parallel shards of a model, run together through <see cref="LocalTensorGroup"/>, against the same model
 /// on one node: the same greedy tokens and logits within float summation-order noise, on 2 and 3 shards, for
-/// every architecture's block (biases, per-head norms, fused products, post-norms and soft-capping).
+/// every architecture's block (biases, per-head norms, fused products, post-norms and soft-capping); and shards
+/// of a hybrid split, a group holding the first layers handing its hidden state to a group holding the rest.
 /// </summary>
 public sealed class TensorShardForwardTests : IDisposable
 {
@@ -76,6 +77,59 @@ public sealed class TensorShardForwardTests : IDisposable
         long streamed = file.Tensors.Where(tensor => (tensor.Name.StartsWith("blk.", StringComparison.Ordinal) && tensor.Rows > 1)
             || tensor.Name == LlamaTensorNames.Output).Sum(tensor => tensor.ByteSize);
         Assert.InRange(weights.SliceBytes, streamed / 4, streamed / 2);
+    }
+
+    [Theory]
+    [InlineData(TestModelArchitecture.Llama, GgmlType.F32)]
+    [InlineData(TestModelArchitecture.Gemma2, GgmlType.F32)]
+    [InlineData(TestModelArchitecture.Llama, GgmlType.Q8_0)]
+    public void A_pair_on_the_first_layer_then_one_shard_on_the_second_gives_the_local_run(TestModelArchitecture architecture, GgmlType type)
+    {
+        string path = Write(architecture, type);
+        (int[] localTokens, float[] localLogits) = RunLocal(path);
+        (int[] stagedTokens, float[] stagedLogits) = RunStaged(path);
+
+        if (type == GgmlType.F32)
+        {
+            Assert.Equal(localTokens, stagedTokens);
+        }
+        AssertClose(localLogits, stagedLogits, relativeTolerance: type == GgmlType.F32 ? 1e-4f : 2e-3f);
+    }
+
+    [Fact]
+    public void A_stage_shard_holds_only_its_layers_and_checks_what_it_is_given()
+    {
+        string path = Write(TestModelArchitecture.Llama, GgmlType.F32);
+        using GgufFile file = GgufFile.Open(path);
+        LlamaConfig config = LlamaConfig.FromGguf(file);
+        TensorSlice slice = TensorSlice.Plan(config, 2, GgmlType.F32, GgmlType.F32)[0];
+        using TensorShardWeights first = TensorShardWeights.Load(file, config, slice, new LayerRange(0, 1));
+        using TensorShardWeights whole = TensorShardWeights.Load(file, config, slice);
+
+        Assert.Single(first.Layers);
+        Assert.True(first.HasTokenEmbedding);
+        Assert.False(first.HasOutput);
+        Assert.Throws<InvalidOperationException>(() => first.Output);
+        // One of two blocks and no output rows.
+        Assert.True(first.SliceBytes < whole.SliceBytes / 2);
+        Assert.Throws<ArgumentException>(() => TensorShardWeights.Load(file, config, slice, LayerRange.OutputHead(config.LayerCount)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => TensorShardWeights.Load(file, config, slice, new LayerRange(1, 3)));
+
+        using var threads = new ComputeThreads(1);
+        using var group = new LocalTensorGroup(1, config.EmbeddingLength, 4);
+        TensorSlice alone = TensorSlice.Plan(config, 1, GgmlType.F32, GgmlType.F32)[0];
+        using TensorShardWeights second = TensorShardWeights.Load(file, config, alone, new LayerRange(1, 2));
+        var forward = new TensorShardForward(second, threads, group.For(0));
+        using LlamaSession session = forward.CreateSession(16, 4);
+        var logits = new float[config.VocabularySize];
+        Assert.False(forward.TakesTokens);
+        Assert.True(forward.WritesLogits);
+        // A hidden state of the wrong size, and token ids where a hidden state is due, are refused before evaluating.
+        Assert.Throws<ArgumentException>(() => forward.EvaluateStage(session, [], new float[config.EmbeddingLength - 1], 1, logits, false));
+        Assert.Throws<ArgumentException>(() => forward.EvaluateStage(session, [1], [], 1, logits, false));
+        Assert.Equal(0, session.Position);
+        forward.EvaluateStage(session, [], new float[config.EmbeddingLength], 1, logits, false);
+        Assert.Equal(1, session.Position);
     }
 
     public void Dispose() => _directory.Dispose();
@@ -169,6 +223,75 @@ public sealed class TensorShardForwardTests : IDisposable
             {
                 file.Dispose();
             }
+        }
+    }
+
+    /// <summary>
+    /// The same generation as a hybrid split: shards 0 and 1 of a pair run layer 0 and hand on shard 0's hidden
+    /// state; one shard runs layer 1 and the head.
+    /// </summary>
+    private static (int[] Tokens, float[] Logits) RunStaged(string path)
+    {
+        var files = new List<GgufFile>();
+        var weights = new List<TensorShardWeights>();
+        var threads = new List<ComputeThreads>();
+        var sessions = new List<LlamaSession>();
+        using var pair = new LocalTensorGroup(2, 192, 16);
+        using var single = new LocalTensorGroup(1, 192, 16);
+        try
+        {
+            var members = new List<TensorShardForward>();
+            for (int shard = 0; shard < 3; shard++)
+            {
+                GgufFile file = GgufFile.Open(path);
+                files.Add(file);
+                LlamaConfig config = LlamaConfig.FromGguf(file);
+                Assert.Equal(2, config.LayerCount);
+                int groupSize = shard < 2 ? 2 : 1;
+                var slice = TensorSlice.Plan(config, groupSize, file.GetTensor("blk.0.attn_output.weight").Type,
+                    file.GetTensor("blk.0.ffn_down.weight").Type)[shard < 2 ? shard : 0];
+                weights.Add(TensorShardWeights.Load(file, config, slice, shard < 2 ? new LayerRange(0, 1) : new LayerRange(1, 2)));
+                threads.Add(new ComputeThreads(1));
+                members.Add(new TensorShardForward(weights[^1], threads[^1], shard < 2 ? pair.For(shard) : single.For(0)));
+                sessions.Add(members[^1].CreateSession(64, 16));
+            }
+            int embd = members[0].Config.EmbeddingLength;
+            return Generate(members[2].Config.VocabularySize, (tokens, logits) =>
+            {
+                var hidden = new float[2][];
+                Exception? failure = null;
+                var workers = Enumerable.Range(0, 2).Select(index => new Thread(() =>
+                {
+                    try
+                    {
+                        hidden[index] = new float[tokens.Length * embd];
+                        members[index].EvaluateStage(sessions[index], tokens, [], tokens.Length, hidden[index], logitsForAllTokens: false);
+                    }
+                    catch (Exception exception)
+                    {
+                        failure = exception;
+                    }
+                })).ToArray();
+                foreach (Thread worker in workers)
+                {
+                    worker.Start();
+                }
+                foreach (Thread worker in workers)
+                {
+                    Assert.True(worker.Join(TimeSpan.FromSeconds(120)), "a shard did not finish");
+                }
+                Assert.Null(failure);
+                // Both members of the pair hold the same residual stream, bit for bit.
+                Assert.Equal(hidden[0], hidden[1]);
+                members[2].EvaluateStage(sessions[2], [], hidden[0], tokens.Length, logits, logitsForAllTokens: false);
+            });
+        }
+        finally
+        {
+            sessions.ForEach(session => session.Dispose());
+            weights.ForEach(weight => weight.Dispose());
+            threads.ForEach(thread => thread.Dispose());
+            files.ForEach(file => file.Dispose());
         }
     }
 
