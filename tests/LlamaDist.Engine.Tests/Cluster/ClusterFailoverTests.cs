@@ -113,7 +113,7 @@ public sealed class ClusterFailoverTests : IDisposable
         var first = StartWorker(0);
         var second = StartWorker(1);
         int port = int.Parse(second.Endpoint.Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture);
-        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = ModelPath, Workers = [first.Endpoint, second.Endpoint], StageTimeout = TimeSpan.FromSeconds(3) });
+        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = ModelPath, Workers = [first.Endpoint, second.Endpoint], Split = "Even", StageTimeout = TimeSpan.FromSeconds(3) });
         Assert.Equal(expected, cluster.Generate(Greedy(8)).TokenIds);
 
         second.Dispose();
