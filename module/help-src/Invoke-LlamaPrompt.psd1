@@ -38,7 +38,7 @@ design) is used, so every example here runs without downloading anything.
         ActivationEncoding        = 'With -Worker: how hidden states travel between nodes: F32 (the default: exactly the values a local run computes, so the output is one machine''s), F16 (half the bytes) or Q8_0 (ggml''s 8-bit blocks, about a quarter; costs in docs/RELIABILITY.md). With -Split Tensor the same choice applies to the partial sums.'
         Worker                    = 'Workers (host:port or https://host:port, in ring order) to split the model across for this call: a cluster is built before the first prompt and removed after the last. Start them with Start-LlamaWorker.'
         IncludeLocal              = 'With -Worker: this process runs the first layers as a stage of its own.'
-        Split                     = 'With -Worker: how layers are divided: Auto (by each node''s measured throughput and free memory), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal), e.g. 11,11.'
+        Split                     = 'With -Worker: how layers are divided: Auto (by each node''s measured throughput and free memory: the fastest token through the ring), Even, Memory, or layer counts per node in ring order (this process first with -IncludeLocal), e.g. 11,11.'
         Token                     = 'With -Worker: the cluster token the workers were started with. Also -TokenFile, or the LLAMADIST_TOKEN environment variable.'
         TokenFile                 = 'With -Worker: a file whose first line is the cluster token.'
         CertificateThumbprint     = 'With -Worker: SHA-256 thumbprints the workers'' TLS certificates may have (for https:// endpoints with self-signed certificates, as New-LlamaWorkerCertificate makes).'

@@ -8,8 +8,9 @@ Invoke-LlamaChat and Invoke-LlamaBenchmark -Cluster. Each worker loads its range
 (verified by a SHA-256 of exactly those tensors; a copy that differs is refused with ModelMismatch) or from its
 cache; a worker without either receives just its range over the network, once, in 1 MiB chunks with progress.
 
--Split Auto weighs each node's measured throughput and free memory so every stage takes about the same time and
-no node over-commits; Even splits by layer count, Memory by free memory; a list of numbers gives the layers per
+-Split Auto weighs each node's measured throughput and free memory for the fastest token through the ring (a token
+passes the stages one after another, so the faster nodes take the layers, each node at least one; then the split is
+evened out as far as that costs at most 5%, and no node over-commits); Even splits by layer count, Memory by free memory; a list of numbers gives the layers per
 node. -Split Tensor gives every worker a slice of every layer instead (its KV heads, feed-forward units and
 vocabulary rows, read from its own copy of the GGUF), the workers summing partial products twice per layer.
 -Split Hybrid combines the two: the workers form tensor-parallel groups (-TensorGroupSize, in -Worker order) that

@@ -13,19 +13,29 @@ namespace LlamaDist.Distributed.Cluster;
 /// <list type="bullet">
 /// <item><see cref="SplitMode.Even"/>: equal counts, the remainder to the first nodes.</item>
 /// <item><see cref="SplitMode.Explicit"/>: the caller's counts, checked to sum to the layer count and to fit.</item>
-/// <item><see cref="SplitMode.Auto"/>: minimises the slowest stage. A stage's time is the weight bytes it
-/// streams per token over its throughput — layers × layer bytes, plus the output head on the last node —
-/// so layers follow throughput (2:1 speed → about 2:1 layers) and a node whose memory is full passes the rest
-/// on to the others.</item>
+/// <item><see cref="SplitMode.Auto"/>: minimises the time a decoded token takes through the ring. A stage's
+/// time is the weight bytes it streams per token over its throughput — layers × layer bytes, plus the output
+/// head on the last node — and a token passes the stages one after the other, so the token's time is their
+/// sum: every layer beyond each node's first goes to the fastest node with room (a 2:1 faster node takes nearly
+/// all of them; a full node passes the rest to the next fastest). Among plans within
+/// <see cref="LatencyBand"/> of that sum the most balanced is taken (layers move from the slowest stage while
+/// the sum stays in the band and the slowest stage gets faster), which keeps pipelined prompts and concurrent
+/// sequences flowing and gives nodes of equal speed equal shares.</item>
 /// <item><see cref="SplitMode.Memory"/>: minimises the largest fraction of free memory used, which is
 /// proportional to free memory, embedding and head included.</item>
 /// </list>
-/// Auto and Memory both add one layer at a time to the node whose cost after the addition is smallest (earlier
-/// node on a tie) among nodes with room left; for costs that grow with each layer this greedy order reaches the
-/// smallest possible maximum cost.
+/// Memory adds one layer at a time to the node whose cost after the addition is smallest (earlier node on a tie)
+/// among nodes with room left; for costs that grow with each layer this greedy order reaches the smallest possible
+/// maximum cost.
 /// </summary>
 public static class LayerPlanner
 {
+    /// <summary>
+    /// How much slower than the fastest ring (in the sum of stage times) Auto accepts for a more balanced one: 5%,
+    /// about the run-to-run noise of the throughput measurements the plan comes from.
+    /// </summary>
+    public const double LatencyBand = 0.05;
+
     public static LayerPlan Plan(IReadOnlyList<PlanNode> nodes, PlanRequest request)
     {
         ArgumentNullException.ThrowIfNull(nodes);
@@ -58,7 +68,7 @@ public static class LayerPlanner
             SplitMode.Explicit => explicitCounts!,
             SplitMode.Memory => Greedy(capacities, layerCount,
                 (node, layers) => (fixedBytes[node] + (double)layers * request.BytesPerLayer) / nodes[node].FreeMemoryBytes),
-            SplitMode.Auto => Greedy(capacities, layerCount,
+            SplitMode.Auto => FastestRing(capacities, layerCount,
                 (node, layers) => ((double)layers * request.LayerWeightBytes
                     + (node == nodeCount - 1 ? request.HeadBytes : 0)) / nodes[node].Throughput),
             _ => throw new ArgumentOutOfRangeException(nameof(request), request.Mode, "Unknown split mode."),
@@ -233,6 +243,83 @@ public static class LayerPlanner
     /// taking it is lowest (earliest node on a tie). Callers have checked that capacities sum to at least
     /// <paramref name="layerCount"/> and are all at least 1.
     /// </summary>
+    /// <summary>
+    /// Auto's plan: one layer per node, the rest to the nodes of the cheapest layer first (up to their room), then
+    /// layers moved off the slowest stage while the sum of stage times stays within <see cref="LatencyBand"/> of
+    /// that minimum and the slowest stage gets faster. <paramref name="stageTime"/>(node, layers) grows linearly
+    /// with the layers, so filling the cheapest nodes first gives the smallest sum.
+    /// </summary>
+    private static int[] FastestRing(int[] capacities, int layerCount, Func<int, int, double> stageTime)
+    {
+        int nodeCount = capacities.Length;
+        var counts = new int[nodeCount];
+        Array.Fill(counts, 1);
+        int[] cheapestFirst = Enumerable.Range(0, nodeCount)
+            .OrderBy(node => stageTime(node, 2) - stageTime(node, 1))
+            .ThenBy(node => node)
+            .ToArray();
+        int remaining = layerCount - nodeCount;
+        foreach (int node in cheapestFirst)
+        {
+            int added = Math.Min(remaining, capacities[node] - counts[node]);
+            counts[node] += added;
+            remaining -= added;
+        }
+
+        double limit = Enumerable.Range(0, nodeCount).Sum(node => stageTime(node, counts[node])) * (1 + LatencyBand);
+        // Each accepted move makes the slowest stage strictly faster, so the loop ends; the bound is a backstop.
+        for (int move = 0; move < layerCount * nodeCount; move++)
+        {
+            int slowest = 0;
+            for (int node = 1; node < nodeCount; node++)
+            {
+                if (stageTime(node, counts[node]) > stageTime(slowest, counts[slowest]))
+                {
+                    slowest = node;
+                }
+            }
+            double slowestTime = stageTime(slowest, counts[slowest]);
+            if (counts[slowest] <= 1)
+            {
+                break;
+            }
+            // The node to take it: the smallest slowest stage after the move, then the least loaded taker.
+            int target = -1;
+            double targetMax = double.PositiveInfinity;
+            double targetTime = double.PositiveInfinity;
+            for (int node = 0; node < nodeCount; node++)
+            {
+                if (node == slowest || counts[node] >= capacities[node])
+                {
+                    continue;
+                }
+                double newMax = 0;
+                double newSum = 0;
+                for (int other = 0; other < nodeCount; other++)
+                {
+                    int layers = counts[other] + (other == node ? 1 : other == slowest ? -1 : 0);
+                    double time = stageTime(other, layers);
+                    newMax = Math.Max(newMax, time);
+                    newSum += time;
+                }
+                double takerTime = stageTime(node, counts[node] + 1);
+                if (newSum <= limit && (newMax < targetMax || (newMax == targetMax && takerTime < targetTime)))
+                {
+                    target = node;
+                    targetMax = newMax;
+                    targetTime = takerTime;
+                }
+            }
+            if (target < 0 || targetMax >= slowestTime)
+            {
+                break;
+            }
+            counts[slowest]--;
+            counts[target]++;
+        }
+        return counts;
+    }
+
     private static int[] Greedy(int[] capacities, int layerCount, Func<int, int, double> costWithLayers)
     {
         int nodeCount = capacities.Length;

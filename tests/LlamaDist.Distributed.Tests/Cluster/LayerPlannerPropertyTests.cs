@@ -44,9 +44,9 @@ public sealed class LayerPlannerPropertyTests
     }
 
     [Fact]
-    public void RandomClusters_AutoReachesTheSmallestPossibleSlowestStage()
+    public void RandomClusters_AutoIsWithinTheBandOfTheFastestRing()
     {
-        // Small enough to try every split; the greedy must match the best one.
+        // Small enough to try every split; the plan must be within the band of the best one.
         for (int seed = 0; seed < 200; seed++)
         {
             var random = new Random(1000 + seed);
@@ -64,7 +64,8 @@ public sealed class LayerPlannerPropertyTests
             }
             LayerPlan plan = LayerPlanner.Plan(nodes, request);
             AssertValid(plan, nodes, request);
-            double planned = Enumerable.Range(0, nodeCount).Max(i => StageTime(plan, nodes, request, i));
+            // A token passes the stages in turn: the plan's sum of stage times against the smallest any split reaches.
+            double planned = Enumerable.Range(0, nodeCount).Sum(i => StageTime(plan, nodes, request, i));
             double best = double.PositiveInfinity;
             foreach (int[] counts in Compositions(layers, nodeCount))
             {
@@ -72,15 +73,14 @@ public sealed class LayerPlannerPropertyTests
                 {
                     continue;
                 }
-                double slowest = 0;
+                double sum = 0;
                 for (int i = 0; i < nodeCount; i++)
                 {
-                    double time = (counts[i] * 100.0 + (i == nodeCount - 1 ? request.HeadBytes : 0)) / nodes[i].Throughput;
-                    slowest = Math.Max(slowest, time);
+                    sum += (counts[i] * 100.0 + (i == nodeCount - 1 ? request.HeadBytes : 0)) / nodes[i].Throughput;
                 }
-                best = Math.Min(best, slowest);
+                best = Math.Min(best, sum);
             }
-            Assert.Equal(best, planned, 9);
+            Assert.InRange(planned, best - 1e-9, best * (1 + LayerPlanner.LatencyBand) + 1e-9);
         }
     }
 
