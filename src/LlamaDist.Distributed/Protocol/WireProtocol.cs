@@ -12,9 +12,11 @@ public static class WireProtocol
     /// <summary>
     /// Compatible additions within <see cref="Major"/>. 1: handshake challenge and proof, next-stage certificate
     /// pins, owners and leases (RenewLease), Shutdown, the architecture fields of ModelConfig, worker limits in
-    /// WorkerStatus.
+    /// WorkerStatus. 2: link probes (MeasureLink), prompts cached without logits (ForwardRequest.cache_only),
+    /// health checks, tensor-parallel shards (LoadShard, shard sessions, steps and partial sums) and the hybrid
+    /// split's layer ranges and hidden states in shard steps.
     /// </summary>
-    public const uint Minor = 1;
+    public const uint Minor = 2;
 
     /// <summary>This assembly's version as the handshake sends it.</summary>
     public static ProtocolVersion Current => new() { Major = Major, Minor = Minor };
