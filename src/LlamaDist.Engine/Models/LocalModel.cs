@@ -128,6 +128,10 @@ public sealed class LocalModel : IDisposable, IGenerationModel
                     ComputeBackends.WeightMemoryFor(compute, weightMemory.ToCore()));
                 PageIn(file, progress, cancellationToken);
                 var summary = ModelInspector.Summarize(file, config);
+                // The load's temporary buffers (regrouped rows, tokenizer tables, the file's index) go back to the
+                // system now rather than whenever the collector gets to them: the resident set while the model
+                // decodes is then its weights, its KV caches and what decoding itself needs.
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 return new LocalModel(file, config, tokenizer, weights, pool, compute, summary, stopwatch.Elapsed.TotalMilliseconds, residentBefore);
             }
             catch
