@@ -28,7 +28,8 @@ internal static class AutoSplit
         public LinkFigures Link => new(Workers.Max(w => w.Link.RoundTripSeconds), Workers.Min(w => w.Link.BytesPerSecond));
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"link {Link.RoundTripSeconds * 1000:0.00} ms round trip, {Link.BytesPerSecond / 1e6:0} MB/s");
+            $"link {Link.RoundTripSeconds * 1000:0.00} ms round trip, {Link.BytesPerSecond / 1e6:0} MB/s; workers stream " +
+            $"{string.Join(", ", Workers.Select(w => (w.BytesPerSecond / 1e9).ToString("0.0", CultureInfo.InvariantCulture)))} GB/s");
     }
 
     /// <summary>Measures every worker (<see cref="LinkMeter.MeasureAllAsync"/>); null when one cannot be measured (a worker of an older version).</summary>

@@ -9,7 +9,7 @@ namespace LlamaDist.Worker.State;
 /// The figure a worker reports for planning: how fast its compute threads stream quantized weights through a
 /// matrix-vector product, which is what a decoded token costs a stage. The matrix is a 64 MiB Q8_0 one
 /// (16 384 x 3 840): larger than the last-level cache of most machines, so, as in decode, the weights come from
-/// memory rather than from cache. One warm-up pass, then five timed ones, of which the fastest counts. The planner weighs stages by these
+/// memory rather than from cache. One warm-up pass, then timed ones for at least 200 ms: the rate the worker sustains. The planner weighs stages by these
 /// bytes per second; GFLOP/s is reported beside it.
 /// <para>The runtime compiles the kernels quickly at first and fully optimised only after they have run a while,
 /// in the background: the first probe in a process runs them, on a slice and then on the whole matrix, for most
@@ -19,7 +19,8 @@ public static class ThroughputProbe
 {
     private const int Rows = 16_384;
     private const int Columns = 3_840;
-    private const int Repetitions = 5;
+    private const int MinimumPasses = 3;
+    private static readonly TimeSpan MeasuredTime = TimeSpan.FromMilliseconds(200);
     private const int WarmUpRows = 512;
     private static readonly TimeSpan WarmUpTime = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan FirstProbeTime = TimeSpan.FromMilliseconds(500);
@@ -54,15 +55,19 @@ public static class ThroughputProbe
                 MatrixKernels.MatVec(threads, matrix, x, y);
             }
             while (first && warmUp.Elapsed < FirstProbeTime);
-            // The fastest of the timed passes: a pass another process's burst slowed says nothing of the worker.
-            double seconds = double.PositiveInfinity;
-            for (int i = 0; i < Repetitions; i++)
+            // Passes for at least MeasuredTime, the rate over all of them: what the worker sustains, as a decode
+            // does. A worker that is busy with other work, or a CPU share limited in short periods (a throttled
+            // container), shows it over that time; a single pass of a millisecond or two can fall between.
+            var clock = Stopwatch.StartNew();
+            int passes = 0;
+            do
             {
-                var clock = Stopwatch.StartNew();
                 MatrixKernels.MatVec(threads, matrix, x, y);
-                seconds = Math.Min(seconds, Math.Max(clock.Elapsed.TotalSeconds, 1e-9));
+                passes++;
             }
-            return (2.0 * Rows * Columns / seconds / 1e9, totalBytes / seconds);
+            while (passes < MinimumPasses || clock.Elapsed < MeasuredTime);
+            double seconds = Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+            return (2.0 * Rows * Columns * passes / seconds / 1e9, (double)totalBytes * passes / seconds);
         }
         finally
         {
