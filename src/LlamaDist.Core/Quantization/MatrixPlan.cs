@@ -20,6 +20,9 @@ internal enum MatrixPassKind
     /// <summary>Q4_0 / Q8_0 in file layout on AVX2: <see cref="Q8TileKernels"/> (and <see cref="Q4_0RowGroups"/> for Q4_0 batches).</summary>
     Q8Tiles,
 
+    /// <summary>Q8_0 batches with AVX-VNNI: <see cref="Q8_0Gemm"/> (eight rows per vector, exact block sums).</summary>
+    Q8_0Gemm,
+
     /// <summary>Q4_K / Q6_K on AVX2: <see cref="KQuantTileKernels"/>.</summary>
     KQuantTiles,
 
