@@ -163,8 +163,9 @@ public static unsafe class MatrixKernels
         MatrixPassKind kind = a.Plan.For(n); // chosen when the matrix was made (MatrixPlan)
         // The int8 tile passes take activations in Q8TileKernels' extended layout (with the block correction for
         // the passes that sum unsigned nibbles or offset weights).
-        bool tiles = kind is MatrixPassKind.Q8Tiles or MatrixPassKind.Q4_0Groups or MatrixPassKind.Q8_0Gemm;
-        bool corrected = type == GgmlType.Q4_0 || kind == MatrixPassKind.Q8_0Gemm;
+        bool tiles = kind is MatrixPassKind.Q8Tiles or MatrixPassKind.Q4_0Groups or MatrixPassKind.Q8_0Gemm
+            or MatrixPassKind.Q8_0Groups;
+        bool corrected = type == GgmlType.Q4_0 || kind is MatrixPassKind.Q8_0Gemm or MatrixPassKind.Q8_0Groups;
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
         bool converts = tiles || plan.ConvertsActivations;
 
@@ -212,7 +213,7 @@ public static unsafe class MatrixKernels
             }
             // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and an
             // even number of rows per range leaves the two-row decode kernels no odd row to run alone.
-            if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
+            if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups or MatrixPassKind.Q8_0Groups)
             {
                 work.RowsPerIndex = RowGroupVectors.RowGroup;
             }
@@ -367,6 +368,10 @@ public static unsafe class MatrixKernels
                     break;
                 case MatrixPassKind.Q8_0Gemm:
                     Q8_0Gemm.Rows(weights, rowBytes, rows, Columns / 32, Activations, ActivationRowBytes, Tokens, output,
+                        start, end);
+                    break;
+                case MatrixPassKind.Q8_0Groups:
+                    Q8_0Gemm.GroupedRows(weights, rows, Columns / 32, Activations, ActivationRowBytes, Tokens, output,
                         start, end);
                     break;
                 case MatrixPassKind.Q4_0Groups:

@@ -5,10 +5,12 @@ using Xunit;
 namespace LlamaDist.Core.Tests.Quantization;
 
 /// <summary>
-/// Q8_0 batches in groups of eight rows (<see cref="Q8_0Gemm"/>, AVX-VNNI): the reference that defines the kernel
-/// stays within float rounding of the row dot; every panel, chunk, group and token remainder equals that reference
-/// bit for bit, directly and through the engine's matrix pass on one and two threads; a one-token product is still
-/// the row dot. Skips, with the reason, where the CPU lacks AVX-VNNI (batches then take the row-dot tiles).
+/// Q8_0 in groups of eight rows (<see cref="Q8_0Gemm"/>, AVX-VNNI): the reference that defines the kernels stays
+/// within float rounding of the row dot; every panel, chunk, group and token remainder of a file-layout batch equals
+/// that reference bit for bit (groups with an Inf scale: the row dot), directly and through the engine's matrix
+/// pass on one and two threads; a regrouped matrix gives the reference for one token and for batches; Inf scales
+/// are never regrouped; a one-token product on file-layout rows is still the row dot. Skips, with the reason, where
+/// the CPU lacks AVX-VNNI (batches then take the row-dot tiles, and regrouped matrices are refused).
 /// </summary>
 public unsafe class Q8_0GemmTests
 {
@@ -83,7 +85,46 @@ public unsafe class Q8_0GemmTests
                 Assert.Equal(-7f, y[t * rows + r]); // outside the range
             }
         }
-        AssertReference(matrix, rows, columns, x, tokens, y, start);
+        // Rows 3..10 form the panel's first group, which holds row 5's Inf scale: the row dot; the rest: the reference.
+        int rowBytes = columns / 32 * 34;
+        for (int t = 0; t < tokens; t++)
+        {
+            byte[] activation = KernelTestData.QuantizeActivations(GgmlType.Q8_0, x.AsSpan(t * columns, columns));
+            for (int r = start; r < start + 8; r++)
+            {
+                AssertSameFloat(Quantizer.Dot(GgmlType.Q8_0, matrix.AsSpan(r * rowBytes, rowBytes), activation, columns),
+                    y[t * rows + r], $"row {r}, token {t} (row dot)");
+            }
+        }
+        Assert.True(float.IsInfinity(y[5]) || float.IsNaN(y[5]), $"row 5 carries its Inf scale: {y[5]}");
+        AssertReference(matrix, rows, columns, x, tokens, y, start + 8);
+    }
+
+    public static IEnumerable<object[]> RegroupedCases() => RowGroupTestSupport.Cases([32, 1184, 5632], [1, 2, 9, 70]);
+
+    [SkippableTheory]
+    [MemberData(nameof(RegroupedCases))]
+    public void A_regrouped_matrix_gives_the_reference_values_for_one_token_and_for_batches(int columns, int tokens, int threadCount)
+    {
+        Skip.IfNot(Q8_0Gemm.IsSupported, "This CPU lacks AVX-VNNI (or AVX2 + FMA): Q8_0 matrices are not regrouped.");
+        RowGroupTestSupport.AssertRegroupedMatMulGivesReference(GgmlType.Q8_0, 24, columns, tokens, threadCount);
+    }
+
+    [Fact]
+    public void A_matrix_with_an_infinite_scale_is_not_regrouped()
+    {
+        const int rows = 16, columns = 64;
+        byte[] matrix = KernelTestData.QuantizedMatrix(GgmlType.Q8_0, rows, columns, seed: 51);
+        matrix[9 * 68 + 34 + 1] = 0x7C; // row 9, block 1: +Inf
+        matrix[9 * 68 + 34] = 0x00;
+        byte[] before = (byte[])matrix.Clone();
+        var scratch = new byte[8 * 68];
+        fixed (byte* data = matrix)
+        fixed (byte* scratchPointer = scratch)
+        {
+            Assert.False(Q8_0Gemm.TryRegroupInPlace(data, rows, columns / 32, scratchPointer));
+        }
+        Assert.Equal(before, matrix);
     }
 
     [SkippableTheory]
@@ -128,7 +169,7 @@ public unsafe class Q8_0GemmTests
         }
     }
 
-    /// <summary>y[t * rows + r] equals <see cref="Q8_0Gemm.Reference"/> for rows from <paramref name="start"/> (NaN matches NaN).</summary>
+    /// <summary>y[t * rows + r] equals <see cref="Q8_0Gemm.Reference"/> for rows from <paramref name="start"/>.</summary>
     private static void AssertReference(byte[] matrix, int rows, int columns, float[] x, int tokens, float[] y, int start)
     {
         int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q8_0, columns);
@@ -138,11 +179,12 @@ public unsafe class Q8_0GemmTests
             for (int r = start; r < rows; r++)
             {
                 float expected = Q8_0Gemm.Reference(matrix.AsSpan(r * rowBytes, rowBytes), activations, columns / 32);
-                float actual = y[t * rows + r];
-                Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual) ||
-                    (float.IsNaN(expected) && float.IsNaN(actual)),
-                    $"row {r}, token {t}: reference {expected:R}, kernel {actual:R}");
+                AssertSameFloat(expected, y[t * rows + r], $"row {r}, token {t}");
             }
         }
     }
+
+    private static void AssertSameFloat(float expected, float actual, string what) =>
+        Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual) ||
+            (float.IsNaN(expected) && float.IsNaN(actual)), $"{what}: expected {expected:R}, kernel {actual:R}");
 }
