@@ -5,15 +5,16 @@ using System.Runtime.Intrinsics.X86;
 namespace LlamaDist.Core.Quantization;
 
 /// <summary>
-/// Q8_0 weights x a batch of Q8_0 activations (prompt processing) with AVX-VNNI: eight weight rows side by side,
-/// one row per 32-bit lane, so one <c>vpdpbusd</c> adds four products to each of eight rows and a block's 32
-/// products per row are summed exactly in integers; one float multiply-add per block then serves the eight rows.
+/// Q8_0 weights x Q8_0 activations with AVX-VNNI (batches, and single tokens on regrouped matrices): eight weight
+/// rows side by side, one row per 32-bit lane, so one <c>vpdpbusd</c> adds four products to each of eight rows and a
+/// block's 32 products per row are summed exactly in integers; one float multiply-add per block then serves the
+/// eight rows.
 /// <para>
 /// Why: the row dot (<see cref="Q8_0Format.DotVector256"/>, ggml's vec_dot) spends a sign fix-up, a vpdpbusd, a
 /// conversion, a multiply and a multiply-add on every (row, token, block). Here a (row group, token, block) takes
 /// eight vpdpbusd (each with its activation quad broadcast from memory) and the conversion, multiply and
-/// multiply-add once for all eight rows: about a third of the vector work. The weights are made unsigned once per
-/// batch (w + 128, packed with the rows), and the surplus 128 * sum(q) per block comes from the activation side
+/// multiply-add once for all eight rows: about a third of the vector work. The weights are made unsigned when they
+/// are packed (w + 128; at load, or once per batch for file layout), and the surplus 128 * sum(q) per block comes from the activation side
 /// (the extended row's correction 8 * sum(q), times 16), so every block sum is exact. The value of each (row,
 /// token) is <see cref="Reference"/>: exact block sums, <c>acc = fma(d_w * d_x, sum, acc)</c> block by block;
 /// it differs from the row dot by float rounding only, as llama.cpp's repacked Q8_0 paths do.
@@ -21,7 +22,7 @@ namespace LlamaDist.Core.Quantization;
 /// <para>
 /// Blocking, as <see cref="F16Gemm"/>: a panel of row groups (about <see cref="PanelBudgetBytes"/>, in L2) is
 /// packed once per batch, tokens pass over it <see cref="TokenPanel"/> at a time and the blocks in chunks of
-/// <see cref="ChunkBlocks"/>, so four tokens' activation pieces (4 x 1.1 KB) and a group's chunk (4.5 KB) stay in
+/// <see cref="ChunkBlocks"/>, so four tokens' activation pieces (4 x 1.1 KB) and a group's chunk (4.4 KB) stay in
 /// L1 while the tokens meet every group of the panel. The eight float accumulators of a (group, token) wait in a
 /// per-thread buffer between chunks; each lane still adds its blocks in order, so chunking changes no bits.
 /// </para>
