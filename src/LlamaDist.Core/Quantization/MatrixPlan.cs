@@ -20,12 +20,6 @@ internal enum MatrixPassKind
     /// <summary>Q4_0 / Q8_0 in file layout on AVX2: <see cref="Q8TileKernels"/> (and <see cref="Q4_0RowGroups"/> for Q4_0 batches).</summary>
     Q8Tiles,
 
-    /// <summary>Q8_0 batches in file layout with AVX-VNNI: <see cref="Q8_0Gemm.Rows"/> (panels packed per batch).</summary>
-    Q8_0Gemm,
-
-    /// <summary>Regrouped Q8_0: <see cref="Q8_0Gemm.GroupedRows"/>, decoding and batches alike.</summary>
-    Q8_0Groups,
-
     /// <summary>Q4_K / Q6_K on AVX2: <see cref="KQuantTileKernels"/>.</summary>
     KQuantTiles,
 
@@ -67,8 +61,6 @@ internal readonly struct MatrixPlan
                 return new MatrixPlan(MatrixPassKind.Q4_0Groups, MatrixPassKind.Q4_0Groups);
             case WeightLayout.Q4_KRowGroups:
                 return new MatrixPlan(MatrixPassKind.Q4_KGroups, MatrixPassKind.Q4_KGroups);
-            case WeightLayout.Q8_0RowGroups:
-                return new MatrixPlan(MatrixPassKind.Q8_0Groups, MatrixPassKind.Q8_0Groups);
         }
         if (WeightTypeTraits.TryGetWeightType(type) is not { } traits)
         {

@@ -5,10 +5,9 @@ using Xunit;
 namespace LlamaDist.Core.Tests.Quantization;
 
 /// <summary>
-/// The Q4_0 / Q8_0 batch paths against their references, bit for bit, for every element: Q8_0 against
-/// <see cref="Q8_0Gemm.Reference"/> where the CPU has AVX-VNNI (eight rows per vector, exact block sums), else (two
-/// weight rows x four tokens per kernel call, with pair / single-row / single-token remainders) against the public
-/// row dot; Q4_0 (eight rows per call, one per lane) against <see cref="Q4_0RowGroups.Reference"/>; row counts that are not
+/// The Q4_0 / Q8_0 batch paths against their references, bit for bit, for every element: Q8_0 (two weight rows x
+/// four tokens per kernel call, with pair / single-row / single-token remainders) against the public row dot, Q4_0
+/// (eight rows per call, one per lane) against <see cref="Q4_0RowGroups.Reference"/>; row counts that are not
 /// multiples of the row tile or of eight, widths from one block to FFN size, token counts around the groups of four
 /// and the 64-token tile, through MatMul, MatMul2 and MatMul3 on one and two threads.
 /// </summary>
@@ -76,10 +75,7 @@ public unsafe class Q8TileBatchTests
         }
     }
 
-    /// <summary>
-    /// [tokens, rows] of each type's batch reference (Q4_0, and Q8_0 with AVX-VNNI: the exact block sums; Q8_0
-    /// otherwise: the row dot).
-    /// </summary>
+    /// <summary>[tokens, rows] of each type's batch reference (Q4_0: the exact block sums; Q8_0: the row dot).</summary>
     private static float[] ReferenceProducts(GgmlType type, byte[] matrix, int rows, int columns, byte[][] activations)
     {
         int rowBytes = (int)GgmlTypeInfo.RowBytes(type, columns);
@@ -88,10 +84,9 @@ public unsafe class Q8TileBatchTests
         {
             for (int r = 0; r < rows; r++)
             {
-                ReadOnlySpan<byte> row = matrix.AsSpan(r * rowBytes, rowBytes);
-                y[t * rows + r] = type == GgmlType.Q4_0 ? Q4_0RowGroups.Reference(row, activations[t], columns / 32)
-                    : Q8_0Gemm.IsSupported ? Q8_0Gemm.Reference(row, activations[t], columns / 32)
-                    : Quantizer.Dot(type, row, activations[t], columns);
+                y[t * rows + r] = type == GgmlType.Q4_0
+                    ? Q4_0RowGroups.Reference(matrix.AsSpan(r * rowBytes, rowBytes), activations[t], columns / 32)
+                    : Quantizer.Dot(type, matrix.AsSpan(r * rowBytes, rowBytes), activations[t], columns);
             }
         }
         return y;
