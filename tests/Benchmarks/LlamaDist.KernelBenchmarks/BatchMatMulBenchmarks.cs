@@ -5,7 +5,8 @@ using LlamaDist.Core.Quantization;
 namespace LlamaDist.KernelBenchmarks;
 
 /// <summary>
-/// The engine's own matrix pass (<see cref="MatrixKernels.MatMul"/>, one thread, activation conversion included):
+/// The engine's own matrix pass (<see cref="MatrixKernels.MatMul"/>, on one and two threads, activation conversion
+/// included):
 /// 512 rows of a TinyLlama-shaped model's widths against one token (decoding, from cache) and a pp128 batch, in
 /// file layout and in the row-group layout the type is regrouped into at load (where this CPU has one), with the
 /// pass the matrix's plan chooses on this CPU. The plan follows the process's instruction sets, so the AVX2 figure
@@ -20,8 +21,11 @@ public unsafe class BatchMatMulBenchmarks
     private float[] _input = [];
     private float[] _output = [];
 
-    [Params(GgmlType.Q8_0, GgmlType.Q4_0)]
+    [Params(GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0)]
     public GgmlType Type { get; set; }
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
 
     [Params(2048, 5632)]
     public int Columns { get; set; }
@@ -36,7 +40,7 @@ public unsafe class BatchMatMulBenchmarks
     public void Setup()
     {
         _data = new KernelData(Type, rows: 512, columns: Columns, tokens: Tokens);
-        _threads = new ComputeThreads(1);
+        _threads = new ComputeThreads(Threads);
         _input = new ReadOnlySpan<float>(_data.FloatActivations, Tokens * Columns).ToArray();
         _output = new float[Tokens * _data.Rows];
         if (Regrouped)

@@ -14,7 +14,7 @@ public unsafe class F16GemmTests
     public void Every_tile_and_remainder_equals_the_one_accumulator_reference_bit_for_bit(SimdLevel level)
     {
         Skip.IfNot(SimdCapabilities.IsSupported(level), $"This CPU does not run {level}.");
-        // 24576 columns leave one block per tile (the panel budget holds four such rows) and 48 column chunks;
+        // 24576 columns leave one block per tile (the smallest tile) and 48 column chunks;
         // 320 puts every block in one tile and is one partial chunk; 1072 is two whole chunks and a partial one.
         // 13 rows end a tile and a block unevenly (validRows 1); 13 and 7 tokens leave remainders after the 6-
         // and 3-token kernels, 61 a second token panel with such a remainder. A range that starts mid-matrix
