@@ -115,17 +115,28 @@ $TaskTable = [ordered]@{
                 $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.Avx512Off'; Avx512Off = $true
                     Filter = $(if ($Fast) { "FullyQualifiedName~LlamaDist.Core.Tests.Quantization&$fastFilter" } else { 'Category!=Reliability' }) }
             }
+            # On a CPU with AVX-VNNI the kernel tests run once more with it off, so the vpmaddubsw sequences that CPUs
+            # without vpdpbusd run are checked too.
+            if ([System.Runtime.Intrinsics.X86.AvxVnni]::IsSupported) {
+                $core = $runs | Where-Object { $_.Name -eq 'LlamaDist.Core.Tests' } | Select-Object -First 1
+                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.AvxVnniOff'; VnniOff = $true
+                    Filter = "FullyQualifiedName~LlamaDist.Core.Tests.Quantization&$fastFilter" }
+            }
             foreach ($run in $runs) {
                 $resultFile = "$($run.Name).trx"
                 # .NET 10 reads DOTNET_EnableAVX512 (DOTNET_EnableAVX512F alone no longer turns AVX-512 off); older
                 # runtimes read the F form. Both are set so the pass runs the AVX2 paths on either.
                 if ($run.Avx512Off) { $env:DOTNET_EnableAVX512 = '0'; $env:DOTNET_EnableAVX512F = '0'; Write-Host "$($run.Name): DOTNET_EnableAVX512=0" }
+                if ($run.VnniOff) { $env:DOTNET_EnableAVXVNNI = '0'; Write-Host "$($run.Name): DOTNET_EnableAVXVNNI=0" }
                 $filterArguments = if ($run.Filter) { @('--filter', $run.Filter) } else { @() }
                 try {
                     & dotnet test $run.Project.FullName -c $Configuration --nologo --logger "trx;LogFileName=$resultFile" `
                         --results-directory $TestResultDirectory @filterArguments
                 }
-                finally { if ($run.Avx512Off) { Remove-Item Env:DOTNET_EnableAVX512, Env:DOTNET_EnableAVX512F } }
+                finally {
+                    if ($run.Avx512Off) { Remove-Item Env:DOTNET_EnableAVX512, Env:DOTNET_EnableAVX512F }
+                    if ($run.VnniOff) { Remove-Item Env:DOTNET_EnableAVXVNNI }
+                }
                 if ($LASTEXITCODE -ne 0) { $problems += "$($run.Name) exited with $LASTEXITCODE" }
                 $trxPath = Join-Path $TestResultDirectory $resultFile
                 if (-not (Test-Path $trxPath)) { $problems += "$($run.Name) wrote no results"; continue }

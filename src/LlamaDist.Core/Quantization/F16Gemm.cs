@@ -8,19 +8,23 @@ namespace LlamaDist.Core.Quantization;
 /// <c>llamafile_sgemm</c> (tinyBLAS) multiplies F16: every output is one vector accumulator of
 /// <see cref="Lanes"/> lanes over the whole row (lane j holds the products at columns j, j + L, j + 2L, ...),
 /// summed horizontally at the end (<see cref="GgmlReductions.ReduceAdd"/> / <see cref="Int8Dot.HorizontalSum"/>,
-/// tinyBLAS's hsum orders). So each result is the same float whatever the tile, thread or batch size, and equals
-/// llama.cpp's batched F16 product bit for bit; it differs from the row dot a single token uses
+/// tinyBLAS's hsum orders). So each result is the same float whatever the tile, chunk, thread or batch size, and
+/// equals llama.cpp's batched F16 product bit for bit; it differs from the row dot a single token uses
 /// (<see cref="F16Format.DotKernel"/>, four accumulators) in the last bits, as llama.cpp's own two paths do.
 /// <para>Shapes. Weights: rows of F16 (<c>rowBytes</c> apart). Activations: [tokens, columns] floats already
 /// rounded to half values (<see cref="F16Format.RoundActivationRow"/>). Output: [tokens, rows] floats.</para>
-/// <para>Blocking. .NET has no F16C, so a weight row is widened in software once per batch, not once per token:
-/// a tile of rows (about <see cref="PanelBudgetFloats"/> floats, L2-sized) is converted into a panel of
-/// <see cref="RowBlock"/>-row blocks, each block interleaved per vector ([columns / L][4][L] floats) so the
-/// micro-kernel reads its four rows through one pointer. Tokens then pass over the panel in groups of
-/// <see cref="TokensPerBlock512"/> (AVX-512: 24 accumulators + 4 weight vectors + 1 activation vector of the 32
-/// zmm registers) or <see cref="TokensPerBlock256"/> (AVX2: 12 accumulators + 3 activation vectors + 1 weight
-/// vector of the 16 ymm registers); a token group's rows (6 x 8 KB at 2048 columns) stay in L1 while it meets
-/// every block of the tile, so activations come from memory once per tile, not once per block.</para>
+/// <para>Blocking (GotoBLAS order, three cache levels). .NET has no F16C, so a weight row is widened in software
+/// once per batch, not once per token: a tile of rows (about <see cref="PanelBudgetFloats"/> floats, in L2) is
+/// converted into a panel of <see cref="RowBlock"/>-row blocks, each interleaved per vector ([columns / L][4][L]
+/// floats) so the micro-kernel reads four rows through one pointer and a column chunk of a block is contiguous.
+/// Tokens pass over the panel <see cref="TokenPanel"/> at a time, and the columns in chunks of
+/// <see cref="ColumnChunk"/>: within a chunk a group of <see cref="TokensPerBlock512"/> tokens (AVX-512: 24
+/// accumulators + 4 weight vectors + 1 activation vector of the 32 zmm registers) or
+/// <see cref="TokensPerBlock256"/> (AVX2: 12 + 3 + 1 of the 16 ymm registers) keeps its activation pieces
+/// (6 x 2 KB) in L1 while it meets every block of the tile. Between chunks the accumulators wait in a
+/// per-thread buffer ([TokenPanel][blocks][4][L] floats), so each lane still sums its columns in order over the
+/// whole row: without the chunks a 6-token group's rows (48 KB at 2048 columns, 135 KB at 5632) and the block
+/// it meets both come from L2 on every step, and a 128-token batch ran no faster at 512 bits than at 256.</para>
 /// </summary>
 internal static unsafe class F16Gemm
 {
@@ -33,8 +37,18 @@ internal static unsafe class F16Gemm
     /// <summary>Tokens per AVX2 micro-kernel call (4 x 3 outputs).</summary>
     public const int TokensPerBlock256 = 3;
 
-    /// <summary>Converted floats per tile: 128 KB, half of a 2-core share of L2 on the machines measured.</summary>
-    public const int PanelBudgetFloats = 32 * 1024;
+    /// <summary>
+    /// Converted floats per tile: 256 KB, in L2 with room for the accumulators and activations passing by. On the
+    /// machine measured 128 KB ran 5632-column rows 15% slower on one thread (activations streamed once per fewer
+    /// rows), and 384 KB no faster than 256 KB on one thread but erratic on two.
+    /// </summary>
+    public const int PanelBudgetFloats = 64 * 1024;
+
+    /// <summary>Columns per chunk: a 6-token group's activation pieces (12 KB) and a block's (8 KB) fit L1.</summary>
+    public const int ColumnChunk = 512;
+
+    /// <summary>Tokens whose accumulators a tile keeps between column chunks (a multiple of both token groups).</summary>
+    public const int TokenPanel = 48;
 
     /// <summary>
     /// True when the GEMM runs F16 at <paramref name="level"/> for rows of <paramref name="columns"/>: AVX-512 or
@@ -60,10 +74,15 @@ internal static unsafe class F16Gemm
         int lanes = Lanes(level);
         int tileRows = Math.Max(RowBlock, PanelBudgetFloats / columns / RowBlock * RowBlock);
         tileRows = Math.Min(tileRows, (end - start + RowBlock - 1) / RowBlock * RowBlock);
+        int tileBlocks = tileRows / RowBlock;
+        int accumulatorStride = tileBlocks * RowBlock * lanes; // floats between one token's and the next's
         float[] panelArray = PanelScratch.Get(checked(tileRows * columns + 16));
+        float[] accumulatorArray = AccumulatorScratch.Get(checked(TokenPanel * accumulatorStride + 16));
         fixed (float* panelBase = panelArray)
+        fixed (float* accumulatorBase = accumulatorArray)
         {
             float* panel = (float*)(((nuint)panelBase + 63) & ~(nuint)63);
+            float* accumulators = (float*)(((nuint)accumulatorBase + 63) & ~(nuint)63);
             for (int tileStart = start; tileStart < end; tileStart += tileRows)
             {
                 int tileCount = Math.Min(tileRows, end - tileStart);
@@ -74,13 +93,55 @@ internal static unsafe class F16Gemm
                         Math.Min(RowBlock, tileCount - block * RowBlock), columns, lanes,
                         panel + (long)block * RowBlock * columns);
                 }
-                if (level == SimdLevel.Vector512)
+                for (int tokenStart = 0; tokenStart < tokens; tokenStart += TokenPanel)
                 {
-                    Tile512(panel, blocks, tileStart, tileCount, columns, activations, tokens, output, rows);
+                    int tokenCount = Math.Min(TokenPanel, tokens - tokenStart);
+                    new Span<float>(accumulators, tokenCount * accumulatorStride).Clear();
+                    float* tokenActivations = activations + (long)tokenStart * columns;
+                    for (int chunk = 0; chunk < columns; chunk += ColumnChunk)
+                    {
+                        int chunkColumns = Math.Min(ColumnChunk, columns - chunk);
+                        if (level == SimdLevel.Vector512)
+                        {
+                            Chunk512(panel + (long)chunk * RowBlock, blocks, columns, tokenActivations + chunk,
+                                tokenCount, chunkColumns, accumulators, accumulatorStride);
+                        }
+                        else
+                        {
+                            Chunk256(panel + (long)chunk * RowBlock, blocks, columns, tokenActivations + chunk,
+                                tokenCount, chunkColumns, accumulators, accumulatorStride);
+                        }
+                    }
+                    Reduce(level, accumulators, accumulatorStride, tokenCount, tileCount,
+                        output + (long)tokenStart * rows + tileStart, rows);
                 }
-                else
+            }
+        }
+    }
+
+    /// <summary>
+    /// Horizontal sums of the accumulators ([tokens][blocks][4][L]) of one token panel into
+    /// y[t * yStride + row] for the tile's <paramref name="validRows"/> rows.
+    /// </summary>
+    private static void Reduce(SimdLevel level, float* accumulators, int accumulatorStride, int tokens, int validRows,
+        float* y, int yStride)
+    {
+        for (int t = 0; t < tokens; t++)
+        {
+            float* source = accumulators + (long)t * accumulatorStride;
+            float* destination = y + (long)t * yStride;
+            if (level == SimdLevel.Vector512)
+            {
+                for (int r = 0; r < validRows; r++)
                 {
-                    Tile256(panel, blocks, tileStart, tileCount, columns, activations, tokens, output, rows);
+                    destination[r] = GgmlReductions.ReduceAdd(Vector512.Load(source + r * 16));
+                }
+            }
+            else
+            {
+                for (int r = 0; r < validRows; r++)
+                {
+                    destination[r] = Int8Dot.HorizontalSum(Vector256.Load(source + r * 8));
                 }
             }
         }
@@ -123,74 +184,78 @@ internal static unsafe class F16Gemm
         }
     }
 
-    private static void Tile512(float* panel, int blocks, int tileStart, int tileCount, int columns,
-        float* activations, int tokens, float* output, int rows)
+    /// <summary>
+    /// One column chunk of a tile at AVX-512: every group of 6 tokens meets every block (4 x 6 kernel), then the
+    /// tokens left over one at a time. <paramref name="a"/>: the chunk's start in block 0 (blocks are
+    /// 4 x <paramref name="columns"/> floats apart); <paramref name="b"/>: the chunk's start in token 0's
+    /// activations (rows <paramref name="columns"/> apart).
+    /// </summary>
+    private static void Chunk512(float* a, int blocks, int columns, float* b, int tokens, int chunkColumns,
+        float* accumulators, int accumulatorStride)
     {
+        long blockFloats = (long)RowBlock * columns;
         int t = 0;
         for (; t + TokensPerBlock512 <= tokens; t += TokensPerBlock512)
         {
-            float* b = activations + (long)t * columns;
             for (int block = 0; block < blocks; block++)
             {
-                int row = tileStart + block * RowBlock;
-                Block4x6(panel + (long)block * RowBlock * columns, b, columns, output + (long)t * rows + row, rows,
-                    Math.Min(RowBlock, tileCount - block * RowBlock));
+                Block4x6(a + block * blockFloats, b + (long)t * columns, columns, chunkColumns,
+                    accumulators + (long)t * accumulatorStride + block * RowBlock * 16, accumulatorStride);
             }
         }
         for (; t < tokens; t++)
         {
-            float* b = activations + (long)t * columns;
             for (int block = 0; block < blocks; block++)
             {
-                int row = tileStart + block * RowBlock;
-                Block4x1(panel + (long)block * RowBlock * columns, b, columns, output + (long)t * rows + row,
-                    Math.Min(RowBlock, tileCount - block * RowBlock));
+                Block4x1(a + block * blockFloats, b + (long)t * columns, chunkColumns,
+                    accumulators + (long)t * accumulatorStride + block * RowBlock * 16);
             }
         }
     }
 
-    private static void Tile256(float* panel, int blocks, int tileStart, int tileCount, int columns,
-        float* activations, int tokens, float* output, int rows)
+    /// <summary>One column chunk of a tile at AVX2: groups of 3 tokens (4 x 3 kernel), then single tokens.</summary>
+    private static void Chunk256(float* a, int blocks, int columns, float* b, int tokens, int chunkColumns,
+        float* accumulators, int accumulatorStride)
     {
+        long blockFloats = (long)RowBlock * columns;
         int t = 0;
         for (; t + TokensPerBlock256 <= tokens; t += TokensPerBlock256)
         {
-            float* b = activations + (long)t * columns;
             for (int block = 0; block < blocks; block++)
             {
-                int row = tileStart + block * RowBlock;
-                Block4x3(panel + (long)block * RowBlock * columns, b, columns, output + (long)t * rows + row, rows,
-                    Math.Min(RowBlock, tileCount - block * RowBlock));
+                Block4x3(a + block * blockFloats, b + (long)t * columns, columns, chunkColumns,
+                    accumulators + (long)t * accumulatorStride + block * RowBlock * 8, accumulatorStride);
             }
         }
         for (; t < tokens; t++)
         {
-            float* b = activations + (long)t * columns;
             for (int block = 0; block < blocks; block++)
             {
-                int row = tileStart + block * RowBlock;
-                Block4x1Vector256(panel + (long)block * RowBlock * columns, b, columns, output + (long)t * rows + row,
-                    Math.Min(RowBlock, tileCount - block * RowBlock));
+                Block4x1Vector256(a + block * blockFloats, b + (long)t * columns, chunkColumns,
+                    accumulators + (long)t * accumulatorStride + block * RowBlock * 8);
             }
         }
     }
 
     /// <summary>
-    /// AVX-512 micro-kernel: four interleaved weight rows at <paramref name="a"/> x six activation rows at
-    /// <paramref name="b"/> (<paramref name="columns"/> apart); y[j * yStride + i] for row i, token j.
+    /// AVX-512 micro-kernel: <paramref name="chunkColumns"/> columns of four interleaved weight rows at
+    /// <paramref name="a"/> x six activation rows at <paramref name="b"/> (<paramref name="columns"/> apart),
+    /// continuing the accumulators at c[j * cStride + i * 16] for row i, token j.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Block4x6(float* a, float* b, int columns, float* y, int yStride, int validRows)
+    private static void Block4x6(float* a, float* b, int columns, int chunkColumns, float* c, int cStride)
     {
         float* b0 = b, b1 = b + columns, b2 = b + 2 * columns, b3 = b + 3 * columns, b4 = b + 4 * columns,
             b5 = b + 5 * columns;
-        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
-        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
-        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
-        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
-        Vector512<float> c40 = default, c41 = default, c42 = default, c43 = default;
-        Vector512<float> c50 = default, c51 = default, c52 = default, c53 = default;
-        for (int l = 0; l < columns; l += 16, a += 64)
+        float* y0 = c, y1 = c + cStride, y2 = c + 2 * cStride, y3 = c + 3 * cStride, y4 = c + 4 * cStride,
+            y5 = c + 5 * cStride;
+        Vector512<float> c00 = Vector512.Load(y0), c01 = Vector512.Load(y0 + 16), c02 = Vector512.Load(y0 + 32), c03 = Vector512.Load(y0 + 48);
+        Vector512<float> c10 = Vector512.Load(y1), c11 = Vector512.Load(y1 + 16), c12 = Vector512.Load(y1 + 32), c13 = Vector512.Load(y1 + 48);
+        Vector512<float> c20 = Vector512.Load(y2), c21 = Vector512.Load(y2 + 16), c22 = Vector512.Load(y2 + 32), c23 = Vector512.Load(y2 + 48);
+        Vector512<float> c30 = Vector512.Load(y3), c31 = Vector512.Load(y3 + 16), c32 = Vector512.Load(y3 + 32), c33 = Vector512.Load(y3 + 48);
+        Vector512<float> c40 = Vector512.Load(y4), c41 = Vector512.Load(y4 + 16), c42 = Vector512.Load(y4 + 32), c43 = Vector512.Load(y4 + 48);
+        Vector512<float> c50 = Vector512.Load(y5), c51 = Vector512.Load(y5 + 16), c52 = Vector512.Load(y5 + 32), c53 = Vector512.Load(y5 + 48);
+        for (int l = 0; l < chunkColumns; l += 16, a += 64)
         {
             Vector512<float> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 16);
             Vector512<float> a2 = Vector512.Load(a + 32), a3 = Vector512.Load(a + 48);
@@ -213,20 +278,21 @@ internal static unsafe class F16Gemm
             c50 = Vector512.FusedMultiplyAdd(a0, x, c50); c51 = Vector512.FusedMultiplyAdd(a1, x, c51);
             c52 = Vector512.FusedMultiplyAdd(a2, x, c52); c53 = Vector512.FusedMultiplyAdd(a3, x, c53);
         }
-        Store4(y, validRows, c00, c01, c02, c03);
-        Store4(y + yStride, validRows, c10, c11, c12, c13);
-        Store4(y + 2 * yStride, validRows, c20, c21, c22, c23);
-        Store4(y + 3 * yStride, validRows, c30, c31, c32, c33);
-        Store4(y + 4 * yStride, validRows, c40, c41, c42, c43);
-        Store4(y + 5 * yStride, validRows, c50, c51, c52, c53);
+        c00.Store(y0); c01.Store(y0 + 16); c02.Store(y0 + 32); c03.Store(y0 + 48);
+        c10.Store(y1); c11.Store(y1 + 16); c12.Store(y1 + 32); c13.Store(y1 + 48);
+        c20.Store(y2); c21.Store(y2 + 16); c22.Store(y2 + 32); c23.Store(y2 + 48);
+        c30.Store(y3); c31.Store(y3 + 16); c32.Store(y3 + 32); c33.Store(y3 + 48);
+        c40.Store(y4); c41.Store(y4 + 16); c42.Store(y4 + 32); c43.Store(y4 + 48);
+        c50.Store(y5); c51.Store(y5 + 16); c52.Store(y5 + 32); c53.Store(y5 + 48);
     }
 
-    /// <summary>AVX-512 remainder kernel: four interleaved weight rows x one activation row.</summary>
+    /// <summary>AVX-512 remainder kernel: four interleaved weight rows x one activation row, accumulators at c.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Block4x1(float* a, float* b, int columns, float* y, int validRows)
+    private static void Block4x1(float* a, float* b, int chunkColumns, float* c)
     {
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        for (int l = 0; l < columns; l += 16, a += 64)
+        Vector512<float> c0 = Vector512.Load(c), c1 = Vector512.Load(c + 16);
+        Vector512<float> c2 = Vector512.Load(c + 32), c3 = Vector512.Load(c + 48);
+        for (int l = 0; l < chunkColumns; l += 16, a += 64)
         {
             Vector512<float> x = Vector512.Load(b + l);
             c0 = Vector512.FusedMultiplyAdd(Vector512.Load(a), x, c0);
@@ -234,21 +300,23 @@ internal static unsafe class F16Gemm
             c2 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 32), x, c2);
             c3 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 48), x, c3);
         }
-        Store4(y, validRows, c0, c1, c2, c3);
+        c0.Store(c); c1.Store(c + 16); c2.Store(c + 32); c3.Store(c + 48);
     }
 
     /// <summary>
     /// AVX2 micro-kernel: four interleaved weight rows at <paramref name="a"/> x three activation rows; the three
     /// activation vectors are loaded first and each weight vector meets them in turn (12 + 3 + 1 registers).
+    /// Accumulators at c[j * cStride + i * 8] for row i, token j.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Block4x3(float* a, float* b, int columns, float* y, int yStride, int validRows)
+    private static void Block4x3(float* a, float* b, int columns, int chunkColumns, float* c, int cStride)
     {
         float* b0 = b, b1 = b + columns, b2 = b + 2 * columns;
-        Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
-        Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
-        Vector256<float> c20 = default, c21 = default, c22 = default, c23 = default;
-        for (int l = 0; l < columns; l += 8, a += 32)
+        float* y0 = c, y1 = c + cStride, y2 = c + 2 * cStride;
+        Vector256<float> c00 = Vector256.Load(y0), c01 = Vector256.Load(y0 + 8), c02 = Vector256.Load(y0 + 16), c03 = Vector256.Load(y0 + 24);
+        Vector256<float> c10 = Vector256.Load(y1), c11 = Vector256.Load(y1 + 8), c12 = Vector256.Load(y1 + 16), c13 = Vector256.Load(y1 + 24);
+        Vector256<float> c20 = Vector256.Load(y2), c21 = Vector256.Load(y2 + 8), c22 = Vector256.Load(y2 + 16), c23 = Vector256.Load(y2 + 24);
+        for (int l = 0; l < chunkColumns; l += 8, a += 32)
         {
             Vector256<float> x0 = Vector256.Load(b0 + l), x1 = Vector256.Load(b1 + l), x2 = Vector256.Load(b2 + l);
             Vector256<float> w = Vector256.Load(a);
@@ -264,17 +332,18 @@ internal static unsafe class F16Gemm
             c03 = Vector256.FusedMultiplyAdd(w, x0, c03); c13 = Vector256.FusedMultiplyAdd(w, x1, c13);
             c23 = Vector256.FusedMultiplyAdd(w, x2, c23);
         }
-        Store4(y, validRows, c00, c01, c02, c03);
-        Store4(y + yStride, validRows, c10, c11, c12, c13);
-        Store4(y + 2 * yStride, validRows, c20, c21, c22, c23);
+        c00.Store(y0); c01.Store(y0 + 8); c02.Store(y0 + 16); c03.Store(y0 + 24);
+        c10.Store(y1); c11.Store(y1 + 8); c12.Store(y1 + 16); c13.Store(y1 + 24);
+        c20.Store(y2); c21.Store(y2 + 8); c22.Store(y2 + 16); c23.Store(y2 + 24);
     }
 
-    /// <summary>AVX2 remainder kernel: four interleaved weight rows x one activation row.</summary>
+    /// <summary>AVX2 remainder kernel: four interleaved weight rows x one activation row, accumulators at c.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Block4x1Vector256(float* a, float* b, int columns, float* y, int validRows)
+    private static void Block4x1Vector256(float* a, float* b, int chunkColumns, float* c)
     {
-        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        for (int l = 0; l < columns; l += 8, a += 32)
+        Vector256<float> c0 = Vector256.Load(c), c1 = Vector256.Load(c + 8);
+        Vector256<float> c2 = Vector256.Load(c + 16), c3 = Vector256.Load(c + 24);
+        for (int l = 0; l < chunkColumns; l += 8, a += 32)
         {
             Vector256<float> x = Vector256.Load(b + l);
             c0 = Vector256.FusedMultiplyAdd(Vector256.Load(a), x, c0);
@@ -282,27 +351,7 @@ internal static unsafe class F16Gemm
             c2 = Vector256.FusedMultiplyAdd(Vector256.Load(a + 16), x, c2);
             c3 = Vector256.FusedMultiplyAdd(Vector256.Load(a + 24), x, c3);
         }
-        Store4(y, validRows, c0, c1, c2, c3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store4(float* y, int validRows, Vector512<float> c0, Vector512<float> c1,
-        Vector512<float> c2, Vector512<float> c3)
-    {
-        y[0] = GgmlReductions.ReduceAdd(c0);
-        if (validRows > 1) y[1] = GgmlReductions.ReduceAdd(c1);
-        if (validRows > 2) y[2] = GgmlReductions.ReduceAdd(c2);
-        if (validRows > 3) y[3] = GgmlReductions.ReduceAdd(c3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store4(float* y, int validRows, Vector256<float> c0, Vector256<float> c1,
-        Vector256<float> c2, Vector256<float> c3)
-    {
-        y[0] = Int8Dot.HorizontalSum(c0);
-        if (validRows > 1) y[1] = Int8Dot.HorizontalSum(c1);
-        if (validRows > 2) y[2] = Int8Dot.HorizontalSum(c2);
-        if (validRows > 3) y[3] = Int8Dot.HorizontalSum(c3);
+        c0.Store(c); c1.Store(c + 8); c2.Store(c + 16); c3.Store(c + 24);
     }
 
     /// <summary>
@@ -337,13 +386,27 @@ internal static unsafe class F16Gemm
         [ThreadStatic]
         private static float[]? t_buffer;
 
-        public static float[] Get(int minimumFloats)
+        public static float[] Get(int minimumFloats) => ThreadBuffer.Get(ref t_buffer, minimumFloats);
+    }
+
+    /// <summary>One pinned float buffer per thread for a token panel's accumulators between column chunks.</summary>
+    private static class AccumulatorScratch
+    {
+        [ThreadStatic]
+        private static float[]? t_buffer;
+
+        public static float[] Get(int minimumFloats) => ThreadBuffer.Get(ref t_buffer, minimumFloats);
+    }
+
+    private static class ThreadBuffer
+    {
+        public static float[] Get(ref float[]? slot, int minimumFloats)
         {
-            float[]? buffer = t_buffer;
+            float[]? buffer = slot;
             if (buffer is null || buffer.Length < minimumFloats)
             {
                 buffer = GC.AllocateUninitializedArray<float>(minimumFloats, pinned: true);
-                t_buffer = buffer;
+                slot = buffer;
             }
             return buffer;
         }

@@ -117,23 +117,45 @@ internal static unsafe class Q4_0RowGroups
         byte* a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
         for (int b = 0; b < blocks; b++)
         {
-            Vector256<short> p0 = Vector256<short>.Zero, p1 = Vector256<short>.Zero;
-            Vector256<short> p2 = Vector256<short>.Zero, p3 = Vector256<short>.Zero;
-            // Each vector's nibbles are loaded once for the four tokens (RowGroupVectors.RunProducts bounds the sums).
-            for (int v = 0; v < 4; v++)
-            {
-                Vector256<byte> raw = Vector256.Load(group + v * 32);
-                int offset = 8 * v;
-                p0 += RowGroupVectors.Products(raw, a + offset);
-                p1 += RowGroupVectors.Products(raw, a1 + offset);
-                p2 += RowGroupVectors.Products(raw, a2 + offset);
-                p3 += RowGroupVectors.Products(raw, a3 + offset);
-            }
             Vector256<float> weightScales = RowGroupVectors.Halves(scales);
-            acc0 = Accumulate(acc0, p0, weightScales, a);
-            acc1 = Accumulate(acc1, p1, weightScales, a1);
-            acc2 = Accumulate(acc2, p2, weightScales, a2);
-            acc3 = Accumulate(acc3, p3, weightScales, a3);
+            if (AvxVnni.IsSupported)
+            {
+                // Each vector's nibbles are loaded once for the four tokens; vpdpbusd sums straight into int32.
+                Vector256<int> s0 = Vector256<int>.Zero, s1 = Vector256<int>.Zero;
+                Vector256<int> s2 = Vector256<int>.Zero, s3 = Vector256<int>.Zero;
+                for (int v = 0; v < 4; v++)
+                {
+                    Vector256<byte> raw = Vector256.Load(group + v * 32);
+                    int offset = 8 * v;
+                    s0 = RowGroupVectors.AddProducts(s0, raw, a + offset);
+                    s1 = RowGroupVectors.AddProducts(s1, raw, a1 + offset);
+                    s2 = RowGroupVectors.AddProducts(s2, raw, a2 + offset);
+                    s3 = RowGroupVectors.AddProducts(s3, raw, a3 + offset);
+                }
+                acc0 = Accumulate(acc0, s0, weightScales, a);
+                acc1 = Accumulate(acc1, s1, weightScales, a1);
+                acc2 = Accumulate(acc2, s2, weightScales, a2);
+                acc3 = Accumulate(acc3, s3, weightScales, a3);
+            }
+            else
+            {
+                Vector256<short> p0 = Vector256<short>.Zero, p1 = Vector256<short>.Zero;
+                Vector256<short> p2 = Vector256<short>.Zero, p3 = Vector256<short>.Zero;
+                // Each vector's nibbles are loaded once for the four tokens (RowGroupVectors.RunProducts bounds the sums).
+                for (int v = 0; v < 4; v++)
+                {
+                    Vector256<byte> raw = Vector256.Load(group + v * 32);
+                    int offset = 8 * v;
+                    p0 += RowGroupVectors.Products(raw, a + offset);
+                    p1 += RowGroupVectors.Products(raw, a1 + offset);
+                    p2 += RowGroupVectors.Products(raw, a2 + offset);
+                    p3 += RowGroupVectors.Products(raw, a3 + offset);
+                }
+                acc0 = Accumulate(acc0, Pairs(p0), weightScales, a);
+                acc1 = Accumulate(acc1, Pairs(p1), weightScales, a1);
+                acc2 = Accumulate(acc2, Pairs(p2), weightScales, a2);
+                acc3 = Accumulate(acc3, Pairs(p3), weightScales, a3);
+            }
             group += NibbleBytesPerBlock;
             scales += ScaleBytesPerBlock;
             a += Q8TileKernels.ExtBlockBytes;
@@ -160,7 +182,7 @@ internal static unsafe class Q4_0RowGroups
                 Sse.Prefetch0(group + PrefetchDistance);
                 Sse.Prefetch0(group + PrefetchDistance + 64);
             }
-            acc = Accumulate(acc, RowGroupVectors.RunProducts(group, a), RowGroupVectors.Halves(scales), a);
+            acc = Accumulate(acc, RowGroupVectors.RunSums(group, a), RowGroupVectors.Halves(scales), a);
             group += NibbleBytesPerBlock;
             scales += ScaleBytesPerBlock;
             a += Q8TileKernels.ExtBlockBytes;
@@ -189,10 +211,8 @@ internal static unsafe class Q4_0RowGroups
                 Sse.Prefetch0(second + PrefetchDistance);
                 Sse.Prefetch0(second + PrefetchDistance + 64);
             }
-            acc0 = Accumulate(acc0, RowGroupVectors.RunProducts(group, a), RowGroupVectors.Halves(group + scalesOffset),
-                a);
-            acc1 = Accumulate(acc1, RowGroupVectors.RunProducts(second, a),
-                RowGroupVectors.Halves(second + scalesOffset), a);
+            acc0 = Accumulate(acc0, RowGroupVectors.RunSums(group, a), RowGroupVectors.Halves(group + scalesOffset), a);
+            acc1 = Accumulate(acc1, RowGroupVectors.RunSums(second, a), RowGroupVectors.Halves(second + scalesOffset), a);
             // The scales sit after all the nibbles: they move 16 bytes a block while the nibbles move 128.
             scalesOffset += ScaleBytesPerBlock - NibbleBytesPerBlock;
             group += NibbleBytesPerBlock;
@@ -305,12 +325,15 @@ internal static unsafe class Q4_0RowGroups
         }
     }
 
+    /// <summary>int16 pair sums of a block (the non-VNNI sequence) summed into int32 lanes by pmaddwd with ones.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Pairs(Vector256<short> pairs) => Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
+
     /// <summary>acc + (d_w x d_x) * (sum(nibble * q) - 8 * sum(q)) for eight rows; every step exact but the fma.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Accumulate(Vector256<float> acc, Vector256<short> pairs, Vector256<float> weightScales, byte* activation)
+    private static Vector256<float> Accumulate(Vector256<float> acc, Vector256<int> sums, Vector256<float> weightScales, byte* activation)
     {
-        Vector256<int> sums = Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1))
-            - Vector256.Create(*(int*)(activation + Q8TileKernels.BlockCorrectionOffset));
+        sums -= Vector256.Create(*(int*)(activation + Q8TileKernels.BlockCorrectionOffset));
         Vector256<float> scales = weightScales * Vector256.Create(*(float*)(activation + Q8TileKernels.ScaleOffset));
         return Fma.MultiplyAdd(scales, Avx.ConvertToVector256Single(sums), acc);
     }

@@ -14,12 +14,14 @@ public unsafe class F16GemmTests
     public void Every_tile_and_remainder_equals_the_one_accumulator_reference_bit_for_bit(SimdLevel level)
     {
         Skip.IfNot(SimdCapabilities.IsSupported(level), $"This CPU does not run {level}.");
-        // 4096 columns leaves one block per tile (rows of 16 KB: the panel budget holds two blocks); 320 puts
-        // several blocks in a tile. 13 rows end a tile and a block unevenly (validRows 1); 13 tokens leave a
-        // remainder after the 6- and 3-token kernels. A range that starts mid-matrix checks the addressing.
-        foreach (int columns in new[] { 320, 4096 })
+        // 24576 columns leave one block per tile (the smallest tile) and 48 column chunks;
+        // 320 puts every block in one tile and is one partial chunk; 1072 is two whole chunks and a partial one.
+        // 13 rows end a tile and a block unevenly (validRows 1); 13 and 7 tokens leave remainders after the 6-
+        // and 3-token kernels, 61 a second token panel with such a remainder. A range that starts mid-matrix
+        // checks the addressing.
+        foreach ((int columns, int tokens) in new[] { (320, 13), (1072, 61), (24576, 7) })
         {
-            const int rows = 13, tokens = 13;
+            const int rows = 13;
             float[] values = KernelTestData.RandomFloats(rows * columns, seed: columns, scale: 0.5f);
             values[5 * columns + 17] = float.PositiveInfinity; // exact conversion: Inf reaches its row's outputs
             byte[] matrix = KernelTestData.Quantize(GgmlType.F16, values);
