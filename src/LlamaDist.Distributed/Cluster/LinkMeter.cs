@@ -43,20 +43,21 @@ public static class LinkMeter
     }
 
     /// <summary>
-    /// Every worker's link (all at once: links are independent), then each worker's throughput one after the
-    /// other, so that one worker's benchmark does not slow another's where they share a machine, nor the timing
-    /// of the links.
+    /// Each worker's throughput one after the other, so that one worker's benchmark does not slow another's where
+    /// they share a machine; then every worker's link, all at once (links are independent). Throughput first: the
+    /// link probes' megabytes leave each worker a garbage collection to run, which would share its cores with a
+    /// benchmark started right after them.
     /// </summary>
     public static async Task<IReadOnlyList<Measurement>> MeasureAllAsync(IReadOnlyList<WorkerClient> workers, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(workers);
-        var links = await Task.WhenAll(workers.Select(worker => MeasureLinkAsync(worker, cancellationToken))).ConfigureAwait(false);
-        var results = new Measurement[workers.Count];
+        var throughputs = new double[workers.Count];
         for (int i = 0; i < workers.Count; i++)
         {
-            results[i] = new Measurement(links[i], await MeasureThroughputAsync(workers[i], cancellationToken).ConfigureAwait(false));
+            throughputs[i] = await MeasureThroughputAsync(workers[i], cancellationToken).ConfigureAwait(false);
         }
-        return results;
+        var links = await Task.WhenAll(workers.Select(worker => MeasureLinkAsync(worker, cancellationToken))).ConfigureAwait(false);
+        return workers.Select((_, i) => new Measurement(links[i], throughputs[i])).ToArray();
     }
 
     private static async Task<double> TimeAsync(WorkerClient worker, LinkProbe probe, CancellationToken cancellationToken)
