@@ -109,17 +109,17 @@ $TaskTable = [ordered]@{
             # The long reliability runs (fault injection, load, hand-off measurements) have their own task.
             $fastFilter = 'Category!=Slow&Category!=Fuzz&Category!=Reliability'
             $runs = @(Get-ChildItem (Join-Path $RepositoryRoot 'tests') -Recurse -Filter '*.Tests.csproj' |
-                    ForEach-Object { @{ Project = $_; Name = $_.BaseName; Avx512Off = $false; Filter = $(if ($Fast) { $fastFilter } else { 'Category!=Reliability' }) } })
+                    ForEach-Object { @{ Project = $_; Name = $_.BaseName; Avx512Off = $false; VnniOff = $false; Filter = $(if ($Fast) { $fastFilter } else { 'Category!=Reliability' }) } })
             if ([System.Runtime.Intrinsics.X86.Avx512F]::IsSupported) {
                 $core = $runs | Where-Object { $_.Name -eq 'LlamaDist.Core.Tests' } | Select-Object -First 1
-                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.Avx512Off'; Avx512Off = $true
+                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.Avx512Off'; Avx512Off = $true; VnniOff = $false
                     Filter = $(if ($Fast) { "FullyQualifiedName~LlamaDist.Core.Tests.Quantization&$fastFilter" } else { 'Category!=Reliability' }) }
             }
             # On a CPU with AVX-VNNI the kernel tests run once more with it off, so the vpmaddubsw sequences that CPUs
             # without vpdpbusd run are checked too.
             if ([System.Runtime.Intrinsics.X86.AvxVnni]::IsSupported) {
                 $core = $runs | Where-Object { $_.Name -eq 'LlamaDist.Core.Tests' } | Select-Object -First 1
-                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.AvxVnniOff'; VnniOff = $true
+                $runs += @{ Project = $core.Project; Name = 'LlamaDist.Core.Tests.AvxVnniOff'; Avx512Off = $false; VnniOff = $true
                     Filter = "FullyQualifiedName~LlamaDist.Core.Tests.Quantization&$fastFilter" }
             }
             foreach ($run in $runs) {
