@@ -73,8 +73,12 @@ Describe 'Invoke-LlamaBenchmark measures the machine beside the model' {
         $expected = 514144 * $decode.AverageTokensPerSecond / ($decode.ReadBandwidthGBps * 1e9)
         $decode.BandwidthFraction | Should -BeGreaterThan 0
         [math]::Abs($decode.BandwidthFraction - $expected) | Should -BeLessThan ([math]::Max(0.002, $expected * 0.02))  # both rounded
-        $decode.PeakResidentBytes | Should -BeGreaterThan $decode.BaselineResidentBytes
+        $decode.PeakResidentBytes | Should -BeGreaterThan 0
+        $decode.BaselineResidentBytes | Should -BeGreaterThan 0
         $decode.WeightAndCacheBytes | Should -BeGreaterThan 1026144  # tensors plus the KV cache
+        # The load returns its temporary buffers, so with a model this small the process may end below where it
+        # started; what it may never do is grow by more than the model and its cache plus 64 MiB while decoding.
+        ($decode.PeakResidentBytes - $decode.BaselineResidentBytes) | Should -BeLessOrEqual ($decode.WeightAndCacheBytes + 64MB)
     }
 }
 
