@@ -99,7 +99,7 @@ $TaskTable = [ordered]@{
     Test      = @{ DependsOn = @('Build'); Action = {
             if (Test-Path $TestResultDirectory) { Remove-Item $TestResultDirectory -Recurse -Force }
             $null = New-Item -ItemType Directory -Path $TestResultDirectory -Force
-            $passed = 0; $failed = 0; $skipped = 0; $problems = @()
+            $passed = 0; $failed = 0; $skipped = 0; $problems = @(); $failures = @()
 
             # xunit: every test project, results read back from TRX files. On a CPU with AVX-512 the kernel tests
             # run a second time with AVX-512 turned off in the runtime, so the AVX2 paths (what AVX2-only machines
@@ -140,7 +140,14 @@ $TaskTable = [ordered]@{
                 if ($LASTEXITCODE -ne 0) { $problems += "$($run.Name) exited with $LASTEXITCODE" }
                 $trxPath = Join-Path $TestResultDirectory $resultFile
                 if (-not (Test-Path $trxPath)) { $problems += "$($run.Name) wrote no results"; continue }
-                $counters = ([xml](Get-Content $trxPath -Raw)).TestRun.ResultSummary.Counters
+                $trx = [xml](Get-Content $trxPath -Raw)
+                $counters = $trx.TestRun.ResultSummary.Counters
+                # The failing tests by name, with the first line of their message, so a log that keeps only its last
+                # lines still says what failed.
+                foreach ($result in @($trx.TestRun.Results.UnitTestResult | Where-Object { $_.outcome -ne 'Passed' -and $_.outcome -ne 'NotExecuted' })) {
+                    $message = "$($result.Output.ErrorInfo.Message)".Trim() -split "`n" | Select-Object -First 1
+                    $failures += "$($run.Name): $($result.testName) ($($result.outcome)): $message"
+                }
                 $passed += [int]$counters.passed
                 $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
                 $skipped += [int]$counters.total - [int]$counters.executed  # xunit skips are counted as not executed
@@ -154,9 +161,11 @@ $TaskTable = [ordered]@{
                 $passed += [int]$summary.Passed
                 $failed += [int]$summary.Failed
                 $skipped += [int]$summary.Skipped
+                $failures += @($summary.Failures | Where-Object { $_ } | ForEach-Object { "Pester: $_" })
             }
             else { $problems += "Pester wrote no summary (exit code $pesterExit)" }
 
+            foreach ($failure in $failures) { Write-Host "Failed: $failure" -ForegroundColor Red }
             foreach ($problem in $problems) { Write-Host "Test run problem: $problem" -ForegroundColor Red }
             if ($problems.Count -gt 0 -and $failed -eq 0) { $failed = $problems.Count }
             Write-Host "$passed passed, $failed failed, $skipped skipped$(if ($Fast) { ' (fast subset: Slow and Fuzz left out)' })"

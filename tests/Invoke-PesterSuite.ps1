@@ -51,7 +51,10 @@ finally {
     Remove-Item -LiteralPath $env:LLAMADIST_TEST_STATE -Recurse -Force -ErrorAction SilentlyContinue
 }
 if ($SummaryPath) {
-    [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount; Skipped = $result.SkippedCount } |
+    # Failures by name with the first line of their error, for the Test task to repeat beside its closing line.
+    $failures = @(@($result.Failed) | ForEach-Object { "$($_.ExpandedPath): $("$($_.ErrorRecord | Select-Object -First 1)" -split "`n" | Select-Object -First 1)" }) +
+        @(@($result.FailedBlocks) + @($result.FailedContainers) | ForEach-Object { "$($_.Name ?? $_.Item): block failed" })
+    [pscustomobject]@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount; Skipped = $result.SkippedCount; Failures = $failures } |
         ConvertTo-Json | Set-Content -Path $SummaryPath
 }
 if ($result.FailedCount -gt 0 -or $result.FailedBlocksCount -gt 0 -or $result.FailedContainersCount -gt 0 -or $result.Result -ne 'Passed') { exit 1 }
