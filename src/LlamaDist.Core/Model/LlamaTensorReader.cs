@@ -10,21 +10,22 @@ namespace LlamaDist.Core.Model;
 internal static unsafe class LlamaTensorReader
 {
     /// <summary>A required matrix of [columns, rows] in a supported weight type, as a view into the mapping.</summary>
-    public static WeightMatrix Matrix(GgufFile file, string name, int columns, int rows) =>
-        Matrix(file, Require(file, name), columns, rows);
+    public static WeightMatrix Matrix(GgufFile file, string name, int columns, int rows, bool repacking = true) =>
+        Matrix(file, Require(file, name), columns, rows, repacking);
 
     /// <summary>
     /// The matrix view of <paramref name="tensor"/>, which must be [columns, rows] of a supported type: its
-    /// regrouped copy when <see cref="MatrixRegrouping"/> made one, else the file's bytes.
+    /// regrouped copy when <see cref="MatrixRegrouping"/> made one, else the file's bytes (with plain batches when
+    /// <paramref name="repacking"/> is off).
     /// </summary>
-    public static WeightMatrix Matrix(GgufFile file, GgufTensorInfo tensor, int columns, int rows)
+    public static WeightMatrix Matrix(GgufFile file, GgufTensorInfo tensor, int columns, int rows, bool repacking = true)
     {
         RequireShape(tensor, columns, rows);
         RequireSupportedType(tensor);
         byte* regrouped = file.GetRearrangedTensorPointer(tensor);
         return regrouped != null
             ? new WeightMatrix(regrouped, tensor.Type, rows, columns, RowGroupLayouts.LayoutOf(tensor.Type))
-            : new WeightMatrix(file.GetTensorPointer(tensor), tensor.Type, rows, columns);
+            : new WeightMatrix(file.GetTensorPointer(tensor), tensor.Type, rows, columns, WeightLayout.Rows, repacking);
     }
 
     /// <summary>A required 1-D weight of <paramref name="length"/> elements, widened to a float array.</summary>

@@ -106,10 +106,12 @@ public sealed class LlamaWeights
     /// token embedding (one row read per token) stays mapped unless it doubles as the output head. Copied Q4_0
     /// and Q4_K matrices are regrouped for the kernels (<see cref="MatrixRegrouping"/>), which changes their float
     /// rounding from the row dots' to the row groups' (<see cref="Q4_0RowGroups.Reference"/>,
-    /// <see cref="Q4_KRowGroups.Reference"/>).
+    /// <see cref="Q4_KRowGroups.Reference"/>). <paramref name="weightRepacking"/> false is llama.cpp's --no-repack:
+    /// nothing is regrouped and Q8_0 batches keep the row dot's rounding (<see cref="MatrixPlan.Choose"/>), for
+    /// comparing with llama.cpp's plain kernels.
     /// </summary>
     public static LlamaWeights Load(GgufFile file, LlamaConfig config, LayerRange range,
-        WeightMemory memory = WeightMemory.Auto)
+        WeightMemory memory = WeightMemory.Auto, bool weightRepacking = true)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(config);
@@ -119,14 +121,14 @@ public sealed class LlamaWeights
         memory = WeightMemoryPolicy.Resolve(memory, streamed.Sum(tensor => tensor.ByteSize));
         if (memory == WeightMemory.Resident)
         {
-            ReadIntoMemory(file, streamed);
+            ReadIntoMemory(file, streamed, weightRepacking);
         }
 
         int embd = config.EmbeddingLength;
         var layers = new LlamaLayerWeights[range.Count];
         for (int layer = range.Start; layer < range.EndExclusive; layer++)
         {
-            layers[layer - range.Start] = LoadLayer(file, config, layer);
+            layers[layer - range.Start] = LoadLayer(file, config, layer, weightRepacking);
         }
         float[]? ropeFactors = OptionalVector(file, config.Traits.RopeFrequencyFactors, LlamaTensorNames.RopeFrequencies, config.RopeDimensionCount / 2);
         float[]? longFactors = OptionalVector(file, config.Traits.LongRopeFactors, LlamaTensorNames.RopeFactorsLong, config.RopeDimensionCount / 2);
@@ -144,13 +146,13 @@ public sealed class LlamaWeights
         bool tied = file.FindTensor(LlamaTensorNames.Output) is null;
         if (range.IncludesEmbedding || (range.IncludesOutput(config.LayerCount) && tied))
         {
-            tokenEmbedding = LlamaTensorReader.Matrix(file, LlamaTensorNames.TokenEmbedding, embd, config.VocabularySize);
+            tokenEmbedding = LlamaTensorReader.Matrix(file, LlamaTensorNames.TokenEmbedding, embd, config.VocabularySize, weightRepacking);
         }
         if (range.IncludesOutput(config.LayerCount))
         {
             outputNorm = LlamaTensorReader.Vector(file, LlamaTensorNames.OutputNorm, embd);
             output = tied ? tokenEmbedding
-                : LlamaTensorReader.Matrix(file, LlamaTensorNames.Output, embd, config.VocabularySize);
+                : LlamaTensorReader.Matrix(file, LlamaTensorNames.Output, embd, config.VocabularySize, weightRepacking);
         }
         return new LlamaWeights(file, config, range, memory, layers, tokenEmbedding, outputNorm, output, tied, ropeFactors,
             longFactors, shortFactors);
@@ -160,9 +162,12 @@ public sealed class LlamaWeights
     private static float[]? OptionalVector(GgufFile file, bool architectureHasIt, string name, int length) =>
         architectureHasIt && file.FindTensor(name) is not null ? LlamaTensorReader.Vector(file, name, length) : null;
 
-    /// <summary>Copies the streamed matrices into process memory, regrouping those the kernels read faster so.</summary>
-    private static unsafe void ReadIntoMemory(GgufFile file, IReadOnlyList<GgufTensorInfo> streamed) =>
-        file.ReadTensorsIntoMemory(streamed, MatrixRegrouping.Regroup);
+    /// <summary>
+    /// Copies the streamed matrices into process memory, regrouping those the kernels read faster so unless
+    /// <paramref name="repacking"/> is off.
+    /// </summary>
+    private static unsafe void ReadIntoMemory(GgufFile file, IReadOnlyList<GgufTensorInfo> streamed, bool repacking) =>
+        file.ReadTensorsIntoMemory(streamed, repacking ? MatrixRegrouping.Regroup : null);
 
     /// <summary>
     /// The matrices a token streams through in <paramref name="range"/>: every block matrix, and the output head
@@ -194,12 +199,12 @@ public sealed class LlamaWeights
         return tensors;
     }
 
-    private static LlamaLayerWeights LoadLayer(GgufFile file, LlamaConfig config, int layer)
+    private static LlamaLayerWeights LoadLayer(GgufFile file, LlamaConfig config, int layer, bool repacking)
     {
         int embd = config.EmbeddingLength;
         ModelArchitecture traits = config.Traits;
         string Name(string suffix) => LlamaTensorNames.Block(layer, suffix);
-        WeightMatrix Matrix(string suffix, int columns, int rows) => LlamaTensorReader.Matrix(file, Name(suffix), columns, rows);
+        WeightMatrix Matrix(string suffix, int columns, int rows) => LlamaTensorReader.Matrix(file, Name(suffix), columns, rows, repacking);
         bool fusedQkv = traits.FusedQueryKeyValue, fusedUp = traits.FusedGateUp;
         return new LlamaLayerWeights(
             layer,

@@ -161,8 +161,11 @@ public static unsafe class MatrixKernels
             throw new NotSupportedException($"{a.Layout} matrices need AVX2 and FMA, which this CPU lacks.");
         }
         MatrixPassKind kind = a.Plan.For(n); // chosen when the matrix was made (MatrixPlan)
-        // The int8 tile passes take activations in Q8TileKernels' extended layout.
-        bool tiles = kind is MatrixPassKind.Q8Tiles or MatrixPassKind.Q4_0Groups;
+        // The int8 tile passes take activations in Q8TileKernels' extended layout (with the block correction for
+        // the passes that sum unsigned nibbles or offset weights).
+        bool tiles = kind is MatrixPassKind.Q8Tiles or MatrixPassKind.Q4_0Groups or MatrixPassKind.Q8_0Gemm
+            or MatrixPassKind.Q8_0Groups;
+        bool corrected = type == GgmlType.Q4_0 || kind is MatrixPassKind.Q8_0Gemm or MatrixPassKind.Q8_0Groups;
         int activationRowBytes = tiles ? Q8TileKernels.ExtRowBytes(columns) : plan.ActivationRowBytes;
         bool converts = tiles || plan.ConvertsActivations;
 
@@ -173,7 +176,7 @@ public static unsafe class MatrixKernels
             if (converts)
             {
                 activations = (byte*)(((nuint)scratchPointer + 63) & ~(nuint)63);
-                var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles,
+                var convert = new ConvertWork(type, x, columns, activations, activationRowBytes, tiles, corrected,
                     kind is MatrixPassKind.HalfRowPairs or MatrixPassKind.HalfRowPairs512);
                 if (n == 1)
                 {
@@ -210,9 +213,13 @@ public static unsafe class MatrixKernels
             }
             // Threads take whole groups of rows: a row group is one kernel call in the regrouped layout, and an
             // even number of rows per range leaves the two-row decode kernels no odd row to run alone.
-            if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups)
+            if (kind is MatrixPassKind.Q4_0Groups or MatrixPassKind.Q4_KGroups or MatrixPassKind.Q8_0Groups)
             {
                 work.RowsPerIndex = RowGroupVectors.RowGroup;
+            }
+            else if (kind == MatrixPassKind.Q8_0Gemm && ((a.Rows | work.Rows1 | work.Rows2) % Q8_0Gemm.RowGroup) == 0)
+            {
+                work.RowsPerIndex = Q8_0Gemm.RowGroup;
             }
             else if (kind == MatrixPassKind.HalfGemm && ((a.Rows | work.Rows1 | work.Rows2) % F16Gemm.RowBlock) == 0)
             {
@@ -278,7 +285,7 @@ public static unsafe class MatrixKernels
 
     /// <summary>Converts token rows [start, end) of the float activations to the kernel's activation layout.</summary>
     private readonly struct ConvertWork(GgmlType weightType, float* source, int columns, byte* destination,
-        int destinationRowBytes, bool tiles, bool scaledHalves) : IRangeWork
+        int destinationRowBytes, bool tiles, bool corrected, bool scaledHalves) : IRangeWork
     {
         public void Execute(int start, int end)
         {
@@ -288,7 +295,7 @@ public static unsafe class MatrixKernels
                 byte* destinationRow = destination + (long)t * destinationRowBytes;
                 if (tiles)
                 {
-                    Q8TileKernels.QuantizeRow(sourceRow, destinationRow, columns, weightType == GgmlType.Q4_0);
+                    Q8TileKernels.QuantizeRow(sourceRow, destinationRow, columns, corrected);
                 }
                 else if (scaledHalves)
                 {
@@ -358,6 +365,14 @@ public static unsafe class MatrixKernels
                 case MatrixPassKind.Q8Tiles:
                     new Q8TileRowsWork(Type == GgmlType.Q4_0, weights, rowBytes, rows, Columns, Activations,
                         ActivationRowBytes, Tokens, output).Execute(start, end);
+                    break;
+                case MatrixPassKind.Q8_0Gemm:
+                    Q8_0Gemm.Rows(weights, rowBytes, rows, Columns / 32, Activations, ActivationRowBytes, Tokens, output,
+                        start, end);
+                    break;
+                case MatrixPassKind.Q8_0Groups:
+                    Q8_0Gemm.GroupedRows(weights, rows, Columns / 32, Activations, ActivationRowBytes, Tokens, output,
+                        start, end);
                     break;
                 case MatrixPassKind.Q4_0Groups:
                     Q4_0RowGroups.GroupedRows(weights, rows, Columns / 32, Activations, ActivationRowBytes, Tokens, output,

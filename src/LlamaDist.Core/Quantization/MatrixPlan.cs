@@ -20,6 +20,12 @@ internal enum MatrixPassKind
     /// <summary>Q4_0 / Q8_0 in file layout on AVX2: <see cref="Q8TileKernels"/> (and <see cref="Q4_0RowGroups"/> for Q4_0 batches).</summary>
     Q8Tiles,
 
+    /// <summary>Q8_0 batches in file layout with AVX-VNNI: <see cref="Q8_0Gemm.Rows"/> (panels packed per batch).</summary>
+    Q8_0Gemm,
+
+    /// <summary>Regrouped Q8_0: <see cref="Q8_0Gemm.GroupedRows"/>, decoding and batches alike.</summary>
+    Q8_0Groups,
+
     /// <summary>Q4_K / Q6_K on AVX2: <see cref="KQuantTileKernels"/>.</summary>
     KQuantTiles,
 
@@ -52,8 +58,12 @@ internal readonly struct MatrixPlan
     /// <summary>
     /// The plan for a matrix of <paramref name="type"/> in <paramref name="layout"/> with rows of
     /// <paramref name="columns"/>; all Rows for types without kernels (a matrix pass then throws naming the type).
+    /// Without <paramref name="repacking"/> (llama.cpp's --no-repack), batches that would pack rows into groups with
+    /// exact block sums (Q8_0's <see cref="MatrixPassKind.Q8_0Gemm"/>, Q4_0's packed row groups inside
+    /// <see cref="MatrixPassKind.Q8Tiles"/>) take the row dot's tiles or the row dot instead, so every output rounds
+    /// as ggml's plain vec_dot does.
     /// </summary>
-    public static MatrixPlan Choose(GgmlType type, WeightLayout layout, int columns)
+    public static MatrixPlan Choose(GgmlType type, WeightLayout layout, int columns, bool repacking = true)
     {
         switch (layout)
         {
@@ -61,12 +71,22 @@ internal readonly struct MatrixPlan
                 return new MatrixPlan(MatrixPassKind.Q4_0Groups, MatrixPassKind.Q4_0Groups);
             case WeightLayout.Q4_KRowGroups:
                 return new MatrixPlan(MatrixPassKind.Q4_KGroups, MatrixPassKind.Q4_KGroups);
+            case WeightLayout.Q8_0RowGroups:
+                return new MatrixPlan(MatrixPassKind.Q8_0Groups, MatrixPassKind.Q8_0Groups);
         }
         if (WeightTypeTraits.TryGetWeightType(type) is not { } traits)
         {
             return default;
         }
         MatrixPassKind batch = traits.BatchPass;
+        if (!repacking && batch == MatrixPassKind.Q8_0Gemm)
+        {
+            batch = traits.DecodePass == MatrixPassKind.Q8Tiles ? MatrixPassKind.Q8Tiles : MatrixPassKind.Rows;
+        }
+        else if (!repacking && type == GgmlType.Q4_0 && batch == MatrixPassKind.Q8Tiles)
+        {
+            batch = MatrixPassKind.Rows;
+        }
         if (batch == MatrixPassKind.HalfGemm && !F16Gemm.Supports(SimdCapabilities.Best, columns))
         {
             batch = MatrixPassKind.Rows; // tinyBLAS likewise declines rows that are not whole vectors

@@ -4,7 +4,7 @@ namespace LlamaDist.Core.Quantization;
 
 /// <summary>
 /// The one place that pairs each weight type with its row-group layout (<see cref="Q4_0RowGroups"/>,
-/// <see cref="Q4_KRowGroups"/>): which layout a type regroups into, which type a layout holds, whether this CPU
+/// <see cref="Q4_KRowGroups"/>, <see cref="Q8_0Gemm"/>): which layout a type regroups into, which type a layout holds, whether this CPU
 /// runs it, and the regrouping itself.
 /// </summary>
 internal static unsafe class RowGroupLayouts
@@ -14,6 +14,7 @@ internal static unsafe class RowGroupLayouts
     {
         GgmlType.Q4_0 => WeightLayout.Q4_0RowGroups,
         GgmlType.Q4_K => WeightLayout.Q4_KRowGroups,
+        GgmlType.Q8_0 => WeightLayout.Q8_0RowGroups,
         _ => WeightLayout.Rows,
     };
 
@@ -22,6 +23,7 @@ internal static unsafe class RowGroupLayouts
     {
         WeightLayout.Q4_0RowGroups => GgmlType.Q4_0,
         WeightLayout.Q4_KRowGroups => GgmlType.Q4_K,
+        WeightLayout.Q8_0RowGroups => GgmlType.Q8_0,
         _ => null,
     };
 
@@ -30,6 +32,7 @@ internal static unsafe class RowGroupLayouts
     {
         WeightLayout.Q4_0RowGroups => Q4_0RowGroups.IsSupported,
         WeightLayout.Q4_KRowGroups => Q4_KRowGroups.IsSupported,
+        WeightLayout.Q8_0RowGroups => Q8_0Gemm.IsSupported && Q8TileKernels.IsSupportedFor(GgmlType.Q8_0),
         _ => true,
     };
 
@@ -41,6 +44,7 @@ internal static unsafe class RowGroupLayouts
     {
         GgmlType.Q4_0 => Q4_0RowGroups.TryRegroupInPlace(matrix, rows, blocks, scratch),
         GgmlType.Q4_K => Q4_KRowGroups.TryRegroupInPlace(matrix, rows, blocks, scratch),
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Only Q4_0 and Q4_K matrices are regrouped."),
+        GgmlType.Q8_0 => Q8_0Gemm.TryRegroupInPlace(matrix, rows, blocks, scratch),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Only Q4_0, Q4_K and Q8_0 matrices are regrouped."),
     };
 }

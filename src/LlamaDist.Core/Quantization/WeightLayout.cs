@@ -14,4 +14,10 @@ public enum WeightLayout
 
     /// <summary>Q4_K only: groups of eight rows interleaved the same way (layout in Q4_KRowGroups.cs).</summary>
     Q4_KRowGroups,
+
+    /// <summary>
+    /// Q8_0 only: groups of eight rows interleaved by four-element quads for vpdpbusd (layout in Q8_0Gemm.cs), the
+    /// same bytes as the rows they replace. Made at load where the CPU has AVX-VNNI.
+    /// </summary>
+    Q8_0RowGroups,
 }

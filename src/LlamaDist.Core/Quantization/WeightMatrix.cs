@@ -42,10 +42,12 @@ public readonly unsafe struct WeightMatrix
     }
 
     /// <summary>
-    /// Wraps <paramref name="data"/> in <paramref name="layout"/>; a row-group layout needs its type (Q4_0 / Q4_K)
-    /// and a multiple of eight rows (<see cref="ArgumentException"/> otherwise).
+    /// Wraps <paramref name="data"/> in <paramref name="layout"/>; a row-group layout needs its type (Q4_0 / Q4_K /
+    /// Q8_0) and a multiple of eight rows (<see cref="ArgumentException"/> otherwise). Without
+    /// <paramref name="repacking"/> a matrix in rows layout keeps the row dot's numerics in batches too
+    /// (<see cref="MatrixPlan.Choose"/>).
     /// </summary>
-    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, WeightLayout layout)
+    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, WeightLayout layout, bool repacking = true)
     {
         if (data == null)
         {
@@ -65,7 +67,7 @@ public readonly unsafe struct WeightMatrix
                 nameof(layout));
         }
         Layout = layout;
-        Plan = MatrixPlan.Choose(type, layout, columns);
+        Plan = MatrixPlan.Choose(type, layout, columns, repacking);
     }
 
     /// <summary>The bytes of row <paramref name="row"/>; only a matrix in <see cref="WeightLayout.Rows"/> has them.</summary>

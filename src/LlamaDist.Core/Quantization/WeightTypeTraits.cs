@@ -82,6 +82,8 @@ internal sealed unsafe class WeightTypeTraits
             : F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs
             : MatrixPassKind.Rows;
         MatrixPassKind int8Pass = int8Tiles ? MatrixPassKind.Q8Tiles : MatrixPassKind.Rows;
+        // Q8_0 batches sum eight rows per vpdpbusd where the CPU has it (256-bit, as ggml's x86 int8 paths).
+        MatrixPassKind q8Batch = int8Tiles && Q8_0Gemm.IsSupported ? MatrixPassKind.Q8_0Gemm : int8Pass;
         MatrixPassKind kQuantPass = kQuantTiles ? MatrixPassKind.KQuantTiles : MatrixPassKind.Rows;
 
         rows.Add(new WeightTypeTraits
@@ -108,7 +110,7 @@ internal sealed unsafe class WeightTypeTraits
             Type = GgmlType.Q8_0, BlockSize = Q8_0Format.BlockSize, BlockBytes = Q8_0Format.BlockBytes,
             ActivationType = GgmlType.Q8_0, Quantize = &Q8_0Format.QuantizeRow, Dequantize = &Q8_0Format.DequantizeRow,
             QuantizeAsActivation = &Q8_0Format.QuantizeActivationRow, DotKernelAt = &Q8_0Format.DotKernel,
-            DecodePass = int8Pass, BatchPass = int8Pass,
+            DecodePass = int8Pass, BatchPass = q8Batch,
         });
         rows.Add(new WeightTypeTraits
         {

@@ -98,8 +98,13 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     /// </summary>
     /// <param name="backend">Where the layers run (Cpu by default; Auto tries CUDA, then OpenCL, then the CPU).</param>
     /// <param name="verbose">Receives what Auto found and any weight type converted for a device.</param>
+    /// <param name="weightRepacking">
+    /// False is llama.cpp's --no-repack: the CPU keeps every matrix in file layout and the row dot's rounding, to
+    /// compare with llama.cpp's plain kernels (slower prompts for Q4_0, Q4_K and Q8_0).
+    /// </param>
     public static LocalModel Load(string path, int threads = 0, IProgress<double>? progress = null, CancellationToken cancellationToken = default,
-        WeightMemoryMode weightMemory = WeightMemoryMode.Auto, ComputeBackendMode backend = ComputeBackendMode.Cpu, Action<string>? verbose = null)
+        WeightMemoryMode weightMemory = WeightMemoryMode.Auto, ComputeBackendMode backend = ComputeBackendMode.Cpu, Action<string>? verbose = null,
+        bool weightRepacking = true)
     {
         var fullPath = ModelPaths.Resolve(path);
         if (threads < 0)
@@ -125,7 +130,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
                     device.Warning = verbose;
                 }
                 var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount),
-                    ComputeBackends.WeightMemoryFor(compute, weightMemory.ToCore()));
+                    ComputeBackends.WeightMemoryFor(compute, weightMemory.ToCore()), weightRepacking);
                 PageIn(file, progress, cancellationToken);
                 var summary = ModelInspector.Summarize(file, config);
                 // The load's temporary buffers (regrouped rows, tokenizer tables, the file's index) go back to the

@@ -105,10 +105,12 @@ public unsafe class FusedMatMulTests
             byte[] activations = KernelTestData.QuantizeActivations(type, x.AsSpan(t * columns, columns));
             for (int r = 0; r < rows; r++)
             {
-                // Q8_0: the public row dot; Q4_0 batches sum each block exactly (Q4_0RowGroups.Reference).
-                float expected = type == GgmlType.Q4_0
-                    ? Q4_0RowGroups.Reference(matrix.AsSpan((int)(r * rowBytes), (int)rowBytes), activations, columns / 32)
-                    : Quantizer.Dot(type, matrix.AsSpan((int)(r * rowBytes), (int)rowBytes), activations, columns);
+                // Q4_0 batches, and Q8_0 batches with AVX-VNNI, sum each block exactly (Q4_0RowGroups / Q8_0Gemm
+                // .Reference); Q8_0 without it: the public row dot.
+                ReadOnlySpan<byte> row = matrix.AsSpan((int)(r * rowBytes), (int)rowBytes);
+                float expected = type == GgmlType.Q4_0 ? Q4_0RowGroups.Reference(row, activations, columns / 32)
+                    : Q8_0Gemm.IsSupported ? Q8_0Gemm.Reference(row, activations, columns / 32)
+                    : Quantizer.Dot(type, row, activations, columns);
                 Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(y[t * rows + r]));
             }
         }

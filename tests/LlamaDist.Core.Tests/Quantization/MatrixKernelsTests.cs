@@ -130,8 +130,9 @@ public unsafe class MatrixKernelsTests
         float[] single = Run(fixture, threadCount: 1, tokens: Tokens);
         Assert.Equal(single, Run(fixture, threadCount: 2, tokens: Tokens));
         Assert.Equal(single, Run(fixture, threadCount: 3, tokens: Tokens));
-        // Token 0 of the batch equals a MatVec of token 0, bit for bit, except Q4_0 on AVX2: its batches sum each
-        // block exactly (Q4_0RowGroups), so they round differently from the row dot a MatVec uses; and F16 on
+        // Token 0 of the batch equals a MatVec of token 0, bit for bit, except Q4_0 on AVX2 and Q8_0 with AVX-VNNI:
+        // their batches sum each block exactly (Q4_0RowGroups, Q8_0Gemm), so they round differently from the row
+        // dot a MatVec uses; and F16 on
         // AVX2 / AVX-512, whose batches run F16Gemm (one accumulator per output, llamafile_sgemm's order).
         float[] vector = Run(fixture, threadCount: 3, tokens: 1);
         if (type == GgmlType.F16 && F16Gemm.Supports(SimdCapabilities.Best, Columns))
@@ -145,7 +146,8 @@ public unsafe class MatrixKernelsTests
                     $"row {r}: batch {single[r]:R}, vector {vector[r]:R}, bound {bound}");
             }
         }
-        else if (type == GgmlType.Q4_0 && Q8TileKernels.IsSupportedFor(GgmlType.Q4_0))
+        else if ((type == GgmlType.Q4_0 && Q8TileKernels.IsSupportedFor(GgmlType.Q4_0)) ||
+            (type == GgmlType.Q8_0 && Q8TileKernels.IsSupportedFor(GgmlType.Q8_0) && Q8_0Gemm.IsSupported))
         {
             for (int r = 0; r < Rows; r++)
             {

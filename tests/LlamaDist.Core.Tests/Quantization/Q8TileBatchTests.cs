@@ -5,11 +5,13 @@ using Xunit;
 namespace LlamaDist.Core.Tests.Quantization;
 
 /// <summary>
-/// The Q4_0 / Q8_0 batch paths against their references, bit for bit, for every element: Q8_0 (two weight rows x
-/// four tokens per kernel call, with pair / single-row / single-token remainders) against the public row dot, Q4_0
-/// (eight rows per call, one per lane) against <see cref="Q4_0RowGroups.Reference"/>; row counts that are not
+/// The Q4_0 / Q8_0 batch paths against their references, bit for bit, for every element: Q8_0 against
+/// <see cref="Q8_0Gemm.Reference"/> where the CPU has AVX-VNNI (eight rows per vector, exact block sums), else (two
+/// weight rows x four tokens per kernel call, with pair / single-row / single-token remainders) against the public
+/// row dot; Q4_0 (eight rows per call, one per lane) against <see cref="Q4_0RowGroups.Reference"/>; row counts that are not
 /// multiples of the row tile or of eight, widths from one block to FFN size, token counts around the groups of four
-/// and the 64-token tile, through MatMul, MatMul2 and MatMul3 on one and two threads.
+/// and the 64-token tile, through MatMul, MatMul2 and MatMul3 on one and two threads. Matrices made without
+/// repacking (llama.cpp's --no-repack) must give the public row dot's bits for both types.
 /// </summary>
 public unsafe class Q8TileBatchTests
 {
@@ -23,15 +25,16 @@ public unsafe class Q8TileBatchTests
             {
                 foreach (int threads in new[] { 1, 2 })
                 {
-                    yield return [type, columns, threads];
+                    yield return [type, columns, threads, true];
                 }
+                yield return [type, columns, 2, false];
             }
         }
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void EveryElementEqualsThePublicRowDot(GgmlType type, int columns, int threadCount)
+    public void EveryElementEqualsThePublicRowDot(GgmlType type, int columns, int threadCount, bool repacking)
     {
         // Wide matrices get fewer rows to keep the reference dots cheap; both sets mix odd and even counts.
         int[] rows = columns > 1024 ? [3, 18, 5] : [1, 37, 34];
@@ -41,16 +44,16 @@ public unsafe class Q8TileBatchTests
         byte[][] activations = Enumerable.Range(0, maxTokens)
             .Select(t => KernelTestData.QuantizeActivations(type, x.AsSpan(t * columns, columns)))
             .ToArray();
-        float[][] expected = rows.Select((r, i) => ReferenceProducts(type, matrices[i], r, columns, activations)).ToArray();
+        float[][] expected = rows.Select((r, i) => ReferenceProducts(type, matrices[i], r, columns, activations, repacking)).ToArray();
 
         using var threads = new ComputeThreads(threadCount);
         fixed (byte* m0 = matrices[0])
         fixed (byte* m1 = matrices[1])
         fixed (byte* m2 = matrices[2])
         {
-            var w0 = new WeightMatrix(m0, type, rows[0], columns);
-            var w1 = new WeightMatrix(m1, type, rows[1], columns);
-            var w2 = new WeightMatrix(m2, type, rows[2], columns);
+            var w0 = new WeightMatrix(m0, type, rows[0], columns, WeightLayout.Rows, repacking);
+            var w1 = new WeightMatrix(m1, type, rows[1], columns, WeightLayout.Rows, repacking);
+            var w2 = new WeightMatrix(m2, type, rows[2], columns, WeightLayout.Rows, repacking);
             foreach (int tokens in TokenCounts)
             {
                 ReadOnlySpan<float> input = x.AsSpan(0, tokens * columns);
@@ -75,8 +78,12 @@ public unsafe class Q8TileBatchTests
         }
     }
 
-    /// <summary>[tokens, rows] of each type's batch reference (Q4_0: the exact block sums; Q8_0: the row dot).</summary>
-    private static float[] ReferenceProducts(GgmlType type, byte[] matrix, int rows, int columns, byte[][] activations)
+    /// <summary>
+    /// [tokens, rows] of each type's batch reference (Q4_0, and Q8_0 with AVX-VNNI: the exact block sums; Q8_0
+    /// otherwise, and both without <paramref name="repacking"/>: the row dot).
+    /// </summary>
+    private static float[] ReferenceProducts(GgmlType type, byte[] matrix, int rows, int columns, byte[][] activations,
+        bool repacking)
     {
         int rowBytes = (int)GgmlTypeInfo.RowBytes(type, columns);
         var y = new float[activations.Length * rows];
@@ -84,9 +91,11 @@ public unsafe class Q8TileBatchTests
         {
             for (int r = 0; r < rows; r++)
             {
-                y[t * rows + r] = type == GgmlType.Q4_0
-                    ? Q4_0RowGroups.Reference(matrix.AsSpan(r * rowBytes, rowBytes), activations[t], columns / 32)
-                    : Quantizer.Dot(type, matrix.AsSpan(r * rowBytes, rowBytes), activations[t], columns);
+                ReadOnlySpan<byte> row = matrix.AsSpan(r * rowBytes, rowBytes);
+                y[t * rows + r] = !repacking ? Quantizer.Dot(type, row, activations[t], columns)
+                    : type == GgmlType.Q4_0 ? Q4_0RowGroups.Reference(row, activations[t], columns / 32)
+                    : Q8_0Gemm.IsSupported ? Q8_0Gemm.Reference(row, activations[t], columns / 32)
+                    : Quantizer.Dot(type, row, activations[t], columns);
             }
         }
         return y;

@@ -5,7 +5,7 @@ using Xunit;
 namespace LlamaDist.Core.Tests.Quantization;
 
 /// <summary>
-/// What the Q4_0 and Q4_K row-group tests share: regrouping a test matrix, and checking products against the
+/// What the Q4_0, Q4_K and Q8_0 row-group tests share: regrouping a test matrix, and checking products against the
 /// type's scalar reference bit for bit.
 /// </summary>
 internal static unsafe class RowGroupTestSupport
@@ -25,7 +25,7 @@ internal static unsafe class RowGroupTestSupport
         }
     }
 
-    /// <summary>A copy of <paramref name="matrix"/> (Q4_0 or Q4_K rows) regrouped in place.</summary>
+    /// <summary>A copy of <paramref name="matrix"/> (Q4_0, Q4_K or Q8_0 rows) regrouped in place.</summary>
     public static byte[] Regrouped(GgmlType type, byte[] matrix, int rows, int columns)
     {
         byte[] copy = (byte[])matrix.Clone();
@@ -74,9 +74,12 @@ internal static unsafe class RowGroupTestSupport
             for (int r = 0; r < rows; r++)
             {
                 ReadOnlySpan<byte> row = matrix.AsSpan(r * rowBytes, rowBytes);
-                float expected = type == GgmlType.Q4_0
-                    ? Q4_0RowGroups.Reference(row, activations, blocks)
-                    : Q4_KRowGroups.Reference(row, activations, blocks);
+                float expected = type switch
+                {
+                    GgmlType.Q4_0 => Q4_0RowGroups.Reference(row, activations, blocks),
+                    GgmlType.Q8_0 => Q8_0Gemm.Reference(row, activations, blocks),
+                    _ => Q4_KRowGroups.Reference(row, activations, blocks),
+                };
                 Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(y[t * rows + r]),
                     $"row {r}, token {t}: reference {expected:R}, kernel {y[t * rows + r]:R}");
             }

@@ -48,7 +48,15 @@ public sealed class ClusterRingTests : IClassFixture<ClusterFixture>
         Assert.Equal(4, cluster.Nodes.Sum(node => node.LayerEnd - node.LayerStart));
 
         var result = cluster.Generate(Greedy());
-        Assert.Equal(expected, result.TokenIds);
+        if (cluster.ActivationEncoding == "F32")
+        {
+            Assert.Equal(expected, result.TokenIds);
+        }
+        else
+        {
+            using var local = LocalModel.Load(path, threads: 1);
+            GreedyAgreement.AssertAgrees(local, local.Tokenize(Prompt), expected, result.TokenIds, GreedyAgreement.F16HandOffTieMargin);
+        }
         Assert.Equal(workers, result.Stages.Count);
         Assert.All(result.Stages, stage => Assert.True(stage.ComputeMs > 0 && stage.BytesReceived > 0 && stage.BytesSent > 0));
     }
