@@ -58,10 +58,10 @@ internal readonly struct MatrixPlan
     /// <summary>
     /// The plan for a matrix of <paramref name="type"/> in <paramref name="layout"/> with rows of
     /// <paramref name="columns"/>; all Rows for types without kernels (a matrix pass then throws naming the type).
-    /// Without <paramref name="repacking"/> (llama.cpp's --no-repack), batches that would pack rows into groups with
-    /// exact block sums (Q8_0's <see cref="MatrixPassKind.Q8_0Gemm"/>, Q4_0's packed row groups inside
-    /// <see cref="MatrixPassKind.Q8Tiles"/>) take the row dot's tiles or the row dot instead, so every output rounds
-    /// as ggml's plain vec_dot does.
+    /// Without <paramref name="repacking"/> (llama.cpp's --no-repack), Q8_0 batches, which would pack rows into
+    /// groups with exact block sums (<see cref="MatrixPassKind.Q8_0Gemm"/>), take the row dot's tiles instead, so
+    /// every output rounds as ggml's plain vec_dot does. (Q4_0's row dot sums unsigned nibbles with a block
+    /// correction, so it never had vec_dot's bits; its batches keep their packed groups.)
     /// </summary>
     public static MatrixPlan Choose(GgmlType type, WeightLayout layout, int columns, bool repacking = true)
     {
@@ -82,10 +82,6 @@ internal readonly struct MatrixPlan
         if (!repacking && batch == MatrixPassKind.Q8_0Gemm)
         {
             batch = traits.DecodePass == MatrixPassKind.Q8Tiles ? MatrixPassKind.Q8Tiles : MatrixPassKind.Rows;
-        }
-        else if (!repacking && type == GgmlType.Q4_0 && batch == MatrixPassKind.Q8Tiles)
-        {
-            batch = MatrixPassKind.Rows;
         }
         if (batch == MatrixPassKind.HalfGemm && !F16Gemm.Supports(SimdCapabilities.Best, columns))
         {

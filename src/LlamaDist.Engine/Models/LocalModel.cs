@@ -100,7 +100,8 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     /// <param name="verbose">Receives what Auto found and any weight type converted for a device.</param>
     /// <param name="weightRepacking">
     /// False is llama.cpp's --no-repack: the CPU keeps every matrix in file layout and the row dot's rounding, to
-    /// compare with llama.cpp's plain kernels (slower prompts for Q4_0, Q4_K and Q8_0).
+    /// compare with llama.cpp's plain kernels (Q8_0 then rounds as ggml's vec_dot; prompts and decoding of Q4_0,
+    /// Q4_K and Q8_0 get slower).
     /// </param>
     public static LocalModel Load(string path, int threads = 0, IProgress<double>? progress = null, CancellationToken cancellationToken = default,
         WeightMemoryMode weightMemory = WeightMemoryMode.Auto, ComputeBackendMode backend = ComputeBackendMode.Cpu, Action<string>? verbose = null,

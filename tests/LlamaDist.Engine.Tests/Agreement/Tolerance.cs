@@ -23,7 +23,10 @@ public sealed record Tolerance(double MinimumCosine, double MaximumAbsoluteDiffe
         // Q4_0 0.181 on logits spread over ~25; most quantized prompts agree bit for bit. Bounds leave ~2x room.
         "F32" => new Tolerance(0.999999, 0.01),
         "F16" => new Tolerance(0.999999, 0.02),
-        "Q8_0" => new Tolerance(0.9999, 0.25),
+        // Q8_0 since its matrices are repacked into eight-row groups with exact block sums (as llama.cpp's repacked
+        // paths sum): Small Phi3 measured min cosine 0.99990 and max |diff| 0.178 on one prompt of three, an
+        // activation tie; the same models agree to float rounding with repacking off on both sides (a test holds it).
+        "Q8_0" => new Tolerance(0.9998, 0.36),
         "Q4_0" => new Tolerance(0.9998, 0.40),
         // Legacy quants (Q8_1 activations for Q4_1/Q5_1, Q8_0 for Q5_0; measured 2 threads, 5 prompts x Tiny and
         // Small): 9 of 10 prompts bit-identical per type; Q4_1 max |diff| 0.128 (min cosine 0.99995), Q5_0 0.155
