@@ -100,7 +100,8 @@ public unsafe class Q8_0GemmTests
         AssertReference(matrix, rows, columns, x, tokens, y, start + 8);
     }
 
-    public static IEnumerable<object[]> RegroupedCases() => RowGroupTestSupport.Cases([32, 1184, 5632], [1, 2, 9, 70]);
+    // 2, 4, 9 and 16 tokens: the streamed groups (fours and a remainder); 17 and 70: the panels.
+    public static IEnumerable<object[]> RegroupedCases() => RowGroupTestSupport.Cases([32, 1184, 5632], [1, 2, 4, 9, Q8_0Gemm.StreamedBatchTokens, Q8_0Gemm.StreamedBatchTokens + 1, 70]);
 
     [SkippableTheory]
     [MemberData(nameof(RegroupedCases))]
