@@ -4,7 +4,7 @@
     trip and an emulated Wi-Fi link (~50 Mbit/s, ~5 ms round trip) — tc tbf rate limits and the project's latency
     relay (see NetworkEmulation.ps1) — for a layer split (2 threads per worker: stages run in turn), a tensor split
     (1 thread per worker: shards run at once), -Split Auto (1 thread per worker), a hybrid split (4 workers of 1
-    thread in 4 namespaces: two tensor pairs as two layer stages), and llama.cpp's rpc-server over the same links
+    thread in 4 namespaces: two tensor pairs as two layer stages), and llama.cpp's rpc-server on loopback and over the same links
     when LLAMADIST_LLAMACPP_BIN names a native build's bin folder. Per scenario: prompt and
     decode t/s, network ms per hop per token, bytes per decoded token on the links, and what Auto predicted and
     chose. Writes out/benchmarks/network.csv and the network table in docs/BENCHMARKS.md. Removes every
@@ -69,7 +69,7 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
                 DecodeTps = [math]::Round($localDecode, 2); HopMs = ''; BytesPerToken = ''; Plan = '' }) $localDecode
     }
 
-    It 'loopback: layer split on 2 x 2 threads, tensor and Auto on 2 x 1 thread' {
+    It 'loopback: layer split on 2 x 2 threads, tensor and Auto on 2 x 1 thread, llama.cpp RPC' {
         foreach ($threads in 2, 1) {
             $workers = 1, 2 | ForEach-Object { Start-LlamaWorker -Port 0 -Threads $threads -Name "netbench-$threads-$_" -Detached -ModelPath $model }
             try {
@@ -79,6 +79,15 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
                 }
             }
             finally { $workers | Stop-LlamaWorker }
+        }
+        # llama.cpp's rpc-servers on the same loopback, the layer split's reference row.
+        if ($llamaCpp -and (Test-Path (Join-Path $llamaCpp 'rpc-server'))) {
+            $servers = Start-LoopbackRpcServer -RpcServer (Join-Path $llamaCpp 'rpc-server') -Count 2 -LogDirectory $logDirectory
+            try {
+                Add-Row (Measure-LlamaCppRpcScenario -Scenario 'loopback' -LlamaCppBin $llamaCpp -Model $model -Endpoint $servers.Endpoint `
+                        -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions) $localDecode
+            }
+            finally { Stop-LoopbackRpcServer $servers }
         }
     }
 

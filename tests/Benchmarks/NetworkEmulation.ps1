@@ -245,6 +245,51 @@ function Measure-DistributedScenario {
     }
 }
 
+function Start-LoopbackRpcServer {
+    <#
+        Starts llama.cpp's rpc-server -Count times on 127.0.0.1, each on a port the system had free a moment before,
+        and waits (at most 30 s each) until it answers. Returns @{ Processes; Endpoint }; stop them with
+        Stop-LoopbackRpcServer.
+    #>
+    param([Parameter(Mandatory)] [string] $RpcServer, [int] $Count = 2, [string] $LogDirectory)
+    $servers = @{ Processes = [System.Collections.Generic.List[System.Diagnostics.Process]]::new(); Endpoint = @() }
+    try {
+        for ($i = 0; $i -lt $Count; $i++) {
+            $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+            $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop()
+            $start = [System.Diagnostics.ProcessStartInfo]::new($RpcServer)
+            foreach ($argument in '--host', '127.0.0.1', '--port', "$port") { $start.ArgumentList.Add($argument) }
+            $start.RedirectStandardOutput = $true; $start.RedirectStandardError = $true; $start.UseShellExecute = $false
+            $process = [System.Diagnostics.Process]::Start($start)
+            $servers.Processes.Add($process)
+            if ($LogDirectory) {
+                $log = Join-Path $LogDirectory "loopback-rpc-$i"
+                $null = $process.StandardOutput.ReadToEndAsync().ContinueWith([Action[System.Threading.Tasks.Task[string]]] { param($t) [IO.File]::WriteAllText("$log.out", $t.Result) }.GetNewClosure())
+                $null = $process.StandardError.ReadToEndAsync().ContinueWith([Action[System.Threading.Tasks.Task[string]]] { param($t) [IO.File]::WriteAllText("$log.err", $t.Result) }.GetNewClosure())
+            }
+            else { $null = $process.StandardOutput.ReadToEndAsync(); $null = $process.StandardError.ReadToEndAsync() }
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while (-not (Test-TcpAnswer -Address '127.0.0.1' -Port $port)) {
+                if ($process.HasExited -or [DateTime]::UtcNow -gt $deadline) { throw "rpc-server on 127.0.0.1:$port did not start." }
+                Start-Sleep -Milliseconds 100
+            }
+            $servers.Endpoint += "127.0.0.1:$port"
+        }
+        return $servers
+    }
+    catch { Stop-LoopbackRpcServer $servers; throw }
+}
+
+function Stop-LoopbackRpcServer {
+    <# Kills what Start-LoopbackRpcServer started. #>
+    param([Parameter(Mandatory)] $Servers)
+    foreach ($process in $Servers.Processes) {
+        try { if (-not $process.HasExited) { $process.Kill($true); $null = $process.WaitForExit(5000) } } catch { }
+        $process.Dispose()
+    }
+    $Servers.Processes.Clear()
+}
+
 function Measure-LlamaCppRpcScenario {
     <# llama.cpp's llama-bench through rpc-servers at the endpoints (all layers offloaded to them), as one row. #>
     param([string] $Scenario, [string] $LlamaCppBin, [string] $Model, [string[]] $Endpoint, [int] $PromptTokens = 128, [int] $GenTokens = 32,

@@ -1,5 +1,6 @@
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Numerics;
+using System.Runtime.Intrinsics.X86;
 using LlamaDist.Core.Quantization;
 
 namespace LlamaDist.Core.Model;
@@ -72,7 +73,9 @@ internal static unsafe class LlamaAttention
             // gemma2: kq = cap * tanh(kq / cap) before the softmax; its even layers see only the last n_swa positions.
             SoftCap = config.AttentionSoftCap,
             Window = config.UsesSlidingWindow(layer) ? config.SlidingWindow : 0,
-            Grouped = F16Format.RunsRowsAtAvx2 && cache.ContextSize <= MaxGroupedContext,
+            // The grouped path's converted-row dots reproduce the row dot of the level attention runs at.
+            Grouped = (F16Format.RunsRowsAtAvx2 || WideDots) && cache.ContextSize <= MaxGroupedContext,
+            Wide = WideDots,
         };
         threads.For(config.HeadCount, work);
 
@@ -87,10 +90,14 @@ internal static unsafe class LlamaAttention
     // Longest V row HeadWork converts to floats on the stack (64 KB).
     private const int MaxGroupedContext = 16384;
 
+    // Attention's F16 dots run at AVX-512 (DotVector512), so the grouped path uses the 512-bit converted dots.
+    private static readonly bool WideDots = SimdCapabilities.Best == SimdLevel.Vector512 && Avx2.IsSupported;
+
     /// <summary>Attention of query heads [start, end) for every token of the pass.</summary>
     private struct HeadWork : IRangeWork
     {
         public bool Grouped;
+        public bool Wide;
         public delegate*<byte*, byte*, int, float> Dot;
         public float* Query;               // [Tokens, QueryWidth]
         public ushort* Keys;               // [ContextSize, KvWidth] f16
@@ -124,9 +131,10 @@ internal static unsafe class LlamaAttention
         }
 
         /// <summary>
-        /// On AVX2: the query heads of [start, end) that share a KV head (TinyLlama: up to 8) meet each K row and
-        /// each transposed V row converted to floats once, instead of once per query head, and two or three heads'
-        /// dots share each loaded weight vector (<see cref="F16Format.DotConverted1x3"/>). Every score and output is
+        /// On AVX2 and AVX-512: the query heads of [start, end) that share a KV head (TinyLlama: up to 8) meet each K
+        /// row and each transposed V row converted to floats once, instead of once per query head, and three (AVX2,
+        /// <see cref="F16Format.DotConverted1x3"/>) or four (AVX-512, <see cref="F16Format.DotConverted512x4"/>)
+        /// heads' dots share each loaded weight vector. Every score and output is
         /// the same F16 row dot as <see cref="ExecuteByHead"/> computes (the converted dots keep its accumulators,
         /// reduction and leftovers), in the same order per head.
         /// </summary>
@@ -154,7 +162,7 @@ internal static unsafe class LlamaAttention
                     for (int p = 0; p < length; p++)
                     {
                         F16Format.ConvertRowToSingle((byte*)(keys + (long)p * KvWidth), keyRow, headDimension);
-                        DotHeads(keyRow, RoundedQuery + (long)groupStart * headDimension, headDimension, headDimension,
+                        DotHeads(Wide, keyRow, RoundedQuery + (long)groupStart * headDimension, headDimension, headDimension,
                             groupHeads, Scores + (long)groupStart * ContextSize + p, ContextSize);
                     }
                     for (int head = groupStart; head < groupEnd; head++)
@@ -168,7 +176,7 @@ internal static unsafe class LlamaAttention
                     for (int d = 0; d < headDimension; d++)
                     {
                         F16Format.ConvertRowToSingle((byte*)(values + (long)d * ContextSize), valueRow, length);
-                        DotHeads(valueRow, Scores + (long)groupStart * ContextSize, ContextSize, length, groupHeads,
+                        DotHeads(Wide, valueRow, Scores + (long)groupStart * ContextSize, ContextSize, length, groupHeads,
                             output + d, headDimension);
                     }
                     groupStart = groupEnd;
@@ -176,11 +184,26 @@ internal static unsafe class LlamaAttention
             }
         }
 
-        /// <summary>y[i * yStride] = dot(shared, rows + i * rowStride) for i in [0, count), three at a time.</summary>
-        private static void DotHeads(float* shared, float* rows, long rowStride, int columns, int count, float* y,
+        /// <summary>
+        /// y[i * yStride] = dot(shared, rows + i * rowStride) for i in [0, count): four at a time at 512 bits
+        /// (<paramref name="wide"/>), three at a time at 256.
+        /// </summary>
+        private static void DotHeads(bool wide, float* shared, float* rows, long rowStride, int columns, int count, float* y,
             long yStride)
         {
             int i = 0;
+            if (wide)
+            {
+                for (; i + 4 <= count; i += 4)
+                {
+                    F16Format.DotConverted512x4(shared, rows + i * rowStride, rowStride, columns, y + i * yStride, yStride);
+                }
+                for (; i < count; i++)
+                {
+                    y[i * yStride] = F16Format.DotConvertedVector512(shared, rows + i * rowStride, columns);
+                }
+                return;
+            }
             for (; i + 3 <= count; i += 3)
             {
                 F16Format.DotConverted1x3(shared, rows + i * rowStride, rowStride, columns, y + i * yStride, yStride);

@@ -388,6 +388,87 @@ public static unsafe partial class F16Format
         y[2 * yStride] = (float)s2;
     }
 
+    /// <summary>
+    /// <see cref="DotVector512{TActivations}"/> over weights already converted to float (exact, so the same values):
+    /// the same four 16-lane accumulators (element i + 16j into accumulator j per 64-element step), the same FMAs,
+    /// GGML_F32x16_REDUCE and the same double leftovers, so the result is bit-identical to the F16 row dot.
+    /// </summary>
+    internal static float DotConvertedVector512(float* weights, float* activations, int columns)
+    {
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
+        Vector512<float> acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + 64 <= columns; i += 64)
+        {
+            acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(weights + i), Vector512.Load(activations + i), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(Vector512.Load(weights + i + 16), Vector512.Load(activations + i + 16), acc1);
+            acc2 = Vector512.FusedMultiplyAdd(Vector512.Load(weights + i + 32), Vector512.Load(activations + i + 32), acc2);
+            acc3 = Vector512.FusedMultiplyAdd(Vector512.Load(weights + i + 48), Vector512.Load(activations + i + 48), acc3);
+        }
+        double sum = GgmlReductions.F32x16(acc0, acc1, acc2, acc3);
+        for (; i < columns; i++)
+        {
+            sum += weights[i] * activations[i];
+        }
+        return (float)sum;
+    }
+
+    /// <summary>
+    /// <see cref="DotConvertedVector512"/> of one converted weight row with four activation rows (stride
+    /// <paramref name="activationStride"/> floats) at once: each pair keeps its own four accumulators, FMAs, reduction
+    /// and leftovers (bit-identical to the single dot), while each weight vector is loaded once for four rows.
+    /// Results go to y[0], y[yStride], y[2 * yStride], y[3 * yStride].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static void DotConverted512x4(float* weights, float* activations, long activationStride, int columns,
+        float* y, long yStride)
+    {
+        float* a0 = activations, a1 = a0 + activationStride, a2 = a1 + activationStride, a3 = a2 + activationStride;
+        Vector512<float> p00 = Vector512<float>.Zero, p01 = Vector512<float>.Zero, p02 = Vector512<float>.Zero, p03 = Vector512<float>.Zero;
+        Vector512<float> p10 = Vector512<float>.Zero, p11 = Vector512<float>.Zero, p12 = Vector512<float>.Zero, p13 = Vector512<float>.Zero;
+        Vector512<float> p20 = Vector512<float>.Zero, p21 = Vector512<float>.Zero, p22 = Vector512<float>.Zero, p23 = Vector512<float>.Zero;
+        Vector512<float> p30 = Vector512<float>.Zero, p31 = Vector512<float>.Zero, p32 = Vector512<float>.Zero, p33 = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + 64 <= columns; i += 64)
+        {
+            Vector512<float> w = Vector512.Load(weights + i);
+            p00 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a0 + i), p00);
+            p10 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a1 + i), p10);
+            p20 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a2 + i), p20);
+            p30 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a3 + i), p30);
+            w = Vector512.Load(weights + i + 16);
+            p01 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a0 + i + 16), p01);
+            p11 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a1 + i + 16), p11);
+            p21 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a2 + i + 16), p21);
+            p31 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a3 + i + 16), p31);
+            w = Vector512.Load(weights + i + 32);
+            p02 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a0 + i + 32), p02);
+            p12 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a1 + i + 32), p12);
+            p22 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a2 + i + 32), p22);
+            p32 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a3 + i + 32), p32);
+            w = Vector512.Load(weights + i + 48);
+            p03 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a0 + i + 48), p03);
+            p13 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a1 + i + 48), p13);
+            p23 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a2 + i + 48), p23);
+            p33 = Vector512.FusedMultiplyAdd(w, Vector512.Load(a3 + i + 48), p33);
+        }
+        double s0 = GgmlReductions.F32x16(p00, p01, p02, p03);
+        double s1 = GgmlReductions.F32x16(p10, p11, p12, p13);
+        double s2 = GgmlReductions.F32x16(p20, p21, p22, p23);
+        double s3 = GgmlReductions.F32x16(p30, p31, p32, p33);
+        for (; i < columns; i++)
+        {
+            s0 += weights[i] * a0[i];
+            s1 += weights[i] * a1[i];
+            s2 += weights[i] * a2[i];
+            s3 += weights[i] * a3[i];
+        }
+        y[0] = (float)s0;
+        y[yStride] = (float)s1;
+        y[2 * yStride] = (float)s2;
+        y[3 * yStride] = (float)s3;
+    }
+
     /// <summary>The general AVX2 body of <see cref="DotVector256{TActivations}"/>, exact for Inf/NaN halves too.</summary>
     private static float DotVector256Exact<TActivations>(byte* weights, byte* activations, int columns)
         where TActivations : struct, IActivationRow

@@ -20,7 +20,10 @@ public sealed unsafe class AttentionDotTests
     [InlineData(256, 8, 2, 2)]
     [InlineData(64, 8, 2, 1)]  // head dim 8: leftovers only
     [InlineData(384, 6, 1, 2)] // head dim 64, multi-query: one group of 6 split across threads
-    public void Scores_and_outputs_equal_the_f16_row_dot(int embd, int heads, int kvHeads, int threads)
+    // head dim 128 (two 512-bit steps), groups of 5 heads (4 + 1 at 512 bits, 3 + 2 at 256) and V rows past 64
+    // positions (whole 512-bit steps plus leftovers)
+    [InlineData(1280, 10, 2, 2, 90)]
+    public void Scores_and_outputs_equal_the_f16_row_dot(int embd, int heads, int kvHeads, int threads, int firstTokens = 37)
     {
         using var directory = new TemporaryDirectory();
         var synthetic = new SyntheticLlama(embd, 1, 48, heads, kvHeads, 40, seed: 7);
@@ -35,9 +38,9 @@ public sealed unsafe class AttentionDotTests
                 events.Add(new Event(name, tokens, values.ToArray()));
             }
         };
-        using LlamaSession session = model.WholeSession(contextSize: 64, maxBatch: 64);
+        using LlamaSession session = model.WholeSession(contextSize: 128, maxBatch: 128);
         var logits = new float[40];
-        int[] first = Enumerable.Range(0, 37).Select(i => (i * 7 + 3) % 40).ToArray();
+        int[] first = Enumerable.Range(0, firstTokens).Select(i => (i * 7 + 3) % 40).ToArray();
         int[] second = [4, 9, 1, 33, 20, 11];
 
         int headDim = embd / heads, kvWidth = kvHeads * headDim;
