@@ -50,6 +50,9 @@ internal static unsafe class F16Gemm
     /// <summary>Tokens whose accumulators a tile keeps between column chunks (a multiple of both token groups).</summary>
     public const int TokenPanel = 48;
 
+    // 2^112: a half's exponent and mantissa shifted into a float's, times this, is the half's value (finite halves).
+    private static readonly float HalfScale = BitConverter.UInt32BitsToSingle(0x77800000u);
+
     /// <summary>
     /// True when the GEMM runs F16 at <paramref name="level"/> for rows of <paramref name="columns"/>: AVX-512 or
     /// AVX2 + FMA, and whole vectors per row (tinyBLAS likewise declines k not a multiple of its vector width).
@@ -123,6 +126,7 @@ internal static unsafe class F16Gemm
     /// Horizontal sums of the accumulators ([tokens][blocks][4][L]) of one token panel into
     /// y[t * yStride + row] for the tile's <paramref name="validRows"/> rows.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Reduce(SimdLevel level, float* accumulators, int accumulatorStride, int tokens, int validRows,
         float* y, int yStride)
     {
@@ -151,6 +155,7 @@ internal static unsafe class F16Gemm
     /// Widens <paramref name="validRows"/> F16 rows (exactly, Inf/NaN included) into one interleaved block
     /// [columns / lanes][4][lanes]; rows past the valid ones are zero (their outputs are never stored).
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ConvertBlock(byte* weights, long rowBytes, int validRows, int columns, int lanes, float* block)
     {
         for (int i = 0; i < RowBlock; i++)
@@ -167,10 +172,25 @@ internal static unsafe class F16Gemm
             ushort* halves = (ushort*)(weights + i * rowBytes);
             if (lanes == 16)
             {
+                // Finite halves first (the 2^112 scaling is exact for normal and subnormal halves, three operations
+                // fewer than the exact conversion); the row's largest magnitude says afterwards whether it held an
+                // Inf or NaN, and only such a row is converted again exactly.
+                Vector512<uint> largest = Vector512<uint>.Zero;
                 for (int l = 0; l < columns; l += 16)
                 {
-                    F16Format.HalfToSingle(Vector512.WidenLower(Vector256.Load(halves + l).ToVector512Unsafe()))
-                        .Store(destination + l * RowBlock);
+                    Vector512<uint> half = Vector512.WidenLower(Vector256.Load(halves + l).ToVector512Unsafe());
+                    Vector512<uint> magnitude = half & Vector512.Create(0x7FFFu);
+                    largest = Vector512.Max(largest, magnitude);
+                    Vector512<uint> value = ((magnitude << 13).AsSingle() * Vector512.Create(HalfScale)).AsUInt32();
+                    (value | ((half << 16) & Vector512.Create(0x80000000u))).AsSingle().Store(destination + l * RowBlock);
+                }
+                if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create(0x7C00u)))
+                {
+                    for (int l = 0; l < columns; l += 16)
+                    {
+                        F16Format.HalfToSingle(Vector512.WidenLower(Vector256.Load(halves + l).ToVector512Unsafe()))
+                            .Store(destination + l * RowBlock);
+                    }
                 }
             }
             else
@@ -186,7 +206,7 @@ internal static unsafe class F16Gemm
 
     /// <summary>
     /// One column chunk of a tile at AVX-512: every group of 6 tokens meets every block (4 x 6 kernel), then the
-    /// tokens left over one at a time. <paramref name="a"/>: the chunk's start in block 0 (blocks are
+    /// tokens left over two (4 x 2 kernel) and one at a time. <paramref name="a"/>: the chunk's start in block 0 (blocks are
     /// 4 x <paramref name="columns"/> floats apart); <paramref name="b"/>: the chunk's start in token 0's
     /// activations (rows <paramref name="columns"/> apart).
     /// </summary>
@@ -200,6 +220,15 @@ internal static unsafe class F16Gemm
             for (int block = 0; block < blocks; block++)
             {
                 Block4x6(a + block * blockFloats, b + (long)t * columns, columns, chunkColumns,
+                    accumulators + (long)t * accumulatorStride + block * RowBlock * 16, accumulatorStride);
+            }
+        }
+        // Tokens left over in pairs (each weight vector loaded once for two), then one.
+        for (; t + 2 <= tokens; t += 2)
+        {
+            for (int block = 0; block < blocks; block++)
+            {
+                Block4x2(a + block * blockFloats, b + (long)t * columns, columns, chunkColumns,
                     accumulators + (long)t * accumulatorStride + block * RowBlock * 16, accumulatorStride);
             }
         }
@@ -284,6 +313,31 @@ internal static unsafe class F16Gemm
         c30.Store(y3); c31.Store(y3 + 16); c32.Store(y3 + 32); c33.Store(y3 + 48);
         c40.Store(y4); c41.Store(y4 + 16); c42.Store(y4 + 32); c43.Store(y4 + 48);
         c50.Store(y5); c51.Store(y5 + 16); c52.Store(y5 + 32); c53.Store(y5 + 48);
+    }
+
+    /// <summary>
+    /// AVX-512 remainder kernel: four interleaved weight rows x two activation rows (<paramref name="columns"/>
+    /// apart), accumulators at c[j * cStride + i * 16].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Block4x2(float* a, float* b, int columns, int chunkColumns, float* c, int cStride)
+    {
+        float* b0 = b, b1 = b + columns, y0 = c, y1 = c + cStride;
+        Vector512<float> c00 = Vector512.Load(y0), c01 = Vector512.Load(y0 + 16), c02 = Vector512.Load(y0 + 32), c03 = Vector512.Load(y0 + 48);
+        Vector512<float> c10 = Vector512.Load(y1), c11 = Vector512.Load(y1 + 16), c12 = Vector512.Load(y1 + 32), c13 = Vector512.Load(y1 + 48);
+        for (int l = 0; l < chunkColumns; l += 16, a += 64)
+        {
+            Vector512<float> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 16);
+            Vector512<float> a2 = Vector512.Load(a + 32), a3 = Vector512.Load(a + 48);
+            Vector512<float> x = Vector512.Load(b0 + l);
+            c00 = Vector512.FusedMultiplyAdd(a0, x, c00); c01 = Vector512.FusedMultiplyAdd(a1, x, c01);
+            c02 = Vector512.FusedMultiplyAdd(a2, x, c02); c03 = Vector512.FusedMultiplyAdd(a3, x, c03);
+            x = Vector512.Load(b1 + l);
+            c10 = Vector512.FusedMultiplyAdd(a0, x, c10); c11 = Vector512.FusedMultiplyAdd(a1, x, c11);
+            c12 = Vector512.FusedMultiplyAdd(a2, x, c12); c13 = Vector512.FusedMultiplyAdd(a3, x, c13);
+        }
+        c00.Store(y0); c01.Store(y0 + 16); c02.Store(y0 + 32); c03.Store(y0 + 48);
+        c10.Store(y1); c11.Store(y1 + 16); c12.Store(y1 + 32); c13.Store(y1 + 48);
     }
 
     /// <summary>AVX-512 remainder kernel: four interleaved weight rows x one activation row, accumulators at c.</summary>

@@ -17,13 +17,16 @@ public unsafe class F16GemmTests
         // 24576 columns leave one block per tile (the smallest tile) and 48 column chunks;
         // 320 puts every block in one tile and is one partial chunk; 1072 is two whole chunks and a partial one.
         // 13 rows end a tile and a block unevenly (validRows 1); 13 and 7 tokens leave remainders after the 6-
-        // and 3-token kernels, 61 a second token panel with such a remainder. A range that starts mid-matrix
-        // checks the addressing.
-        foreach ((int columns, int tokens) in new[] { (320, 13), (1072, 61), (24576, 7) })
+        // and 3-token kernels, 61 a second token panel with such a remainder; 14 and 65 leave pairs (and 65 a pair
+        // and a single) after the 6-token groups. A range that starts mid-matrix checks the addressing.
+        foreach ((int columns, int tokens) in new[] { (320, 13), (1072, 61), (24576, 7), (320, 14), (1072, 65) })
         {
             const int rows = 13;
             float[] values = KernelTestData.RandomFloats(rows * columns, seed: columns, scale: 0.5f);
             values[5 * columns + 17] = float.PositiveInfinity; // exact conversion: Inf reaches its row's outputs
+            values[7 * columns + 3] = float.NaN;
+            values[2 * columns + 9] = 3e-6f;                   // a subnormal half
+            values[3 * columns + 1] = -0f;
             byte[] matrix = KernelTestData.Quantize(GgmlType.F16, values);
             float[] activations = KernelTestData.RandomFloats(tokens * columns, seed: 9, scale: 2f)
                 .Select(v => F16Format.ToSingle(F16Format.FromSingle(v))).ToArray();
