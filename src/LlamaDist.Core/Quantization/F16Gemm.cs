@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LlamaDist.Core.Quantization;
 
@@ -96,6 +97,13 @@ internal static unsafe class F16Gemm
                         Math.Min(RowBlock, tileCount - block * RowBlock), columns, lanes,
                         panel + (long)block * RowBlock * columns);
                 }
+                // The next tile's F16 rows (contiguous) are prefetched into L2 a few lines per chunk while this tile
+                // computes, so its conversion reads them from cache instead of waiting on memory.
+                byte* nextTile = weights + (long)(tileStart + tileRows) * rowBytes;
+                long nextBytes = Math.Max(0, (long)Math.Min(tileRows, end - tileStart - tileRows) * rowBytes);
+                int chunkCalls = ((tokens + TokenPanel - 1) / TokenPanel) * ((columns + ColumnChunk - 1) / ColumnChunk);
+                long linesPerChunk = (nextBytes / 64 + chunkCalls - 1) / chunkCalls;
+                long prefetched = 0;
                 for (int tokenStart = 0; tokenStart < tokens; tokenStart += TokenPanel)
                 {
                     int tokenCount = Math.Min(TokenPanel, tokens - tokenStart);
@@ -104,6 +112,10 @@ internal static unsafe class F16Gemm
                     for (int chunk = 0; chunk < columns; chunk += ColumnChunk)
                     {
                         int chunkColumns = Math.Min(ColumnChunk, columns - chunk);
+                        for (long line = 0; line < linesPerChunk && prefetched < nextBytes; line++, prefetched += 64)
+                        {
+                            Sse.Prefetch1(nextTile + prefetched);
+                        }
                         if (level == SimdLevel.Vector512)
                         {
                             Chunk512(panel + (long)chunk * RowBlock, blocks, columns, tokenActivations + chunk,
