@@ -174,7 +174,9 @@ public sealed class FileAccessTests : IDisposable
     {
         await using var worker = await InProcessWorker.StartAsync("pending", new WorkerOptions
         {
-            PendingLoadTimeout = TimeSpan.FromMilliseconds(300), MaxPendingLoads = 2,
+            // Long enough that the first two are still pending when the third comes on a busy machine (300 ms was
+            // not, once), short enough that the expiry below is seen within the wait.
+            PendingLoadTimeout = TimeSpan.FromSeconds(2), MaxPendingLoads = 2,
         });
         LoadRangeRequest Pending(char c)
         {
@@ -188,7 +190,7 @@ public sealed class FileAccessTests : IDisposable
         Assert.Contains("waiting for weights", full.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(2, (await worker.StatusAsync()).Ranges.Count);
 
-        var status = await worker.WaitForStatusAsync(s => s.Ranges.Count == 0, TimeSpan.FromSeconds(5));
+        var status = await worker.WaitForStatusAsync(s => s.Ranges.Count == 0, TimeSpan.FromSeconds(15));
         Assert.Empty(status.Ranges);
         using var call = worker.Client.StreamWeights();
         await FailsAsync(async () =>
