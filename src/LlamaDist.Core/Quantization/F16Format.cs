@@ -594,6 +594,17 @@ public static unsafe partial class F16Format
         return (bits | ((halves & Vector256.Create(0x8000u)) << 16)).AsSingle();
     }
 
+    /// <summary>
+    /// <see cref="HalfToSingle(Vector512{uint})"/> for finite halves only (normal, subnormal, zero): the 2^112
+    /// scaling without the Inf / NaN fix-up, which it gets wrong (callers check for exponent 0x1F themselves).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> FiniteHalfToSingle(Vector512<uint> halves)
+    {
+        Vector512<uint> value = (((halves & Vector512.Create(0x7FFFu)) << 13).AsSingle() * Vector512.Create(ScaleToInfinity)).AsUInt32();
+        return (value | ((halves << 16) & Vector512.Create(0x80000000u))).AsSingle();
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> HalfToSingle(Vector512<uint> halves)
     {

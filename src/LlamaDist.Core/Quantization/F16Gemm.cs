@@ -51,9 +51,6 @@ internal static unsafe class F16Gemm
     /// <summary>Tokens whose accumulators a tile keeps between column chunks (a multiple of both token groups).</summary>
     public const int TokenPanel = 48;
 
-    // 2^112: a half's exponent and mantissa shifted into a float's, times this, is the half's value (finite halves).
-    private static readonly float HalfScale = BitConverter.UInt32BitsToSingle(0x77800000u);
-
     /// <summary>
     /// True when the GEMM runs F16 at <paramref name="level"/> for rows of <paramref name="columns"/>: AVX-512 or
     /// AVX2 + FMA, and whole vectors per row (tinyBLAS likewise declines k not a multiple of its vector width).
@@ -191,10 +188,8 @@ internal static unsafe class F16Gemm
                 for (int l = 0; l < columns; l += 16)
                 {
                     Vector512<uint> half = Vector512.WidenLower(Vector256.Load(halves + l).ToVector512Unsafe());
-                    Vector512<uint> magnitude = half & Vector512.Create(0x7FFFu);
-                    largest = Vector512.Max(largest, magnitude);
-                    Vector512<uint> value = ((magnitude << 13).AsSingle() * Vector512.Create(HalfScale)).AsUInt32();
-                    (value | ((half << 16) & Vector512.Create(0x80000000u))).AsSingle().Store(destination + l * RowBlock);
+                    largest = Vector512.Max(largest, half & Vector512.Create(0x7FFFu));
+                    F16Format.FiniteHalfToSingle(half).Store(destination + l * RowBlock);
                 }
                 if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create(0x7C00u)))
                 {

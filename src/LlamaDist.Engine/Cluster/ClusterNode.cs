@@ -35,4 +35,10 @@ public sealed class ClusterNode
     /// generation, compute plus network; 0 before the first.
     /// </summary>
     public double ObservedMsPerToken { get; internal set; }
+
+    /// <summary>Empty statistics of this node's stage for one prompt.</summary>
+    internal Generation.StageStatistics NewStatistics() => new()
+    {
+        Endpoint = Endpoint, WorkerId = WorkerId, LayerStart = LayerStart, LayerEnd = LayerEnd, Layers = Layers,
+    };
 }

@@ -240,10 +240,7 @@ internal sealed class ClusterSequence : IGenerationSequence, IFailoverSource
             var key = $"{node.Endpoint}|{node.Layers}";
             if (!stagesByKey.TryGetValue(key, out var stage))
             {
-                stage = new StageStatistics
-                {
-                    Endpoint = node.Endpoint, WorkerId = node.WorkerId, LayerStart = node.LayerStart, LayerEnd = node.LayerEnd, Layers = node.Layers,
-                };
+                stage = node.NewStatistics();
                 stagesByKey[key] = stage;
                 allStages.Add(stage);
             }

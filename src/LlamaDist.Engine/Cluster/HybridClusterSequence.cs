@@ -19,10 +19,7 @@ internal sealed class HybridClusterSequence : IGenerationSequence
     {
         this.session = session;
         this.groupSizes = [.. groupSizes];
-        stages = nodes.Select(node => new StageStatistics
-        {
-            Endpoint = node.Endpoint, WorkerId = node.WorkerId, LayerStart = node.LayerStart, LayerEnd = node.LayerEnd, Layers = node.Layers,
-        }).ToArray();
+        stages = nodes.Select(node => node.NewStatistics()).ToArray();
     }
 
     public int Position => session.Position;

@@ -17,10 +17,7 @@ internal sealed class TensorClusterSequence : IGenerationSequence
     public TensorClusterSequence(TensorGroupSession session, IReadOnlyList<ClusterNode> nodes)
     {
         this.session = session;
-        stages = nodes.Select(node => new StageStatistics
-        {
-            Endpoint = node.Endpoint, WorkerId = node.WorkerId, LayerStart = node.LayerStart, LayerEnd = node.LayerEnd, Layers = node.Layers,
-        }).ToArray();
+        stages = nodes.Select(node => node.NewStatistics()).ToArray();
     }
 
     public int Position => session.Position;
