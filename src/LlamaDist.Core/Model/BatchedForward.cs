@@ -147,9 +147,8 @@ public sealed class BatchedForward
     {
         if (buffers is null || buffers.Rows < rows)
         {
-            // Scores live with each session (attention is per session), so the batch's own score rows are minimal.
             int capacity = Math.Min(MaxRows, Math.Max(rows, (buffers?.Rows ?? 0) * 2));
-            buffers = new SessionBuffers(Forward.Config, capacity, contextSize: 1);
+            buffers = new SessionBuffers(Forward.Config, capacity);
         }
         return buffers;
     }

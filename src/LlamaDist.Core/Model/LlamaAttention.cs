@@ -36,14 +36,14 @@ internal static unsafe class LlamaAttention
     public static void Run(ComputeThreads threads, LlamaConfig config, LlamaSession session, int slot, int layer,
         int tokens, int position, TraceHook? trace, float* query, float* output)
     {
-        SessionBuffers buffers = session.Buffers;
+        AttentionScratch scratch = session.Attention;
         KvCache cache = session.Cache;
         int kvLength = position + tokens;
         float* traceScores = null;
         float* traceProbabilities = null;
         if (trace is not null)
         {
-            var (scores, probabilities) = buffers.TraceAttention((long)config.HeadCount * tokens * kvLength);
+            var (scores, probabilities) = scratch.TraceAttention((long)config.HeadCount * tokens * kvLength);
             traceScores = scores.Pointer;
             traceProbabilities = probabilities.Pointer;
         }
@@ -57,8 +57,8 @@ internal static unsafe class LlamaAttention
             Keys = cache.Keys(slot),
             ValuesTransposed = cache.ValuesTransposed(slot),
             Output = output,
-            Scores = buffers.Scores.Pointer,
-            RoundedQuery = buffers.RoundedQuery.Pointer,
+            Scores = scratch.Scores.Pointer,
+            RoundedQuery = scratch.RoundedQuery.Pointer,
             TraceScores = traceScores,
             TraceProbabilities = traceProbabilities,
             Tokens = tokens,

@@ -127,12 +127,12 @@ public sealed unsafe class LlamaForward : IRangeForward
         Validate(session, tokens, hiddenIn, n, output, kind, fromTokens);
 
         TraceHook? trace = Trace;
-        SessionBuffers buffers = session.Buffers;
         int embd = Config.EmbeddingLength;
         int vocabulary = Config.VocabularySize;
-        for (int done = 0; done < n; done += buffers.Rows)
+        for (int done = 0; done < n; done += session.MicroBatch)
         {
-            int count = Math.Min(buffers.Rows, n - done);
+            int count = Math.Min(session.MicroBatch, n - done);
+            SessionBuffers buffers = session.BuffersFor(count);
             int position = session.Position;
             Span<float> residual = buffers.Residual.AsSpan(0, count * embd);
 

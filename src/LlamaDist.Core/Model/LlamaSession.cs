@@ -1,9 +1,13 @@
 namespace LlamaDist.Core.Model;
 
 /// <summary>
-/// The state of one sequence on one <see cref="LayerRange"/>: the F16 KV cache of each layer in the range and
-/// the activation buffers of a micro-batch, all allocated here once, plus <see cref="Position"/>, the number of
-/// tokens already evaluated (the position the next token gets).
+/// The state of one sequence on one <see cref="LayerRange"/>: the F16 KV cache of each layer in the range, the
+/// activation buffers of a micro-batch, plus <see cref="Position"/>, the number of tokens already evaluated (the
+/// position the next token gets).
+/// <para>The cache is allocated here once. The activation buffers grow to the largest pass evaluated so far
+/// (powers of two, at most <see cref="MicroBatch"/> rows): a session opened for 512-token batches that only
+/// decodes holds one-row buffers, not the ~44 MB a 512-row pass of a 1B model needs, and a prompt allocates at
+/// most log2(512) + 1 times.</para>
 /// </summary>
 public sealed class LlamaSession : Backends.IForwardSession
 {
@@ -16,6 +20,7 @@ public sealed class LlamaSession : Backends.IForwardSession
 
     private KvCache? _cache;
     private SessionBuffers? _buffers;
+    private AttentionScratch? _attention;
 
     /// <param name="config">The model's hyper-parameters.</param>
     /// <param name="range">The layers this session caches; must match the <see cref="LlamaForward"/> it is used with.</param>
@@ -33,7 +38,7 @@ public sealed class LlamaSession : Backends.IForwardSession
         MaxBatch = maxBatch;
         MicroBatch = Math.Min(Math.Min(maxBatch, contextSize), MaxMicroBatch);
         _cache = new KvCache(range.Count, contextSize, config.KvWidth);
-        _buffers = new SessionBuffers(config, MicroBatch, contextSize);
+        _attention = new AttentionScratch(config, contextSize);
     }
 
     public LlamaConfig Config { get; }
@@ -62,6 +67,9 @@ public sealed class LlamaSession : Backends.IForwardSession
     /// <summary>True after <see cref="Dispose"/>.</summary>
     public bool IsDisposed => _cache is null;
 
+    /// <summary>Rows the activation buffers hold now (0 before the first pass).</summary>
+    internal int BufferRows => _buffers?.Rows ?? 0;
+
     /// <summary>Forgets every evaluated token: the next evaluation starts at position 0. Buffers are kept.</summary>
     public void Reset()
     {
@@ -74,11 +82,39 @@ public sealed class LlamaSession : Backends.IForwardSession
     {
         _cache = null;
         _buffers = null;
+        _attention = null;
     }
 
     internal KvCache Cache => _cache ?? throw new ObjectDisposedException(nameof(LlamaSession));
 
-    internal SessionBuffers Buffers => _buffers ?? throw new ObjectDisposedException(nameof(LlamaSession));
+    internal AttentionScratch Attention => _attention ?? throw new ObjectDisposedException(nameof(LlamaSession));
+
+    /// <summary>The buffers of the pass in progress (<see cref="BuffersFor"/> made them).</summary>
+    internal SessionBuffers Buffers
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            return _buffers ?? throw new InvalidOperationException("No pass has sized the session's buffers yet.");
+        }
+    }
+
+    /// <summary>
+    /// The activation buffers for a pass of <paramref name="rows"/> tokens (1 .. <see cref="MicroBatch"/>), grown to
+    /// the next power of two when the current ones are smaller.
+    /// </summary>
+    internal SessionBuffers BuffersFor(int rows)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, MicroBatch);
+        if (_buffers is null || _buffers.Rows < rows)
+        {
+            int capacity = Math.Min(MicroBatch, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)rows));
+            _buffers = new SessionBuffers(Config, capacity);
+        }
+        return _buffers;
+    }
 
     /// <summary>Throws unless <paramref name="tokens"/> more positions fit in the cache.</summary>
     internal void EnsureCapacity(int tokens)

@@ -1,15 +1,13 @@
 namespace LlamaDist.Core.Model;
 
 /// <summary>
-/// Activations of one micro-batch of up to <see cref="Rows"/> tokens, allocated once per session so evaluating a
-/// token allocates nothing. Row t of each [Rows, width] buffer belongs to token t of the micro-batch.
+/// Activations of one micro-batch of up to <see cref="Rows"/> tokens, grown by the session (or batch) that owns
+/// them and reused, so evaluating a token allocates nothing. Row t of each [Rows, width] buffer belongs to token t
+/// of the micro-batch. Attention's per-head scratch is the session's own (<see cref="AttentionScratch"/>).
 /// </summary>
-internal sealed unsafe class SessionBuffers
+internal sealed class SessionBuffers
 {
-    private PinnedArray<float>? _traceScores;
-    private PinnedArray<float>? _traceProbabilities;
-
-    public SessionBuffers(LlamaConfig config, int rows, int contextSize)
+    public SessionBuffers(LlamaConfig config, int rows)
     {
         Rows = rows;
         Residual = new PinnedArray<float>((long)rows * config.EmbeddingLength, "residual stream buffer");
@@ -21,14 +19,11 @@ internal sealed unsafe class SessionBuffers
         Projection = new PinnedArray<float>((long)rows * config.EmbeddingLength, "projection buffer");
         Gate = new PinnedArray<float>((long)rows * config.FeedForwardLength, "feed-forward gate buffer");
         Up = new PinnedArray<float>((long)rows * config.FeedForwardLength, "feed-forward up buffer");
-        Scores = new PinnedArray<float>((long)config.HeadCount * contextSize, "attention score buffer");
-        RoundedQuery = new PinnedArray<float>((long)config.HeadCount * config.HeadDimension, "rounded query buffer");
         ModelArchitecture traits = config.Traits;
         long fusedWidth = Math.Max(traits.FusedQueryKeyValue ? config.QueryWidth + 2L * config.KvWidth : 0,
             traits.FusedGateUp ? 2L * config.FeedForwardLength : 0);
         Fused = new PinnedArray<float>(Math.Max(1, rows * fusedWidth), "fused product buffer");
     }
-
     /// <summary>The output of a fused product before it is split: [rows, n_q + 2 n_kv] or [rows, 2 n_ff] (phi3).</summary>
     public PinnedArray<float> Fused { get; }
 
@@ -61,24 +56,4 @@ internal sealed unsafe class SessionBuffers
 
     /// <summary>ffn_up [rows, n_ff].</summary>
     public PinnedArray<float> Up { get; }
-
-    /// <summary>Per-head scratch of one query's scores / probabilities over the context [n_head, contextSize].</summary>
-    public PinnedArray<float> Scores { get; }
-
-    /// <summary>Per-head scratch: the query of one token rounded to F16 values [n_head, n_embd_head].</summary>
-    public PinnedArray<float> RoundedQuery { get; }
-
-    /// <summary>
-    /// Buffers for tracing kq and kq_soft_max ([n_head, tokens, kvLength] each), grown on demand: tracing is a
-    /// diagnostic path and may allocate.
-    /// </summary>
-    public (PinnedArray<float> Scores, PinnedArray<float> Probabilities) TraceAttention(long elements)
-    {
-        if (_traceScores is null || _traceScores.Length < elements)
-        {
-            _traceScores = new PinnedArray<float>(elements, "kq trace buffer");
-            _traceProbabilities = new PinnedArray<float>(elements, "kq_soft_max trace buffer");
-        }
-        return (_traceScores, _traceProbabilities!);
-    }
 }

@@ -195,6 +195,32 @@ public sealed class LlamaForwardInvariantTests
         Assert.Throws<ObjectDisposedException>(() => whole.EvaluateTokens(session, [3], logits, false));
     }
 
+    [Fact]
+    public void Activation_buffers_grow_to_the_largest_pass_and_do_not_change_results()
+    {
+        using var directory = new TemporaryDirectory();
+        string path = new SyntheticLlama(64, 2, 96, 4, 2, 40, seed: 23, matrixType: GgmlType.Q8_0).Write(directory.File("m.gguf"));
+        using var model = new LoadedModel(path);
+        int vocabulary = model.Config.VocabularySize;
+        int[] tokens = [1, 15, 7, 31, 2, 22, 9, 4, 11, 3];
+        float[] expected = model.AllLogits(tokens);
+
+        // Opened for 8-token passes: nothing is sized before the first pass, a decoded token holds one row, and a
+        // pass grows the rows to its next power of two, never past the micro-batch.
+        LlamaForward forward = model.Whole();
+        using LlamaSession session = model.WholeSession(contextSize: 32, maxBatch: 8);
+        Assert.Equal(0, session.BufferRows);
+        var actual = new float[tokens.Length * vocabulary];
+        (int Start, int Count, int Rows)[] passes = [(0, 1, 1), (1, 3, 4), (4, 1, 4), (5, 5, 8)];
+        foreach (var (start, count, rows) in passes)
+        {
+            forward.EvaluateTokens(session, tokens.AsSpan(start, count), actual.AsSpan(start * vocabulary), logitsForAllTokens: true);
+            Assert.Equal(rows, session.BufferRows);
+        }
+
+        AssertClose(expected, actual, 1e-4f);
+    }
+
     private static void AssertBatchedEqualsSingle(LoadedModel model, int[] tokens)
     {
         int vocabulary = model.Config.VocabularySize;

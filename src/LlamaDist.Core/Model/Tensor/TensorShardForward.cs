@@ -76,14 +76,14 @@ public sealed class TensorShardForward
     {
         Validate(session, tokens, hidden, tokenCount, output, logitsForAllTokens);
         LlamaConfig config = Config;
-        SessionBuffers buffers = session.Buffers;
         int embd = config.EmbeddingLength;
         int columns = WritesLogits ? VocabularyCount : 0;
         int n = tokenCount;
         float[]? ropeFactors = Weights.RopeFactorsFor(session.ContextSize);
-        for (int done = 0; done < n; done += buffers.Rows)
+        for (int done = 0; done < n; done += session.MicroBatch)
         {
-            int count = Math.Min(buffers.Rows, n - done);
+            int count = Math.Min(session.MicroBatch, n - done);
+            SessionBuffers buffers = session.BuffersFor(count);
             int position = session.Position;
             Span<float> residual = buffers.Residual.AsSpan(0, count * embd);
             if (TakesTokens)
