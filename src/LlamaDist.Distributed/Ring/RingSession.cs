@@ -93,6 +93,7 @@ public sealed class RingSession : IDisposable
                     ContextSize = (uint)options.ContextSize,
                     MaxBatchTokens = (uint)options.MaxBatchTokens,
                     NextEndpoint = i < stages.Count - 1 ? stages[i + 1].Worker.Endpoint.ToString() : "",
+                    StagesShareMachine = options.Costs is { } costs && costs.ParallelStages < stages.Count + (local is null ? 0 : 1),
                 };
                 if (i < stages.Count - 1)
                 {

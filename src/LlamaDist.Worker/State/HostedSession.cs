@@ -71,6 +71,12 @@ internal sealed class HostedSession : IDisposable
     /// <summary>True while a Forward call is reading this session's steps (it is not idle then).</summary>
     public bool Streaming { get; set; }
 
+    /// <summary>OpenSessionRequest.stages_share_machine: some stages of its ring share one machine's cores.</summary>
+    public bool StagesShareMachine { get; init; }
+
+    /// <summary>When its steps arrive here: a session decoding steadily is "due" again about a period later.</summary>
+    public StepPace Pace { get; } = new();
+
     public void Touch() => LastUsedUtc = DateTime.UtcNow;
 
     public void Dispose()

@@ -109,14 +109,20 @@ internal sealed class WorkerRuntime : IDisposable
     public LeaseTable Leases { get; }
 
     /// <summary>Micro-batches of sessions on the same range, evaluated together on the compute gate.</summary>
-    public StepBatcher Batcher => LazyInitializer.EnsureInitialized(ref batcher, () => new StepBatcher(Compute, Options.MaxStepTokens, StreamingElsewhere));
+    public StepBatcher Batcher => LazyInitializer.EnsureInitialized(ref batcher, () => new StepBatcher(Compute, Options.MaxStepTokens, CompanionsElsewhere));
 
-    /// <summary>Sessions on <paramref name="range"/> with a step stream open but no step on this worker right now.</summary>
-    private int StreamingElsewhere(HostedRange range)
+    /// <summary>
+    /// The sessions a step of <paramref name="waiting"/> may wait for: those of its range with a step stream open
+    /// but no step on this worker right now; where the ring's stages share a machine, only those that share it too
+    /// and are due back (<see cref="StepPace.IsDueBy"/>), since such a step waits up to a pass for them.
+    /// </summary>
+    private int CompanionsElsewhere(HostedSession waiting)
     {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
         lock (bookkeeping)
         {
-            return sessions.Values.Count(session => session.Range == range && session.Streaming && !session.IsStepping);
+            return sessions.Values.Count(session => session.Range == waiting.Range && session.Streaming && !session.IsStepping &&
+                (!waiting.StagesShareMachine || (session.StagesShareMachine && session.Pace.IsDueBy(now))));
         }
     }
 
@@ -648,7 +654,10 @@ internal sealed class WorkerRuntime : IDisposable
             AdmissionPolicy.EnsureSessionSlot(Options, sessions.Count);
         }
         EnsureMemory((ulong)sessionBytes, $"A session of {request.ContextSize} tokens");
-        var session = new HostedSession(request.SessionId, range, (int)request.ContextSize, (int)request.MaxBatchTokens, next) { Owner = owner };
+        var session = new HostedSession(request.SessionId, range, (int)request.ContextSize, (int)request.MaxBatchTokens, next)
+        {
+            Owner = owner, StagesShareMachine = request.StagesShareMachine,
+        };
         lock (bookkeeping)
         {
             if (!ranges.ContainsKey(range.Hash) || sessions.Count >= Options.MaxSessions || !sessions.TryAdd(session.Id, session))

@@ -99,6 +99,17 @@ public sealed class RingTests : IAsyncLifetime
         Assert.Equal(a.ForwardBytesSent, b.ForwardBytesReceived);
     }
 
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(2, false)]
+    public async Task StagesAreToldWhetherTheyShareAMachine(int machines, bool shared)
+    {
+        var options = Options with { Costs = new RingCostModel(machines, [1.0, 1.0]) };
+        using var ring = await RingSession.OpenAsync(Stages, null, options, CancellationToken.None).WaitAsync(Bound);
+        Assert.Equal(shared, first.Runtime.GetSession(ring.SessionId).StagesShareMachine);
+        Assert.Equal(shared, second.Runtime.GetSession(ring.SessionId).StagesShareMachine);
+    }
+
     [Fact]
     public async Task LastStageLosingTheSession_BreaksTheRingNamingIt()
     {
