@@ -8,8 +8,8 @@ using System.Threading.Channels;
 // where the kernel's netem is not available (rate limits come from tc tbf). Usage:
 //   LlamaDist.LinkRelay --listen 10.77.0.11:61000 --target 127.0.0.1:50052 --delay-ms 2.5
 // Each accepted connection gets its own connection to the target; data read on one side is written to the other
-// once its arrival time plus the delay has passed, in order (a dedicated thread per direction, sleeping for long
-// waits and spinning the last fraction of a millisecond, so sub-millisecond delays hold). At most
+// once its arrival time plus the delay has passed, in order (a dedicated thread per direction that sleeps until
+// then without spinning, see PreciseSleep, so sub-millisecond delays hold and the workers keep the cores). At most
 // MaxQueuedChunks chunks wait per direction. Prints "listening <endpoint>" when ready; runs until killed.
 var options = RelayOptions.Parse(args);
 var listener = new TcpListener(options.Listen);
@@ -97,13 +97,14 @@ internal static class Relay
         });
         var writer = Task.Factory.StartNew(() =>
         {
+            PreciseSleep.PrepareThread();
             try
             {
                 while (queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
                 {
                     while (queue.Reader.TryRead(out var chunk))
                     {
-                        WaitUntil(chunk.Due);
+                        PreciseSleep.Until(chunk.Due);
                         destination.Write(chunk.Data, 0, chunk.Length);
                     }
                 }
@@ -114,26 +115,5 @@ internal static class Relay
             }
         }, TaskCreationOptions.LongRunning);
         return Task.WhenAll(reader, writer);
-    }
-
-    private static void WaitUntil(long due)
-    {
-        while (true)
-        {
-            long remaining = due - Stopwatch.GetTimestamp();
-            if (remaining <= 0)
-            {
-                return;
-            }
-            double ms = remaining * 1000.0 / Stopwatch.Frequency;
-            if (ms > 1.5)
-            {
-                Thread.Sleep(TimeSpan.FromMilliseconds(ms - 1));
-            }
-            else
-            {
-                Thread.SpinWait(64);
-            }
-        }
     }
 }
