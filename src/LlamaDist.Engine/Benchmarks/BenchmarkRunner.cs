@@ -49,6 +49,10 @@ internal sealed class BenchmarkRunner
             for (var run = firstRun; run < request.Repetitions; run++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (sampleResidentMemory && test.Generation > 0)
+                {
+                    CollectEarlierRuns();
+                }
                 using var sampler = sampleResidentMemory && test.Generation > 0 ? new ResidentMemorySampler() : null;
                 var elapsed = Measure(test.Prompt, test.Generation, request.Concurrency, contextSize, batchSize, tokens, cancellationToken);
                 if (sampler is not null) peakResident = Math.Max(peakResident ?? 0, sampler.PeakBytes);
@@ -76,6 +80,16 @@ internal sealed class BenchmarkRunner
         }
         return rows;
     }
+
+    /// <summary>
+    /// Before a sampled generation run, outside the clock: the sessions of the runs and tests before it are garbage
+    /// by then (each run opens and disposes its own), but a managed heap gives their memory (KV caches, a prompt's
+    /// activation buffers) back to the system only at a collection. llama-bench frees each test's context before the
+    /// next; collecting here does the same, so the resident set sampled is what decoding holds, not what earlier
+    /// runs left for the collector.
+    /// </summary>
+    private static void CollectEarlierRuns() =>
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>
     /// One repetition: <paramref name="concurrency"/> fresh sequences (opened before the clock starts), each on a
