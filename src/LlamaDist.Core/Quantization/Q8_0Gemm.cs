@@ -162,7 +162,9 @@ internal static unsafe class Q8_0Gemm
                 {
                     Vector256<float>.Zero.Store(c + (long)j * rows);
                 }
-                Dot8x4(group, blocks, activations + (long)t * activationRowBytes, activationRowBytes, c, rows);
+                // The first four tokens read the group from memory: prefetched ahead like a decoding kernel.
+                Dot8x4(group, blocks, activations + (long)t * activationRowBytes, activationRowBytes, c, rows,
+                    fromMemory: t == 0);
             }
             for (; t < tokens; t++)
             {
@@ -280,7 +282,7 @@ internal static unsafe class Q8_0Gemm
             for (int g = 0; g < groups; g++)
             {
                 Dot8x4(panel + g * groupBytes, chunkBlocks, a + (long)t * aStride, aStride,
-                    accumulators + t * tokenStride + g * RowGroup, tokenStride);
+                    accumulators + t * tokenStride + g * RowGroup, tokenStride, fromMemory: false);
             }
         }
         for (; t < tokens; t++)
@@ -295,32 +297,30 @@ internal static unsafe class Q8_0Gemm
 
     /// <summary>
     /// <paramref name="blocks"/> blocks of one group x four extended activation rows (<paramref name="aStride"/>
-    /// apart), continuing the accumulators at c + j * cStride for token j (eight rows each).
+    /// apart), continuing the accumulators at c + j * cStride for token j (eight rows each). <paramref name="fromMemory"/>:
+    /// the group is read from memory (not from a panel in cache), so its blocks are prefetched ahead.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
-    private static void Dot8x4(byte* group, int blocks, byte* a, int aStride, float* c, int cStride)
+    private static void Dot8x4(byte* group, int blocks, byte* a, int aStride, float* c, int cStride, bool fromMemory)
     {
         byte* a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
         Vector256<float> acc0 = Vector256.Load(c), acc1 = Vector256.Load(c + cStride);
         Vector256<float> acc2 = Vector256.Load(c + 2 * cStride), acc3 = Vector256.Load(c + 3 * cStride);
         for (int b = 0; b < blocks; b++)
         {
-            // Each weight vector is loaded once for the four tokens; even and odd quads in separate chains.
+            // Each weight vector is loaded once for the four tokens; even and odd quads in separate chains. Written
+            // out rather than looped over the quads: the JIT keeps such a loop, and its index arithmetic took as
+            // many instructions as the products (every offset below is a constant).
             Vector256<int> e0 = Vector256<int>.Zero, e1 = Vector256<int>.Zero, e2 = Vector256<int>.Zero, e3 = Vector256<int>.Zero;
             Vector256<int> o0 = Vector256<int>.Zero, o1 = Vector256<int>.Zero, o2 = Vector256<int>.Zero, o3 = Vector256<int>.Zero;
-            for (int v = 0; v < 8; v += 2)
+            if (fromMemory)
             {
-                Vector256<byte> w = Vector256.Load(group + v * 32);
-                e0 = AvxVnni.MultiplyWideningAndAdd(e0, w, Quad(a, v));
-                e1 = AvxVnni.MultiplyWideningAndAdd(e1, w, Quad(a1, v));
-                e2 = AvxVnni.MultiplyWideningAndAdd(e2, w, Quad(a2, v));
-                e3 = AvxVnni.MultiplyWideningAndAdd(e3, w, Quad(a3, v));
-                w = Vector256.Load(group + v * 32 + 32);
-                o0 = AvxVnni.MultiplyWideningAndAdd(o0, w, Quad(a, v + 1));
-                o1 = AvxVnni.MultiplyWideningAndAdd(o1, w, Quad(a1, v + 1));
-                o2 = AvxVnni.MultiplyWideningAndAdd(o2, w, Quad(a2, v + 1));
-                o3 = AvxVnni.MultiplyWideningAndAdd(o3, w, Quad(a3, v + 1));
+                Prefetch.Block(group, PackedBlockBytes);
             }
+            QuadPair(group, 0, a, a1, a2, a3, ref e0, ref e1, ref e2, ref e3, ref o0, ref o1, ref o2, ref o3);
+            QuadPair(group, 2, a, a1, a2, a3, ref e0, ref e1, ref e2, ref e3, ref o0, ref o1, ref o2, ref o3);
+            QuadPair(group, 4, a, a1, a2, a3, ref e0, ref e1, ref e2, ref e3, ref o0, ref o1, ref o2, ref o3);
+            QuadPair(group, 6, a, a1, a2, a3, ref e0, ref e1, ref e2, ref e3, ref o0, ref o1, ref o2, ref o3);
             Vector256<float> scales = RowGroupVectors.Halves(group + 256);
             acc0 = Accumulate(acc0, e0 + o0, scales, a);
             acc1 = Accumulate(acc1, e1 + o1, scales, a1);
@@ -336,6 +336,27 @@ internal static unsafe class Q8_0Gemm
         acc1.Store(c + cStride);
         acc2.Store(c + 2 * cStride);
         acc3.Store(c + 3 * cStride);
+    }
+
+    /// <summary>
+    /// Quads <paramref name="v"/> (even chains) and v + 1 (odd chains) of one block for four tokens: each weight
+    /// vector loaded once, four vpdpbusd each.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void QuadPair(byte* group, int v, byte* a0, byte* a1, byte* a2, byte* a3,
+        ref Vector256<int> e0, ref Vector256<int> e1, ref Vector256<int> e2, ref Vector256<int> e3,
+        ref Vector256<int> o0, ref Vector256<int> o1, ref Vector256<int> o2, ref Vector256<int> o3)
+    {
+        Vector256<byte> w = Vector256.Load(group + v * 32);
+        e0 = AvxVnni.MultiplyWideningAndAdd(e0, w, Quad(a0, v));
+        e1 = AvxVnni.MultiplyWideningAndAdd(e1, w, Quad(a1, v));
+        e2 = AvxVnni.MultiplyWideningAndAdd(e2, w, Quad(a2, v));
+        e3 = AvxVnni.MultiplyWideningAndAdd(e3, w, Quad(a3, v));
+        w = Vector256.Load(group + v * 32 + 32);
+        o0 = AvxVnni.MultiplyWideningAndAdd(o0, w, Quad(a0, v + 1));
+        o1 = AvxVnni.MultiplyWideningAndAdd(o1, w, Quad(a1, v + 1));
+        o2 = AvxVnni.MultiplyWideningAndAdd(o2, w, Quad(a2, v + 1));
+        o3 = AvxVnni.MultiplyWideningAndAdd(o3, w, Quad(a3, v + 1));
     }
 
     /// <summary>One group x one extended activation row, continuing the eight accumulators at c.</summary>
