@@ -106,10 +106,12 @@ internal static unsafe class Q4_0RowGroups
 
     /// <summary>
     /// One group against four extended activation rows (stride <paramref name="aStride"/>); row r, token j goes to
-    /// y[r + j * yStride] for r below <paramref name="validRows"/>.
+    /// y[r + j * yStride] for r below <paramref name="validRows"/>. <paramref name="fromMemory"/>: the group is not
+    /// in cache yet (the first tokens of a regrouped matrix's batch), so its nibbles are prefetched ahead.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
-    public static void Dot8x4(byte* group, int blocks, byte* a, long aStride, float* y, long yStride, int validRows)
+    public static void Dot8x4(byte* group, int blocks, byte* a, long aStride, float* y, long yStride, int validRows,
+        bool fromMemory)
     {
         byte* scales = group + (long)blocks * NibbleBytesPerBlock;
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
@@ -117,6 +119,11 @@ internal static unsafe class Q4_0RowGroups
         byte* a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
         for (int b = 0; b < blocks; b++)
         {
+            if (fromMemory && Sse.IsSupported)
+            {
+                Sse.Prefetch0(group + PrefetchDistance);
+                Sse.Prefetch0(group + PrefetchDistance + 64);
+            }
             Vector256<float> weightScales = RowGroupVectors.Halves(scales);
             if (AvxVnni.IsSupported)
             {
@@ -264,7 +271,7 @@ internal static unsafe class Q4_0RowGroups
         for (int group = start; group < end; group += RowGroup)
         {
             Dot(matrix + group / RowGroup * groupBytes, blocks, activations, activationRowBytes, tokens,
-                output + group, rows, RowGroup);
+                output + group, rows, RowGroup, fromMemory: true);
         }
     }
 
@@ -283,7 +290,7 @@ internal static unsafe class Q4_0RowGroups
             if (AllFinite(groupRows, valid * rowBytes))
             {
                 Pack(groupRows, rowBytes, valid, scratch);
-                Dot(scratch, blocks, activations, activationRowBytes, tokens, output + group, rows, valid);
+                Dot(scratch, blocks, activations, activationRowBytes, tokens, output + group, rows, valid, fromMemory: false);
                 continue;
             }
             for (int r = group; r < group + valid; r++)
@@ -309,15 +316,18 @@ internal static unsafe class Q4_0RowGroups
         return true;
     }
 
-    /// <summary>One group against every token: fours, then ones. y is row 0 of the group for token 0.</summary>
+    /// <summary>
+    /// One group against every token: fours, then ones. y is row 0 of the group for token 0. <paramref name="fromMemory"/>:
+    /// the group is read from memory by the first four tokens (a regrouped matrix), not from a packed scratch in cache.
+    /// </summary>
     private static void Dot(byte* group, int blocks, byte* activations, int activationRowBytes, int tokens,
-        float* y, int rows, int valid)
+        float* y, int rows, int valid, bool fromMemory)
     {
         int t = 0;
         for (; t + 4 <= tokens; t += 4)
         {
             Dot8x4(group, blocks, activations + (long)t * activationRowBytes, activationRowBytes, y + (long)t * rows,
-                rows, valid);
+                rows, valid, fromMemory && t == 0);
         }
         for (; t < tokens; t++)
         {

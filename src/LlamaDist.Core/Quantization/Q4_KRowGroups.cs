@@ -173,9 +173,12 @@ internal static unsafe class Q4_KRowGroups
     /// One group against two Q8_K activation rows (stride <paramref name="aStride"/>; token j to
     /// y[j * yStride + r]): each vector's nibbles and each block's scales are unpacked once for both tokens. Every
     /// value is the one <see cref="Dot8x1"/> gives (the same integer sums and float steps per token).
+    /// <paramref name="fromMemory"/>: the group is not in cache yet, so its blocks are prefetched ahead as
+    /// <see cref="Dot8x1"/> does.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a kernel of its own: its helpers inline into it
-    public static void Dot8x2(byte* group, int blocks, byte* a, long aStride, float* y, long yStride, int validRows)
+    public static void Dot8x2(byte* group, int blocks, byte* a, long aStride, float* y, long yStride, int validRows,
+        bool fromMemory)
     {
         Vector256<float> acc0 = Vector256<float>.Zero, accMin0 = Vector256<float>.Zero;
         Vector256<float> acc1 = Vector256<float>.Zero, accMin1 = Vector256<float>.Zero;
@@ -184,6 +187,13 @@ internal static unsafe class Q4_KRowGroups
         byte* a1 = a + aStride;
         for (int b = 0; b < blocks; b++)
         {
+            if (fromMemory && Sse.IsSupported)
+            {
+                for (int line = 0; line < GroupBlockBytes; line += 64)
+                {
+                    Sse.Prefetch0(group + PrefetchDistance + line);
+                }
+            }
             Vector256<uint> u0 = Vector256.Load((uint*)(group + WordsOffset));
             Vector256<uint> u1 = Vector256.Load((uint*)(group + WordsOffset + 32));
             Vector256<uint> u2 = Vector256.Load((uint*)(group + WordsOffset + 64));
@@ -350,7 +360,7 @@ internal static unsafe class Q4_KRowGroups
             for (; t + 2 <= tokens; t += 2)
             {
                 Dot8x2(weights, blocks, activations + (long)t * activationRowBytes, activationRowBytes,
-                    output + (long)t * rows + group, rows, RowGroup);
+                    output + (long)t * rows + group, rows, RowGroup, fromMemory: t == 0);
             }
             if (t < tokens)
             {

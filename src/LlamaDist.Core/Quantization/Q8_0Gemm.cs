@@ -398,6 +398,8 @@ internal static unsafe class Q8_0Gemm
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
         for (int b = 0; b < blocks; b++)
         {
+            Prefetch.Block(group, PackedBlockBytes);
+            Prefetch.Block(second, PackedBlockBytes);
             acc0 = Accumulate(acc0, BlockSums(group, a), RowGroupVectors.Halves(group + 256), a);
             acc1 = Accumulate(acc1, BlockSums(second, a), RowGroupVectors.Halves(second + 256), a);
             group += PackedBlockBytes;
