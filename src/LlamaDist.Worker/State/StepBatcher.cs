@@ -40,16 +40,27 @@ internal sealed class StepBatcher
 
     /// <summary>
     /// Longest a step of a session whose ring's stages share a machine waits on the ring's first stage for its
-    /// companions. It waits only while one is due (back within half its own step period, see
-    /// <see cref="StepPace.IsDueBy"/>): a companion in another stage's pass comes back about a pass later, and
-    /// one that is late by more than that is not waited for. The cores are busy with that other stage meanwhile, so
-    /// the wait costs little, and the batch stays whole: measured on two 2-thread workers on one 2-core machine (TinyLlama Q8_0), 4 sequences decoded
-    /// at 1.5x one with the 2 ms window and at 2.2x with this one.
+    /// companions: <see cref="SharedMachinePasses"/> of the last pass, never more than this. It waits only while
+    /// one is due (back within half its own step period, see <see cref="StepPace.IsDueBy"/>). A companion in
+    /// another stage's pass comes back about a pass later, while the cores are busy with that stage, so the wait
+    /// costs little and the batch stays whole; one held up longer (a slow coordinator) is not worth the idle cores.
+    /// Measured on two 2-thread workers on one 2-core machine (TinyLlama Q8_0): 4 sequences decoded at 1.5x one
+    /// with the 2 ms window and at 2.0x-2.2x with this one.
     /// </summary>
     public static readonly TimeSpan SharedMachineGatherLimit = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>The shared-machine wait in passes: one and a half of the last pass.</summary>
+    public const double SharedMachinePasses = 1.5;
+
     /// <summary>This batcher's <see cref="SharedMachineGatherLimit"/> (tests lengthen it to make waiting visible).</summary>
     public TimeSpan SharedMachineWait { get; set; } = SharedMachineGatherLimit;
+
+    /// <summary>This batcher's <see cref="SharedMachinePasses"/> (tests lengthen it with the limit).</summary>
+    public double SharedMachineWaitPasses { get; set; } = SharedMachinePasses;
+
+    /// <summary>The shared-machine window after a pass of <paramref name="lastPassMs"/>: the passes, within the limit.</summary>
+    public TimeSpan SharedMachineWindow(double lastPassMs) =>
+        TimeSpan.FromMilliseconds(Math.Min(SharedMachineWait.TotalMilliseconds, SharedMachineWaitPasses * lastPassMs));
 
     /// <param name="gate">The worker's compute device.</param>
     /// <param name="maxRows">Most rows (tokens of all sessions together) one pass takes.</param>
@@ -149,7 +160,7 @@ internal sealed class StepBatcher
         // Only the ring's first stage waits long: batches it makes whole reach the later stages whole, and two
         // stages each holding half the sessions and waiting for the other half would wait for each other.
         var window = own.Session.StagesShareMachine && own.Session.Range.IncludesEmbedding
-            ? SharedMachineWait
+            ? SharedMachineWindow(lastPass)
             : TimeSpan.FromMilliseconds(Math.Min(GatherWindow.TotalMilliseconds, lastPass / 10));
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < window && companionsElsewhere(own.Session) > 0)

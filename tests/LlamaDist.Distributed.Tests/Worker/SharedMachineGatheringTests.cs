@@ -32,7 +32,9 @@ public sealed class SharedMachineGatheringTests
         await using var worker = await InProcessWorker.StartAsync();
         await worker.Client.LoadRangeAsync(models.LoadRequest(models.F32Path, models.Whole));
         var hash = models.Hash(models.F32Path, models.Whole);
-        worker.Runtime.Batcher.SharedMachineWait = TimeSpan.FromSeconds(30);  // the companion's pace decides, not the limit
+        // The companion's pace decides, not the limits (a pass of this tiny model takes well under a millisecond).
+        worker.Runtime.Batcher.SharedMachineWait = TimeSpan.FromSeconds(30);
+        worker.Runtime.Batcher.SharedMachineWaitPasses = 1e9;
         string[] sessions = [await OpenAsync(worker, hash, shareMachine), await OpenAsync(worker, hash, shareMachine)];
         AsyncDuplexStreamingCall<ForwardRequest, ForwardReply>[] calls = [worker.Client.Forward(), worker.Client.Forward()];
         int[] next = [Prompt[0], Prompt[1]];
@@ -75,6 +77,7 @@ public sealed class SharedMachineGatheringTests
         var hash = models.Hash(models.F32Path, models.Whole);
         // Were a paused companion waited for, the step would outlast the test's bound.
         worker.Runtime.Batcher.SharedMachineWait = TimeSpan.FromSeconds(30);
+        worker.Runtime.Batcher.SharedMachineWaitPasses = 1e9;
         string[] sessions = [await OpenAsync(worker, hash, true), await OpenAsync(worker, hash, true)];
         AsyncDuplexStreamingCall<ForwardRequest, ForwardReply>[] calls = [worker.Client.Forward(), worker.Client.Forward()];
         for (int round = 0; round < PacedRounds; round++)
@@ -112,6 +115,16 @@ public sealed class SharedMachineGatheringTests
             Assert.Equal(replies.Length, worker.Runtime.Batcher.QueuedCount);
         }
         return await Task.WhenAll(replies).WaitAsync(Bound);
+    }
+
+    [Theory]
+    [InlineData(10.0, 15.0)]    // one and a half passes
+    [InlineData(200.0, 100.0)]  // never past the limit
+    [InlineData(0.0, 0.0)]      // no pass yet: nothing to wait for
+    public void The_wait_is_one_and_a_half_passes_within_the_limit(double lastPassMs, double expectedMs)
+    {
+        var batcher = new LlamaDist.Worker.State.StepBatcher(new LlamaDist.Worker.State.FairComputeGate(), 64, _ => 0);
+        Assert.Equal(expectedMs, batcher.SharedMachineWindow(lastPassMs).TotalMilliseconds, 6);
     }
 
     private static ForwardRequest Greedy(string session, int round)
