@@ -30,13 +30,7 @@ public sealed class SharedMachineGatheringTests
     public async Task A_due_companion_joins_the_pass_only_where_the_stages_share_a_machine(bool shareMachine, long expectedSharedPasses)
     {
         await using var worker = await InProcessWorker.StartAsync();
-        await worker.Client.LoadRangeAsync(models.LoadRequest(models.F32Path, models.Whole));
-        var hash = models.Hash(models.F32Path, models.Whole);
-        // The companion's pace decides, not the limits (a pass of this tiny model takes well under a millisecond).
-        worker.Runtime.Batcher.SharedMachineWait = TimeSpan.FromSeconds(30);
-        worker.Runtime.Batcher.SharedMachineWaitPasses = 1e9;
-        string[] sessions = [await OpenAsync(worker, hash, shareMachine), await OpenAsync(worker, hash, shareMachine)];
-        AsyncDuplexStreamingCall<ForwardRequest, ForwardReply>[] calls = [worker.Client.Forward(), worker.Client.Forward()];
+        var (sessions, calls) = await TwoSessionsAsync(worker, shareMachine);
         int[] next = [Prompt[0], Prompt[1]];
 
         ulong sequence = 1;
@@ -54,12 +48,7 @@ public sealed class SharedMachineGatheringTests
         var second = Step(1);
         await Task.WhenAll(first, second).WaitAsync(Bound);
         Assert.Equal(expectedSharedPasses, worker.Runtime.Batcher.SharedPasses - before);
-
-        foreach (var call in calls)
-        {
-            await call.RequestStream.CompleteAsync();
-            call.Dispose();
-        }
+        await EndAsync(calls);
 
         Task<ForwardReply> Step(int s)
         {
@@ -73,13 +62,7 @@ public sealed class SharedMachineGatheringTests
     public async Task A_paused_companion_is_not_waited_for()
     {
         await using var worker = await InProcessWorker.StartAsync();
-        await worker.Client.LoadRangeAsync(models.LoadRequest(models.F32Path, models.Whole));
-        var hash = models.Hash(models.F32Path, models.Whole);
-        // Were a paused companion waited for, the step would outlast the test's bound.
-        worker.Runtime.Batcher.SharedMachineWait = TimeSpan.FromSeconds(30);
-        worker.Runtime.Batcher.SharedMachineWaitPasses = 1e9;
-        string[] sessions = [await OpenAsync(worker, hash, true), await OpenAsync(worker, hash, true)];
-        AsyncDuplexStreamingCall<ForwardRequest, ForwardReply>[] calls = [worker.Client.Forward(), worker.Client.Forward()];
+        var (sessions, calls) = await TwoSessionsAsync(worker, shareMachine: true);
         for (int round = 0; round < PacedRounds; round++)
         {
             await TogetherAsync(worker, () => [.. Enumerable.Range(0, 2).Select(s => ExchangeAsync(calls[s], Greedy(sessions[s], round)))]);
@@ -92,7 +75,27 @@ public sealed class SharedMachineGatheringTests
         long before = worker.Runtime.Batcher.SharedPasses;
         await ExchangeAsync(calls[0], Greedy(sessions[0], PacedRounds));
         Assert.Equal(0, worker.Runtime.Batcher.SharedPasses - before);
+        await EndAsync(calls);
+    }
 
+    /// <summary>
+    /// Loads the whole F32 model and opens two sessions with a Forward stream each. The wait limits are lengthened so
+    /// that the companions' pace alone decides (a pass of this tiny model takes well under a millisecond), and a
+    /// companion wrongly waited for would hold a step past the test's bound.
+    /// </summary>
+    private async Task<(string[] Sessions, AsyncDuplexStreamingCall<ForwardRequest, ForwardReply>[] Calls)> TwoSessionsAsync(
+        InProcessWorker worker, bool shareMachine)
+    {
+        await worker.Client.LoadRangeAsync(models.LoadRequest(models.F32Path, models.Whole));
+        var hash = models.Hash(models.F32Path, models.Whole);
+        worker.Runtime.Batcher.SharedMachineWait = TimeSpan.FromSeconds(30);
+        worker.Runtime.Batcher.SharedMachineWaitPasses = 1e9;
+        string[] sessions = [await OpenAsync(worker, hash, shareMachine), await OpenAsync(worker, hash, shareMachine)];
+        return (sessions, [worker.Client.Forward(), worker.Client.Forward()]);
+    }
+
+    private static async Task EndAsync(AsyncDuplexStreamingCall<ForwardRequest, ForwardReply>[] calls)
+    {
         foreach (var call in calls)
         {
             await call.RequestStream.CompleteAsync();
