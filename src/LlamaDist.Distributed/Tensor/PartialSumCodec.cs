@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Google.Protobuf;
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Distributed.Protocol;
@@ -33,15 +32,20 @@ public static class PartialSumCodec
         _ => false,
     };
 
-    public static ByteString Encode(ReductionEncoding encoding, ReadOnlySpan<float> values)
+    /// <summary>Encodes <paramref name="values"/> into exactly <see cref="EncodedBytes"/> bytes of <paramref name="destination"/>.</summary>
+    public static void Encode(ReductionEncoding encoding, ReadOnlySpan<float> values, Span<byte> destination)
     {
+        int bytes = EncodedBytes(encoding, values.Length);
+        if (destination.Length != bytes)
+        {
+            throw new ArgumentException($"{values.Length} values take {bytes} bytes in {encoding}, not {destination.Length}.", nameof(destination));
+        }
         if (encoding == ReductionEncoding.F32)
         {
-            return ByteString.CopyFrom(MemoryMarshal.AsBytes(values));
+            MemoryMarshal.AsBytes(values).CopyTo(destination);
+            return;
         }
-        var bytes = new byte[EncodedBytes(encoding, values.Length)];
-        Quantizer.QuantizeRow(encoding == ReductionEncoding.F16 ? GgmlType.F16 : GgmlType.Q8_0, values, bytes);
-        return UnsafeByteOperations.UnsafeWrap(bytes);
+        Quantizer.QuantizeRow(encoding == ReductionEncoding.F16 ? GgmlType.F16 : GgmlType.Q8_0, values, destination);
     }
 
     /// <summary>

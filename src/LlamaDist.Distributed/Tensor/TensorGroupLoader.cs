@@ -37,7 +37,7 @@ public static class TensorGroupLoader
                 };
                 var reply = await WorkerClient.Invoke(worker.Endpoint, () =>
                     worker.Calls.LoadShardAsync(request, cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
-                loaded[index] = new TensorShard(worker, slices[index], reply.ShardId) { SliceBytes = (long)reply.SliceBytes, Range = range };
+                loaded[index] = new TensorShard(worker, slices[index], reply.ShardId) { SliceBytes = (long)reply.SliceBytes, Range = range, PeerPort = (int)reply.PeerPort };
             })).ConfigureAwait(false);
         }
         catch

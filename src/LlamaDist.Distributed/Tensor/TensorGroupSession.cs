@@ -43,7 +43,10 @@ public sealed class TensorGroupSession : IDisposable
 
     public int ShardCount => shards.Count;
 
-    /// <summary>Opens the session on every shard (each verifies its peers), then the step streams.</summary>
+    /// <summary>
+    /// Opens the session on every shard (each verifies its peers), then the step streams. The shards link to each
+    /// other at the first step, on their workers' peer ports, proving the session's fresh secret to each other.
+    /// </summary>
     public static async Task<TensorGroupSession> OpenAsync(IReadOnlyList<TensorShard> shards, TensorSessionOptions options,
         CancellationToken cancellationToken)
     {
@@ -54,6 +57,8 @@ public sealed class TensorGroupSession : IDisposable
             throw new ArgumentException("A tensor-parallel group needs at least one shard.", nameof(shards));
         }
         string id = Guid.NewGuid().ToString("N");
+        // The shards' links prove this to each other: only the shards this session was opened on know it.
+        var secret = Google.Protobuf.ByteString.CopyFrom(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         var opened = new List<TensorShard>();
         try
         {
@@ -63,10 +68,14 @@ public sealed class TensorGroupSession : IDisposable
                 {
                     SessionId = id, ShardId = shard.ShardId, ContextSize = (uint)options.ContextSize,
                     MaxBatchTokens = (uint)options.MaxBatchTokens, Encoding = options.Encoding, OwnerId = shard.Worker.OwnerId,
+                    PeerSecret = secret,
                 };
                 foreach (var peer in shards)
                 {
-                    var link = new ShardPeer { Endpoint = peer == shard ? "" : peer.Worker.Endpoint.ToString() };
+                    var link = new ShardPeer
+                    {
+                        Endpoint = peer == shard ? "" : peer.Worker.Endpoint.ToString(), PeerPort = peer == shard ? 0 : (uint)peer.PeerPort,
+                    };
                     link.CertificateThumbprints.AddRange(peer.Worker.Credentials.CertificateThumbprints);
                     request.Peers.Add(link);
                 }

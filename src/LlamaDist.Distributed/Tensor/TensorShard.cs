@@ -12,6 +12,9 @@ public sealed record TensorShard(WorkerClient Worker, TensorSlice Slice, string 
 
     /// <summary>Weight bytes the worker copied out of its model for the slice (its LoadShard reply).</summary>
     public long SliceBytes { get; init; }
+
+    /// <summary>The worker's port for links between shards (its LoadShard reply), on the host of its endpoint.</summary>
+    public int PeerPort { get; init; }
 }
 
 /// <summary>What a tensor-parallel session is opened with.</summary>

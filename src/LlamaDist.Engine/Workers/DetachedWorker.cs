@@ -165,6 +165,7 @@ public static class DetachedWorker
         yield return "--state-directory"; yield return stateDirectory;
         yield return "--address"; yield return options.Address;
         yield return "--port"; yield return options.Port.ToString(CultureInfo.InvariantCulture);
+        if (options.PeerPort != 0) { yield return "--peer-port"; yield return options.PeerPort.ToString(CultureInfo.InvariantCulture); }
         yield return "--threads"; yield return options.Threads.ToString(CultureInfo.InvariantCulture);
         yield return "--cache-directory"; yield return options.CacheDirectory;
         if (options.Name is not null) { yield return "--name"; yield return options.Name; }

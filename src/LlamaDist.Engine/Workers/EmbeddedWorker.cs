@@ -61,6 +61,7 @@ public sealed class EmbeddedWorker : IDisposable
         {
             Address = request.Address,
             Port = request.Port,
+            PeerPort = request.PeerPort,
             Threads = request.Threads > 0 ? request.Threads : CpuTopology.PhysicalCoreCount,
             Name = request.Name,
             ModelPath = string.IsNullOrEmpty(request.ModelPath) ? null : Path.GetFullPath(request.ModelPath),

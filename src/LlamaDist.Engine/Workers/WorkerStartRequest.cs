@@ -5,6 +5,8 @@ public sealed class WorkerStartRequest
 {
     public string Address { get; init; } = "127.0.0.1";
     public int Port { get; init; } = 50052;
+    /// <summary>The port tensor-parallel shards link on; 0: a free one.</summary>
+    public int PeerPort { get; init; }
     /// <summary>0: one per physical core.</summary>
     public int Threads { get; init; }
     public string? Name { get; init; }

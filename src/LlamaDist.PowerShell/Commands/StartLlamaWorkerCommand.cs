@@ -32,6 +32,14 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [ValidateRange(0, 65535)]
     public int Port { get; set; } = 50052;
 
+    /// <summary>
+    /// TCP port the shards of a tensor split link to each other on (same address); 0, the default, picks a free
+    /// one. Give a fixed one when a firewall must let it through.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, 65535)]
+    public int PeerPort { get; set; }
+
     /// <summary>Address to listen on; loopback by default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -172,6 +180,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
             {
                 Address = Address,
                 Port = Port,
+                PeerPort = PeerPort,
                 Threads = Threads,
                 Name = Name,
                 ModelPath = ModelPath is null ? null : ResolveSinglePath(ModelPath),

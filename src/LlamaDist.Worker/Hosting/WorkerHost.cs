@@ -56,6 +56,9 @@ public sealed class WorkerHost : IAsyncDisposable
 
     public int Threads => runtime.Threads.ThreadCount;
 
+    /// <summary>The port the shards of a tensor split link to each other on (see <see cref="WorkerOptions.PeerPort"/>).</summary>
+    public int PeerPort => runtime.Shards.PeerPort;
+
     public long TotalMemoryBytes => runtime.TotalMemoryBytes;
 
     /// <summary>Where hosted ranges run: CPU, CUDA, OPENCL or ILGPUCPU, as the handshake reports it.</summary>
@@ -85,9 +88,9 @@ public sealed class WorkerHost : IAsyncDisposable
                 $"'{options.Address}' is not an IP address; give one of this machine's addresses, e.g. 127.0.0.1 or 0.0.0.0.");
         }
         address ??= IPAddress.Loopback;
-        if (options.Port is < 0 or > 65535)
+        if (options.Port is < 0 or > 65535 || options.PeerPort is < 0 or > 65535)
         {
-            throw new WorkerStartException(WorkerStartFailure.InvalidAddress, $"Port {options.Port} is outside 0..65535.");
+            throw new WorkerStartException(WorkerStartFailure.InvalidAddress, $"Port {options.Port} or peer port {options.PeerPort} is outside 0..65535.");
         }
         if (!IPAddress.IsLoopback(address) && options.Token is null && !options.AllowInsecure)
         {
@@ -158,6 +161,20 @@ public sealed class WorkerHost : IAsyncDisposable
             runtime.Dispose();
             throw new WorkerStartException(WorkerStartFailure.InvalidAddress,
                 $"Cannot listen on {options.Address}:{options.Port}: {exception.Message}", exception);
+        }
+        try
+        {
+            runtime.Shards.StartPeerListener(address, options.PeerPort, certificate);
+        }
+        catch (SocketException exception)
+        {
+            await application.DisposeAsync().ConfigureAwait(false);
+            runtime.Dispose();
+            throw IsAddressInUse(exception)
+                ? new WorkerStartException(WorkerStartFailure.PortInUse,
+                    $"Peer port {options.PeerPort} on {options.Address} is already in use; stop what listens there or choose another -PeerPort.", exception)
+                : new WorkerStartException(WorkerStartFailure.InvalidAddress,
+                    $"Cannot listen for peer links on {options.Address}:{options.PeerPort}: {exception.Message}", exception);
         }
 
         var bound = application.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -12,6 +12,12 @@ public sealed record WorkerOptions
     /// <summary>TCP port; 0 picks a free one (the bound port is reported once started).</summary>
     public int Port { get; init; } = WorkerEndpoint.DefaultPort;
 
+    /// <summary>
+    /// TCP port of the links between tensor-parallel shards (on <see cref="Address"/>); 0 picks a free one. Fix it
+    /// when a firewall stands between workers: the shards of a tensor split link to each other's peer port.
+    /// </summary>
+    public int PeerPort { get; init; }
+
     /// <summary>Compute threads; 0 means one per physical core.</summary>
     public int Threads { get; init; }
 

@@ -101,9 +101,6 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
         ServerCallContext context) =>
         ShardStreams.RunStepsAsync(runtime, requestStream, responseStream, context);
 
-    public override Task<ExchangePartialsReply> ExchangePartials(IAsyncStreamReader<PartialSum> requestStream, ServerCallContext context) =>
-        ShardStreams.ReceivePartialsAsync(runtime, requestStream, context);
-
     public override Task<LinkProbeReply> MeasureLink(LinkProbe request, ServerCallContext context) =>
         runtime.LinkProbe.AnswerAsync(request, context.CancellationToken);
 

@@ -64,7 +64,7 @@ internal sealed class WorkerRuntime : IDisposable
         collector = new Timer(_ => Collect(), null, period, period);
     }
 
-    /// <summary>Tensor-parallel shards and their sessions (LoadShard, OpenShardSession, ShardStep, ExchangePartials).</summary>
+    /// <summary>Tensor-parallel shards and their sessions (LoadShard, OpenShardSession, ShardStep; partial sums over peer links).</summary>
     public Tensor.TensorShardHost Shards { get; }
 
     /// <summary>Answers MeasureLink (link timing and a fresh throughput figure).</summary>
@@ -779,6 +779,12 @@ internal sealed class WorkerRuntime : IDisposable
     /// session forwards anywhere.
     /// </summary>
     internal Func<WorkerEndpoint, WorkerCredentials, GrpcChannel> OpenPeerChannel { get; set; } = WorkerChannels.Open;
+
+    /// <summary>
+    /// Where a peer shard's link is dialled (the host of its endpoint and its peer port by default); tests whose
+    /// workers have made-up endpoint names map them to loopback.
+    /// </summary>
+    internal Func<Tensor.PeerAddress, Tensor.PeerAddress> PeerLinkAddress { get; set; } = address => address;
 
     /// <summary>A channel to the next stage, shared by every session that forwards there with the same pins.</summary>
     public LlamaWorker.LlamaWorkerClient PeerClient(WorkerEndpoint endpoint)

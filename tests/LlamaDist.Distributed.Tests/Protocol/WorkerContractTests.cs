@@ -46,7 +46,6 @@ public sealed class WorkerContractTests
     [InlineData("OpenShardSession", false, false)]
     [InlineData("CloseShardSession", false, false)]
     [InlineData("ShardStep", true, true)]
-    [InlineData("ExchangePartials", true, false)]
     [InlineData("MeasureLink", false, false)]
     public void Service_MethodsHaveTheirStreamingShape(string name, bool clientStreaming, bool serverStreaming)
     {
@@ -63,7 +62,7 @@ public sealed class WorkerContractTests
     {
         Assert.Equal(
             ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "Shutdown", "RenewLease",
-                "LoadShard", "ReleaseShard", "OpenShardSession", "CloseShardSession", "ShardStep", "ExchangePartials", "MeasureLink"],
+                "LoadShard", "ReleaseShard", "OpenShardSession", "CloseShardSession", "ShardStep", "MeasureLink"],
             File.Services[0].Methods.Select(method => method.Name));
     }
 

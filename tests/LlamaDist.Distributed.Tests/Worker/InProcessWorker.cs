@@ -14,7 +14,8 @@ namespace LlamaDist.Distributed.Tests.Worker;
 /// A worker served by the same registration as <see cref="WorkerHost"/> (<see cref="WorkerHost.Build"/>), on an
 /// in-memory TestServer instead of Kestrel: no ports. It has one compute thread, its own empty cache directory,
 /// and a made-up endpoint name ("worker-a:50052") that <see cref="Route"/> makes reachable from other
-/// in-process workers, so rings run without sockets.
+/// in-process workers, so rings run without sockets (tensor-parallel shards' links, which are sockets by
+/// design, listen and dial on loopback).
 /// </summary>
 internal sealed class InProcessWorker : IAsyncDisposable
 {
@@ -53,6 +54,8 @@ internal sealed class InProcessWorker : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseTestServer();
         var runtime = new WorkerRuntime(options);
+        // Tensor-parallel shards link over real sockets: on loopback, dialled through Route's mapping.
+        runtime.Shards.StartPeerListener(System.Net.IPAddress.Loopback, 0, null);
         var application = WorkerHost.Build(builder, runtime);
         await application.StartAsync();
         return new InProcessWorker(application, runtime, new WorkerEndpoint(name, WorkerEndpoint.DefaultPort));
@@ -83,6 +86,7 @@ internal sealed class InProcessWorker : IAsyncDisposable
         {
             worker.Runtime.OpenPeerChannel = (endpoint, credentials) =>
                 workers.Single(w => w.Endpoint.ToString() == endpoint.ToString()).OpenChannel(token: credentials.Token);
+            worker.Runtime.PeerLinkAddress = address => address with { Host = "127.0.0.1" };
         }
     }
 

@@ -68,6 +68,42 @@ public sealed class SecureClusterTests : IDisposable
     }
 
     [Fact]
+    public void A_tensor_split_links_its_shards_over_tls_and_gives_the_local_greedy_tokens()
+    {
+        var shards = new List<EmbeddedWorker>();
+        try
+        {
+            var pins = new List<string>();
+            for (int i = 0; i < 2; i++)
+            {
+                var certificate = WorkerCertificate.CreateSelfSigned(Path.Combine(directory, $"shard-{i}.pfx"), ["localhost"], ["127.0.0.1"], 2, null, false);
+                pins.Add(certificate.Thumbprint);
+                shards.Add(EmbeddedWorker.Start(new WorkerStartRequest
+                {
+                    Port = 0, Threads = 1, Name = $"shard-{i}", CacheDirectory = Path.Combine(directory, $"shard-cache-{i}"),
+                    ModelPath = modelPath, Token = Token, CertificatePath = certificate.Path,
+                }));
+            }
+            int[] expected;
+            using (var local = LocalModel.Load(modelPath, threads: 1))
+            {
+                expected = local.Generate(Greedy).TokenIds;
+            }
+            // The shards' partial sums cross a TLS link on each worker's peer port, checked against the same pins.
+            using var cluster = ClusterModel.Create(new ClusterRequest
+            {
+                ModelPath = modelPath, Workers = shards.Select(w => w.Endpoint).ToArray(), Split = "Tensor", ActivationEncoding = "F32",
+                Access = new WorkerAccess { Token = Token, CertificateThumbprints = pins },
+            });
+            Assert.Equal(expected, cluster.Generate(Greedy).TokenIds);
+        }
+        finally
+        {
+            shards.ForEach(worker => worker.Dispose());
+        }
+    }
+
+    [Fact]
     public void A_wrong_or_missing_token_is_refused_as_an_authentication_failure()
     {
         foreach (var token in new[] { "not-the-cluster-token-0123456789", null })

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Threading.Channels;
 using Grpc.Core;
 using LlamaDist.Core.Model.Tensor;
 using LlamaDist.Distributed.Client;
@@ -9,52 +8,78 @@ using LlamaDist.Distributed.Tensor;
 namespace LlamaDist.Worker.State.Tensor;
 
 /// <summary>
-/// The all-reduce of one shard session over the network, in one round of messages: <see cref="Sum"/> sends this
-/// shard's partial to every peer on a persistent ExchangePartials stream, then takes the peers' partials of the
-/// same sequence number from their inboxes and adds all of them in shard order (this shard's own as the peers
-/// decode it), so every shard gets the same sums. Waits are bounded by <see cref="Timeout"/>; a peer that sends
-/// out of order, too much, or the wrong size breaks the session with a clear error instead of corrupting it.
+/// The all-reduce of one shard session over the network, in one round of messages: <see cref="Sum"/> writes this
+/// shard's partial to every peer's <see cref="PeerLink"/>, reads the peers' partials of the same sequence number,
+/// and adds all of them in shard order (this shard's own as the peers decode it), so every shard gets the same
+/// sums. The links are made at the first reduction, when every shard's session is open: each shard dials the
+/// higher ones and waits for the lower ones to dial it (<see cref="TryAttach"/>, from the worker's
+/// <see cref="PeerListener"/>). Reads and writes are bounded by <see cref="Timeout"/>; a peer that sends out of
+/// order, the wrong size or nothing breaks the session with a clear error instead of corrupting it.
 /// </summary>
 internal sealed class PeerReduction : ITensorReduction, IDisposable
 {
-    /// <summary>Partials a peer may be ahead by: it cannot pass a reduction before receiving ours, so 1 suffices.</summary>
-    private const int InboxCapacity = 4;
+    /// <summary>
+    /// Frames up to this size are written inline before reading: both ends' socket buffers hold them, so two
+    /// shards writing to each other at once cannot block each other. Larger ones (prompt batches) are written
+    /// from another thread while this one reads.
+    /// </summary>
+    private const int InlineSendBytes = 64 << 10;
 
     private readonly string sessionId;
-    private readonly int self;
     private readonly int embeddingLength;
     private readonly int maxTokens;
     private readonly ReductionEncoding encoding;
-    private readonly AsyncClientStreamingCall<PartialSum, ExchangePartialsReply>?[] outbound;
-    private readonly Channel<PartialSum>[] inboxes;
+    private readonly byte[] secret;
+    private readonly PeerAddress?[] addresses;
+    private readonly PeerLink?[] links;
+    private readonly TaskCompletionSource<PeerLink>[] inbound;
     private readonly float[][] decoded;
     private readonly CancellationTokenSource closing = new();
+    private byte[] sendBuffer = [];
+    private byte[] receiveBuffer = [];
+    private bool linked;
     private long sequence;
 
-    public PeerReduction(string sessionId, int self, int shardCount, int embeddingLength, int maxTokens, ReductionEncoding encoding,
-        AsyncClientStreamingCall<PartialSum, ExchangePartialsReply>?[] outbound)
+    /// <param name="addresses">Every shard's link address in shard order; null for this shard.</param>
+    /// <param name="secret">The session's secret, shared by its shards (<see cref="PeerWire.SecretBytes"/> bytes).</param>
+    public PeerReduction(string sessionId, int self, int embeddingLength, int maxTokens, ReductionEncoding encoding,
+        byte[] secret, PeerAddress?[] addresses)
     {
         this.sessionId = sessionId;
-        this.self = self;
+        Self = self;
         this.embeddingLength = embeddingLength;
         this.maxTokens = maxTokens;
         this.encoding = encoding;
-        this.outbound = outbound;
-        inboxes = new Channel<PartialSum>[shardCount];
+        this.secret = secret;
+        this.addresses = addresses;
+        int shardCount = addresses.Length;
+        links = new PeerLink?[shardCount];
+        inbound = new TaskCompletionSource<PeerLink>[shardCount];
         decoded = new float[shardCount][];
         for (int shard = 0; shard < shardCount; shard++)
         {
-            inboxes[shard] = Channel.CreateBounded<PartialSum>(new BoundedChannelOptions(InboxCapacity) { FullMode = BoundedChannelFullMode.Wait });
-            decoded[shard] = new float[(long)embeddingLength * maxTokens];
+            inbound[shard] = new TaskCompletionSource<PeerLink>(TaskCreationOptions.RunContinuationsAsynchronously);
+            decoded[shard] = [];
         }
     }
 
-    public int ShardCount => inboxes.Length;
+    /// <summary>This shard's index in the group.</summary>
+    public int Self { get; }
+
+    public int ShardCount => addresses.Length;
+
+    /// <summary>The secret a peer's link proves (read by the listener's handshake).</summary>
+    public ReadOnlySpan<byte> Secret => secret;
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Told the size of every message sent to a peer (the worker's traffic counters).</summary>
-    public Action<int>? MessageSent { get; init; }
+    /// <summary>Told the size of every frame sent to a peer and received from one (the worker's traffic counters).</summary>
+    public Action<int>? FrameSent { get; init; }
+
+    public Action<int>? FrameReceived { get; init; }
+
+    /// <summary>The largest partial this session sums: max_batch_tokens rows.</summary>
+    public int MaxTokens => maxTokens;
 
     /// <summary>Time spent sending, waiting for and adding peers' partials since the last <see cref="TakeFigures"/>.</summary>
     private long reduceTicks;
@@ -66,154 +91,230 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
             Interlocked.Exchange(ref bytesReceived, 0));
 
     /// <summary>
-    /// Accepts a peer's partial (from its ExchangePartials stream). Waits while the peer is
-    /// <see cref="InboxCapacity"/> partials ahead; false once the session is closing.
+    /// Takes the link a lower shard dialled (after the listener checked its proof); false, and the caller closes
+    /// it, when that shard already has one or the session is closing.
     /// </summary>
-    public async ValueTask<bool> DeliverAsync(PartialSum partial, CancellationToken cancellationToken)
+    public bool TryAttach(int from, PeerLink link)
     {
-        if (partial.FromShard >= inboxes.Length || partial.FromShard == self)
-        {
-            throw WorkerErrors.Invalid($"from_shard {partial.FromShard} is not a peer of shard {self} of {inboxes.Length}.");
-        }
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, closing.Token);
-        try
-        {
-            await inboxes[partial.FromShard].Writer.WriteAsync(partial, linked.Token).ConfigureAwait(false);
-            return true;
-        }
-        catch (OperationCanceledException) when (closing.IsCancellationRequested)
+        if ((uint)from >= (uint)Self || closing.IsCancellationRequested)
         {
             return false;
         }
-    }
-
-    /// <summary>
-    /// The stream from <paramref name="shard"/> ended (its session closed, or it went away): what it sent is
-    /// still summed, after that a wait for it fails at once instead of at the timeout.
-    /// </summary>
-    public void PeerEnded(uint shard)
-    {
-        if (shard < inboxes.Length && shard != self)
+        link.Timeout = Timeout;
+        if (!inbound[from].TrySetResult(link))
         {
-            inboxes[shard].Writer.TryComplete();
+            return false;
         }
+        if (closing.IsCancellationRequested)
+        {
+            link.Dispose();   // Dispose ran meanwhile and may have missed it
+        }
+        return true;
     }
 
     public void Sum(Span<float> partial, int tokens)
     {
         var clock = Stopwatch.StartNew();
+        if (ShardCount == 1)
+        {
+            return;
+        }
+        EnsureLinked();
         long number = sequence++;
         int values = tokens * embeddingLength;
-        var message = new PartialSum
+        int payload = PartialSumCodec.EncodedBytes(encoding, values);
+        int frame = PeerWire.FrameHeaderBytes + payload;
+        Grow(ref sendBuffer, frame);
+        Grow(ref receiveBuffer, payload);
+        PeerWire.WriteFrameHeader(sendBuffer, number, tokens, payload);
+        PartialSumCodec.Encode(encoding, partial[..values], sendBuffer.AsSpan(PeerWire.FrameHeaderBytes, payload));
+
+        Task? sending = null;
+        if (frame <= InlineSendBytes)
         {
-            SessionId = sessionId, FromShard = (uint)self, Sequence = (ulong)number, TokenCount = (uint)tokens, Encoding = encoding,
-            Data = PartialSumCodec.Encode(encoding, partial[..values]),
-        };
-        var writes = new List<Task>(outbound.Length);
-        for (int peer = 0; peer < outbound.Length; peer++)
+            SendToPeers(frame);
+        }
+        else
         {
-            if (outbound[peer] is { } call)
-            {
-                writes.Add(call.RequestStream.WriteAsync(message, closing.Token));
-                Interlocked.Add(ref bytesSent, message.Data.Length);
-                MessageSent?.Invoke(message.CalculateSize());
-            }
+            sending = Task.Run(() => SendToPeers(frame));
         }
         PartialSumCodec.RoundTrip(encoding, partial[..values]);
-        partial[..values].CopyTo(decoded[self]);
-        for (int peer = 0; peer < inboxes.Length; peer++)
+        var own = Decoded(Self, values);
+        partial[..values].CopyTo(own);
+        for (int peer = 0; peer < ShardCount; peer++)
         {
-            if (peer != self)
+            if (peer != Self)
             {
-                Receive(peer, number, tokens, decoded[peer].AsSpan(0, values));
+                Receive(peer, number, tokens, payload, Decoded(peer, values));
             }
         }
-        WaitAll(writes);
-
-        decoded[0].AsSpan(0, values).CopyTo(partial);
-        for (int shard = 1; shard < inboxes.Length; shard++)
+        if (sending is not null)
         {
-            Core.Numerics.VectorMath.Add(partial[..values], decoded[shard].AsSpan(0, values));
+            WaitForSend(sending);
+        }
+
+        Decoded(0, values).CopyTo(partial);
+        for (int shard = 1; shard < ShardCount; shard++)
+        {
+            Core.Numerics.VectorMath.Add(partial[..values], Decoded(shard, values));
         }
         Interlocked.Add(ref reduceTicks, clock.Elapsed.Ticks);
     }
 
-    private void Receive(int peer, long number, int tokens, Span<float> values)
+    private Span<float> Decoded(int shard, int values)
     {
-        PartialSum message;
-        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(closing.Token))
+        if (decoded[shard].Length < values)
         {
-            timeout.CancelAfter(Timeout);
+            decoded[shard] = new float[Math.Min((long)embeddingLength * maxTokens, (long)values * 2)];
+        }
+        return decoded[shard].AsSpan(0, values);
+    }
+
+    private static void Grow(ref byte[] buffer, int bytes)
+    {
+        if (buffer.Length < bytes)
+        {
+            buffer = new byte[Math.Max(bytes, Math.Min(buffer.Length * 2, int.MaxValue / 2))];
+        }
+    }
+
+    /// <summary>Dials every higher shard and waits for every lower one, once.</summary>
+    private void EnsureLinked()
+    {
+        if (linked)
+        {
+            return;
+        }
+        for (int peer = Self + 1; peer < ShardCount; peer++)
+        {
             try
             {
-                message = inboxes[peer].Reader.ReadAsync(timeout.Token).AsTask().GetAwaiter().GetResult();
+                var link = PeerLink.ConnectAsync(addresses[peer]!, secret, Self, peer, sessionId, Timeout, closing.Token).GetAwaiter().GetResult();
+                link.Timeout = Timeout;
+                links[peer] = link;
+                if (closing.IsCancellationRequested)
+                {
+                    link.Dispose();   // Dispose ran meanwhile and may have missed it
+                    throw new OperationCanceledException();
+                }
             }
-            catch (OperationCanceledException) when (!closing.IsCancellationRequested)
+            catch (PeerLinkException exception)
             {
                 throw WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable,
-                    $"Shard {peer} sent no partial sum within {Timeout.TotalSeconds:0} s; the tensor-parallel group is broken.");
+                    $"Shard {Self} cannot link to shard {peer}: {exception.Message} (its worker's peer port must be reachable from this one; see -PeerPort).");
             }
-            catch (ChannelClosedException)
+            catch (OperationCanceledException)
             {
-                throw WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable, $"Shard {peer} stopped sending partial sums.");
+                throw Closed();
             }
         }
-        if (message.Sequence != (ulong)number || message.TokenCount != (uint)tokens || message.Encoding != encoding)
+        for (int peer = 0; peer < Self; peer++)
         {
-            throw WorkerErrors.Create(StatusCode.DataLoss, WorkerFailure.Rejected,
-                $"Shard {peer} sent partial {message.Sequence} of {message.TokenCount} tokens in {message.Encoding}; expected {number} of {tokens} in {encoding}.");
+            try
+            {
+                if (!inbound[peer].Task.Wait(Timeout, closing.Token))
+                {
+                    throw WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable,
+                        $"Shard {peer} did not link to shard {Self} within {Timeout.TotalSeconds:0} s (this worker's peer port must be reachable from it; see -PeerPort).");
+                }
+                links[peer] = inbound[peer].Task.Result;
+            }
+            catch (OperationCanceledException)
+            {
+                throw Closed();
+            }
         }
-        Interlocked.Add(ref bytesReceived, message.Data.Length);
-        try
+        linked = true;
+    }
+
+    private void SendToPeers(int frame)
+    {
+        for (int peer = 0; peer < ShardCount; peer++)
         {
-            PartialSumCodec.Decode(encoding, message.Data.Span, values);
-        }
-        catch (ArgumentException exception)
-        {
-            throw WorkerErrors.Create(StatusCode.DataLoss, WorkerFailure.Rejected, $"Shard {peer}: {exception.Message}");
+            if (links[peer] is { } link)
+            {
+                try
+                {
+                    link.Send(sendBuffer.AsSpan(0, frame));
+                }
+                catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+                {
+                    throw closing.IsCancellationRequested ? Closed()
+                        : WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable, $"Shard {peer} stopped accepting partial sums: {exception.Message}");
+                }
+                Interlocked.Add(ref bytesSent, frame - PeerWire.FrameHeaderBytes);
+                FrameSent?.Invoke(frame);
+            }
         }
     }
 
-    private void WaitAll(List<Task> writes)
+    private void WaitForSend(Task sending)
     {
         try
         {
-            if (!Task.WaitAll([.. writes], Timeout))
-            {
-                throw WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable,
-                    $"Partial sums could not be sent to the peers within {Timeout.TotalSeconds:0} s.");
-            }
+            sending.GetAwaiter().GetResult();
         }
-        catch (AggregateException exception)
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException)
         {
-            throw WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable,
-                $"A peer shard stopped accepting partial sums: {exception.InnerException?.Message}");
+            throw WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable, $"A peer shard stopped accepting partial sums: {exception.Message}");
         }
     }
 
-    /// <summary>The largest partial this session sums: max_batch_tokens rows.</summary>
-    public int MaxTokens => maxTokens;
+    private void Receive(int peer, long number, int tokens, int payload, Span<float> values)
+    {
+        var link = links[peer]!;
+        Span<byte> header = stackalloc byte[PeerWire.FrameHeaderBytes];
+        try
+        {
+            link.Receive(header);
+            var (frameSequence, frameTokens, frameBytes) = PeerWire.ReadFrameHeader(header);
+            // Checked before the payload is read: a peer out of step is refused, not trusted with a buffer size.
+            if (frameSequence != (ulong)number || frameTokens != (uint)tokens || frameBytes != (uint)payload)
+            {
+                throw WorkerErrors.Create(StatusCode.DataLoss, WorkerFailure.Rejected,
+                    $"Shard {peer} sent partial {frameSequence} of {frameTokens} tokens in {frameBytes} bytes; expected {number} of {tokens} in {payload} bytes.");
+            }
+            link.Receive(receiveBuffer.AsSpan(0, payload));
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+        {
+            if (closing.IsCancellationRequested)
+            {
+                throw Closed();
+            }
+            throw TimedOut(exception)
+                ? WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable,
+                    $"Shard {peer} sent no partial sum within {Timeout.TotalSeconds:0} s; the tensor-parallel group is broken.")
+                : WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable, $"Shard {peer} stopped sending partial sums.");
+        }
+        Interlocked.Add(ref bytesReceived, payload);
+        FrameReceived?.Invoke(PeerWire.FrameHeaderBytes + payload);
+        PartialSumCodec.Decode(encoding, receiveBuffer.AsSpan(0, payload), values);
+    }
+
+    private static bool TimedOut(Exception exception)
+    {
+        for (Exception? inner = exception; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.WouldBlock })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static RpcException Closed() => WorkerErrors.NotFound("The session was closed during the step.");
 
     public void Dispose()
     {
         closing.Cancel();
-        foreach (var inbox in inboxes)
+        for (int shard = 0; shard < ShardCount; shard++)
         {
-            inbox.Writer.TryComplete();
-        }
-        foreach (var call in outbound)
-        {
-            if (call is null)
+            links[shard]?.Dispose();
+            if (inbound[shard].Task.IsCompletedSuccessfully)
             {
-                continue;
-            }
-            try
-            {
-                _ = call.RequestStream.CompleteAsync().ContinueWith(_ => call.Dispose(), TaskScheduler.Default);
-            }
-            catch (InvalidOperationException)
-            {
-                call.Dispose();
+                inbound[shard].Task.Result.Dispose();
             }
         }
     }

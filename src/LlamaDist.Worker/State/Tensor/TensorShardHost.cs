@@ -8,6 +8,7 @@ using LlamaDist.Core.Model.Tensor;
 using LlamaDist.Distributed.Activations;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
+using LlamaDist.Distributed.Security;
 using LlamaDist.Distributed.Tensor;
 using LlamaDist.Distributed.Weights;
 
@@ -54,6 +55,28 @@ internal sealed class TensorShardHost : IDisposable
         }
     }
 
+    // ---- peer links ------------------------------------------------------------------------------------------
+
+    private PeerListener? peerListener;
+
+    /// <summary>
+    /// Opens the port shards of this worker's sessions are linked on (<see cref="PeerListener"/>), on the
+    /// worker's address; a port in use is a <see cref="System.Net.Sockets.SocketException"/>.
+    /// </summary>
+    public void StartPeerListener(System.Net.IPAddress address, int port, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate)
+    {
+        peerListener = PeerListener.Start(address, port, certificate, id => FindSession(id)?.Reduction);
+    }
+
+    /// <summary>The bound peer port, told to coordinators in LoadShard replies; 0 before <see cref="StartPeerListener"/>.</summary>
+    public int PeerPort => peerListener?.Port ?? 0;
+
+    /// <summary>Handshakes under way on the peer port.</summary>
+    public int PendingPeerHandshakes => peerListener?.PendingHandshakes ?? 0;
+
+    /// <summary>Connections the peer port closed unanswered (malformed, unauthenticated or over the limit).</summary>
+    public long RefusedPeerLinks => peerListener?.Refused ?? 0;
+
     // ---- shards ----------------------------------------------------------------------------------------------
 
     public LoadShardReply LoadShard(LoadShardRequest request, CancellationToken cancellationToken)
@@ -82,7 +105,7 @@ internal sealed class TensorShardHost : IDisposable
             if (shards.TryGetValue(id, out var loaded))
             {
                 loaded.Holders.Add(owner);
-                return new LoadShardReply { ShardId = id, SliceBytes = (ulong)loaded.Bytes, Message = "already loaded" };
+                return new LoadShardReply { ShardId = id, SliceBytes = (ulong)loaded.Bytes, Message = "already loaded", PeerPort = (uint)PeerPort };
             }
         }
 
@@ -102,12 +125,12 @@ internal sealed class TensorShardHost : IDisposable
                 {
                     existing.Holders.Add(owner);
                     shard.Dispose();
-                    return new LoadShardReply { ShardId = id, SliceBytes = (ulong)existing.Bytes, Message = "already loaded" };
+                    return new LoadShardReply { ShardId = id, SliceBytes = (ulong)existing.Bytes, Message = "already loaded", PeerPort = (uint)PeerPort };
                 }
                 shard.Holders.Add(owner);
                 shards[id] = shard;
             }
-            return new LoadShardReply { ShardId = id, SliceBytes = (ulong)shard.Bytes, Message = $"loaded from {shard.Source}" };
+            return new LoadShardReply { ShardId = id, SliceBytes = (ulong)shard.Bytes, Message = $"loaded from {shard.Source}", PeerPort = (uint)PeerPort };
         }
         if (mismatches.Count > 0)
         {
@@ -273,32 +296,44 @@ internal sealed class TensorShardHost : IDisposable
         var kvBytes = 2UL * (ulong)shard.Weights.Range.Count * (ulong)contextSize * (ulong)(shard.Slice.KvHeadCount * shard.Config.HeadDimension) * 2UL;
         runtime.EnsureFree((long)Math.Min(kvBytes, long.MaxValue), "The session's KV cache");
 
-        var outbound = new Grpc.Core.AsyncClientStreamingCall<PartialSum, ExchangePartialsReply>?[shardCount];
+        if (shardCount > 1 && request.PeerSecret.Length != PeerWire.SecretBytes)
+        {
+            throw WorkerErrors.Invalid($"peer_secret must be {PeerWire.SecretBytes} bytes, not {request.PeerSecret.Length}.");
+        }
+        var addresses = new PeerAddress?[shardCount];
+        for (int peer = 0; peer < shardCount; peer++)
+        {
+            if (peer == self)
+            {
+                continue;
+            }
+            var link = request.Peers[peer];
+            WorkerInput.Length(link.Endpoint, 260, "peers.endpoint");
+            if (!WorkerEndpoint.TryParse(link.Endpoint, out var endpoint, out var problem))
+            {
+                throw WorkerErrors.Invalid($"peers[{peer}]: {problem}");
+            }
+            if (link.PeerPort is 0 or > 65535)
+            {
+                throw WorkerErrors.Invalid($"peers[{peer}].peer_port {link.PeerPort} is not a port.");
+            }
+            // The peer must prove it holds this worker's token before this worker links to its host at all (as a
+            // next stage must); the link itself then proves the session's secret.
+            var probe = new OpenSessionRequest { NextEndpoint = link.Endpoint };
+            probe.NextCertificateThumbprints.AddRange(link.CertificateThumbprints.Take(16));
+            await runtime.VerifyNextStageAsync(probe, cancellationToken).ConfigureAwait(false);
+            addresses[peer] = runtime.PeerLinkAddress(new PeerAddress(endpoint.Host, (int)link.PeerPort, endpoint.Tls,
+                link.CertificateThumbprints.Take(16).Select(CertificatePins.Normalize).Distinct().ToArray()));
+        }
+
         PeerReduction? reduction = null;
         LlamaSession? llamaSession = null;
         try
         {
-            for (int peer = 0; peer < shardCount; peer++)
+            reduction = new PeerReduction(id, self, shard.Config.EmbeddingLength, maxBatch, encoding, request.PeerSecret.ToByteArray(), addresses)
             {
-                if (peer == self)
-                {
-                    continue;
-                }
-                var link = request.Peers[peer];
-                WorkerInput.Length(link.Endpoint, 260, "peers.endpoint");
-                if (!WorkerEndpoint.TryParse(link.Endpoint, out var endpoint, out var problem))
-                {
-                    throw WorkerErrors.Invalid($"peers[{peer}]: {problem}");
-                }
-                // The peer must prove it holds this worker's token before partial sums go to it (as a next stage must).
-                var probe = new OpenSessionRequest { NextEndpoint = link.Endpoint };
-                probe.NextCertificateThumbprints.AddRange(link.CertificateThumbprints.Take(16));
-                await runtime.VerifyNextStageAsync(probe, cancellationToken).ConfigureAwait(false);
-                outbound[peer] = runtime.PeerClient(endpoint).ExchangePartials();
-            }
-            reduction = new PeerReduction(id, self, shardCount, shard.Config.EmbeddingLength, maxBatch, encoding, outbound)
-            {
-                MessageSent = runtime.CountSent,
+                FrameSent = runtime.CountSent,
+                FrameReceived = runtime.CountReceived,
             };
             var forward = new TensorShardForward(shard.Weights, runtime.Threads, reduction);
             llamaSession = forward.CreateSession(contextSize, maxBatch);
@@ -315,17 +350,7 @@ internal sealed class TensorShardHost : IDisposable
         }
         catch
         {
-            if (reduction is not null)
-            {
-                reduction.Dispose();
-            }
-            else
-            {
-                foreach (var call in outbound)
-                {
-                    call?.Dispose();
-                }
-            }
+            reduction?.Dispose();
             llamaSession?.Dispose();
             throw;
         }
@@ -533,6 +558,7 @@ internal sealed class TensorShardHost : IDisposable
 
     public void Dispose()
     {
+        peerListener?.Dispose();
         lock (bookkeeping)
         {
             foreach (var session in sessions.Values)
