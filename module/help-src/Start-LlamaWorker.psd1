@@ -23,6 +23,7 @@ ASP.NET Core 10 runtimes. Without them the cmdlet stops with ErrorId RuntimeMiss
     Parameters  = @{
         Backend                   = 'Where the layers run: Auto (CUDA, then OpenCL, then the CPU engine; -Verbose says why), Cpu, Cuda, OpenCL or IlgpuCpu (the GPU kernels on ILGPU''s CPU accelerator). An explicit backend this machine lacks fails with BackendUnavailable.'
         Port                        = 'The TCP port to listen on; 0 picks a free one (the Endpoint of the result says which).'
+        PeerPort                    = 'The TCP port (on the same address) the shards of a tensor or hybrid split link to each other on, to exchange their partial sums. 0, the default, picks a free one; give a fixed one where a firewall must let the other workers reach it.'
         Address                     = 'The address to listen on: 127.0.0.1 (the default) or ::1 for this machine only; 0.0.0.0 or :: for every interface (then a cluster token is required).'
         Threads                     = 'Compute threads of the worker. The number of physical cores when omitted.'
         Name                        = 'A name for the worker, shown by Get-LlamaWorker and in cluster plans. The worker makes one up from the host name and port when omitted.'
