@@ -145,11 +145,16 @@ function Start-EmulatedWorker {
         }
         else {
             $null = Start-InNamespace $Network $worker.Namespace $dotnet @($workerDll, '--address', '127.0.0.1', '--port', '50052',
-                '--threads', "$Threads", '--name', $worker.Namespace, '--model-path', $ModelPath, '--quiet', 'true',
+                '--peer-port', '61001', '--threads', "$Threads", '--name', $worker.Namespace, '--model-path', $ModelPath, '--quiet', 'true',
                 '--state-directory', 'none', '--cache-directory', (Join-Path ([IO.Path]::GetTempPath()) "$($worker.Namespace)-cache")) $log
         }
         $null = Start-InNamespace $Network $worker.Namespace $dotnet @($relay, '--listen', $worker.Endpoint, '--target', '127.0.0.1:50052',
             '--delay-ms', $oneWay.ToString([Globalization.CultureInfo]::InvariantCulture)) $(if ($log) { "$log-relay" })
+        if (-not $LlamaCppRpcServer) {
+            # The shards of a tensor split link to each other on the peer port: relayed the same way, on the same number.
+            $null = Start-InNamespace $Network $worker.Namespace $dotnet @($relay, '--listen', "$($worker.Address):61001", '--target', '127.0.0.1:61001',
+                '--delay-ms', $oneWay.ToString([Globalization.CultureInfo]::InvariantCulture)) $(if ($log) { "$log-peer-relay" })
+        }
     }
     foreach ($worker in $Network.Workers) {
         $deadline = [DateTime]::UtcNow.AddSeconds(90)
