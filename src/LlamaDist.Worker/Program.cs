@@ -68,7 +68,7 @@ public static class Program
             await using var host = await WorkerHost.StartAsync(options, logging => ConfigureLogging(logging, options, log), default, AddServiceIntegration)
                 .ConfigureAwait(false);
             var certificate = host.CertificateThumbprint is { } thumbprint ? $", certificate {thumbprint}" : "";
-            var ready = $"{ReadyLinePrefix}{host.Endpoint.ToUri()} (id {host.WorkerId}, {host.Threads} threads, process {Environment.ProcessId}{certificate})";
+            var ready = $"{ReadyLinePrefix}{host.Endpoint.ToUri()} (id {host.WorkerId}, {host.Threads} threads, peer port {host.PeerPort}, process {Environment.ProcessId}{certificate})";
             Console.WriteLine(ready);
             log?.WriteLine(ready);
             Record(state, host, options);
@@ -109,6 +109,7 @@ public static class Program
                 WorkerId = host.WorkerId,
                 Name = host.Name,
                 Threads = host.Threads,
+                PeerPort = host.PeerPort,
                 TotalMemoryBytes = host.TotalMemoryBytes,
                 LogPath = options.LogFile,
                 Detached = options.Detach,

@@ -30,6 +30,8 @@ Describe 'Start-LlamaWorker and Get-LlamaWorker' -Tag 'Slow' {
         $script:W1.Threads | Should -Be 1
         $script:W1.MemoryBytes | Should -BeGreaterThan 0
         $script:W1.State | Should -Be 'Running'
+        $script:W1.PeerPort | Should -BeGreaterThan 0
+        $script:W1.PeerPort | Should -Not -Be ([int]($script:W1.Endpoint -split ':')[1])
         "$($script:W1)" | Should -Be $script:W1.Endpoint
     }
 
@@ -38,6 +40,8 @@ Describe 'Start-LlamaWorker and Get-LlamaWorker' -Tag 'Slow' {
         $script:D1.ProcessId | Should -Not -Be $PID
         Get-Process -Id $script:D1.ProcessId | Should -Not -BeNullOrEmpty
         $script:D1.Name | Should -Be 'pester-detached'
+        $script:D1.PeerPort | Should -BeGreaterThan 0
+        (Get-LlamaWorker -Name 'pester-detached').PeerPort | Should -Be $script:D1.PeerPort
     }
 
     It 'lists the workers this session started, by name' {
@@ -57,6 +61,9 @@ Describe 'Start-LlamaWorker and Get-LlamaWorker' -Tag 'Slow' {
         $port = [int]($script:W1.Endpoint -split ':')[1]
         Get-ErrorIdOf { Start-LlamaWorker -Port $port -Threads 1 } | Should -Be 'PortInUse'
         Get-ErrorIdOf { Start-LlamaWorker -Port $port -Threads 1 -Detached } | Should -Be 'PortInUse'
+        # The peer port too: another worker's peer port is refused before the worker serves anything.
+        Get-ErrorIdOf { Start-LlamaWorker -Port 0 -PeerPort $script:W1.PeerPort -Threads 1 } | Should -Be 'PortInUse'
+        Get-ErrorIdOf { Start-LlamaWorker -Port 0 -PeerPort $script:W1.PeerPort -Threads 1 -Detached } | Should -Be 'PortInUse'
     }
 
     It 'refuses beyond loopback without a token, warns with -AllowInsecure, and refuses an address that is not this machine''s' {

@@ -77,7 +77,7 @@ public static class DetachedWorker
                 if (entry is not null)
                 {
                     return new DetachedWorkerInfo(entry.ProcessId, entry.ProcessStartTime, entry.Endpoint, entry.LocalEndpoint, entry.WorkerId,
-                        entry.Name, entry.CertificateThumbprint, logPath);
+                        entry.Name, entry.CertificateThumbprint, logPath) { PeerPort = entry.PeerPort };
                 }
             }
             catch (OperationCanceledException)

@@ -10,6 +10,8 @@ public sealed record DetachedWorkerInfo(int ProcessId, DateTime ProcessStartTime
 {
     public bool Detached { get; init; } = true;
     public int Threads { get; init; }
+    /// <summary>The port its tensor-parallel shards link on.</summary>
+    public int PeerPort { get; init; }
     public long TotalMemoryBytes { get; init; }
     public bool Authenticated { get; init; }
 }

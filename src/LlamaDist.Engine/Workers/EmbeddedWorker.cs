@@ -27,6 +27,9 @@ public sealed class EmbeddedWorker : IDisposable
 
     public int Threads => host.Threads;
 
+    /// <summary>The port its tensor-parallel shards link on.</summary>
+    public int PeerPort => host.PeerPort;
+
     public long TotalMemoryBytes => host.TotalMemoryBytes;
 
     /// <summary>CPU, CUDA, OPENCL or ILGPUCPU.</summary>

@@ -16,6 +16,6 @@ public static class LocalWorkers
             new DetachedWorkerInfo(entry.ProcessId, entry.ProcessStartTime, entry.Endpoint, entry.LocalEndpoint, entry.WorkerId, entry.Name,
                 entry.CertificateThumbprint, entry.LogPath)
             {
-                Detached = entry.Detached, Threads = entry.Threads, TotalMemoryBytes = entry.TotalMemoryBytes, Authenticated = entry.Authenticated,
+                Detached = entry.Detached, Threads = entry.Threads, PeerPort = entry.PeerPort, TotalMemoryBytes = entry.TotalMemoryBytes, Authenticated = entry.Authenticated,
             })];
 }

@@ -25,7 +25,7 @@ internal static class LocalWorkerListing
             }
             yield return new LlamaWorker
             {
-                Name = found.Name, Endpoint = found.Endpoint, ProcessId = found.ProcessId, Threads = found.Threads,
+                Name = found.Name, Endpoint = found.Endpoint, ProcessId = found.ProcessId, Threads = found.Threads, PeerPort = found.PeerPort,
                 MemoryBytes = found.TotalMemoryBytes, Memory = HumanReadable.Bytes(found.TotalMemoryBytes),
                 Detached = found.Detached, WorkerId = found.WorkerId, Started = found.ProcessStartTime.ToLocalTime(),
                 ProcessStartTime = found.ProcessStartTime, CertificateThumbprint = found.CertificateThumbprint,

@@ -212,6 +212,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 worker = new LlamaWorker
                 {
                     Name = host.Name, Endpoint = host.Endpoint, ProcessId = Environment.ProcessId, Backend = host.Backend, Threads = host.Threads,
+                    PeerPort = host.PeerPort,
                     MemoryBytes = host.TotalMemoryBytes, Memory = HumanReadable.Bytes(host.TotalMemoryBytes), Detached = false,
                     WorkerId = host.WorkerId, Started = DateTime.Now, Host = host,
                     CertificateThumbprint = host.CertificateThumbprint, Token = token,
@@ -249,6 +250,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
         return new LlamaWorker
         {
             Name = status.Name, Endpoint = started.Endpoint, ProcessId = started.ProcessId, Backend = status.Backend, Threads = status.Threads,
+            PeerPort = started.PeerPort,
             MemoryBytes = status.TotalMemoryBytes, Memory = HumanReadable.Bytes(status.TotalMemoryBytes), Detached = true,
             WorkerId = started.WorkerId, Started = DateTime.Now, ProcessStartTime = started.ProcessStartTime,
             CertificateThumbprint = started.CertificateThumbprint, Token = token, LogPath = started.LogPath,

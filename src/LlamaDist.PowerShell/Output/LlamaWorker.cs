@@ -14,6 +14,8 @@ public sealed class LlamaWorker
     public int ProcessId { get; init; }
     public string Backend { get; init; } = "CPU";
     public int Threads { get; init; }
+    /// <summary>The port the shards of a tensor split link to each other on (-PeerPort, or the free one it took); 0 when not known.</summary>
+    public int PeerPort { get; init; }
     /// <summary>Memory the worker may use for weights and caches, in bytes.</summary>
     public long MemoryBytes { get; init; }
     /// <summary><see cref="MemoryBytes"/> for people ("23.4 GiB").</summary>

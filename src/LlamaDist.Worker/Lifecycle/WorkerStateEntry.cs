@@ -25,6 +25,9 @@ public sealed record WorkerStateEntry
 
     public int Threads { get; init; }
 
+    /// <summary>The port tensor-parallel shards link on (the worker's --peer-port, or the free one it took).</summary>
+    public int PeerPort { get; init; }
+
     public long TotalMemoryBytes { get; init; }
 
     /// <summary>The log file, or null when it logs to the console or journal.</summary>
