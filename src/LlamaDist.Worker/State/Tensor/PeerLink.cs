@@ -10,7 +10,8 @@ namespace LlamaDist.Worker.State.Tensor;
 /// One authenticated connection between two shards of a session (see <see cref="PeerWire"/>), used in both
 /// directions. The compute thread writes and reads it directly, blocking in the socket: a partial sum goes from
 /// one shard's compute thread to the other's with no thread hand-off in between, which is what a reduction per
-/// layer and direction needs (a round of gRPC messages cost about 0.4 ms on loopback, this about a tenth of it).
+/// layer and direction needs (a round over gRPC streams cost about 0.4 ms on loopback; swapping 4 KB each way over
+/// two such sockets takes about 15 us).
 /// </summary>
 internal sealed class PeerLink : IDisposable
 {
@@ -111,12 +112,3 @@ internal sealed class PeerLink : IDisposable
         socket.Dispose();
     }
 }
-
-/// <summary>Where a peer shard's link listens: the host of its worker endpoint and the port its LoadShard reply gave.</summary>
-internal sealed record PeerAddress(string Host, int Port, bool Tls, IReadOnlyCollection<string> CertificateThumbprints)
-{
-    public override string ToString() => $"{(Host.Contains(':') ? $"[{Host}]" : Host)}:{Port}";
-}
-
-/// <summary>A peer link could not be made; the message says why.</summary>
-internal sealed class PeerLinkException(string message, Exception? inner = null) : Exception(message, inner);
