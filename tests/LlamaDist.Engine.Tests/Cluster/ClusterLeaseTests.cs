@@ -9,12 +9,13 @@ namespace LlamaDist.Engine.Tests.Cluster;
 /// <summary>
 /// A cluster renews its leases on its workers while it lives, so they keep its layers however long it idles; a
 /// coordinator that stops renewing without Remove-LlamaCluster (it died) leaves nothing once the lease ends.
-/// Workers with a two-second lease; waits bounded at a few leases.
+/// Workers with a four-second lease (renewed every 1.3 s); waits bounded at a few leases. With two seconds a full
+/// parallel test run on two cores once stalled the renewals long enough for both workers to expire a live cluster.
 /// </summary>
 [Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class ClusterLeaseTests : IDisposable
 {
-    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(4);
     private readonly string directory = Path.Combine(Path.GetTempPath(), $"llamadist-lease-{Guid.NewGuid():N}");
     private readonly EmbeddedWorker[] workers;
 
