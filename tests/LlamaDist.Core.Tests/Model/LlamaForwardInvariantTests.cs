@@ -156,14 +156,21 @@ public sealed class LlamaForwardInvariantTests
         forward.EvaluateTokens(session, [1, 2, 3, 4], logits, logitsForAllTokens: false); // warm up pools and tables
         forward.EvaluateTokens(session, token, logits, logitsForAllTokens: false);
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++)
+        // Rounds of ten tokens until one allocates nothing: a one-off allocation by the runtime while it settles (a
+        // full parallel test run once saw 3 KB in the first round) is not steady state, but an allocation per
+        // token shows in every round and fails.
+        var rounds = new List<long>();
+        for (int round = 0; round < 3 && (rounds.Count == 0 || rounds[^1] != 0); round++)
         {
-            token[0] = 100 + i;
-            forward.EvaluateTokens(session, token, logits, logitsForAllTokens: false);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++)
+            {
+                token[0] = 100 + 10 * round + i;
+                forward.EvaluateTokens(session, token, logits, logitsForAllTokens: false);
+            }
+            rounds.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        Assert.True(rounds[^1] == 0, $"bytes allocated per round of ten decoded tokens: {string.Join(", ", rounds)}");
     }
 
     [Fact]
