@@ -1,6 +1,4 @@
-using Google.Protobuf;
 using Grpc.Core;
-using LlamaDist.Core.Gguf;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 using LlamaDist.Distributed.Tensor;

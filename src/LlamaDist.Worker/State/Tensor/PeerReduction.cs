@@ -114,7 +114,7 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
 
     public void Sum(Span<float> partial, int tokens)
     {
-        var clock = Stopwatch.StartNew();
+        long started = Stopwatch.GetTimestamp();
         if (ShardCount == 1)
         {
             return;
@@ -158,7 +158,7 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
         {
             Core.Numerics.VectorMath.Add(partial[..values], Decoded(shard, values));
         }
-        Interlocked.Add(ref reduceTicks, clock.Elapsed.Ticks);
+        Interlocked.Add(ref reduceTicks, Stopwatch.GetElapsedTime(started).Ticks);
     }
 
     private Span<float> Decoded(int shard, int values)

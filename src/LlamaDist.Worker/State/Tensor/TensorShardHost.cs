@@ -319,11 +319,13 @@ internal sealed class TensorShardHost : IDisposable
             }
             // The peer must prove it holds this worker's token before this worker links to its host at all (as a
             // next stage must); the link itself then proves the session's secret.
+            var pins = link.CertificateThumbprints.Take(16).ToArray();
             var probe = new OpenSessionRequest { NextEndpoint = link.Endpoint };
-            probe.NextCertificateThumbprints.AddRange(link.CertificateThumbprints.Take(16));
+            probe.NextCertificateThumbprints.AddRange(pins);
             await runtime.VerifyNextStageAsync(probe, cancellationToken).ConfigureAwait(false);
+            // Verified above, so the pins normalize.
             addresses[peer] = runtime.PeerLinkAddress(new PeerAddress(endpoint.Host, (int)link.PeerPort, endpoint.Tls,
-                link.CertificateThumbprints.Take(16).Select(CertificatePins.Normalize).Distinct().ToArray()));
+                pins.Select(CertificatePins.Normalize).Distinct().ToArray()));
         }
 
         PeerReduction? reduction = null;
