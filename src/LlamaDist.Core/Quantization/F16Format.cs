@@ -595,15 +595,15 @@ public static unsafe partial class F16Format
     }
 
     /// <summary>
-    /// <see cref="HalfToSingle(Vector512{uint})"/> for finite halves only (normal, subnormal, zero): the 2^112
-    /// scaling without the Inf / NaN fix-up, which it gets wrong (callers check for exponent 0x1F themselves).
+    /// <see cref="HalfToSingle(Vector512{uint})"/> for finite halves only (normal, subnormal, zero), given
+    /// sign-extended to 32 bits (vpmovsxwd): x &lt;&lt; 13 puts exponent and mantissa in bits 13-27 and copies of the
+    /// sign in 28-31; clearing 28-30 leaves a float of the right sign that is the half's value x 2^-112, so one
+    /// exact 2^112 scaling finishes it (three operations, where masking the sign apart takes six). Wrong for
+    /// Inf / NaN (exponent 0x1F), which callers check for themselves.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> FiniteHalfToSingle(Vector512<uint> halves)
-    {
-        Vector512<uint> value = (((halves & Vector512.Create(0x7FFFu)) << 13).AsSingle() * Vector512.Create(ScaleToInfinity)).AsUInt32();
-        return (value | ((halves << 16) & Vector512.Create(0x80000000u))).AsSingle();
-    }
+    internal static Vector512<float> FiniteSignExtendedHalfToSingle(Vector512<int> halves) =>
+        ((halves << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF))).AsSingle() * Vector512.Create(ScaleToInfinity);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> HalfToSingle(Vector512<uint> halves)

@@ -143,16 +143,26 @@ internal static unsafe class F16Gemm
         {
             float* source = accumulators + (long)t * accumulatorStride;
             float* destination = y + (long)t * yStride;
+            // Rows sixteen (eight) at a time through the transposed tree, the rest one by one: the same floats.
+            int r = 0;
             if (level == SimdLevel.Vector512)
             {
-                for (int r = 0; r < validRows; r++)
+                for (; r + 16 <= validRows; r += 16)
+                {
+                    TransposedReductions.ReduceAdd16(source + r * 16, destination + r);
+                }
+                for (; r < validRows; r++)
                 {
                     destination[r] = GgmlReductions.ReduceAdd(Vector512.Load(source + r * 16));
                 }
             }
             else
             {
-                for (int r = 0; r < validRows; r++)
+                for (; r + 8 <= validRows; r += 8)
+                {
+                    TransposedReductions.HorizontalSum8(source + r * 8, destination + r);
+                }
+                for (; r < validRows; r++)
                 {
                     destination[r] = Int8Dot.HorizontalSum(Vector256.Load(source + r * 8));
                 }
@@ -182,18 +192,28 @@ internal static unsafe class F16Gemm
             if (lanes == 16)
             {
                 // Finite halves first (the 2^112 scaling is exact for normal and subnormal halves, three operations
-                // fewer than the exact conversion); the row's largest magnitude says afterwards whether it held an
-                // Inf or NaN, and only such a row is converted again exactly.
-                Vector512<uint> largest = Vector512<uint>.Zero;
-                for (int l = 0; l < columns; l += 16)
+                // fewer than the exact conversion), 32 per load; the row's largest magnitude says afterwards whether
+                // it held an Inf or NaN, and only such a row is converted again exactly.
+                Vector512<short> largest = Vector512<short>.Zero;
+                int l = 0;
+                for (; l + 32 <= columns; l += 32)
                 {
-                    Vector512<uint> half = Vector512.WidenLower(Vector256.Load(halves + l).ToVector512Unsafe());
-                    largest = Vector512.Max(largest, half & Vector512.Create(0x7FFFu));
-                    F16Format.FiniteHalfToSingle(half).Store(destination + l * RowBlock);
+                    Vector512<short> raw = Vector512.Load((short*)halves + l);
+                    largest = Vector512.Max(largest, raw & Vector512.Create((short)0x7FFF));
+                    F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenLower(raw)).Store(destination + l * RowBlock);
+                    F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenUpper(raw))
+                        .Store(destination + (l + 16) * RowBlock);
                 }
-                if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create(0x7C00u)))
+                if (l < columns)
                 {
-                    for (int l = 0; l < columns; l += 16)
+                    // Columns are a multiple of 16: one vector left.
+                    Vector512<short> raw = Vector256.Load((short*)halves + l).ToVector512();
+                    largest = Vector512.Max(largest, raw & Vector512.Create((short)0x7FFF));
+                    F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenLower(raw)).Store(destination + l * RowBlock);
+                }
+                if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((short)0x7C00)))
+                {
+                    for (l = 0; l < columns; l += 16)
                     {
                         F16Format.HalfToSingle(Vector512.WidenLower(Vector256.Load(halves + l).ToVector512Unsafe()))
                             .Store(destination + l * RowBlock);
@@ -447,7 +467,7 @@ internal static unsafe class F16Gemm
         [ThreadStatic]
         private static float[]? t_buffer;
 
-        public static float[] Get(int minimumFloats) => ThreadBuffer.Get(ref t_buffer, minimumFloats);
+        public static float[] Get(int minimumFloats) => PinnedThreadBuffer.Get(ref t_buffer, minimumFloats);
     }
 
     /// <summary>One pinned float buffer per thread for a token panel's accumulators between column chunks.</summary>
@@ -456,20 +476,6 @@ internal static unsafe class F16Gemm
         [ThreadStatic]
         private static float[]? t_buffer;
 
-        public static float[] Get(int minimumFloats) => ThreadBuffer.Get(ref t_buffer, minimumFloats);
-    }
-
-    private static class ThreadBuffer
-    {
-        public static float[] Get(ref float[]? slot, int minimumFloats)
-        {
-            float[]? buffer = slot;
-            if (buffer is null || buffer.Length < minimumFloats)
-            {
-                buffer = GC.AllocateUninitializedArray<float>(minimumFloats, pinned: true);
-                slot = buffer;
-            }
-            return buffer;
-        }
+        public static float[] Get(int minimumFloats) => PinnedThreadBuffer.Get(ref t_buffer, minimumFloats);
     }
 }

@@ -18,13 +18,18 @@ public unsafe class F16GemmTests
         // 320 puts every block in one tile and is one partial chunk; 1072 is two whole chunks and a partial one.
         // 13 rows end a tile and a block unevenly (validRows 1); 13 and 7 tokens leave remainders after the 6-
         // and 3-token kernels, 61 a second token panel with such a remainder; 14 and 65 leave pairs (and 65 a pair
-        // and a single) after the 6-token groups. A range that starts mid-matrix checks the addressing.
-        foreach ((int columns, int tokens) in new[] { (320, 13), (1072, 61), (24576, 7), (320, 14), (1072, 65) })
+        // and a single) after the 6-token groups. 37 and 40 rows reach the sums taken sixteen and eight rows at a
+        // time (36 and 39 rows in range: two sixteens or four eights, then rows one by one). A range that starts
+        // mid-matrix checks the addressing.
+        foreach ((int columns, int tokens, int rows) in new[]
         {
-            const int rows = 13;
+            (320, 13, 13), (1072, 61, 13), (24576, 7, 13), (320, 14, 13), (1072, 65, 13), (1072, 13, 37), (320, 7, 40),
+        })
+        {
             float[] values = KernelTestData.RandomFloats(rows * columns, seed: columns, scale: 0.5f);
             values[5 * columns + 17] = float.PositiveInfinity; // exact conversion: Inf reaches its row's outputs
             values[7 * columns + 3] = float.NaN;
+            values[9 * columns + columns - 3] = float.NegativeInfinity; // in the last 16 columns when not whole 32s
             values[2 * columns + 9] = 3e-6f;                   // a subnormal half
             values[3 * columns + 1] = -0f;
             byte[] matrix = KernelTestData.Quantize(GgmlType.F16, values);
