@@ -90,6 +90,19 @@ internal static unsafe class LlamaAttention
     // Longest V row HeadWork converts to floats on the stack (64 KB).
     private const int MaxGroupedContext = 16384;
 
+    // Largest K (and V) block ExecuteGroupedBlocks converts per thread: 2 MB of floats each, 6 MB with the V block
+    // by position (8,192 positions of a 64-wide head); longer contexts convert row by row instead.
+    private const int MaxConvertedBlockFloats = 1 << 19;
+
+    /// <summary>Each compute thread's converted K and V blocks; they grow to the largest pass and stay.</summary>
+    private static class BlockScratch
+    {
+        [ThreadStatic]
+        private static float[]? t_buffer;
+
+        public static float[] Get(int minimumFloats) => PinnedThreadBuffer.Get(ref t_buffer, minimumFloats);
+    }
+
     // Attention's F16 dots run at AVX-512 (DotVector512), so the grouped path uses the 512-bit converted dots.
     private static readonly bool WideDots = SimdCapabilities.Best == SimdLevel.Vector512 && Avx2.IsSupported;
 
@@ -120,7 +133,11 @@ internal static unsafe class LlamaAttention
 
         public readonly void Execute(int start, int end)
         {
-            if (Grouped)
+            if (Grouped && Wide && Tokens > 1 && (long)(Position + Tokens) * HeadDimension <= MaxConvertedBlockFloats)
+            {
+                ExecuteGroupedBlocks(start, end);
+            }
+            else if (Grouped)
             {
                 ExecuteGrouped(start, end);
             }
@@ -178,6 +195,65 @@ internal static unsafe class LlamaAttention
                         F16Format.ConvertRowToSingle((byte*)(values + (long)d * ContextSize), valueRow, length);
                         DotHeads(Wide, valueRow, Scores + (long)groupStart * ContextSize, ContextSize, length, groupHeads,
                             output + d, headDimension);
+                    }
+                    groupStart = groupEnd;
+                }
+            }
+        }
+
+        /// <summary>
+        /// A batch (prompt) at AVX-512: each group's K block [kvLength, n_embd_head] and transposed V block
+        /// [n_embd_head, kvLength] are converted to floats once for the whole pass, where
+        /// <see cref="ExecuteGrouped"/> converts every row again for every token; then each head's scores (one dot
+        /// per position) and outputs (one dot per dimension) are taken sixteen at a time through
+        /// <see cref="ConvertedRowDots.Rows512"/>. The same dots, so the same floats, as the other paths.
+        /// </summary>
+        private readonly void ExecuteGroupedBlocks(int start, int end)
+        {
+            int headDimension = HeadDimension;
+            int kvLength = Position + Tokens;
+            long blockFloats = (long)kvLength * headDimension;
+            float[] scratch = BlockScratch.Get((int)(3 * blockFloats + ConvertedRowDots.ScratchFloats));
+            fixed (float* scratchBase = scratch)
+            {
+                float* keyBlock = scratchBase;                      // [kvLength, headDimension]
+                float* valueBlock = keyBlock + blockFloats;         // [headDimension, kvLength]
+                float* valuesByPosition = valueBlock + blockFloats; // [kvLength, headDimension], for the leftovers
+                float* sums = valuesByPosition + blockFloats;
+                for (int groupStart = start; groupStart < end;)
+                {
+                    int kvHead = groupStart / HeadsPerKvHead;
+                    int groupEnd = Math.Min(end, (kvHead + 1) * HeadsPerKvHead);
+                    ushort* keys = Keys + kvHead * headDimension;
+                    for (int p = 0; p < kvLength; p++)
+                    {
+                        F16Format.ConvertRowToSingle((byte*)(keys + (long)p * KvWidth), keyBlock + (long)p * headDimension,
+                            headDimension);
+                    }
+                    ushort* values = ValuesTransposed + (long)kvHead * headDimension * ContextSize;
+                    for (int d = 0; d < headDimension; d++)
+                    {
+                        float* valueRow = valueBlock + (long)d * kvLength;
+                        F16Format.ConvertRowToSingle((byte*)(values + (long)d * ContextSize), valueRow, kvLength);
+                        for (int p = 0; p < kvLength; p++)
+                        {
+                            valuesByPosition[(long)p * headDimension + d] = valueRow[p];
+                        }
+                    }
+                    for (int t = 0; t < Tokens; t++)
+                    {
+                        int length = Position + t + 1; // causal: positions 0 .. own position
+                        for (int head = groupStart; head < groupEnd; head++)
+                        {
+                            float* query = RoundedQuery + (long)head * headDimension;
+                            float* scores = Scores + (long)head * ContextSize;
+                            F16Format.RoundActivationRow(Query + (long)t * QueryWidth + head * headDimension, query,
+                                headDimension);
+                            ConvertedRowDots.Rows512(keyBlock, headDimension, query, headDimension, length, scores, sums);
+                            ScoresToProbabilities(scores, head, t, length);
+                            ConvertedRowDots.Rows512(valueBlock, kvLength, scores, length, headDimension,
+                                Output + (long)t * QueryWidth + head * headDimension, sums, valuesByPosition);
+                        }
                     }
                     groupStart = groupEnd;
                 }
