@@ -6,6 +6,7 @@ using LlamaDist.Engine.Models;
 namespace LlamaDist.Engine.Tests.Benchmarks;
 
 /// <summary>The read bandwidth probe, the resident memory sampler and a local model's byte counts.</summary>
+[Collection(MachineMeasureCollection.Name)]
 public sealed class MachineMeasureTests
 {
     private static readonly string ModelPath = Path.Combine(AppContext.BaseDirectory, "Models", "llama-2-tiny-random.gguf");
