@@ -199,7 +199,8 @@ internal static unsafe class F16Gemm
                 {
                     Vector512<short> raw = Vector512.Load((short*)halves + l);
                     largest = Vector512.Max(largest, raw & Vector512.Create((short)0x7FFF));
-                    F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenLower(raw)).Store(destination + l * RowBlock);
+                    F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenLower(raw))
+                        .Store(destination + l * RowBlock);
                     F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenUpper(raw))
                         .Store(destination + (l + 16) * RowBlock);
                 }
@@ -208,7 +209,8 @@ internal static unsafe class F16Gemm
                     // Columns are a multiple of 16: one vector left.
                     Vector512<short> raw = Vector256.Load((short*)halves + l).ToVector512();
                     largest = Vector512.Max(largest, raw & Vector512.Create((short)0x7FFF));
-                    F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenLower(raw)).Store(destination + l * RowBlock);
+                    F16Format.FiniteSignExtendedHalfToSingle(Vector512.WidenLower(raw))
+                        .Store(destination + l * RowBlock);
                 }
                 if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((short)0x7C00)))
                 {
@@ -232,9 +234,10 @@ internal static unsafe class F16Gemm
 
     /// <summary>
     /// One column chunk of a tile at AVX-512: every group of 6 tokens meets every block (4 x 6 kernel), then groups
-    /// of 5 (4 x 5) where they make the panel come out even, then any tokens left two (4 x 2) and one at a time. <paramref name="a"/>: the chunk's start in block 0 (blocks are
-    /// 4 x <paramref name="columns"/> floats apart); <paramref name="b"/>: the chunk's start in token 0's
-    /// activations (rows <paramref name="columns"/> apart).
+    /// of 5 (4 x 5) where they make the panel come out even, then any tokens left two (4 x 2) and one at a time.
+    /// <paramref name="a"/>: the chunk's start in block 0 (blocks are 4 x <paramref name="columns"/> floats apart);
+    /// <paramref name="b"/>: the chunk's start in token 0's activations (rows <paramref name="columns"/> apart);
+    /// <paramref name="fresh"/>: the panel's first chunk, whose kernels start their accumulators at zero.
     /// </summary>
     private static void Chunk512(float* a, int blocks, int columns, float* b, int tokens, int chunkColumns,
         float* accumulators, int accumulatorStride, bool fresh)
