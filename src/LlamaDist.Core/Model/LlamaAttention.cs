@@ -133,7 +133,7 @@ internal static unsafe class LlamaAttention
 
         public readonly void Execute(int start, int end)
         {
-            if (Grouped && Wide && Tokens > 1 && (long)(Position + Tokens) * HeadDimension <= MaxConvertedBlockFloats)
+            if (Grouped && Tokens > 1 && (long)(Position + Tokens) * HeadDimension <= MaxConvertedBlockFloats)
             {
                 ExecuteGroupedBlocks(start, end);
             }
@@ -202,11 +202,11 @@ internal static unsafe class LlamaAttention
         }
 
         /// <summary>
-        /// A batch (prompt) at AVX-512: each group's K block [kvLength, n_embd_head] and transposed V block
+        /// A batch (prompt), at AVX-512 or AVX2: each group's K block [kvLength, n_embd_head] and transposed V block
         /// [n_embd_head, kvLength] are converted to floats once for the whole pass, where
         /// <see cref="ExecuteGrouped"/> converts every row again for every token; then each head's scores (one dot
-        /// per position) and outputs (one dot per dimension) are taken sixteen at a time through
-        /// <see cref="ConvertedRowDots.Rows512"/>. The same dots, so the same floats, as the other paths.
+        /// per position) and outputs (one dot per dimension) are taken sixteen (eight) at a time through
+        /// <see cref="ConvertedRowDots"/>. The same dots, so the same floats, as the other paths.
         /// </summary>
         private readonly void ExecuteGroupedBlocks(int start, int end)
         {
@@ -249,14 +249,28 @@ internal static unsafe class LlamaAttention
                             float* scores = Scores + (long)head * ContextSize;
                             F16Format.RoundActivationRow(Query + (long)t * QueryWidth + head * headDimension, query,
                                 headDimension);
-                            ConvertedRowDots.Rows512(keyBlock, headDimension, query, headDimension, length, scores, sums);
+                            DotRows(Wide, keyBlock, headDimension, query, headDimension, length, scores, sums, null);
                             ScoresToProbabilities(scores, head, t, length);
-                            ConvertedRowDots.Rows512(valueBlock, kvLength, scores, length, headDimension,
+                            DotRows(Wide, valueBlock, kvLength, scores, length, headDimension,
                                 Output + (long)t * QueryWidth + head * headDimension, sums, valuesByPosition);
                         }
                     }
                     groupStart = groupEnd;
                 }
+            }
+        }
+
+        // ConvertedRowDots at the level attention's dots run at.
+        private static void DotRows(bool wide, float* rows, long rowStride, float* shared, int columns, int count,
+            float* y, float* scratch, float* columnsOfRows)
+        {
+            if (wide)
+            {
+                ConvertedRowDots.Rows512(rows, rowStride, shared, columns, count, y, scratch, columnsOfRows);
+            }
+            else
+            {
+                ConvertedRowDots.Rows256(rows, rowStride, shared, columns, count, y, scratch, columnsOfRows);
             }
         }
 

@@ -63,6 +63,34 @@ internal static unsafe class TransposedReductions
         Avx2.PermuteVar8x32(r, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(destination);
     }
 
+    /// <summary>
+    /// destination[i] = the tail of GGML_F32x8_REDUCE (<see cref="GgmlReductions.F32x8"/> after its first two adds:
+    /// t = low 128 + high 128, then (t0 + t1) + (t2 + t3)) of vectors[8 i .. 8 i + 8], for i in [0, 8).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void F32x8Tail8(float* vectors, float* destination)
+    {
+        // Step 1, low 128 + high 128 (low first, as F32x8 adds them): lanes 0-3 serve the first vector of a pair.
+        Vector256<float> t0 = Lower128PlusUpper128(vectors, 0), t1 = Lower128PlusUpper128(vectors, 2);
+        Vector256<float> t2 = Lower128PlusUpper128(vectors, 4), t3 = Lower128PlusUpper128(vectors, 6);
+
+        // Step 2, (0 + 1) and (2 + 3): lane k of s_m holds them for vectors 4m + k and 4m + 2 + k.
+        Vector256<float> s0 = Avx.Shuffle(t0, t1, 0b10_00_10_00) + Avx.Shuffle(t0, t1, 0b11_01_11_01);
+        Vector256<float> s1 = Avx.Shuffle(t2, t3, 0b10_00_10_00) + Avx.Shuffle(t2, t3, 0b11_01_11_01);
+
+        // Step 3, (0 + 1) + (2 + 3): element 4k + j of r is vector 2j + k's sum.
+        Vector256<float> r = Avx.Shuffle(s0, s1, 0b10_00_10_00) + Avx.Shuffle(s0, s1, 0b11_01_11_01);
+        Avx2.PermuteVar8x32(r, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(destination);
+    }
+
+    // [a.lower128, b.lower128] + [a.upper128, b.upper128] of vectors i and i + 1, lower first.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Lower128PlusUpper128(float* vectors, int i)
+    {
+        Vector256<float> a = Vector256.Load(vectors + i * 8), b = Vector256.Load(vectors + i * 8 + 8);
+        return Avx.Permute2x128(a, b, 0x20) + Avx.Permute2x128(a, b, 0x31);
+    }
+
     // [a.low256, b.low256] and [a.high256, b.high256] of vectors i and i + 1, added high first as ReduceAdd does.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> High256PlusLow256(float* vectors, int i)

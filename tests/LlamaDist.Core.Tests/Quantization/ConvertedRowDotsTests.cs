@@ -6,8 +6,8 @@ namespace LlamaDist.Core.Tests.Quantization;
 
 public unsafe class ConvertedRowDotsTests
 {
-    // 37 rows: two groups of sixteen and five one by one. Columns: whole 64-column steps only (64, 128), leftovers
-    // only (40), and both (100, 170); with the rows column by column given or not.
+    // 37 rows: two groups of sixteen (four of eight) and five one by one. Columns: whole 64-column steps only (64,
+    // 128), leftovers only at 512 bits (40), and both (100, 170); with the rows column by column given or not.
     [SkippableTheory]
     [InlineData(64, false)]
     [InlineData(128, false)]
@@ -20,6 +20,24 @@ public unsafe class ConvertedRowDotsTests
     public void Every_dot_equals_the_converted_row_dot_bit_for_bit(int columns, bool byColumn)
     {
         Skip.IfNot(Avx512F.IsSupported, "This CPU does not run AVX-512.");
+        Check(columns, byColumn, wide: true);
+    }
+
+    [SkippableTheory]
+    [InlineData(64, false)]
+    [InlineData(20, false)]
+    [InlineData(100, false)]
+    [InlineData(20, true)]
+    [InlineData(100, true)]
+    [InlineData(170, true)]
+    public void Every_dot_at_256_bits_equals_the_converted_row_dot_bit_for_bit(int columns, bool byColumn)
+    {
+        Skip.IfNot(Avx2.IsSupported && Fma.IsSupported, "This CPU does not run AVX2 with FMA.");
+        Check(columns, byColumn, wide: false);
+    }
+
+    private static void Check(int columns, bool byColumn, bool wide)
+    {
         const int count = 37;
         const int rowStride = 173; // rows apart by more than their width, as attention's blocks may be
         float[] rows = KernelTestData.RandomFloats(count * rowStride, seed: columns, scale: 3f);
@@ -41,12 +59,21 @@ public unsafe class ConvertedRowDotsTests
         fixed (float* output = y)
         fixed (float* sums = scratch)
         {
-            ConvertedRowDots.Rows512(r, rowStride, s, columns, count, output, sums, byColumn ? byColumns : null);
+            if (wide)
+            {
+                ConvertedRowDots.Rows512(r, rowStride, s, columns, count, output, sums, byColumn ? byColumns : null);
+            }
+            else
+            {
+                ConvertedRowDots.Rows256(r, rowStride, s, columns, count, output, sums, byColumn ? byColumns : null);
+            }
             for (int i = 0; i < count; i++)
             {
-                float expected = F16Format.DotConvertedVector512(r + i * rowStride, s, columns);
+                float expected = wide
+                    ? F16Format.DotConvertedVector512(r + i * rowStride, s, columns)
+                    : F16Format.DotConvertedVector256(r + i * rowStride, s, columns);
                 Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(y[i]),
-                    $"{columns} columns, row {i}: {y[i]:R} vs {expected:R}");
+                    $"{(wide ? 512 : 256)} bits, {columns} columns, row {i}: {y[i]:R} vs {expected:R}");
             }
         }
     }

@@ -71,4 +71,30 @@ public unsafe class TransposedReductionsTests
             }
         }
     }
+
+    [SkippableTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Eight_F32x8_tails_at_once_equal_F32x8_of_each_bit_for_bit(int seed)
+    {
+        Skip.IfNot(Avx2.IsSupported, "This CPU does not run AVX2.");
+        float[] values = Accumulators(8 * 8 * 2 + 1, seed);
+        var sums = new float[8];
+        // Negative zeros in the other three accumulators leave F32x8's first two adds exact (x + -0 is x, signs and
+        // NaN payloads included), so F32x8(v, -0, -0, -0) is the tail alone.
+        Vector256<float> negativeZero = Vector256.Create(-0f);
+        fixed (float* source = values)
+        fixed (float* destination = sums)
+        {
+            TransposedReductions.F32x8Tail8(source + 1, destination);
+            for (int i = 0; i < 8; i++)
+            {
+                float expected = GgmlReductions.F32x8(Vector256.Load(source + 1 + i * 8), negativeZero, negativeZero,
+                    negativeZero);
+                Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(sums[i]),
+                    $"vector {i}: {sums[i]:R} vs {expected:R}");
+            }
+        }
+    }
 }
