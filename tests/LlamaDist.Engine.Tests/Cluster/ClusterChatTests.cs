@@ -57,7 +57,14 @@ public sealed class ClusterChatTests : IDisposable
         }
         // Even: a layer split gives the local bits; a tensor split (Auto's pick when loopback measures fast) sums
         // partials in another order and may flip a near-tie in this 12-token reply.
-        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = workers.Select(w => w.Endpoint).ToArray(), Split = "Even", ActivationEncoding = "F32" });
+        // A generous stage timeout (it also bounds the health probe before each prompt): this test is about the
+        // chat's bits, and a full parallel run on two cores once kept both probes past the 5 s default, so the ring
+        // found no node to open.
+        using var cluster = ClusterModel.Create(new ClusterRequest
+        {
+            ModelPath = path, Workers = workers.Select(w => w.Endpoint).ToArray(), Split = "Even", ActivationEncoding = "F32",
+            StageTimeout = TimeSpan.FromSeconds(30),
+        });
         var remote = cluster.Chat(Request([]));
 
         Assert.Equal("llama2-sys", remote.TemplateName);
