@@ -16,8 +16,10 @@ public sealed class SharedMachineGatheringTests
 {
     private const int PacedRounds = 3;
     // The second step comes Lag after the first, well inside half a pace (a paced session is due for one and a
-    // half periods), and far beyond the 2 ms a step waits where the stages do not share a machine.
-    private static readonly TimeSpan Pace = TimeSpan.FromMilliseconds(200);
+    // half periods), and far beyond the 2 ms a step waits where the stages do not share a machine. Half a pace
+    // (300 ms) leaves 260 ms of slack after the lag: with a 200 ms pace (60 ms of slack) a run of the whole suite
+    // on two busy cores once delivered the second step after its session was no longer due, and the pass ran alone.
+    private static readonly TimeSpan Pace = TimeSpan.FromMilliseconds(600);
     private static readonly TimeSpan Lag = TimeSpan.FromMilliseconds(40);
 
     private readonly WorkerModels models;
