@@ -46,7 +46,7 @@ public static class HybridPlanner
             : SplitCostModel.Shares(group.Select(member => throughputs[member]).ToArray()))).ToArray();
         var stages = groups.Select((group, g) => new SplitCostModel.HybridStage(
             group.Select(member => throughputs[member]).ToArray(), shares[g], ranges[g].Count,
-            new LinkFigures(group.Max(member => links[member].RoundTripSeconds), group.Min(member => links[member].BytesPerSecond)))).ToArray();
+            LinkFigures.Slowest(group.Select(member => links[member]).ToArray()))).ToArray();
         var prediction = SplitCostModel.Hybrid(stages, model.LayerBytes, model.HeadBytes, model.EmbeddingLength, model.ActivationBytes, model.PartialBytes);
         return new HybridPlan(groups, ranges, shares, prediction);
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Google.Protobuf;
+using Grpc.Core;
 using LlamaDist.Distributed.Client;
 using LlamaDist.Distributed.Protocol;
 
@@ -7,15 +8,24 @@ namespace LlamaDist.Distributed.Cluster;
 
 /// <summary>
 /// Measures what <see cref="SplitCostModel"/> needs of a worker: the round trip of an empty MeasureLink (the
-/// fastest of a few), the bandwidth from the extra time a <see cref="BulkBytes"/> payload takes, and the worker's
-/// weight throughput as it is now (its threads may be busier than at start-up).
+/// fastest of a few), the bandwidth from the extra time a <see cref="BulkBytes"/> payload takes, the round trip of
+/// a message on an open EchoLink stream, and the worker's weight throughput as it is now (its threads may be
+/// busier than at start-up), alone and with every worker at once.
 /// </summary>
 public static class LinkMeter
 {
     public const int BulkBytes = 256 << 10;
+
+    /// <summary>Echoes sent on one stream, the first (which sets the stream up) not timed; a worker answers at most 16 per call.</summary>
+    public const int StreamEchoes = 16;
     private const int Rounds = 3;
 
-    public sealed record Measurement(LinkFigures Link, double BytesPerSecond);
+    /// <param name="BytesPerSecond">The worker's throughput measured alone: what a stage of a layer split gets,
+    /// since the stages compute in turn.</param>
+    /// <param name="ConcurrentBytesPerSecond">Its throughput while every worker measured at once: what a shard of a
+    /// tensor split gets, since the shards compute together. Lower than alone where workers share a machine (its
+    /// cores and memory bandwidth); the same within the noise where each has its own.</param>
+    public sealed record Measurement(LinkFigures Link, double BytesPerSecond, double ConcurrentBytesPerSecond);
 
     /// <summary>The link to <paramref name="worker"/>: fastest empty round trip, and bandwidth from the extra time of a bulk payload.</summary>
     public static async Task<LinkFigures> MeasureLinkAsync(WorkerClient worker, CancellationToken cancellationToken)
@@ -33,6 +43,42 @@ public static class LinkMeter
         return new LinkFigures(small, Math.Min(bandwidth, 10e9));
     }
 
+    /// <summary>
+    /// The fastest round trip of an echo on one open EchoLink stream (the first, which sets the stream up, not
+    /// counted), or null where the worker does not offer EchoLink (an older minor version).
+    /// </summary>
+    public static async Task<double?> MeasureStreamRoundTripAsync(WorkerClient worker, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        try
+        {
+            return await WorkerClient.Invoke(worker.Endpoint, async () =>
+            {
+                using var call = worker.Calls.EchoLink(cancellationToken: cancellationToken);
+                double best = double.MaxValue;
+                for (ulong sequence = 0; sequence < StreamEchoes; sequence++)
+                {
+                    var clock = Stopwatch.StartNew();
+                    await call.RequestStream.WriteAsync(new LinkEcho { Sequence = sequence }, cancellationToken).ConfigureAwait(false);
+                    if (!await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false) || call.ResponseStream.Current.Sequence != sequence)
+                    {
+                        throw new RpcException(new Status(StatusCode.Internal, $"EchoLink did not return echo {sequence}."));
+                    }
+                    if (sequence > 0)
+                    {
+                        best = Math.Min(best, clock.Elapsed.TotalSeconds);
+                    }
+                }
+                await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                return (double?)best;
+            }).ConfigureAwait(false);
+        }
+        catch (WorkerCallException exception) when (exception.InnerException is RpcException { StatusCode: StatusCode.Unimplemented })
+        {
+            return null;
+        }
+    }
+
     /// <summary>The worker's weight throughput as it is now (bytes per second through its compute threads).</summary>
     public static async Task<double> MeasureThroughputAsync(WorkerClient worker, CancellationToken cancellationToken)
     {
@@ -43,21 +89,34 @@ public static class LinkMeter
     }
 
     /// <summary>
-    /// Each worker's throughput one after the other, so that one worker's benchmark does not slow another's where
-    /// they share a machine; then every worker's link, all at once (links are independent). Throughput first: the
-    /// link probes' megabytes leave each worker a garbage collection to run, which would share its cores with a
-    /// benchmark started right after them.
+    /// Each worker's stream round trip, one worker after the other while all are idle (an echo is a few hundred
+    /// bytes; timed beside a throughput probe or another worker's bulk payloads it read four times slower on
+    /// loopback). Then each worker's throughput one after the other, so that one worker's benchmark does not slow
+    /// another's where they share a machine; with <paramref name="concurrently"/> (and two or more workers) once
+    /// more with all of them at once; then every worker's call round trip and bandwidth, all at once (links are
+    /// independent). Throughput before those: the bulk payloads leave each worker a garbage collection to run,
+    /// which would share its cores with a benchmark started right after them.
     /// </summary>
-    public static async Task<IReadOnlyList<Measurement>> MeasureAllAsync(IReadOnlyList<WorkerClient> workers, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<Measurement>> MeasureAllAsync(IReadOnlyList<WorkerClient> workers, CancellationToken cancellationToken,
+        bool concurrently = false)
     {
         ArgumentNullException.ThrowIfNull(workers);
+        var streams = new double?[workers.Count];
+        for (int i = 0; i < workers.Count; i++)
+        {
+            streams[i] = await MeasureStreamRoundTripAsync(workers[i], cancellationToken).ConfigureAwait(false);
+        }
         var throughputs = new double[workers.Count];
         for (int i = 0; i < workers.Count; i++)
         {
             throughputs[i] = await MeasureThroughputAsync(workers[i], cancellationToken).ConfigureAwait(false);
         }
+        var together = concurrently && workers.Count > 1
+            ? await Task.WhenAll(workers.Select(worker => MeasureThroughputAsync(worker, cancellationToken))).ConfigureAwait(false)
+            : throughputs;
         var links = await Task.WhenAll(workers.Select(worker => MeasureLinkAsync(worker, cancellationToken))).ConfigureAwait(false);
-        return workers.Select((_, i) => new Measurement(links[i], throughputs[i])).ToArray();
+        return workers.Select((_, i) => new Measurement(links[i] with { StreamRoundTripSeconds = streams[i] ?? links[i].RoundTripSeconds },
+            throughputs[i], together[i])).ToArray();
     }
 
     private static async Task<double> TimeAsync(WorkerClient worker, LinkProbe probe, CancellationToken cancellationToken)

@@ -7,16 +7,18 @@ namespace LlamaDist.Distributed.Cluster;
 /// <code>
 /// layer  (pipeline, stages in turn):  Σ_i (layers_i × layer bytes + head_i) / B_i   + (N + 1) hops × message(n_embd × activation bytes)
 /// tensor (all shards at once):        max_i share_i × (block bytes + head bytes) / B_i
-///                                     + 2 n_layer all-reduces × message((N - 1) × n_embd × partial bytes)
+///                                     + 2 n_layer all-reduces × exchange((N - 1) × n_embd × partial bytes)
 ///                                     + one round trip coordinator ↔ shards
 /// hybrid (groups as pipeline stages): Σ_g [ max_i∈g share_i × (layers_g × layer bytes + head_g) / B_i
-///                                           + 2 layers_g all-reduces × message((|g| - 1) × n_embd × partial bytes)
+///                                           + 2 layers_g all-reduces × exchange((|g| - 1) × n_embd × partial bytes)
 ///                                           + one round trip coordinator ↔ group
 ///                                           + the hidden state in (g > 0) and out (g not last): n_embd × activation bytes / bandwidth ]
 /// </code>
 /// A message costs half a round trip plus its bytes over the bandwidth (<see cref="LinkFigures.MessageSeconds"/>);
-/// in an all-reduce each shard pushes its partial to N - 1 peers through its own link. The embedding lookup
-/// (one row per token) is left out of both.
+/// an all-reduce a round trip of a stream message plus its bytes (<see cref="LinkFigures.ExchangeSeconds"/>), each
+/// shard pushing its partial to N - 1 peers through its own link. The tensor split's throughputs are the ones
+/// measured with every worker at once (the shards compute together). The embedding lookup (one row per token) is
+/// left out of all three.
 /// </summary>
 public static class SplitCostModel
 {
@@ -53,7 +55,7 @@ public static class SplitCostModel
             throw new ArgumentException($"{shares.Count} shares for {throughputs.Count} nodes.", nameof(shares));
         }
         int count = throughputs.Count;
-        double reduce = count == 1 ? 0 : 2.0 * layerCount * link.MessageSeconds((count - 1) * embeddingLength * partialBytes);
+        double reduce = count == 1 ? 0 : 2.0 * layerCount * link.ExchangeSeconds((count - 1) * embeddingLength * partialBytes);
         var compute = new double[count];
         for (int i = 0; i < count; i++)
         {
@@ -98,7 +100,7 @@ public static class SplitCostModel
             bool last = g == stages.Count - 1;
             double bytes = stage.Layers * layerBytes + (last ? headBytes : 0);
             double compute = Enumerable.Range(0, members).Max(i => stage.Shares[i] * bytes / stage.Throughputs[i]);
-            double reduce = members == 1 ? 0 : 2.0 * stage.Layers * stage.Link.MessageSeconds((members - 1) * embeddingLength * partialBytes);
+            double reduce = members == 1 ? 0 : 2.0 * stage.Layers * stage.Link.ExchangeSeconds((members - 1) * embeddingLength * partialBytes);
             double hidden = embeddingLength * activationBytes / stage.Link.BytesPerSecond;
             double seconds = compute + reduce + stage.Link.RoundTripSeconds + (g > 0 ? hidden : 0) + (last ? 0 : hidden);
             nodes.AddRange(Enumerable.Repeat(seconds * 1000, members));

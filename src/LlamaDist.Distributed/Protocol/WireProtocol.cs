@@ -14,9 +14,9 @@ public static class WireProtocol
     /// pins, owners and leases (RenewLease), Shutdown, the architecture fields of ModelConfig, worker limits in
     /// WorkerStatus. 2: link probes (MeasureLink), prompts cached without logits (ForwardRequest.cache_only),
     /// health checks, tensor-parallel shards (LoadShard, shard sessions, steps and partial sums) and the hybrid
-    /// split's layer ranges and hidden states in shard steps.
+    /// split's layer ranges and hidden states in shard steps. 3: streamed link echoes (EchoLink).
     /// </summary>
-    public const uint Minor = 2;
+    public const uint Minor = 3;
 
     /// <summary>This assembly's version as the handshake sends it.</summary>
     public static ProtocolVersion Current => new() { Major = Major, Minor = Minor };

@@ -25,20 +25,36 @@ internal static class AutoSplit
     public sealed record Measurements(IReadOnlyList<LinkMeter.Measurement> Workers)
     {
         /// <summary>The slowest link decides a ring's or a group's pace: the largest round trip, the smallest bandwidth.</summary>
-        public LinkFigures Link => new(Workers.Max(w => w.Link.RoundTripSeconds), Workers.Min(w => w.Link.BytesPerSecond));
+        public LinkFigures Link => LinkFigures.Slowest(Workers.Select(w => w.Link).ToArray());
 
-        public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"link {Link.RoundTripSeconds * 1000:0.00} ms round trip, {Link.BytesPerSecond / 1e6:0} MB/s; workers stream " +
-            $"{string.Join(", ", Workers.Select(w => (w.BytesPerSecond / 1e9).ToString("0.0", CultureInfo.InvariantCulture)))} GB/s");
+        /// <summary>True when the workers were also measured all at once (see <see cref="LinkMeter.Measurement"/>).</summary>
+        public bool Together { get; init; }
+
+        public override string ToString()
+        {
+            string link = string.Create(CultureInfo.InvariantCulture,
+                $"link {Link.RoundTripSeconds * 1000:0.00} ms round trip ({Link.StreamRoundTripSeconds * 1000:0.00} on a stream), {Link.BytesPerSecond / 1e6:0} MB/s");
+            string together = Together ? $" alone, {Rates(w => w.ConcurrentBytesPerSecond)} together" : "";
+            return $"{link}; workers stream {Rates(w => w.BytesPerSecond)} GB/s{together}";
+        }
+
+        private string Rates(Func<LinkMeter.Measurement, double> rate) =>
+            string.Join(", ", Workers.Select(w => (rate(w) / 1e9).ToString("0.0", CultureInfo.InvariantCulture)));
     }
 
-    /// <summary>Measures every worker (<see cref="LinkMeter.MeasureAllAsync"/>); null when one cannot be measured (a worker of an older version).</summary>
-    public static Measurements? Measure(IReadOnlyList<WorkerClient> clients, CancellationToken cancellationToken)
+    /// <summary>
+    /// Measures every worker (<see cref="LinkMeter.MeasureAllAsync"/>), with <paramref name="together"/> also all
+    /// at once (what a tensor split's prediction needs); null when one cannot be measured (a worker of an older
+    /// version).
+    /// </summary>
+    public static Measurements? Measure(IReadOnlyList<WorkerClient> clients, CancellationToken cancellationToken, bool together = false)
     {
         try
         {
-            var results = LinkMeter.MeasureAllAsync(clients, cancellationToken).GetAwaiter().GetResult();
-            return results.All(result => result.BytesPerSecond > 0) ? new Measurements(results) : null;
+            var results = LinkMeter.MeasureAllAsync(clients, cancellationToken, together).GetAwaiter().GetResult();
+            return results.All(result => result.BytesPerSecond > 0 && result.ConcurrentBytesPerSecond > 0)
+                ? new Measurements(results) { Together = together && clients.Count > 1 }
+                : null;
         }
         catch (WorkerCallException)
         {
@@ -62,12 +78,15 @@ internal static class AutoSplit
 
     /// <summary>
     /// The tensor-parallel prediction with its shares, or null (and why) when the model cannot be divided
-    /// between these workers.
+    /// between these workers. The shards compute at the same time, so their speeds are the ones measured with
+    /// every worker at once: two shards on one machine share its cores and memory bandwidth.
     /// </summary>
     public static (SplitPrediction? Prediction, double[] Shares, string? Reason) PredictTensor(IReadOnlyList<PlanNode> nodes, GgufFile file,
         LlamaConfig config, Measurements measured, string activationEncoding)
     {
-        var throughputs = nodes.Select(n => n.Throughput).ToArray();
+        var throughputs = measured.Together
+            ? measured.Workers.Select(w => w.ConcurrentBytesPerSecond).ToArray()
+            : nodes.Select(n => n.Throughput).ToArray();
         var shares = SplitCostModel.Shares(throughputs);
         try
         {

@@ -91,7 +91,7 @@ internal static class ClusterLoader
 
             var (mode, counts) = ParseSplit(request);
             // Link and current speed of every worker: Auto plans with them; every split shows its prediction.
-            var measured = request.IncludeLocal ? null : AutoSplit.Measure(clients, cancellationToken);
+            var measured = request.IncludeLocal ? null : AutoSplit.Measure(clients, cancellationToken, together: mode == SplitMode.Auto);
             if (measured is not null && mode == SplitMode.Auto)
             {
                 nodes = AutoSplit.WithMeasuredThroughput(nodes, measured);

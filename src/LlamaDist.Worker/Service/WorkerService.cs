@@ -104,6 +104,10 @@ internal sealed class WorkerService : LlamaWorker.LlamaWorkerBase
     public override Task<LinkProbeReply> MeasureLink(LinkProbe request, ServerCallContext context) =>
         runtime.LinkProbe.AnswerAsync(request, context.CancellationToken);
 
+    public override Task EchoLink(IAsyncStreamReader<LinkEcho> requestStream, IServerStreamWriter<LinkEcho> responseStream,
+        ServerCallContext context) =>
+        LinkProbeResponder.EchoAsync(requestStream, responseStream, context.CancellationToken);
+
     public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
     {
         var reason = request.Reason.Length > 100 ? request.Reason[..100] : request.Reason;

@@ -31,12 +31,31 @@ public sealed class SplitCostModelTests
     [Fact]
     public void Tensor_split_takes_the_slowest_shard_plus_two_reductions_per_layer()
     {
-        var prediction = SplitCostModel.Tensor(TwoEqualNodes, [0.5, 0.5], Layers * LayerBytes, HeadBytes, Layers, Embd, partialBytes: 4, Gigabit);
+        // A stream round trip of 0.1 ms beside the call's 0.3 ms: each all-reduce costs the former plus its bytes.
+        var link = Gigabit with { StreamRoundTripSeconds = 0.1e-3 };
+        var prediction = SplitCostModel.Tensor(TwoEqualNodes, [0.5, 0.5], Layers * LayerBytes, HeadBytes, Layers, Embd, partialBytes: 4, link);
 
         double compute = 0.5 * (Layers * LayerBytes + HeadBytes) / 25e9;
-        double reduce = 2 * Layers * (0.15e-3 + Embd * 4 / 125e6);
+        double reduce = 2 * Layers * (0.1e-3 + Embd * 4 / 125e6);
         Assert.Equal((compute + reduce + 0.3e-3) * 1000, prediction.MillisecondsPerToken, 9);
         Assert.All(prediction.NodeMilliseconds, ms => Assert.Equal(prediction.MillisecondsPerToken, ms, 9));
+    }
+
+    [Fact]
+    public void A_link_without_a_stream_figure_prices_an_exchange_at_the_calls_round_trip()
+    {
+        Assert.Equal(0.3e-3, Gigabit.StreamRoundTripSeconds);
+        Assert.Equal(0.3e-3 + 4096 / 125e6, Gigabit.ExchangeSeconds(4096), 12);
+        Assert.Equal(0.15e-3 + 4096 / 125e6, Gigabit.MessageSeconds(4096), 12);
+    }
+
+    [Fact]
+    public void Links_used_together_go_at_the_slowest_ones_pace()
+    {
+        var slowest = LinkFigures.Slowest([new LinkFigures(0.2e-3, 1e9) { StreamRoundTripSeconds = 0.05e-3 }, new LinkFigures(0.5e-3, 2e9) { StreamRoundTripSeconds = 0.04e-3 }]);
+        Assert.Equal(0.5e-3, slowest.RoundTripSeconds);
+        Assert.Equal(1e9, slowest.BytesPerSecond);
+        Assert.Equal(0.05e-3, slowest.StreamRoundTripSeconds);
     }
 
     [Fact]

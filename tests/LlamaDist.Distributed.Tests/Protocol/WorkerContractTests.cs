@@ -47,6 +47,7 @@ public sealed class WorkerContractTests
     [InlineData("CloseShardSession", false, false)]
     [InlineData("ShardStep", true, true)]
     [InlineData("MeasureLink", false, false)]
+    [InlineData("EchoLink", true, true)]
     public void Service_MethodsHaveTheirStreamingShape(string name, bool clientStreaming, bool serverStreaming)
     {
         ServiceDescriptor service = Assert.Single(File.Services);
@@ -62,7 +63,7 @@ public sealed class WorkerContractTests
     {
         Assert.Equal(
             ["Handshake", "GetStatus", "LoadRange", "StreamWeights", "ReleaseRange", "OpenSession", "CloseSession", "Forward", "Shutdown", "RenewLease",
-                "LoadShard", "ReleaseShard", "OpenShardSession", "CloseShardSession", "ShardStep", "MeasureLink"],
+                "LoadShard", "ReleaseShard", "OpenShardSession", "CloseShardSession", "ShardStep", "MeasureLink", "EchoLink"],
             File.Services[0].Methods.Select(method => method.Name));
     }
 

@@ -166,6 +166,7 @@ internal sealed partial class ProtocolFuzzCases
         "ReleaseRange" => new ReleaseRangeRequest { RangeHash = random.UnknownHash() },
         "OpenSession" => new OpenSessionRequest { SessionId = Guid.NewGuid().ToString("N"), RangeHash = random.Pick(loaded).Hash, ContextSize = 64, MaxBatchTokens = 16 },
         "CloseSession" => new CloseSessionRequest { SessionId = Guid.NewGuid().ToString("N") },
+        "EchoLink" => new LinkEcho { Sequence = (ulong)random.Next(int.MaxValue) },
         _ => WorkerCalls.TokenStep(Guid.NewGuid().ToString("N"), 1, 0, WorkerCalls.Prompt),
     };
 
