@@ -52,7 +52,7 @@ Describe 'Start-LlamaWorker and Get-LlamaWorker' -Tag 'Slow' {
     It 'asks any worker for its status by endpoint' {
         $status = Get-LlamaWorker -Endpoint $script:D1.Endpoint
         $status.Name | Should -Be 'pester-detached'
-        $status.Protocol | Should -Be '1.2'
+        $status.Protocol | Should -Be '1.3'  # WireProtocol Major.Minor: 3 added EchoLink
         $status.BytesPerSecond | Should -BeGreaterThan 0
         $status.Sessions | Should -Be 0
     }
