@@ -43,9 +43,9 @@ internal static class AutoSplit
     }
 
     /// <summary>
-    /// Measures every worker (<see cref="LinkMeter.MeasureAllAsync"/>), with <paramref name="together"/> also all
-    /// at once (what a tensor split's prediction needs); null when one cannot be measured (a worker of an older
-    /// version).
+    /// Measures every worker (<see cref="LinkMeter.MeasureAllAsync"/>), with <paramref name="together"/> (Auto
+    /// choosing a split) over the sustained working set and also all at once, which a tensor split's prediction
+    /// needs; null when one cannot be measured (a worker of an older version).
     /// </summary>
     public static Measurements? Measure(IReadOnlyList<WorkerClient> clients, CancellationToken cancellationToken, bool together = false)
     {

@@ -6,8 +6,9 @@ namespace LlamaDist.Worker.State;
 
 /// <summary>
 /// Answers MeasureLink: echoes a bounded amount of filler and, when asked, re-runs the throughput benchmark on
-/// the worker's compute threads over the sustained working set (<see cref="ThroughputProbe.SustainedWorkingSetBytes"/>,
-/// less where memory is short) — one measurement at a time, so probes cannot stack up on a busy worker.
+/// the worker's compute threads, as at start-up or, when asked, over the sustained working set
+/// (<see cref="ThroughputProbe.SustainedWorkingSetBytes"/>, less where memory is short) — one measurement at a time, so
+/// probes cannot stack up on a busy worker.
 /// </summary>
 internal sealed class LinkProbeResponder(WorkerRuntime runtime)
 {
@@ -60,8 +61,9 @@ internal sealed class LinkProbeResponder(WorkerRuntime runtime)
             await measuring.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var workingSet = ThroughputProbe.SustainedWorkingSet(SystemMemory.Available());
-                var (gigaFlops, bytesPerSecond) = await Task.Run(() => ThroughputProbe.Measure(runtime.Threads, workingSet, ThroughputProbe.SustainedTime), cancellationToken).ConfigureAwait(false);
+                var (gigaFlops, bytesPerSecond) = await Task.Run(() => probe.Sustained
+                    ? ThroughputProbe.Measure(runtime.Threads, ThroughputProbe.SustainedWorkingSet(SystemMemory.Available()), ThroughputProbe.SustainedTime)
+                    : ThroughputProbe.Measure(runtime.Threads), cancellationToken).ConfigureAwait(false);
                 reply.BytesPerSecond = bytesPerSecond;
                 reply.MatvecGflops = gigaFlops;
             }

@@ -22,6 +22,9 @@ public sealed class LinkMeterTests
         Assert.True(measured.BytesPerSecond > 0);
         Assert.Equal(measured.BytesPerSecond, measured.ConcurrentBytesPerSecond);  // one worker: nothing to measure together
 
+        var sustained = await worker.Client.MeasureLinkAsync(new LinkProbe { MeasureThroughput = true, Sustained = true });
+        Assert.True(sustained.BytesPerSecond > 0 && sustained.MatvecGflops > 0);
+
         var echo = await worker.Client.MeasureLinkAsync(new LinkProbe { ReplyBytes = 1000 });
         Assert.Equal(1000, echo.Payload.Length);
         Assert.Equal(0, echo.BytesPerSecond);
@@ -37,7 +40,7 @@ public sealed class LinkMeterTests
         using var firstClient = await first.ConnectAsync();
         using var secondClient = await second.ConnectAsync();
 
-        var measured = await LinkMeter.MeasureAllAsync([firstClient, secondClient], default, concurrently: true);
+        var measured = await LinkMeter.MeasureAllAsync([firstClient, secondClient], default, planning: true);
 
         Assert.Equal(2, measured.Count);
         Assert.All(measured, worker => Assert.True(worker.BytesPerSecond > 0 && worker.ConcurrentBytesPerSecond > 0));
