@@ -6,9 +6,9 @@ namespace LlamaDist.Worker.State;
 
 /// <summary>
 /// Answers MeasureLink: echoes a bounded amount of filler and, when asked, re-runs the throughput benchmark on
-/// the worker's compute threads, as at start-up or, when asked, over the sustained working set
-/// (<see cref="ThroughputProbe.SustainedWorkingSetBytes"/>, less where memory is short) — one measurement at a time, so
-/// probes cannot stack up on a busy worker.
+/// the worker's compute threads, as at start-up or over the sustained working set
+/// (<see cref="ThroughputProbe.SustainedWorkingSetBytes"/>, less where memory is short) — one measurement at a time,
+/// so probes cannot stack up on a busy worker. Answers EchoLink too.
 /// </summary>
 internal sealed class LinkProbeResponder(WorkerRuntime runtime)
 {
