@@ -25,7 +25,8 @@ ASP.NET Core 10 runtimes. Without them the cmdlet stops with ErrorId RuntimeMiss
         Port                        = 'The TCP port to listen on; 0 picks a free one (the Endpoint of the result says which).'
         PeerPort                    = 'The TCP port (on the same address) the shards of a tensor or hybrid split link to each other on, to exchange their partial sums. 0, the default, picks a free one; give a fixed one where a firewall must let the other workers reach it.'
         Address                     = 'The address to listen on: 127.0.0.1 (the default) or ::1 for this machine only; 0.0.0.0 or :: for every interface (then a cluster token is required).'
-        Threads                     = 'Compute threads of the worker. The number of physical cores when omitted.'
+        Threads                     = 'Compute threads of the worker. The number of physical cores when omitted; with -CpuAffinity, one per CPU listed (at most the physical cores).'
+        CpuAffinity                 = 'With -Detached: the logical CPUs the worker''s process runs on, every thread of it (0,1 or (2..3)), as taskset -c does. Workers sharing a machine, such as the shards of a tensor split, then each keep cores of their own instead of being moved onto each other''s. A CPU this session may not run on fails with InvalidArgument before the worker starts. Linux and Windows (the first 64 CPUs); refused elsewhere and without -Detached.'
         Name                        = 'A name for the worker, shown by Get-LlamaWorker and in cluster plans. The worker makes one up from the host name and port when omitted.'
         ModelPath                   = 'A GGUF file, or a directory of them, the worker loads its layers from (verified by a SHA-256 of its range) instead of receiving them over the network. Files outside it are never opened.'
         CacheDirectory              = 'Where layer ranges streamed to the worker are kept, by content hash, so the next cluster loads them from disk.'
@@ -68,6 +69,14 @@ Invoke-Command -HostName pc1 -UserName me {
         @{
             Title   = 'A detached worker piped into a cluster'
             Code    = 'Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ./cluster.token | New-LlamaCluster -Model ./model.gguf -TokenFile ./cluster.token'
+        }
+        @{
+            Title   = 'Two tensor-split shards on one machine, each on a core of its own'
+            Code    = @'
+$shards = 0, 1 | ForEach-Object { Start-LlamaWorker -Port 0 -Detached -CpuAffinity $_ }
+New-LlamaCluster -Model ./model.gguf -Worker $shards.Endpoint -Split Tensor
+'@
+            Remarks = 'Each worker runs one compute thread on its own CPU; without the affinity the scheduler may move a shard onto the core its peer computes on while it waits for a partial sum.'
         }
         @{
             Title   = 'HTTPS with a self-signed certificate'

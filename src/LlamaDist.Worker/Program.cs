@@ -14,7 +14,8 @@ namespace LlamaDist.Worker;
 /// rotated), and stops on Ctrl+C / SIGTERM / the Shutdown call. Under systemd it reports readiness (Type=notify)
 /// and logs in the journal's format; under the Windows service manager it runs as a service.
 /// With --detach true it leaves its starter's session and terminal (see <see cref="ProcessSession"/>).
-/// With --quiet true nothing but the ready line is written to the console.
+/// With --quiet true nothing but the ready line is written to the console. With --cpu-affinity every thread of the
+/// process runs on the CPUs listed (see <see cref="ProcessorAffinity"/>).
 /// Exit codes: 0 stopped, 2 bad arguments, 3 port in use, 4 bad address, 5 a non-loopback address without a
 /// cluster token (see --token-file, --allow-insecure), 6 an unusable TLS certificate.
 /// </summary>
@@ -56,6 +57,20 @@ public static class Program
         }
         using (log)
         {
+            if (options.CpuAffinity.Count > 0)
+            {
+                // Before the host starts its threads, which then inherit the set (the runtime's own are pinned too).
+                try
+                {
+                    ProcessorAffinity.Apply(options.CpuAffinity);
+                }
+                catch (Exception exception) when (exception is ArgumentException or InvalidOperationException)
+                {
+                    await Console.Error.WriteLineAsync($"--cpu-affinity: {exception.Message}").ConfigureAwait(false);
+                    log?.WriteLine($"Cannot start: --cpu-affinity: {exception.Message}");
+                    return 2;
+                }
+            }
             return await RunAsync(options, log).ConfigureAwait(false);
         }
     }
@@ -68,7 +83,7 @@ public static class Program
             await using var host = await WorkerHost.StartAsync(options, logging => ConfigureLogging(logging, options, log), default, AddServiceIntegration)
                 .ConfigureAwait(false);
             var certificate = host.CertificateThumbprint is { } thumbprint ? $", certificate {thumbprint}" : "";
-            var ready = $"{ReadyLinePrefix}{host.Endpoint.ToUri()} (id {host.WorkerId}, {host.Threads} threads, peer port {host.PeerPort}, process {Environment.ProcessId}{certificate})";
+            var ready = $"{ReadyLinePrefix}{host.Endpoint.ToUri()} (id {host.WorkerId}, {host.Threads} threads{(options.CpuAffinity.Count > 0 ? $" on CPUs {ProcessorAffinity.Format(options.CpuAffinity)}" : "")}, peer port {host.PeerPort}, process {Environment.ProcessId}{certificate})";
             Console.WriteLine(ready);
             log?.WriteLine(ready);
             Record(state, host, options);

@@ -3,7 +3,7 @@
     plain loopback, and on 2 workers in network namespaces behind an emulated 1 Gbit/s link with ~0.3 ms round
     trip and an emulated Wi-Fi link (~50 Mbit/s, ~5 ms round trip) — tc tbf rate limits and the project's latency
     relay (see NetworkEmulation.ps1) — for a layer split (2 threads per worker: stages run in turn), a tensor split
-    (1 thread per worker: shards run at once), -Split Auto (1 thread per worker), a hybrid split (4 workers of 1
+    (1 thread per worker: shards run at once; pinned to a CPU each, and once unpinned on loopback), -Split Auto (1 thread per worker, pinned), a hybrid split (4 workers of 1
     thread in 4 namespaces: two tensor pairs as two layer stages), and llama.cpp's rpc-server on loopback and over the same links
     when LLAMADIST_LLAMACPP_BIN names a native build's bin folder. Per scenario: prompt and
     decode t/s, network ms per hop per token, bytes per decoded token on the links, and what Auto predicted and
@@ -70,12 +70,19 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
     }
 
     It 'loopback: layer split on 2 x 2 threads, tensor and Auto on 2 x 1 thread, llama.cpp RPC' {
-        foreach ($threads in 2, 1) {
-            $workers = 1, 2 | ForEach-Object { Start-LlamaWorker -Port 0 -Threads $threads -Name "netbench-$threads-$_" -Detached -ModelPath $model }
+        # 1-thread workers run on a CPU each (-CpuAffinity), as two one-core machines would; the tensor split also
+        # runs unpinned, where the scheduler may move a shard onto its peer's core.
+        foreach ($layout in @{ Threads = 2; Pin = $false; Splits = @('Even') }, @{ Threads = 1; Pin = $true; Splits = @('Tensor', 'Auto') },
+            @{ Threads = 1; Pin = $false; Splits = @('Tensor') }) {
+            $threads = $layout.Threads
+            $workers = 0, 1 | ForEach-Object {
+                $cpu = if ($layout.Pin) { Get-WorkerCpu -Index $_ }
+                $pin = if ($null -ne $cpu) { @{ CpuAffinity = $cpu } } else { @{} }
+                Start-LlamaWorker -Port 0 -Threads $threads -Name "netbench-$threads-$_" -Detached -ModelPath $model @pin
+            }
             try {
-                $splits = if ($threads -eq 2) { @('Even') } else { @('Tensor', 'Auto') }
-                foreach ($split in $splits) {
-                    Add-Row (Measure-DistributedScenario -Scenario 'loopback' -Endpoint $workers.Endpoint -Split $split @scenario) $localDecode
+                foreach ($split in $layout.Splits) {
+                    Add-Row (Measure-DistributedScenario -Scenario 'loopback' -Endpoint $workers.Endpoint -Split $split -Pinned:($layout.Pin -and $IsLinux) @scenario) $localDecode
                 }
             }
             finally { $workers | Stop-LlamaWorker }
@@ -100,10 +107,11 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
         $networks.Add($network)
         try {
             foreach ($threads in 2, 1) {
-                Start-EmulatedWorker -Network $network -ModelPath $model -Threads $threads -LogDirectory $logDirectory
+                $pin = $threads -eq 1   # 1-thread workers on a CPU each, as on the loopback
+                Start-EmulatedWorker -Network $network -ModelPath $model -Threads $threads -LogDirectory $logDirectory -Pin:$pin
                 $splits = if ($threads -eq 2) { @('Even') } else { @('Tensor', 'Auto') }
                 foreach ($split in $splits) {
-                    Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split $split @scenario) $localDecode
+                    Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split $split -Pinned:($pin -and $IsLinux) @scenario) $localDecode
                 }
                 Stop-EmulatedWorker $network
             }
@@ -126,8 +134,8 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
         $network = New-EmulatedNetwork -Name 'ldbench' -WorkerCount 4 -RateMbit $Rate -RoundTripMs $RoundTrip -Index $Index
         $networks.Add($network)
         try {
-            Start-EmulatedWorker -Network $network -ModelPath $model -Threads 1 -LogDirectory $logDirectory
-            Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split 'Hybrid' @scenario) $localDecode
+            Start-EmulatedWorker -Network $network -ModelPath $model -Threads 1 -LogDirectory $logDirectory -Pin
+            Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split 'Hybrid' -Pinned:$IsLinux @scenario) $localDecode
         }
         finally {
             Remove-EmulatedNetwork $network

@@ -126,27 +126,45 @@ function Start-InNamespace {
     return $process
 }
 
+function Get-WorkerCpu {
+    <#
+        The CPU the Index-th (from 0) of several 1-thread workers is pinned to, so that each emulates a machine of its
+        own: the CPUs this session may run on in turn (/proc/self/status), or $null where that list cannot be read
+        (then the workers are not pinned).
+    #>
+    param([int] $Index)
+    if (-not $IsLinux) { return $null }
+    $list = ((Get-Content /proc/self/status | Select-String '^Cpus_allowed_list:').Line -split ':\s*')[1]
+    $cpus = @($list -split ',' | ForEach-Object { $bounds = [int[]]($_ -split '-'); $bounds[0]..$bounds[-1] })
+    return $cpus[$Index % $cpus.Count]
+}
+
 function Start-EmulatedWorker {
     <#
         Starts a LlamaDist worker (or, with -LlamaCppRpcServer, llama.cpp's rpc-server) on 127.0.0.1:50052 in each
         worker namespace of the network, and the relay in front of it; waits until each answers through its relay.
+        With -Pin each worker runs on a CPU of its own (Get-WorkerCpu), as a machine of its own would.
     #>
     param([Parameter(Mandatory)] $Network, [Parameter(Mandatory)] [string] $ModelPath, [int] $Threads = 1, [string] $LogDirectory,
-        [string] $LlamaCppRpcServer)
+        [string] $LlamaCppRpcServer, [switch] $Pin)
     $relay = Get-LinkRelayPath
     $workerDll = Join-Path (Split-Path (Get-Module LlamaDist).Path) 'Dependencies/LlamaDist.Worker.dll'
     if (-not (Test-Path $workerDll)) { throw "The worker executable is not at $workerDll; build the module first (./build.ps1 -Task Build)." }
     $dotnet = (Get-Command dotnet -CommandType Application | Select-Object -First 1).Source
     $oneWay = $Network.RoundTripMs / 2
+    $index = 0
     foreach ($worker in $Network.Workers) {
+        $cpu = if ($Pin) { Get-WorkerCpu -Index ($index++) }
         $log = if ($LogDirectory) { Join-Path $LogDirectory "$($worker.Namespace)$(if ($LlamaCppRpcServer) { '-rpc' })" }
         if ($LlamaCppRpcServer) {
             $null = Start-InNamespace $Network $worker.Namespace $LlamaCppRpcServer @('--host', '127.0.0.1', '--port', '50052') $log
         }
         else {
-            $null = Start-InNamespace $Network $worker.Namespace $dotnet @($workerDll, '--address', '127.0.0.1', '--port', '50052',
+            $arguments = @($workerDll, '--address', '127.0.0.1', '--port', '50052',
                 '--peer-port', '61001', '--threads', "$Threads", '--name', $worker.Namespace, '--model-path', $ModelPath, '--quiet', 'true',
-                '--state-directory', 'none', '--cache-directory', (Join-Path ([IO.Path]::GetTempPath()) "$($worker.Namespace)-cache")) $log
+                '--state-directory', 'none', '--cache-directory', (Join-Path ([IO.Path]::GetTempPath()) "$($worker.Namespace)-cache"))
+            if ($null -ne $cpu) { $arguments += '--cpu-affinity', "$cpu" }
+            $null = Start-InNamespace $Network $worker.Namespace $dotnet $arguments $log
         }
         $null = Start-InNamespace $Network $worker.Namespace $dotnet @($relay, '--listen', $worker.Endpoint, '--target', '127.0.0.1:50052',
             '--delay-ms', $oneWay.ToString([Globalization.CultureInfo]::InvariantCulture)) $(if ($log) { "$log-relay" })
@@ -203,7 +221,7 @@ function Measure-DistributedScenario {
         from the difference of two greedy runs that differ only in the tokens decoded).
     #>
     param([string] $Scenario, [string] $Model, [string[]] $Endpoint, [string] $Split, [int] $PromptTokens = 128, [int] $GenTokens = 32,
-        [int] $Repetitions = 3, [string] $Encoding = 'F16')
+        [int] $Repetitions = 3, [string] $Encoding = 'F16', [switch] $Pinned)
     $cluster = New-LlamaCluster -Model $Model -Worker $Endpoint -Split $Split -ActivationEncoding $Encoding
     try {
         $bench = @{ PromptTokens = $PromptTokens; GenTokens = $GenTokens; Repetitions = $Repetitions }
@@ -237,7 +255,7 @@ function Measure-DistributedScenario {
             Scenario       = $Scenario
             Split          = if ($tensor) { $cluster.Split } else { "Layer ($($cluster.Split))" }
             Requested      = $Split
-            Workers        = "$nodes x $(@($cluster.Nodes)[0].Threads)"
+            Workers        = "$nodes x $(@($cluster.Nodes)[0].Threads)$(if ($Pinned) { ', pinned' })"
             PromptTps      = [math]::Round(($rows | Where-Object Test -eq "pp$PromptTokens").AverageTokensPerSecond, 2)
             DecodeTps      = [math]::Round(($rows | Where-Object Test -eq "tg$GenTokens").AverageTokensPerSecond, 2)
             HopMs          = [math]::Round($hopMs, 3)

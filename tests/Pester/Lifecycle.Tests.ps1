@@ -1,6 +1,6 @@
 # Detached workers as a user meets them: found and stopped from a new session, by endpoint through the pipeline,
 # surviving Ctrl+C and a closed console, advertising a dialable endpoint when bound to 0.0.0.0, never orphaned
-# by a failed start, and logging to a file.
+# by a failed start, pinned to the CPUs asked for, and logging to a file.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $script:ModulePath = Join-Path $script:RepositoryRoot 'LlamaDist.psd1'
@@ -158,6 +158,52 @@ Describe 'Wildcard addresses and failed starts' -Tag 'Slow' {
         $before = @(Get-LlamaWorker).Count
         Get-ErrorIdOf { Start-LlamaWorker -Port 0 -Threads 1 -Detached -CertificatePath (Join-Path $TestDrive 'broken.pfx') } |
             Should -Be 'InvalidCertificate'
+        @(Get-LlamaWorker).Count | Should -Be $before
+    }
+}
+
+Describe 'CPU affinity' -Tag 'Slow' {
+    BeforeAll {
+        # The CPUs this session may run on, as /proc spells them ("0-1"); the first of them is the one pinned to.
+        $script:AllowedCpus = if ($IsLinux) { ((Get-Content /proc/self/status | Select-String '^Cpus_allowed_list:').Line -split ':\s*')[1] }
+        $script:FirstCpu = if ($AllowedCpus) { [int](($AllowedCpus -split '[,-]')[0]) }
+    }
+
+    It 'pins every thread of a detached worker, which then computes on one thread and answers like the local model' -Skip:(-not $IsLinux) {
+        $model = Join-Path $TestDrive 'pinned.gguf'
+        $null = New-LlamaTestModel -Path $model -Preset Small -Type F32 -Seed 5
+        $expected = (Invoke-LlamaPrompt -Model $model -Prompt $script:Prompt -Temperature 0 -MaxTokens 6 -Threads 1).TokenIds
+        $worker = Start-LlamaWorker -Port 0 -Detached -CpuAffinity $FirstCpu
+        try {
+            $worker.Threads | Should -Be 1
+            $cluster = $worker | New-LlamaCluster -Model $model -ActivationEncoding F32
+            (Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens 6).TokenIds | Should -Be $expected
+            $cluster | Remove-LlamaCluster
+            # Every thread, the ones the host started after the pinning included (Kestrel's, the compute thread).
+            $tasks = @(Get-ChildItem "/proc/$($worker.ProcessId)/task")
+            $tasks.Count | Should -BeGreaterThan 5
+            $sets = $tasks | ForEach-Object {
+                ((Get-Content "$($_.FullName)/status" -ErrorAction SilentlyContinue | Select-String '^Cpus_allowed_list:').Line -split ':\s*')[1]
+            } | Where-Object { $_ } | Sort-Object -Unique
+            $sets | Should -Be @("$FirstCpu")
+            Get-Content $worker.LogPath -Raw | Should -Match "1 threads on CPUs $FirstCpu,"
+        }
+        finally { $worker | Stop-LlamaWorker }
+    }
+
+    It 'refuses a CPU this session may not run on, before a worker starts' -Skip:(-not ($IsLinux -or $IsWindows)) {
+        $before = @(Get-LlamaWorker).Count
+        $record = Get-ErrorRecordOf { Start-LlamaWorker -Port 0 -Detached -CpuAffinity 0, 1023 }
+        ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'InvalidArgument'
+        $record.Exception.Message | Should -Match 'CPU 1023 is not available'
+        @(Get-LlamaWorker).Count | Should -Be $before
+    }
+
+    It 'refuses to pin a worker hosted in this PowerShell (it would pin PowerShell itself)' {
+        $before = @(Get-LlamaWorker).Count
+        $record = Get-ErrorRecordOf { Start-LlamaWorker -Port 0 -CpuAffinity 0 }
+        ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'InvalidArgument'
+        $record.Exception.Message | Should -Match '-Detached'
         @(Get-LlamaWorker).Count | Should -Be $before
     }
 }

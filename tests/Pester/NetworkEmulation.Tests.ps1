@@ -1,5 +1,5 @@
 # The emulated-network benchmark in its short mode (few tokens, no timing assertions), so its tooling cannot rot:
-# four workers in network namespaces behind a 50 Mbit/s, 5 ms round-trip link (tc tbf + the latency relay), a
+# four workers in network namespaces, each pinned to a CPU (two to each of two CPUs), behind a 50 Mbit/s, 5 ms round-trip link (tc tbf + the latency relay), a
 # layer, a tensor and an Auto cluster over two of them, a hybrid one (two pairs) over all four, and the
 # namespaces gone afterwards. Skips, saying why, where the
 # machine has no ip/tc or no rights to create namespaces.
@@ -13,7 +13,7 @@ BeforeAll {
         $script:Model = Join-Path $TestDrive 'small-q8.gguf'
         $null = New-LlamaTestModel -Path $Model -Preset Small -Type Q8_0 -Seed 3
         $script:Network = New-EmulatedNetwork -Name 'ldpester' -WorkerCount 4 -RateMbit 50 -RoundTripMs 5 -Index 7
-        Start-EmulatedWorker -Network $Network -ModelPath $Model -Threads 1 -LogDirectory $TestDrive
+        Start-EmulatedWorker -Network $Network -ModelPath $Model -Threads 1 -LogDirectory $TestDrive -Pin
         $script:Endpoints = $Network.Workers.Endpoint
     }
 }
@@ -28,14 +28,14 @@ Describe 'Emulated network (short mode)' {
         if ($script:Problem) { Set-ItResult -Skipped -Because $script:Problem; return }
         $endpoints = if ($_ -eq 'Hybrid') { $script:Endpoints } else { $script:Endpoints[0..1] }
         $row = Measure-DistributedScenario -Scenario 'Wi-Fi (short)' -Model $script:Model -Endpoint $endpoints -Split $_ `
-            -PromptTokens 8 -GenTokens 4 -Repetitions 1
+            -PromptTokens 8 -GenTokens 4 -Repetitions 1 -Pinned:$IsLinux
         $script:Rows[$_] = $row
         $row.PromptTps | Should -BeGreaterThan 0
         $row.DecodeTps | Should -BeGreaterThan 0
         $row.HopMs | Should -BeGreaterThan 0
         $row.BytesPerToken | Should -BeGreaterThan 0
         if ($_ -eq 'Tensor') { $row.Split | Should -Be 'Tensor' }
-        if ($_ -eq 'Hybrid') { $row.Split | Should -Be 'Hybrid'; $row.Workers | Should -Be '4 x 1'; $row.Plan | Should -Match '^Hybrid .* ms/token' }
+        if ($_ -eq 'Hybrid') { $row.Split | Should -Be 'Hybrid'; $row.Workers | Should -Be "4 x 1$(if ($IsLinux) { ', pinned' })"; $row.Plan | Should -Match '^Hybrid .* ms/token' }
         if ($_ -eq 'Auto') { $row.Plan | Should -Match 'Layer .* ms/token' }
 
     }

@@ -167,6 +167,7 @@ public static class DetachedWorker
         yield return "--port"; yield return options.Port.ToString(CultureInfo.InvariantCulture);
         if (options.PeerPort != 0) { yield return "--peer-port"; yield return options.PeerPort.ToString(CultureInfo.InvariantCulture); }
         yield return "--threads"; yield return options.Threads.ToString(CultureInfo.InvariantCulture);
+        if (options.CpuAffinity.Count > 0) { yield return "--cpu-affinity"; yield return Worker.Lifecycle.ProcessorAffinity.Format(options.CpuAffinity); }
         yield return "--cache-directory"; yield return options.CacheDirectory;
         if (options.Name is not null) { yield return "--name"; yield return options.Name; }
         if (options.AdvertiseAddress is not null) { yield return "--advertise-address"; yield return options.AdvertiseAddress; }

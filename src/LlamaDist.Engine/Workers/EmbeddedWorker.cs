@@ -3,6 +3,7 @@ using LlamaDist.Engine.Formatting;
 using LlamaDist.Engine.Models;
 using LlamaDist.Engine.Workers.Runtime;
 using LlamaDist.Worker.Hosting;
+using LlamaDist.Worker.Lifecycle;
 
 namespace LlamaDist.Engine.Workers;
 
@@ -42,6 +43,12 @@ public sealed class EmbeddedWorker : IDisposable
     public static EmbeddedWorker Start(WorkerStartRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.CpuAffinity.Count > 0)
+        {
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument,
+                "A CPU affinity pins a worker's own process: start it with -Detached (a worker inside this PowerShell would pin PowerShell itself).",
+                nameof(request.CpuAffinity));
+        }
         var options = WorkerOptionsFor(request);
         // Before the host's types are touched: without ASP.NET Core they would fail to load with no useful message.
         RuntimeRequirements.EnsureEmbeddedWorkerHost();
@@ -59,13 +66,16 @@ public sealed class EmbeddedWorker : IDisposable
         {
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "MaxSessions, MaxContext and LeaseTimeout must be 0 (the default) or positive.", nameof(request.MaxSessions));
         }
+        var affinity = ValidAffinity(request.CpuAffinity);
         var defaults = new WorkerOptions();
         var options = new WorkerOptions
         {
             Address = request.Address,
             Port = request.Port,
             PeerPort = request.PeerPort,
-            Threads = request.Threads > 0 ? request.Threads : CpuTopology.PhysicalCoreCount,
+            Threads = request.Threads > 0 ? request.Threads
+                : affinity.Length > 0 ? Math.Min(affinity.Length, CpuTopology.PhysicalCoreCount) : CpuTopology.PhysicalCoreCount,
+            CpuAffinity = affinity,
             Name = request.Name,
             ModelPath = string.IsNullOrEmpty(request.ModelPath) ? null : Path.GetFullPath(request.ModelPath),
             MaxMemoryBytes = request.MaxMemoryBytes,
@@ -84,6 +94,20 @@ public sealed class EmbeddedWorker : IDisposable
             AdvertiseAddress = ValidAdvertiseAddress(request.AdvertiseAddress),
         };
         return string.IsNullOrEmpty(request.CacheDirectory) ? options : options with { CacheDirectory = Path.GetFullPath(request.CacheDirectory) };
+    }
+
+    /// <summary>Checked here, on the machine the worker will run on, so a bad set fails before a process starts.</summary>
+    private static int[] ValidAffinity(IReadOnlyList<int> cpus)
+    {
+        if (cpus.Count == 0)
+        {
+            return [];
+        }
+        var problem = cpus.Any(cpu => cpu is < 0 or > ProcessorAffinity.MaxCpu)
+            ? $"CPU numbers run from 0 to {ProcessorAffinity.MaxCpu}."
+            : ProcessorAffinity.Problem(cpus);
+        return problem is null ? cpus.Distinct().Order().ToArray()
+            : throw new LlamaDistException(LlamaErrorKind.InvalidArgument, problem, "CpuAffinity");
     }
 
     private static string? ValidAdvertiseAddress(string? address)

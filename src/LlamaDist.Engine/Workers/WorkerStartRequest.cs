@@ -7,8 +7,10 @@ public sealed class WorkerStartRequest
     public int Port { get; init; } = 50052;
     /// <summary>The port tensor-parallel shards link on; 0: a free one.</summary>
     public int PeerPort { get; init; }
-    /// <summary>0: one per physical core.</summary>
+    /// <summary>0: one per physical core, or per CPU of <see cref="CpuAffinity"/>.</summary>
     public int Threads { get; init; }
+    /// <summary>The logical CPUs a detached worker's process is pinned to; empty: not pinned.</summary>
+    public IReadOnlyList<int> CpuAffinity { get; init; } = [];
     public string? Name { get; init; }
     public string? ModelPath { get; init; }
     public string? CacheDirectory { get; init; }

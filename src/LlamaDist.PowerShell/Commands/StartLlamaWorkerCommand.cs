@@ -18,6 +18,7 @@ namespace LlamaDist.PowerShell.Commands;
 /// (the first non-loopback interface address, or -AdvertiseAddress), and the object returned pipes straight into
 /// New-LlamaCluster.</para>
 /// <example><code>$w1 = Start-LlamaWorker -Port 50052; $w2 = Start-LlamaWorker -Port 50053 -Threads 1</code></example>
+/// <example><code>$shards = 0, 1 | ForEach-Object { Start-LlamaWorker -Port 0 -Detached -CpuAffinity $_ }; New-LlamaCluster -Model ./tiny.gguf -Worker $shards.Endpoint -Split Tensor</code></example>
 /// <example><code>Invoke-Command -ComputerName pc1 { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ~/.llamadist/cluster.token }</code></example>
 /// <example><code>Invoke-Command -HostName pc1 -UserName me { Import-Module LlamaDist; Start-LlamaWorker -Address 0.0.0.0 -Detached -TokenFile ~/.llamadist/cluster.token }</code></example>
 /// <example><code>Start-LlamaWorker -Address 0.0.0.0 -TokenFile ./cluster.token -Detached | New-LlamaCluster -Model ./tiny.gguf -TokenFile ./cluster.token</code></example>
@@ -45,10 +46,19 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
     [ValidateNotNullOrEmpty]
     public string Address { get; set; } = "127.0.0.1";
 
-    /// <summary>Compute threads; physical cores when omitted.</summary>
+    /// <summary>Compute threads; physical cores when omitted (with -CpuAffinity, one per CPU listed, at most the physical cores).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateRange(1, 1024)]
     public int Threads { get; set; }
+
+    /// <summary>
+    /// With -Detached: the logical CPUs the worker's process runs on (e.g. 0,1 or (2..3)), as taskset -c does, so
+    /// workers sharing a machine, or a worker beside other work, each keep cores of their own. Linux and Windows.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateCount(1, 1024)]
+    [ValidateRange(0, 1023)]
+    public int[]? CpuAffinity { get; set; }
 
     /// <summary>The worker's name (the host name when omitted).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -182,6 +192,7 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
                 Port = Port,
                 PeerPort = PeerPort,
                 Threads = Threads,
+                CpuAffinity = CpuAffinity ?? [],
                 Name = Name,
                 ModelPath = ModelPath is null ? null : ResolveSinglePath(ModelPath),
                 CacheDirectory = CacheDirectory is null ? null : ResolveSinglePath(CacheDirectory),

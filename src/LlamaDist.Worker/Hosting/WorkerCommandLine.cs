@@ -8,8 +8,8 @@ namespace LlamaDist.Worker.Hosting;
 public static class WorkerCommandLine
 {
     public const string Usage =
-        "Usage: dotnet LlamaDist.Worker.dll [--address 127.0.0.1] [--port 50052] [--peer-port 0] [--threads N] [--name NAME]\n" +
-        "       [--model-path FILE|DIR] [--cache-directory DIR] [--max-memory BYTES] [--weight-memory auto|mapped|resident]\n" +
+        "Usage: dotnet LlamaDist.Worker.dll [--address 127.0.0.1] [--port 50052] [--peer-port 0] [--threads N] [--cpu-affinity 0,2-3]\n" +
+        "       [--name NAME] [--model-path FILE|DIR] [--cache-directory DIR] [--max-memory BYTES] [--weight-memory auto|mapped|resident]\n" +
         "       [--backend auto|cpu|cuda|opencl|ilgpucpu]\n" +
         "       [--session-idle-seconds N] [--max-sessions N] [--max-context TOKENS] [--max-step-tokens TOKENS]\n" +
         "       [--lease-timeout SECONDS] [--quiet true] [--max-cache-size BYTES]\n" +
@@ -53,6 +53,7 @@ public static class WorkerCommandLine
                 "--port" => options with { Port = Integer(name, value, 0, 65535) },
                 "--peer-port" => options with { PeerPort = Integer(name, value, 0, 65535) },
                 "--threads" => options with { Threads = Integer(name, value, 1, 1024) },
+                "--cpu-affinity" => options with { CpuAffinity = Lifecycle.ProcessorAffinity.Parse(value) },
                 "--name" => options with { Name = value },
                 "--model-path" => options with { ModelPath = Path.GetFullPath(value) },
                 "--cache-directory" => options with { CacheDirectory = Path.GetFullPath(value) },

@@ -18,8 +18,14 @@ public sealed record WorkerOptions
     /// </summary>
     public int PeerPort { get; init; }
 
-    /// <summary>Compute threads; 0 means one per physical core.</summary>
+    /// <summary>Compute threads; 0 means one per physical core (one per CPU of <see cref="CpuAffinity"/> when set).</summary>
     public int Threads { get; init; }
+
+    /// <summary>
+    /// The logical CPUs the worker's process runs on (see <see cref="Lifecycle.ProcessorAffinity"/>); empty: any the
+    /// system gives it.
+    /// </summary>
+    public IReadOnlyList<int> CpuAffinity { get; init; } = [];
 
     /// <summary>Name shown in listings; the host name by default.</summary>
     public string? Name { get; init; }
@@ -153,7 +159,7 @@ public sealed record WorkerOptions
     /// <summary>The record's printed form, with the secrets left out (options end up in logs and error messages).</summary>
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
-        builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, Name = {Name}, ModelPath = {ModelPath}, ");
+        builder.Append($"Address = {Address}, Port = {Port}, Threads = {Threads}, CpuAffinity = {Lifecycle.ProcessorAffinity.Format(CpuAffinity)}, Name = {Name}, ModelPath = {ModelPath}, ");
         builder.Append($"CacheDirectory = {CacheDirectory}, MaxCacheBytes = {MaxCacheBytes}, MaxMemoryBytes = {MaxMemoryBytes}, WeightMemory = {WeightMemory}, Backend = {Backend}, ");
         builder.Append($"MaxSessions = {MaxSessions}, MaxContext = {MaxContext}, MaxStepTokens = {MaxStepTokens}, LeaseTimeout = {LeaseTimeout}, ");
         builder.Append($"Token = {(Token is null ? "none" : "(set)")}, AllowInsecure = {AllowInsecure}, CertificatePath = {CertificatePath}, ");

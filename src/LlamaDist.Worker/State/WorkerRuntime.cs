@@ -43,7 +43,8 @@ internal sealed class WorkerRuntime : IDisposable
         Cache = new RangeCache(options.CacheDirectory, options.MaxCacheBytes);
         locator = new ModelFileLocator(options.ModelPath,
             trustCoordinatorPaths: options.ModelPath is null && System.Net.IPAddress.TryParse(options.Address, out var address) && System.Net.IPAddress.IsLoopback(address));
-        Threads = new ComputeThreads(options.Threads > 0 ? options.Threads : Environment.ProcessorCount);
+        Threads = new ComputeThreads(options.Threads > 0 ? options.Threads
+            : options.CpuAffinity.Count > 0 ? options.CpuAffinity.Count : Environment.ProcessorCount);
         Backend = ComputeBackends.Open(options.Backend, Threads);
         var (gigaFlops, bytesPerSecond) = Backend is IlgpuBackend device ? device.MeasureThroughput() : ThroughputProbe.Measure(Threads);
         Identity = new WorkerIdentity
