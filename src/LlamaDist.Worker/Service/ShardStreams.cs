@@ -6,8 +6,8 @@ namespace LlamaDist.Worker.Service;
 
 /// <summary>
 /// The step stream of a tensor-parallel session: ShardStep (the coordinator's steps in, this shard's logit
-/// columns out, one reply per step in order). Steps run on a thread of their own because they block on the
-/// peers' partials, which arrive over the session's peer links.
+/// columns out, one reply per step in order). Steps run on a thread of the stream's own (<see cref="StepThread"/>)
+/// because they block on the peers' partials, which arrive over the session's peer links.
 /// </summary>
 internal static class ShardStreams
 {
@@ -15,6 +15,7 @@ internal static class ShardStreams
         IServerStreamWriter<ShardStepReply> replies, ServerCallContext context)
     {
         string? sessionId = null;
+        using var stepThread = new StepThread("LlamaDist shard step");
         try
         {
             while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
@@ -26,8 +27,8 @@ internal static class ShardStreams
                     throw WorkerErrors.Invalid("Every step of a ShardStep stream belongs to the session of its first step.");
                 }
                 runtime.CountReceived(request.CalculateSize());
-                var reply = await Task.Factory.StartNew(() => runtime.Shards.Step(request), context.CancellationToken,
-                    TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+                context.CancellationToken.ThrowIfCancellationRequested();
+                var reply = await stepThread.Run(() => runtime.Shards.Step(request)).ConfigureAwait(false);
                 runtime.CountSent(reply.CalculateSize());
                 await replies.WriteAsync(reply, context.CancellationToken).ConfigureAwait(false);
             }
