@@ -225,7 +225,9 @@ function Measure-DistributedScenario {
     $cluster = New-LlamaCluster -Model $Model -Worker $Endpoint -Split $Split -ActivationEncoding $Encoding
     try {
         $bench = @{ PromptTokens = $PromptTokens; GenTokens = $GenTokens; Repetitions = $Repetitions }
-        $null = Invoke-LlamaBenchmark -Cluster $cluster -PromptTokens 8 -GenTokens 2 -Repetitions 1   # warm-up
+        # A warm-up of the measured shape, as llama-bench's: fresh worker processes run their first hundred or so
+        # tokens slower (on loopback 38-41 ms/token against 29-33 later), which 10 tokens did not cover.
+        $null = Invoke-LlamaBenchmark -Cluster $cluster -PromptTokens $PromptTokens -GenTokens $GenTokens -Repetitions 1
         $rows = Invoke-LlamaBenchmark -Cluster $cluster @bench
         $bytes = {
             param([int] $tokens)
