@@ -9,11 +9,26 @@ namespace LlamaDist.Core.Model.Tensor;
 /// on <see cref="Dispose"/>), and makes them: row blocks (output features: contiguous bytes) and column blocks
 /// (input features: a run of whole quantization blocks out of every row). A copied Q4_0 / Q4_K slice of eight-row
 /// groups is regrouped for the row-group kernels, as resident full matrices are.
+/// <para>Slices are cut one after another from chunks of 64 MiB (or one slice's size) aligned to and advised for
+/// transparent huge pages, like a resident model's block (<see cref="ResidentTensorBlock"/>): decoding streams the
+/// slices, and in 4 KiB pages it paid a TLB miss and a stopped prefetch every 4 KiB (two 1-thread shards of
+/// TinyLlama Q8_0 decoded 28.7 ms/token from 4 KiB pages against 26.8 from huge ones, alternating). A chunk's
+/// untouched tail never becomes resident.</para>
 /// </summary>
 public sealed unsafe class SliceMemory : IDisposable
 {
+    /// <summary>Virtual size of a chunk slices are cut from; only the huge pages a slice touches become resident.</summary>
+    private const long ChunkBytes = 64L << 20;
+
+    private const long HugePageBytes = 2L << 20;
+
+    private const long SliceAlignment = 64;
+
     private readonly List<nint> _blocks = [];
     private readonly bool _regroup;
+    private byte* _chunk;
+    private long _chunkBytes;
+    private long _chunkUsed;
 
     /// <param name="regroupForKernels">Regroup Q4_0 / Q4_K copies for the row-group kernels (false keeps ggml rows,
     /// e.g. to compare bytes).</param>
@@ -79,6 +94,7 @@ public sealed unsafe class SliceMemory : IDisposable
             NativeMemory.AlignedFree((void*)block);
         }
         _blocks.Clear();
+        _chunk = null;
         Bytes = 0;
     }
 
@@ -92,11 +108,22 @@ public sealed unsafe class SliceMemory : IDisposable
 
     private byte* Allocate(long bytes)
     {
-        byte* data = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1), 64);
-        _blocks.Add((nint)data);
+        long rounded = (Math.Max(bytes, 1) + SliceAlignment - 1) / SliceAlignment * SliceAlignment;
+        if (_chunk is null || _chunkUsed + rounded > _chunkBytes)
+        {
+            long size = Math.Max(ChunkBytes, (rounded + HugePageBytes - 1) / HugePageBytes * HugePageBytes);
+            _chunk = (byte*)NativeMemory.AlignedAlloc((nuint)size, (nuint)HugePageBytes);
+            _blocks.Add((nint)_chunk);
+            HugePages.Advise(_chunk, size);
+            _chunkBytes = size;
+            _chunkUsed = 0;
+        }
+        byte* data = _chunk + _chunkUsed;
+        _chunkUsed += rounded;
         Bytes += bytes;
         return data;
     }
+
 
     /// <summary>The copy as a matrix, regrouped where the kernels read its type faster so.</summary>
     private WeightMatrix Finish(byte* data, GgmlType type, int rows, int columns)

@@ -136,4 +136,50 @@ public sealed class TensorSliceTests
             Assert.Throws<ArgumentOutOfRangeException>(() => memory.Rows(matrix, (1, 2)));
         }
     }
+
+    [Fact]
+    public unsafe void Slices_cut_from_several_chunks_keep_their_bytes_their_alignment_and_their_count()
+    {
+        // A 40 MiB matrix sliced into halves again and again: the slices fill one 64 MiB chunk and spill into
+        // more, one slice (the whole matrix) needs a chunk of its own size, and none overlaps another.
+        const int rows = 640, columns = 16384;   // F32: 64 KiB rows, 40 MiB in all
+        var data = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(rows * columns * 4L), 64);
+        try
+        {
+            var floats = new Span<float>(data, rows * columns);
+            for (int i = 0; i < floats.Length; i++)
+            {
+                floats[i] = i % 1009;
+            }
+            var matrix = new WeightMatrix(data, GgmlType.F32, rows, columns);
+            using var memory = new SliceMemory(regroupForKernels: false);
+            var slices = new List<(WeightMatrix Slice, int FirstRow)>();
+            for (int round = 0; round < 3; round++)
+            {
+                slices.Add((memory.Rows(matrix, (0, rows / 2)), 0));
+                slices.Add((memory.Rows(matrix, (rows / 2, rows / 2)), rows / 2));
+            }
+            slices.Add((memory.Rows(matrix, (0, rows)), 0));
+            slices.Add((memory.Rows(matrix, (3, 1)), 3));
+
+            Assert.Equal(3 * rows * columns * 4L + rows * columns * 4L + columns * 4L, memory.Bytes);
+            foreach (var (slice, firstRow) in slices)
+            {
+                Assert.Equal(0, (long)slice.Data % 64);
+                for (int r = 0; r < slice.Rows; r += 37)
+                {
+                    Assert.True(matrix.Row(firstRow + r).SequenceEqual(slice.Row(r)), $"row {r} of a slice from row {firstRow}");
+                }
+            }
+            var starts = slices.Select(s => (Start: (long)s.Slice.Data, End: (long)s.Slice.Data + s.Slice.Rows * s.Slice.RowBytes)).OrderBy(s => s.Start).ToArray();
+            for (int i = 1; i < starts.Length; i++)
+            {
+                Assert.True(starts[i].Start >= starts[i - 1].End, "two slices overlap");
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(data);
+        }
+    }
 }
