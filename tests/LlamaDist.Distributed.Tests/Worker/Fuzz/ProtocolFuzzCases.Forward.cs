@@ -54,7 +54,32 @@ internal sealed partial class ProtocolFuzzCases
         {
             // The worker already ended the call (or this side cancelled it): the status below says how.
         }
-        await reading.ConfigureAwait(false);
+        try
+        {
+            await reading.ConfigureAwait(false);
+        }
+        finally
+        {
+            if (opened)
+            {
+                // Closed again, as OpenSessionAsync's are: left open, the cases filled the worker's 64 sessions, and
+                // whether the check after the cases found a free one depended on how many idle ones had expired.
+                await CloseQuietlyAsync(session).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task CloseQuietlyAsync(string session)
+    {
+        try
+        {
+            using var close = worker.Client.CloseSessionAsync(new CloseSessionRequest { SessionId = session }, Options());
+            await close.ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException)
+        {
+            // Already gone (closed by the worker after a broken step): nothing to release.
+        }
     }
 
     private static async Task ReadAllAsync(IAsyncStreamReader<ForwardReply> replies)

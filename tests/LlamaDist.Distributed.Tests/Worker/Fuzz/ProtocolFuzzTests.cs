@@ -60,7 +60,7 @@ public sealed class ProtocolFuzzTests(WorkerModels models, ITestOutputHelper out
         }
         clock.Stop();
         output.WriteLine($"Protocol fuzz: {caseCount} cases, seed 0x{seed:X}, {clock.Elapsed.TotalSeconds:F1} s: " +
-            string.Join(", ", byStatus.Select(pair => $"{pair.Key} {pair.Value}")));
+            string.Join(", ", byStatus.Select(pair => $"{pair.Key} {pair.Value}")) + $"; sessions left open: {worker.Runtime.SessionCount}");
 
         Assert.True(failures.Count == 0, $"{failures.Count} of {caseCount} cases got an undocumented status, a hang or an overlong message; " +
             $"the first: {string.Join(" | ", failures.Take(5).Select(f => $"case {f.Case} {f.Kind}: {f.Status} '{Shorten(f.Detail)}' ({f.Detail.Length} chars)"))}");
