@@ -124,7 +124,6 @@ public sealed unsafe class SliceMemory : IDisposable
         return data;
     }
 
-
     /// <summary>The copy as a matrix, regrouped where the kernels read its type faster so.</summary>
     private WeightMatrix Finish(byte* data, GgmlType type, int rows, int columns)
     {
