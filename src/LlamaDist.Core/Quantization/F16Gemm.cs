@@ -15,9 +15,10 @@ namespace LlamaDist.Core.Quantization;
 /// <para>Shapes. Weights: rows of F16 (<c>rowBytes</c> apart). Activations: [tokens, columns] floats already
 /// rounded to half values (<see cref="F16Format.RoundActivationRow"/>). Output: [tokens, rows] floats.</para>
 /// <para>Blocking (GotoBLAS order, three cache levels). .NET has no F16C, so a weight row is widened in software
-/// once per batch, not once per token: a tile of rows (about <see cref="PanelBudgetFloats"/> floats, in L2) is
-/// converted into a panel of <see cref="RowBlock"/>-row blocks, each interleaved per vector ([columns / L][4][L]
-/// floats) so the micro-kernel reads four rows through one pointer and a column chunk of a block is contiguous.
+/// once per batch, not once per token: a tile of rows (<see cref="PanelBudgetFloats"/> floats, or
+/// <see cref="MinimumTileRows"/> rows where they are wider) is converted into a panel of <see cref="RowBlock"/>-row
+/// blocks, each interleaved per vector ([columns / L][4][L] floats) so the micro-kernel reads four rows through one
+/// pointer and a column chunk of a block is contiguous.
 /// Tokens pass over the panel <see cref="TokenPanel"/> at a time, and the columns in chunks of
 /// <see cref="ColumnChunk"/>: within a chunk a group of <see cref="TokensPerBlock512"/> tokens (AVX-512: 24
 /// accumulators + 4 weight vectors + 1 activation vector of the 32 zmm registers) or
@@ -39,11 +40,21 @@ internal static unsafe class F16Gemm
     public const int TokensPerBlock256 = 3;
 
     /// <summary>
-    /// Converted floats per tile: 256 KB, in L2 with room for the accumulators and activations passing by. On the
-    /// machine measured 128 KB ran 5632-column rows 15% slower on one thread (activations streamed once per fewer
-    /// rows), and 384 KB no faster than 256 KB on one thread but erratic on two.
+    /// Converted floats per tile of narrow rows: 256 KB, in L2 with room for the accumulators and activations passing
+    /// by. On the machine measured 128 KB ran 5632-column rows 15% slower on one thread (activations streamed once
+    /// per fewer rows), and 384 KB no faster than 256 KB on one thread but erratic on two.
     /// </summary>
     public const int PanelBudgetFloats = 64 * 1024;
+
+    /// <summary>
+    /// Rows a tile holds however wide they are, so each activation chunk brought into L1 serves twelve blocks. Only
+    /// one column chunk's slice of the tile (48 x 2 KB) has to stay in L2 while the token groups pass over it; the
+    /// whole tile is read again once per token panel. The budget alone gave 5632-column rows (ffn_down) 8-row tiles
+    /// whose chunks met each activation piece twice: that shape, 2048 x 5632, two threads, ran at 213 GFLOP/s
+    /// against 285 with 48-row tiles (1.1 MB) at 512 tokens, 224 against 273 at 128; 2048-column rows already had
+    /// 32 and read the same with 32, 48 or 64.
+    /// </summary>
+    public const int MinimumTileRows = 48;
 
     /// <summary>Columns per chunk: a 6-token group's activation pieces (12 KB) and a block's (8 KB) fit L1.</summary>
     public const int ColumnChunk = 512;
@@ -73,7 +84,7 @@ internal static unsafe class F16Gemm
         int tokens, float* output, int start, int end)
     {
         int lanes = Lanes(level);
-        int tileRows = Math.Max(RowBlock, PanelBudgetFloats / columns / RowBlock * RowBlock);
+        int tileRows = Math.Max(MinimumTileRows, PanelBudgetFloats / columns / RowBlock * RowBlock);
         tileRows = Math.Min(tileRows, (end - start + RowBlock - 1) / RowBlock * RowBlock);
         int tileBlocks = tileRows / RowBlock;
         int accumulatorStride = tileBlocks * RowBlock * lanes; // floats between one token's and the next's
