@@ -96,6 +96,21 @@ Describe 'build.ps1 -Task Package' {
         @($entries | Where-Object { $_ -like '*.pdb' }) | Should -BeNullOrEmpty
     }
 
+    It 'ships the worker''s runtime settings: compiled optimised from the first call, without dynamic PGO' {
+        # Without them a fresh worker's first prompt runs unoptimised code (docs/BENCHMARKS.md, "Fresh workers").
+        # Read from the package: the installed copy's file is removed above to test RuntimeMissing.
+        Add-Type -AssemblyName System.IO.Compression.FileSystem
+        $archive = [IO.Compression.ZipFile]::OpenRead($Package)
+        try {
+            $reader = [IO.StreamReader]::new($archive.GetEntry('bin/Dependencies/LlamaDist.Worker.runtimeconfig.json').Open())
+            try { $settings = $reader.ReadToEnd() | ConvertFrom-Json }
+            finally { $reader.Dispose() }
+        }
+        finally { $archive.Dispose() }
+        $settings.runtimeOptions.configProperties.'System.Runtime.TieredCompilation' | Should -BeFalse
+        $settings.runtimeOptions.configProperties.'System.Runtime.TieredPGO' | Should -BeFalse
+    }
+
     It 'installs from a PSResourceGet repository into the module path given' {
         Join-Path $InstallPath "LlamaDist/$Version/LlamaDist.psd1" | Should -Exist
         Join-Path $InstallPath "LlamaDist/$Version/PSGetModuleInfo.xml" | Should -Exist
