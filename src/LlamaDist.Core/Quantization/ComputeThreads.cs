@@ -8,6 +8,11 @@ namespace LlamaDist.Core.Quantization;
 /// each <see cref="For{TWork}(int, TWork)"/> into chunks taken from a shared counter. Workers spin briefly between
 /// calls (a forward pass issues matmuls back to back) and then sleep. Which thread computes an index never
 /// changes the result, so outputs are identical for any thread count.
+/// <para>A worker joins a call only while the caller is still taking chunks, and the caller waits only for the
+/// workers that joined: a worker still waking up (its core halted, as a virtual machine's idle cores are) when
+/// the caller has taken the last chunk itself is left out instead of being waited for. The first call after a
+/// gap (each step of a worker serving a ring comes after a network round trip, longer than the spin) used to
+/// wait for that wake-up every time.</para>
 /// <para>One <see cref="For{TWork}(int, TWork)"/> runs at a time: a call made while another is in flight (from a
 /// callback or another thread) runs inline on its caller. An exception thrown by the work on any thread stops
 /// the remaining chunks and is rethrown on the caller with its original stack.</para>
@@ -26,6 +31,10 @@ public sealed unsafe class ComputeThreads : IDisposable
     private readonly object _sleepGate = new();
     private readonly ManualResetEventSlim _workersDone = new(false);
 
+    // Admission of workers to the current call: AdmissionOpen while the caller may still be taking chunks, plus
+    // the number of workers inside the call (joined and not yet left).
+    private const int AdmissionOpen = 1 << 30;
+
     private int _inFlight;       // 1 while a parallel For owns the workers
     private long _generation;    // bumped once per parallel For (and on Dispose) to wake workers
     private int _sleepingWorkers;
@@ -37,7 +46,7 @@ public sealed unsafe class ComputeThreads : IDisposable
     private int _count;
     private int _chunk;
     private long _nextIndex;
-    private int _pendingWorkers;
+    private int _admission;
     private Exception? _firstError;
 
     /// <summary>Starts <paramref name="threadCount"/> - 1 worker threads (the caller is the last one).</summary>
@@ -86,8 +95,8 @@ public sealed unsafe class ComputeThreads : IDisposable
             _chunk = Math.Max(1, count / (ThreadCount * ChunksPerThread));
             _nextIndex = 0;
             _firstError = null;
-            _pendingWorkers = _workers.Length;
             _workersDone.Reset();
+            Volatile.Write(ref _admission, AdmissionOpen); // the last call ended with nobody inside
 
             Interlocked.Increment(ref _generation); // full fence: the job fields above are visible first
             if (Volatile.Read(ref _sleepingWorkers) > 0)
@@ -99,7 +108,12 @@ public sealed unsafe class ComputeThreads : IDisposable
             }
 
             RunChunks();
-            _workersDone.Wait(); // even after an error: workers must be off 'work' before it goes out of scope
+            // Every chunk is taken. Close the call to workers not yet inside, and wait for those inside (even
+            // after an error): they must be off 'work' before it goes out of scope.
+            if ((Interlocked.And(ref _admission, ~AdmissionOpen) & ~AdmissionOpen) != 0)
+            {
+                _workersDone.Wait();
+            }
 
             _invoke = null;
             _work = null;
@@ -184,12 +198,35 @@ public sealed unsafe class ComputeThreads : IDisposable
             {
                 return;
             }
-            RunChunks();
-            if (Interlocked.Decrement(ref _pendingWorkers) == 0)
+            if (!TryJoin())
             {
-                _workersDone.Set();
+                continue; // the caller already took every chunk: nothing to wait for here
+            }
+            RunChunks();
+            if (Interlocked.Decrement(ref _admission) == 0)
+            {
+                _workersDone.Set(); // the call is closed and this was the last worker inside
             }
         }
+    }
+
+    /// <summary>
+    /// Enters the open call, if any (it may be a later call than the one that woke this worker: the job fields
+    /// read after entering are that call's, written before it opened).
+    /// </summary>
+    private bool TryJoin()
+    {
+        int state = Volatile.Read(ref _admission);
+        while ((state & AdmissionOpen) != 0)
+        {
+            int prior = Interlocked.CompareExchange(ref _admission, state + 1, state);
+            if (prior == state)
+            {
+                return true;
+            }
+            state = prior;
+        }
+        return false;
     }
 
     private long WaitForNextGeneration(long seen)

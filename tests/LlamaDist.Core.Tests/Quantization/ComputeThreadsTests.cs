@@ -125,6 +125,44 @@ public class ComputeThreadsTests
         Assert.All(hits, h => Assert.Equal(3000, h));
     }
 
+    /// <summary>Counts its indices in the call's own array, and counts the chunks the caller's thread took.</summary>
+    private readonly struct CallerCountingWork(int[] hits, int callerThread, int[] callerChunks) : IRangeWork
+    {
+        public void Execute(int start, int end)
+        {
+            if (Environment.CurrentManagedThreadId == callerThread) Interlocked.Increment(ref callerChunks[0]);
+            for (int i = start; i < end; i++) Interlocked.Increment(ref hits[i]);
+            Thread.SpinWait(20);
+        }
+    }
+
+    [Fact]
+    public void WorkersWakingAfterTheCallerTookEveryChunkNeverTouchTheFinishedCall()
+    {
+        // Gaps around the workers' spin make them join some calls late or not at all: sleeps (they block), spins
+        // of random length (some wake in time, some find the call closed). Each call gets a fresh array; a worker
+        // that ran chunks of a call after it returned would leave a count above one in it, seen after a pause.
+        using var threads = new ComputeThreads(3);
+        var random = new Random(7);
+        var callerChunks = new int[1];
+        var calls = new List<int[]>();
+        for (int call = 0; call < 3000; call++)
+        {
+            var hits = new int[41];
+            threads.For(hits.Length, new CallerCountingWork(hits, Environment.CurrentManagedThreadId, callerChunks));
+            Assert.All(hits, h => Assert.Equal(1, h));
+            calls.Add(hits);
+            switch (call % 3)
+            {
+                case 0: Thread.Sleep(random.Next(0, 2)); break;
+                case 1: Thread.SpinWait(random.Next(0, 20_000)); break;
+            }
+        }
+        Thread.Sleep(50);
+        Assert.All(calls, hits => Assert.All(hits, h => Assert.Equal(1, h)));
+        Assert.True(callerChunks[0] > 0);
+    }
+
     [Fact]
     public void ConcurrentCallersBothComplete()
     {
