@@ -84,7 +84,7 @@ internal sealed class ClusterTopology : IDisposable
             // The node a failover is about has just failed: asking it again would only cost a probe timeout.
             var asked = nodes.Where(node => node.Worker is not null && node.Plan.Endpoint != justFailed
                 && (!node.Down || now - node.ProbedUtc >= ReprobeInterval)).ToArray();
-            var probes = asked.Select(node => Task.Run(() => Probe(node.Worker!, cancellationToken))).ToArray();
+            var probes = asked.Select(node => ProbeAsync(node.Worker!, cancellationToken)).ToArray();
             WaitAll(probes, cancellationToken);
             for (int i = 0; i < asked.Length; i++)
             {
@@ -151,7 +151,7 @@ internal sealed class ClusterTopology : IDisposable
     public IReadOnlyList<(string Endpoint, bool Healthy, string? LastFailure)> Health(CancellationToken cancellationToken)
     {
         var probes = nodes.Select(node => node.Worker is null ? Task.FromResult<string?>(null)
-            : Task.Run(() => Probe(node.Worker, cancellationToken))).ToArray();
+            : ProbeAsync(node.Worker, cancellationToken)).ToArray();
         WaitAll(probes, cancellationToken);
         lock (sync)
         {
@@ -184,12 +184,16 @@ internal sealed class ClusterTopology : IDisposable
         }
     }
 
-    /// <summary>Null when the worker answers SERVING within the probe timeout, else what was observed.</summary>
-    private string? Probe(WorkerClient worker, CancellationToken cancellationToken)
+    /// <summary>
+    /// Null when the worker answers SERVING within the probe timeout, else what was observed. Asynchronous all the
+    /// way: a probe that blocked a pool thread while it waited made the answers of every probe wait for threads on a
+    /// busy machine, and a healthy node could miss the timeout and be planned out of a prompt.
+    /// </summary>
+    private async Task<string?> ProbeAsync(WorkerClient worker, CancellationToken cancellationToken)
     {
         try
         {
-            return worker.CheckHealthAsync(ProbeTimeout, cancellationToken).GetAwaiter().GetResult() ? null : $"Worker {worker.Endpoint} is shutting down.";
+            return await worker.CheckHealthAsync(ProbeTimeout, cancellationToken).ConfigureAwait(false) ? null : $"Worker {worker.Endpoint} is shutting down.";
         }
         catch (WorkerCallException exception)
         {
