@@ -40,6 +40,18 @@ internal sealed class LocalBatcher
 
     private long sharedPasses;
 
+    /// <summary>Steps waiting for the device now (tests and diagnostics).</summary>
+    public int WaitingSteps
+    {
+        get
+        {
+            lock (sync)
+            {
+                return queued.Count;
+            }
+        }
+    }
+
     /// <summary>A sequence starts using the model (its steps are waited for, see <see cref="GatherWindow"/>).</summary>
     public void Join()
     {

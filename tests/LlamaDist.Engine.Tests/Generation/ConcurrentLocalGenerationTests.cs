@@ -38,14 +38,32 @@ public sealed class ConcurrentLocalGenerationTests : IDisposable
         GenerationRequest Greedy(string prompt) => new() { Prompt = prompt, MaxTokens = 16, Temperature = 0 };
         var alone = prompts.Select(prompt => model.Generate(Greedy(prompt)).TokenIds).ToArray();
 
+        // The device is held while the eight start, so their first steps all wait and the pass after it takes them
+        // together: the batched path is exercised however the threads are scheduled (left to chance, a busy
+        // machine can run every step alone).
+        using var holding = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = Task.Factory.StartNew(() => model.Compute.RunExclusive(() =>
+        {
+            holding.Set();
+            return release.Wait(TimeSpan.FromSeconds(60)) ? 0 : 1;
+        }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(holding.Wait(TimeSpan.FromSeconds(30)), "The device was not taken.");
         var together = prompts.Select(prompt => Task.Factory.StartNew(() => model.Generate(Greedy(prompt)).TokenIds,
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (model.Compute.WaitingSteps < prompts.Length && waited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            Thread.Sleep(5);
+        }
+        Assert.Equal(prompts.Length, model.Compute.WaitingSteps);
+        release.Set();
+        Assert.Equal(0, holder.Result);
         Assert.True(Task.WaitAll(together, TimeSpan.FromSeconds(60)), "The concurrent prompts did not finish.");
         for (int i = 0; i < prompts.Length; i++)
         {
             Assert.Equal(alone[i], together[i].Result);
         }
-        // Eight decoders stepping in tight loops meet on the device: some passes carried several of them.
         Assert.True(model.Compute.SharedPasses > 0);
     }
 
