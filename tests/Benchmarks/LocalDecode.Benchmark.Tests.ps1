@@ -25,7 +25,8 @@
             dotnet pwsh ./build.ps1 -Task Benchmark -Benchmark LocalDecode
     Knobs (environment): LLAMADIST_BENCH_TYPES (F16,Q8_0,Q4_0,Q4_K_M,Q6_K), LLAMADIST_BENCH_PROMPTS (128,512),
     LLAMADIST_BENCH_GEN (32), LLAMADIST_BENCH_REPETITIONS (3 alternating rounds), LLAMADIST_BENCH_THREADS (2),
-    LLAMADIST_BENCH_PRESET (TinyLlama).
+    LLAMADIST_BENCH_PRESET (TinyLlama). A run with other values than those defaults (repetitions aside) writes its
+    table to out/benchmarks/local-decode.md instead of docs/BENCHMARKS.md.
 #>
 BeforeDiscovery {
     $script:types = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES -split ',' } else { @('F16', 'Q8_0', 'Q4_0', 'Q4_K_M', 'Q6_K') }
@@ -59,6 +60,12 @@ BeforeAll {
         Write-Warning "Load average $loadAtStart on $([Environment]::ProcessorCount) logical CPUs: other work will skew these figures (llama.cpp's the most, its threads spin while they wait)."
     }
     $script:LlamaSharpLabel = 'llama.cpp (LLamaSharp 0.30 bundled build)'
+    # Only a run of the documented shape (every type, both prompt sizes, tg32, 2 threads, TinyLlama) replaces the
+    # table in docs/BENCHMARKS.md; a narrower one (a type or two while working on a kernel) writes its table to
+    # out/benchmarks/local-decode.md and leaves the documented one whole.
+    $typesMeasured = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES } else { 'F16,Q8_0,Q4_0,Q4_K_M,Q6_K' }
+    $script:documentedShape = ($typesMeasured -eq 'F16,Q8_0,Q4_0,Q4_K_M,Q6_K') -and (($promptSizes -join ',') -eq '128,512') -and
+        $genTokens -eq 32 -and $threads -eq 2 -and $preset -eq 'TinyLlama'
 
     function Get-BenchModel([string] $Type) {
         $path = Join-Path $modelDirectory "$preset-$Type.gguf"
@@ -169,11 +176,16 @@ Import-Module '$ModuleManifest'
             ''
             "Flags: ``$($cpu.Flags)``"
         ) -join "`n"
-        $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
-        $section = "<!-- local-decode:start -->`n$table`n`n$footer`n<!-- local-decode:end -->"
-        $text = Get-Content $benchmarks -Raw
-        $text = [regex]::Replace($text, '(?s)<!-- local-decode:start -->.*<!-- local-decode:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
-        Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
+        if ($documentedShape) {
+            $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
+            $section = "<!-- local-decode:start -->`n$table`n`n$footer`n<!-- local-decode:end -->"
+            $text = Get-Content $benchmarks -Raw
+            $text = [regex]::Replace($text, '(?s)<!-- local-decode:start -->.*<!-- local-decode:end -->', [System.Text.RegularExpressions.MatchEvaluator] { param($m) $section })
+            Set-Content -Path $benchmarks -Value $text.TrimEnd() -NoNewline
+        }
+        else {
+            Set-Content -Path (Join-Path $resultDirectory 'local-decode.md') -Value "$table`n`n$footer"
+        }
         Write-Host $table
     }
 
