@@ -21,6 +21,12 @@ public sealed class WorkerCallException : Exception
     public bool DeadlineExceeded { get; init; }
 
     /// <summary>
+    /// A tensor shard that answered this failure said which peer shard (its index in the group) stopped
+    /// exchanging partial sums with it (<see cref="LostShardTrailer"/>); null otherwise.
+    /// </summary>
+    public int? LostShard { get; init; }
+
+    /// <summary>
     /// The worker-side reason a status carries in its trailers (see <see cref="FailureTrailer"/>), else one
     /// derived from the status code.
     /// </summary>
@@ -54,8 +60,18 @@ public sealed class WorkerCallException : Exception
             WorkerFailure.CertificateRejected => CertificateMessage(endpoint),
             _ => $"Worker {endpoint}: {detail}",
         };
-        return new WorkerCallException(endpoint, failure, message, exception);
+        return new WorkerCallException(endpoint, failure, message, exception) { LostShard = ReadLostShard(exception.Trailers) };
     }
+
+    /// <summary>Most shards a trailer may name: a tensor-parallel group is a handful of machines.</summary>
+    private const int MaxShardIndex = 1023;
+
+    private static int? ReadLostShard(Metadata trailers) =>
+        trailers.GetValue(LostShardTrailer) is { Length: <= 4 } text
+            && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int shard)
+            && shard <= MaxShardIndex
+            ? shard
+            : null;
 
     /// <summary>Whether a failed connection was the TLS handshake refusing the worker's certificate.</summary>
     public static bool IsCertificateFailure(Exception exception)
@@ -76,4 +92,7 @@ public sealed class WorkerCallException : Exception
 
     /// <summary>Trailer in which a worker names the <see cref="WorkerFailure"/> of a failed call.</summary>
     public const string FailureTrailer = "llamadist-failure";
+
+    /// <summary>Trailer in which a tensor shard names (by index) the peer shard it lost; see <see cref="LostShard"/>.</summary>
+    public const string LostShardTrailer = "llamadist-lost-shard";
 }

@@ -277,10 +277,10 @@ public sealed class TensorGroupSession : IDisposable
     });
 
     /// <summary>
-    /// Every shard's call; when some fail, the unreachable shard is reported rather than a peer that only failed
-    /// because the lost one stopped sending its partial sums.
+    /// Every shard's call; when some fail, the lost shard is reported rather than a peer that only failed because
+    /// the lost one stopped sending its partial sums (<see cref="ShardBlame"/>).
     /// </summary>
-    private static async Task<T[]> AllShards<T>(IEnumerable<Task<T>> calls)
+    private async Task<T[]> AllShards<T>(IEnumerable<Task<T>> calls)
     {
         var tasks = calls.ToArray();
         try
@@ -289,8 +289,11 @@ public sealed class TensorGroupSession : IDisposable
         }
         catch (WorkerCallException)
         {
-            var failures = tasks.Where(task => task.IsFaulted).Select(task => task.Exception!.InnerException).OfType<WorkerCallException>().ToArray();
-            throw failures.FirstOrDefault(failure => failure.Failure == WorkerFailure.Unreachable) ?? failures[0];
+            var failures = tasks.Select((task, shard) => (Shard: shard, Failure: task.IsFaulted ? task.Exception!.InnerException as WorkerCallException : null))
+                .Where(entry => entry.Failure is not null)
+                .Select(entry => (entry.Shard, entry.Failure!))
+                .ToArray();
+            throw ShardBlame.Pick(failures, shards.Select(shard => shard.Worker.Endpoint.ToString()).ToArray());
         }
     }
 

@@ -37,6 +37,18 @@ internal static class WorkerErrors
         return string.Concat(message.AsSpan(0, keep), "…");
     }
 
+    /// <summary>
+    /// A tensor shard's peer <paramref name="shard"/> broke off the exchange of partial sums: unavailable, with the
+    /// peer's index in <see cref="WorkerCallException.LostShardTrailer"/>, so the coordinator blames that shard
+    /// rather than this one, which is alive and reporting it.
+    /// </summary>
+    public static RpcException LostShard(int shard, string message)
+    {
+        var exception = Create(StatusCode.Unavailable, WorkerFailure.Unreachable, message);
+        exception.Trailers.Add(WorkerCallException.LostShardTrailer, shard.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return exception;
+    }
+
     public static RpcException Invalid(string message) => Create(StatusCode.InvalidArgument, WorkerFailure.Rejected, message);
 
     public static RpcException NotFound(string message) => Create(StatusCode.NotFound, WorkerFailure.Rejected, message);

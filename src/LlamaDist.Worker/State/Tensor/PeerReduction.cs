@@ -240,7 +240,7 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
                 catch (Exception exception) when (exception is IOException or ObjectDisposedException)
                 {
                     throw closing.IsCancellationRequested ? Closed()
-                        : WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable, $"Shard {peer} stopped accepting partial sums: {exception.Message}");
+                        : WorkerErrors.LostShard(peer, $"Shard {peer} stopped accepting partial sums: {exception.Message}");
                 }
                 Interlocked.Add(ref bytesSent, frame - PeerWire.FrameHeaderBytes);
                 FrameSent?.Invoke(frame);
@@ -283,9 +283,8 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
                 throw Closed();
             }
             throw TimedOut(exception)
-                ? WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable,
-                    $"Shard {peer} sent no partial sum within {Timeout.TotalSeconds:0} s; the tensor-parallel group is broken.")
-                : WorkerErrors.Create(StatusCode.Unavailable, WorkerFailure.Unreachable, $"Shard {peer} stopped sending partial sums.");
+                ? WorkerErrors.LostShard(peer, $"Shard {peer} sent no partial sum within {Timeout.TotalSeconds:0} s; the tensor-parallel group is broken.")
+                : WorkerErrors.LostShard(peer, $"Shard {peer} stopped sending partial sums.");
         }
         Interlocked.Add(ref bytesReceived, payload);
         FrameReceived?.Invoke(PeerWire.FrameHeaderBytes + payload);
