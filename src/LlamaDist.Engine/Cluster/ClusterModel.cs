@@ -225,10 +225,10 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
             if (groups is { Count: > 1 })
             {
                 var hybrid = HybridSession.OpenAsync(groups, tensorOptions, CancellationToken.None).GetAwaiter().GetResult();
-                return new ObservedSequence(new HybridClusterSequence(hybrid, groups.Select(group => group.Count).ToArray(), Nodes), Nodes);
+                return new ObservedSequence(new NoFailoverSequence(new HybridClusterSequence(hybrid, groups.Select(group => group.Count).ToArray(), Nodes)), Nodes);
             }
             var group = TensorGroupSession.OpenAsync(shards, tensorOptions, CancellationToken.None).GetAwaiter().GetResult();
-            return new ObservedSequence(new TensorClusterSequence(group, Nodes), Nodes);
+            return new ObservedSequence(new NoFailoverSequence(new TensorClusterSequence(group, Nodes)), Nodes);
         }
         var options = new RingOptions
         {

@@ -191,6 +191,11 @@ public sealed class ClusterHybridTests : IClassFixture<HybridClusterFixture>
     public void ALostWorkerFailsThePromptWithAWorkerErrorNamingIt()
     {
         var path = fixture.ModelPath("F32");
+        int[] expected;
+        using (var local = LocalModel.Load(path, threads: 1))
+        {
+            expected = local.Generate(Greedy(24)).TokenIds;
+        }
         var victim = EmbeddedWorker.Start(new WorkerStartRequest
         {
             Port = 0, Threads = 1, Name = "hybrid-victim", CacheDirectory = Path.Combine(fixture.Directory, "cache-victim"),
@@ -212,7 +217,13 @@ public sealed class ClusterHybridTests : IClassFixture<HybridClusterFixture>
             }));
             Assert.Equal(LlamaErrorKind.WorkerUnreachable, exception.Kind);
             Assert.Contains(victim.Endpoint, exception.Message);
+            Assert.Equal(victim.Endpoint, exception.Target);
             Assert.False(cluster.Health().Single(node => node.Endpoint == victim.Endpoint).Healthy);
+            // What was generated before the loss comes with the error, as from a ring without failover.
+            var partial = Assert.IsType<GenerationResult>(exception.PartialResult);
+            Assert.Equal(StopReason.NodeFailed, partial.StopReason);
+            Assert.InRange(partial.TokenIds.Length, 1, 23);
+            Assert.Equal(expected.Take(partial.TokenIds.Length), partial.TokenIds);
         }
         finally
         {
