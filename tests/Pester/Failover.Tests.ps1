@@ -19,9 +19,9 @@ BeforeAll {
     $script:Cluster = New-LlamaCluster -Model $script:Model -Worker $script:Workers -Split Even -StageTimeout 2
     # The prompt is a few batches of 128 tokens: one step message each, then one per decoded token.
     $script:PromptSteps = [Math]::Ceiling((ConvertTo-LlamaToken -Model $script:Model -Text $script:Prompt -AddSpecial).Count / 128)
-    function Invoke-Faulted([int] $Stage, [string] $Signal, [long] $Steps) {
+    function Invoke-Faulted([int] $Stage, [string] $Signal, [long] $Steps, [string] $Prompt = $script:Prompt, [int] $MaxTokens = $script:MaxTokens) {
         $injector = Start-SignalAtStep -Worker $script:Workers[$Stage] -Signal $Signal -Steps $Steps
-        try { Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens }
+        try { Invoke-LlamaPrompt -Cluster $script:Cluster -Prompt $Prompt -Temperature 0 -MaxTokens $MaxTokens }
         finally { $injector | Wait-Job -Timeout 60 | Receive-Job | Should -Match "^SIG$Signal"; $injector | Remove-Job -Force }
     }
 }
@@ -55,32 +55,53 @@ Describe 'Failover with real processes' -Skip:$script:NoSignals {
     }
 
     It 'detects a stage frozen during prompt evaluation within the stage timeout and gives the same tokens' {
-        $result = Invoke-Faulted -Stage 0 -Signal STOP -Steps 2
-        $result.TokenIds | Should -Be $script:Expected
-        $result.FailoverCount | Should -Be 1
-        $result.Failovers[0].Endpoint | Should -Be $script:Workers[0].Endpoint
-        $result.Failovers[0].Reason | Should -Match 'no answer within 2 s'
-        $result.Failovers[0].DetectionMs | Should -BeLessThan 4000
-        $result.Failovers[0].Position | Should -BeLessThan $result.PromptTokens      # during prompt evaluation
-        $script:Workers[0] = Restart-FaultWorker $script:Workers[0] $script:CacheRoot
+        # Frozen once the prompt's first batch has arrived. The prompt's batches reach the first stage within moments
+        # of each other, so the signal has to land while that stage computes them (a later one is detected at the
+        # first decoded token): the longest prompt the model's context takes beside a few tokens, so that a busy
+        # machine has time to send it.
+        $prompt = Get-FaultPrompt 48
+        $maxTokens = 16
+        $expected = (Invoke-LlamaPrompt -Model $script:Model -Prompt $prompt -Temperature 0 -MaxTokens $maxTokens -Threads 1).TokenIds
+        try {
+            $result = Invoke-Faulted -Stage 0 -Signal STOP -Steps 1 -Prompt $prompt -MaxTokens $maxTokens
+            $result.TokenIds | Should -Be $expected
+            $result.FailoverCount | Should -Be 1
+            $result.Failovers[0].Endpoint | Should -Be $script:Workers[0].Endpoint
+            $result.Failovers[0].Reason | Should -Match 'no answer within 2 s'
+            $result.Failovers[0].DetectionMs | Should -BeLessThan 4000
+            $result.Failovers[0].Position | Should -BeLessThan $result.PromptTokens      # during prompt evaluation
+        }
+        finally {
+            # Thawed for good (a fresh process on its port) whatever happened, so the next test finds it serving.
+            $script:Workers[0] = Restart-FaultWorker $script:Workers[0] $script:CacheRoot
+        }
     }
 
-    It 'with -Failover None fails naming the node, with the partial result on the error' {
-        $cluster = New-LlamaCluster -Model $script:Model -Worker $script:Workers[0], $script:Workers[1] -Failover None -StageTimeout 2
+    # A layer ring and a tensor-parallel pair: on the pair the killed shard's peer fails too (it loses the partial
+    # sums) and must not be the node named. A shard receives one step message and, per layer, two partial sums
+    # from its peer for every token, all counted as received messages.
+    It 'with -Failover None fails naming the node, with the partial result on the error (<Split>)' -ForEach @(
+        @{ Split = 'Even'; MessagesPerStep = 1 }
+        @{ Split = 'Tensor'; MessagesPerStep = 1 + 2 * 4 }
+    ) {
+        $cluster = New-LlamaCluster -Model $script:Model -Worker $script:Workers[0], $script:Workers[1] -Split $Split -Failover None -StageTimeout 2
         try {
-            $injector = Start-SignalAtStep -Worker $script:Workers[1] -Signal KILL -Steps ($script:PromptSteps + 20)
+            $injector = Start-SignalAtStep -Worker $script:Workers[1] -Signal KILL -Steps (($script:PromptSteps + 20) * $MessagesPerStep)
             $record = Get-ErrorRecordOf { Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens }
             $injector | Wait-Job -Timeout 60 | Receive-Job | Should -Match '^SIGKILL'
             $injector | Remove-Job -Force
             ($record.FullyQualifiedErrorId -split ',')[0] | Should -Be 'WorkerUnreachable'
-            $record.TargetObject | Should -Be $script:Workers[1].Endpoint
+            $record.TargetObject | Should -Be $script:Workers[1].Endpoint -Because $record.Exception.Message
             $record.Exception.Message | Should -Not -Match 'subchannel'
             $partial = $record.Exception.PartialResult
             $partial.StopReason | Should -Be 'NodeFailed'
+            $partial.TokenIds.Count | Should -BeGreaterThan 0
             $partial.TokenIds.Count | Should -BeLessThan $script:MaxTokens
             $partial.TokenIds | Should -Be ($script:Expected | Select-Object -First $partial.TokenIds.Count)
         }
-        finally { $cluster | Remove-LlamaCluster }
-        $script:Workers[1] = Restart-FaultWorker $script:Workers[1] $script:CacheRoot
+        finally {
+            $cluster | Remove-LlamaCluster
+            $script:Workers[1] = Restart-FaultWorker $script:Workers[1] $script:CacheRoot
+        }
     }
 }

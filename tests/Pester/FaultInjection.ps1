@@ -10,17 +10,21 @@ function Start-FaultWorker {
 function Start-SignalAtStep {
     # Sends SIG$Signal to $Worker's process once it has received $Steps more Forward step messages than now (a
     # prompt batch or a decoded token is one message per stage), from a thread job that watches its counters: the
-    # fault lands at a chosen point of the generation whatever the machine's speed. Receive the job afterwards:
-    # it says at which message the signal went, or that it never did.
+    # fault lands at a chosen point of the generation whatever the machine's speed. Returns once the job watches
+    # (its module imported, its first reading taken): a job that started late on a busy machine would otherwise
+    # first look when the prompt was already past the chosen point. Receive the job afterwards: it says at which
+    # message the signal went, or that it never did.
     param($Worker, [ValidateSet('KILL', 'STOP')] [string] $Signal, [long] $Steps)
     $target = (Get-LlamaWorker -Endpoint $Worker.Endpoint).ForwardMessagesReceived + $Steps
     $manifest = Join-Path $script:RepositoryRoot 'LlamaDist.psd1'
-    Start-ThreadJob -ArgumentList $manifest, $Worker.Endpoint, $Worker.ProcessId, $Signal, $target -ScriptBlock {
-        param($manifest, $endpoint, $processId, $signal, $target)
+    $watching = [System.Threading.ManualResetEventSlim]::new($false)
+    $job = Start-ThreadJob -ArgumentList $manifest, $Worker.Endpoint, $Worker.ProcessId, $Signal, $target, $watching -ScriptBlock {
+        param($manifest, $endpoint, $processId, $signal, $target, $watching)
         Import-Module $manifest
         $deadline = [DateTime]::UtcNow.AddSeconds(120)
         while ([DateTime]::UtcNow -lt $deadline) {
             $status = Get-LlamaWorker -Endpoint $endpoint -ErrorAction SilentlyContinue
+            $watching.Set()
             if ($status -and $status.ForwardMessagesReceived -ge $target) {
                 & kill "-$signal" $processId
                 return "SIG$signal at message $($status.ForwardMessagesReceived)"
@@ -29,6 +33,11 @@ function Start-SignalAtStep {
         }
         "never reached message $target"
     }
+    if (-not $watching.Wait([TimeSpan]::FromSeconds(60))) {
+        $job | Remove-Job -Force
+        throw "The signal job for $($Worker.Endpoint) did not start watching within 60 s."
+    }
+    $job
 }
 
 function Restart-FaultWorker {
