@@ -80,12 +80,13 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
 
     It 'loopback: layer split on 2 x 2 threads, tensor and Auto on 2 x 1 thread, llama.cpp RPC' {
         # 1-thread workers run on a CPU each (-CpuAffinity), as two one-core machines would; the tensor split also
-        # runs unpinned, where the scheduler may move a shard onto its peer's core.
-        foreach ($layout in @{ Threads = 2; Pin = $false; Splits = @('Even') }, @{ Threads = 1; Pin = $true; Splits = @('Tensor', 'Auto') },
-            @{ Threads = 1; Pin = $false; Splits = @('Tensor') }) {
+        # runs unpinned, where the scheduler may move a shard onto its peer's core. The layer split runs both ways
+        # too: pinned, each worker's compute threads run on a CPU each (the two workers share them, taking turns).
+        foreach ($layout in @{ Threads = 2; Pin = $false; Splits = @('Even') }, @{ Threads = 2; Pin = $true; Splits = @('Even') },
+            @{ Threads = 1; Pin = $true; Splits = @('Tensor', 'Auto') }, @{ Threads = 1; Pin = $false; Splits = @('Tensor') }) {
             $threads = $layout.Threads
             $workers = 0, 1 | ForEach-Object {
-                $cpu = if ($layout.Pin) { Get-WorkerCpu -Index $_ }
+                $cpu = if ($layout.Pin) { Get-WorkerCpu -Index $_ -Count $threads }
                 $pin = if ($null -ne $cpu) { @{ CpuAffinity = $cpu } } else { @{} }
                 Start-LlamaWorker -Port 0 -Threads $threads -Name "netbench-$threads-$_" -Detached -ModelPath $model @pin
             }

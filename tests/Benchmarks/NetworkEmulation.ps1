@@ -128,15 +128,16 @@ function Start-InNamespace {
 
 function Get-WorkerCpu {
     <#
-        The CPU the Index-th (from 0) of several 1-thread workers is pinned to, so that each emulates a machine of its
-        own: the CPUs this session may run on in turn (/proc/self/status), or $null where that list cannot be read
-        (then the workers are not pinned).
+        The CPUs the Index-th (from 0) of several workers with Count threads each is pinned to: the CPUs this session
+        may run on (/proc/self/status) dealt out in turn, Count to a worker, so 1-thread workers each emulate a
+        machine of their own (on a 2-CPU machine two 2-thread workers both get CPUs 0 and 1, one compute thread on
+        each); $null where that list cannot be read (then the workers are not pinned).
     #>
-    param([int] $Index)
+    param([int] $Index, [int] $Count = 1)
     if (-not $IsLinux) { return $null }
     $list = ((Get-Content /proc/self/status | Select-String '^Cpus_allowed_list:').Line -split ':\s*')[1]
     $cpus = @($list -split ',' | ForEach-Object { $bounds = [int[]]($_ -split '-'); $bounds[0]..$bounds[-1] })
-    return $cpus[$Index % $cpus.Count]
+    return @(0..($Count - 1) | ForEach-Object { $cpus[($Index * $Count + $_) % $cpus.Count] } | Select-Object -Unique)
 }
 
 function Start-EmulatedWorker {

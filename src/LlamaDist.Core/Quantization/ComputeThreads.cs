@@ -13,6 +13,12 @@ namespace LlamaDist.Core.Quantization;
 /// the caller has taken the last chunk itself is left out instead of being waited for. The first call after a
 /// gap (each step of a worker serving a ring comes after a network round trip, longer than the spin) used to
 /// wait for that wake-up every time.</para>
+/// <para>Pinned (given CPUs, at least one per thread): each worker thread runs only on its own CPU, and a caller
+/// that brackets its passes with <see cref="PinCaller"/> runs them on the first. A worker serving a ring sleeps
+/// between its steps, and its threads then woke onto one core about half the time (the scheduler places a woken
+/// thread beside its waker), so the step's kernels ran two threads on one core while the other stood idle:
+/// pinned, two 2-thread workers on a 2-core machine decoded 9-17% faster as a ring in three of four alternating
+/// runs (1% slower in the fourth).</para>
 /// <para>One <see cref="For{TWork}(int, TWork)"/> runs at a time: a call made while another is in flight (from a
 /// callback or another thread) runs inline on its caller. An exception thrown by the work on any thread stops
 /// the remaining chunks and is rethrown on the caller with its original stack.</para>
@@ -49,20 +55,62 @@ public sealed unsafe class ComputeThreads : IDisposable
     private int _admission;
     private Exception? _firstError;
 
-    /// <summary>Starts <paramref name="threadCount"/> - 1 worker threads (the caller is the last one).</summary>
-    public ComputeThreads(int threadCount)
+    // Pinned: the CPU of each thread (the caller's first), and the whole set a pinned caller returns to; else null.
+    private readonly int[]? _pins;
+    private readonly int[]? _callerSet;
+
+    /// <summary>
+    /// Starts <paramref name="threadCount"/> - 1 worker threads (the caller is the last one). With
+    /// <paramref name="pinTo"/> holding at least one CPU per thread, on a platform that can pin threads, thread k
+    /// runs only on <paramref name="pinTo"/>[k] (the caller's is <paramref name="pinTo"/>[0], see
+    /// <see cref="PinCaller"/>); otherwise the threads run where the scheduler puts them.
+    /// </summary>
+    public ComputeThreads(int threadCount, IReadOnlyList<int>? pinTo = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threadCount);
         ThreadCount = threadCount;
+        if (pinTo is not null && pinTo.Distinct().Count() >= threadCount && ThreadAffinity.IsSupported)
+        {
+            _callerSet = [.. pinTo.Distinct()];
+            _pins = _callerSet[..threadCount];
+        }
         _workers = new Thread[threadCount - 1];
         for (int i = 0; i < _workers.Length; i++)
         {
-            _workers[i] = new Thread(WorkerLoop)
+            int cpu = _pins?[i + 1] ?? -1;
+            _workers[i] = new Thread(() => WorkerLoop(cpu))
             {
                 IsBackground = true,
                 Name = $"LlamaDist compute {i + 1}",
             };
             _workers[i].Start();
+        }
+    }
+
+    /// <summary>Whether each thread runs on a CPU of its own (see the constructor).</summary>
+    public bool Pinned => _pins is not null;
+
+    /// <summary>
+    /// Runs the calling thread on the first pinned CPU until the returned scope ends, then on the whole set again:
+    /// bracket a pass of several <see cref="For{TWork}(int, TWork)"/> calls with it (two affinity calls per pass,
+    /// not per call). Does nothing when the threads are not pinned.
+    /// </summary>
+    public CallerPin PinCaller() =>
+        _pins is not null && ThreadAffinity.TrySetCurrentThread([_pins[0]]) ? new CallerPin(_callerSet) : default;
+
+    /// <summary>A pinned caller's scope (<see cref="PinCaller"/>): disposing it lets the thread run on the whole set again.</summary>
+    public readonly struct CallerPin : IDisposable
+    {
+        private readonly int[]? restore;
+
+        internal CallerPin(int[]? restore) => this.restore = restore;
+
+        public void Dispose()
+        {
+            if (restore is not null)
+            {
+                ThreadAffinity.TrySetCurrentThread(restore);
+            }
         }
     }
 
@@ -188,8 +236,12 @@ public sealed unsafe class ComputeThreads : IDisposable
         }
     }
 
-    private void WorkerLoop()
+    private void WorkerLoop(int cpu)
     {
+        if (cpu >= 0)
+        {
+            ThreadAffinity.TrySetCurrentThread([cpu]);
+        }
         long seen = 0;
         while (true)
         {

@@ -53,7 +53,8 @@ public sealed class StartLlamaWorkerCommand : LlamaCmdlet
 
     /// <summary>
     /// With -Detached: the logical CPUs the worker's process runs on (e.g. 0,1 or (2..3)), as taskset -c does, so
-    /// workers sharing a machine, or a worker beside other work, each keep cores of their own. Linux and Windows.
+    /// workers sharing a machine, or a worker beside other work, each keep cores of their own. With a CPU listed for
+    /// each compute thread, each compute thread runs on one of them. Linux and Windows.
     /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateCount(1, 1024)]

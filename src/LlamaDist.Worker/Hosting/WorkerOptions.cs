@@ -23,7 +23,8 @@ public sealed record WorkerOptions
 
     /// <summary>
     /// The logical CPUs the worker's process runs on (see <see cref="Lifecycle.ProcessorAffinity"/>); empty: any the
-    /// system gives it.
+    /// system gives it. With at least one CPU per compute thread, each compute thread runs on one of them
+    /// (<see cref="Core.Quantization.ComputeThreads"/>, pinned).
     /// </summary>
     public IReadOnlyList<int> CpuAffinity { get; init; } = [];
 

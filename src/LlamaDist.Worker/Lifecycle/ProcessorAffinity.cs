@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using LlamaDist.Core.Quantization;
 
 namespace LlamaDist.Worker.Lifecycle;
 
@@ -13,12 +14,10 @@ namespace LlamaDist.Worker.Lifecycle;
 /// starter's set, so the compute threads, Kestrel's and the runtime's all stay inside it. Windows: the process's
 /// affinity mask (the first 64 CPUs, one processor group). Elsewhere (macOS has no affinity call) it is refused.</para>
 /// </summary>
-public static partial class ProcessorAffinity
+public static class ProcessorAffinity
 {
     /// <summary>The highest CPU number a set may name (the kernel's default cpu_set_t holds 1024).</summary>
-    public const int MaxCpu = 1023;
-
-    private const int LinuxMaskBytes = (MaxCpu + 1) / 8;
+    public const int MaxCpu = ThreadAffinity.MaxCpu;
 
     public static bool IsSupported => OperatingSystem.IsLinux() || OperatingSystem.IsWindows();
 
@@ -27,8 +26,8 @@ public static partial class ProcessorAffinity
     {
         if (OperatingSystem.IsLinux())
         {
-            var mask = new byte[LinuxMaskBytes];
-            if (GetAffinity(0, mask.Length, mask) != 0)
+            var mask = new byte[ThreadAffinity.LinuxMaskBytes];
+            if (ThreadAffinity.LinuxGet(0, mask.Length, mask) != 0)
             {
                 throw new InvalidOperationException($"sched_getaffinity failed (errno {Marshal.GetLastPInvokeError()}).");
             }
@@ -77,11 +76,7 @@ public static partial class ProcessorAffinity
             System.Diagnostics.Process.GetCurrentProcess().ProcessorAffinity = (nint)cpus.Aggregate(0L, (mask, cpu) => mask | (1L << cpu));
             return;
         }
-        var linuxMask = new byte[LinuxMaskBytes];
-        foreach (int cpu in cpus)
-        {
-            linuxMask[cpu >> 3] |= (byte)(1 << (cpu & 7));
-        }
+        var linuxMask = ThreadAffinity.LinuxMask([.. cpus]);
         // A thread started while the list is read inherits its starter's old set when the starter was not pinned
         // yet: read the list again until a pass finds no thread it has not pinned.
         var pinned = new HashSet<int>();
@@ -94,7 +89,7 @@ public static partial class ProcessorAffinity
                 {
                     found = true;
                     // A thread that ended meanwhile (ESRCH) needs no pinning.
-                    if (SetAffinity(threadId, linuxMask.Length, linuxMask) != 0 && Marshal.GetLastPInvokeError() != 3)
+                    if (ThreadAffinity.LinuxSet(threadId, linuxMask.Length, linuxMask) != 0 && Marshal.GetLastPInvokeError() != 3)
                     {
                         throw new InvalidOperationException($"sched_setaffinity failed for thread {threadId} (errno {Marshal.GetLastPInvokeError()}).");
                     }
@@ -156,9 +151,4 @@ public static partial class ProcessorAffinity
 
     private static string Shown(string text) => text.Length > 40 ? text[..40] + "..." : text;
 
-    [LibraryImport("libc", EntryPoint = "sched_getaffinity", SetLastError = true)]
-    private static partial int GetAffinity(int threadId, nint maskBytes, [Out] byte[] mask);
-
-    [LibraryImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
-    private static partial int SetAffinity(int threadId, nint maskBytes, byte[] mask);
 }

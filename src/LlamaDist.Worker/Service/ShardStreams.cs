@@ -28,7 +28,11 @@ internal static class ShardStreams
                 }
                 runtime.CountReceived(request.CalculateSize());
                 context.CancellationToken.ThrowIfCancellationRequested();
-                var reply = await stepThread.Run(() => runtime.Shards.Step(request)).ConfigureAwait(false);
+                var reply = await stepThread.Run(() =>
+                {
+                    using var pin = runtime.Threads.PinCaller();
+                    return runtime.Shards.Step(request);
+                }).ConfigureAwait(false);
                 runtime.CountSent(reply.CalculateSize());
                 await replies.WriteAsync(reply, context.CancellationToken).ConfigureAwait(false);
             }

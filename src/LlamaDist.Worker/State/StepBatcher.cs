@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using LlamaDist.Core.Model;
+using LlamaDist.Core.Quantization;
 
 namespace LlamaDist.Worker.State;
 
@@ -21,6 +22,7 @@ namespace LlamaDist.Worker.State;
 internal sealed class StepBatcher
 {
     private readonly FairComputeGate gate;
+    private readonly ComputeThreads threads;
     private readonly int maxRows;
     private readonly object sync = new();
     private readonly List<Work> queued = [];
@@ -66,9 +68,10 @@ internal sealed class StepBatcher
     /// <param name="maxRows">Most rows (tokens of all sessions together) one pass takes.</param>
     /// <param name="companionsElsewhere">How many sessions a step of the given session may wait for (sessions of
     /// its range with a step stream open and no step here now; see WorkerRuntime).</param>
-    public StepBatcher(FairComputeGate gate, int maxRows, Func<HostedSession, int> companionsElsewhere)
+    public StepBatcher(FairComputeGate gate, int maxRows, Func<HostedSession, int> companionsElsewhere, ComputeThreads threads)
     {
         this.gate = gate;
+        this.threads = threads;
         this.maxRows = Math.Clamp(maxRows, 1, BatchedForward.MaxRows);
         this.companionsElsewhere = companionsElsewhere;
     }
@@ -190,6 +193,8 @@ internal sealed class StepBatcher
     private void RunPass(Work own)
     {
         var batch = Take(own);
+        // On the compute threads' first CPU while the pass runs, when they are pinned (--cpu-affinity).
+        using var pin = threads.PinCaller();
         var clock = Stopwatch.StartNew();
         try
         {

@@ -43,8 +43,10 @@ internal sealed class WorkerRuntime : IDisposable
         Cache = new RangeCache(options.CacheDirectory, options.MaxCacheBytes);
         locator = new ModelFileLocator(options.ModelPath,
             trustCoordinatorPaths: options.ModelPath is null && System.Net.IPAddress.TryParse(options.Address, out var address) && System.Net.IPAddress.IsLoopback(address));
+        // With --cpu-affinity each compute thread runs on a CPU of its own (when the set has one per thread).
         Threads = new ComputeThreads(options.Threads > 0 ? options.Threads
-            : options.CpuAffinity.Count > 0 ? options.CpuAffinity.Count : Environment.ProcessorCount);
+            : options.CpuAffinity.Count > 0 ? options.CpuAffinity.Count : Environment.ProcessorCount,
+            options.CpuAffinity.Count > 0 ? options.CpuAffinity : null);
         Backend = ComputeBackends.Open(options.Backend, Threads);
         var (gigaFlops, bytesPerSecond) = Backend is IlgpuBackend device ? device.MeasureThroughput() : ThroughputProbe.Measure(Threads);
         Identity = new WorkerIdentity
@@ -110,7 +112,7 @@ internal sealed class WorkerRuntime : IDisposable
     public LeaseTable Leases { get; }
 
     /// <summary>Micro-batches of sessions on the same range, evaluated together on the compute gate.</summary>
-    public StepBatcher Batcher => LazyInitializer.EnsureInitialized(ref batcher, () => new StepBatcher(Compute, Options.MaxStepTokens, CompanionsElsewhere));
+    public StepBatcher Batcher => LazyInitializer.EnsureInitialized(ref batcher, () => new StepBatcher(Compute, Options.MaxStepTokens, CompanionsElsewhere, Threads));
 
     /// <summary>
     /// The sessions a step of <paramref name="waiting"/> may wait for: those of its range with a step stream open
