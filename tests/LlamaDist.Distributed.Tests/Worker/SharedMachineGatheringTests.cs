@@ -128,7 +128,8 @@ public sealed class SharedMachineGatheringTests
     [InlineData(0.0, 0.0)]      // no pass yet: nothing to wait for
     public void The_wait_is_one_and_a_half_passes_within_the_limit(double lastPassMs, double expectedMs)
     {
-        var batcher = new LlamaDist.Worker.State.StepBatcher(new LlamaDist.Worker.State.FairComputeGate(), 64, _ => 0);
+        using var threads = new LlamaDist.Core.Quantization.ComputeThreads(1);
+        var batcher = new LlamaDist.Worker.State.StepBatcher(new LlamaDist.Worker.State.FairComputeGate(), 64, _ => 0, threads);
         Assert.Equal(expectedMs, batcher.SharedMachineWindow(lastPassMs).TotalMilliseconds, 6);
     }
 
