@@ -29,7 +29,7 @@ public sealed class ConcurrentLocalGenerationTests : IDisposable
     [Theory]
     [InlineData("F32")]
     [InlineData("Q8_0")]
-    public void ConcurrentPromptsEachGiveTheirOwnTokens(string type)
+    public async Task ConcurrentPromptsEachGiveTheirOwnTokens(string type)
     {
         var path = Path.Combine(directory, $"tiny-{type}.gguf");
         TestModelFactory.Create(path, "Small", type, seed: 11, vocabularyFrom: null, overwrite: true);
@@ -54,15 +54,15 @@ public sealed class ConcurrentLocalGenerationTests : IDisposable
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (model.Compute.WaitingSteps < prompts.Length && waited.Elapsed < TimeSpan.FromSeconds(30))
         {
-            Thread.Sleep(5);
+            await Task.Delay(5);
         }
         Assert.Equal(prompts.Length, model.Compute.WaitingSteps);
         release.Set();
-        Assert.Equal(0, holder.Result);
-        Assert.True(Task.WaitAll(together, TimeSpan.FromSeconds(60)), "The concurrent prompts did not finish.");
+        Assert.Equal(0, await holder.WaitAsync(TimeSpan.FromSeconds(60)));
+        var results = await Task.WhenAll(together).WaitAsync(TimeSpan.FromSeconds(60));
         for (int i = 0; i < prompts.Length; i++)
         {
-            Assert.Equal(alone[i], together[i].Result);
+            Assert.Equal(alone[i], results[i]);
         }
         Assert.True(model.Compute.SharedPasses > 0);
     }
