@@ -86,6 +86,9 @@ Describe 'Failover with real processes' -Skip:$script:NoSignals {
     ) {
         $cluster = New-LlamaCluster -Model $script:Model -Worker $script:Workers[0], $script:Workers[1] -Split $Split -Failover None -StageTimeout 2
         try {
+            # The cluster's own tokens: a tensor split of a quantized model sums its partials in another order than
+            # one machine, so its greedy tokens may part from the local run's (more often on some instruction sets).
+            $expected = (Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens).TokenIds
             $injector = Start-SignalAtStep -Worker $script:Workers[1] -Signal KILL -Steps (($script:PromptSteps + 20) * $MessagesPerStep)
             $record = Get-ErrorRecordOf { Invoke-LlamaPrompt -Cluster $cluster -Prompt $script:Prompt -Temperature 0 -MaxTokens $script:MaxTokens }
             $injector | Wait-Job -Timeout 60 | Receive-Job | Should -Match '^SIGKILL'
@@ -97,7 +100,7 @@ Describe 'Failover with real processes' -Skip:$script:NoSignals {
             $partial.StopReason | Should -Be 'NodeFailed'
             $partial.TokenIds.Count | Should -BeGreaterThan 0
             $partial.TokenIds.Count | Should -BeLessThan $script:MaxTokens
-            $partial.TokenIds | Should -Be ($script:Expected | Select-Object -First $partial.TokenIds.Count)
+            $partial.TokenIds | Should -Be ($expected | Select-Object -First $partial.TokenIds.Count)
         }
         finally {
             $cluster | Remove-LlamaCluster
