@@ -94,7 +94,12 @@ public sealed class PipelinedRingTests : IClassFixture<ClusterFixture>
         var expected = prompts.Select(prompt => local.Generate(Greedy(prompt, 12)).TokenIds).ToArray();
         using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(2), ActivationEncoding = "F32" });
 
-        var results = prompts.Select(prompt => Task.Run(() => cluster.Generate(Greedy(prompt, 12)))).ToArray();
+        // Each prompt on a thread of its own, as runspaces and thread jobs run them: a prompt blocks its thread
+        // while the ring computes, and four of them on pool threads starved the pool that this process's embedded
+        // workers and the cluster's health probes answer on (on a loaded machine a probe then missed its limit
+        // and the prompt found "no node left").
+        var results = prompts.Select(prompt => Task.Factory.StartNew(() => cluster.Generate(Greedy(prompt, 12)),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
         Assert.True(Task.WaitAll(results, TimeSpan.FromSeconds(60)), "The concurrent prompts did not finish.");
         for (int i = 0; i < prompts.Length; i++)
         {
