@@ -99,11 +99,12 @@ function New-EmulatedNetwork {
 }
 
 function Get-LinkRelayPath {
-    <# The relay, built on first use. #>
+    <# The relay, built (or brought up to date with its sources: an incremental build takes seconds) once per session. #>
     $dll = Join-Path $EmulationRepositoryRoot 'tests/LlamaDist.LinkRelay/bin/Release/net10.0/LlamaDist.LinkRelay.dll'
-    if (-not (Test-Path $dll)) {
+    if (-not $script:LinkRelayBuilt) {
         $output = & dotnet build (Join-Path $EmulationRepositoryRoot 'tests/LlamaDist.LinkRelay/LlamaDist.LinkRelay.csproj') -c Release --nologo -v quiet 2>&1
         if ($LASTEXITCODE -ne 0) { throw "Building the link relay failed: $output" }
+        $script:LinkRelayBuilt = $true
     }
     return $dll
 }

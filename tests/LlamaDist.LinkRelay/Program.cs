@@ -2,15 +2,15 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 
 // A TCP relay that delays every byte by a fixed one-way time in each direction, for emulating a link's latency
 // where the kernel's netem is not available (rate limits come from tc tbf). Usage:
 //   LlamaDist.LinkRelay --listen 10.77.0.11:61000 --target 127.0.0.1:50052 --delay-ms 2.5
 // Each accepted connection gets its own connection to the target; data read on one side is written to the other
-// once its arrival time plus the delay has passed, in order (a dedicated thread per direction that sleeps until
-// then without spinning, see PreciseSleep, so sub-millisecond delays hold and the workers keep the cores). At most
-// MaxQueuedChunks chunks wait per direction. Prints "listening <endpoint>" when ready; runs until killed.
+// once its arrival time plus the delay has passed, in order (per direction, a thread that blocks reading and one
+// that sleeps until each chunk is due without spinning, see PreciseSleep, so sub-millisecond delays hold and the
+// workers keep the cores). At most MaxQueuedChunks chunks wait per direction. Prints "listening <endpoint>" when
+// ready; runs until killed.
 var options = RelayOptions.Parse(args);
 var listener = new TcpListener(options.Listen);
 listener.Start(backlog: 64);
@@ -18,8 +18,10 @@ Console.WriteLine($"listening {listener.LocalEndpoint}");
 Console.Out.Flush();
 while (true)
 {
-    var client = await listener.AcceptTcpClientAsync();
-    _ = Task.Run(() => Relay.RunAsync(client, options));
+    // Accepted and connected synchronously: a socket that saw an asynchronous call stays non-blocking, and its
+    // blocking reads then go through the runtime's event loop and pool threads (see Relay).
+    var client = listener.AcceptTcpClient();
+    new Thread(() => Relay.Run(client, options)) { IsBackground = true, Name = "relay connection" }.Start();
 }
 
 internal sealed record RelayOptions(IPEndPoint Listen, IPEndPoint Target, TimeSpan Delay)
@@ -51,7 +53,7 @@ internal static class Relay
     private const int ChunkBytes = 64 << 10;
     private const int MaxQueuedChunks = 4096;
 
-    public static async Task RunAsync(TcpClient client, RelayOptions options)
+    public static void Run(TcpClient client, RelayOptions options)
     {
         using var inbound = client;
         using var outbound = new TcpClient();
@@ -59,61 +61,165 @@ internal static class Relay
         {
             inbound.NoDelay = true;
             outbound.NoDelay = true;
-            await outbound.ConnectAsync(options.Target);
-            var up = Pump(inbound.GetStream(), outbound.GetStream(), options.Delay);
-            var down = Pump(outbound.GetStream(), inbound.GetStream(), options.Delay);
-            await Task.WhenAny(up, down);
+            outbound.Connect(options.Target);
         }
-        catch (Exception exception) when (exception is IOException or SocketException or ObjectDisposedException)
+        catch (Exception exception) when (exception is IOException or SocketException)
         {
-            // One side closed or reset: the other goes with it (both are disposed here).
+            return;  // the target is not there: the inbound connection closes
         }
+        // Both directions on threads of their own that block in the socket calls: the relay stands for a wire and
+        // must cost the machine whose workers it sits between as little CPU as it can. Pumping with asynchronous
+        // reads, a channel and pool threads cost 1-2 ms of CPU per relayed message (pool threads waking, and
+        // spinning and yielding when they ran out of work), taken from the workers computing on the same cores.
+        var up = StartPump(inbound.Client, outbound.Client, options.Delay);
+        var down = StartPump(outbound.Client, inbound.Client, options.Delay);
+        Task.WaitAny(up, down);
+        // One side closed or reset: the other goes with it (both are disposed here, which ends the other pump).
     }
 
-    /// <summary>Reads from <paramref name="source"/> and writes each chunk to <paramref name="destination"/> once its delay has passed.</summary>
-    private static Task Pump(NetworkStream source, NetworkStream destination, TimeSpan delay)
+    private static Task StartPump(Socket source, Socket destination, TimeSpan delay)
     {
-        var queue = Channel.CreateBounded<(long Due, byte[] Data, int Length)>(MaxQueuedChunks);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         long delayTicks = (long)(delay.TotalSeconds * Stopwatch.Frequency);
-        var reader = Task.Run(async () =>
+        var thread = new Thread(() =>
         {
             try
             {
-                while (true)
+                if (delayTicks == 0)
                 {
-                    var buffer = new byte[ChunkBytes];
-                    int read = await source.ReadAsync(buffer);
-                    if (read == 0)
-                    {
-                        break;
-                    }
-                    await queue.Writer.WriteAsync((Stopwatch.GetTimestamp() + delayTicks, buffer, read));
+                    CopyNow(source, destination);
                 }
+                else
+                {
+                    CopyDelayed(source, destination, delayTicks);
+                }
+            }
+            catch (Exception exception) when (exception is IOException or SocketException or ObjectDisposedException)
+            {
+                // One side closed or reset.
             }
             finally
             {
-                queue.Writer.TryComplete();
+                try
+                {
+                    destination.Shutdown(SocketShutdown.Send);
+                }
+                catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+                {
+                }
+                done.TrySetResult();
             }
-        });
-        var writer = Task.Factory.StartNew(() =>
+        })
+        { IsBackground = true, Name = "relay pump" };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>No delay: each read is written on at once, on the reading thread.</summary>
+    private static void CopyNow(Socket source, Socket destination)
+    {
+        var buffer = new byte[ChunkBytes];
+        int read;
+        while ((read = source.Receive(buffer)) > 0)
+        {
+            SendAll(destination, buffer.AsSpan(0, read));
+        }
+    }
+
+    /// <summary>
+    /// A delay: this thread reads and queues each chunk with the time it is due; a writer thread sleeps until then
+    /// (<see cref="PreciseSleep"/>) and writes it, in order. The two meet in a monitor, which blocks without spinning.
+    /// </summary>
+    private static void CopyDelayed(Socket source, Socket destination, long delayTicks)
+    {
+        var queue = new Queue<(long Due, byte[] Data, int Length)>();
+        bool ended = false;         // the reader is done: the writer drains the queue and stops
+        bool writerFailed = false;  // the destination failed: the reader stops too
+        var writer = new Thread(() =>
         {
             PreciseSleep.PrepareThread();
             try
             {
-                while (queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                while (true)
                 {
-                    while (queue.Reader.TryRead(out var chunk))
+                    (long Due, byte[] Data, int Length) chunk;
+                    lock (queue)
                     {
-                        PreciseSleep.Until(chunk.Due);
-                        destination.Write(chunk.Data, 0, chunk.Length);
+                        while (queue.Count == 0 && !ended)
+                        {
+                            Monitor.Wait(queue);
+                        }
+                        if (queue.Count == 0)
+                        {
+                            return;
+                        }
+                        chunk = queue.Dequeue();
+                        Monitor.PulseAll(queue);  // room again for a reader held back by a full queue
                     }
+                    PreciseSleep.Until(chunk.Due);
+                    SendAll(destination, chunk.Data.AsSpan(0, chunk.Length));
                 }
             }
-            finally
+            catch (Exception exception) when (exception is IOException or SocketException or ObjectDisposedException)
             {
-                destination.Socket.Shutdown(SocketShutdown.Send);
+                lock (queue)
+                {
+                    writerFailed = true;
+                    queue.Clear();
+                    Monitor.PulseAll(queue);  // a reader waiting for room
+                }
+                try
+                {
+                    source.Shutdown(SocketShutdown.Both);  // a reader blocked in Receive
+                }
+                catch (Exception inner) when (inner is SocketException or ObjectDisposedException)
+                {
+                }
             }
-        }, TaskCreationOptions.LongRunning);
-        return Task.WhenAll(reader, writer);
+        })
+        { IsBackground = true, Name = "relay writer" };
+        writer.Start();
+        try
+        {
+            while (true)
+            {
+                var buffer = new byte[ChunkBytes];
+                int read = source.Receive(buffer);
+                if (read == 0)
+                {
+                    break;
+                }
+                lock (queue)
+                {
+                    while (queue.Count >= MaxQueuedChunks && !writerFailed)
+                    {
+                        Monitor.Wait(queue);
+                    }
+                    if (writerFailed)
+                    {
+                        return;
+                    }
+                    queue.Enqueue((Stopwatch.GetTimestamp() + delayTicks, buffer, read));
+                    Monitor.PulseAll(queue);
+                }
+            }
+        }
+        finally
+        {
+            lock (queue)
+            {
+                ended = true;
+                Monitor.PulseAll(queue);
+            }
+            writer.Join();  // everything read is written before the destination is shut down
+        }
+    }
+
+    private static void SendAll(Socket destination, ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            data = data[destination.Send(data)..];
+        }
     }
 }
