@@ -9,13 +9,14 @@ namespace LlamaDist.Engine.Tests.Cluster;
 /// <summary>
 /// A cluster renews its leases on its workers while it lives, so they keep its layers however long it idles; a
 /// coordinator that stops renewing without Remove-LlamaCluster (it died) leaves nothing once the lease ends.
-/// Workers with a four-second lease (renewed every 1.3 s); waits bounded at a few leases. With two seconds a full
-/// parallel test run on two cores once stalled the renewals long enough for both workers to expire a live cluster.
+/// Workers with a six-second lease (renewed every 2 s, so a renewal may stall for four seconds before anything
+/// expires); waits bounded at a few leases. A full parallel test run on two cores has stalled a coordinator's
+/// renewals long enough to expire a live cluster with two seconds, and once (in CI) with four.
 /// </summary>
 [Trait("Category", "Slow")]  // left out of build.ps1 -Task Test -Fast
 public sealed class ClusterLeaseTests : IDisposable
 {
-    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(4);
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(6);
     private readonly string directory = Path.Combine(Path.GetTempPath(), $"llamadist-lease-{Guid.NewGuid():N}");
     private readonly EmbeddedWorker[] workers;
 
@@ -73,16 +74,18 @@ public sealed class ClusterLeaseTests : IDisposable
         var request = new ClusterRequest { ModelPath = ModelPath, Workers = [workers[0].Endpoint] };
         using var keeper = ClusterModel.Create(request);
         var removed = ClusterModel.Create(request);
-        Assert.Equal(1, RangesLoaded());
+        Assert.True(RangesLoaded() == 1, $"{RangesLoaded()} ranges loaded by two clusters of the same model on one worker, expected 1 shared");
         removed.Dispose();
 
         // Same range, two holders: the other cluster's hold keeps it, and it still generates.
+        long renewalsBefore = keeper.LeaseRenewals;
         Thread.Sleep(Lease * 1.5);
-        Assert.Equal(1, RangesLoaded());
+        Assert.True(RangesLoaded() == 1,
+            $"{RangesLoaded()} ranges left a lease and a half after one holder left; the keeper renewed {keeper.LeaseRenewals - renewalsBefore} times meanwhile");
         using var local = LocalModel.Load(ModelPath, threads: 1);
         Assert.Equal(local.Generate(Greedy).TokenIds, keeper.Generate(Greedy).TokenIds);
         keeper.Dispose();
-        Assert.Equal(0, RangesLoaded());
+        Assert.True(RangesLoaded() == 0, $"{RangesLoaded()} ranges left once the last holder was removed");
     }
 
     [Fact]
