@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using LlamaDist.Core.Quantization;
 
 namespace LlamaDist.Core.Numerics;
 
@@ -36,47 +39,129 @@ public static class VectorMath
     }
 
     /// <summary>
-    /// In-place softmax like ggml_soft_max: subtract the maximum, exponentiate (vectorized, within an ulp or so
-    /// of expf, as ggml's own SIMD exp is), sum in double, multiply by (float)(1 / sum). Masked entries of
-    /// -infinity become 0; an empty span is left alone.
+    /// In-place softmax as ggml_soft_max computes a row of attention scores: subtract the maximum, exponentiate in
+    /// vectors of <see cref="VectorExponential.Level"/>'s width (ggml's vector exp, each vector's sum added to a
+    /// double), multiply by (float)(1 / sum). The row is taken from a vector boundary and its last vector padded with
+    /// masked entries, as llama.cpp's KV length is padded to a multiple of 32. Masked entries of -infinity become
+    /// 0; an empty span is left alone.
     /// </summary>
-    public static void Softmax(Span<float> values)
+    public static unsafe void Softmax(Span<float> values)
     {
         if (values.IsEmpty)
         {
             return;
         }
         float max = TensorPrimitives.Max(values);
-        TensorPrimitives.Subtract(values, max, values);
-        TensorPrimitives.Exp(values, values);
-        double sum = 0.0;
-        foreach (float value in values)
+        double sum = VectorExponential.Level switch
         {
-            sum += value;
-        }
+            SimdLevel.Vector512 => ExponentiateRow(values, max, 16, &Exponentiate512),
+            SimdLevel.Vector256 => ExponentiateRow(values, max, 8, &Exponentiate256),
+            SimdLevel.Vector128 => ExponentiateRow(values, max, 4, &Exponentiate128),
+            _ => ExponentiateRowScalar(values, max),
+        };
         TensorPrimitives.Multiply(values, (float)(1.0 / sum), values);
+    }
+
+    /// <summary>
+    /// values[i] = exp(values[i] - max) a vector of <paramref name="width"/> at a time, the last one padded with
+    /// -infinity (whose exp is 0); returns the sum of the vectors' sums, in double.
+    /// </summary>
+    private static unsafe double ExponentiateRow(Span<float> values, float max, int width, delegate*<Span<float>, float, float> exponentiate)
+    {
+        double sum = 0.0;
+        Span<float> chunk = stackalloc float[width];
+        for (int i = 0; i < values.Length; i += width)
+        {
+            Span<float> part = values.Slice(i, Math.Min(width, values.Length - i));
+            chunk.Fill(float.NegativeInfinity);
+            part.CopyTo(chunk);
+            sum += exponentiate(chunk, max);
+            chunk[..part.Length].CopyTo(part);
+        }
+        return sum;
+    }
+
+    // One vector of a softmax row in place: exp(x - max), returning its sum in ggml's order.
+    private static float Exponentiate512(Span<float> chunk, float max)
+    {
+        Vector512<float> exponentials = VectorExponential.Exp(Vector512.Create((ReadOnlySpan<float>)chunk) - Vector512.Create(max));
+        exponentials.CopyTo(chunk);
+        return VectorExponential.Sum(exponentials);
+    }
+
+    private static float Exponentiate256(Span<float> chunk, float max)
+    {
+        Vector256<float> exponentials = VectorExponential.Exp(Vector256.Create((ReadOnlySpan<float>)chunk) - Vector256.Create(max));
+        exponentials.CopyTo(chunk);
+        return VectorExponential.Sum(exponentials);
+    }
+
+    private static float Exponentiate128(Span<float> chunk, float max)
+    {
+        Vector128<float> exponentials = VectorExponential.Exp(Vector128.Create((ReadOnlySpan<float>)chunk) - Vector128.Create(max));
+        exponentials.CopyTo(chunk);
+        return VectorExponential.Sum(exponentials);
+    }
+
+    // ggml's scalar build: expf element by element, summed in double.
+    private static double ExponentiateRowScalar(Span<float> values, float max)
+    {
+        double sum = 0.0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = MathF.Exp(values[i] - max);
+            sum += values[i];
+        }
+        return sum;
     }
 
     /// <summary>SiLU of one value as ggml_silu_f32 writes it: x / (1 + expf(-x)).</summary>
     public static float Silu(float x) => x / (1f + MathF.Exp(-x));
 
-    /// <summary>In-place SiLU.</summary>
+    /// <summary>
+    /// In-place SiLU as ggml_vec_silu_f32 computes it: whole vectors of <see cref="VectorExponential.Level"/>'s width
+    /// through ggml's vector exp (x / (1 + exp(0 - x))), the remainder through <see cref="Silu(float)"/>.
+    /// </summary>
     public static void Silu(Span<float> values)
     {
-        for (int i = 0; i < values.Length; i++)
+        ref float x = ref MemoryMarshal.GetReference(values);
+        int i = 0;
+        switch (VectorExponential.Level)
+        {
+            case SimdLevel.Vector512:
+                for (; i + 16 <= values.Length; i += 16)
+                {
+                    Vector512<float> v = Vector512.LoadUnsafe(ref x, (nuint)i);
+                    (v / (Vector512.Create(1f) + VectorExponential.Exp(Vector512<float>.Zero - v))).StoreUnsafe(ref x, (nuint)i);
+                }
+                break;
+            case SimdLevel.Vector256:
+                for (; i + 8 <= values.Length; i += 8)
+                {
+                    Vector256<float> v = Vector256.LoadUnsafe(ref x, (nuint)i);
+                    (v / (Vector256.Create(1f) + VectorExponential.Exp(Vector256<float>.Zero - v))).StoreUnsafe(ref x, (nuint)i);
+                }
+                break;
+            case SimdLevel.Vector128:
+                for (; i + 4 <= values.Length; i += 4)
+                {
+                    Vector128<float> v = Vector128.LoadUnsafe(ref x, (nuint)i);
+                    (v / (Vector128.Create(1f) + VectorExponential.Exp(Vector128<float>.Zero - v))).StoreUnsafe(ref x, (nuint)i);
+                }
+                break;
+        }
+        for (; i < values.Length; i++)
         {
             values[i] = Silu(values[i]);
         }
     }
 
-    /// <summary>The llama FFN gate: gate[i] = silu(gate[i]) * up[i] (ggml_swiglu / silu then mul).</summary>
+    /// <summary>The llama FFN gate: gate[i] = silu(gate[i]) * up[i], the SiLU rounded to float first (ggml_silu then ggml_mul).</summary>
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         RequireSameLength(gate.Length, up.Length, nameof(up));
-        for (int i = 0; i < gate.Length; i++)
-        {
-            gate[i] = Silu(gate[i]) * up[i];
-        }
+        Silu(gate);
+        TensorPrimitives.Multiply(gate, up, gate);
     }
 
     /// <summary>
