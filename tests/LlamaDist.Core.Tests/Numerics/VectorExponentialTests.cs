@@ -107,32 +107,31 @@ public sealed class VectorExponentialTests
         }
     }
 
+    /// <summary>Runs <paramref name="exp"/> (inputs, offset, outputs) over the inputs a vector of <paramref name="width"/> at a time and checks each lane.</summary>
+    private static void CheckForm(int width, Action<float[], int, float[]> exp, Func<float, float> reference, string form)
+    {
+        float[] inputs = Inputs();
+        float[] actual = new float[inputs.Length];
+        for (int i = 0; i < inputs.Length; i += width)
+        {
+            exp(inputs, i, actual);
+        }
+        AssertSameBits(inputs, actual, reference, form);
+        AssertAccurate(inputs, actual, form);
+    }
+
     [SkippableFact]
     public void The512BitFormIsGgmlsScaledForm()
     {
         Skip.IfNot(Avx512F.IsSupported && Avx512DQ.IsSupported, "This CPU (or the runtime's settings) has no AVX-512F/DQ, which ggml's 512-bit form needs.");
-        float[] inputs = Inputs();
-        float[] actual = new float[inputs.Length];
-        for (int i = 0; i < inputs.Length; i += 16)
-        {
-            VectorExponential.Exp(Vector512.Create(inputs.AsSpan(i, 16))).CopyTo(actual, i);
-        }
-        AssertSameBits(inputs, actual, ReferenceScaledForm, "512-bit");
-        AssertAccurate(inputs, actual, "512-bit");
+        CheckForm(16, (x, i, y) => VectorExponential.Exp(Vector512.Create(x.AsSpan(i, 16))).CopyTo(y, i), ReferenceScaledForm, "512-bit");
     }
 
     [SkippableFact]
     public void The256BitFormIsGgmlsFusedForm()
     {
         Skip.IfNot(Avx2.IsSupported && Fma.IsSupported, "This CPU (or the runtime's settings) has no AVX2 with FMA, which ggml's 256-bit form needs.");
-        float[] inputs = Inputs();
-        float[] actual = new float[inputs.Length];
-        for (int i = 0; i < inputs.Length; i += 8)
-        {
-            VectorExponential.Exp(Vector256.Create(inputs.AsSpan(i, 8))).CopyTo(actual, i);
-        }
-        AssertSameBits(inputs, actual, x => ReferenceFusedForm(x, fused: true), "256-bit");
-        AssertAccurate(inputs, actual, "256-bit");
+        CheckForm(8, (x, i, y) => VectorExponential.Exp(Vector256.Create(x.AsSpan(i, 8))).CopyTo(y, i), x => ReferenceFusedForm(x, fused: true), "256-bit");
     }
 
     [SkippableFact]
@@ -140,14 +139,7 @@ public sealed class VectorExponentialTests
     {
         Skip.IfNot(Vector128.IsHardwareAccelerated, "This CPU runs no 128-bit vectors.");
         bool fused = Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported;
-        float[] inputs = Inputs();
-        float[] actual = new float[inputs.Length];
-        for (int i = 0; i < inputs.Length; i += 4)
-        {
-            VectorExponential.Exp(Vector128.Create(inputs.AsSpan(i, 4))).CopyTo(actual, i);
-        }
-        AssertSameBits(inputs, actual, x => ReferenceFusedForm(x, fused), "128-bit");
-        AssertAccurate(inputs, actual, "128-bit");
+        CheckForm(4, (x, i, y) => VectorExponential.Exp(Vector128.Create(x.AsSpan(i, 4))).CopyTo(y, i), x => ReferenceFusedForm(x, fused), "128-bit");
     }
 
     [Fact]
