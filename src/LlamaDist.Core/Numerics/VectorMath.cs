@@ -63,16 +63,21 @@ public static class VectorMath
     }
 
     /// <summary>
-    /// values[i] = exp(values[i] - max) a vector of <paramref name="width"/> at a time, the last one padded with
-    /// -infinity (whose exp is 0); returns the sum of the vectors' sums, in double.
+    /// values[i] = exp(values[i] - max) a vector of <paramref name="width"/> at a time, in place; a last partial
+    /// vector goes through a copy padded with -infinity (whose exp is 0). Returns the sum of the vectors' sums, in double.
     /// </summary>
     private static unsafe double ExponentiateRow(Span<float> values, float max, int width, delegate*<Span<float>, float, float> exponentiate)
     {
         double sum = 0.0;
-        Span<float> chunk = stackalloc float[width];
-        for (int i = 0; i < values.Length; i += width)
+        int whole = values.Length / width * width;
+        for (int i = 0; i < whole; i += width)
         {
-            Span<float> part = values.Slice(i, Math.Min(width, values.Length - i));
+            sum += exponentiate(values.Slice(i, width), max);
+        }
+        if (whole < values.Length)
+        {
+            Span<float> part = values[whole..];
+            Span<float> chunk = stackalloc float[width];
             chunk.Fill(float.NegativeInfinity);
             part.CopyTo(chunk);
             sum += exponentiate(chunk, max);
