@@ -74,18 +74,21 @@ public sealed class ClusterLeaseTests : IDisposable
         var request = new ClusterRequest { ModelPath = ModelPath, Workers = [workers[0].Endpoint] };
         using var keeper = ClusterModel.Create(request);
         var removed = ClusterModel.Create(request);
-        Assert.True(RangesLoaded() == 1, $"{RangesLoaded()} ranges loaded by two clusters of the same model on one worker, expected 1 shared");
+        int shared = RangesLoaded();
+        Assert.True(shared == 1, $"{shared} ranges loaded by two clusters of the same model on one worker, expected 1 shared");
         removed.Dispose();
 
         // Same range, two holders: the other cluster's hold keeps it, and it still generates.
         long renewalsBefore = keeper.LeaseRenewals;
         Thread.Sleep(Lease * 1.5);
-        Assert.True(RangesLoaded() == 1,
-            $"{RangesLoaded()} ranges left a lease and a half after one holder left; the keeper renewed {keeper.LeaseRenewals - renewalsBefore} times meanwhile");
+        int kept = RangesLoaded();
+        Assert.True(kept == 1,
+            $"{kept} ranges left a lease and a half after one holder left; the keeper renewed {keeper.LeaseRenewals - renewalsBefore} times meanwhile");
         using var local = LocalModel.Load(ModelPath, threads: 1);
         Assert.Equal(local.Generate(Greedy).TokenIds, keeper.Generate(Greedy).TokenIds);
         keeper.Dispose();
-        Assert.True(RangesLoaded() == 0, $"{RangesLoaded()} ranges left once the last holder was removed");
+        int left = RangesLoaded();
+        Assert.True(left == 0, $"{left} ranges left once the last holder was removed");
     }
 
     [Fact]
