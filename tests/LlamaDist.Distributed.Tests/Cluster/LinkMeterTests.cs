@@ -46,6 +46,16 @@ public sealed class LinkMeterTests
         Assert.All(measured, worker => Assert.True(worker.BytesPerSecond > 0 && worker.ConcurrentBytesPerSecond > 0));
     }
 
+    [Fact]
+    public void Two_rounds_of_echoes_keep_each_workers_lesser_round_trip()
+    {
+        double?[] first = [0.00035, 0.00007, null, null];
+        double?[] second = [0.00006, 0.00009, 0.00008, null];
+
+        // A worker without EchoLink in one round keeps the other round's figure; without it in both, none.
+        Assert.Equal([0.00006, 0.00007, 0.00008, null], LinkMeter.Best(first, second));
+    }
+
     [Theory]
     [InlineData(24L << 30, 256L << 20)]  // plenty of memory: the whole sustained working set
     [InlineData(1L << 30, 128L << 20)]   // an eighth of what is free
