@@ -133,6 +133,9 @@ public sealed class LocalModel : IDisposable, IGenerationModel
                 var weights = LlamaWeights.Load(file, config, new LayerRange(0, config.LayerCount),
                     ComputeBackends.WeightMemoryFor(compute, weightMemory.ToCore()), weightRepacking);
                 PageIn(file, progress, cancellationToken);
+                // Only the tensors still read through the mapping stay mapped (the file cache's large folios had
+                // mapped copied matrices' bytes around them a second time).
+                file.ReleaseUnusedMappedPages();
                 var summary = ModelInspector.Summarize(file, config);
                 // The load's temporary buffers (regrouped rows, tokenizer tables, the file's index) go back to the
                 // system now rather than whenever the collector gets to them: the resident set while the model

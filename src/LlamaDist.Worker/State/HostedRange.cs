@@ -25,6 +25,7 @@ internal sealed class HostedRange : IDisposable
         Source = source;
         var weights = LlamaWeights.Load(file, config, layers, ComputeBackends.WeightMemoryFor(backend, memory));
         Memory = weights.Memory;
+        file.ReleaseUnusedMappedPages();
         try
         {
             Forward = backend.Load(config, weights);

@@ -1,6 +1,7 @@
 using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
+using LlamaDist.Core.Tests.Gguf;
 
 namespace LlamaDist.Core.Tests.Model;
 
@@ -60,6 +61,45 @@ public sealed unsafe class WeightMemoryTests
         Assert.Equal(afterFirst + (key.ByteSize + 63) / 64 * 64, file.ResidentTensorBytes);
         Assert.True(file.IsTensorResident(key));
         Assert.False(file.IsTensorResident(file.GetTensor(LlamaTensorNames.TokenEmbedding)));
+    }
+
+    [SkippableFact]
+    public void Pages_of_copied_tensors_and_the_header_leave_the_mapping_and_the_rest_still_reads_the_same()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "Releasing mapped pages is a Linux call (madvise); elsewhere it does nothing.");
+        using var directory = new TemporaryDirectory();
+        var model = new SyntheticLlama(256, 2, 512, 4, 2, 2000, seed: 7);
+        using GgufFile file = GgufFile.Open(model.Write(directory.File("m.gguf")));
+        LlamaConfig config = LlamaConfig.FromGguf(file);
+        // Every page of every tensor mapped, as a load that reads through the mapping can leave it.
+        long checksum = MappedFileMemory.TouchEveryTensor(file);
+        GgufTensorInfo tokens = file.GetTensor(LlamaTensorNames.TokenEmbedding);
+        byte[] tokensBefore = file.GetTensorBytes(tokens).ToArray();
+        long mappedBefore = MappedFileMemory.ResidentBytes(file.FilePath);
+
+        LlamaWeights.Load(file, config, new LayerRange(0, 2), WeightMemory.Resident);
+        long released = file.ReleaseUnusedMappedPages();
+
+        long page = Environment.SystemPageSize;
+        long kept = file.Tensors.Where(tensor => !file.IsTensorResident(tensor))
+            .Sum(tensor => (tensor.AbsoluteOffset + tensor.ByteSize + page - 1) / page * page - tensor.AbsoluteOffset / page * page);
+        long copied = file.Tensors.Where(file.IsTensorResident).Sum(tensor => tensor.ByteSize);
+        Assert.True(copied > 4 * page, $"the test model should copy more than a few pages, not {copied} bytes");
+        Assert.InRange(released, copied - 2 * page * file.Tensors.Count, (file.FileSize + page - 1) / page * page - kept + page);
+        long mappedAfter = MappedFileMemory.ResidentBytes(file.FilePath);
+        Assert.True(mappedAfter <= kept, $"{mappedAfter} bytes stay mapped (before: {mappedBefore}); the tensors read through the mapping span {kept}");
+
+        // What is still read through the mapping reads the same; what was copied reads from its copy.
+        Assert.Equal(tokensBefore, file.GetTensorBytes(tokens).ToArray());
+        GgufTensorInfo down = file.GetTensor(LlamaTensorNames.Block(1, LlamaTensorNames.DownSuffix));
+        byte[] onDisk = new byte[down.ByteSize];
+        using (FileStream stream = File.OpenRead(file.FilePath))
+        {
+            stream.Position = down.AbsoluteOffset;
+            stream.ReadExactly(onDisk);
+        }
+        Assert.Equal(onDisk, file.GetTensorBytes(down).ToArray());
+        Assert.NotEqual(0, checksum);
     }
 
     [Fact]

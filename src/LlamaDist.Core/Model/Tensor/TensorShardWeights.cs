@@ -109,6 +109,8 @@ public sealed unsafe class TensorShardWeights : IDisposable
                 WeightMatrix head = Raw(file, headName, config.EmbeddingLength, config.VocabularySize);
                 output = memory.Rows(head, (slice.VocabularyStart, slice.VocabularyCount));
             }
+            // Slicing read the whole matrices through the mapping; from here on only the embedding's rows are.
+            file.ReleaseMappedPagesExcept(range.IncludesEmbedding ? [file.GetTensor(LlamaTensorNames.TokenEmbedding)] : []);
             return new TensorShardWeights(config, shardConfig, slice, range, full, layers, output, memory);
         }
         catch

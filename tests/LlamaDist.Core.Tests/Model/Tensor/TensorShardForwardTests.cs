@@ -79,6 +79,28 @@ public sealed class TensorShardForwardTests : IDisposable
         Assert.InRange(weights.SliceBytes, streamed / 4, streamed / 2);
     }
 
+    [SkippableTheory]
+    [InlineData(0)]  // the first layer: the embedding's rows are still read through the mapping
+    [InlineData(1)]  // a later stage: nothing is
+    public void A_loaded_shard_keeps_mapped_only_the_embedding_it_reads(int firstLayer)
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "Releasing mapped pages is a Linux call (madvise); elsewhere it does nothing.");
+        string path = Write(TestModelArchitecture.Llama, GgmlType.F32);
+        using GgufFile file = GgufFile.Open(path);
+        LlamaConfig config = LlamaConfig.FromGguf(file);
+        TensorSlice slice = TensorSlice.Plan(config, 2, GgmlType.F32, GgmlType.F32)[1];
+        Assert.NotEqual(0, MappedFileMemory.TouchEveryTensor(file));
+
+        using TensorShardWeights weights = TensorShardWeights.Load(file, config, slice, new LayerRange(firstLayer, config.LayerCount));
+
+        long page = Environment.SystemPageSize;
+        GgufTensorInfo embedding = file.GetTensor(LlamaTensorNames.TokenEmbedding);
+        long embeddingPages = (embedding.AbsoluteOffset + embedding.ByteSize + page - 1) / page * page - embedding.AbsoluteOffset / page * page;
+        long mapped = MappedFileMemory.ResidentBytes(path);
+        Assert.True(mapped <= (firstLayer == 0 ? embeddingPages : 0), $"{mapped} bytes of the file stay mapped; the embedding spans {embeddingPages}");
+        Assert.True(file.FileSize - embeddingPages > 64 * page, "the blocks and head should span more than a few pages in the test model");
+    }
+
     [Theory]
     [InlineData(TestModelArchitecture.Llama, GgmlType.F32)]
     [InlineData(TestModelArchitecture.Gemma2, GgmlType.F32)]
