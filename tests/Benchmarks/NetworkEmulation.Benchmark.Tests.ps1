@@ -7,7 +7,7 @@
     thread in 4 namespaces: two tensor pairs as two layer stages), and llama.cpp's rpc-server on loopback and over the same links
     when LLAMADIST_LLAMACPP_BIN names a native build's bin folder. Per scenario: prompt and
     decode t/s, network ms per hop per token, bytes per decoded token on the links, and what Auto predicted and
-    chose, and the local decode measured right after the scenario that its ratio is taken against. Writes out/benchmarks/network.csv and the network table in docs/BENCHMARKS.md. Removes every
+    chose, and the local prompt and decode measured right after the scenario that its ratios are taken against. Writes out/benchmarks/network.csv and the network table in docs/BENCHMARKS.md. Removes every
     namespace it made, also when a scenario fails.
 
     Run with: dotnet pwsh ./build.ps1 -Task Benchmark   (as root: it creates network namespaces)
@@ -35,17 +35,24 @@ BeforeAll {
     $script:networks = [System.Collections.Generic.List[object]]::new()
     $script:scenario = @{ Model = $model; PromptTokens = $promptTokens; GenTokens = $genTokens; Repetitions = $repetitions }
 
-    function Measure-LocalDecode {
-        $local = Invoke-LlamaBenchmark -Model $model -Threads 2 -PromptTokens 0 -GenTokens $genTokens -Repetitions $repetitions
-        ($local | Where-Object Test -eq "tg$genTokens").AverageTokensPerSecond
+    # The same model run locally with 2 threads: prompt and decode t/s.
+    function Measure-Local {
+        $local = Invoke-LlamaBenchmark -Model $model -Threads 2 -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions
+        [pscustomobject]@{
+            Prompt = ($local | Where-Object Test -eq "pp$promptTokens").AverageTokensPerSecond
+            Decode = ($local | Where-Object Test -eq "tg$genTokens").AverageTokensPerSecond
+        }
     }
 
-    # Each row's ratio is taken against a local decode measured right after it (the workers idle), not only against
-    # the run's first local row: this VM's memory bandwidth moves local decode by a third within minutes.
-    function Add-Row($row, [double] $localDecode) {
-        $beside = if ($row.Scenario -eq 'local') { $localDecode } else { Measure-LocalDecode }
-        $row | Add-Member LocalDecodeTps ([math]::Round($beside, 2))
-        $row | Add-Member DecodeVsLocal ([math]::Round($row.DecodeTps / $beside, 2)) -PassThru | Format-List | Out-Host
+    # Each row's ratios are taken against a local run measured right after it (the workers idle), not only against
+    # the run's first local row: this VM's memory bandwidth and CPU share move local prompts and decode by a third
+    # within minutes.
+    function Add-Row($row, $local) {
+        $beside = if ($row.Scenario -eq 'local') { $local } else { Measure-Local }
+        $row | Add-Member LocalPromptTps ([math]::Round($beside.Prompt, 2))
+        $row | Add-Member PromptVsLocal ([math]::Round($row.PromptTps / $beside.Prompt, 2))
+        $row | Add-Member LocalDecodeTps ([math]::Round($beside.Decode, 2))
+        $row | Add-Member DecodeVsLocal ([math]::Round($row.DecodeTps / $beside.Decode, 2)) -PassThru | Format-List | Out-Host
         $rows.Add($row)
     }
 }
@@ -57,9 +64,9 @@ AfterAll {
     if ($rows.Count -eq 0) { return }
     $rows | Export-Csv -Path (Join-Path $resultDirectory 'network.csv') -NoTypeInformation
     $table = @(
-        '| link | split | workers | prompt t/s | decode t/s | local decode t/s right after | decode / local 2 threads | network ms/hop/token | bytes/token on the links | Auto''s prediction |'
-        '|---|---|---|---|---|---|---|---|---|---|'
-        $rows | ForEach-Object { "| $($_.Scenario) | $($_.Split -replace ' \(Auto\)$', '')$(if ($_.Requested -eq 'Auto') { ' chosen by Auto' }) | $($_.Workers) | $($_.PromptTps) | $($_.DecodeTps) | $($_.LocalDecodeTps) | $($_.DecodeVsLocal)x | $($_.HopMs) | $($_.BytesPerToken) | $($_.Plan) |" }
+        '| link | split | workers | prompt t/s | local prompt t/s right after | prompt / local | decode t/s | local decode t/s right after | decode / local 2 threads | network ms/hop/token | bytes/token on the links | Auto''s prediction |'
+        '|---|---|---|---|---|---|---|---|---|---|---|---|'
+        $rows | ForEach-Object { "| $($_.Scenario) | $($_.Split -replace ' \(Auto\)$', '')$(if ($_.Requested -eq 'Auto') { ' chosen by Auto' }) | $($_.Workers) | $($_.PromptTps) | $($_.LocalPromptTps) | $($_.PromptVsLocal)x | $($_.DecodeTps) | $($_.LocalDecodeTps) | $($_.DecodeVsLocal)x | $($_.HopMs) | $($_.BytesPerToken) | $($_.Plan) |" }
     ) -join "`n"
     $benchmarks = Join-Path $RepositoryRoot 'docs/BENCHMARKS.md'
     $section = "<!-- network:start -->`n$table`n`n$preset $type, pp$promptTokens / tg$genTokens, $repetitions repetitions, measured $(Get-Date -Format 'yyyy-MM-dd') on $([Environment]::ProcessorCount) logical CPUs.`n<!-- network:end -->"
@@ -71,11 +78,9 @@ AfterAll {
 
 Describe 'Splits over emulated networks' -Tag 'Benchmark' {
     BeforeAll {
-        $local = Invoke-LlamaBenchmark -Model $model -Threads 2 -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions
-        $script:localDecode = ($local | Where-Object Test -eq "tg$genTokens").AverageTokensPerSecond
+        $script:local = Measure-Local
         Add-Row ([pscustomobject]@{ Scenario = 'local'; Split = 'none'; Requested = ''; Workers = '2 threads'
-                PromptTps = [math]::Round(($local | Where-Object Test -eq "pp$promptTokens").AverageTokensPerSecond, 2)
-                DecodeTps = [math]::Round($localDecode, 2); HopMs = ''; BytesPerToken = ''; Plan = '' }) $localDecode
+                PromptTps = [math]::Round($local.Prompt, 2); DecodeTps = [math]::Round($local.Decode, 2); HopMs = ''; BytesPerToken = ''; Plan = '' }) $local
     }
 
     It 'loopback: layer split on 2 x 2 threads, tensor and Auto on 2 x 1 thread, llama.cpp RPC' {
@@ -92,7 +97,7 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
             }
             try {
                 foreach ($split in $layout.Splits) {
-                    Add-Row (Measure-DistributedScenario -Scenario 'loopback' -Endpoint $workers.Endpoint -Split $split -Pinned:($layout.Pin -and $IsLinux) @scenario) $localDecode
+                    Add-Row (Measure-DistributedScenario -Scenario 'loopback' -Endpoint $workers.Endpoint -Split $split -Pinned:($layout.Pin -and $IsLinux) @scenario) $local
                 }
             }
             finally { $workers | Stop-LlamaWorker }
@@ -102,7 +107,7 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
             $servers = Start-LoopbackRpcServer -RpcServer (Join-Path $llamaCpp 'rpc-server') -Count 2 -LogDirectory $logDirectory
             try {
                 Add-Row (Measure-LlamaCppRpcScenario -Scenario 'loopback' -LlamaCppBin $llamaCpp -Model $model -Endpoint $servers.Endpoint `
-                        -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions) $localDecode
+                        -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions) $local
             }
             finally { Stop-LoopbackRpcServer $servers }
         }
@@ -121,14 +126,14 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
                 Start-EmulatedWorker -Network $network -ModelPath $model -Threads $threads -LogDirectory $logDirectory -Pin:$pin
                 $splits = if ($threads -eq 2) { @('Even') } else { @('Tensor', 'Auto') }
                 foreach ($split in $splits) {
-                    Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split $split -Pinned:($pin -and $IsLinux) @scenario) $localDecode
+                    Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split $split -Pinned:($pin -and $IsLinux) @scenario) $local
                 }
                 Stop-EmulatedWorker $network
             }
             if ($llamaCpp -and (Test-Path (Join-Path $llamaCpp 'rpc-server'))) {
                 Start-EmulatedWorker -Network $network -ModelPath $model -LlamaCppRpcServer (Join-Path $llamaCpp 'rpc-server') -LogDirectory $logDirectory
                 Add-Row (Measure-LlamaCppRpcScenario -Scenario $Name -LlamaCppBin $llamaCpp -Model $model -Endpoint $network.Workers.Endpoint `
-                        -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions) $localDecode
+                        -PromptTokens $promptTokens -GenTokens $genTokens -Repetitions $repetitions) $local
             }
         }
         finally {
@@ -145,7 +150,7 @@ Describe 'Splits over emulated networks' -Tag 'Benchmark' {
         $networks.Add($network)
         try {
             Start-EmulatedWorker -Network $network -ModelPath $model -Threads 1 -LogDirectory $logDirectory -Pin
-            Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split 'Hybrid' -Pinned:$IsLinux @scenario) $localDecode
+            Add-Row (Measure-DistributedScenario -Scenario $Name -Endpoint $network.Workers.Endpoint -Split 'Hybrid' -Pinned:$IsLinux @scenario) $local
         }
         finally {
             Remove-EmulatedNetwork $network
