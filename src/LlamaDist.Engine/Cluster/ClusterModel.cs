@@ -57,9 +57,13 @@ public sealed class ClusterModel : IDisposable, IGenerationModel
         Nodes = nodes;
         Split = split;
         LoadMs = loadMs;
+        CoordinatorFilePages.Release(file, runsAStage: localThreads is not null);
     }
 
     public string Id { get; } = Guid.NewGuid().ToString("N")[..12];
+
+    /// <summary>The model file this coordinator holds open (for tests: what of it stays mapped).</summary>
+    internal GgufFile File => file;
 
     public DateTime CreatedUtc { get; } = DateTime.UtcNow;
 

@@ -211,6 +211,7 @@ internal sealed class ClusterTopology : IDisposable
         var tensors = RangeTensors.Select(file, config, layers);
         var hash = RangeHasher.Hash(file, tensors, cancellationToken);
         ClusterLoader.LoadRange(worker, file, config, layers, tensors, hash, path, progress: null, 0, 1, cancellationToken);
+        CoordinatorFilePages.Release(file, runsAStage: localThreads is not null);
         stage = new RingStage(worker, layers, hash);
         loaded[key] = stage;
         return stage;

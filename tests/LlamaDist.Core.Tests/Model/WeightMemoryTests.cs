@@ -2,6 +2,7 @@ using LlamaDist.Core.Gguf;
 using LlamaDist.Core.Model;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Core.Tests.Gguf;
+using LlamaDist.Tests.Shared;
 
 namespace LlamaDist.Core.Tests.Model;
 

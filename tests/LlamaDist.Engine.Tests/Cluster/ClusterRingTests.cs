@@ -4,6 +4,7 @@ using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
 using LlamaDist.Engine.TestModels;
 using LlamaDist.Engine.Workers;
+using LlamaDist.Tests.Shared;
 
 namespace LlamaDist.Engine.Tests.Cluster;
 
@@ -25,6 +26,25 @@ public sealed class ClusterRingTests : IClassFixture<ClusterFixture>
     {
         using var model = LocalModel.Load(path, threads: 1);
         return model.Generate(request).TokenIds;
+    }
+
+    [SkippableFact]
+    public unsafe void TheCoordinatorKeepsNoneOfTheModelFileMappedOnceTheWorkersHoldItsLayers()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "Releasing mapped pages is a Linux call (madvise); elsewhere the file stays mapped.");
+        var path = fixture.ModelPath("F32");
+        var expected = LocalTokens(path, Greedy(4));
+
+        // Loading hashes every range through the coordinator's mapping (the workers here map the same file on their
+        // own, so the coordinator's mapping is found by an address in it).
+        using var cluster = ClusterModel.Create(new ClusterRequest { ModelPath = path, Workers = fixture.Endpoints(2), Split = "Even" });
+        var file = cluster.File;
+        var mapping = (nint)file.GetTensorPointer(file.GetTensor("token_embd.weight"));
+        Assert.True(file.FileSize > 1 << 20, "the test model should span many pages");
+        Assert.Equal(0, MappedFileMemory.ResidentBytesOfMappingAt(mapping));
+
+        Assert.Equal(expected, cluster.Generate(Greedy(4)).TokenIds);
+        Assert.Equal(0, MappedFileMemory.ResidentBytesOfMappingAt(mapping));
     }
 
     [Theory]

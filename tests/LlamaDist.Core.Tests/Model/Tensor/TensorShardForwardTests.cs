@@ -4,6 +4,7 @@ using LlamaDist.Core.Model.Tensor;
 using LlamaDist.Core.Quantization;
 using LlamaDist.Core.TestModels;
 using LlamaDist.Core.Tests.Gguf;
+using LlamaDist.Tests.Shared;
 
 namespace LlamaDist.Core.Tests.Model.Tensor;
 
