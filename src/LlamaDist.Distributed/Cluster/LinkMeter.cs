@@ -115,11 +115,11 @@ public static class LinkMeter
     /// Throughput before those: the bulk payloads leave each worker a garbage collection to run, which would share
     /// its cores with a benchmark started right after them.
     /// <para>For planning, the echoes and the together probe run a second time after the first round, and the best
-    /// of the two counts (the least round trip, each worker's greater throughput). Each is one short span, and a
-    /// machine busy for that span (a cluster just removed from the same workers, the coordinator's own collection)
-    /// read a stream round trip of 0.35 ms where 0.07 is usual and 20 GB/s together where 32 is: a tensor split's
-    /// prediction, two exchanges per layer, went from the faster split to the slower one on those figures. A second
-    /// round a second later falls outside such a span.</para>
+    /// of the two counts (the least round trip, each worker's greater throughput). Each is one short span: in one
+    /// benchmark run, right after another cluster had been removed from the same workers, they read a stream round
+    /// trip of 0.35 ms where 0.07 is usual and 20 GB/s together where 32 is, and a tensor split's prediction (two
+    /// exchanges per layer) made the faster split the slower one. A second round about a second later is less
+    /// likely to fall in the same busy span.</para>
     /// </summary>
     public static async Task<IReadOnlyList<Measurement>> MeasureAllAsync(IReadOnlyList<WorkerClient> workers, CancellationToken cancellationToken,
         bool planning = false)
