@@ -134,25 +134,6 @@ public sealed class StreamWeightsTests : IClassFixture<SharedWorker>
         await SendFailsAsync(worker, [], StatusCode.InvalidArgument);
     }
 
-    private static async Task<RpcException> SendFailsAsync(InProcessWorker target, IEnumerable<WeightChunk> chunks, StatusCode expected)
-    {
-        using var call = target.Client.StreamWeights();
-        try
-        {
-            foreach (var chunk in chunks)
-            {
-                await call.RequestStream.WriteAsync(chunk).WaitAsync(Bound);
-            }
-            await call.RequestStream.CompleteAsync().WaitAsync(Bound);
-        }
-        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException or OperationCanceledException)
-        {
-            // The worker stopped reading once it refused the stream (the write sees the call end, as a cancellation
-            // on these channels); its status comes with the response.
-        }
-        return await FailsAsync(() => call.ResponseAsync, expected);
-    }
-
     private async Task AssertNothingHeldAsync(string hash)
     {
         var left = Directory.Exists(worker.CacheDirectory) ? Directory.GetFiles(worker.CacheDirectory) : [];

@@ -29,6 +29,29 @@ internal static class WorkerCalls
         return error;
     }
 
+    /// <summary>
+    /// Streams <paramref name="chunks"/> to a worker that is to refuse them, and returns the refusal: the call's
+    /// status, whichever write or the response the refusal reached first.
+    /// </summary>
+    public static async Task<RpcException> SendFailsAsync(InProcessWorker target, IEnumerable<WeightChunk> chunks, StatusCode expected)
+    {
+        using var call = target.Client.StreamWeights();
+        try
+        {
+            foreach (var chunk in chunks)
+            {
+                await call.RequestStream.WriteAsync(chunk).WaitAsync(Bound);
+            }
+            await call.RequestStream.CompleteAsync().WaitAsync(Bound);
+        }
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException or OperationCanceledException)
+        {
+            // The worker stopped reading once it refused the stream (the write sees the call end, as a cancellation
+            // on these channels); its status comes with the response.
+        }
+        return await FailsAsync(() => call.ResponseAsync, expected);
+    }
+
     public static string? Failure(this RpcException error) => error.Trailers.GetValue(WorkerCallException.FailureTrailer);
 
     public static async Task<string> OpenSessionAsync(InProcessWorker worker, string rangeHash, uint context = 64, uint maxBatch = 16, string next = "")
