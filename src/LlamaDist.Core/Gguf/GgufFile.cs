@@ -190,8 +190,8 @@ public sealed unsafe class GgufFile : IDisposable
     /// Drops this process's mapped pages of everything not read through the mapping any more: the header (parsed
     /// at open) and the tensors <see cref="ReadTensorsIntoMemory"/> copied. Call it once the weights are loaded
     /// (and paged in); returns the bytes of the ranges released (0 where the system has no such call).
-    /// <para>Why: Linux caches a file read in large folios (up to 2 MiB on ext4 and xfs), and a fault anywhere in
-    /// one maps all of it. Loading reads each small tensor (a norm) through the mapping, and the folio around it
+    /// <para>Why: Linux may cache a file read in large folios (2 MiB ones were seen on ext4), and a fault anywhere
+    /// in one maps all of it. Loading reads each small tensor (a norm) through the mapping, and the folio around it
     /// brings the copied matrices' neighbouring bytes along: on a TinyLlama-shaped Q4_0 model 13 such folios held
     /// 26 MiB of matrices resident a second time, and how many depended on how the file cache had been filled. The
     /// pages stay in the file cache; reading a copied tensor's file bytes later (hashing a rearranged one) maps
