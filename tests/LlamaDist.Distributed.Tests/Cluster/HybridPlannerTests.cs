@@ -96,7 +96,11 @@ public sealed class HybridPlannerTests
     public void Choose_needs_a_clear_advantage_over_the_layer_plan()
     {
         var layer = new SplitPrediction("Layer", 100, [50, 50]);
-        Assert.Same(layer, HybridPlanner.Choose(layer, new SplitPrediction("Tensor", 95, [95, 95]), new SplitPrediction("Hybrid", 92, [92, 92, 92])));
+        Assert.Same(layer, HybridPlanner.Choose(layer, new SplitPrediction("Tensor", 97, [97, 97]), new SplitPrediction("Hybrid", 96, [96, 96, 96])));
+        // Two 1-thread workers on loopback: tensor predicted at 93% of the layer plan, and measured the faster.
+        var loopbackLayer = new SplitPrediction("Layer", 39.0, [19.5, 19.5]);
+        var loopbackTensor = new SplitPrediction("Tensor", 36.3, [36.3, 36.3]);
+        Assert.Same(loopbackTensor, HybridPlanner.Choose(loopbackLayer, loopbackTensor, null));
         var hybrid = new SplitPrediction("Hybrid", 80, [80, 80, 80]);
         Assert.Same(hybrid, HybridPlanner.Choose(layer, new SplitPrediction("Tensor", 85, [85, 85]), hybrid));
         var tensor = new SplitPrediction("Tensor", 80, [80, 80]);
