@@ -73,6 +73,10 @@ Describe 'Invoke-LlamaBenchmark measures the machine beside the model' {
         $expected = 514144 * $decode.AverageTokensPerSecond / ($decode.ReadBandwidthGBps * 1e9)
         $decode.BandwidthFraction | Should -BeGreaterThan 0
         [math]::Abs($decode.BandwidthFraction - $expected) | Should -BeLessThan ([math]::Max(0.002, $expected * 0.02))  # both rounded
+        # The same share against how fast the same threads read the weights' own pages.
+        $decode.WeightReadGBps | Should -BeGreaterThan 0
+        $expected = 514144 * $decode.AverageTokensPerSecond / ($decode.WeightReadGBps * 1e9)
+        [math]::Abs($decode.WeightReadFraction - $expected) | Should -BeLessThan ([math]::Max(0.002, $expected * 0.02))
         $decode.PeakResidentBytes | Should -BeGreaterThan 0
         $decode.BaselineResidentBytes | Should -BeGreaterThan 0
         $decode.WeightAndCacheBytes | Should -BeGreaterThan 1026144  # tensors plus the KV cache

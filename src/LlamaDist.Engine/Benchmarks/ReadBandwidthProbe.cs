@@ -31,37 +31,110 @@ public static class ReadBandwidthProbe
     /// </summary>
     public static ReadBandwidth Measure(int threads, long bufferBytes = 0, int passes = 3, CancellationToken cancellationToken = default)
     {
-        if (threads < 1 || threads > 1024) throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Threads must be 1 to 1024, not {threads}.", nameof(threads));
-        if (passes < 1 || passes > 1000) throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Passes must be 1 to 1000, not {passes}.", nameof(passes));
+        RequireSettings(threads, passes);
         if (bufferBytes == 0) bufferBytes = DefaultBufferBytes();
         if (bufferBytes < 1024 * 1024 || bufferBytes > MaximumBufferBytes)
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"The probe buffer must be 1 MiB to {MaximumBufferBytes >> 30} GiB, not {bufferBytes} bytes.", nameof(bufferBytes));
 
-        // Each thread's share is a whole number of 4 KiB pages split in two halves (its two streams).
-        var share = bufferBytes / threads / 8192 * 8192;
-        var total = share * threads;
         unsafe
         {
             // 2 MiB-aligned and advised for huge pages where the kernel offers them, as resident weights are.
+            var total = bufferBytes / threads / 8192 * 8192 * threads;
             var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)total, HugePageBytes);
             try
             {
                 HugePages.Advise(buffer, total);
                 var expected = Fill((ulong*)buffer, total / sizeof(ulong));
-                var best = double.MaxValue;
-                for (var pass = 0; pass < passes + 1; pass++)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var seconds = TimedPass(buffer, share, threads, expected);
-                    if (pass > 0) best = Math.Min(best, seconds);  // the first pass warms up threads and TLB
-                }
-                return new ReadBandwidth { BytesPerSecond = total / best, Threads = threads, BufferBytes = total, Passes = passes };
+                var seconds = FastestPass(Plan([new MemoryRange((nint)buffer, total)], threads), passes, expected, cancellationToken);
+                return new ReadBandwidth { BytesPerSecond = total / seconds, Threads = threads, BufferBytes = total, Passes = passes };
             }
             finally
             {
                 NativeMemory.AlignedFree(buffer);
             }
         }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="ranges"/> (memory that stays valid and unchanged while this runs, such as a loaded
+    /// model's weights) <paramref name="passes"/> times with <paramref name="threads"/> threads, each taking an
+    /// equal share of their bytes in order as two streams, as <see cref="Measure"/> reads its buffer.
+    /// <para>Why beside <see cref="Measure"/>: a fresh buffer's pages can land in faster or slower memory than the
+    /// pages that hold the weights (on the VM the figures come from, fresh allocations of one size read from 19 to
+    /// over 100 GB/s between processes), so only the weights' own pages say how fast a token's reads could go.</para>
+    /// </summary>
+    public static ReadBandwidth MeasureRanges(IReadOnlyList<MemoryRange> ranges, int threads, int passes = 3, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ranges);
+        RequireSettings(threads, passes);
+        if (ranges.Any(range => range.Start == 0 || range.Bytes < 0))
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "Every range to read needs a start and a length of zero or more bytes.", nameof(ranges));
+        var total = ranges.Sum(range => range.Bytes);
+        if (total < 64L * threads)
+            throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"The ranges hold {total} bytes: at least 64 per thread are needed.", nameof(ranges));
+        var seconds = FastestPass(Plan(ranges, threads), passes, expected: null, cancellationToken);
+        return new ReadBandwidth { BytesPerSecond = total / seconds, Threads = threads, BufferBytes = total, Passes = passes };
+    }
+
+    private static void RequireSettings(int threads, int passes)
+    {
+        if (threads < 1 || threads > 1024) throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Threads must be 1 to 1024, not {threads}.", nameof(threads));
+        if (passes < 1 || passes > 1000) throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"Passes must be 1 to 1000, not {passes}.", nameof(passes));
+    }
+
+    /// <summary>
+    /// Each thread's two streams: thread t reads bytes [total x t / threads, total x (t + 1) / threads) of the
+    /// ranges laid end to end (bounds on 64-byte steps), its first half and its second half in lockstep.
+    /// </summary>
+    internal static ThreadReads[] Plan(IReadOnlyList<MemoryRange> ranges, int threads)
+    {
+        var total = ranges.Sum(range => range.Bytes);
+        var plan = new ThreadReads[threads];
+        for (var t = 0; t < threads; t++)
+        {
+            var start = t == 0 ? 0 : total * t / threads / 64 * 64;
+            var end = t == threads - 1 ? total : total * (t + 1) / threads / 64 * 64;
+            var middle = start + (end - start) / 2 / 64 * 64;
+            plan[t] = new ThreadReads(Slice(ranges, start, middle), Slice(ranges, middle, end));
+        }
+        return plan;
+    }
+
+    /// <summary>The pieces of the ranges laid end to end that cover bytes [start, end).</summary>
+    private static MemoryRange[] Slice(IReadOnlyList<MemoryRange> ranges, long start, long end)
+    {
+        var pieces = new List<MemoryRange>();
+        long offset = 0;
+        foreach (var range in ranges)
+        {
+            var from = Math.Max(start, offset);
+            var to = Math.Min(end, offset + range.Bytes);
+            if (from < to) pieces.Add(new MemoryRange(range.Start + (nint)(from - offset), to - from));
+            offset += range.Bytes;
+        }
+        return [.. pieces];
+    }
+
+    /// <summary>One thread's reads: two streams, each a list of pieces read in order.</summary>
+    internal sealed record ThreadReads(MemoryRange[] First, MemoryRange[] Second);
+
+    /// <summary>
+    /// The fastest of <paramref name="passes"/> timed passes (after one that warms up threads and TLB). Every pass
+    /// must read the same XOR of all bytes, <paramref name="expected"/> when given, else the first pass's.
+    /// </summary>
+    private static double FastestPass(ThreadReads[] plan, int passes, ulong? expected, CancellationToken cancellationToken)
+    {
+        var best = double.MaxValue;
+        for (var pass = 0; pass < passes + 1; pass++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (seconds, sum) = TimedPass(plan);
+            expected ??= sum;
+            // The result is checked, so the reads cannot be optimized away.
+            if (sum != expected) throw new InvalidOperationException("The bandwidth probe read different values in two passes over the same memory.");
+            if (pass > 0) best = Math.Min(best, seconds);
+        }
+        return best;
     }
 
     /// <summary>
@@ -96,18 +169,18 @@ public static class ReadBandwidthProbe
         return all[0] ^ all[1] ^ all[2] ^ all[3];
     }
 
-    private static unsafe double TimedPass(byte* buffer, long share, int threads, ulong expected)
+    private static (double Seconds, ulong Sum) TimedPass(ThreadReads[] plan)
     {
-        using var ready = new Barrier(threads + 1);
-        var sums = new ulong[threads];
-        var workers = new Thread[threads];
-        for (var t = 0; t < threads; t++)
+        using var ready = new Barrier(plan.Length + 1);
+        var sums = new ulong[plan.Length];
+        var workers = new Thread[plan.Length];
+        for (var t = 0; t < plan.Length; t++)
         {
             var index = t;
             workers[t] = new Thread(() =>
             {
                 ready.SignalAndWait();
-                sums[index] = XorTwoStreams(buffer + index * share, share / 2);
+                sums[index] = XorStreams(plan[index]);
             }) { IsBackground = true, Name = $"bandwidth probe {t}" };
             workers[t].Start();
         }
@@ -115,19 +188,56 @@ public static class ReadBandwidthProbe
         var clock = Stopwatch.StartNew();
         foreach (var worker in workers) worker.Join();
         clock.Stop();
-        // The result is checked, so the reads cannot be optimized away.
-        if (sums.Aggregate(0UL, (all, sum) => all ^ sum) != expected) throw new InvalidOperationException("The bandwidth probe read wrong values.");
-        return clock.Elapsed.TotalSeconds;
+        return (clock.Elapsed.TotalSeconds, sums.Aggregate(0UL, (all, sum) => all ^ sum));
     }
 
-    /// <summary>XORs the words of [0, half) and [half, 2 * half) together, 64 bytes of each per step, in lockstep.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe ulong XorTwoStreams(byte* start, long half)
+    /// <summary>
+    /// The XOR of every 8-byte word (and of a piece's last bytes, zero-extended) of both streams, read in lockstep
+    /// 64 bytes of each at a time while both have pieces left, then the rest of the longer one alone.
+    /// </summary>
+    private static unsafe ulong XorStreams(ThreadReads reads)
     {
-        var first = start;
-        var second = start + half;
+        ulong sum = 0;
+        int first = 0, second = 0;
+        long firstDone = 0, secondDone = 0;
+        while (first < reads.First.Length && second < reads.Second.Length)
+        {
+            var a = reads.First[first];
+            var b = reads.Second[second];
+            var steps = Math.Min(a.Bytes - firstDone, b.Bytes - secondDone) / 64 * 64;
+            if (steps > 0)
+            {
+                sum ^= XorTwoStreams((byte*)a.Start + firstDone, (byte*)b.Start + secondDone, steps);
+                firstDone += steps;
+                secondDone += steps;
+            }
+            // A piece with less than 64 bytes left ends alone.
+            if (a.Bytes - firstDone < 64)
+            {
+                sum ^= XorOneStream((byte*)a.Start + firstDone, a.Bytes - firstDone);
+                first++;
+                firstDone = 0;
+            }
+            if (b.Bytes - secondDone < 64)
+            {
+                sum ^= XorOneStream((byte*)b.Start + secondDone, b.Bytes - secondDone);
+                second++;
+                secondDone = 0;
+            }
+        }
+        for (; first < reads.First.Length; first++, firstDone = 0)
+            sum ^= XorOneStream((byte*)reads.First[first].Start + firstDone, reads.First[first].Bytes - firstDone);
+        for (; second < reads.Second.Length; second++, secondDone = 0)
+            sum ^= XorOneStream((byte*)reads.Second[second].Start + secondDone, reads.Second[second].Bytes - secondDone);
+        return sum;
+    }
+
+    /// <summary>XORs the words of [first, first + bytes) and [second, second + bytes) together, 64 bytes of each per step (bytes a multiple of 64).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe ulong XorTwoStreams(byte* first, byte* second, long bytes)
+    {
         Vector256<ulong> a0 = default, a1 = default, b0 = default, b1 = default;
-        for (long offset = 0; offset < half; offset += 64)
+        for (long offset = 0; offset < bytes; offset += 64)
         {
             a0 ^= Vector256.Load((ulong*)(first + offset));
             a1 ^= Vector256.Load((ulong*)(first + offset + 32));
@@ -136,6 +246,20 @@ public static class ReadBandwidthProbe
         }
         var all = a0 ^ a1 ^ b0 ^ b1;
         return all[0] ^ all[1] ^ all[2] ^ all[3];
+    }
+
+    /// <summary>The XOR of the 8-byte words of [start, start + bytes), the last bytes zero-extended into one more.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe ulong XorOneStream(byte* start, long bytes)
+    {
+        var all = Vector256<ulong>.Zero;
+        long offset = 0;
+        for (; offset + 32 <= bytes; offset += 32) all ^= Vector256.Load((ulong*)(start + offset));
+        var sum = all[0] ^ all[1] ^ all[2] ^ all[3];
+        for (; offset + 8 <= bytes; offset += 8) sum ^= *(ulong*)(start + offset);
+        ulong tail = 0;
+        for (var shift = 0; offset < bytes; offset++, shift += 8) tail |= (ulong)start[offset] << shift;
+        return sum ^ tail;
     }
 
     private static long LastLevelCacheBytes()

@@ -23,6 +23,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     private readonly GgufFile file;
     private readonly ComputeThreads threads;
     private readonly IComputeBackend backend;
+    private readonly bool readsWholeEmbedding; // the output head is tied to the token embedding table
 
     private LocalModel(GgufFile file, LlamaConfig config, ITokenizer tokenizer, LlamaWeights weights, ComputeThreads threads,
         IComputeBackend backend, ModelSummary summary, double loadMs, long residentBytesBeforeLoad)
@@ -34,8 +35,8 @@ public sealed class LocalModel : IDisposable, IGenerationModel
         // A decoded token reads every matrix once, but of the token embedding table only its own row, unless the
         // output head is tied to it and reads it whole.
         var embedding = file.Tensors.FirstOrDefault(tensor => tensor.Name == LlamaTensorNames.TokenEmbedding)?.ByteSize ?? 0;
-        var tied = file.Tensors.All(tensor => tensor.Name != LlamaTensorNames.Output);
-        WeightBytesPerToken = WeightBytes - (tied ? 0 : embedding);
+        readsWholeEmbedding = file.Tensors.All(tensor => tensor.Name != LlamaTensorNames.Output);
+        WeightBytesPerToken = WeightBytes - (readsWholeEmbedding ? 0 : embedding);
         WeightMemory = WeightMemoryModeMapping.FromCore(weights.Memory);
         this.threads = threads;
         Config = config;
@@ -71,6 +72,31 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     /// <summary>Bytes of weights one decoded token reads: every tensor but the token embedding table (unless the
     /// output head reuses it). Decoding streams them once per token, so bandwidth / this bounds tokens per second.</summary>
     public long WeightBytesPerToken { get; }
+
+    /// <summary>
+    /// How fast <see cref="Threads"/> threads read the bytes of <see cref="WeightBytesPerToken"/> where this load
+    /// keeps them (the resident copy, regrouped where it was, or the file's mapped pages), streamed as
+    /// <see cref="ReadBandwidthProbe"/> reads: the bound of decoding for this load, which a fresh buffer's pages
+    /// need not share. Null where the layers run on a device, which holds its own copy.
+    /// </summary>
+    public unsafe ReadBandwidth? MeasureWeightReads(int passes = 3, CancellationToken cancellationToken = default)
+    {
+        if (Backend != ComputeBackendMode.Cpu)
+        {
+            return null;
+        }
+        var ranges = new List<MemoryRange>();
+        foreach (var tensor in file.Tensors)
+        {
+            if (tensor.Name == LlamaTensorNames.TokenEmbedding && !readsWholeEmbedding)
+            {
+                continue;
+            }
+            byte* start = file.GetRearrangedTensorPointer(tensor);
+            ranges.Add(new MemoryRange((nint)(start != null ? start : file.GetTensorPointer(tensor)), tensor.ByteSize));
+        }
+        return ReadBandwidthProbe.MeasureRanges(ranges, Threads, passes, cancellationToken);
+    }
 
     /// <summary>This process's resident set just before the model was loaded: what was there before it.</summary>
     public long ResidentBytesBeforeLoad { get; }

@@ -11,8 +11,12 @@ internal static class BenchmarkResultMapping
     public const string OursEngine = "LlamaDist";
     public const string RatioEngine = "LlamaDist / llama.cpp";
 
-    /// <summary>What a local run measured besides speed: the read bandwidth and the model's bytes.</summary>
-    public sealed record LocalMeasures(ReadBandwidth Bandwidth, long WeightBytesPerToken, long BaselineResidentBytes, long WeightAndCacheBytes);
+    /// <summary>
+    /// What a local run measured besides speed: the read bandwidth of fresh memory and of the weights' own pages
+    /// (null where a device holds the weights), and the model's bytes.
+    /// </summary>
+    public sealed record LocalMeasures(ReadBandwidth Bandwidth, ReadBandwidth? WeightReads, long WeightBytesPerToken, long BaselineResidentBytes,
+        long WeightAndCacheBytes);
 
     public static LlamaBenchmarkResult Ours(ModelSummary summary, BenchmarkRow row, int repetitions, string backend = "CPU",
         string weightMemory = "", LocalMeasures? local = null) => new()
@@ -36,7 +40,9 @@ internal static class BenchmarkResultMapping
         AverageMs = Math.Round(row.AverageMs, 3),
         ReadBandwidthGBps = local is null ? null : Math.Round(local.Bandwidth.GigabytesPerSecond, 2),
         WeightBytesPerToken = local?.WeightBytesPerToken,
-        BandwidthFraction = local is null ? null : Fraction(row, local),
+        BandwidthFraction = local is null ? null : Fraction(row, local.Bandwidth, local.WeightBytesPerToken),
+        WeightReadGBps = local?.WeightReads is null ? null : Math.Round(local.WeightReads.GigabytesPerSecond, 2),
+        WeightReadFraction = local?.WeightReads is null ? null : Fraction(row, local.WeightReads, local.WeightBytesPerToken),
         PeakResidentBytes = local is null ? null : row.PeakResidentBytes,
         BaselineResidentBytes = local is not null && row.PeakResidentBytes is not null ? local.BaselineResidentBytes : null,
         WeightAndCacheBytes = local is not null && row.PeakResidentBytes is not null ? local.WeightAndCacheBytes : null,
@@ -67,7 +73,7 @@ internal static class BenchmarkResultMapping
             AverageMs = Math.Round(row.AverageMs, 3),
             ReadBandwidthGBps = Math.Round(local.Bandwidth.GigabytesPerSecond, 2),
             WeightBytesPerToken = local.WeightBytesPerToken,
-            BandwidthFraction = Fraction(row, local),
+            BandwidthFraction = Fraction(row, local.Bandwidth, local.WeightBytesPerToken),
             Samples = row.Samples,
         };
     }
@@ -99,9 +105,9 @@ internal static class BenchmarkResultMapping
             ? "llama.cpp (llama-bench)"
             : $"llama.cpp (llama-bench {description.BuildCommit})";
 
-    /// <summary>Decoding's share of the read bandwidth; null for prompt tests (compute-bound, not a bandwidth figure).</summary>
-    private static double? Fraction(BenchmarkRow row, LocalMeasures local) =>
-        row.PromptTokens == 0 && row.GenerationTokens > 0 && local.Bandwidth.BytesPerSecond > 0
-            ? Math.Round(local.WeightBytesPerToken * row.AverageTokensPerSecond / local.Bandwidth.BytesPerSecond, 3)
+    /// <summary>Decoding's share of a read bandwidth; null for prompt tests (compute-bound, not a bandwidth figure).</summary>
+    private static double? Fraction(BenchmarkRow row, ReadBandwidth bandwidth, long weightBytesPerToken) =>
+        row.PromptTokens == 0 && row.GenerationTokens > 0 && bandwidth.BytesPerSecond > 0
+            ? Math.Round(weightBytesPerToken * row.AverageTokensPerSecond / bandwidth.BytesPerSecond, 3)
             : null;
 }

@@ -151,14 +151,15 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
     }
 
     /// <summary>
-    /// The read bandwidth of the model's thread count, measured right after the tests (so a refused request never
+    /// The read bandwidth of the model's thread count (fresh memory's and the weights' own), measured right after the tests (so a refused request never
     /// pays for it), and the model's byte counts the rows compare with.
     /// </summary>
     private BenchmarkResultMapping.LocalMeasures MeasureMachine(LocalModel model)
     {
-        WriteVerbose($"Measuring the read bandwidth of {model.Threads} thread(s).");
+        WriteVerbose($"Measuring the read bandwidth of {model.Threads} thread(s), of fresh memory and of the weights.");
         var bandwidth = ReadBandwidthProbe.Measure(model.Threads, cancellationToken: CancellationToken);
-        return new BenchmarkResultMapping.LocalMeasures(bandwidth, model.WeightBytesPerToken, model.ResidentBytesBeforeLoad,
+        var weightReads = model.MeasureWeightReads(cancellationToken: CancellationToken);
+        return new BenchmarkResultMapping.LocalMeasures(bandwidth, weightReads, model.WeightBytesPerToken, model.ResidentBytesBeforeLoad,
             model.WeightBytes + model.KvCacheBytes(Math.Max(PromptTokens, GenTokens)));
     }
 

@@ -56,6 +56,15 @@ public sealed class LlamaBenchmarkResult
     /// <summary>Generation rows of local runs: WeightBytesPerToken x tokens per second / read bandwidth.</summary>
     public double? BandwidthFraction { get; init; }
 
+    /// <summary>
+    /// LlamaDist's local CPU runs: how fast the same threads stream the bytes of WeightBytesPerToken where this load
+    /// keeps them (GB/s), measured in the same run. Fresh memory can be faster or slower than the weights' pages.
+    /// </summary>
+    public double? WeightReadGBps { get; init; }
+
+    /// <summary>LlamaDist's generation rows of local CPU runs: WeightBytesPerToken x tokens per second / WeightReadGBps.</summary>
+    public double? WeightReadFraction { get; init; }
+
     /// <summary>LlamaDist's generation rows of local runs: the process's peak resident set sampled while decoding.</summary>
     public long? PeakResidentBytes { get; init; }
 

@@ -34,6 +34,70 @@ public sealed class MachineMeasureTests
         Assert.Equal(LlamaErrorKind.InvalidArgument, error.Kind);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void RangesAreSplitIntoTwoStreamsPerThreadThatCoverEveryByteOnce(int threads)
+    {
+        // Odd lengths and a gap between ranges, as tensors of a model lie.
+        MemoryRange[] ranges = [new(0x10000, 1000), new(0x20000, 77), new(0x30000, 3 * 4096 + 5), new(0x40000, 64)];
+
+        var plan = ReadBandwidthProbe.Plan(ranges, threads);
+
+        Assert.Equal(threads, plan.Length);
+        var pieces = plan.SelectMany(reads => reads.First.Concat(reads.Second)).ToList();
+        Assert.All(pieces, piece => Assert.True(piece.Bytes > 0));
+        // Laid end to end in plan order, the pieces are the ranges again.
+        var merged = new List<MemoryRange>();
+        foreach (var piece in pieces)
+        {
+            if (merged.Count > 0 && merged[^1].Start + (nint)merged[^1].Bytes == piece.Start)
+                merged[^1] = merged[^1] with { Bytes = merged[^1].Bytes + piece.Bytes };
+            else
+                merged.Add(piece);
+        }
+        Assert.Equal(ranges, merged);
+        // Shares are equal to within a 64-byte step.
+        var shares = plan.Select(reads => reads.First.Concat(reads.Second).Sum(piece => piece.Bytes)).ToArray();
+        Assert.True(shares.Max() - shares.Min() <= 64 * 2, string.Join(", ", shares));
+    }
+
+    [Fact]
+    public unsafe void TheProbeReadsGivenRangesOfAnyLength()
+    {
+        const int bytes = 3 * 1024 * 1024 + 13;
+        var block = (byte*)NativeMemory.Alloc(bytes);
+        try
+        {
+            new Span<byte>(block, bytes).Fill(0x5A);
+            MemoryRange[] ranges = [new((nint)block, 1_000_003), new((nint)(block + 1_000_003), bytes - 1_000_003)];
+
+            var bandwidth = ReadBandwidthProbe.MeasureRanges(ranges, threads: 2, passes: 2);
+
+            Assert.Equal(bytes, bandwidth.BufferBytes);
+            Assert.Equal(2, bandwidth.Threads);
+            Assert.InRange(bandwidth.GigabytesPerSecond, 0.1, 10_000);
+        }
+        finally
+        {
+            NativeMemory.Free(block);
+        }
+    }
+
+    [Fact]
+    public void TheProbeRefusesRangesItCannotRead()
+    {
+        Assert.Equal(LlamaErrorKind.InvalidArgument,
+            Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.MeasureRanges([new MemoryRange(0, 4096)], 1)).Kind);
+        Assert.Equal(LlamaErrorKind.InvalidArgument,
+            Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.MeasureRanges([new MemoryRange(0x1000, -1)], 1)).Kind);
+        Assert.Equal(LlamaErrorKind.InvalidArgument,
+            Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.MeasureRanges([new MemoryRange(0x1000, 100)], 2)).Kind);
+        Assert.Equal(LlamaErrorKind.InvalidArgument,
+            Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.MeasureRanges([new MemoryRange(0x1000, 4096)], 0)).Kind);
+    }
+
     [Fact]
     public void TheDefaultBufferIsLargerThanTheCaches()
     {
@@ -79,6 +143,11 @@ public sealed class MachineMeasureTests
         // output head is its own tensor, so the 32000 x 8 F16 token embedding table (512,000 bytes) is not read whole.
         Assert.Equal(1_026_144, model.WeightBytes);
         Assert.Equal(1_026_144 - 512_000, model.WeightBytesPerToken);
+        // The weights' own pages, read as the probe reads a buffer: exactly the bytes a token reads.
+        var weightReads = model.MeasureWeightReads(passes: 1);
+        Assert.NotNull(weightReads);
+        Assert.Equal(model.WeightBytesPerToken, weightReads.BufferBytes);
+        Assert.True(weightReads.GigabytesPerSecond > 0);
         Assert.True(model.ResidentBytesBeforeLoad > 0);
         // 2 (K and V) x layers x positions x n_kv_head * head_dim x 2 bytes.
         Assert.Equal(2L * model.Summary.LayerCount * 100 * model.Summary.KvHeadCount * (model.Summary.EmbeddingLength / model.Summary.HeadCount) * 2,
