@@ -1,5 +1,6 @@
 using LlamaDist.Engine.Models;
 using LlamaDist.Engine.TestModels;
+using LlamaDist.Engine.Tests.TestModels;
 
 namespace LlamaDist.Engine.Tests.Agreement;
 
@@ -42,12 +43,7 @@ public static class AgreementModels
 
     private static IReadOnlyList<AgreementModel> Create()
     {
-        var directory = Path.Combine(Path.GetTempPath(), $"llamadist-agreement-{Environment.ProcessId}");
-        Directory.CreateDirectory(directory);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { Directory.Delete(directory, recursive: true); } catch (IOException) { }
-        };
+        var directory = ProcessTempDirectory.Create("llamadist-agreement");
 
         var models = new List<AgreementModel> { new("embedded", ModelPaths.DefaultModelPath(), "F16") };
         foreach (var (preset, type) in AllPairs())

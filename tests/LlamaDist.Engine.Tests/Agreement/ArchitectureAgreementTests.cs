@@ -3,6 +3,7 @@ using LlamaDist.Engine.Generation;
 using LlamaDist.Engine.Models;
 using LlamaDist.Engine.TestModels;
 using LlamaDist.Engine.Tests.LlamaCpp;
+using LlamaDist.Engine.Tests.TestModels;
 using LlamaDist.Engine.Workers;
 using Xunit.Abstractions;
 
@@ -22,12 +23,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
 
     private static readonly Lazy<string> Directory = new(() =>
     {
-        var directory = Path.Combine(Path.GetTempPath(), $"llamadist-architectures-{Environment.ProcessId}");
-        System.IO.Directory.CreateDirectory(directory);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { System.IO.Directory.Delete(directory, recursive: true); } catch (IOException) { }
-        };
+        var directory = ProcessTempDirectory.Create("llamadist-architectures");
         return directory;
     });
 

@@ -2,8 +2,9 @@ using System.Collections.Concurrent;
 using LLama.Native;
 using LlamaDist.Core.Conversion;
 using LlamaDist.Engine.Conversion;
-using LlamaDist.Engine.Tests.LlamaCpp;
 using LlamaDist.Engine.TestModels;
+using LlamaDist.Engine.Tests.LlamaCpp;
+using LlamaDist.Engine.Tests.TestModels;
 
 namespace LlamaDist.Engine.Tests.Conversion;
 
@@ -16,12 +17,7 @@ public static class QuantizedModels
 {
     private static readonly Lazy<string> Directory = new(() =>
     {
-        var directory = Path.Combine(Path.GetTempPath(), $"llamadist-quantize-{Environment.ProcessId}");
-        System.IO.Directory.CreateDirectory(directory);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { System.IO.Directory.Delete(directory, recursive: true); } catch (IOException) { }
-        };
+        var directory = ProcessTempDirectory.Create("llamadist-quantize");
         return directory;
     });
 

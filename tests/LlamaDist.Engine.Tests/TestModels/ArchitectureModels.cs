@@ -43,12 +43,7 @@ public static class ArchitectureModels
 
     private static string CreateDirectory()
     {
-        var directory = Path.Combine(Path.GetTempPath(), $"llamadist-test-architectures-{Environment.ProcessId}");
-        System.IO.Directory.CreateDirectory(directory);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { System.IO.Directory.Delete(directory, recursive: true); } catch (IOException) { }
-        };
+        var directory = ProcessTempDirectory.Create("llamadist-test-architectures");
         return directory;
     }
 }
