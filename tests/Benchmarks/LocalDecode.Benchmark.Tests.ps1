@@ -154,8 +154,8 @@ Import-Module '$ModuleManifest'
         $rows | Export-Csv -Path (Join-Path $resultDirectory 'local-decode.csv') -NoTypeInformation
         $format = { param($value) if ($null -eq $value) { '' } else { [math]::Round([double]$value, 2) } }
         $header = '| path | type | size | ' + (($promptSizes | ForEach-Object { "ours pp$_ t/s | llama.cpp pp$_ t/s | ratio" }) -join ' | ') +
-            " | ours tg$genTokens t/s | llama.cpp tg$genTokens t/s | ratio | read GB/s | ours tg / bandwidth | llama.cpp tg / bandwidth | weights' read GB/s | ours tg / weights' read | RSS growth decoding | weights + KV |"
-        $columns = 3 + 3 * $promptSizes.Count + 3 + 7
+            " | ours tg$genTokens t/s | llama.cpp tg$genTokens t/s | ratio | read GB/s | ours tg / bandwidth | llama.cpp tg / bandwidth | weights' read GB/s | ours tg / weights' read | alternating: decode / read GB/s | ours tg / weights' read, alternating | RSS growth decoding | weights + KV |"
+        $columns = 3 + 3 * $promptSizes.Count + 3 + 9
         $table = @(
             $header
             '|' + ('---|' * $columns)
@@ -163,7 +163,7 @@ Import-Module '$ModuleManifest'
                 $cells = @($row.Path, $row.Type, $row.Size)
                 foreach ($size in $promptSizes) { $cells += (& $format $row."OursPp$size"), (& $format $row."ReferencePp$size"), "$(& $format $row."RatioPp$size")x" }
                 $cells += (& $format $row.OursTg), (& $format $row.ReferenceTg), "$(& $format $row.RatioTg)x", $row.BandwidthGBps,
-                    $row.OursOfBandwidth, $row.ReferenceOfBandwidth, $row.WeightReadGBps, $row.OursOfWeightRead, $row.ResidentGrowth, $row.WeightsAndKv
+                    $row.OursOfBandwidth, $row.ReferenceOfBandwidth, $row.WeightReadGBps, $row.OursOfWeightRead, $row.AlternatingGBps, $row.OursOfWeightReadAlternating, $row.ResidentGrowth, $row.WeightsAndKv
                 '| ' + ($cells -join ' | ') + ' |'
             }
         ) -join "`n"
@@ -233,6 +233,10 @@ Describe 'Local prompt and decode speed against llama.cpp' -Tag 'Benchmark' {
         # or slower memory than the weights' pages, so this is the bound of that process's decoding.
         $row.WeightReadGBps = $tg.OursRow.WeightReadGBps
         $row.OursOfWeightRead = if ($null -ne $tg.OursRow.WeightReadFraction) { '{0:0}%' -f (100 * $tg.OursRow.WeightReadFraction) } else { '' }
+        # Decode steps alternated with reads of those pages after the tests: both rates in the same seconds, where the
+        # column before compares a decode run with reads taken afterwards (the pages' rate moves between moments).
+        $row.AlternatingGBps = if ($null -ne $tg.OursRow.AlternatingReadFraction) { '{0:0.0} / {1:0.0}' -f $tg.OursRow.AlternatingDecodeGBps, $tg.OursRow.AlternatingReadGBps } else { '' }
+        $row.OursOfWeightReadAlternating = if ($null -ne $tg.OursRow.AlternatingReadFraction) { '{0:0}%' -f (100 * $tg.OursRow.AlternatingReadFraction) } else { '' }
         $growth = $tg.OursRow.PeakResidentBytes - $tg.OursRow.BaselineResidentBytes
         $row.ResidentGrowth = '{0:0} MiB' -f ($growth / 1MB)
         $row.WeightsAndKv = '{0:0} MiB' -f ($tg.OursRow.WeightAndCacheBytes / 1MB)

@@ -77,6 +77,12 @@ Describe 'Invoke-LlamaBenchmark measures the machine beside the model' {
         $decode.WeightReadGBps | Should -BeGreaterThan 0
         $expected = 514144 * $decode.AverageTokensPerSecond / ($decode.WeightReadGBps * 1e9)
         [math]::Abs($decode.WeightReadFraction - $expected) | Should -BeLessThan ([math]::Max(0.002, $expected * 0.02))
+        # And against reads of those pages alternated with decode steps, both in the same seconds.
+        $prompt.AlternatingReadFraction | Should -BeNullOrEmpty
+        $decode.AlternatingDecodeGBps | Should -BeGreaterThan 0
+        $decode.AlternatingReadGBps | Should -BeGreaterThan 0
+        $expected = $decode.AlternatingDecodeGBps / $decode.AlternatingReadGBps
+        [math]::Abs($decode.AlternatingReadFraction - $expected) | Should -BeLessThan ([math]::Max(0.002, $expected * 0.02))
         $decode.PeakResidentBytes | Should -BeGreaterThan 0
         $decode.BaselineResidentBytes | Should -BeGreaterThan 0
         $decode.WeightAndCacheBytes | Should -BeGreaterThan 1026144  # tensors plus the KV cache

@@ -158,7 +158,7 @@ internal sealed class BenchmarkRunner
         }
     }
 
-    private static int[] RandomTokens(int count, int vocabularySize)
+    internal static int[] RandomTokens(int count, int vocabularySize)
     {
         // SplitMix64 with a fixed seed: the same ids on every run and machine.
         var tokens = new int[count];

@@ -65,15 +65,58 @@ public static class ReadBandwidthProbe
     /// </summary>
     public static ReadBandwidth MeasureRanges(IReadOnlyList<MemoryRange> ranges, int threads, int passes = 3, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(ranges);
         RequireSettings(threads, passes);
+        var reads = PrepareRanges(ranges, threads);
+        var seconds = FastestPass(reads.Plan, passes, expected: null, cancellationToken);
+        return new ReadBandwidth { BytesPerSecond = reads.Bytes / seconds, Threads = threads, BufferBytes = reads.Bytes, Passes = passes };
+    }
+
+    /// <summary>
+    /// The reads <see cref="MeasureRanges"/> makes, planned once, for timing single passes between other work
+    /// (<see cref="RangeReads.TimePass"/>; see <see cref="DecodeBesideReads"/>).
+    /// </summary>
+    public static RangeReads PrepareRanges(IReadOnlyList<MemoryRange> ranges, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(ranges);
+        RequireSettings(threads, passes: 1);
         if (ranges.Any(range => range.Start == 0 || range.Bytes < 0))
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, "Every range to read needs a start and a length of zero or more bytes.", nameof(ranges));
         var total = ranges.Sum(range => range.Bytes);
         if (total < 64L * threads)
             throw new LlamaDistException(LlamaErrorKind.InvalidArgument, $"The ranges hold {total} bytes: at least 64 per thread are needed.", nameof(ranges));
-        var seconds = FastestPass(Plan(ranges, threads), passes, expected: null, cancellationToken);
-        return new ReadBandwidth { BytesPerSecond = total / seconds, Threads = threads, BufferBytes = total, Passes = passes };
+        return new RangeReads(Plan(ranges, threads), total);
+    }
+
+    /// <summary>Planned reads of memory ranges (<see cref="PrepareRanges"/>): one timed pass at a time.</summary>
+    public sealed class RangeReads
+    {
+        private ulong? sum;
+
+        internal RangeReads(ThreadReads[] plan, long bytes)
+        {
+            Plan = plan;
+            Bytes = bytes;
+        }
+
+        internal ThreadReads[] Plan { get; }
+
+        /// <summary>Bytes one pass reads.</summary>
+        public long Bytes { get; }
+
+        /// <summary>Threads that share a pass.</summary>
+        public int Threads => Plan.Length;
+
+        /// <summary>
+        /// Reads every byte once and returns the seconds it took (thread start-up outside the clock). Every pass
+        /// must read the XOR of the first: the ranges have to stay unchanged between passes.
+        /// </summary>
+        public double TimePass()
+        {
+            var (seconds, passSum) = TimedPass(Plan);
+            sum ??= passSum;
+            if (passSum != sum) throw new InvalidOperationException("Two passes over the same memory read different values: it changed between them.");
+            return seconds;
+        }
     }
 
     private static void RequireSettings(int threads, int passes)

@@ -79,12 +79,21 @@ public sealed class LocalModel : IDisposable, IGenerationModel
     /// <see cref="ReadBandwidthProbe"/> reads: the bound of decoding for this load, which a fresh buffer's pages
     /// need not share. Null where the layers run on a device, which holds its own copy.
     /// </summary>
-    public unsafe ReadBandwidth? MeasureWeightReads(int passes = 3, CancellationToken cancellationToken = default)
+    public ReadBandwidth? MeasureWeightReads(int passes = 3, CancellationToken cancellationToken = default) =>
+        Backend != ComputeBackendMode.Cpu ? null : ReadBandwidthProbe.MeasureRanges(WeightRanges(), Threads, passes, cancellationToken);
+
+    /// <summary>
+    /// <paramref name="steps"/> decode steps, each after a plain read of the same bytes as
+    /// <see cref="MeasureWeightReads"/> reads (<see cref="DecodeBesideReads"/>): decoding's rate and the weights' read
+    /// rate in the same seconds. Null where the layers run on a device.
+    /// </summary>
+    public DecodeBesideReads? MeasureDecodeBesideWeightReads(int steps, CancellationToken cancellationToken = default) =>
+        Backend != ComputeBackendMode.Cpu ? null : ExceptionTranslation.Run(Summary.Path, () =>
+            DecodeBesideReads.Measure(this, ReadBandwidthProbe.PrepareRanges(WeightRanges(), Threads), steps, cancellationToken));
+
+    /// <summary>Where the bytes of <see cref="WeightBytesPerToken"/> are, as this load keeps them.</summary>
+    private unsafe List<MemoryRange> WeightRanges()
     {
-        if (Backend != ComputeBackendMode.Cpu)
-        {
-            return null;
-        }
         var ranges = new List<MemoryRange>();
         foreach (var tensor in file.Tensors)
         {
@@ -95,7 +104,7 @@ public sealed class LocalModel : IDisposable, IGenerationModel
             byte* start = file.GetRearrangedTensorPointer(tensor);
             ranges.Add(new MemoryRange((nint)(start != null ? start : file.GetTensorPointer(tensor)), tensor.ByteSize));
         }
-        return ReadBandwidthProbe.MeasureRanges(ranges, Threads, passes, cancellationToken);
+        return ranges;
     }
 
     /// <summary>This process's resident set just before the model was loaded: what was there before it.</summary>

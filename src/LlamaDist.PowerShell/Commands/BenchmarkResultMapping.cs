@@ -13,10 +13,11 @@ internal static class BenchmarkResultMapping
 
     /// <summary>
     /// What a local run measured besides speed: the read bandwidth of fresh memory and of the weights' own pages
-    /// (null where a device holds the weights), and the model's bytes.
+    /// (null where a device holds the weights), decode steps alternated with reads of those pages (null there too,
+    /// and where the run decoded nothing), and the model's bytes.
     /// </summary>
     public sealed record LocalMeasures(ReadBandwidth Bandwidth, ReadBandwidth? WeightReads, long WeightBytesPerToken, long BaselineResidentBytes,
-        long WeightAndCacheBytes);
+        long WeightAndCacheBytes, DecodeBesideReads? Alternation = null);
 
     public static LlamaBenchmarkResult Ours(ModelSummary summary, BenchmarkRow row, int repetitions, string backend = "CPU",
         string weightMemory = "", LocalMeasures? local = null) => new()
@@ -43,11 +44,18 @@ internal static class BenchmarkResultMapping
         BandwidthFraction = local is null ? null : Fraction(row, local.Bandwidth, local.WeightBytesPerToken),
         WeightReadGBps = local?.WeightReads is null ? null : Math.Round(local.WeightReads.GigabytesPerSecond, 2),
         WeightReadFraction = local?.WeightReads is null ? null : Fraction(row, local.WeightReads, local.WeightBytesPerToken),
+        AlternatingDecodeGBps = Alternation(row, local) is { } alternation ? Math.Round(alternation.DecodeBytesPerSecond / 1e9, 2) : null,
+        AlternatingReadGBps = Alternation(row, local) is { } reads ? Math.Round(reads.ReadBytesPerSecond / 1e9, 2) : null,
+        AlternatingReadFraction = Alternation(row, local) is { } both ? Math.Round(both.Fraction, 3) : null,
         PeakResidentBytes = local is null ? null : row.PeakResidentBytes,
         BaselineResidentBytes = local is not null && row.PeakResidentBytes is not null ? local.BaselineResidentBytes : null,
         WeightAndCacheBytes = local is not null && row.PeakResidentBytes is not null ? local.WeightAndCacheBytes : null,
         Samples = row.Samples,
     };
+
+    /// <summary>The alternated decode steps and reads, for a generation row of one sequence (they decode one).</summary>
+    private static DecodeBesideReads? Alternation(BenchmarkRow row, LocalMeasures? local) =>
+        row.GenerationTokens > 0 && row.Concurrency == 1 ? local?.Alternation : null;
 
     /// <summary>A row of llama-bench, described with what llama-bench itself reported about the model and build.</summary>
     public static LlamaBenchmarkResult Reference(ModelSummary summary, BenchmarkComparison comparison, BenchmarkRow row, int repetitions, LocalMeasures local)

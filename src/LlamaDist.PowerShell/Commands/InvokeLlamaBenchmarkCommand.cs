@@ -152,15 +152,22 @@ public sealed class InvokeLlamaBenchmarkCommand : ClusterCapableCmdlet
 
     /// <summary>
     /// The read bandwidth of the model's thread count (fresh memory's and the weights' own), measured right after the tests (so a refused request never
-    /// pays for it), and the model's byte counts the rows compare with.
+    /// pays for it); as many decode steps as the generation test's, alternated with reads of the weights (one sequence: not with -Concurrency); and
+    /// the model's byte counts the rows compare with.
     /// </summary>
     private BenchmarkResultMapping.LocalMeasures MeasureMachine(LocalModel model)
     {
         WriteVerbose($"Measuring the read bandwidth of {model.Threads} thread(s), of fresh memory and of the weights.");
         var bandwidth = ReadBandwidthProbe.Measure(model.Threads, cancellationToken: CancellationToken);
         var weightReads = model.MeasureWeightReads(cancellationToken: CancellationToken);
+        DecodeBesideReads? alternation = null;
+        if (GenTokens > 0 && Concurrency == 1)
+        {
+            WriteVerbose($"Alternating {GenTokens} decode step(s) with reads of the weights.");
+            alternation = model.MeasureDecodeBesideWeightReads(Math.Min(GenTokens, DecodeBesideReads.MaximumSteps), CancellationToken);
+        }
         return new BenchmarkResultMapping.LocalMeasures(bandwidth, weightReads, model.WeightBytesPerToken, model.ResidentBytesBeforeLoad,
-            model.WeightBytes + model.KvCacheBytes(Math.Max(PromptTokens, GenTokens)));
+            model.WeightBytes + model.KvCacheBytes(Math.Max(PromptTokens, GenTokens)), alternation);
     }
 
     /// <summary>Rows of a cluster run; the backend column names the ring ("CPU x3 (RPC)"-style, as llama-bench does).</summary>

@@ -65,6 +65,22 @@ public sealed class LlamaBenchmarkResult
     /// <summary>LlamaDist's generation rows of local CPU runs: WeightBytesPerToken x tokens per second / WeightReadGBps.</summary>
     public double? WeightReadFraction { get; init; }
 
+    /// <summary>
+    /// LlamaDist's generation rows of local CPU runs (one sequence): decode steps alternated one by one with plain reads
+    /// of the same weights by the same threads, after the tests. This is the weights' bytes per second in those steps.
+    /// </summary>
+    public double? AlternatingDecodeGBps { get; init; }
+
+    /// <summary>The same measurement's read passes: the weights' bytes per second in the seconds between the steps.</summary>
+    public double? AlternatingReadGBps { get; init; }
+
+    /// <summary>
+    /// AlternatingDecodeGBps / AlternatingReadGBps: how close decoding comes to the rate its weights read at, both taken
+    /// in the same seconds (the weights' read rate moves between moments on some machines, which WeightReadFraction's
+    /// separate measurement cannot follow).
+    /// </summary>
+    public double? AlternatingReadFraction { get; init; }
+
     /// <summary>LlamaDist's generation rows of local runs: the process's peak resident set sampled while decoding.</summary>
     public long? PeakResidentBytes { get; init; }
 

@@ -86,6 +86,30 @@ public sealed class MachineMeasureTests
     }
 
     [Fact]
+    public unsafe void PreparedReadsTimeOnePassAtATimeAndNoticeChangedMemory()
+    {
+        const int bytes = 1024 * 1024 + 5;
+        var block = (byte*)NativeMemory.Alloc(bytes);
+        try
+        {
+            new Span<byte>(block, bytes).Fill(0x3C);
+            var reads = ReadBandwidthProbe.PrepareRanges([new MemoryRange((nint)block, bytes)], threads: 2);
+
+            Assert.Equal(bytes, reads.Bytes);
+            Assert.Equal(2, reads.Threads);
+            Assert.True(reads.TimePass() > 0);
+            Assert.True(reads.TimePass() > 0);
+            // A pass must read what the first read: memory that changed in between is an error, not a figure.
+            block[bytes / 3] ^= 0xFF;
+            Assert.Throws<InvalidOperationException>(() => reads.TimePass());
+        }
+        finally
+        {
+            NativeMemory.Free(block);
+        }
+    }
+
+    [Fact]
     public void TheProbeRefusesRangesItCannotRead()
     {
         Assert.Equal(LlamaErrorKind.InvalidArgument,
@@ -96,6 +120,8 @@ public sealed class MachineMeasureTests
             Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.MeasureRanges([new MemoryRange(0x1000, 100)], 2)).Kind);
         Assert.Equal(LlamaErrorKind.InvalidArgument,
             Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.MeasureRanges([new MemoryRange(0x1000, 4096)], 0)).Kind);
+        Assert.Equal(LlamaErrorKind.InvalidArgument,
+            Assert.Throws<LlamaDistException>(() => ReadBandwidthProbe.PrepareRanges([new MemoryRange(0x1000, 100)], 2)).Kind);
     }
 
     [Fact]
@@ -149,6 +175,19 @@ public sealed class MachineMeasureTests
         Assert.Equal(model.WeightBytesPerToken, weightReads.BufferBytes);
         Assert.True(weightReads.GigabytesPerSecond > 0);
         Assert.True(model.ResidentBytesBeforeLoad > 0);
+        // Decode steps alternated with reads of those bytes: both rates over the same steps, the fraction their ratio.
+        var alternation = model.MeasureDecodeBesideWeightReads(steps: 3);
+        Assert.NotNull(alternation);
+        Assert.Equal(3, alternation.Steps);
+        Assert.Equal(model.WeightBytesPerToken, alternation.BytesPerStep);
+        Assert.True(alternation.DecodeSeconds > 0 && alternation.ReadSeconds > 0);
+        Assert.Equal(alternation.BytesPerStep * 3 / alternation.DecodeSeconds, alternation.DecodeBytesPerSecond, 6);
+        Assert.Equal(alternation.DecodeBytesPerSecond / alternation.ReadBytesPerSecond, alternation.Fraction, 9);
+        foreach (var steps in new[] { 0, DecodeBesideReads.MaximumSteps + 1 })
+        {
+            Assert.Equal(LlamaErrorKind.InvalidArgument,
+                Assert.Throws<LlamaDistException>(() => model.MeasureDecodeBesideWeightReads(steps)).Kind);
+        }
         // 2 (K and V) x layers x positions x n_kv_head * head_dim x 2 bytes.
         Assert.Equal(2L * model.Summary.LayerCount * 100 * model.Summary.KvHeadCount * (model.Summary.EmbeddingLength / model.Summary.HeadCount) * 2,
             model.KvCacheBytes(100));
