@@ -300,11 +300,36 @@ public static unsafe partial class F16Format
     internal static bool RunsRowsAtAvx2 { get; } =
         Avx2.IsSupported && SimdCapabilities.Best == SimdLevel.Vector256; // F16's level (WeightTypeTraits.DefaultLevel)
 
-    /// <summary>Exact half -> float conversion of <paramref name="columns"/> halves (Inf/NaN included).</summary>
+    /// <summary>
+    /// Exact half -> float conversion of <paramref name="columns"/> halves (Inf/NaN included; AVX2 required).
+    /// <para>Decoding converts every cached K row and transposed V row of the sequence again at each step (an F16
+    /// KV cache), which made this a twentieth of a TinyLlama-shaped Q4_0 decode step at 100 positions, growing with
+    /// the context. So whole 32-half steps take <see cref="WidenFinite"/> (four operations per 8 halves where the
+    /// exact conversion takes nine) while <see cref="MaxDoubled"/> tracks the largest magnitude; a row that held an
+    /// Inf or NaN half is converted again exactly. Every finite half gives the same float either way. A 400-token
+    /// decode of that model went from 15.67 to 15.38 ms per step (medians of four alternating rounds in one
+    /// process; every round faster).</para>
+    /// </summary>
     internal static void ConvertRowToSingle(byte* halves, float* destination, int columns)
     {
         ushort* h = (ushort*)halves;
         int i = 0;
+        Vector256<ushort> maxDoubled = Vector256<ushort>.Zero;
+        Vector256<int> mask = Vector256.Create(unchecked((int)0x8FFFE000)); // sign + 15 magnitude bits
+        Vector256<float> rebias = Vector256.Create(ScaleToInfinity);
+        for (; i + 32 <= columns; i += 32)
+        {
+            short* w = (short*)h + i;
+            maxDoubled = Avx2.Max(maxDoubled, MaxDoubled(w));
+            WidenFinite(w, mask, rebias).Store(destination + i);
+            WidenFinite(w + 8, mask, rebias).Store(destination + i + 8);
+            WidenFinite(w + 16, mask, rebias).Store(destination + i + 16);
+            WidenFinite(w + 24, mask, rebias).Store(destination + i + 24);
+        }
+        if (AnyInfinityOrNaN(maxDoubled))
+        {
+            i = 0;
+        }
         for (; i + 8 <= columns; i += 8)
         {
             HalfToSingle(Avx2.ConvertToVector256Int32(h + i).AsUInt32()).Store(destination + i);
