@@ -12,8 +12,8 @@ namespace LlamaDist.Engine.Benchmarks;
 /// passes, can sit anywhere in that spread and the fraction with it. A read pass before every step puts both
 /// rates in the same moments, as the llama.cpp comparison alternates its rounds.</para>
 /// <para>Shape: <see cref="Steps"/> greedy steps of one sequence from an empty cache (pseudo-random token ids, as
-/// a tg test's), each after one untimed-for-decode, timed read pass of <see cref="BytesPerStep"/> bytes. Both
-/// rates are bytes over the summed seconds of their own parts. A step starts with caches the read pass filled
+/// a tg test's), each right after one read pass of <see cref="BytesPerStep"/> bytes, every step and every pass
+/// timed on its own. Both rates are bytes over the summed seconds of their own parts. A step starts with caches the read pass filled
 /// with weights, and the compute threads may have gone to sleep during it: both cost the step, not the read.</para>
 /// </summary>
 public sealed record DecodeBesideReads(int Steps, long BytesPerStep, double DecodeSeconds, double ReadSeconds)

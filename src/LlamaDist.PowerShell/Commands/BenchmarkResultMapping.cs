@@ -20,38 +20,42 @@ internal static class BenchmarkResultMapping
         long WeightAndCacheBytes, DecodeBesideReads? Alternation = null);
 
     public static LlamaBenchmarkResult Ours(ModelSummary summary, BenchmarkRow row, int repetitions, string backend = "CPU",
-        string weightMemory = "", LocalMeasures? local = null) => new()
+        string weightMemory = "", LocalMeasures? local = null)
     {
-        Engine = OursEngine,
-        Model = summary.Name,
-        ModelType = $"{summary.Architecture} {HumanReadable.Count(summary.ParameterCount)} {summary.PredominantType}",
-        ModelSize = summary.FileSize,
-        Size = HumanReadable.Bytes(summary.FileSize),
-        ModelParameters = summary.ParameterCount,
-        Backend = backend,
-        Threads = row.Threads,
-        Concurrency = row.Concurrency,
-        WeightMemory = weightMemory,
-        Test = row.Test,
-        PromptTokens = row.PromptTokens,
-        GenerationTokens = row.GenerationTokens,
-        Repetitions = repetitions,
-        AverageTokensPerSecond = Math.Round(row.AverageTokensPerSecond, 2),
-        StandardDeviationTokensPerSecond = Math.Round(row.StandardDeviationTokensPerSecond, 2),
-        AverageMs = Math.Round(row.AverageMs, 3),
-        ReadBandwidthGBps = local is null ? null : Math.Round(local.Bandwidth.GigabytesPerSecond, 2),
-        WeightBytesPerToken = local?.WeightBytesPerToken,
-        BandwidthFraction = local is null ? null : Fraction(row, local.Bandwidth, local.WeightBytesPerToken),
-        WeightReadGBps = local?.WeightReads is null ? null : Math.Round(local.WeightReads.GigabytesPerSecond, 2),
-        WeightReadFraction = local?.WeightReads is null ? null : Fraction(row, local.WeightReads, local.WeightBytesPerToken),
-        AlternatingDecodeGBps = Alternation(row, local) is { } alternation ? Math.Round(alternation.DecodeBytesPerSecond / 1e9, 2) : null,
-        AlternatingReadGBps = Alternation(row, local) is { } reads ? Math.Round(reads.ReadBytesPerSecond / 1e9, 2) : null,
-        AlternatingReadFraction = Alternation(row, local) is { } both ? Math.Round(both.Fraction, 3) : null,
-        PeakResidentBytes = local is null ? null : row.PeakResidentBytes,
-        BaselineResidentBytes = local is not null && row.PeakResidentBytes is not null ? local.BaselineResidentBytes : null,
-        WeightAndCacheBytes = local is not null && row.PeakResidentBytes is not null ? local.WeightAndCacheBytes : null,
-        Samples = row.Samples,
-    };
+        var alternation = Alternation(row, local);
+        return new()
+        {
+            Engine = OursEngine,
+            Model = summary.Name,
+            ModelType = $"{summary.Architecture} {HumanReadable.Count(summary.ParameterCount)} {summary.PredominantType}",
+            ModelSize = summary.FileSize,
+            Size = HumanReadable.Bytes(summary.FileSize),
+            ModelParameters = summary.ParameterCount,
+            Backend = backend,
+            Threads = row.Threads,
+            Concurrency = row.Concurrency,
+            WeightMemory = weightMemory,
+            Test = row.Test,
+            PromptTokens = row.PromptTokens,
+            GenerationTokens = row.GenerationTokens,
+            Repetitions = repetitions,
+            AverageTokensPerSecond = Math.Round(row.AverageTokensPerSecond, 2),
+            StandardDeviationTokensPerSecond = Math.Round(row.StandardDeviationTokensPerSecond, 2),
+            AverageMs = Math.Round(row.AverageMs, 3),
+            ReadBandwidthGBps = local is null ? null : Math.Round(local.Bandwidth.GigabytesPerSecond, 2),
+            WeightBytesPerToken = local?.WeightBytesPerToken,
+            BandwidthFraction = local is null ? null : Fraction(row, local.Bandwidth, local.WeightBytesPerToken),
+            WeightReadGBps = local?.WeightReads is null ? null : Math.Round(local.WeightReads.GigabytesPerSecond, 2),
+            WeightReadFraction = local?.WeightReads is null ? null : Fraction(row, local.WeightReads, local.WeightBytesPerToken),
+            AlternatingDecodeGBps = alternation is null ? null : Math.Round(alternation.DecodeBytesPerSecond / 1e9, 2),
+            AlternatingReadGBps = alternation is null ? null : Math.Round(alternation.ReadBytesPerSecond / 1e9, 2),
+            AlternatingReadFraction = alternation is null ? null : Math.Round(alternation.Fraction, 3),
+            PeakResidentBytes = local is null ? null : row.PeakResidentBytes,
+            BaselineResidentBytes = local is not null && row.PeakResidentBytes is not null ? local.BaselineResidentBytes : null,
+            WeightAndCacheBytes = local is not null && row.PeakResidentBytes is not null ? local.WeightAndCacheBytes : null,
+            Samples = row.Samples,
+        };
+    }
 
     /// <summary>The alternated decode steps and reads, for a generation row of one sequence (they decode one).</summary>
     private static DecodeBesideReads? Alternation(BenchmarkRow row, LocalMeasures? local) =>
