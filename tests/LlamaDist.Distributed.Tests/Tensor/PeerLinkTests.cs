@@ -39,7 +39,7 @@ public sealed class PeerLinkTests
         // A connector without the secret: the worker's own proof does not check out against a guessed secret...
         var guessed = RandomNumberGenerator.GetBytes(PeerWire.SecretBytes);
         var refusal = await Assert.ThrowsAsync<PeerLinkException>(() =>
-            PeerLink.ConnectAsync(target, guessed, 0, 1, session.Id, TimeSpan.FromSeconds(5), default));
+            Task.Run(() => PeerLink.Connect(target, guessed, 0, 1, session.Id, TimeSpan.FromSeconds(5), default)));
         Assert.Contains("did not prove", refusal.Message);
         // ...and a made-up proof gets the connection closed instead of the accepting byte.
         using (var client = new TcpClient())
@@ -115,8 +115,8 @@ public sealed class PeerLinkTests
         var invalid = await Assert.ThrowsAsync<RpcException>(async () => await worker.Client.OpenShardSessionAsync(shortSecret));
         Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
 
-        using var link = await PeerLink.ConnectAsync(new PeerAddress("127.0.0.1", shard.PeerPort, Tls: false, []), secret, 0, 1, id,
-            TimeSpan.FromSeconds(5), default);
+        using var link = await Task.Run(() => PeerLink.Connect(new PeerAddress("127.0.0.1", shard.PeerPort, Tls: false, []), secret, 0, 1, id,
+            TimeSpan.FromSeconds(5), default));
         using var steps = worker.Client.ShardStep();
         var step = new ShardStepRequest { SessionId = id, Sequence = 1, StartPosition = 0 };
         step.Tokens.Add(1);
@@ -141,6 +141,30 @@ public sealed class PeerLinkTests
         Assert.Equal(StatusCode.FailedPrecondition, broken.StatusCode);
         using var session = await TensorGroupSession.OpenAsync(group.Shards, group.Options(ReductionEncoding.F32), default);
         Assert.Equal(models.LocalGreedy(models.F32Path, Prompt, 1)[0], session.EvaluateGreedy(Prompt).Token);
+    }
+
+    [SkippableFact]
+    public async Task Both_ends_of_a_link_block_in_the_socket_so_a_partial_sum_wakes_its_reader_directly()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "A socket's blocking mode is read from /proc/self/fdinfo, which only Linux has.");
+        await using var group = await TensorTestGroup.StartAsync(models, models.F32Path, 2);
+        using var session = await TensorGroupSession.OpenAsync(group.Shards, group.Options(ReductionEncoding.F32), default);
+        Assert.Equal(models.LocalGreedy(models.F32Path, Prompt, 1)[0], session.EvaluateGreedy(Prompt).Token);
+
+        // The dialling end (shard 0) and the accepting end (shard 1) of the one link the step made.
+        var dialled = group.Workers[0].Runtime.Shards.FindSession(session.Id)!.Reduction.LinkTo(1);
+        var accepted = group.Workers[1].Runtime.Shards.FindSession(session.Id)!.Reduction.LinkTo(0);
+        Assert.NotNull(dialled);
+        Assert.NotNull(accepted);
+        Assert.False(IsNonBlocking(dialled.Handle), "the dialling end's socket is non-blocking");
+        Assert.False(IsNonBlocking(accepted.Handle), "the accepting end's socket is non-blocking");
+    }
+
+    /// <summary>Whether the open file <paramref name="descriptor"/> of this process has O_NONBLOCK (octal 04000 in its flags).</summary>
+    private static bool IsNonBlocking(nint descriptor)
+    {
+        var flags = File.ReadLines($"/proc/self/fdinfo/{descriptor}").Single(line => line.StartsWith("flags:", StringComparison.Ordinal));
+        return (Convert.ToInt64(flags["flags:".Length..].Trim(), 8) & 0x800) != 0;
     }
 
     /// <summary>Sends <paramref name="bytes"/> to the peer port and returns everything it answers until it closes.</summary>

@@ -83,41 +83,51 @@ internal sealed class PeerListener : IDisposable
                 socket.Dispose();
                 continue;
             }
-            _ = Task.Run(async () =>
+            // A thread of its own, since the handshake blocks in the socket (see PeerLink: a socket that ran an
+            // asynchronous operation never blocks in its reads again); the semaphore bounds them.
+            var thread = new Thread(() =>
             {
                 try
                 {
-                    await AcceptAsync(socket).ConfigureAwait(false);
+                    Accept(socket);
                 }
                 finally
                 {
                     pending.Release();
                 }
-            });
+            })
+            { IsBackground = true, Name = "LlamaDist peer handshake" };
+            thread.Start();
         }
     }
 
-    private async Task AcceptAsync(Socket socket)
+    /// <summary>
+    /// The accepting side of the handshake, in blocking calls: each read and write bounded by the socket's
+    /// timeouts, the whole by <see cref="HandshakeTimeout"/> (a timer closes the socket under a connector that
+    /// trickles bytes) and by the listener's closing.
+    /// </summary>
+    private void Accept(Socket socket)
     {
         socket.NoDelay = true;
+        PeerLink.SetTimeouts(socket, HandshakeTimeout);
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         bool attached = false;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(closing.Token);
+        var abort = deadline.Token.Register(socket.Dispose);
         try
         {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(closing.Token);
             deadline.CancelAfter(HandshakeTimeout);
             if (certificate is not null)
             {
                 var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
                 stream = ssl;
-                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, deadline.Token)
-                    .ConfigureAwait(false);
+                ssl.AuthenticateAsServer(new SslServerAuthenticationOptions { ServerCertificate = certificate });
             }
             var header = new byte[PeerWire.HelloHeaderBytes];
-            await stream.ReadExactlyAsync(header, deadline.Token).ConfigureAwait(false);
+            stream.ReadExactly(header);
             var (from, to, idBytes) = PeerWire.ParseHelloHeader(header);
             var rest = new byte[idBytes + PeerWire.ChallengeBytes];
-            await stream.ReadExactlyAsync(rest, deadline.Token).ConfigureAwait(false);
+            stream.ReadExactly(rest);
             string sessionId = StrictUtf8.GetString(rest, 0, idBytes);
             var reduction = findSession(sessionId);
             // Links run from the lower shard to the higher, one per pair.
@@ -129,16 +139,21 @@ internal sealed class PeerListener : IDisposable
             var reply = new byte[PeerWire.ChallengeBytes + PeerWire.ProofBytes];
             challenge.CopyTo(reply, 0);
             PeerWire.Prove(reduction.Secret, PeerWire.Role.Acceptor, rest.AsSpan(idBytes), from, to, sessionId).CopyTo(reply, PeerWire.ChallengeBytes);
-            await stream.WriteAsync(reply, deadline.Token).ConfigureAwait(false);
+            stream.Write(reply);
             var proof = new byte[PeerWire.ProofBytes];
-            await stream.ReadExactlyAsync(proof, deadline.Token).ConfigureAwait(false);
+            stream.ReadExactly(proof);
             if (!PeerWire.Verify(reduction.Secret, PeerWire.Role.Connector, challenge, from, to, sessionId, proof))
             {
                 return;
             }
             // Answer before the session may use the link: its compute thread then owns every later write.
-            await stream.WriteAsync(new[] { PeerWire.Accepted }, deadline.Token).ConfigureAwait(false);
-            attached = reduction.TryAttach(from, new PeerLink(socket, stream));
+            stream.Write([PeerWire.Accepted]);
+            // From here the timer must not close the socket under the session: once Dispose returns it cannot.
+            abort.Dispose();
+            if (!deadline.IsCancellationRequested)
+            {
+                attached = reduction.TryAttach(from, new PeerLink(socket, stream));
+            }
         }
         catch (Exception exception) when (exception is IOException or SocketException or OperationCanceledException or InvalidDataException
             or DecoderFallbackException or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
@@ -147,10 +162,11 @@ internal sealed class PeerListener : IDisposable
         }
         finally
         {
+            abort.Dispose();
             if (!attached)
             {
                 Interlocked.Increment(ref refused);
-                await stream.DisposeAsync().ConfigureAwait(false);
+                stream.Dispose();
             }
         }
     }

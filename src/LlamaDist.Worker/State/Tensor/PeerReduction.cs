@@ -68,6 +68,9 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
 
     public int ShardCount => addresses.Length;
 
+    /// <summary>The link to <paramref name="shard"/> once the first reduction made it (null for this shard or before).</summary>
+    internal PeerLink? LinkTo(int shard) => links[shard];
+
     /// <summary>The secret a peer's link proves (read by the listener's handshake).</summary>
     public ReadOnlySpan<byte> Secret => secret;
 
@@ -189,7 +192,7 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
         {
             try
             {
-                var link = PeerLink.ConnectAsync(addresses[peer]!, secret, Self, peer, sessionId, Timeout, closing.Token).GetAwaiter().GetResult();
+                var link = PeerLink.Connect(addresses[peer]!, secret, Self, peer, sessionId, Timeout, closing.Token);
                 link.Timeout = Timeout;
                 links[peer] = link;
                 if (closing.IsCancellationRequested)
