@@ -16,8 +16,9 @@ public sealed record LinkFigures(double RoundTripSeconds, double BytesPerSecond)
     /// <summary>
     /// Seconds one all-reduce of <paramref name="bytes"/> per shard costs the shards: a stream round trip plus the
     /// bytes. In theory a shard waits one way for its peer's partial, but the shards are never quite in step, and
-    /// measured (two 1-thread shards, TinyLlama, 44 all-reduces per token) each all-reduce cost about a round
-    /// trip: 0.24 ms on loopback and 0.52 ms over the emulated 1 Gbit/s link of 0.3 ms.
+    /// measured (two 1-thread shards, TinyLlama, 44 all-reduces per token, peer sockets blocking) each all-reduce
+    /// cost 0.14-0.27 ms on loopback, where a stream echo took 0.07, and 0.43 ms over the emulated 1 Gbit/s link of
+    /// 0.3 ms, where it took 0.46.
     /// </summary>
     public double ExchangeSeconds(double bytes) => StreamRoundTripSeconds + bytes / BytesPerSecond;
 
