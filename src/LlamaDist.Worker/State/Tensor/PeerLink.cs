@@ -122,12 +122,25 @@ internal sealed class PeerLink : IDisposable
             }
             throw new PeerLinkException(exception switch
             {
-                _ when deadline.IsCancellationRequested => $"{peer} did not complete the link handshake within {timeout.TotalSeconds:0} s.",
+                _ when deadline.IsCancellationRequested || TimedOut(exception) => $"{peer} did not complete the link handshake within {timeout.TotalSeconds:0} s.",
                 EndOfStreamException => $"{peer} closed the link during the handshake (it has no such session, or the secret differs).",
                 AuthenticationException => $"TLS with {peer} failed: {exception.Message}",
                 _ => $"Cannot link to {peer}: {exception.Message}",
             }, exception);
         }
+    }
+
+    /// <summary>Whether a blocking call failed because the socket's timeout ran out.</summary>
+    internal static bool TimedOut(Exception exception)
+    {
+        for (Exception? inner = exception; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     public void Dispose()

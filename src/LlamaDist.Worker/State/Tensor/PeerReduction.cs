@@ -285,25 +285,13 @@ internal sealed class PeerReduction : ITensorReduction, IDisposable
             {
                 throw Closed();
             }
-            throw TimedOut(exception)
+            throw PeerLink.TimedOut(exception)
                 ? WorkerErrors.LostShard(peer, $"Shard {peer} sent no partial sum within {Timeout.TotalSeconds:0} s; the tensor-parallel group is broken.")
                 : WorkerErrors.LostShard(peer, $"Shard {peer} stopped sending partial sums.");
         }
         Interlocked.Add(ref bytesReceived, payload);
         FrameReceived?.Invoke(PeerWire.FrameHeaderBytes + payload);
         PartialSumCodec.Decode(encoding, receiveBuffer.AsSpan(0, payload), values);
-    }
-
-    private static bool TimedOut(Exception exception)
-    {
-        for (Exception? inner = exception; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.WouldBlock })
-            {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static RpcException Closed() => WorkerErrors.NotFound("The session was closed during the step.");
