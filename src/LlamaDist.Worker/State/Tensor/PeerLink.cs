@@ -54,7 +54,8 @@ internal sealed class PeerLink : IDisposable
     /// The connecting side of the handshake: dials <paramref name="peer"/> (TLS checked against its pins where it
     /// speaks TLS), says which session and shards it is for, and returns the link once both ends proved they hold
     /// the session's secret. Blocking calls throughout (see the class); <paramref name="timeout"/> bounds the
-    /// whole handshake by closing the socket under a call that overruns it. Failures are
+    /// whole handshake by closing the socket under a call that overruns it (on macOS closing does not abort a
+    /// connect under way, which then ends at the system's own connect timeout, about 75 s). Failures are
     /// <see cref="PeerLinkException"/>s that say what went wrong; <paramref name="cancellationToken"/> ends it with
     /// an <see cref="OperationCanceledException"/>.
     /// </summary>
