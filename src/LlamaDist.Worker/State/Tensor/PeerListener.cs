@@ -97,7 +97,17 @@ internal sealed class PeerListener : IDisposable
                 }
             })
             { IsBackground = true, Name = "LlamaDist peer handshake" };
-            thread.Start();
+            try
+            {
+                thread.Start();
+            }
+            catch (OutOfMemoryException)
+            {
+                // No thread to be had: refuse this one, as beyond the limit, and keep accepting.
+                pending.Release();
+                Interlocked.Increment(ref refused);
+                socket.Dispose();
+            }
         }
     }
 
