@@ -62,11 +62,9 @@ internal sealed class PeerLink : IDisposable
     public static PeerLink Connect(PeerAddress peer, ReadOnlySpan<byte> secret, int from, int to, string sessionId,
         TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Stream? stream = null;
-        var abort = deadline.Token.Register(socket.Dispose);
+        using var deadline = new HandshakeDeadline(socket, timeout, cancellationToken);
         try
         {
             SetTimeouts(socket, timeout);
@@ -100,9 +98,7 @@ internal sealed class PeerLink : IDisposable
             {
                 throw new PeerLinkException($"{peer} refused the link.");
             }
-            // Once this returns the timer can no longer close the socket under the session.
-            abort.Dispose();
-            if (deadline.IsCancellationRequested)
+            if (!deadline.Release())
             {
                 throw new OperationCanceledException(deadline.Token);
             }
@@ -110,7 +106,7 @@ internal sealed class PeerLink : IDisposable
         }
         catch (Exception exception)
         {
-            abort.Dispose();
+            deadline.Release();
             stream?.Dispose();
             socket.Dispose();
             if (cancellationToken.IsCancellationRequested)
@@ -123,7 +119,7 @@ internal sealed class PeerLink : IDisposable
             }
             throw new PeerLinkException(exception switch
             {
-                _ when deadline.IsCancellationRequested || TimedOut(exception) => $"{peer} did not complete the link handshake within {timeout.TotalSeconds:0} s.",
+                _ when deadline.Expired || TimedOut(exception) => $"{peer} did not complete the link handshake within {timeout.TotalSeconds:0} s.",
                 EndOfStreamException => $"{peer} closed the link during the handshake (it has no such session, or the secret differs).",
                 AuthenticationException => $"TLS with {peer} failed: {exception.Message}",
                 _ => $"Cannot link to {peer}: {exception.Message}",

@@ -122,11 +122,9 @@ internal sealed class PeerListener : IDisposable
         PeerLink.SetTimeouts(socket, HandshakeTimeout);
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         bool attached = false;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(closing.Token);
-        var abort = deadline.Token.Register(socket.Dispose);
+        using var deadline = new HandshakeDeadline(socket, HandshakeTimeout, closing.Token);
         try
         {
-            deadline.CancelAfter(HandshakeTimeout);
             if (certificate is not null)
             {
                 var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
@@ -158,9 +156,8 @@ internal sealed class PeerListener : IDisposable
             }
             // Answer before the session may use the link: its compute thread then owns every later write.
             stream.Write([PeerWire.Accepted]);
-            // From here the timer must not close the socket under the session: once Dispose returns it cannot.
-            abort.Dispose();
-            if (!deadline.IsCancellationRequested)
+            // From here the timer must not close the socket under the session.
+            if (deadline.Release())
             {
                 attached = reduction.TryAttach(from, new PeerLink(socket, stream));
             }
@@ -172,7 +169,7 @@ internal sealed class PeerListener : IDisposable
         }
         finally
         {
-            abort.Dispose();
+            deadline.Release();
             if (!attached)
             {
                 Interlocked.Increment(ref refused);
