@@ -107,6 +107,47 @@ public unsafe class KQuantTileKernelsTests
         AssertBitIdentical(expected, actual, "Q4_K 2x1 random scale bytes");
     }
 
+    [SkippableFact]
+    public void Q6_KTileKernelsEqualTheSingleDotForEveryQuantAndScaleBitPattern()
+    {
+        Skip.IfNot(KQuantTileKernels.IsSupportedFor(GgmlType.Q6_K), "This CPU lacks AVX2+FMA: the Q6_K tile kernels never run here.");
+        // Random bytes for ql, qh and the int8 scales (every bit of qh next to every bit of its neighbours, which
+        // the kernels' 16-bit shifts must keep apart, and scales down to -128), with d set to finite halves;
+        // 2048 columns, 16 rows, 4 tokens.
+        const int columns = 2048, rows = 16, tokens = 4;
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q6_K, columns);
+        var matrix = new byte[rows * rowBytes];
+        new Random(9).NextBytes(matrix);
+        for (int block = 0; block < matrix.Length; block += Q6_KFormat.BlockBytes)
+        {
+            BitConverter.TryWriteBytes(matrix.AsSpan(block + Q6_KFormat.ScaleOffset), (ushort)(0x2400 + block % 0x800));
+        }
+        byte[] activations = Activations(GgmlType.Q6_K, KernelTestData.RandomFloats(tokens * columns, seed: 4, scale: 2f), tokens, columns);
+        float[] expected = Expected(GgmlType.Q6_K, matrix, rows, activations, tokens, columns);
+        int activationRowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q8_K, columns);
+        var twoRows = new float[tokens * rows];
+        var fourTokens = new float[tokens * rows];
+        fixed (byte* w = matrix)
+        fixed (byte* a = activations)
+        fixed (float* pairs = twoRows)
+        fixed (float* quads = fourTokens)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                KQuantTileKernels.Q6_KDot1x4(w + r * rowBytes, a, activationRowBytes, columns / 256, quads + r, rows);
+            }
+            for (int t = 0; t < tokens; t++)
+            {
+                for (int r = 0; r < rows; r += 2)
+                {
+                    KQuantTileKernels.Q6_KDot2x1(w + r * rowBytes, rowBytes, a + t * activationRowBytes, columns / 256, pairs + t * rows + r);
+                }
+            }
+        }
+        AssertBitIdentical(expected, twoRows, "Q6_K 2x1 random bytes");
+        AssertBitIdentical(expected, fourTokens, "Q6_K 1x4 random bytes");
+    }
+
     [SkippableTheory]
     [MemberData(nameof(TypesAndWidths))]
     public void FourTokenAndTwoRowKernelsEqualTheSingleDot(GgmlType type, int columns)
