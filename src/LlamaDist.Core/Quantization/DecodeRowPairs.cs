@@ -10,7 +10,7 @@ namespace LlamaDist.Core.Quantization;
 /// 18.9 against 15.5 tokens/s and an F16 one at 9.1 against 8.1 (throwaway harnesses alternating the orders in
 /// one process).</para>
 /// <para>Users: F16 rows (<see cref="F16Format.DotScaled256Pair"/>, <see cref="F16Format.DotScaled512Pair"/>), Q4_0 / Q8_0 rows in file
-/// layout and Q4_K / Q6_K rows (their two-row tile kernels), regrouped Q4_0 (<see cref="RunGroups"/>). Regrouped
+/// layout and Q3_K / Q4_K / Q5_K / Q6_K rows (their two-row tile kernels), regrouped Q4_0 (<see cref="RunGroups"/>). Regrouped
 /// Q4_K keeps one group per call: its two-group kernel decoded 5-8% slower.</para>
 /// Each row still goes through the same arithmetic as the single-row kernel, so results do not change.
 /// </summary>

@@ -6,7 +6,8 @@ using System.Runtime.Intrinsics.X86;
 namespace LlamaDist.Core.Quantization;
 
 /// <summary>
-/// AVX2 matrix kernels for Q4_K and Q6_K weights against Q8_K activations. For every (weight row, token) pair they
+/// AVX2 matrix kernels for Q4_K and Q6_K weights against Q8_K activations (and, through <see cref="Rows"/>, Q3_K's
+/// and Q5_K's in <see cref="Q3_KTileKernels"/> and <see cref="Q5_KTileKernels"/>). For every (weight row, token) pair they
 /// give exactly the value of <see cref="Q4_KFormat.DotVector256"/> / <see cref="Q6_KFormat.DotVector256"/>:
 /// per super-block the same exact int32 lane sums (lane j holds elements 4j..4j+3 of every 32-element group,
 /// scaled by the group's sub-block scale), the same <c>fma(d_a * d_w, lanes, acc)</c> per block, the same
@@ -42,12 +43,33 @@ internal static unsafe class KQuantTileKernels
     private const int TokenTile = 64;
 
     /// <summary>
-    /// Whether these kernels run <paramref name="weightType"/> in MatrixKernels: Q4_K / Q6_K on a CPU with AVX2 and
-    /// FMA whose default level for the type selects the AVX2 single dot (the values these kernels reproduce).
+    /// Whether these kernels run <paramref name="weightType"/> in MatrixKernels: Q3_K / Q4_K / Q5_K / Q6_K on a CPU with
+    /// AVX2 and FMA whose default level for the type selects the AVX2 single dot (the values these kernels
+    /// reproduce).
     /// </summary>
     public static bool IsSupportedFor(GgmlType weightType) =>
-        weightType is GgmlType.Q4_K or GgmlType.Q6_K &&
+        weightType is GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K &&
         KQuantFit.UsesAvx2(Quantizer.DefaultLevel(weightType));
+
+    /// <summary>A type's three kernels: two rows x one token, one row x four tokens, and the single dot for the rest.</summary>
+    private readonly struct Kernels(
+        delegate*<byte*, long, byte*, int, float*, void> twoRows,
+        delegate*<byte*, byte*, long, int, float*, long, void> fourTokens,
+        delegate*<byte*, byte*, int, float> single)
+    {
+        public readonly delegate*<byte*, long, byte*, int, float*, void> TwoRows = twoRows;
+        public readonly delegate*<byte*, byte*, long, int, float*, long, void> FourTokens = fourTokens;
+        public readonly delegate*<byte*, byte*, int, float> Single = single;
+    }
+
+    private static Kernels For(GgmlType type) => type switch
+    {
+        GgmlType.Q3_K => new Kernels(&Q3_KTileKernels.Q3_KDot2x1, &Q3_KTileKernels.Q3_KDot1x4, &Q3_KFormat.DotVector256),
+        GgmlType.Q4_K => new Kernels(&Q4_KDot2x1, &Q4_KDot1x4, &Q4_KFormat.DotVector256),
+        GgmlType.Q5_K => new Kernels(&Q5_KTileKernels.Q5_KDot2x1, &Q5_KTileKernels.Q5_KDot1x4, &Q5_KFormat.DotVector256),
+        GgmlType.Q6_K => new Kernels(&Q6_KDot2x1, &Q6_KDot1x4, &Q6_KFormat.DotVector256),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "No K-quant tile kernels for this type."),
+    };
 
     /// <summary>
     /// Weight rows [start, end) of one matrix against <paramref name="tokens"/> Q8_K activation rows; output is
@@ -59,20 +81,12 @@ internal static unsafe class KQuantTileKernels
     public static void Rows(GgmlType type, byte* weights, long weightRowBytes, int rows, int columns,
         byte* activations, int activationRowBytes, int tokens, float* output, int start, int end)
     {
-        bool q6 = type == GgmlType.Q6_K;
+        Kernels kernels = For(type);
         int blocks = columns / Q8_KFormat.BlockSize;
         if (tokens == 1)
         {
-            if (q6)
-            {
-                DecodeRowPairs.Run(&Q6_KDot2x1, blocks, &Q6_KFormat.DotVector256, columns, weights, weightRowBytes,
-                    activations, output, start, end);
-            }
-            else
-            {
-                DecodeRowPairs.Run(&Q4_KDot2x1, blocks, &Q4_KFormat.DotVector256, columns, weights, weightRowBytes,
-                    activations, output, start, end);
-            }
+            DecodeRowPairs.Run(kernels.TwoRows, blocks, kernels.Single, columns, weights, weightRowBytes,
+                activations, output, start, end);
             return;
         }
         for (int rowTile = start; rowTile < end; rowTile += RowTile)
@@ -87,23 +101,12 @@ internal static unsafe class KQuantTileKernels
                     int t = tokenTile;
                     for (; t + 4 <= tokenTileEnd; t += 4)
                     {
-                        byte* a = activations + (long)t * activationRowBytes;
-                        float* y = output + (long)t * rows + r;
-                        if (q6)
-                        {
-                            Q6_KDot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
-                        }
-                        else
-                        {
-                            Q4_KDot1x4(weightRow, a, activationRowBytes, blocks, y, rows);
-                        }
+                        kernels.FourTokens(weightRow, activations + (long)t * activationRowBytes, activationRowBytes, blocks,
+                            output + (long)t * rows + r, rows);
                     }
                     for (; t < tokenTileEnd; t++)
                     {
-                        byte* a = activations + (long)t * activationRowBytes;
-                        output[(long)t * rows + r] = q6
-                            ? Q6_KFormat.DotVector256(weightRow, a, columns)
-                            : Q4_KFormat.DotVector256(weightRow, a, columns);
+                        output[(long)t * rows + r] = kernels.Single(weightRow, activations + (long)t * activationRowBytes, columns);
                     }
                 }
             }
@@ -119,7 +122,7 @@ internal static unsafe class KQuantTileKernels
     /// 4 bits from the nibbles of bytes 8-11 and their top 2 bits from the spare top bits of bytes 0-3 / 4-7.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Q4_KScales(byte* packed, out Vector128<short> scales, out Vector128<short> mins)
+    internal static void Q4_KScales(byte* packed, out Vector128<short> scales, out Vector128<short> mins)
     {
         uint u0 = Unsafe.ReadUnaligned<uint>(packed);
         uint u1 = Unsafe.ReadUnaligned<uint>(packed + 4);
@@ -248,7 +251,7 @@ internal static unsafe class KQuantTileKernels
     /// pshufb control taking the minimums (bytes 8-15 of each 128-bit half of <see cref="Q4_KScales2x1"/>'s result)
     /// to int16 lanes: row 0's eight minimums in the low half, row 1's in the high half.
     /// </summary>
-    private static Vector256<byte> Q4_KMinimumsControl() => Vector256.Create(
+    internal static Vector256<byte> Q4_KMinimumsControl() => Vector256.Create(
         (byte)8, 0x80, 9, 0x80, 10, 0x80, 11, 0x80, 12, 0x80, 13, 0x80, 14, 0x80, 15, 0x80,
         8, 0x80, 9, 0x80, 10, 0x80, 11, 0x80, 12, 0x80, 13, 0x80, 14, 0x80, 15, 0x80);
 
@@ -260,7 +263,7 @@ internal static unsafe class KQuantTileKernels
     /// from each block's scales, the last four of them quants (ignored).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Q4_KScales2x1(byte* w0, byte* w1)
+    internal static Vector256<byte> Q4_KScales2x1(byte* w0, byte* w1)
     {
         Vector256<uint> packed = Vector256.Create(Vector128.Load((uint*)(w0 + Q4_KFormat.ScalesOffset)),
             Vector128.Load((uint*)(w1 + Q4_KFormat.ScalesOffset)));

@@ -8,7 +8,7 @@ namespace LlamaDist.Core.Quantization;
 /// type's partner (<see cref="Quantizer.ActivationType"/>), exactly as llama.cpp's CPU backend converts src1
 /// before ggml_mul_mat, then weight rows are split across <see cref="ComputeThreads"/>. Each output element is
 /// one row dot at <see cref="Quantizer.DefaultLevel"/>; on AVX2 those dots are bit-identical to ggml's x86 ones
-/// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/> and Q4_K / Q6_K through <see cref="KQuantTileKernels"/>,
+/// (Q4_0 / Q8_0 run through <see cref="Q8TileKernels"/> and Q3_K / Q4_K / Q5_K / Q6_K through <see cref="KQuantTileKernels"/>,
 /// which compute the same values two weight rows or four tokens at a time). The exceptions are Q4_0 batches on
 /// AVX2 and regrouped matrices (<see cref="WeightLayout.Q4_0RowGroups"/>, <see cref="WeightLayout.Q4_KRowGroups"/>):
 /// <see cref="Q4_0RowGroups"/> / <see cref="Q4_KRowGroups"/> sum each (sub-)block exactly for eight rows at once,

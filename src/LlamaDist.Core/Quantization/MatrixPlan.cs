@@ -26,7 +26,7 @@ internal enum MatrixPassKind
     /// <summary>Regrouped Q8_0: <see cref="Q8_0Gemm.GroupedRows"/>, decoding and batches alike.</summary>
     Q8_0Groups,
 
-    /// <summary>Q4_K / Q6_K on AVX2: <see cref="KQuantTileKernels"/>.</summary>
+    /// <summary>Q3_K / Q4_K / Q5_K / Q6_K on AVX2: <see cref="KQuantTileKernels"/>.</summary>
     KQuantTiles,
 
     /// <summary>Regrouped Q4_0: <see cref="Q4_0RowGroups"/>, decoding and batches alike.</summary>

@@ -141,8 +141,13 @@ internal sealed unsafe class WeightTypeTraits
         // K-quants pair with Q8_K (vec_dot_type).
         rows.Add(Legacy(GgmlType.Q2_K, Q2_KFormat.BlockSize, Q2_KFormat.BlockBytes, GgmlType.Q8_K,
             &Q2_KFormat.QuantizeRow, &Q2_KFormat.DequantizeRow, &Q2_KFormat.DotKernel));
-        rows.Add(Legacy(GgmlType.Q3_K, Q3_KFormat.BlockSize, Q3_KFormat.BlockBytes, GgmlType.Q8_K,
-            &Q3_KFormat.QuantizeRow, &Q3_KFormat.DequantizeRow, &Q3_KFormat.DotKernel));
+        rows.Add(new WeightTypeTraits
+        {
+            Type = GgmlType.Q3_K, BlockSize = Q3_KFormat.BlockSize, BlockBytes = Q3_KFormat.BlockBytes,
+            ActivationType = GgmlType.Q8_K, Quantize = &Q3_KFormat.QuantizeRow, Dequantize = &Q3_KFormat.DequantizeRow,
+            QuantizeAsActivation = &Q3_KFormat.QuantizeRow, DotKernelAt = &Q3_KFormat.DotKernel,
+            DecodePass = kQuantPass, BatchPass = kQuantPass,
+        });
         rows.Add(new WeightTypeTraits
         {
             Type = GgmlType.Q4_K, BlockSize = Q4_KFormat.BlockSize, BlockBytes = Q4_KFormat.BlockBytes,
@@ -150,8 +155,13 @@ internal sealed unsafe class WeightTypeTraits
             QuantizeAsActivation = &Q4_KFormat.QuantizeRow, DotKernelAt = &Q4_KFormat.DotKernel,
             DecodePass = kQuantPass, BatchPass = kQuantPass,
         });
-        rows.Add(Legacy(GgmlType.Q5_K, Q5_KFormat.BlockSize, Q5_KFormat.BlockBytes, GgmlType.Q8_K,
-            &Q5_KFormat.QuantizeRow, &Q5_KFormat.DequantizeRow, &Q5_KFormat.DotKernel));
+        rows.Add(new WeightTypeTraits
+        {
+            Type = GgmlType.Q5_K, BlockSize = Q5_KFormat.BlockSize, BlockBytes = Q5_KFormat.BlockBytes,
+            ActivationType = GgmlType.Q8_K, Quantize = &Q5_KFormat.QuantizeRow, Dequantize = &Q5_KFormat.DequantizeRow,
+            QuantizeAsActivation = &Q5_KFormat.QuantizeRow, DotKernelAt = &Q5_KFormat.DotKernel,
+            DecodePass = kQuantPass, BatchPass = kQuantPass,
+        });
         rows.Add(new WeightTypeTraits
         {
             Type = GgmlType.Q6_K, BlockSize = Q6_KFormat.BlockSize, BlockBytes = Q6_KFormat.BlockBytes,

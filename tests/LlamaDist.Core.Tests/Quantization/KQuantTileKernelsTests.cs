@@ -5,13 +5,35 @@ using Xunit;
 namespace LlamaDist.Core.Tests.Quantization;
 
 /// <summary>
-/// The Q4_K / Q6_K tile kernels (four tokens per weight row for prompts, two weight rows per call for decode)
+/// The Q3_K / Q4_K / Q5_K / Q6_K tile kernels (four tokens per weight row for prompts, two weight rows per call for decode)
 /// and MatrixKernels' products over them: every element must equal the public single-row dot of its weight row
 /// and Q8_K activation row bit for bit, for any row count, width, token count and thread count.
 /// </summary>
 public unsafe class KQuantTileKernelsTests
 {
-    private static readonly GgmlType[] TileTypes = [GgmlType.Q4_K, GgmlType.Q6_K];
+    private static readonly GgmlType[] TileTypes = [GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+
+    private static void FourTokens(GgmlType type, byte* w, byte* a, long aStride, int blocks, float* y, long yStride)
+    {
+        switch (type)
+        {
+            case GgmlType.Q3_K: Q3_KTileKernels.Q3_KDot1x4(w, a, aStride, blocks, y, yStride); break;
+            case GgmlType.Q4_K: KQuantTileKernels.Q4_KDot1x4(w, a, aStride, blocks, y, yStride); break;
+            case GgmlType.Q5_K: Q5_KTileKernels.Q5_KDot1x4(w, a, aStride, blocks, y, yStride); break;
+            default: KQuantTileKernels.Q6_KDot1x4(w, a, aStride, blocks, y, yStride); break;
+        }
+    }
+
+    private static void TwoRows(GgmlType type, byte* w, long rowBytes, byte* a, int blocks, float* y)
+    {
+        switch (type)
+        {
+            case GgmlType.Q3_K: Q3_KTileKernels.Q3_KDot2x1(w, rowBytes, a, blocks, y); break;
+            case GgmlType.Q4_K: KQuantTileKernels.Q4_KDot2x1(w, rowBytes, a, blocks, y); break;
+            case GgmlType.Q5_K: Q5_KTileKernels.Q5_KDot2x1(w, rowBytes, a, blocks, y); break;
+            default: KQuantTileKernels.Q6_KDot2x1(w, rowBytes, a, blocks, y); break;
+        }
+    }
     private static readonly int[] WidthSweep = [256, 512, 768, 1280, 2048, 4352];
     private static readonly int[] RowSweep = [1, 2, 3, 7, 16, 17, 33];
     private static readonly int[] TokenSweep = [1, 2, 3, 4, 5, 7, 64, 65];
@@ -73,7 +95,7 @@ public unsafe class KQuantTileKernelsTests
                 System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
             Assert.Equal(avx2Dot, KQuantTileKernels.IsSupportedFor(type));
         }
-        Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q5_K));
+        Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q2_K));
         Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q4_0));
     }
 
@@ -108,6 +130,42 @@ public unsafe class KQuantTileKernelsTests
     }
 
     [SkippableFact]
+    public void Q3_KTileKernelsEqualTheSingleDotForEveryQuantAndScaleBitPattern()
+    {
+        Skip.IfNot(KQuantTileKernels.IsSupportedFor(GgmlType.Q3_K), "This CPU lacks AVX2+FMA: the Q3_K tile kernels never run here.");
+        // Random bytes for the high bits, the 2-bit quants and the packed scales (every stored level 0-63, so
+        // signed scales -32..31), with d set to finite halves; 2048 columns, 16 rows, 4 tokens.
+        const int columns = 2048, rows = 16, tokens = 4;
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q3_K, columns);
+        var matrix = new byte[rows * rowBytes];
+        new Random(7).NextBytes(matrix);
+        for (int block = 0; block < matrix.Length; block += Q3_KFormat.BlockBytes)
+        {
+            BitConverter.TryWriteBytes(matrix.AsSpan(block + Q3_KFormat.ScaleOffset), (ushort)(0x2400 + block % 0x800));
+        }
+        AssertTileKernelsMatch(GgmlType.Q3_K, matrix, rows, columns, tokens, seed: 5, "random bytes");
+    }
+
+    [SkippableFact]
+    public void Q5_KTileKernelsEqualTheSingleDotForEveryQuantAndScaleBitPattern()
+    {
+        Skip.IfNot(KQuantTileKernels.IsSupportedFor(GgmlType.Q5_K), "This CPU lacks AVX2+FMA: the Q5_K tile kernels never run here.");
+        // Random bytes for the packed scales and minimums, the fifth bits and the nibbles (every bit of qh next to
+        // its neighbours, which the kernels' 16-bit shifts must keep apart), with d and dmin set to finite halves;
+        // 2048 columns, 16 rows, 4 tokens.
+        const int columns = 2048, rows = 16, tokens = 4;
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q5_K, columns);
+        var matrix = new byte[rows * rowBytes];
+        new Random(8).NextBytes(matrix);
+        for (int block = 0; block < matrix.Length; block += Q5_KFormat.BlockBytes)
+        {
+            BitConverter.TryWriteBytes(matrix.AsSpan(block), (ushort)(0x2400 + block % 0x800));     // d
+            BitConverter.TryWriteBytes(matrix.AsSpan(block + 2), (ushort)(0x2000 + block % 0x600)); // dmin
+        }
+        AssertTileKernelsMatch(GgmlType.Q5_K, matrix, rows, columns, tokens, seed: 6, "random bytes");
+    }
+
+    [SkippableFact]
     public void Q6_KTileKernelsEqualTheSingleDotForEveryQuantAndScaleBitPattern()
     {
         Skip.IfNot(KQuantTileKernels.IsSupportedFor(GgmlType.Q6_K), "This CPU lacks AVX2+FMA: the Q6_K tile kernels never run here.");
@@ -122,8 +180,15 @@ public unsafe class KQuantTileKernelsTests
         {
             BitConverter.TryWriteBytes(matrix.AsSpan(block + Q6_KFormat.ScaleOffset), (ushort)(0x2400 + block % 0x800));
         }
-        byte[] activations = Activations(GgmlType.Q6_K, KernelTestData.RandomFloats(tokens * columns, seed: 4, scale: 2f), tokens, columns);
-        float[] expected = Expected(GgmlType.Q6_K, matrix, rows, activations, tokens, columns);
+        AssertTileKernelsMatch(GgmlType.Q6_K, matrix, rows, columns, tokens, seed: 4, "random bytes");
+    }
+
+    /// <summary>Both tile kernels of <paramref name="type"/> over every row of <paramref name="matrix"/> against the single dot.</summary>
+    private static void AssertTileKernelsMatch(GgmlType type, byte[] matrix, int rows, int columns, int tokens, int seed, string what)
+    {
+        byte[] activations = Activations(type, KernelTestData.RandomFloats(tokens * columns, seed, scale: 2f), tokens, columns);
+        float[] expected = Expected(type, matrix, rows, activations, tokens, columns);
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(type, columns);
         int activationRowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q8_K, columns);
         var twoRows = new float[tokens * rows];
         var fourTokens = new float[tokens * rows];
@@ -134,18 +199,18 @@ public unsafe class KQuantTileKernelsTests
         {
             for (int r = 0; r < rows; r++)
             {
-                KQuantTileKernels.Q6_KDot1x4(w + r * rowBytes, a, activationRowBytes, columns / 256, quads + r, rows);
+                FourTokens(type, w + r * rowBytes, a, activationRowBytes, columns / 256, quads + r, rows);
             }
             for (int t = 0; t < tokens; t++)
             {
                 for (int r = 0; r < rows; r += 2)
                 {
-                    KQuantTileKernels.Q6_KDot2x1(w + r * rowBytes, rowBytes, a + t * activationRowBytes, columns / 256, pairs + t * rows + r);
+                    TwoRows(type, w + r * rowBytes, rowBytes, a + t * activationRowBytes, columns / 256, pairs + t * rows + r);
                 }
             }
         }
-        AssertBitIdentical(expected, twoRows, "Q6_K 2x1 random bytes");
-        AssertBitIdentical(expected, fourTokens, "Q6_K 1x4 random bytes");
+        AssertBitIdentical(expected, twoRows, $"{type} 2x1 {what}");
+        AssertBitIdentical(expected, fourTokens, $"{type} 1x4 {what}");
     }
 
     [SkippableTheory]
@@ -170,14 +235,7 @@ public unsafe class KQuantTileKernelsTests
             {
                 for (int r = 0; r < rows; r++)
                 {
-                    if (type == GgmlType.Q4_K)
-                    {
-                        KQuantTileKernels.Q4_KDot1x4(w + r * rowBytes, a, activationRowBytes, blocks, y + r, rows);
-                    }
-                    else
-                    {
-                        KQuantTileKernels.Q6_KDot1x4(w + r * rowBytes, a, activationRowBytes, blocks, y + r, rows);
-                    }
+                    FourTokens(type, w + r * rowBytes, a, activationRowBytes, blocks, y + r, rows);
                 }
             }
             AssertBitIdentical(expected, fourTokens, $"{type} 1x4 {columns} columns");
@@ -188,14 +246,7 @@ public unsafe class KQuantTileKernelsTests
             {
                 for (int t = 0; t < tokens; t++)
                 {
-                    if (type == GgmlType.Q4_K)
-                    {
-                        KQuantTileKernels.Q4_KDot2x1(w, rowBytes, a + t * activationRowBytes, blocks, y + t * rows);
-                    }
-                    else
-                    {
-                        KQuantTileKernels.Q6_KDot2x1(w, rowBytes, a + t * activationRowBytes, blocks, y + t * rows);
-                    }
+                    TwoRows(type, w, rowBytes, a + t * activationRowBytes, blocks, y + t * rows);
                 }
             }
             AssertBitIdentical(expected, twoRows, $"{type} 2x1 {columns} columns");
@@ -235,8 +286,12 @@ public unsafe class KQuantTileKernelsTests
     }
 
     [Theory]
+    [InlineData(GgmlType.Q3_K, 1)]
+    [InlineData(GgmlType.Q3_K, 2)]
     [InlineData(GgmlType.Q4_K, 1)]
     [InlineData(GgmlType.Q4_K, 2)]
+    [InlineData(GgmlType.Q5_K, 1)]
+    [InlineData(GgmlType.Q5_K, 2)]
     [InlineData(GgmlType.Q6_K, 1)]
     [InlineData(GgmlType.Q6_K, 2)]
     public void FusedProductsEqualTheSingleDot(GgmlType type, int threadCount)

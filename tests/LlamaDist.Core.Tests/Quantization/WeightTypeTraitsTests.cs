@@ -56,7 +56,7 @@ public class WeightTypeTraitsTests
     {
         Assert.Equal(MatrixPassKind.Q4_0Groups, MatrixPlan.Choose(GgmlType.Q4_0, WeightLayout.Q4_0RowGroups, 2048).For(1));
         Assert.Equal(MatrixPassKind.Q4_KGroups, MatrixPlan.Choose(GgmlType.Q4_K, WeightLayout.Q4_KRowGroups, 2048).For(7));
-        Assert.Equal(MatrixPassKind.Rows, MatrixPlan.Choose(GgmlType.Q5_K, WeightLayout.Rows, 2048).For(7));
+        Assert.Equal(MatrixPassKind.Rows, MatrixPlan.Choose(GgmlType.Q2_K, WeightLayout.Rows, 2048).For(7));
         // F16 batches take the GEMM only where this CPU runs it and rows are whole vectors.
         bool gemm = F16Gemm.Supports(SimdCapabilities.Best, 2048);
         Assert.Equal(gemm ? MatrixPassKind.HalfGemm : MatrixPassKind.Rows,
@@ -67,7 +67,12 @@ public class WeightTypeTraitsTests
             : F16Format.RunsRowsAtAvx2 ? MatrixPassKind.HalfRowPairs : MatrixPassKind.Rows, decode);
         Assert.Equal(Q8TileKernels.IsSupportedFor(GgmlType.Q8_0) ? MatrixPassKind.Q8Tiles : MatrixPassKind.Rows,
             MatrixPlan.Choose(GgmlType.Q8_0, WeightLayout.Rows, 2048).For(1));
-        Assert.Equal(KQuantTileKernels.IsSupportedFor(GgmlType.Q6_K) ? MatrixPassKind.KQuantTiles : MatrixPassKind.Rows,
-            MatrixPlan.Choose(GgmlType.Q6_K, WeightLayout.Rows, 2048).For(4));
+        foreach (GgmlType type in new[] { GgmlType.Q3_K, GgmlType.Q5_K, GgmlType.Q6_K })
+        {
+            Assert.Equal(KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles : MatrixPassKind.Rows,
+                MatrixPlan.Choose(type, WeightLayout.Rows, 2048).For(4));
+            Assert.Equal(KQuantTileKernels.IsSupportedFor(type) ? MatrixPassKind.KQuantTiles : MatrixPassKind.Rows,
+                MatrixPlan.Choose(type, WeightLayout.Rows, 2048).For(1));
+        }
     }
 }
