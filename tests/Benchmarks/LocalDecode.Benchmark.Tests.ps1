@@ -13,8 +13,8 @@
     Without LLAMADIST_LLAMACPP_BIN the reference is LLamaSharp 0.30's bundled llama.cpp (tests/LlamaDist.LlamaCppRunner,
     a slower build than a native one), and every table says so.
 
-    Models: New-LlamaTestModel -Preset TinyLlama -Seed 1 for F16, Q8_0 and Q4_0; Q4_K_M and Q6_K made from the F16
-    model with ConvertTo-LlamaQuantized (llama-quantize's mixes). Each path and type also reports this machine's
+    Models: New-LlamaTestModel -Preset TinyLlama -Seed 1 for F16, Q8_0 and Q4_0; Q3_K_M, Q4_K_M, Q5_K_M and Q6_K
+    made from the F16 model with ConvertTo-LlamaQuantized (llama-quantize's mixes). Each path and type also reports this machine's
     read bandwidth measured in the same run with the same threads (Invoke-LlamaBenchmark's probe), the fraction of
     it decoding reaches on both sides (bytes of weights per token x t/s / bandwidth), and ours' resident memory
     while decoding: the growth over the process before the model loaded, against the model's tensors plus the KV
@@ -23,13 +23,13 @@
     Run with (one command regenerates the table):
         LLAMADIST_LLAMACPP_BIN=~/llama.cpp-native/build/bin LLAMADIST_LLAMACPP_AVX2_BIN=~/llama.cpp-avx2/build/bin \
             dotnet pwsh ./build.ps1 -Task Benchmark -Benchmark LocalDecode
-    Knobs (environment): LLAMADIST_BENCH_TYPES (F16,Q8_0,Q4_0,Q4_K_M,Q6_K), LLAMADIST_BENCH_PROMPTS (128,512),
+    Knobs (environment): LLAMADIST_BENCH_TYPES (F16,Q8_0,Q4_0,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K), LLAMADIST_BENCH_PROMPTS (128,512),
     LLAMADIST_BENCH_GEN (32), LLAMADIST_BENCH_REPETITIONS (3 alternating rounds), LLAMADIST_BENCH_THREADS (2),
     LLAMADIST_BENCH_PRESET (TinyLlama). A run with other values than those defaults (repetitions aside) writes its
     table to out/benchmarks/local-decode.md instead of docs/BENCHMARKS.md.
 #>
 BeforeDiscovery {
-    $script:types = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES -split ',' } else { @('F16', 'Q8_0', 'Q4_0', 'Q4_K_M', 'Q6_K') }
+    $script:types = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES -split ',' } else { @('F16', 'Q8_0', 'Q4_0', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K') }
     # A path is one instruction-set pairing: ours as the runtime starts vs native llama.cpp, and on AVX-512 CPUs ours
     # with AVX-512 off vs llama.cpp built without it.
     $script:paths = @(@{ Name = 'native'; Avx512Off = $false; LlamaCpp = $env:LLAMADIST_LLAMACPP_BIN })
@@ -63,8 +63,8 @@ BeforeAll {
     # Only a run of the documented shape (every type, both prompt sizes, tg32, 2 threads, TinyLlama) replaces the
     # table in docs/BENCHMARKS.md; a narrower one (a type or two while working on a kernel) writes its table to
     # out/benchmarks/local-decode.md and leaves the documented one whole.
-    $typesMeasured = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES } else { 'F16,Q8_0,Q4_0,Q4_K_M,Q6_K' }
-    $script:documentedShape = ($typesMeasured -eq 'F16,Q8_0,Q4_0,Q4_K_M,Q6_K') -and (($promptSizes -join ',') -eq '128,512') -and
+    $typesMeasured = if ($env:LLAMADIST_BENCH_TYPES) { $env:LLAMADIST_BENCH_TYPES } else { 'F16,Q8_0,Q4_0,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K' }
+    $script:documentedShape = ($typesMeasured -eq 'F16,Q8_0,Q4_0,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K') -and (($promptSizes -join ',') -eq '128,512') -and
         $genTokens -eq 32 -and $threads -eq 2 -and $preset -eq 'TinyLlama'
 
     function Get-BenchModel([string] $Type) {
