@@ -225,7 +225,7 @@ public static unsafe class MatrixKernels
             {
                 work.RowsPerIndex = F16Gemm.RowBlock;
             }
-            else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles && n == 1 &&
+            else if (kind is MatrixPassKind.Q8Tiles or MatrixPassKind.KQuantTiles or MatrixPassKind.LegacyTiles && n == 1 &&
                 ((a.Rows | work.Rows1 | work.Rows2) & 1) == 0)
             {
                 work.RowsPerIndex = 2;
@@ -384,6 +384,10 @@ public static unsafe class MatrixKernels
                     break;
                 case MatrixPassKind.KQuantTiles:
                     KQuantTileKernels.Rows(Type, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes,
+                        Tokens, output, start, end);
+                    break;
+                case MatrixPassKind.LegacyTiles:
+                    LegacyTileKernels.Rows(Type, weights, rowBytes, rows, Columns, Activations, ActivationRowBytes,
                         Tokens, output, start, end);
                     break;
                 case MatrixPassKind.HalfRowPairs:

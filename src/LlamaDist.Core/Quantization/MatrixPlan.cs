@@ -29,6 +29,9 @@ internal enum MatrixPassKind
     /// <summary>Q3_K / Q4_K / Q5_K / Q6_K on AVX2: <see cref="KQuantTileKernels"/>.</summary>
     KQuantTiles,
 
+    /// <summary>Q4_1 / Q5_0 / Q5_1 on AVX2: <see cref="LegacyTileKernels"/>.</summary>
+    LegacyTiles,
+
     /// <summary>Regrouped Q4_0: <see cref="Q4_0RowGroups"/>, decoding and batches alike.</summary>
     Q4_0Groups,
 

@@ -85,6 +85,8 @@ internal sealed unsafe class WeightTypeTraits
         // Q8_0 batches sum eight rows per vpdpbusd where the CPU has it (256-bit, as ggml's x86 int8 paths).
         MatrixPassKind q8Batch = int8Tiles && Q8_0Gemm.IsSupported ? MatrixPassKind.Q8_0Gemm : int8Pass;
         MatrixPassKind kQuantPass = kQuantTiles ? MatrixPassKind.KQuantTiles : MatrixPassKind.Rows;
+        // Q4_1 / Q5_0 / Q5_1: their AVX2 dots two rows or four tokens at a time (LegacyTileKernels).
+        bool legacyTiles = int8Tiles;
 
         rows.Add(new WeightTypeTraits
         {
@@ -119,13 +121,13 @@ internal sealed unsafe class WeightTypeTraits
             QuantizeAsActivation = &Q4_0Format.QuantizeRow, DotKernelAt = &Q4_0Format.DotKernel,
             DecodePass = int8Pass, BatchPass = int8Pass,
         });
-        rows.Add(Legacy(GgmlType.Q4_1, Q4_1Format.BlockSize, Q4_1Format.BlockBytes, GgmlType.Q8_1,
-            &Q4_1Format.QuantizeRow, &Q4_1Format.DequantizeRow, &Q4_1Format.DotKernel));
-        rows.Add(Legacy(GgmlType.Q5_0, Q5_0Format.BlockSize, Q5_0Format.BlockBytes, GgmlType.Q8_0,
-            &Q5_0Format.QuantizeRow, &Q5_0Format.DequantizeRow, &Q5_0Format.DotKernel));
         // Q4_1 / Q5_1 pair with Q8_1: the offset m needs the activation block sum s.
+        rows.Add(Legacy(GgmlType.Q4_1, Q4_1Format.BlockSize, Q4_1Format.BlockBytes, GgmlType.Q8_1,
+            &Q4_1Format.QuantizeRow, &Q4_1Format.DequantizeRow, &Q4_1Format.DotKernel, legacyTiles));
+        rows.Add(Legacy(GgmlType.Q5_0, Q5_0Format.BlockSize, Q5_0Format.BlockBytes, GgmlType.Q8_0,
+            &Q5_0Format.QuantizeRow, &Q5_0Format.DequantizeRow, &Q5_0Format.DotKernel, legacyTiles));
         rows.Add(Legacy(GgmlType.Q5_1, Q5_1Format.BlockSize, Q5_1Format.BlockBytes, GgmlType.Q8_1,
-            &Q5_1Format.QuantizeRow, &Q5_1Format.DequantizeRow, &Q5_1Format.DotKernel));
+            &Q5_1Format.QuantizeRow, &Q5_1Format.DequantizeRow, &Q5_1Format.DotKernel, legacyTiles));
         rows.Add(new WeightTypeTraits
         {
             Type = GgmlType.Q8_1, BlockSize = Q8_1Format.BlockSize, BlockBytes = Q8_1Format.BlockBytes,
@@ -172,13 +174,18 @@ internal sealed unsafe class WeightTypeTraits
         return rows;
     }
 
-    /// <summary>A weight type whose matrices run row by row through its row dot (no tile or GEMM kernels).</summary>
+    /// <summary>
+    /// A weight type whose matrices run through its row dot: row by row, or, with <paramref name="tiles"/>, through
+    /// <see cref="LegacyTileKernels"/> (the same dot two rows or four tokens at a time).
+    /// </summary>
     private static WeightTypeTraits Legacy(GgmlType type, int blockSize, int blockBytes, GgmlType activationType,
         delegate*<ReadOnlySpan<float>, Span<byte>, void> quantize,
         delegate*<ReadOnlySpan<byte>, Span<float>, void> dequantize,
-        delegate*<SimdLevel, delegate*<byte*, byte*, int, float>> dotKernelAt) => new()
+        delegate*<SimdLevel, delegate*<byte*, byte*, int, float>> dotKernelAt, bool tiles = false) => new()
     {
         Type = type, BlockSize = blockSize, BlockBytes = blockBytes, ActivationType = activationType,
         Quantize = quantize, Dequantize = dequantize, QuantizeAsActivation = quantize, DotKernelAt = dotKernelAt,
+        DecodePass = tiles ? MatrixPassKind.LegacyTiles : MatrixPassKind.Rows,
+        BatchPass = tiles ? MatrixPassKind.LegacyTiles : MatrixPassKind.Rows,
     };
 }
