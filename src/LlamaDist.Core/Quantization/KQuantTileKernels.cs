@@ -62,14 +62,23 @@ internal static unsafe class KQuantTileKernels
         public readonly delegate*<byte*, byte*, int, float> Single = single;
     }
 
-    private static Kernels For(GgmlType type) => type switch
+    /// <summary>
+    /// The kernels for <paramref name="type"/>; the two-row decode kernels of Q3_K and Q6_K with both rows in one
+    /// 512-bit register where <see cref="KQuantPairKernels512.IsSupported"/> (the same results).
+    /// </summary>
+    private static Kernels For(GgmlType type)
     {
-        GgmlType.Q3_K => new Kernels(&Q3_KTileKernels.Q3_KDot2x1, &Q3_KTileKernels.Q3_KDot1x4, &Q3_KFormat.DotVector256),
-        GgmlType.Q4_K => new Kernels(&Q4_KDot2x1, &Q4_KDot1x4, &Q4_KFormat.DotVector256),
-        GgmlType.Q5_K => new Kernels(&Q5_KTileKernels.Q5_KDot2x1, &Q5_KTileKernels.Q5_KDot1x4, &Q5_KFormat.DotVector256),
-        GgmlType.Q6_K => new Kernels(&Q6_KDot2x1, &Q6_KDot1x4, &Q6_KFormat.DotVector256),
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "No K-quant tile kernels for this type."),
-    };
+        bool wide = KQuantPairKernels512.IsSupported;
+        return type switch
+        {
+            GgmlType.Q3_K => new Kernels(wide ? &KQuantPairKernels512.Q3_KDot2x1 : &Q3_KTileKernels.Q3_KDot2x1,
+                &Q3_KTileKernels.Q3_KDot1x4, &Q3_KFormat.DotVector256),
+            GgmlType.Q4_K => new Kernels(&Q4_KDot2x1, &Q4_KDot1x4, &Q4_KFormat.DotVector256),
+            GgmlType.Q5_K => new Kernels(&Q5_KTileKernels.Q5_KDot2x1, &Q5_KTileKernels.Q5_KDot1x4, &Q5_KFormat.DotVector256),
+            GgmlType.Q6_K => new Kernels(wide ? &KQuantPairKernels512.Q6_KDot2x1 : &Q6_KDot2x1, &Q6_KDot1x4, &Q6_KFormat.DotVector256),
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, "No K-quant tile kernels for this type."),
+        };
+    }
 
     /// <summary>
     /// Weight rows [start, end) of one matrix against <paramref name="tokens"/> Q8_K activation rows; output is
@@ -385,7 +394,7 @@ internal static unsafe class KQuantTileKernels
     /// 0-15, 2g + 1 for 16-31) are word g of each lane, one pshufb away.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> Q6_KWideScales(byte* scales) =>
+    internal static Vector256<short> Q6_KWideScales(byte* scales) =>
         Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load(scales),
             Vector128.Create((byte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)).AsSByte());
 

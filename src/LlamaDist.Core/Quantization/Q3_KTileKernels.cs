@@ -35,7 +35,7 @@ internal static unsafe class Q3_KTileKernels
     /// first four are quants, ignored).</para>
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scales2x1(byte* w0, byte* w1, out Vector256<short> scales0, out Vector256<short> scales1)
+    internal static void Scales2x1(byte* w0, byte* w1, out Vector256<short> scales0, out Vector256<short> scales1)
     {
         Vector256<uint> packed = Vector256.Create(Vector128.Load((uint*)(w0 + Q3_KFormat.ScalesOffset - 4)),
             Vector128.Load((uint*)(w1 + Q3_KFormat.ScalesOffset - 4)));

@@ -96,6 +96,8 @@ public unsafe class KQuantTileKernelsTests
             Assert.Equal(avx2Dot, KQuantTileKernels.IsSupportedFor(type));
         }
         Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q2_K));
+        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && SimdCapabilities.Best == SimdLevel.Vector512 &&
+            System.Runtime.Intrinsics.X86.Fma.IsSupported, KQuantPairKernels512.IsSupported);
         Assert.False(KQuantTileKernels.IsSupportedFor(GgmlType.Q4_0));
     }
 
@@ -127,6 +129,56 @@ public unsafe class KQuantTileKernelsTests
             }
         }
         AssertBitIdentical(expected, actual, "Q4_K 2x1 random scale bytes");
+    }
+
+    public static IEnumerable<object[]> WideTypesAndWidths() =>
+        from type in new[] { GgmlType.Q3_K, GgmlType.Q6_K } from columns in WidthSweep select new object[] { type, columns };
+
+    [SkippableTheory]
+    [MemberData(nameof(WideTypesAndWidths))]
+    public void The512BitTwoRowKernelsEqualTheSingleDot(GgmlType type, int columns)
+    {
+        Skip.IfNot(KQuantPairKernels512.IsSupported, "This CPU (or the runtime's settings) has no AVX-512BW: the 512-bit two-row kernels never run here.");
+        // Quantized rows, and rows of random bytes (every bit of every field) with finite scales.
+        const int rows = 6, tokens = 3;
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(type, columns);
+        byte[] random = new byte[rows * rowBytes];
+        new Random(columns).NextBytes(random);
+        int scaleOffset = type == GgmlType.Q3_K ? Q3_KFormat.ScaleOffset : Q6_KFormat.ScaleOffset;
+        int blockBytes = type == GgmlType.Q3_K ? Q3_KFormat.BlockBytes : Q6_KFormat.BlockBytes;
+        for (int block = 0; block < random.Length; block += blockBytes)
+        {
+            BitConverter.TryWriteBytes(random.AsSpan(block + scaleOffset), (ushort)(0x2400 + block % 0x800));
+        }
+        byte[] activations = Activations(type, KernelTestData.RandomFloats(tokens * columns, seed: 3 + columns, scale: 2f), tokens, columns);
+        int activationRowBytes = (int)GgmlTypeInfo.RowBytes(GgmlType.Q8_K, columns);
+        foreach (byte[] matrix in new[] { Matrix(type, rows, columns, seed: 40 + columns), random })
+        {
+            float[] expected = Expected(type, matrix, rows, activations, tokens, columns);
+            var actual = new float[tokens * rows];
+            fixed (byte* w = matrix)
+            fixed (byte* a = activations)
+            fixed (float* y = actual)
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    for (int r = 0; r < rows; r += 2)
+                    {
+                        byte* row = w + r * rowBytes;
+                        byte* token = a + t * activationRowBytes;
+                        if (type == GgmlType.Q3_K)
+                        {
+                            KQuantPairKernels512.Q3_KDot2x1(row, rowBytes, token, columns / 256, y + t * rows + r);
+                        }
+                        else
+                        {
+                            KQuantPairKernels512.Q6_KDot2x1(row, rowBytes, token, columns / 256, y + t * rows + r);
+                        }
+                    }
+                }
+            }
+            AssertBitIdentical(expected, actual, $"{type} 2x1 512-bit {columns} columns");
+        }
     }
 
     [SkippableFact]
