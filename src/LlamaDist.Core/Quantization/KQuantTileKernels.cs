@@ -37,11 +37,6 @@ namespace LlamaDist.Core.Quantization;
 /// </summary>
 internal static unsafe class KQuantTileKernels
 {
-    // Tiles of the prompt path: RowTile weight rows (18 KB of a 2048-wide Q4_K matrix) stay in L1/L2 while the
-    // batch passes over them TokenTile tokens at a time (64 Q8_K rows of 2048 columns = 150 KB, L2-resident).
-    private const int RowTile = 16;
-    private const int TokenTile = 64;
-
     /// <summary>
     /// Whether these kernels run <paramref name="weightType"/> in MatrixKernels: Q3_K / Q4_K / Q5_K / Q6_K on a CPU with
     /// AVX2 and FMA whose default level for the type selects the AVX2 single dot (the values these kernels
@@ -83,9 +78,8 @@ internal static unsafe class KQuantTileKernels
     /// <summary>
     /// Weight rows [start, end) of one matrix against <paramref name="tokens"/> Q8_K activation rows; output is
     /// [tokens, rows]. One token runs two rows far apart per call (<see cref="DecodeRowPairs"/>); a batch runs in
-    /// tiles of <see cref="RowTile"/> rows by
-    /// <see cref="TokenTile"/> tokens, each weight row meeting four tokens per call (leftover tokens and an odd
-    /// last row use the single dot).
+    /// the tiles of <see cref="FourTokenTiles"/>, each weight row meeting four tokens per call (leftover tokens and
+    /// an odd last row use the single dot).
     /// </summary>
     public static void Rows(GgmlType type, byte* weights, long weightRowBytes, int rows, int columns,
         byte* activations, int activationRowBytes, int tokens, float* output, int start, int end)
@@ -98,28 +92,8 @@ internal static unsafe class KQuantTileKernels
                 activations, output, start, end);
             return;
         }
-        for (int rowTile = start; rowTile < end; rowTile += RowTile)
-        {
-            int rowTileEnd = Math.Min(end, rowTile + RowTile);
-            for (int tokenTile = 0; tokenTile < tokens; tokenTile += TokenTile)
-            {
-                int tokenTileEnd = Math.Min(tokens, tokenTile + TokenTile);
-                for (int r = rowTile; r < rowTileEnd; r++)
-                {
-                    byte* weightRow = weights + r * weightRowBytes;
-                    int t = tokenTile;
-                    for (; t + 4 <= tokenTileEnd; t += 4)
-                    {
-                        kernels.FourTokens(weightRow, activations + (long)t * activationRowBytes, activationRowBytes, blocks,
-                            output + (long)t * rows + r, rows);
-                    }
-                    for (; t < tokenTileEnd; t++)
-                    {
-                        output[(long)t * rows + r] = kernels.Single(weightRow, activations + (long)t * activationRowBytes, columns);
-                    }
-                }
-            }
-        }
+        FourTokenTiles.Run(kernels.FourTokens, kernels.Single, blocks, columns, weights, weightRowBytes, rows, activations,
+            activationRowBytes, tokens, output, start, end);
     }
 
     // ---------------------------------------------------------------------------------------------- Q4_K

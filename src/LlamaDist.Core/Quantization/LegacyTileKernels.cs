@@ -15,11 +15,6 @@ namespace LlamaDist.Core.Quantization;
 /// </summary>
 internal static unsafe class LegacyTileKernels
 {
-    // Tiles of the prompt path: a few weight rows stay in cache while the batch passes over them in tiles of
-    // tokens (64 Q8_0 rows of 2048 columns = 68 KB).
-    private const int RowTile = 16;
-    private const int TokenTile = 64;
-
     /// <summary>Whether these kernels run <paramref name="weightType"/>: the types above where the default level's single dot is the AVX2 one.</summary>
     public static bool IsSupportedFor(GgmlType weightType) =>
         weightType is GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 && Avx2.IsSupported && Fma.IsSupported &&
@@ -54,28 +49,8 @@ internal static unsafe class LegacyTileKernels
             DecodeRowPairs.Run(&Dot2x1<T>, blocks, T.Single, columns, weights, weightRowBytes, activations, output, start, end);
             return;
         }
-        for (int rowTile = start; rowTile < end; rowTile += RowTile)
-        {
-            int rowTileEnd = Math.Min(end, rowTile + RowTile);
-            for (int tokenTile = 0; tokenTile < tokens; tokenTile += TokenTile)
-            {
-                int tokenTileEnd = Math.Min(tokens, tokenTile + TokenTile);
-                for (int r = rowTile; r < rowTileEnd; r++)
-                {
-                    byte* weightRow = weights + r * weightRowBytes;
-                    int t = tokenTile;
-                    for (; t + 4 <= tokenTileEnd; t += 4)
-                    {
-                        Dot1x4<T>(weightRow, activations + (long)t * activationRowBytes, activationRowBytes, blocks,
-                            output + (long)t * rows + r, rows);
-                    }
-                    for (; t < tokenTileEnd; t++)
-                    {
-                        output[(long)t * rows + r] = T.Single(weightRow, activations + (long)t * activationRowBytes, columns);
-                    }
-                }
-            }
-        }
+        FourTokenTiles.Run(&Dot1x4<T>, T.Single, blocks, columns, weights, weightRowBytes, rows, activations,
+            activationRowBytes, tokens, output, start, end);
     }
 
     /// <summary>
@@ -128,6 +103,20 @@ internal static unsafe class LegacyTileKernels
             Fma.MultiplyAdd(Vector256.Create(Q8_0Format.Scale(block) * Q8_0Format.Scale(activationBlock)), products, acc);
     }
 
+    /// <summary>
+    /// Q4_1's and Q5_1's block step, as both single dots take it: the offset m * s (the block minimum times the
+    /// activation block's scaled sum) into the scalar sum, and fma(d_w * d_a, products, acc) (Q5_1's dot writes
+    /// fma(products, d_w * d_a, acc): the same product and the same single rounding).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> AccumulateWithMinimum(Vector256<float> acc, Vector256<float> products, byte* block,
+        int minimumOffset, byte* activationBlock, ref float offsets)
+    {
+        offsets += Q8_0Format.Scale(block + minimumOffset) * Q8_1Format.ScaledSum(activationBlock);
+        Vector256<float> scale = Vector256.Create(Q8_0Format.Scale(block)) * Vector256.Create(Q8_1Format.Scale(activationBlock));
+        return Fma.MultiplyAdd(scale, products, acc);
+    }
+
     /// <summary>Q4_1: unsigned nibbles with a block minimum, Q8_1 activations.</summary>
     private readonly struct Q4_1Block : IBlock
     {
@@ -149,12 +138,8 @@ internal static unsafe class LegacyTileKernels
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Accumulate(Vector256<float> acc, Vector256<float> products, byte* block,
-            byte* activationBlock, ref float offsets)
-        {
-            offsets += Q8_0Format.Scale(block + Q4_1Format.MinOffset) * Q8_1Format.ScaledSum(activationBlock);
-            Vector256<float> scale = Vector256.Create(Q8_0Format.Scale(block)) * Vector256.Create(Q8_1Format.Scale(activationBlock));
-            return Fma.MultiplyAdd(scale, products, acc);
-        }
+            byte* activationBlock, ref float offsets) =>
+            AccumulateWithMinimum(acc, products, block, Q4_1Format.MinOffset, activationBlock, ref offsets);
     }
 
     /// <summary>Q5_1: unsigned 5-bit quants with a block minimum, Q8_1 activations.</summary>
@@ -179,13 +164,8 @@ internal static unsafe class LegacyTileKernels
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Accumulate(Vector256<float> acc, Vector256<float> products, byte* block,
-            byte* activationBlock, ref float offsets)
-        {
-            offsets += Q8_0Format.Scale(block + Q5_1Format.MinOffset) * Q8_1Format.ScaledSum(activationBlock);
-            Vector256<float> weightScale = Vector256.Create(Q8_0Format.Scale(block));
-            Vector256<float> activationScale = Vector256.Create(Q8_1Format.Scale(activationBlock));
-            return Fma.MultiplyAdd(products, weightScale * activationScale, acc);
-        }
+            byte* activationBlock, ref float offsets) =>
+            AccumulateWithMinimum(acc, products, block, Q5_1Format.MinOffset, activationBlock, ref offsets);
     }
 
     /// <summary>Two rows (the second <paramref name="rowBytes"/> after the first) against one activation row; to y[0], y[1].</summary>
