@@ -334,6 +334,15 @@ internal static unsafe class KQuantTileKernels
     // ---------------------------------------------------------------------------------------------- Q6_K
 
     /// <summary>
+    /// One block's step of a token in the four-token kernels of Q3_K and Q6_K, as their single dots take it:
+    /// acc + (d_a * d_w) x lanes, d_a read from the Q8_K block whose quants start at <paramref name="quants"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> ScaleBlock(Vector256<float> acc, Vector256<int> lanes, sbyte* quants, float dw) =>
+        Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)quants - Q8_KFormat.QuantsOffset) * dw),
+            Avx.ConvertToVector256Single(lanes), acc);
+
+    /// <summary>
     /// The 32 unsigned six-bit quants (0..63) of group k of one Q6_K half-block: the low nibbles (k = 0, 1) or high
     /// nibbles (k = 2, 3) of <paramref name="bits1"/> (ql) / <paramref name="bits2"/> (ql + 32), with bits 2k, 2k + 1
     /// of <paramref name="highBits"/> (qh) moved to bits 4-5. Each shift works on 16-bit words, and the mask keeps
@@ -440,14 +449,10 @@ internal static unsafe class KQuantTileKernels
                     ref sum0, ref sum1, ref sum2, ref sum3);
             }
             float dw = Q4_KFormat.Half(w + Q6_KFormat.ScaleOffset);
-            acc0 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q0 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum0), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q1 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum1), acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q2 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum2), acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q3 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum3), acc3);
+            acc0 = ScaleBlock(acc0, sum0, q0, dw);
+            acc1 = ScaleBlock(acc1, sum1, q1, dw);
+            acc2 = ScaleBlock(acc2, sum2, q2, dw);
+            acc3 = ScaleBlock(acc3, sum3, q3, dw);
             w += Q6_KFormat.BlockBytes;
             q0 += Q8_KFormat.BlockBytes;
             q1 += Q8_KFormat.BlockBytes;

@@ -197,14 +197,10 @@ internal static unsafe class Q3_KTileKernels
                 Group1x4(bits, highBits, half, 3, scales, ref control, q0, q1, q2, q3, ref sum0, ref sum1, ref sum2, ref sum3);
             }
             float dw = Q4_KFormat.Half(w + Q3_KFormat.ScaleOffset);
-            acc0 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q0 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum0), acc0);
-            acc1 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q1 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum1), acc1);
-            acc2 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q2 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum2), acc2);
-            acc3 = Fma.MultiplyAdd(Vector256.Create(Q8_KFormat.Scale((byte*)q3 - Q8_KFormat.QuantsOffset) * dw),
-                Avx.ConvertToVector256Single(sum3), acc3);
+            acc0 = KQuantTileKernels.ScaleBlock(acc0, sum0, q0, dw);
+            acc1 = KQuantTileKernels.ScaleBlock(acc1, sum1, q1, dw);
+            acc2 = KQuantTileKernels.ScaleBlock(acc2, sum2, q2, dw);
+            acc3 = KQuantTileKernels.ScaleBlock(acc3, sum3, q3, dw);
             w += Q3_KFormat.BlockBytes;
             q0 += Q8_KFormat.BlockBytes;
             q1 += Q8_KFormat.BlockBytes;
